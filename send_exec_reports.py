@@ -1,0 +1,1781 @@
+#!/usr/bin/env python3
+"""send_exec_reports: weekly executive reports from project handoffs and DynamoDB.
+
+Reads every Markdown handoff document (YAML front matter + notes) under HANDOFF_DIR,
+counts items in the DynamoDB tables the handoffs name (from "Export to S3" folders
+under DYNAMODB_EXPORT_DIR, or live with Scan), computes the figures of SPEC §2.3,
+renders one plain-text report per template in reports/ and emails each through
+Amazon SES with a BCC to the admin address. `--dry-run` prints instead of sending.
+
+Usage:
+    python send_exec_reports.py [--dry-run] [--only ceo,cfo] [--as-of 2026-11-22]
+                                [--env-file PATH] [--force] [--check] [--list]
+
+Cron (weekly, Monday 07:00; absolute paths, cron starts in $HOME):
+    0 7 * * 1  /opt/reports/.venv/bin/python /opt/reports/send_exec_reports.py
+
+Settings come from repos.env next to this script (or --env-file); variables already in
+the environment win. Relative paths resolve against the env file's folder. See
+repos.env.example for every setting.
+
+Exit codes (sysexits): 0 done, 64 usage, 65 bad input data, 69 a send failed,
+75 another run holds the lock, 78 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import logging
+import os
+import re
+import sys
+import textwrap
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from enum import IntEnum
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import html2text
+import jinja2
+import markdown
+import yaml
+from dotenv import dotenv_values
+
+log = logging.getLogger("send_exec_reports")
+
+SCRIPT_DIR = Path(__file__).resolve().parent
+REPORTS_DIR = SCRIPT_DIR / "reports"
+EXAMPLES_DIR = SCRIPT_DIR / "examples"
+DEFAULT_ENV_FILE = SCRIPT_DIR / "repos.env"
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes, from sysexits.h."""
+
+    OK = 0
+    USAGE = 64
+    DATAERR = 65
+    UNAVAILABLE = 69
+    TEMPFAIL = 75
+    CONFIG = 78
+
+
+STATUSES = ("active", "at-risk", "blocked", "paused", "done")
+URGENCIES = ("critical", "high", "medium", "low")  # also security severities, most urgent first
+STALE_DAYS = 30
+ACTION_HORIZON_DAYS = 30
+LEASE_HORIZON_DAYS = 90
+NEGLECT_DAYS = 30
+RUNWAY_ALERT_MONTHS = 6
+WINDOW_MONTHS = 3  # averages: the three calendar months before the as-of month
+TREND_MONTHS = 6  # projection: the six complete months before the as-of month
+MIN_TREND_POINTS = 3
+PROJECTION_MONTHS = 3  # the as-of month and the two after
+LIVE_SCAN_SEGMENTS = 4
+WRAP_WIDTH = 78
+
+NO_DATA = "no data"
+INSUFFICIENT = "insufficient data"
+NOT_BURNING = "not burning"
+NO_CASH = "no cash figure"
+
+
+# ---------------------------------------------------------------------------
+# Errors: raised by the logic, turned into one line and an exit code by main().
+
+
+class ReportError(Exception):
+    """An expected failure with a one-line message and an exit status."""
+
+    status = ExitStatus.DATAERR
+
+
+class UsageError(ReportError):
+    """The command line is wrong."""
+
+    status = ExitStatus.USAGE
+
+
+class InputError(ReportError):
+    """A handoff document, export or table is not valid."""
+
+    status = ExitStatus.DATAERR
+
+
+class ConfigError(ReportError):
+    """A setting or a report template is wrong."""
+
+    status = ExitStatus.CONFIG
+
+
+class InputErrors(InputError):
+    """Several input errors, one line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+# ---------------------------------------------------------------------------
+# Settings
+
+
+SETTING_NAMES = (
+    "AWS_REGION",
+    "SES_FROM_ADDRESS",
+    "EXEC_REPORT_TO",
+    "EXEC_REPORT_BCC",
+    "HANDOFF_DIR",
+    "DYNAMODB_EXPORT_DIR",
+    "ARCHIVE_DIR",
+)
+AWS_NAMES = (
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+)
+
+
+@dataclass
+class Settings:
+    """Every setting the run uses, resolved and with paths made absolute."""
+
+    env_file: Path | None
+    values: dict[str, str]
+    handoff_dir: Path
+    export_dir: Path | None
+    archive_dir: Path | None
+    region: str
+    used_examples: bool = False
+
+    def get(self, name: str) -> str:
+        """Return a setting's value, or '' when unset."""
+        return self.values.get(name, "").strip()
+
+    def addresses(self, name: str) -> list[str]:
+        """Split a comma-separated address setting."""
+        return [a.strip() for a in self.get(name).split(",") if a.strip()]
+
+
+def load_settings(
+    env_file: str | None, *, dry_run: bool, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read repos.env (or --env-file), let the environment win, resolve paths."""
+    environ = dict(os.environ if environ is None else environ)
+    path: Path | None
+    if env_file:
+        path = Path(env_file).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"--env-file {env_file}: no such file; give the path of your repos.env")
+    else:
+        path = DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
+    values: dict[str, str] = {}
+    if path is not None:
+        try:
+            file_values = dotenv_values(path, encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read settings ({exc}); save it as UTF-8 text") from exc
+        values.update({k: v for k, v in file_values.items() if v is not None})
+    values.update({k: v for k, v in environ.items() if k in SETTING_NAMES + AWS_NAMES})
+    base = path.parent if path is not None else SCRIPT_DIR
+
+    used_examples = False
+    if not values.get("HANDOFF_DIR", "").strip() and path is None and dry_run:
+        used_examples = True
+        values["HANDOFF_DIR"] = str(EXAMPLES_DIR / "handoffs")
+        values["DYNAMODB_EXPORT_DIR"] = str(EXAMPLES_DIR / "dynamodb")
+
+    def resolve(name: str) -> Path | None:
+        raw = values.get(name, "").strip()
+        return (base / Path(raw).expanduser()).resolve() if raw else None
+
+    where = f" in {path}" if path else " (no repos.env next to the script, and not in the environment)"
+    handoff_dir = resolve("HANDOFF_DIR")
+    if handoff_dir is None:
+        raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents")
+    if not handoff_dir.is_dir():
+        raise ConfigError(f"HANDOFF_DIR={values['HANDOFF_DIR']}: no such folder ({handoff_dir})")
+    export_dir = resolve("DYNAMODB_EXPORT_DIR")
+    if export_dir is not None and not export_dir.is_dir():
+        raise ConfigError(
+            f"DYNAMODB_EXPORT_DIR={values['DYNAMODB_EXPORT_DIR']}: no such folder ({export_dir}); "
+            "fix the path or remove the setting to read DynamoDB live"
+        )
+    return Settings(
+        env_file=path,
+        values=values,
+        handoff_dir=handoff_dir,
+        export_dir=export_dir,
+        archive_dir=resolve("ARCHIVE_DIR"),
+        region=values.get("AWS_REGION", "").strip() or "us-west-2",
+        used_examples=used_examples,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Reading handoffs: front matter is parsed to a YAML node tree first, so that every
+# error can name the line of the key at fault.
+
+
+@dataclass
+class Handoff:
+    """One project's handoff document, validated."""
+
+    file: str  # path relative to HANDOFF_DIR, for messages and reports
+    data: dict[str, Any]
+
+    @property
+    def entity(self) -> str:
+        """The business this project belongs to."""
+        return self.data["entity"]
+
+    @property
+    def project(self) -> str:
+        """The project's name."""
+        return self.data["project"]
+
+
+@dataclass
+class Portfolio:
+    """All handoffs read from HANDOFF_DIR, and the Markdown files skipped."""
+
+    handoffs: list[Handoff]
+    skipped: list[str] = field(default_factory=list)
+
+
+class DocError(Exception):
+    """A validation failure inside one document, with the YAML node at fault."""
+
+    def __init__(self, node: yaml.Node | None, key: str, message: str) -> None:
+        super().__init__(message)
+        self.node, self.key, self.message = node, key, message
+
+
+# A field spec is a kind name, or a tuple: ("enum", values), ("list", fields),
+# ("map", fields), ("months", fields), ("amounts",), ("table",), ("checklist",).
+# A field name ending in "!" is required.
+Spec = Any
+
+MONEY = "number"
+BLAST = {n: MONEY for n in ("list_size", "open_rate", "click_rate", "conversion_rate", "avg_order_value")}
+SCHEMA: dict[str, Spec] = {
+    "entity!": "text",
+    "project": "text",
+    "status!": ("enum", STATUSES),
+    "updated!": "date",
+    "owner": "text",
+    "cash": MONEY,
+    "assets": ("list", {"name!": "text", "type": "text", "value": MONEY}),
+    "financials": ("months", {"revenue!": MONEY, "expenses!": MONEY}),
+    "kpis": (
+        "list",
+        {"name!": "text", "value": MONEY, "target": MONEY, "better": ("enum", ("higher", "lower"))},
+    ),
+    "stack": (
+        "list",
+        {"name!": "text", "service": "text", "monthly_cost": MONEY, "in_use": "bool", "last_deploy": "date"},
+    ),
+    "security": ("list", {"severity!": ("enum", URGENCIES), "finding!": "text", "fixed": "bool"}),
+    "channels": (
+        "list",
+        {
+            "name!": "text",
+            "kind": "text",
+            "status": "text",
+            "visits": MONEY,
+            "leads": MONEY,
+            "conversions": MONEY,
+            "launch": "date",
+            "blast": ("map", BLAST),
+        },
+    ),
+    "shortfalls": ("list", {"title!": "text", "urgency!": ("enum", URGENCIES), "persona": "text"}),
+    "actions": (
+        "list",
+        {"title!": "text", "due": "date", "priority": "integer", "persona": "text", "done": "bool"},
+    ),
+    "revenue_recognition": (
+        "list",
+        {"description": "text", "amount!": MONEY, "received": "date", "service_date!": "date"},
+    ),
+    "expenses": ("list", {"vendor": "text", "amount!": MONEY, "category": "text"}),
+    "dynamodb": ("map", {"events": ("table",), "users": ("table",), "checklist": ("checklist",)}),
+    "units": (
+        "list",
+        {
+            "unit!": "text",
+            "tenant": "text",
+            "rent": MONEY,
+            "status!": ("enum", ("occupied", "vacant")),
+            "lease_end": "date",
+            "balance_due": MONEY,
+        },
+    ),
+    "maintenance": (
+        "list",
+        {"item!": "text", "cost": MONEY, "status!": ("enum", ("open", "done")), "opened": "date"},
+    ),
+    "deliveries": (
+        "list",
+        {
+            "id!": "text",
+            "vessel": "text",
+            "route": "text",
+            "date": "date",
+            "status!": ("enum", ("quoted", "booked", "completed", "cancelled")),
+            "revenue": MONEY,
+            "costs": ("amounts",),
+        },
+    ),
+    "clients": (
+        "list",
+        {
+            "name!": "text",
+            "service": "text",
+            "monthly_fee": MONEY,
+            "status!": ("enum", ("active", "prospect", "churned")),
+            "since": "date",
+            "hours_last_30d": MONEY,
+            "outstanding": MONEY,
+            "last_contact": "date",
+        },
+    ),
+}
+TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class _Validator:
+    """Walks a composed YAML node tree against SCHEMA, building plain values."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+
+    def scalar(self, node: yaml.Node) -> Any:
+        """Construct the Python value of any node."""
+        return self.loader.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.Node, key: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        """Return (key, key node, value node) of a mapping node, refusing duplicates."""
+        if not isinstance(node, yaml.MappingNode):
+            raise DocError(node, key, f"expected a mapping of keys, got {_describe(self.scalar(node))}")
+        seen: set[str] = set()
+        out = []
+        for knode, vnode in node.value:
+            name = self.scalar(knode)
+            if isinstance(name, dt.date):
+                name = name.isoformat()
+            name = str(name)
+            path = f"{key}.{name}" if key else name
+            if name in seen:
+                raise DocError(knode, path, "appears twice; keep one")
+            seen.add(name)
+            out.append((name, knode, vnode))
+        return out
+
+    def fields(self, node: yaml.Node, key: str, spec: dict[str, Spec]) -> dict[str, Any]:
+        """Validate a mapping against named fields; unknown keys are kept as they are."""
+        pairs = self.mapping(node, key)
+        given = {name for name, _, _ in pairs}
+        for fname in spec:
+            if fname.endswith("!") and fname[:-1] not in given:
+                path = f"{key}.{fname[:-1]}" if key else fname[:-1]
+                raise DocError(node, path, "is required but missing; add it")
+        plain = {f.rstrip("!"): s for f, s in spec.items()}
+        out: dict[str, Any] = {}
+        for name, _knode, vnode in pairs:
+            path = f"{key}.{name}" if key else name
+            if name in plain:
+                out[name] = self.value(vnode, path, plain[name], required=name + "!" in spec)
+            else:
+                out[name] = self.scalar(vnode)
+        for fname in plain:
+            out.setdefault(fname, None)
+        return out
+
+    def value(self, node: yaml.Node, key: str, spec: Spec, *, required: bool = False) -> Any:
+        """Validate one value against its spec."""
+        if isinstance(spec, tuple):
+            kind = spec[0]
+            if kind == "enum":
+                raw = self.scalar(node)
+                if raw not in spec[1]:
+                    raise DocError(node, key, f"is {_describe(raw)}; use one of: {', '.join(spec[1])}")
+                return raw
+            if self._is_null(node) and not required:
+                return None
+            if kind == "list":
+                if not isinstance(node, yaml.SequenceNode):
+                    raise DocError(node, key, f"expected a list, got {_describe(self.scalar(node))}")
+                return [self.fields(item, f"{key}[{i}]", spec[1]) for i, item in enumerate(node.value)]
+            if kind == "map":
+                return self.fields(node, key, spec[1])
+            if kind == "months":
+                out = {}
+                for month, knode, vnode in self.mapping(node, key):
+                    if not MONTH_RE.match(month):
+                        raise DocError(knode, f"{key}.{month}", "is not a calendar month; write it as YYYY-MM")
+                    out[month] = self.fields(vnode, f"{key}.{month}", spec[1])
+                return out
+            if kind == "amounts":
+                return {k: self.value(v, f"{key}.{k}", MONEY, required=True) for k, _, v in self.mapping(node, key)}
+            if kind == "table":
+                return self.table(node, key)
+            if kind == "checklist":
+                if isinstance(node, yaml.MappingNode):
+                    got = self.fields(node, key, {"table!": "text", "done": "text"})
+                    self.table(_find(node, "table", self), f"{key}.table")
+                    return {"table": got["table"], "done": got.get("done") or "done"}
+                return {"table": self.table(node, key), "done": "done"}
+            raise AssertionError(kind)
+        raw = self.scalar(node)
+        if raw is None:
+            if required:
+                raise DocError(node, key, "is required but empty; give it a value")
+            return None
+        if spec == "text":
+            if isinstance(raw, bool) or isinstance(raw, (list, dict)):
+                raise DocError(node, key, f"expected text, got {_describe(raw)}")
+            return raw.isoformat() if isinstance(raw, dt.date) else str(raw)
+        if spec == MONEY or spec == "integer":
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                hint = " (plain digits, no $ or commas, e.g. 8200)" if isinstance(raw, str) else ""
+                raise DocError(node, key, f"expected a number, got {_describe(raw)}{hint}")
+            if spec == "integer" and not float(raw).is_integer():
+                raise DocError(node, key, f"expected a whole number, got {raw}")
+            if raw != raw or raw in (float("inf"), float("-inf")):
+                raise DocError(node, key, f"expected a number, got {raw}")
+            return int(raw) if spec == "integer" else raw
+        if spec == "date":
+            if isinstance(raw, dt.datetime):
+                return raw.date()
+            if isinstance(raw, dt.date):
+                return raw
+            bad = DocError(node, key, f"expected a date like 2026-11-18, got {_describe(raw)}")
+            if not isinstance(raw, str):
+                raise bad
+            try:
+                return dt.date.fromisoformat(raw.strip())
+            except ValueError:
+                raise bad from None
+        if spec == "bool":
+            if not isinstance(raw, bool):
+                raise DocError(node, key, f"expected true or false, got {_describe(raw)}")
+            return raw
+        raise AssertionError(spec)
+
+    def table(self, node: yaml.Node, key: str) -> str:
+        """Validate a DynamoDB table name."""
+        raw = self.scalar(node)
+        if not isinstance(raw, str) or not TABLE_NAME_RE.match(raw):
+            raise DocError(
+                node, key, f"is {_describe(raw)}, not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"
+            )
+        return raw
+
+    def _is_null(self, node: yaml.Node) -> bool:
+        return isinstance(node, yaml.ScalarNode) and self.scalar(node) is None
+
+
+def _find(node: yaml.MappingNode, name: str, v: _Validator) -> yaml.Node:
+    """Return the value node of key `name` in a mapping node."""
+    for knode, vnode in node.value:
+        if v.scalar(knode) == name:
+            return vnode
+    raise KeyError(name)
+
+
+def _describe(value: Any) -> str:
+    """Describe a wrong value for an error message."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, str):
+        return f"text {value[:40]!r}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, dt.date):
+        return f"date {value.isoformat()}"
+    return repr(value)
+
+
+def split_front_matter(text: str) -> tuple[str, str] | None:
+    """Return (front matter, body), None when the text has no front matter.
+
+    Raises ValueError when front matter opens but never closes.
+    """
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip() != "---":
+        return None
+    for i in range(1, len(lines)):
+        if lines[i].rstrip() in ("---", "..."):
+            return "".join(lines[1:i]), "".join(lines[i + 1 :])
+    raise ValueError("front matter opened on line 1 never closes")
+
+
+def parse_handoff(path: Path, rel: str) -> Handoff | None:
+    """Read one handoff document; None when it has no front matter (not a handoff)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from exc
+    try:
+        parts = split_front_matter(text)
+    except ValueError:
+        raise InputError(f"{path}:1: front matter opened on line 1 never closes; add a line '---' after it") from None
+    if parts is None:
+        return None
+    front, _body = parts
+    loader = yaml.SafeLoader(front)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise InputError(f"{path}:2: front matter is empty; add at least entity, status and updated")
+        data = _Validator(loader).fields(node, "", SCHEMA)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 2 if mark else 2
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        raise InputError(f"{path}:{line}: front matter is not valid YAML ({problem}); fix the syntax") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}:2: front matter is not valid YAML ({exc}); fix the syntax") from None
+    except DocError as exc:
+        line = exc.node.start_mark.line + 2 if exc.node is not None else 2
+        raise InputError(f"{path}:{line}: {exc.key} {exc.message}") from None
+    finally:
+        loader.dispose()
+    data.setdefault("project", None)
+    if not data["project"]:
+        data["project"] = path.stem
+    return Handoff(file=rel, data=data)
+
+
+def read_handoffs(handoff_dir: Path) -> Portfolio:
+    """Read every *.md under handoff_dir; report all bad documents at once."""
+    portfolio = Portfolio(handoffs=[])
+    errors: list[str] = []
+    for path in sorted(handoff_dir.rglob("*.md")):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(handoff_dir).as_posix()
+        try:
+            handoff = parse_handoff(path, rel)
+        except InputError as exc:
+            errors.append(str(exc))
+            continue
+        if handoff is None:
+            portfolio.skipped.append(rel)
+        else:
+            portfolio.handoffs.append(handoff)
+    if errors:
+        raise InputErrors(errors)
+    if not portfolio.handoffs:
+        raise InputError(
+            f"HANDOFF_DIR {handoff_dir}: no handoff documents (*.md with front matter) found; "
+            "check the setting"
+        )
+    return portfolio
+
+
+# ---------------------------------------------------------------------------
+# Reading DynamoDB: exports (streamed, never held in memory) or a live Scan.
+
+
+@dataclass
+class TableCount:
+    """How many items a table holds, and (for a checklist) how many are done."""
+
+    table: str
+    items: int
+    done: int | None = None
+    source: str = "export"
+
+
+@dataclass
+class TableNeed:
+    """A table named by handoffs, which entities name it, and the checklist attribute."""
+
+    table: str
+    entities: set[str] = field(default_factory=set)
+    done_attr: str | None = None
+
+
+def decode_attribute(av: Any) -> Any:
+    """Decode one DynamoDB typed attribute value (AWS DYNAMODB_JSON rules)."""
+    if not isinstance(av, dict) or len(av) != 1:
+        raise ValueError(f"not a typed attribute value: {str(av)[:60]}")
+    ((tag, val),) = av.items()
+    if tag == "S":
+        return str(val)
+    if tag == "N":
+        return Decimal(val)
+    if tag == "BOOL":
+        if not isinstance(val, bool):
+            raise ValueError(f"BOOL value {val!r} is not true/false")
+        return val
+    if tag == "NULL":
+        return None
+    if tag == "B":
+        return _b64(val)
+    if tag == "SS":
+        return {str(v) for v in val}
+    if tag == "NS":
+        return {Decimal(v) for v in val}
+    if tag == "BS":
+        return {_b64(v) for v in val}
+    if tag == "L":
+        return [decode_attribute(v) for v in val]
+    if tag == "M":
+        return {k: decode_attribute(v) for k, v in val.items()}
+    raise ValueError(f"unknown attribute type {tag!r}")
+
+
+def _b64(value: str) -> bytes:
+    """Decode base64 strictly."""
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, TypeError) as exc:
+        raise ValueError(f"B value is not base64 ({exc})") from exc
+
+
+def _parse_export_time(text: Any) -> dt.datetime:
+    """Parse an ISO-8601 exportTime, with a Z or an offset."""
+    if not isinstance(text, str):
+        raise ValueError("exportTime missing")
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def find_export(table_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """Return the newest complete full export of a table folder and its summary."""
+    exports = []
+    for summary_path in sorted(table_dir.glob("AWSDynamoDB/*/manifest-summary.json")):
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            when = _parse_export_time(summary.get("exportTime"))
+        except (OSError, ValueError, AttributeError) as exc:
+            raise InputError(
+                f"{summary_path}: not a readable export summary ({exc}); re-sync the export"
+            ) from None
+        if summary.get("exportType", "FULL_EXPORT") != "FULL_EXPORT":
+            continue  # incremental exports hold changes, not the table
+        exports.append((when, summary_path.parent, summary))
+    if not exports:
+        raise InputError(
+            f"{table_dir}: no complete export (no AWSDynamoDB/<ExportId>/manifest-summary.json); "
+            "wait for the export to finish and sync it again"
+        )
+    _when, folder, summary = max(exports, key=lambda e: e[0])
+    fmt = summary.get("outputFormat", "DYNAMODB_JSON")
+    if fmt != "DYNAMODB_JSON":
+        raise InputError(f"{folder / 'manifest-summary.json'}: outputFormat {fmt}; export as DYNAMODB_JSON")
+    return folder, summary
+
+
+def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
+    """Count a table's items in its newest export, streaming every data file."""
+    folder, summary = find_export(table_dir)
+    files_path = folder / "manifest-files.json"
+    try:
+        manifest_lines = files_path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{files_path}: cannot read ({exc.strerror}); re-sync the export") from None
+    total = done = 0
+    for lineno, line in enumerate(manifest_lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            key = entry["dataFileS3Key"]
+            expected = int(entry["itemCount"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{files_path}:{lineno}: not a manifest entry ({exc}); re-sync the export") from None
+        data_path = _local_data_path(folder, key)
+        count, count_done = _read_data_file(data_path, done_attr)
+        if count != expected:
+            raise InputError(
+                f"{files_path}:{lineno}: itemCount {expected} but {data_path.name} holds {count} items; "
+                "the export is damaged or partly synced: sync it again"
+            )
+        total += count
+        done += count_done
+    expected_total = summary.get("itemCount")
+    if not isinstance(expected_total, int) or expected_total != total:
+        raise InputError(
+            f"{folder / 'manifest-summary.json'}: itemCount {expected_total} but the data files hold "
+            f"{total} items; the export is damaged or partly synced: sync it again"
+        )
+    return TableCount(table=table_dir.name, items=total, done=done if done_attr else None)
+
+
+def _local_data_path(folder: Path, key: str) -> Path:
+    """Map a manifest's S3 key to the synced file under the export folder."""
+    marker = f"{folder.name}/"
+    rel = key.split(marker, 1)[1] if marker in key else f"data/{key.rsplit('/', 1)[-1]}"
+    path = (folder / rel).resolve()
+    if folder.resolve() not in path.parents:
+        raise InputError(f"{folder / 'manifest-files.json'}: data file key {key!r} points outside the export")
+    return path
+
+
+def _read_data_file(path: Path, done_attr: str | None) -> tuple[int, int]:
+    """Stream one gzip data file: (items, items whose done_attr is true)."""
+    count = done = 0
+    lineno = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                item = json.loads(line)["Item"]
+                if not isinstance(item, dict):
+                    raise ValueError("Item is not a map")
+                count += 1
+                if done_attr is not None:
+                    av = item.get(done_attr)
+                    if av is not None and decode_attribute(av) is True:
+                        done += 1
+    except FileNotFoundError:
+        raise InputError(f"{path}: listed in manifest-files.json but missing; sync the export again") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: not a readable gzip file ({exc}); sync the export again") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}:{lineno}: not a DynamoDB JSON item ({exc})") from None
+    return count, done
+
+
+def table_needs(portfolio: Portfolio) -> dict[str, TableNeed]:
+    """Collect the tables the handoffs name, in order of first mention."""
+    needs: dict[str, TableNeed] = {}
+    for h in portfolio.handoffs:
+        tables = h.data.get("dynamodb") or {}
+        for role in ("events", "users", "checklist"):
+            spec = tables.get(role)
+            if not spec:
+                continue
+            name = spec["table"] if role == "checklist" else spec
+            need = needs.setdefault(name, TableNeed(table=name))
+            need.entities.add(h.entity)
+            if role == "checklist":
+                if need.done_attr not in (None, spec["done"]):
+                    raise InputError(
+                        f"{h.file}: dynamodb.checklist: table {name} is read with attribute "
+                        f"{need.done_attr!r} elsewhere and {spec['done']!r} here; use one"
+                    )
+                need.done_attr = spec["done"]
+    return needs
+
+
+def read_tables(
+    needs: dict[str, TableNeed],
+    export_dir: Path | None,
+    live: Callable[[list[TableNeed]], dict[str, TableCount]] | None = None,
+) -> dict[str, TableCount]:
+    """Count every needed table: from its export where there is one, else live."""
+    counts: dict[str, TableCount] = {}
+    missing: list[TableNeed] = []
+    errors: list[str] = []
+    for need in needs.values():
+        table_dir = export_dir / need.table if export_dir else None
+        if table_dir is not None and table_dir.is_dir():
+            try:
+                counts[need.table] = read_export(table_dir, need.done_attr)
+            except InputError as exc:
+                errors.append(f"table {need.table} ({', '.join(sorted(need.entities))}): {exc}")
+        else:
+            missing.append(need)
+    if errors:
+        raise InputErrors(errors)
+    if missing:
+        if live is None:
+            names = ", ".join(f"{n.table} ({', '.join(sorted(n.entities))})" for n in missing)
+            where = f"in DYNAMODB_EXPORT_DIR {export_dir}" if export_dir else "(DYNAMODB_EXPORT_DIR is not set)"
+            raise InputError(f"DynamoDB table not found {where} and live reads are off: {names}")
+        counts.update(live(missing))
+    return counts
+
+
+def scan_counts(client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS) -> dict[str, TableCount]:
+    """Count tables live: Scan with Select=COUNT, paginated, in parallel segments."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    def segment(need: TableNeed, seg: int) -> tuple[int, int]:
+        kwargs: dict[str, Any] = {
+            "TableName": need.table,
+            "Select": "COUNT",
+            "Segment": seg,
+            "TotalSegments": segments,
+        }
+        if need.done_attr:
+            kwargs["FilterExpression"] = "#d = :t"
+            kwargs["ExpressionAttributeNames"] = {"#d": need.done_attr}
+            kwargs["ExpressionAttributeValues"] = {":t": {"BOOL": True}}
+        scanned = matched = 0
+        while True:
+            page = client.scan(**kwargs)
+            scanned += page["ScannedCount"]
+            matched += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return scanned, matched
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    counts: dict[str, TableCount] = {}
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        for need in needs:
+            futures = [pool.submit(segment, need, s) for s in range(segments)]
+            try:
+                parts = [f.result() for f in futures]
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                who = ", ".join(sorted(need.entities))
+                if code == "ResourceNotFoundException":
+                    raise InputError(
+                        f"DynamoDB table {need.table} ({who}) not found in the exports nor live; "
+                        "fix the table name in the handoff or add its export"
+                    ) from None
+                raise InputError(f"DynamoDB table {need.table} ({who}): Scan failed: {code or exc}") from None
+            except BotoCoreError as exc:
+                raise InputError(
+                    f"DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) is not in the exports "
+                    f"and cannot be read live: {exc}"
+                ) from None
+            items = sum(p[0] for p in parts)
+            done = sum(p[1] for p in parts) if need.done_attr else None
+            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live")
+    return counts
+
+
+def aws_session(settings: Settings) -> Any:
+    """A boto3 session from the settings (imported only when AWS is needed)."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY") or None,
+        aws_session_token=settings.get("AWS_SESSION_TOKEN") or None,
+        profile_name=settings.get("AWS_PROFILE") or None,
+        region_name=settings.region,
+    )
+
+
+def aws_client(settings: Settings, service: str) -> Any:
+    """A boto3 client for `service`, honouring AWS_ENDPOINT_URL."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return aws_session(settings).client(service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None)
+    except BotoCoreError as exc:
+        raise ConfigError(f"AWS settings: {exc}; check AWS_PROFILE and AWS_REGION") from None
+
+
+# ---------------------------------------------------------------------------
+# Figures (SPEC §2.3): pure functions of the handoffs, table counts and as-of date.
+
+
+def iso_period(day: dt.date) -> str:
+    """The ISO week of a date, written 2026-W47."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def month_key(day: dt.date, offset: int = 0) -> str:
+    """The YYYY-MM of the month `offset` months from day's month."""
+    index = day.year * 12 + day.month - 1 + offset
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def linear_fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares line through (x, y) points: (slope, intercept)."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    sxy = sum((x - mx) * (y - my) for x, y in points)
+    slope = sxy / sxx
+    return slope, my - slope * mx
+
+
+def _ratio(part: float, whole: float) -> float | str:
+    """part / whole, or 'n/a' when whole is zero."""
+    return part / whole if whole else "n/a"
+
+
+def _sum(values: Iterable[Any]) -> float:
+    """Sum the numbers, ignoring None."""
+    return sum(v for v in values if v is not None)
+
+
+def _rank(level: str) -> int:
+    """Sort key of an urgency or severity, most urgent first."""
+    return URGENCIES.index(level)
+
+
+def entity_figures(
+    name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
+) -> dict[str, Any]:
+    """Every per-entity figure of SPEC §2.3."""
+    e: dict[str, Any] = {"name": name, "projects": len(docs), "files": [d.file for d in docs]}
+
+    def items(key: str) -> list[tuple[Handoff, dict[str, Any]]]:
+        return [(d, item) for d in docs for item in d.data.get(key) or []]
+
+    cash_values = [d.data["cash"] for d in docs if d.data.get("cash") is not None]
+    e["cash"] = sum(cash_values) if cash_values else NO_DATA
+
+    months: dict[str, dict[str, float]] = {}
+    for d in docs:
+        for month, fig in (d.data.get("financials") or {}).items():
+            slot = months.setdefault(month, {"revenue": 0, "expenses": 0})
+            slot["revenue"] += fig["revenue"]
+            slot["expenses"] += fig["expenses"]
+    window = [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)]
+    present = [m for m in window if m in months]
+    e["window_months"] = len(present)
+    if present:
+        e["revenue_avg"] = sum(months[m]["revenue"] for m in present) / len(present)
+        e["expenses_avg"] = sum(months[m]["expenses"] for m in present) / len(present)
+        e["burn"] = e["expenses_avg"] - e["revenue_avg"]
+        e["noi"] = -e["burn"]
+        e["break_even_gap"] = max(e["burn"], 0)
+        e["margin"] = _ratio(e["noi"], e["revenue_avg"])
+        if e["burn"] <= 0:
+            e["runway"] = NOT_BURNING
+        elif isinstance(e["cash"], str):
+            e["runway"] = NO_CASH
+        else:
+            e["runway"] = e["cash"] / e["burn"]
+    else:
+        for key in ("revenue_avg", "expenses_avg", "burn", "noi", "break_even_gap", "margin", "runway"):
+            e[key] = NO_DATA
+
+    trend = [month_key(as_of, -i) for i in range(TREND_MONTHS, 0, -1)]
+    points = [(float(i), float(months[m]["revenue"])) for i, m in enumerate(trend) if m in months]
+    if len(points) >= MIN_TREND_POINTS:
+        slope, intercept = linear_fit(points)
+        e["growth"] = slope
+        e["projection"] = [
+            {"month": month_key(as_of, k), "revenue": max(0.0, intercept + slope * (TREND_MONTHS + k))}
+            for k in range(PROJECTION_MONTHS)
+        ]
+    else:
+        e["growth"] = e["projection"] = INSUFFICIENT
+    if isinstance(e["growth"], str) or isinstance(e["burn"], str):
+        e["deployment"] = INSUFFICIENT
+    elif e["growth"] > 0:
+        e["deployment"] = "invest" if e["burn"] <= 0 else "fix"
+    else:
+        e["deployment"] = "maintain" if e["burn"] <= 0 else "review"
+    e["monthly"] = [
+        {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} for m in trend if m in months
+    ]
+
+    stack = items("stack")
+    e["infra_cost"] = _sum(s.get("monthly_cost") for _, s in stack)
+    e["savings"] = _sum(s.get("monthly_cost") for _, s in stack if s.get("in_use") is False)
+    assets = items("assets")
+    e["assets"] = [a for _, a in assets]
+    e["assets_total"] = _sum(a.get("value") for _, a in assets)
+
+    for role in ("events", "users"):
+        tables = {d.data["dynamodb"][role] for d in docs if (d.data.get("dynamodb") or {}).get(role)}
+        e[role] = sum(counts[t].items for t in tables) if tables else NO_DATA
+    checklists = {
+        d.data["dynamodb"]["checklist"]["table"] for d in docs if (d.data.get("dynamodb") or {}).get("checklist")
+    }
+    if checklists:
+        done = sum(counts[t].done or 0 for t in checklists)
+        total = sum(counts[t].items for t in checklists)
+        e["checklist_done"], e["checklist_items"] = done, total
+        e["checklist_pct"] = _ratio(done, total)
+    else:
+        e["checklist_done"] = e["checklist_items"] = e["checklist_pct"] = NO_DATA
+
+    e["rental"] = rental_figures(items("units"), items("maintenance"), e, as_of) if items("units") else None
+    e["yacht"] = delivery_figures([x for _, x in items("deliveries")]) if items("deliveries") else None
+    e["agency"] = client_figures([x for _, x in items("clients")], as_of) if items("clients") else None
+    return e
+
+
+def rental_figures(
+    units: list[tuple[Handoff, dict[str, Any]]],
+    maintenance: list[tuple[Handoff, dict[str, Any]]],
+    e: dict[str, Any],
+    as_of: dt.date,
+) -> dict[str, Any]:
+    """Occupancy, rent roll, delinquency, leases ending, maintenance, NOI."""
+    rows = [u for _, u in units]
+    occupied = [u for u in rows if u["status"] == "occupied"]
+    horizon = as_of + dt.timedelta(days=LEASE_HORIZON_DAYS)
+    ending = sorted(
+        (u for u in occupied if u.get("lease_end") and u["lease_end"] <= horizon),
+        key=lambda u: (u["lease_end"], u["unit"]),
+    )
+    open_items = [m for _, m in maintenance if m["status"] == "open"]
+    return {
+        "units": rows,
+        "unit_count": len(rows),
+        "occupied": len(occupied),
+        "occupancy": _ratio(len(occupied), len(rows)),
+        "scheduled_rent": _sum(u.get("rent") for u in occupied),
+        "delinquency": _sum(u.get("balance_due") for u in rows),
+        "delinquent": [u for u in rows if (u.get("balance_due") or 0) > 0],
+        "leases_ending": [
+            {**u, "days_left": (u["lease_end"] - as_of).days, "ended": u["lease_end"] < as_of} for u in ending
+        ],
+        "maintenance_open": sorted(open_items, key=lambda m: (m.get("opened") or dt.date.max, m["item"])),
+        "maintenance_open_cost": _sum(m.get("cost") for m in open_items),
+        "noi": e["noi"],
+    }
+
+
+def delivery_figures(deliveries: list[dict[str, Any]]) -> dict[str, Any]:
+    """P&L per delivery, margins, pipeline, average margin of completed jobs."""
+    rows = []
+    for d in sorted(deliveries, key=lambda d: (d.get("date") or dt.date.max, d["id"])):
+        revenue = d.get("revenue") or 0
+        cost = _sum((d.get("costs") or {}).values())
+        rows.append({**d, "revenue": revenue, "cost": cost, "margin": revenue - cost,
+                     "margin_pct": _ratio(revenue - cost, revenue)})
+    completed = [r for r in rows if r["status"] == "completed" and not isinstance(r["margin_pct"], str)]
+    return {
+        "rows": rows,
+        "pipeline": _sum(r["revenue"] for r in rows if r["status"] in ("quoted", "booked")),
+        "pipeline_count": sum(1 for r in rows if r["status"] in ("quoted", "booked")),
+        "completed_revenue": _sum(r["revenue"] for r in rows if r["status"] == "completed"),
+        "completed_margin": _sum(r["margin"] for r in rows if r["status"] == "completed"),
+        "avg_margin_pct": (sum(r["margin_pct"] for r in completed) / len(completed)) if completed else NO_DATA,
+    }
+
+
+def client_figures(clients: list[dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
+    """MRR, concentration, effective rates, outstanding, neglected clients."""
+    active = [c for c in clients if c["status"] == "active"]
+    mrr = _sum(c.get("monthly_fee") for c in active)
+    rows = []
+    for c in sorted(clients, key=lambda c: (("active", "prospect", "churned").index(c["status"]), c["name"])):
+        hours = c.get("hours_last_30d")
+        fee = c.get("monthly_fee")
+        rows.append({**c, "rate": fee / hours if hours and fee is not None else "n/a"})
+    largest = max(active, key=lambda c: c.get("monthly_fee") or 0, default=None)
+    neglected = [
+        {**c, "days": (as_of - c["last_contact"]).days}
+        for c in rows
+        if c["status"] != "churned" and c.get("last_contact") and (as_of - c["last_contact"]).days > NEGLECT_DAYS
+    ]
+    return {
+        "rows": rows,
+        "mrr": mrr,
+        "active": len(active),
+        "largest": largest["name"] if largest else NO_DATA,
+        "concentration": _ratio(largest.get("monthly_fee") or 0, mrr) if largest else NO_DATA,
+        "outstanding": _sum(c.get("outstanding") for c in clients),
+        "owing": [c for c in rows if (c.get("outstanding") or 0) > 0],
+        "neglected": sorted(neglected, key=lambda c: -c["days"]),
+    }
+
+
+def compute_metrics(
+    portfolio: Portfolio,
+    counts: dict[str, TableCount],
+    as_of: dt.date,
+    *,
+    export_dir: Path | None = None,
+) -> dict[str, Any]:
+    """All figures every report can use, from pure inputs."""
+    docs = portfolio.handoffs
+    by_entity: dict[str, list[Handoff]] = defaultdict(list)
+    for d in docs:
+        by_entity[d.entity].append(d)
+    entities = {
+        name: entity_figures(name, by_entity[name], counts, as_of) for name in sorted(by_entity, key=str.casefold)
+    }
+
+    def rows(key: str) -> list[dict[str, Any]]:
+        return [
+            {"entity": d.entity, "project": d.project, **item}
+            for d in sorted(docs, key=lambda d: (d.entity.casefold(), d.project.casefold()))
+            for item in d.data.get(key) or []
+        ]
+
+    m: dict[str, Any] = {
+        "as_of": as_of,
+        "period": iso_period(as_of),
+        "window": [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)],
+        "entities": entities,
+    }
+    projects = []
+    for d in sorted(docs, key=lambda d: (d.entity.casefold(), d.project.casefold())):
+        age = (as_of - d.data["updated"]).days
+        projects.append({
+            "entity": d.entity, "project": d.project, "status": d.data["status"], "owner": d.data.get("owner"),
+            "updated": d.data["updated"], "age_days": age, "stale": age > STALE_DAYS, "file": d.file,
+        })
+    m["projects"] = projects
+    m["status_counts"] = {s: sum(1 for p in projects if p["status"] == s) for s in STATUSES}
+    m["troubled"] = [p for p in projects if p["status"] in ("blocked", "at-risk")]
+    m["stale"] = sorted((p for p in projects if p["stale"]), key=lambda p: -p["age_days"])
+
+    m["portfolio"] = portfolio_figures(entities)
+
+    kpis = []
+    for k in rows("kpis"):
+        better = k.get("better") or "higher"
+        value, target = k.get("value"), k.get("target")
+        if value is None:
+            state = "missing"
+        elif target is None:
+            state = "no target"
+        elif (value < target) if better == "higher" else (value > target):
+            state = "gap"
+        else:
+            state = "on target"
+        kpis.append({**k, "better": better, "state": state})
+    m["kpis"] = kpis
+    m["kpi_gaps"] = [k for k in kpis if k["state"] == "gap"]
+    m["kpi_missing"] = [k for k in kpis if k["state"] == "missing"]
+
+    shortfalls = [{**s, "source": "declared"} for s in rows("shortfalls")]
+    for e in entities.values():
+        if isinstance(e["runway"], float) and e["runway"] < RUNWAY_ALERT_MONTHS:
+            shortfalls.append({
+                "entity": e["name"], "project": None, "urgency": "critical", "persona": "CFO", "source": "derived",
+                "title": f"Runway {e['runway']:.1f} months at {format_money(e['burn'])}/month burn",
+            })
+    security = rows("security")
+    for s in security:
+        if not s.get("fixed") and s["severity"] in ("critical", "high"):
+            shortfalls.append({
+                "entity": s["entity"], "project": s["project"], "urgency": s["severity"], "persona": "CTO",
+                "source": "derived", "title": f"Unfixed security finding: {s['finding']}",
+            })
+    for k in m["kpi_missing"]:
+        shortfalls.append({
+            "entity": k["entity"], "project": k["project"], "urgency": "medium", "persona": None,
+            "source": "derived", "title": f"Missing KPI: {k['name']}",
+        })
+    shortfalls.sort(key=lambda s: (_rank(s["urgency"]), s["entity"].casefold(), s["title"].casefold()))
+    m["shortfalls"] = shortfalls
+    m["security"] = sorted(
+        (s for s in security if not s.get("fixed")),
+        key=lambda s: (_rank(s["severity"]), s["entity"].casefold(), s["finding"].casefold()),
+    )
+    m["security_counts"] = {sev: sum(1 for s in m["security"] if s["severity"] == sev) for sev in URGENCIES}
+
+    horizon = as_of + dt.timedelta(days=ACTION_HORIZON_DAYS)
+    actions = []
+    for a in rows("actions"):
+        due = a.get("due")
+        overdue = bool(due and due < as_of and not a.get("done"))
+        actions.append({**a, "done": bool(a.get("done")), "overdue": overdue,
+                        "days_overdue": (as_of - due).days if overdue else 0})
+    m["actions"] = sorted(actions, key=lambda a: (a.get("due") or dt.date.max, a["title"].casefold()))
+    m["actions_30d"] = sorted(
+        (a for a in actions if not a["done"] and a.get("due") and a["due"] <= horizon),
+        key=lambda a: (a.get("priority") if a.get("priority") is not None else 99, a["due"], a["title"].casefold()),
+    )
+
+    stack = []
+    for s in rows("stack"):
+        last = s.get("last_deploy")
+        stack.append({**s, "in_use": s.get("in_use") is not False,
+                      "days_since_deploy": (as_of - last).days if last else NO_DATA})
+    m["stack"] = stack
+
+    channels = rows("channels")
+    m["channels"] = [
+        {**c, "lead_rate": _ratio(c.get("leads") or 0, c["visits"]) if c.get("visits") is not None else NO_DATA,
+         "close_rate": _ratio(c.get("conversions") or 0, c["leads"]) if c.get("leads") is not None else NO_DATA}
+        for c in channels
+    ]
+    blasts = []
+    for c in channels:
+        b = c.get("blast")
+        if not b:
+            continue
+        parts = [b.get(k) for k in BLAST]
+        potential = NO_DATA if any(p is None for p in parts) else _product(parts)
+        blasts.append({"entity": c["entity"], "name": c["name"], **b, "potential": potential})
+    m["blasts"] = blasts
+    m["blast_total"] = _sum(b["potential"] for b in blasts if not isinstance(b["potential"], str))
+    m["ota"] = sorted(
+        (c for c in channels if (c.get("kind") or "").lower() == "ota"),
+        key=lambda c: (c.get("launch") or dt.date.max, c["name"].casefold()),
+    )
+    m["cmo_milestones"] = [a for a in m["actions"] if (a.get("persona") or "").upper() == "CMO"]
+
+    recognition = rows("revenue_recognition")
+    m["deferred"] = sorted(
+        (r for r in recognition if r.get("received") and r["received"] <= as_of and r["service_date"] > as_of),
+        key=lambda r: (r["service_date"], r["entity"].casefold()),
+    )
+    m["receivables"] = sorted(
+        (
+            {**r, "days_outstanding": (as_of - r["service_date"]).days}
+            for r in recognition
+            if r["service_date"] <= as_of and not (r.get("received") and r["received"] <= as_of)
+        ),
+        key=lambda r: (r["service_date"], r["entity"].casefold()),
+    )
+    m["deferred_total"] = _sum(r["amount"] for r in m["deferred"])
+    m["receivables_total"] = _sum(r["amount"] for r in m["receivables"])
+    expenses = rows("expenses")
+    accounts: dict[str, dict[str, Any]] = {}
+    for x in expenses:
+        if x.get("category"):
+            acct = accounts.setdefault(x["category"], {"category": x["category"], "total": 0, "entries": 0})
+            acct["total"] += x["amount"]
+            acct["entries"] += 1
+    m["accounts"] = sorted(accounts.values(), key=lambda a: a["category"].casefold())
+    m["accounts_total"] = _sum(a["total"] for a in m["accounts"])
+    m["uncategorized"] = [x for x in expenses if not x.get("category")]
+    m["uncategorized_total"] = _sum(x["amount"] for x in m["uncategorized"])
+    m["assets"] = [{**a, "entity": a["entity"]} for a in rows("assets")]
+    m["tables"] = sorted(counts)
+    m["sources"] = {
+        "handoffs": len(docs),
+        "skipped": len(portfolio.skipped),
+        "tables": sorted(counts),
+        "dynamodb": sorted({c.source for c in counts.values()}),
+    }
+    return m
+
+
+def _product(values: list[float]) -> float:
+    """Multiply the values."""
+    out = 1.0
+    for v in values:
+        out *= v
+    return out
+
+
+def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Portfolio totals: sums over the entities that have data."""
+    with_data = [e for e in entities.values() if not isinstance(e["burn"], str)]
+    cash_values = [e["cash"] for e in entities.values() if not isinstance(e["cash"], str)]
+    p: dict[str, Any] = {"entities": len(entities), "entities_with_data": len(with_data)}
+    p["cash"] = sum(cash_values) if cash_values else NO_DATA
+    if with_data:
+        p["revenue_avg"] = sum(e["revenue_avg"] for e in with_data)
+        p["expenses_avg"] = sum(e["expenses_avg"] for e in with_data)
+        p["burn"] = sum(e["burn"] for e in with_data)
+        p["break_even_gap"] = max(p["burn"], 0)
+        if p["burn"] <= 0:
+            p["runway"] = NOT_BURNING
+        else:
+            funded = [e["cash"] for e in with_data if not isinstance(e["cash"], str)]
+            p["runway"] = sum(funded) / p["burn"] if funded else NO_CASH
+    else:
+        for key in ("revenue_avg", "expenses_avg", "burn", "break_even_gap", "runway"):
+            p[key] = NO_DATA
+    projected = [e for e in entities.values() if not isinstance(e["projection"], str)]
+    if projected:
+        p["growth"] = sum(e["growth"] for e in projected)
+        p["projection"] = [
+            {"month": month["month"], "revenue": sum(e["projection"][i]["revenue"] for e in projected)}
+            for i, month in enumerate(projected[0]["projection"])
+        ]
+    else:
+        p["growth"] = p["projection"] = INSUFFICIENT
+    p["infra_cost"] = sum(e["infra_cost"] for e in entities.values())
+    p["savings"] = sum(e["savings"] for e in entities.values())
+    p["assets_total"] = sum(e["assets_total"] for e in entities.values())
+    p["assets_count"] = sum(len(e["assets"]) for e in entities.values())
+    return p
+
+
+# ---------------------------------------------------------------------------
+# Formatting (the same in every report). A figure that could not be computed is a
+# short text ("no data", "not burning"), which every formatter passes through.
+
+
+def _round(value: float, places: int = 0) -> Decimal:
+    """Round half up, as people do, not half to even."""
+    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def format_money(value: Any) -> str:
+    """$12,345 in whole dollars, $23.50 under $100."""
+    if isinstance(value, str) or value is None:
+        return value or NO_DATA
+    sign = "-" if value < 0 else ""
+    amount = abs(value)
+    if _round(amount, 2) < 100:
+        return f"{sign}${_round(amount, 2):,.2f}"
+    return f"{sign}${_round(amount):,.0f}"
+
+
+def format_count(value: Any) -> str:
+    """1,375."""
+    if isinstance(value, str) or value is None:
+        return value or NO_DATA
+    return f"{_round(value):,.0f}"
+
+
+def format_pct(value: Any) -> str:
+    """A ratio as a percentage with one decimal: 0.4286 -> 42.9%."""
+    if isinstance(value, str) or value is None:
+        return value or NO_DATA
+    return f"{_round(value * 100, 1):,.1f}%"
+
+
+def format_months(value: Any) -> str:
+    """Months with one decimal: 4.3."""
+    if isinstance(value, str) or value is None:
+        return value or NO_DATA
+    return f"{_round(value, 1):,.1f}"
+
+
+def format_number(value: Any) -> str:
+    """A plain number: whole numbers without decimals, others with up to two."""
+    if isinstance(value, str) or value is None:
+        return value or NO_DATA
+    if float(value).is_integer():
+        return format_count(value)
+    return f"{_round(value, 2):,.2f}".rstrip("0").rstrip(".")
+
+
+def format_date(value: Any) -> str:
+    """ISO date."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value if value else "—"
+
+
+# ---------------------------------------------------------------------------
+# Rendering: template (Jinja2) -> Markdown -> HTML (markdown) -> text (html2text).
+
+
+@dataclass
+class ReportTemplate:
+    """One report template from reports/."""
+
+    id: str
+    path: Path
+    title: str
+    persona: str
+    subject: str
+    entity: str | None
+    order: float
+    body: str
+    body_line: int  # file line where the body starts, for error messages
+
+
+@dataclass
+class RenderedReport:
+    """A report ready to send."""
+
+    id: str
+    subject: str
+    text: str
+
+
+class MD(str):
+    """Markdown produced by a helper: not escaped again."""
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]>#|!])")
+
+
+def md_escape(value: Any) -> Any:
+    """Escape text from handoffs so Markdown shows it as written."""
+    if value is None:
+        return "—"
+    if isinstance(value, MD) or not isinstance(value, str):
+        return value
+    value = value.replace("&", "&amp;").replace("<", "&lt;")
+    return MD(_MD_SPECIAL.sub(r"\\\1", value))
+
+
+def md_table(headers: list[str], rows: Iterable[Iterable[Any]], empty: str = "No data.") -> MD:
+    """A Markdown table; a plain sentence when there are no rows.
+
+    A header starting with '>' is right-aligned (numbers).
+    """
+    rows = [list(r) for r in rows]
+    if not rows:
+        return MD(empty)
+    names = [h.lstrip(">") for h in headers]
+    align = ["---:" if h.startswith(">") else "---" for h in headers]
+    lines = ["| " + " | ".join(names) + " |", "| " + " | ".join(align) + " |"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(md_escape(c)).replace("\n", " ") for c in r) + " |")
+    return MD("\n".join(lines))
+
+
+def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
+    """Read every *.md in reports/: one report each, ordered by `order` then id."""
+    if not reports_dir.is_dir():
+        raise ConfigError(f"{reports_dir}: no reports folder next to the script")
+    reports = []
+    for path in sorted(reports_dir.glob("*.md")):
+        try:
+            text = path.read_text(encoding="utf-8")
+            parts = split_front_matter(text)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError(f"{path}: not a report template ({exc}); see README 'Adding a report'") from None
+        if parts is None:
+            raise ConfigError(f"{path}:1: report template has no front matter (title, persona, subject)")
+        front, body = parts
+        try:
+            meta = yaml.safe_load(front) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: front matter is not valid YAML ({exc})") from None
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{path}:2: front matter must be keys and values")
+        for key in ("title", "persona", "subject"):
+            if not isinstance(meta.get(key), str) or not meta[key].strip():
+                raise ConfigError(f"{path}:2: {key} is required in the template's front matter")
+        order = meta.get("order", 1000)
+        if isinstance(order, bool) or not isinstance(order, (int, float)):
+            raise ConfigError(f"{path}:2: order must be a number")
+        reports.append(ReportTemplate(
+            id=path.stem, path=path, title=meta["title"], persona=meta["persona"], subject=meta["subject"],
+            entity=meta.get("entity"), order=order, body=body, body_line=front.count("\n") + 3,
+        ))
+    if not reports:
+        raise ConfigError(f"{reports_dir}: no report templates (*.md)")
+    return sorted(reports, key=lambda r: (r.order, r.id))
+
+
+def select_reports(reports: list[ReportTemplate], only: str | None) -> list[ReportTemplate]:
+    """The reports named by --only (all when not given)."""
+    if not only:
+        return reports
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    known = {r.id for r in reports}
+    unknown = [w for w in wanted if w not in known]
+    if unknown or not wanted:
+        raise UsageError(
+            f"--only {only}: unknown report {', '.join(unknown) or '(none named)'}; "
+            f"choose from {', '.join(r.id for r in reports)}"
+        )
+    return [r for r in reports if r.id in wanted]
+
+
+def jinja_env() -> jinja2.Environment:
+    """The template environment: strict, escaping handoff text for Markdown."""
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=md_escape,
+    )
+    env.filters.update(
+        money=format_money, count=format_count, pct=format_pct, months=format_months,
+        number=format_number, date=format_date, md=lambda s: MD(s),
+    )
+    env.globals.update(table=md_table)
+    return env
+
+
+class _TableParser(HTMLParser):
+    """Collect the cells and alignment of one HTML table made by markdown."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: list[list[str]] = []
+        self.right: list[bool] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: D102
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+            if len(self.rows) == 1:
+                self.right.append("right" in (dict(attrs).get("style") or ""))
+
+    def handle_endtag(self, tag: str) -> None:  # noqa: D102
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:  # noqa: D102
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WIDTH) -> str:
+    """Lay out a table as aligned plain-text columns that fit `width`.
+
+    Columns are two spaces apart, headers underlined with dashes, numbers right-
+    aligned. When the natural width is too wide, the widest columns are narrowed
+    and their cells wrapped; wrapped rows are then separated by blank lines.
+    """
+    ncols = max(len(r) for r in rows)
+    rows = [r + [""] * (ncols - len(r)) for r in rows]
+    right = (right + [False] * ncols)[:ncols]
+    widths = [max(len(r[c]) for r in rows) for c in range(ncols)]
+    longest_word = [max((len(w) for r in rows for w in r[c].split()), default=0) for c in range(ncols)]
+    gap = 2
+    # Narrow the widest column first; numbers and words are split only as a last resort.
+    for floors in (
+        [longest_word[c] if right[c] else min(longest_word[c], 20) for c in range(ncols)],
+        [min(widths[c], 4) for c in range(ncols)],
+    ):
+        while sum(widths) + gap * (ncols - 1) > width:
+            shrinkable = [c for c in range(ncols) if widths[c] > floors[c]]
+            if not shrinkable:
+                break
+            widths[max(shrinkable, key=lambda c: widths[c])] -= 1
+    wrapped_any = False
+    out_rows: list[list[str]] = []
+    for r in rows:
+        cells = [
+            textwrap.wrap(r[c], widths[c], break_on_hyphens=False, break_long_words=True) or [""]
+            for c in range(ncols)
+        ]
+        height = max(len(cell) for cell in cells)
+        wrapped_any = wrapped_any or height > 1
+        lines = []
+        for i in range(height):
+            parts = []
+            for c in range(ncols):
+                text = cells[c][i] if i < len(cells[c]) else ""
+                parts.append(text.rjust(widths[c]) if right[c] else text.ljust(widths[c]))
+            lines.append((" " * gap).join(parts).rstrip())
+        out_rows.append(lines)
+    rule = (" " * gap).join("-" * w for w in widths)
+    body = ["\n".join(lines) for lines in out_rows[1:]]
+    joiner = "\n\n" if wrapped_any else "\n"
+    return "\n".join(out_rows[0]) + "\n" + rule + "\n" + joiner.join(body)
+
+
+_TABLE_RE = re.compile(r"<table>.*?</table>", re.S)
+_LIST_ITEM_RE = re.compile(r"^(\s*)([-*+]|\d+\.) ")
+
+
+def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
+    """Markdown to plain text for email: aligned tables, wrapped lines, no markup."""
+    html = markdown.markdown(md, extensions=["tables"])
+    tables: list[str] = []
+
+    def stash(match: re.Match[str]) -> str:
+        parser = _TableParser()
+        parser.feed(match.group(0))
+        tables.append(layout_table(parser.rows, parser.right, width))
+        return f"<p>@@TABLE{len(tables) - 1}@@</p>"
+
+    html = _TABLE_RE.sub(stash, html)
+    conv = html2text.HTML2Text(bodywidth=0)
+    conv.ignore_emphasis = True
+    conv.ignore_links = True
+    conv.ignore_images = True
+    conv.unicode_snob = True
+    conv.ul_item_mark = "-"
+    out: list[str] = []
+    for line in conv.handle(html).splitlines():
+        line = line.rstrip()
+        heading = re.match(r"^(#{1,6}) (.*)$", line)
+        table = re.fullmatch(r"@@TABLE(\d+)@@", line.strip())
+        if heading:
+            title = heading.group(2).strip()
+            level = len(heading.group(1))
+            out.append(title.upper() if level == 1 else title)
+            if level <= 2:
+                out.append(("=" if level == 1 else "-") * len(title))
+        elif table:
+            out.append(tables[int(table.group(1))])
+        elif line == "* * *":
+            out.append("-" * width)
+        else:
+            item = _LIST_ITEM_RE.match(line)
+            indent = " " * (len(item.group(0)) if item else len(line) - len(line.lstrip()))
+            out.extend(
+                textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+                or [""]
+            )
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
+
+
+def sources_line(metrics: dict[str, Any]) -> str:
+    """The closing data-sources line of every report."""
+    s = metrics["sources"]
+    skipped = f" ({s['skipped']} Markdown file{'s' * (s['skipped'] != 1)} without front matter skipped)"
+    tables = ", ".join(s["tables"]) if s["tables"] else "none"
+    how = " and ".join(f"{src}s" if src == "export" else src for src in s["dynamodb"])
+    via = f" ({how})" if how else ""
+    return (
+        f"Data sources: {s['handoffs']} handoff{'s' * (s['handoffs'] != 1)}"
+        f"{skipped if s['skipped'] else ''}; DynamoDB tables{via}: {tables}; "
+        f"as of {metrics['as_of'].isoformat()}."
+    )
+
+
+def render_report(report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None) -> RenderedReport:
+    """Render one report to its subject and plain-text body."""
+    env = env or jinja_env()
+    context = {**metrics, "report": report, "title": report.title, "persona": report.persona}
+    if report.entity:
+        unit = metrics["entities"].get(report.entity)
+        if unit is None:
+            known = ", ".join(metrics["entities"]) or "none"
+            raise InputError(
+                f"{report.path}:2: entity {report.entity!r} has no handoff documents; "
+                f"fix the template's entity or add a handoff (entities: {known})"
+            )
+        context["e"] = unit
+    try:
+        body_md = env.from_string("\n" * (report.body_line - 1) + report.body).render(context)
+        subject = env.from_string(report.subject).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        line = _template_line(exc)
+        raise ConfigError(
+            f"{report.path}:{line}: template uses a figure that does not exist ({exc.message}); "
+            "see README 'Adding a report' for the figures"
+        ) from None
+    subject = " ".join(subject.replace("\\", "").split())
+    header = f"# {md_escape(report.title)}\n\nPeriod: {metrics['period']} (as of {metrics['as_of'].isoformat()})\n\n"
+    footer = f"\n\n---\n\n{md_escape(sources_line(metrics))}\n"
+    return RenderedReport(id=report.id, subject=subject, text=text_from_markdown(header + body_md + footer))
+
+
+def _template_line(exc: BaseException) -> int | str:
+    """The template line a rendering error happened on, from its traceback."""
+    line: int | str = "?"
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def render_all(reports: list[ReportTemplate], metrics: dict[str, Any]) -> list[RenderedReport]:
+    """Render every selected report before anything is sent."""
+    env = jinja_env()
+    return [render_report(r, metrics, env) for r in reports]
+
+
+def dry_run_text(rendered: list[RenderedReport], settings: Settings) -> str:
+    """What would be sent: headers and body of every report."""
+
+    def header(name: str) -> str:
+        return ", ".join(settings.addresses(name)) or f"({name} not set)"
+
+    out = []
+    for r in rendered:
+        out.append("=" * WRAP_WIDTH)
+        out.append(f"From: {header('SES_FROM_ADDRESS')}")
+        out.append(f"To: {header('EXEC_REPORT_TO')}")
+        out.append(f"Bcc: {header('EXEC_REPORT_BCC')}")
+        out.append(f"Subject: {r.subject}")
+        out.append("")
+        out.append(r.text)
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UsageError (exit 64) instead of exiting 2."""
+
+    def error(self, message: str) -> Any:  # noqa: D102
+        raise UsageError(f"{message} (see --help)")
+
+
+def _date_arg(text: str) -> dt.date:
+    """Parse --as-of."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-22") from None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line of SPEC §6."""
+    p = _ArgumentParser(prog="send_exec_reports.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dry-run", action="store_true", help="print the reports instead of sending them")
+    p.add_argument("--only", metavar="IDS", help="comma-separated report ids to render (see --list)")
+    p.add_argument("--as-of", metavar="DATE", type=_date_arg, help="the as-of date (default: today)")
+    p.add_argument("--env-file", metavar="PATH", help="settings file (default: repos.env next to the script)")
+    p.add_argument("--force", action="store_true", help="resend reports already sent for the period")
+    p.add_argument("--check", action="store_true", help="validate settings and inputs; send nothing")
+    p.add_argument("--list", action="store_true", help="list the reports found in reports/")
+    return p.parse_args(argv)
+
+
+def build(args: argparse.Namespace, reports: list[ReportTemplate]) -> tuple[Settings, dict[str, Any], list[RenderedReport]]:
+    """Settings, inputs, figures and rendered reports: everything before a send."""
+    settings = load_settings(args.env_file, dry_run=args.dry_run)
+    if settings.used_examples:
+        log.warning("no repos.env: dry run on the sample portfolio in %s", EXAMPLES_DIR)
+    as_of = args.as_of or dt.date.today()
+    portfolio = read_handoffs(settings.handoff_dir)
+    needs = table_needs(portfolio)
+
+    def live(missing: list[TableNeed]) -> dict[str, TableCount]:
+        return scan_counts(aws_client(settings, "dynamodb"), missing)
+
+    counts = read_tables(needs, settings.export_dir, live)
+    metrics = compute_metrics(portfolio, counts, as_of, export_dir=settings.export_dir)
+    return settings, metrics, render_all(reports, metrics)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; the only place that turns errors into exit codes."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("send_exec_reports: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        args = parse_args(argv)
+        reports = load_reports()
+        if args.list:
+            for r in reports:
+                entity = f" [{r.entity}]" if r.entity else ""
+                print(f"{r.id:<12} {r.persona:<20} {r.title}{entity}")
+            return ExitStatus.OK
+        selected = select_reports(reports, args.only)
+        if not args.dry_run and not args.check:
+            raise UsageError("sending is not built yet; use --dry-run")
+        _settings, _metrics, rendered = build(args, selected)
+        if args.dry_run and not args.check:
+            sys.stdout.write(dry_run_text(rendered, _settings))
+        return ExitStatus.OK
+    except InputErrors as exc:
+        for line in exc.errors:
+            log.error("%s", line)
+        log.error("bad input: nothing was sent (%d error%s)", len(exc.errors), "s" * (len(exc.errors) != 1))
+        return exc.status
+    except ReportError as exc:
+        log.error("%s", exc)
+        return exc.status
+    finally:
+        log.removeHandler(handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
