@@ -25,6 +25,8 @@ Exit codes (sysexits): 0 done, 64 usage, 65 bad input data, 69 a send failed,
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import datetime as dt
 import gzip
 import json
@@ -34,10 +36,10 @@ import re
 import sys
 import textwrap
 import zlib
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import IntEnum
 from html.parser import HTMLParser
 from pathlib import Path
@@ -362,8 +364,17 @@ class _Validator:
         self.loader = loader
 
     def scalar(self, node: yaml.Node) -> Any:
-        """Construct the Python value of any node."""
-        return self.loader.construct_object(node, deep=True)
+        """Construct the Python value of any node.
+
+        A scalar YAML resolves to a type but cannot build (2026-13-45 looks like a
+        date) is returned as its text, so the check of its field can name it.
+        """
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError):
+            if isinstance(node, yaml.ScalarNode):
+                return node.value
+            raise
 
     def mapping(self, node: yaml.Node, key: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         """Return (key, key node, value node) of a mapping node, refusing duplicates."""
@@ -444,7 +455,7 @@ class _Validator:
                 raise DocError(node, key, "is required but empty; give it a value")
             return None
         if spec == "text":
-            if isinstance(raw, bool) or isinstance(raw, (list, dict)):
+            if isinstance(raw, (bool, list, dict)):
                 raise DocError(node, key, f"expected text, got {_describe(raw)}")
             return raw.isoformat() if isinstance(raw, dt.date) else str(raw)
         if spec == MONEY or spec == "integer":
@@ -557,6 +568,8 @@ def parse_handoff(path: Path, rel: str) -> Handoff | None:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 2 if mark else 2
         problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if exc.problem and exc.context and exc.context_mark and exc.context_mark is not mark:
+            problem += f", {exc.context.strip()} started on line {exc.context_mark.line + 2}"
         raise InputError(f"{path}:{line}: front matter is not valid YAML ({problem}); fix the syntax") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{path}:2: front matter is not valid YAML ({exc}); fix the syntax") from None
@@ -626,13 +639,17 @@ def decode_attribute(av: Any) -> Any:
     if not isinstance(av, dict) or len(av) != 1:
         raise ValueError(f"not a typed attribute value: {str(av)[:60]}")
     ((tag, val),) = av.items()
+    kinds = {"S": str, "N": str, "BOOL": bool, "NULL": bool, "B": str, "SS": list, "NS": list, "BS": list,
+             "L": list, "M": dict}
+    if tag not in kinds:
+        raise ValueError(f"unknown attribute type {tag!r}")
+    if not isinstance(val, kinds[tag]):
+        raise ValueError(f"{tag} value {str(val)[:40]!r} is not a {kinds[tag].__name__}")
     if tag == "S":
-        return str(val)
+        return val
     if tag == "N":
-        return Decimal(val)
+        return _number(val)
     if tag == "BOOL":
-        if not isinstance(val, bool):
-            raise ValueError(f"BOOL value {val!r} is not true/false")
         return val
     if tag == "NULL":
         return None
@@ -641,25 +658,28 @@ def decode_attribute(av: Any) -> Any:
     if tag == "SS":
         return {str(v) for v in val}
     if tag == "NS":
-        return {Decimal(v) for v in val}
+        return {_number(v) for v in val}
     if tag == "BS":
         return {_b64(v) for v in val}
     if tag == "L":
         return [decode_attribute(v) for v in val]
-    if tag == "M":
-        return {k: decode_attribute(v) for k, v in val.items()}
-    raise ValueError(f"unknown attribute type {tag!r}")
+    return {k: decode_attribute(v) for k, v in val.items()}
 
 
-def _b64(value: str) -> bytes:
-    """Decode base64 strictly."""
-    import base64
-    import binascii
+def _number(value: Any) -> Decimal:
+    """Decode an N value: a decimal string."""
+    try:
+        return Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"N value {str(value)[:40]!r} is not a number") from None
 
+
+def _b64(value: Any) -> bytes:
+    """Decode a B value: base64, strictly."""
     try:
         return base64.b64decode(value, validate=True)
-    except (binascii.Error, TypeError) as exc:
-        raise ValueError(f"B value is not base64 ({exc})") from exc
+    except (binascii.Error, TypeError, ValueError) as exc:
+        raise ValueError(f"B value is not base64 ({exc})") from None
 
 
 def _parse_export_time(text: Any) -> dt.datetime:
@@ -747,12 +767,16 @@ def _read_data_file(path: Path, done_attr: str | None) -> tuple[int, int]:
     lineno = 0
     try:
         with gzip.open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
+            for lineno, line in enumerate(fh, 1):  # noqa: B007 (lineno is read in the handler)
                 if not line.strip():
                     continue
-                item = json.loads(line)["Item"]
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{exc.msg} at column {exc.colno}") from None
+                item = record.get("Item") if isinstance(record, dict) else None
                 if not isinstance(item, dict):
-                    raise ValueError("Item is not a map")
+                    raise ValueError('no "Item" map')
                 count += 1
                 if done_attr is not None:
                     av = item.get(done_attr)
@@ -762,8 +786,8 @@ def _read_data_file(path: Path, done_attr: str | None) -> tuple[int, int]:
         raise InputError(f"{path}: listed in manifest-files.json but missing; sync the export again") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: not a readable gzip file ({exc}); sync the export again") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}:{lineno}: not a DynamoDB JSON item ({exc})") from None
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{path}:{lineno}: not a DynamoDB JSON item ({exc}); sync the export again") from None
     return count, done
 
 
@@ -818,8 +842,13 @@ def read_tables(
     return counts
 
 
-def scan_counts(client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS) -> dict[str, TableCount]:
-    """Count tables live: Scan with Select=COUNT, paginated, in parallel segments."""
+def scan_counts(
+    client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = ""
+) -> dict[str, TableCount]:
+    """Count tables live: Scan with Select=COUNT, paginated, in parallel segments.
+
+    `where` says where the exports were looked for, for the error message.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     from botocore.exceptions import BotoCoreError, ClientError
@@ -862,7 +891,7 @@ def scan_counts(client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_S
             except BotoCoreError as exc:
                 raise InputError(
                     f"DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) is not in the exports "
-                    f"and cannot be read live: {exc}"
+                    f"{where} and cannot be read live: {exc}"
                 ) from None
             items = sum(p[0] for p in parts)
             done = sum(p[1] for p in parts) if need.done_attr else None
@@ -1359,6 +1388,13 @@ def format_number(value: Any) -> str:
     return f"{_round(value, 2):,.2f}".rstrip("0").rstrip(".")
 
 
+def format_days(value: Any) -> str:
+    """A count of days: 1 day, 14 days."""
+    if isinstance(value, str) or value is None:
+        return value or NO_DATA
+    return f"{format_count(value)} day{'s' * (value != 1)}"
+
+
 def format_date(value: Any) -> str:
     """ISO date."""
     if isinstance(value, dt.date):
@@ -1394,10 +1430,6 @@ class RenderedReport:
     text: str
 
 
-class MD(str):
-    """Markdown produced by a helper: not escaped again."""
-
-
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]>#|!])")
 
 
@@ -1405,26 +1437,10 @@ def md_escape(value: Any) -> Any:
     """Escape text from handoffs so Markdown shows it as written."""
     if value is None:
         return "—"
-    if isinstance(value, MD) or not isinstance(value, str):
+    if not isinstance(value, str):
         return value
     value = value.replace("&", "&amp;").replace("<", "&lt;")
-    return MD(_MD_SPECIAL.sub(r"\\\1", value))
-
-
-def md_table(headers: list[str], rows: Iterable[Iterable[Any]], empty: str = "No data.") -> MD:
-    """A Markdown table; a plain sentence when there are no rows.
-
-    A header starting with '>' is right-aligned (numbers).
-    """
-    rows = [list(r) for r in rows]
-    if not rows:
-        return MD(empty)
-    names = [h.lstrip(">") for h in headers]
-    align = ["---:" if h.startswith(">") else "---" for h in headers]
-    lines = ["| " + " | ".join(names) + " |", "| " + " | ".join(align) + " |"]
-    for r in rows:
-        lines.append("| " + " | ".join(str(md_escape(c)).replace("\n", " ") for c in r) + " |")
-    return MD("\n".join(lines))
+    return _MD_SPECIAL.sub(r"\\\1", value)
 
 
 def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
@@ -1489,9 +1505,8 @@ def jinja_env() -> jinja2.Environment:
     )
     env.filters.update(
         money=format_money, count=format_count, pct=format_pct, months=format_months,
-        number=format_number, date=format_date, md=lambda s: MD(s),
+        number=format_number, date=format_date, days=format_days,
     )
-    env.globals.update(table=md_table)
     return env
 
 
@@ -1504,7 +1519,7 @@ class _TableParser(HTMLParser):
         self.right: list[bool] = []
         self._cell: list[str] | None = None
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: D102
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "tr":
             self.rows.append([])
         elif tag in ("td", "th"):
@@ -1512,12 +1527,12 @@ class _TableParser(HTMLParser):
             if len(self.rows) == 1:
                 self.right.append("right" in (dict(attrs).get("style") or ""))
 
-    def handle_endtag(self, tag: str) -> None:  # noqa: D102
+    def handle_endtag(self, tag: str) -> None:
         if tag in ("td", "th") and self._cell is not None:
             self.rows[-1].append(" ".join("".join(self._cell).split()))
             self._cell = None
 
-    def handle_data(self, data: str) -> None:  # noqa: D102
+    def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell.append(data)
 
@@ -1629,7 +1644,9 @@ def sources_line(metrics: dict[str, Any]) -> str:
     )
 
 
-def render_report(report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None) -> RenderedReport:
+def render_report(
+    report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None
+) -> RenderedReport:
     """Render one report to its subject and plain-text body."""
     env = env or jinja_env()
     context = {**metrics, "report": report, "title": report.title, "persona": report.persona}
@@ -1701,7 +1718,7 @@ def dry_run_text(rendered: list[RenderedReport], settings: Settings) -> str:
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse that raises UsageError (exit 64) instead of exiting 2."""
 
-    def error(self, message: str) -> Any:  # noqa: D102
+    def error(self, message: str) -> Any:
         raise UsageError(f"{message} (see --help)")
 
 
@@ -1726,7 +1743,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def build(args: argparse.Namespace, reports: list[ReportTemplate]) -> tuple[Settings, dict[str, Any], list[RenderedReport]]:
+def build(
+    args: argparse.Namespace, reports: list[ReportTemplate]
+) -> tuple[Settings, dict[str, Any], list[RenderedReport]]:
     """Settings, inputs, figures and rendered reports: everything before a send."""
     settings = load_settings(args.env_file, dry_run=args.dry_run)
     if settings.used_examples:
@@ -1736,7 +1755,8 @@ def build(args: argparse.Namespace, reports: list[ReportTemplate]) -> tuple[Sett
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
-        return scan_counts(aws_client(settings, "dynamodb"), missing)
+        where = f"(DYNAMODB_EXPORT_DIR={settings.export_dir})" if settings.export_dir else "(no DYNAMODB_EXPORT_DIR)"
+        return scan_counts(aws_client(settings, "dynamodb"), missing, where=where)
 
     counts = read_tables(needs, settings.export_dir, live)
     metrics = compute_metrics(portfolio, counts, as_of, export_dir=settings.export_dir)

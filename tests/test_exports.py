@@ -1,0 +1,329 @@
+"""The DynamoDB export reader (SPEC §2.2): typed values, export choice, streaming.
+
+Every export is written under tmp_path by examples/make_exports.py's `write_export`,
+in the layout an `aws s3 sync` of an "Export to S3" prefix brings down.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gc
+import json
+import re
+import tracemalloc
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from make_exports import write_export, write_unfinished_export
+
+import send_exec_reports as ser
+
+T0 = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+# ---------------------------------------------------------------------------
+# decode_attribute: every DYNAMODB_JSON type.
+
+
+@pytest.mark.parametrize(
+    ("av", "expected"),
+    [
+        pytest.param({"S": "Check bilge pumps"}, "Check bilge pumps", id="S"),
+        pytest.param({"S": ""}, "", id="S-empty"),
+        pytest.param({"N": "12.50"}, Decimal("12.50"), id="N-decimal"),
+        pytest.param({"N": "-7"}, Decimal(-7), id="N-negative"),
+        pytest.param({"N": "1E+3"}, Decimal("1E+3"), id="N-exponent"),
+        pytest.param({"N": "0.1"}, Decimal("0.1"), id="N-exact-not-float"),
+        pytest.param({"BOOL": True}, True, id="BOOL-true"),
+        pytest.param({"BOOL": False}, False, id="BOOL-false"),
+        pytest.param({"NULL": True}, None, id="NULL"),
+        pytest.param({"B": b64(b"\x00\xffhello")}, b"\x00\xffhello", id="B"),
+        pytest.param({"SS": ["mobile", "promo"]}, {"mobile", "promo"}, id="SS"),
+        pytest.param({"NS": ["1", "2.5", "-3"]}, {Decimal(1), Decimal("2.5"), Decimal(-3)}, id="NS"),
+        pytest.param({"BS": [b64(b"\x01\x02"), b64(b"abc")]}, {b"\x01\x02", b"abc"}, id="BS"),
+        pytest.param({"L": []}, [], id="L-empty"),
+        pytest.param(
+            {"L": [{"S": "a"}, {"N": "1"}, {"BOOL": False}, {"NULL": True}, {"L": [{"N": "2"}]}]},
+            ["a", Decimal(1), False, None, [Decimal(2)]],
+            id="L-mixed-nested",
+        ),
+        pytest.param(
+            {
+                "M": {
+                    "name": {"S": "ana"},
+                    "tags": {"SS": ["ios"]},
+                    "address": {"M": {"zip": {"N": "92101"}, "lines": {"L": [{"S": "1 Harbor Dr"}]}}},
+                    "avatar": {"B": b64(b"PNG")},
+                }
+            },
+            {
+                "name": "ana",
+                "tags": {"ios"},
+                "address": {"zip": Decimal(92101), "lines": ["1 Harbor Dr"]},
+                "avatar": b"PNG",
+            },
+            id="M-nested",
+        ),
+    ],
+)
+def test_decode_attribute(av, expected):
+    got = ser.decode_attribute(av)
+    assert got == expected
+    assert type(got) is type(expected)
+    if isinstance(expected, Decimal):
+        assert str(got) == str(expected)  # the digits as written, never through float
+
+
+@pytest.mark.parametrize(
+    ("av", "message"),
+    [
+        pytest.param({"X": "1"}, "unknown attribute type 'X'", id="unknown-type"),
+        pytest.param({"s": "lowercase"}, "unknown attribute type 's'", id="lowercase-type"),
+        pytest.param({"B": "not base64!"}, "B value is not base64", id="B-bad-base64"),
+        pytest.param({"BS": ["AQI=", "@@@@"]}, "B value is not base64", id="BS-bad-base64"),
+        pytest.param({"B": 123}, "B value '123' is not a str", id="B-not-text"),
+        pytest.param({"BOOL": "true"}, "BOOL value 'true' is not a bool", id="BOOL-text"),
+        pytest.param({"S": "a", "N": "1"}, "not a typed attribute value", id="two-types"),
+        pytest.param({}, "not a typed attribute value", id="empty"),
+        pytest.param("plain", "not a typed attribute value", id="not-a-mapping"),
+        pytest.param({"M": {"x": {"Q": "1"}}}, "unknown attribute type 'Q'", id="nested-unknown"),
+        pytest.param(
+            {"N": "twelve"}, "N value 'twelve' is not a number",
+            id="N-not-a-number",
+        ),
+    ],
+)
+def test_decode_attribute_errors(av, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        ser.decode_attribute(av)
+
+
+# ---------------------------------------------------------------------------
+# read_export: counting.
+
+
+def rich_items(count: int):
+    """Items with every attribute type; item i is done when i % 3 == 0, not when 1, absent when 2."""
+    for i in range(count):
+        item = {
+            "pk": {"S": f"task#{i:04d}"},
+            "n": {"N": f"{i}.50"},
+            "tags": {"SS": ["a", f"t{i}"]},
+            "scores": {"NS": ["1", str(i + 2)]},
+            "blob": {"B": b64(bytes([i % 256, 0, 255]))},
+            "blobs": {"BS": [b64(b"x"), b64(bytes([i % 256]))]},
+            "meta": {"M": {"by": {"S": "CB"}, "history": {"L": [{"N": "1"}, {"NULL": True}, {"M": {}}]}}},
+        }
+        if i % 3 == 0:
+            item["completed"] = {"BOOL": True}
+        elif i % 3 == 1:
+            item["completed"] = {"BOOL": False}
+        yield item
+
+
+def test_read_export_counts_items_across_empty_files(tmp_path):
+    table_dir = tmp_path / "eyd-checklist"
+    folder = write_export(table_dir, rich_items(2500), export_time=T0, items_per_file=700, empty_files=2)
+    sizes = [json.loads(ln)["itemCount"] for ln in (folder / "manifest-files.json").read_text().splitlines()]
+    assert sizes.count(0) == 2 and len(sizes) == 6  # the empty data files are really there
+
+    count = ser.read_export(table_dir)
+
+    assert (count.table, count.items, count.done, count.source) == ("eyd-checklist", 2500, None, "export")
+
+
+@pytest.mark.parametrize(("total", "done"), [(0, 0), (1, 1), (2, 1), (3, 1), (2500, 834)])
+def test_read_export_counts_done_items(tmp_path, total, done):
+    table_dir = tmp_path / "eyd-checklist"
+    write_export(table_dir, rich_items(total), export_time=T0, items_per_file=400, empty_files=2)
+
+    count = ser.read_export(table_dir, done_attr="completed")
+
+    assert (count.items, count.done) == (total, done)
+
+
+def test_done_attribute_must_be_bool_true(tmp_path):
+    """Only {"BOOL": true} counts: not the text "true", not 1, not a set."""
+    items = [
+        {"pk": {"S": "1"}, "completed": {"BOOL": True}},
+        {"pk": {"S": "2"}, "completed": {"S": "true"}},
+        {"pk": {"S": "3"}, "completed": {"N": "1"}},
+        {"pk": {"S": "4"}, "completed": {"NULL": True}},
+        {"pk": {"S": "5"}, "completed": {"SS": ["true"]}},
+        {"pk": {"S": "6"}, "done": {"BOOL": True}},
+    ]
+    write_export(tmp_path / "t-1", items, export_time=T0)
+    assert ser.read_export(tmp_path / "t-1", done_attr="completed").done == 1
+    assert ser.read_export(tmp_path / "t-1", done_attr="done").done == 1
+
+
+def test_bad_number_in_done_attribute_is_an_input_error(tmp_path):
+    items = [{"pk": {"S": "1"}, "completed": {"BOOL": True}}, {"pk": {"S": "2"}, "completed": {"NS": ["x"]}}]
+    folder = write_export(tmp_path / "t-1", items, export_time=T0)
+    (data,) = (folder / "data").iterdir()
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(tmp_path / "t-1", done_attr="completed")
+    assert str(exc.value).startswith(f"{data.resolve()}:2: not a DynamoDB JSON item (")
+
+
+# ---------------------------------------------------------------------------
+# find_export / read_export: which export of a table folder is read.
+
+
+def items_n(count: int):
+    for i in range(count):
+        yield {"pk": {"S": f"{i}"}}
+
+
+def test_newest_complete_export_wins_even_when_its_folder_sorts_first(tmp_path):
+    table_dir = tmp_path / "eyd-events"
+    write_export(table_dir, items_n(3), export_time=T0 - dt.timedelta(days=7), export_id="99999999999999-ffffffff")
+    newest = write_export(table_dir, items_n(5), export_time=T0, export_id="00000000000000-00000000")
+    write_export(table_dir, items_n(4), export_time=T0 - dt.timedelta(days=1), export_id="55555555555555-55555555")
+
+    folder, summary = ser.find_export(table_dir)
+
+    assert folder == newest
+    assert summary["itemCount"] == 5
+    assert ser.read_export(table_dir).items == 5
+
+
+def test_newest_by_export_time_not_by_start_or_end_time(tmp_path):
+    """exportTime decides, compared as instants: an offset is not a later wall-clock time."""
+    table_dir = tmp_path / "eyd-events"
+    older = write_export(table_dir, items_n(3), export_time=T0)
+    newer = write_export(table_dir, items_n(4), export_time=T0 + dt.timedelta(minutes=1))
+    # Rewrite the older one's exportTime in a +09:00 offset: later wall clock, earlier instant.
+    path = older / "manifest-summary.json"
+    summary = json.loads(path.read_text())
+    summary["exportTime"] = "2026-11-21T17:59:00.000+09:00"  # 08:59Z
+    summary["endTime"] = "2026-11-22T00:00:00.000Z"
+    path.write_text(json.dumps(summary))
+    assert ser.find_export(table_dir)[0] == newer
+    assert ser.read_export(table_dir).items == 4
+
+
+def test_unfinished_newer_export_is_ignored(tmp_path):
+    table_dir = tmp_path / "eyd-events"
+    done = write_export(table_dir, items_n(5), export_time=T0)
+    unfinished = write_unfinished_export(table_dir, items_n(9), export_time=T0 + dt.timedelta(days=1))
+    assert (unfinished / "_started").exists() and not (unfinished / "manifest-summary.json").exists()
+
+    assert ser.find_export(table_dir)[0] == done
+    assert ser.read_export(table_dir).items == 5
+
+
+def test_incremental_export_is_ignored(tmp_path):
+    table_dir = tmp_path / "eyd-events"
+    full = write_export(table_dir, items_n(5), export_time=T0)
+    incremental = write_export(table_dir, items_n(2), export_time=T0 + dt.timedelta(days=1))
+    path = incremental / "manifest-summary.json"
+    summary = json.loads(path.read_text())
+    summary["exportType"] = "INCREMENTAL_EXPORT"
+    path.write_text(json.dumps(summary))
+
+    assert ser.find_export(table_dir)[0] == full
+    assert ser.read_export(table_dir).items == 5
+
+
+def _only_unfinished(table_dir: Path) -> None:
+    write_unfinished_export(table_dir, items_n(3), export_time=T0)
+
+
+def _only_incremental(table_dir: Path) -> None:
+    folder = write_export(table_dir, items_n(3), export_time=T0)
+    path = folder / "manifest-summary.json"
+    path.write_text(path.read_text().replace('"FULL_EXPORT"', '"INCREMENTAL_EXPORT"'))
+
+
+def _empty_folder(table_dir: Path) -> None:
+    (table_dir / "AWSDynamoDB").mkdir(parents=True)
+
+
+@pytest.mark.parametrize("setup", [_only_unfinished, _only_incremental, _empty_folder])
+def test_no_complete_export_names_the_folder(tmp_path, setup):
+    table_dir = tmp_path / "eyd-events"
+    setup(table_dir)
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir)
+    assert str(exc.value) == (
+        f"{table_dir}: no complete export (no AWSDynamoDB/<ExportId>/manifest-summary.json); "
+        "wait for the export to finish and sync it again"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["ION", "JSON"])
+def test_other_output_format_is_refused(tmp_path, fmt):
+    table_dir = tmp_path / "eyd-events"
+    folder = write_export(table_dir, items_n(3), export_time=T0)
+    path = folder / "manifest-summary.json"
+    path.write_text(path.read_text().replace('"outputFormat":"DYNAMODB_JSON"', f'"outputFormat":"{fmt}"'))
+    assert json.loads(path.read_text())["outputFormat"] == fmt
+
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir)
+    assert str(exc.value) == f"{path}: outputFormat {fmt}; export as DYNAMODB_JSON"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param('{"itemCount": 3', "Expecting ',' delimiter: line 1 column 16 (char 15)", id="truncated"),
+        pytest.param('{"itemCount": 3}', "exportTime missing", id="no-export-time"),
+        pytest.param(
+            '{"exportTime": "last tuesday"}', "Invalid isoformat string: 'last tuesday'", id="bad-export-time"
+        ),
+    ],
+)
+def test_unreadable_summary_names_the_file(tmp_path, text, problem):
+    table_dir = tmp_path / "eyd-events"
+    folder = write_export(table_dir, items_n(3), export_time=T0)
+    (folder / "manifest-summary.json").write_text(text)
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir)
+    assert str(exc.value) == (
+        f"{folder / 'manifest-summary.json'}: not a readable export summary ({problem}); re-sync the export"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Streaming (issue item 6): peak memory does not grow with the table.
+
+
+def small_items(count: int):
+    for i in range(count):
+        yield {"pk": {"S": f"e#{i:06d}"}, "n": {"N": str(i)}}
+
+
+def peak_of_read(table_dir: Path) -> tuple[int, int]:
+    """(items, peak bytes traced while read_export runs)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        count = ser.read_export(table_dir, done_attr="done")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return count.items, peak
+
+
+def test_reading_a_large_export_keeps_memory_flat(tmp_path):
+    small_dir, large_dir = tmp_path / "small-table", tmp_path / "large-table"
+    write_export(small_dir, small_items(20_000), export_time=T0, items_per_file=50_000)
+    # Two data files of 100,000 items: reading a whole file at once would show as 5x the 20k peak.
+    write_export(large_dir, small_items(200_000), export_time=T0, items_per_file=100_000, empty_files=1)
+
+    small_items_read, small_peak = peak_of_read(small_dir)
+    large_items_read, large_peak = peak_of_read(large_dir)
+
+    assert (small_items_read, large_items_read) == (20_000, 200_000)
+    # Held in memory, 200,000 items would take well over 10 MB; streamed, the peak is
+    # a gzip buffer and one line, whatever the size of the table.
+    assert large_peak < 10 * 2**20, f"peak {large_peak} bytes"
+    assert large_peak < 2 * small_peak + 256 * 2**10, f"200k peak {large_peak} vs 20k peak {small_peak}"
