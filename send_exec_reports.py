@@ -353,6 +353,8 @@ SCHEMA: dict[str, Spec] = {
         },
     ),
 }
+# libyaml's parser when PyYAML was built with it (the PyPI wheels are): several times faster.
+YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -360,7 +362,7 @@ MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 class _Validator:
     """Walks a composed YAML node tree against SCHEMA, building plain values."""
 
-    def __init__(self, loader: yaml.SafeLoader) -> None:
+    def __init__(self, loader: Any) -> None:
         self.loader = loader
 
     def scalar(self, node: yaml.Node) -> Any:
@@ -558,7 +560,7 @@ def parse_handoff(path: Path, rel: str) -> Handoff | None:
     if parts is None:
         return None
     front, _body = parts
-    loader = yaml.SafeLoader(front)
+    loader = YamlLoader(front)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -1696,19 +1698,466 @@ def render_all(reports: list[ReportTemplate], metrics: dict[str, Any]) -> list[R
 def dry_run_text(rendered: list[RenderedReport], settings: Settings) -> str:
     """What would be sent: headers and body of every report."""
 
-    def header(name: str) -> str:
-        return ", ".join(settings.addresses(name)) or f"({name} not set)"
+    def header(name: str) -> list[str]:
+        return settings.addresses(name) or [f"({name} not set)"]
 
-    out = []
-    for r in rendered:
-        out.append("=" * WRAP_WIDTH)
-        out.append(f"From: {header('SES_FROM_ADDRESS')}")
-        out.append(f"To: {header('EXEC_REPORT_TO')}")
-        out.append(f"Bcc: {header('EXEC_REPORT_BCC')}")
-        out.append(f"Subject: {r.subject}")
-        out.append("")
-        out.append(r.text)
-    return "\n".join(out)
+    shown = Delivery(sender=", ".join(header("SES_FROM_ADDRESS")), to=header("EXEC_REPORT_TO"),
+                     bcc=header("EXEC_REPORT_BCC"), archive_dir=Path())
+    return "\n".join("=" * WRAP_WIDTH + "\n" + envelope(r, shown) for r in rendered)
+
+
+# ---------------------------------------------------------------------------
+# Delivery: settings check, SES sending with pacing and retries, the ledger, the lock
+# and the archive. A report is recorded as "sending" before SES is called and "sent"
+# right after SES accepts it, so a run that dies in between leaves an "unknown" mark
+# that the next run reports instead of resending.
+
+
+THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
+TRANSIENT_CODES = {"InternalFailure", "InternalError", "ServiceUnavailable", "RequestTimeout"}
+FATAL_CODES = {
+    "AccountSendingPausedException": "sending is paused for this SES account; see the SES console's "
+    "account dashboard (reputation) and ask AWS to resume it",
+    "AccessDenied": "the AWS credentials may not call ses:SendEmail; grant it in IAM",
+    "AccessDeniedException": "the AWS credentials may not call ses:SendEmail; grant it in IAM",
+    "InvalidClientTokenId": "the AWS access key is not valid; check the credentials",
+    "UnrecognizedClientException": "the AWS access key is not valid; check the credentials",
+    "SignatureDoesNotMatch": "the AWS secret key does not match; check the credentials",
+    "ExpiredToken": "the AWS session token has expired; renew the credentials",
+    "MailFromDomainNotVerifiedException": "the custom MAIL FROM domain is not verified; fix it in SES",
+}
+DAILY_QUOTA_TEXT = "daily message quota exceeded"
+MAX_SEND_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 0.25  # then 0.5, 1, 2, 4 seconds
+DEFAULT_SEND_RATE = 1.0  # messages a second when GetSendQuota cannot be read
+LOCK_WAIT_SECONDS = 3.0  # a second run waits this long for the first, then exits 75
+ADDRESS_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+class SendError(ReportError):
+    """A send failed; the other reports still went out."""
+
+    status = ExitStatus.UNAVAILABLE
+
+
+class LockBusy(ReportError):
+    """Another run holds the lock."""
+
+    status = ExitStatus.TEMPFAIL
+
+
+@dataclass
+class Delivery:
+    """Validated delivery settings."""
+
+    sender: str
+    to: list[str]
+    bcc: list[str]
+    archive_dir: Path
+
+
+def check_addresses(settings: Settings, name: str, *, required: bool, single: bool = False) -> list[str]:
+    """Validate an address setting: plain addresses, comma-separated, no line breaks."""
+    raw = settings.values.get(name, "")
+    if "\n" in raw or "\r" in raw:
+        raise ConfigError(f"{name} holds a line break; write the addresses on one line, comma-separated")
+    addresses = settings.addresses(name)
+    if not addresses:
+        if required:
+            where = f" in {settings.env_file}" if settings.env_file else ""
+            raise ConfigError(f"{name} is not set{where}; set it (see repos.env.example)")
+        return []
+    if single and len(addresses) > 1:
+        raise ConfigError(f"{name} must be one address, got {len(addresses)}")
+    for address in addresses:
+        if not ADDRESS_RE.match(address):
+            raise ConfigError(f"{name}: {address!r} is not an email address; write it like reports@example.com")
+    return addresses
+
+
+def delivery_settings(settings: Settings) -> Delivery:
+    """Every setting a real send needs, checked before anything is read or sent."""
+    sender = check_addresses(settings, "SES_FROM_ADDRESS", required=True, single=True)[0]
+    to = check_addresses(settings, "EXEC_REPORT_TO", required=True)
+    bcc = check_addresses(settings, "EXEC_REPORT_BCC", required=True)
+    if settings.archive_dir is None:
+        raise ConfigError("ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive")
+    try:
+        settings.archive_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: cannot create it ({exc.strerror})") from None
+    if not os.access(settings.archive_dir, os.W_OK):
+        raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user")
+    return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=settings.archive_dir)
+
+
+def write_atomic(path: Path, data: str) -> None:
+    """Write a file so that it is either all old or all new, and on disk when this returns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class Ledger:
+    """What was sent for one period: report id -> its latest state, kept in ledger.json."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"{path}: the send ledger cannot be read ({exc}); check what was sent for the period, "
+                    "then move the file aside"
+                ) from None
+            self.entries = data
+
+    def state(self, report_id: str) -> str | None:
+        """'sending' (outcome unknown), 'sent', 'failed' or None (never tried)."""
+        entry = self.entries.get(report_id)
+        return entry.get("state") if entry else None
+
+    def record(self, report_id: str, state: str, **details: Any) -> None:
+        """Record a report's new state durably."""
+        self.entries[report_id] = {"state": state, "at": _now(), **details}
+        write_atomic(self.path, json.dumps(self.entries, indent=2, sort_keys=True) + "\n")
+
+
+def _now() -> str:
+    """The current UTC time, ISO 8601."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class RunLock:
+    """An exclusive lock on ARCHIVE_DIR so two runs never overlap."""
+
+    def __init__(self, folder: Path, wait: float = LOCK_WAIT_SECONDS) -> None:
+        self.path = folder / ".send_exec_reports.lock"
+        self.wait = wait
+        self.fh: Any = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+        import time
+
+        self.fh = open(self.path, "a+", encoding="utf-8")  # held open for the run: closing releases it
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.fh.seek(0)
+                    holder = self.fh.read().strip() or "unknown"
+                    self.fh.close()
+                    raise LockBusy(
+                        f"another run holds {self.path} ({holder}); waited {self.wait:.0f} s. "
+                        "Try again when it has finished"
+                    ) from None
+                time.sleep(0.1)
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(f"pid {os.getpid()} since {_now()}\n")
+        self.fh.flush()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.fh.close()  # closing releases the lock
+
+
+class SendFailed(Exception):
+    """SES did not take a message. `definite`: it surely was not sent; `fatal`: no use trying the others."""
+
+    def __init__(self, message: str, *, definite: bool = True, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.definite, self.fatal = definite, fatal
+
+
+class SesSender:
+    """Sends through an SES client (passed in), paced and retrying throttling."""
+
+    def __init__(self, client: Any, sleep: Callable[[float], None] | None = None) -> None:
+        import time
+
+        self.client = client
+        self.sleep = sleep or time.sleep
+        self.clock = time.monotonic
+        self.rate: float | None = None
+        self.next_at = 0.0
+
+    def seconds_per(self, recipients: int) -> float:
+        """How long one message uses of the send rate.
+
+        SES counts every recipient against MaxSendRate; when GetSendQuota cannot be
+        read (an IAM policy granting only ses:SendEmail), one message a second.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self.rate is None:
+            try:
+                quota = self.client.get_send_quota()
+                self.rate = float(quota["MaxSendRate"])
+                if self.rate <= 0:
+                    raise ValueError(f"MaxSendRate {self.rate}")
+            except (ClientError, BotoCoreError, KeyError, ValueError) as exc:
+                reason = exc.response["Error"].get("Code", "") if isinstance(exc, ClientError) else str(exc)
+                log.warning("cannot read the SES send quota (%s): sending one message a second", reason)
+                self.rate = 0.0
+        return 1 / DEFAULT_SEND_RATE if not self.rate else recipients / self.rate
+
+    def pace(self, recipients: int) -> None:
+        """Wait until the send rate allows the next message."""
+        spacing = self.seconds_per(recipients)
+        now = self.clock()
+        if now < self.next_at:
+            self.sleep(self.next_at - now)
+        self.next_at = max(now, self.next_at) + spacing
+
+    def send(self, sender: str, to: list[str], bcc: list[str], subject: str, body: str) -> str:
+        """Send one plain-text message; return SES's MessageId or raise SendFailed.
+
+        Call pace() first: it is not done here, so that a run killed while waiting
+        leaves no 'sending' mark for a message that was never handed to SES.
+        """
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
+
+        request = {
+            "Source": sender,
+            "Destination": {"ToAddresses": to, "BccAddresses": bcc},
+            "Message": {
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
+            },
+        }
+        retry_why = ""
+        for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
+            if attempt > 1:  # the caller paced the first attempt
+                self.pace(len(to) + len(bcc))
+            try:
+                return self.client.send_email(**request)["MessageId"]
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                code, text = error.get("Code", ""), error.get("Message", "")
+                if DAILY_QUOTA_TEXT in text.lower():
+                    raise SendFailed(
+                        "SES daily sending quota reached (Daily message quota exceeded); not retried. "
+                        "Rerun after the quota resets, or ask AWS for a higher quota", fatal=True
+                    ) from None
+                if code in THROTTLE_CODES or code in TRANSIENT_CODES:
+                    retry_why = f"{code}: {text}".rstrip(": ")
+                elif code in FATAL_CODES:
+                    raise SendFailed(f"SES refused ({code}): {FATAL_CODES[code]}", fatal=True) from None
+                elif code == "MessageRejected" and "not verified" in text.lower():
+                    raise SendFailed(
+                        f"SES rejected the sender {sender}: {text}. Verify it in SES (region of AWS_REGION) "
+                        "or fix SES_FROM_ADDRESS", fatal=True
+                    ) from None
+                else:
+                    raise SendFailed(f"SES rejected the message ({code}): {text}") from None
+            except (EndpointConnectionError, ConnectTimeoutError) as exc:
+                retry_why = f"cannot connect: {exc}"  # nothing reached SES: safe to retry
+            except (ReadTimeoutError, ConnectionClosedError) as exc:
+                raise SendFailed(f"no answer from SES after sending ({exc})", definite=False) from None
+            except BotoCoreError as exc:
+                raise SendFailed(f"cannot send: {exc}", fatal=True) from None
+            if attempt < MAX_SEND_ATTEMPTS:
+                delay = BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
+                log.info("SES: %s; retrying in %.2g s (attempt %d of %d)", retry_why, delay, attempt + 1,
+                         MAX_SEND_ATTEMPTS)
+                self.sleep(delay)
+        raise SendFailed(f"SES still refusing after {MAX_SEND_ATTEMPTS} attempts ({retry_why})")
+
+
+def ses_client(settings: Settings, service: str = "ses") -> Any:
+    """An SES client with botocore's own retries off: this module decides what is safe to retry."""
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
+    config = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
+    try:
+        return aws_session(settings).client(
+            service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None, config=config
+        )
+    except BotoCoreError as exc:
+        raise ConfigError(f"AWS settings: {exc}; check AWS_PROFILE and AWS_REGION") from None
+
+
+def sender_verified(client: Any, sender: str) -> bool | None:
+    """Whether SES has verified the sender address or its domain; None when it cannot be asked."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    domain = sender.rsplit("@", 1)[1]
+    try:
+        attrs = client.get_identity_verification_attributes(Identities=[sender, domain])["VerificationAttributes"]
+    except (ClientError, BotoCoreError) as exc:
+        log.info("cannot check the sender's verification (%s)", exc)
+        return None
+    return any(attrs.get(i, {}).get("VerificationStatus") == "Success" for i in (sender, domain))
+
+
+@dataclass
+class Outcome:
+    """What a run did with each report."""
+
+    period: str
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The one summary line for stderr."""
+
+        def part(label: str, ids: list[str]) -> str:
+            return f"{label} {len(ids)}" + (f" ({', '.join(ids)})" if ids else "")
+
+        return (
+            f"{self.period}: {part('sent', self.sent)}; {part('skipped as already sent', self.skipped)}; "
+            f"{part('failed', self.failed)}"
+        )
+
+
+def envelope(report: RenderedReport, delivery: Delivery) -> str:
+    """A report with its headers, as archived and as shown by the dry run."""
+    return (
+        f"From: {delivery.sender}\nTo: {', '.join(delivery.to)}\nBcc: {', '.join(delivery.bcc)}\n"
+        f"Subject: {report.subject}\n\n{report.text}"
+    )
+
+
+def deliver(
+    rendered: list[RenderedReport],
+    metrics: dict[str, Any],
+    delivery: Delivery,
+    sender: SesSender,
+    *,
+    force: bool = False,
+) -> Outcome:
+    """Send every report not yet sent for the period, recording each in the ledger."""
+    period = metrics["period"]
+    folder = delivery.archive_dir / period
+    outcome = Outcome(period=period)
+    with RunLock(delivery.archive_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger(folder / "ledger.json")
+        write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n")
+        stop_reason = ""
+        for report in rendered:
+            state = ledger.state(report.id)
+            if state == "sent" and not force:
+                outcome.skipped.append(report.id)
+                continue
+            if state == "sending" and not force:
+                since = ledger.entries[report.id].get("at", "?")
+                log.error(
+                    "%s: outcome unknown: a run died while sending it (%s); check the BCC copy in %s, then "
+                    "resend with --force --only %s if it did not arrive", report.id, since, delivery.bcc[0],
+                    report.id,
+                )
+                outcome.failed.append(report.id)
+                continue
+            if stop_reason:
+                log.error("%s: not sent: %s", report.id, stop_reason)
+                outcome.failed.append(report.id)
+                continue
+            write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
+            sender.pace(len(delivery.to) + len(delivery.bcc))
+            ledger.record(report.id, "sending", subject=report.subject)
+            try:
+                message_id = sender.send(delivery.sender, delivery.to, delivery.bcc, report.subject, report.text)
+            except SendFailed as exc:
+                if exc.definite:
+                    ledger.record(report.id, "failed", subject=report.subject, error=str(exc))
+                log.error("%s: %s", report.id, exc)
+                outcome.failed.append(report.id)
+                if exc.fatal:
+                    stop_reason = "an earlier send failed for every report (see above)"
+                continue
+            ledger.record(report.id, "sent", subject=report.subject, message_id=message_id)
+            outcome.sent.append(report.id)
+    return outcome
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for dates and decimals in metrics.json."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, set):
+        return sorted(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def check_ses(client: Any, sesv2: Any, delivery: Delivery, region: str) -> list[str]:
+    """--check against SES: sender verification, sending quota and the sandbox. Returns problems."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    problems = []
+    verified = sender_verified(client, delivery.sender)
+    if verified is None:
+        print(f"Sender {delivery.sender}: cannot be checked (no permission to read identities)")
+    elif verified:
+        print(f"Sender {delivery.sender}: verified in SES ({region})")
+    else:
+        problems.append(
+            f"SES_FROM_ADDRESS {delivery.sender} is not verified in SES ({region}): verify the address or "
+            "its domain in the SES console"
+        )
+    try:
+        quota = client.get_send_quota()
+    except (ClientError, BotoCoreError) as exc:
+        print(f"Send quota: cannot be read ({exc}); sends will be paced at one a second")
+        quota = None
+    if quota:
+        left = quota["Max24HourSend"] - quota["SentLast24Hours"]
+        print(f"Send quota: {format_count(quota['MaxSendRate'])} a second, {format_count(left)} of "
+              f"{format_count(quota['Max24HourSend'])} left today")
+    sandbox = _sandbox(sesv2, quota)
+    if sandbox is True:
+        print("Account: in the SES sandbox; every recipient must be a verified identity "
+              "(ask AWS for production access)")
+    elif sandbox is False:
+        print("Account: production access (out of the sandbox)")
+    return problems
+
+
+def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
+    """Whether the account is in the SES sandbox: from SES v2 GetAccount, else from the quota."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        account = sesv2.get_account()
+    except (ClientError, BotoCoreError) as exc:
+        log.info("SES v2 GetAccount unavailable (%s); judging the sandbox from the quota", exc)
+    else:
+        return not account.get("ProductionAccessEnabled", False)
+    if quota:
+        return quota["Max24HourSend"] <= 200 and quota["MaxSendRate"] <= 1
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -1743,13 +2192,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def build(
-    args: argparse.Namespace, reports: list[ReportTemplate]
-) -> tuple[Settings, dict[str, Any], list[RenderedReport]]:
-    """Settings, inputs, figures and rendered reports: everything before a send."""
+def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
+    """Validate everything, render every report, then print, check or send."""
     settings = load_settings(args.env_file, dry_run=args.dry_run)
     if settings.used_examples:
         log.warning("no repos.env: dry run on the sample portfolio in %s", EXAMPLES_DIR)
+    if args.dry_run:
+        for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC"):
+            check_addresses(settings, name, required=False)
+        delivery = None
+    else:
+        delivery = delivery_settings(settings)
     as_of = args.as_of or dt.date.today()
     portfolio = read_handoffs(settings.handoff_dir)
     needs = table_needs(portfolio)
@@ -1760,7 +2213,30 @@ def build(
 
     counts = read_tables(needs, settings.export_dir, live)
     metrics = compute_metrics(portfolio, counts, as_of, export_dir=settings.export_dir)
-    return settings, metrics, render_all(reports, metrics)
+    rendered = render_all(selected, metrics)
+
+    if args.check:
+        print(f"Settings and inputs are valid: {len(rendered)} report{'s' * (len(rendered) != 1)} for "
+              f"{metrics['period']} from {len(portfolio.handoffs)} handoffs")
+        if delivery is None:
+            return ExitStatus.OK
+        problems = check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region)
+        for problem in problems:
+            log.error("%s", problem)
+        return ExitStatus.CONFIG if problems else ExitStatus.OK
+    if delivery is None:
+        sys.stdout.write(dry_run_text(rendered, settings))
+        return ExitStatus.OK
+
+    client = ses_client(settings)
+    if sender_verified(client, delivery.sender) is False:
+        raise ConfigError(
+            f"SES_FROM_ADDRESS {delivery.sender} is not verified in SES ({settings.region}): verify the "
+            "address or its domain in the SES console; nothing was sent"
+        )
+    outcome = deliver(rendered, metrics, delivery, SesSender(client), force=args.force)
+    log.info("%s", outcome.summary())
+    return ExitStatus.UNAVAILABLE if outcome.failed else ExitStatus.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1779,12 +2255,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r.id:<12} {r.persona:<20} {r.title}{entity}")
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
-        if not args.dry_run and not args.check:
-            raise UsageError("sending is not built yet; use --dry-run")
-        _settings, _metrics, rendered = build(args, selected)
-        if args.dry_run and not args.check:
-            sys.stdout.write(dry_run_text(rendered, _settings))
-        return ExitStatus.OK
+        return run(args, selected)
     except InputErrors as exc:
         for line in exc.errors:
             log.error("%s", line)

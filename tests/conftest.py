@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -80,3 +81,126 @@ def moto(moto_endpoint: str) -> str:
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10)
     return moto_endpoint
+
+
+class SesProxy:
+    """A local HTTP server in front of moto that can answer SES errors, slow or hang.
+
+    `quota` is the (MaxSendRate, Max24HourSend) GetSendQuota answers with, instead of
+    moto's 1 a second; `rules` maps an SES action to a function of (the request's
+    form fields, how many times the action was seen) returning None (forward to moto),
+    ("error", http_status, code, message), ("delay", seconds) or ("hang",) (forward,
+    then never answer).
+    """
+
+    def __init__(self, upstream: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.upstream = upstream
+        self.quota: tuple[float, float] | None = (100.0, 50000.0)
+        self.rules: dict[str, object] = {}
+        self.seen: list[tuple[str, float, dict[str, str]]] = []
+        self.hung = threading.Event()
+        self.release = threading.Event()
+        self.account: dict[str, object] | None = None
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def do_GET(self) -> None:
+                self._handle(b"")
+
+            def do_POST(self) -> None:
+                self._handle(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def _handle(self, body: bytes) -> None:
+                import time
+                import urllib.parse
+
+                fields = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+                action = fields.get("Action", self.path)
+                count = sum(1 for a, _, _ in proxy.seen if a == action) + 1
+                proxy.seen.append((action, time.monotonic(), fields))
+                if self.path == "/v2/email/account" and proxy.account is not None:
+                    return self._answer(200, json.dumps(proxy.account).encode(), "application/json")
+                if action == "GetSendQuota" and proxy.quota is not None and action not in proxy.rules:
+                    rate, daily = proxy.quota
+                    return self._answer(200, (
+                        '<GetSendQuotaResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/">'
+                        f"<GetSendQuotaResult><SentLast24Hours>0</SentLast24Hours><Max24HourSend>{daily}"
+                        f"</Max24HourSend><MaxSendRate>{rate}</MaxSendRate></GetSendQuotaResult>"
+                        "<ResponseMetadata><RequestId>q</RequestId></ResponseMetadata></GetSendQuotaResponse>"
+                    ).encode())
+                rule = proxy.rules.get(action)
+                verdict = rule(fields, count) if callable(rule) else None
+                if verdict and verdict[0] == "error":
+                    _, status, code, message = verdict
+                    return self._answer(status, (
+                        '<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><Error>'
+                        f"<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+                        "<RequestId>e</RequestId></ErrorResponse>"
+                    ).encode())
+                if verdict and verdict[0] == "delay":
+                    time.sleep(verdict[1])
+                status, payload, ctype = self._forward(body)
+                if verdict and verdict[0] == "hang":
+                    proxy.hung.set()
+                    proxy.release.wait(120)
+                    return None
+                return self._answer(status, payload, ctype)
+
+            def _forward(self, body: bytes) -> tuple[int, bytes, str]:
+                import http.client
+                import urllib.parse
+
+                target = urllib.parse.urlsplit(proxy.upstream)
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                conn.close()
+                return response.status, data, response.getheader("Content-Type", "text/xml")
+
+            def _answer(self, status: int, payload: bytes, ctype: str = "text/xml") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def actions(self, name: str) -> list[dict[str, str]]:
+        """The form fields of every request for one action, in order."""
+        return [fields for action, _, fields in self.seen if action == name]
+
+    def close(self) -> None:
+        """Stop the server, releasing any hung request."""
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def ses_proxy(moto: str) -> Iterator[SesProxy]:
+    """An SES proxy in front of a freshly reset moto."""
+    proxy = SesProxy(moto)
+    yield proxy
+    proxy.close()
+
+
+def moto_messages(endpoint: str) -> list[dict[str, object]]:
+    """Every message moto's SES accepted, from /moto-api/data.json."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as response:
+        data = json.load(response)
+    return data.get("ses", {}).get("Message", [])

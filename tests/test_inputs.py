@@ -151,7 +151,7 @@ DOC_CASES = [
          7, "financials.2026-08", "financials.2026-08 appears twice; keep one"),
     # YAML syntax errors: the line is where the parser stops (unclosed '[': see the tests below).
     case("bad-indentation", doc(HEAD + "owner: CB\n  cash: 3\n"), 6, None,
-         "front matter is not valid YAML (mapping values are not allowed here); fix the syntax"),
+         "front matter is not valid YAML (mapping values are not allowed in this context); fix the syntax"),
     case("never-closes", "---\nentity: Acme\nstatus: active\nupdated: 2026-11-18\n\nNotes.\n", 1, None,
          "front matter opened on line 1 never closes; add a line '---' after it"),
     case("not-utf8", b"---\nentity: Acme\nowner: Jos\xff\nstatus: active\nupdated: 2026-11-18\n---\n", 3, None,
@@ -184,28 +184,19 @@ UNCLOSED = doc(HEAD + "kpis: [\n  {name: A, value: 1}\n")  # '[' on line 5, neve
 
 
 def test_unclosed_bracket(portfolio, capsys):
-    """The parser stops at the end of the front matter: the closing '---' on line 7."""
+    """The parser stops at the closing '---' (line 7) and says where the '[' opened (line 5).
+
+    The parser's own words differ between libyaml and pure-Python PyYAML; the lines do not.
+    """
     (portfolio / "handoffs" / "a.md").write_text(UNCLOSED)
     assert run(portfolio) == 65
     out, err = capsys.readouterr()
     assert out == ""
     line, summary = error_lines(err)
-    assert line.startswith(
-        f"{handoff_path(portfolio, 'a.md')}:7: front matter is not valid YAML "
-        "(expected ',' or ']', but got '<stream end>'"
-    )
-    assert line.endswith("); fix the syntax")
+    assert line.startswith(f"{handoff_path(portfolio, 'a.md')}:7: front matter is not valid YAML (")
+    assert "expected ',' or ']'" in line
+    assert line.endswith(", while parsing a flow sequence started on line 5); fix the syntax")
     assert summary == "bad input: nothing was sent (1 error)"
-
-
-def test_unclosed_bracket_message_names_the_opening_line(portfolio, capsys):
-    (portfolio / "handoffs" / "a.md").write_text(UNCLOSED)
-    assert run(portfolio) == 65
-    line, _summary = error_lines(capsys.readouterr().err)
-    assert line == (
-        f"{handoff_path(portfolio, 'a.md')}:7: front matter is not valid YAML (expected ',' or ']', "
-        "but got '<stream end>', while parsing a flow sequence started on line 5); fix the syntax"
-    )
 
 
 def test_two_bad_files_both_reported(portfolio, capsys):

@@ -1,0 +1,411 @@
+"""Delivery through SES (moto's server over HTTP, behind a local proxy that can misbehave)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+import send_exec_reports as ser
+
+from .conftest import EXAMPLES, SesProxy, install_copy, moto_messages, run_script
+
+GOLDEN = Path(__file__).parent / "golden"
+IDS = ["ceo", "cto", "cfo", "cmo", "accounting", "rental", "yacht", "agency"]
+SENDER = "reports@example.com"
+
+
+def verify_sender(moto: str, address: str = SENDER) -> None:
+    """Verify an SES identity in moto directly."""
+    ses = boto3.client("ses", endpoint_url=moto, region_name="us-west-2",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ses.verify_email_identity(EmailAddress=address)
+
+
+def write_env(folder: Path, endpoint: str, **overrides: str) -> Path:
+    """A repos.env for sending the sample portfolio through `endpoint`."""
+    settings = {
+        "HANDOFF_DIR": str(EXAMPLES / "handoffs"),
+        "DYNAMODB_EXPORT_DIR": str(EXAMPLES / "dynamodb"),
+        "ARCHIVE_DIR": "archive",
+        "SES_FROM_ADDRESS": SENDER,
+        "EXEC_REPORT_TO": "owner@example.com, partner@example.com",
+        "EXEC_REPORT_BCC": "admin@example.com",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        **overrides,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    env = folder / "repos.env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+    return env
+
+
+def send(env: Path, *extra: str) -> int:
+    """Run a real send in-process for the golden as-of date."""
+    return ser.main(["--env-file", str(env), "--as-of", "2026-11-22", *extra])
+
+
+def golden_body(report_id: str) -> str:
+    """The body of a report as the golden dry run shows it."""
+    text = (GOLDEN / f"{report_id}.txt").read_text(encoding="utf-8")
+    return text.split("\n\n", 1)[1]
+
+
+def subjects(moto: str) -> list[str]:
+    """Subjects of what moto received, in order."""
+    return [m["subject"] for m in moto_messages(moto)]
+
+
+def subject_of(report_id: str) -> str:
+    """The subject line of a report in the golden files."""
+    line = (GOLDEN / f"{report_id}.txt").read_text(encoding="utf-8").splitlines()[4]
+    return line.removeprefix("Subject: ")
+
+
+def test_sends_all_eight_with_bcc(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url)
+    assert send(env) == 0
+    err = capsys.readouterr().err
+    assert err == f"send_exec_reports: 2026-W47: sent 8 ({', '.join(IDS)}); skipped as already sent 0; failed 0\n"
+    messages = moto_messages(moto)
+    assert len(messages) == 8
+    for message, report_id in zip(messages, IDS, strict=True):
+        assert message["source"] == SENDER
+        assert message["destinations"] == {
+            "ToAddresses": ["owner@example.com", "partner@example.com"],
+            "BccAddresses": ["admin@example.com"],
+        }
+        assert message["subject"] == subject_of(report_id)
+        assert message["body"] == golden_body(report_id)
+    sent = ses_proxy.actions("SendEmail")
+    assert {f["Message.Body.Text.Charset"] for f in sent} == {"UTF-8"}
+    assert not any(key.startswith("Message.Body.Html") for f in sent for key in f)
+
+    # the archive holds what was sent, and the figures
+    folder = tmp_path / "archive" / "2026-W47"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{i}.txt" for i in IDS] + ["ledger.json", "metrics.json"]
+    )
+    assert (folder / "cfo.txt").read_text(encoding="utf-8").split("\n\n", 1)[1] == golden_body("cfo")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["period"] == "2026-W47"
+    assert metrics["entities"]["JADA"]["runway"] == pytest.approx(7400 / 1900)
+    ledger = json.loads((folder / "ledger.json").read_text())
+    assert {k: v["state"] for k, v in ledger.items()} == dict.fromkeys(IDS, "sent")
+    assert {v["message_id"] for v in ledger.values()} == {m["id"] for m in moto_messages(moto)}
+
+    # a second run sends nothing; --force resends
+    assert send(env) == 0
+    assert "sent 0; skipped as already sent 8 (" in capsys.readouterr().err
+    assert len(moto_messages(moto)) == 8
+    assert send(env, "--force", "--only", "cfo") == 0
+    assert subjects(moto).count(subject_of("cfo")) == 2
+
+
+def test_sends_are_paced_to_the_quota_counting_every_recipient(tmp_path: Path, moto: str,
+                                                               ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    ses_proxy.quota = (15.0, 50000.0)  # 3 recipients a message: at most 5 messages a second
+    assert send(write_env(tmp_path, ses_proxy.url), "--only", "ceo,cto,cfo,cmo") == 0
+    times = [t for action, t, _ in ses_proxy.seen if action == "SendEmail"]
+    assert len(times) == 4
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.19
+
+
+@pytest.mark.parametrize("code", ["Throttling", "ThrottlingException", "TooManyRequestsException"])
+def test_throttling_is_retried_and_every_report_arrives_once(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                             code: str, capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    throttled = 2 if code == "Throttling" else 1
+    ses_proxy.rules["SendEmail"] = lambda fields, n: (
+        ("error", 400, code, "Maximum sending rate exceeded.") if n <= throttled else None
+    )
+    assert send(write_env(tmp_path, ses_proxy.url)) == 0
+    assert sorted(subjects(moto)) == sorted(subject_of(i) for i in IDS)  # each exactly once
+    assert len(ses_proxy.actions("SendEmail")) == 8 + throttled
+    assert f"SES: {code}: Maximum sending rate exceeded.; retrying" in capsys.readouterr().err
+
+
+def test_daily_quota_is_not_retried(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    ses_proxy.rules["SendEmail"] = lambda fields, n: (
+        ("error", 400, "Throttling", "Daily message quota exceeded.") if n >= 3 else None
+    )
+    assert send(write_env(tmp_path, ses_proxy.url)) == 69
+    err = capsys.readouterr().err
+    assert len(ses_proxy.actions("SendEmail")) == 3  # the third failed and was not retried
+    assert "cfo: SES daily sending quota reached (Daily message quota exceeded); not retried." in err
+    assert "cmo: not sent: an earlier send failed for every report (see above)" in err
+    assert err.rstrip().endswith(
+        "2026-W47: sent 2 (ceo, cto); skipped as already sent 0; "
+        "failed 6 (cfo, cmo, accounting, rental, yacht, agency)"
+    )
+    # the next day, a rerun sends only what is missing
+    ses_proxy.rules.clear()
+    assert send(write_env(tmp_path, ses_proxy.url)) == 0
+    assert sorted(subjects(moto)) == sorted(subject_of(i) for i in IDS)
+
+
+def test_quota_unreadable_falls_back_to_one_a_second(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    ses_proxy.rules["GetSendQuota"] = lambda fields, n: ("error", 403, "AccessDenied", "not authorized")
+    assert send(write_env(tmp_path, ses_proxy.url), "--only", "ceo,cto") == 0
+    err = capsys.readouterr().err
+    assert "cannot read the SES send quota (AccessDenied): sending one message a second" in err
+    times = [t for action, t, _ in ses_proxy.seen if action == "SendEmail"]
+    assert times[1] - times[0] >= 0.99
+    assert len(moto_messages(moto)) == 2
+
+
+def test_unverified_sender_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert send(write_env(tmp_path, ses_proxy.url)) == 78
+    err = capsys.readouterr().err
+    assert err == (
+        "send_exec_reports: SES_FROM_ADDRESS reports@example.com is not verified in SES (us-west-2): verify the "
+        "address or its domain in the SES console; nothing was sent\n"
+    )
+    assert ses_proxy.actions("SendEmail") == []
+
+
+def test_sender_rejected_when_it_cannot_be_checked_first(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # an IAM policy granting only ses:SendEmail: the pre-check is denied, SES itself says no
+    ses_proxy.rules["GetIdentityVerificationAttributes"] = lambda f, n: ("error", 403, "AccessDenied", "no")
+    assert send(write_env(tmp_path, ses_proxy.url)) == 69
+    err = capsys.readouterr().err
+    assert "ceo: SES rejected the sender reports@example.com: Email address not verified" in err
+    assert len(ses_proxy.actions("SendEmail")) == 1  # no use trying the other seven
+    assert moto_messages(moto) == []
+
+
+def test_paused_account(tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    ses_proxy.rules["SendEmail"] = lambda f, n: (
+        "error", 400, "AccountSendingPausedException", "Email sending is disabled for this account."
+    )
+    assert send(write_env(tmp_path, ses_proxy.url)) == 69
+    err = capsys.readouterr().err
+    assert ("send_exec_reports: ceo: SES refused (AccountSendingPausedException): sending is paused for this SES "
+            "account; see the SES console's account dashboard (reputation) and ask AWS to resume it\n") in err
+    assert len(ses_proxy.actions("SendEmail")) == 1
+
+
+def test_one_rejected_report_does_not_stop_the_others(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    ses_proxy.rules["SendEmail"] = lambda fields, n: (
+        ("error", 400, "MessageRejected", "Illegal header.") if "CMO" in fields["Message.Subject.Data"] else None
+    )
+    assert send(write_env(tmp_path, ses_proxy.url)) == 69
+    err = capsys.readouterr().err
+    assert "send_exec_reports: cmo: SES rejected the message (MessageRejected): Illegal header.\n" in err
+    assert err.endswith("2026-W47: sent 7 (ceo, cto, cfo, accounting, rental, yacht, agency); "
+                        "skipped as already sent 0; failed 1 (cmo)\n")
+    assert len(moto_messages(moto)) == 7
+    ledger = json.loads((tmp_path / "archive" / "2026-W47" / "ledger.json").read_text())
+    assert ledger["cmo"]["state"] == "failed"
+    # a rerun (the problem fixed) sends just that one
+    ses_proxy.rules.clear()
+    assert send(write_env(tmp_path, ses_proxy.url)) == 0
+    assert "sent 1 (cmo); skipped as already sent 7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"SES_FROM_ADDRESS": ""}, "SES_FROM_ADDRESS is not set in {env}; set it (see repos.env.example)"),
+        ({"EXEC_REPORT_BCC": ""}, "EXEC_REPORT_BCC is not set in {env}; set it (see repos.env.example)"),
+        ({"ARCHIVE_DIR": ""}, "ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive"),
+        ({"EXEC_REPORT_TO": "owner@example.com, not-an-address"},
+         "EXEC_REPORT_TO: 'not-an-address' is not an email address; write it like reports@example.com"),
+        ({"SES_FROM_ADDRESS": "a@example.com, b@example.com"}, "SES_FROM_ADDRESS must be one address, got 2"),
+        ({"EXEC_REPORT_TO": '"owner@example.com\\nBcc: evil@example.com"'},
+         "EXEC_REPORT_TO holds a line break; write the addresses on one line, comma-separated"),
+    ],
+)
+def test_bad_settings_send_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy, overrides: dict[str, str],
+                                   message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, **overrides)
+    assert send(env) == 78
+    assert capsys.readouterr().err == f"send_exec_reports: {message.format(env=env)}\n"
+    assert ses_proxy.seen == []  # not even SES was asked
+
+
+def test_bad_input_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    handoffs = tmp_path / "handoffs"
+    handoffs.mkdir()
+    (handoffs / "a.md").write_text("---\nentity: A\nstatus: active\nupdated: 2026-11-20\n---\n")
+    (handoffs / "b.md").write_text("---\nentity: B\nstatus: sleeping\nupdated: 2026-11-20\n---\n")
+    env = write_env(tmp_path, ses_proxy.url, HANDOFF_DIR="handoffs")
+    assert send(env, "--only", "ceo") == 65
+    assert "b.md:3: status is text 'sleeping'; use one of" in capsys.readouterr().err
+    assert ses_proxy.seen == []
+
+
+def test_lock_held_by_another_run_exits_75(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url)
+    (tmp_path / "archive").mkdir()
+    with open(tmp_path / "archive" / ".send_exec_reports.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("pid 4242 since 2026-11-22T07:00:00+00:00\n")
+        held.flush()
+        assert send(env) == 75
+    err = capsys.readouterr().err
+    assert err == (
+        f"send_exec_reports: another run holds {tmp_path / 'archive' / '.send_exec_reports.lock'} "
+        "(pid 4242 since 2026-11-22T07:00:00+00:00); waited 3 s. Try again when it has finished\n"
+    )
+    assert ses_proxy.actions("SendEmail") == []
+
+
+def app_with_env(tmp_path: Path, endpoint: str) -> Path:
+    """The tool installed in its own folder with a repos.env beside it."""
+    script = install_copy(tmp_path / "app", examples=False)
+    write_env(script.parent, endpoint)
+    return script
+
+
+def start(script: Path, *args: str) -> subprocess.Popen[str]:
+    """Start a real send as a child process, as cron would."""
+    return subprocess.Popen(
+        [sys.executable, str(script), "--as-of", "2026-11-22", *args], cwd="/", env={},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_two_runs_started_together_one_sends_one_exits_75(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    ses_proxy.rules["SendEmail"] = lambda fields, n: ("delay", 0.5)  # 8 sends outlast the 3 s lock wait
+    script = app_with_env(tmp_path, ses_proxy.url)
+    runs = [start(script), start(script)]
+    results = [(p.wait(timeout=60), p.communicate()[1]) for p in runs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 75], results
+    loser = next(err for code, err in results if code == 75)
+    assert "another run holds" in loser and "Try again when it has finished" in loser
+    assert sorted(subjects(moto)) == sorted(subject_of(i) for i in IDS)
+
+
+def wait_for(condition, timeout: float = 30) -> None:
+    """Poll until condition() is true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def ledger_states(tmp_path: Path) -> dict[str, str]:
+    """report id -> state in the app's ledger."""
+    path = tmp_path / "app" / "archive" / "2026-W47" / "ledger.json"
+    try:
+        return {k: v["state"] for k, v in json.loads(path.read_text()).items()}
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def test_killed_run_then_rerun_sends_exactly_the_missing_ones(tmp_path: Path, moto: str,
+                                                               ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    ses_proxy.quota = (6.0, 50000.0)  # 3 recipients: one message every half second
+    script = app_with_env(tmp_path, ses_proxy.url)
+    first = start(script)
+    wait_for(lambda: list(ledger_states(tmp_path).values()).count("sent") >= 3)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    done = [k for k, v in ledger_states(tmp_path).items() if v == "sent"]
+    assert 3 <= len(done) < 8
+    ses_proxy.quota = (100.0, 50000.0)  # the rerun need not wait
+    assert sorted(subjects(moto)) == sorted(subject_of(i) for i in done)
+
+    again = run_script(script, "--as-of", "2026-11-22", env={}, cwd=Path("/"))
+    assert again.returncode == 0, again.stderr
+    rest = [i for i in IDS if i not in done]
+    assert again.stderr.endswith(
+        f"2026-W47: sent {len(rest)} ({', '.join(rest)}); skipped as already sent {len(done)} "
+        f"({', '.join(i for i in IDS if i in done)}); failed 0\n"
+    )
+    assert sorted(subjects(moto)) == sorted(subject_of(i) for i in IDS)  # every report exactly once
+
+
+def test_outcome_unknown_is_reported_not_resent(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    # SES takes the third message, then the run dies before it hears back
+    ses_proxy.rules["SendEmail"] = lambda fields, n: ("hang",) if n == 3 else None
+    script = app_with_env(tmp_path, ses_proxy.url)
+    first = start(script)
+    assert ses_proxy.hung.wait(30)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    assert ledger_states(tmp_path)["cfo"] == "sending"
+    ses_proxy.rules.clear()
+
+    again = run_script(script, "--as-of", "2026-11-22", env={}, cwd=Path("/"))
+    assert again.returncode == 69
+    assert ("cfo: outcome unknown: a run died while sending it (" in again.stderr
+            and "check the BCC copy in admin@example.com, then resend with --force --only cfo if it did not "
+            "arrive" in again.stderr)
+    assert again.stderr.endswith("failed 1 (cfo)\n")
+    assert subjects(moto).count(subject_of("cfo")) == 1  # not resent silently
+    assert len(moto_messages(moto)) == 8
+
+    forced = run_script(script, "--as-of", "2026-11-22", "--force", "--only", "cfo", env={}, cwd=Path("/"))
+    assert forced.returncode == 0, forced.stderr
+    assert subjects(moto).count(subject_of("cfo")) == 2
+
+
+def test_cron_empty_environment_from_another_directory(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    script = app_with_env(tmp_path, ses_proxy.url)
+    home = tmp_path / "home"
+    home.mkdir()
+    result = subprocess.run([sys.executable, str(script), "--as-of", "2026-11-22"], cwd=home, env={},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == f"send_exec_reports: 2026-W47: sent 8 ({', '.join(IDS)}); skipped as already sent 0; failed 0\n"
+    assert (script.parent / "archive" / "2026-W47" / "ledger.json").is_file()  # relative to repos.env, not $HOME
+    assert not (home / "archive").exists()
+    assert len(moto_messages(moto)) == 8
+
+
+def test_check_with_aws(tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    ses_proxy.quota = None  # moto's own quota: 200 a day, 1 a second (the sandbox's)
+    env = write_env(tmp_path, ses_proxy.url)
+    assert send(env, "--check") == 78
+    captured = capsys.readouterr()
+    assert "Settings and inputs are valid: 8 reports for 2026-W47 from 11 handoffs" in captured.out
+    assert "Account: in the SES sandbox" in captured.out
+    assert ("SES_FROM_ADDRESS reports@example.com is not verified in SES (us-west-2): verify the address or its "
+            "domain in the SES console") in captured.err
+
+    verify_sender(moto)
+    ses_proxy.account = {"ProductionAccessEnabled": True, "SendingEnabled": True}
+    assert send(env, "--check") == 0
+    out = capsys.readouterr().out
+    assert "Sender reports@example.com: verified in SES (us-west-2)" in out
+    assert "Send quota: 1 a second, 200 of 200 left today" in out
+    assert "Account: production access (out of the sandbox)" in out
+    assert ses_proxy.actions("SendEmail") == []
+    assert not (tmp_path / "archive" / "2026-W47").exists()
