@@ -396,7 +396,7 @@ def _rewrite_first_file(folder: Path, lines: bytes) -> Path:
 
 def _not_json(folder: Path) -> str:
     bad = _rewrite_first_file(folder, b'{"Item": {"pk": {"S": "a"}}}\n{"Item": {"pk": \n')
-    return f"{bad}:2: not a DynamoDB JSON item (Expecting value at column 1); sync the export again"
+    return f"{bad}:2: not a DynamoDB JSON item (Expecting value at column 17); sync the export again"
 
 
 def _item_not_a_map(folder: Path) -> str:
