@@ -37,6 +37,7 @@ import os
 import re
 import sys
 import textwrap
+import urllib.parse
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -208,6 +209,17 @@ def load_settings(
         raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents")
     if not handoff_dir.is_dir():
         raise ConfigError(f"HANDOFF_DIR={values['HANDOFF_DIR']}: no such folder ({handoff_dir})")
+    endpoint = values.get("AWS_ENDPOINT_URL", "").strip()
+    if endpoint:
+        try:
+            parts = urllib.parse.urlsplit(endpoint)
+            parts.port  # noqa: B018 (raises ValueError for a bad port)
+        except ValueError:
+            raise ConfigError("AWS_ENDPOINT_URL is not a URL; write it like https://host:port") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("AWS_ENDPOINT_URL is not an http(s) URL; write it like https://host:port")
+        if parts.username or parts.password:
+            raise ConfigError("AWS_ENDPOINT_URL holds a user name or password; remove them (they would be logged)")
     export_dir = resolve("DYNAMODB_EXPORT_DIR")
     if export_dir is not None and not export_dir.is_dir():
         raise ConfigError(
@@ -270,6 +282,7 @@ class DocError(Exception):
 Spec = Any
 
 MONEY = "number"
+MAX_NUMBER = 1e15  # beyond any small business; also keeps sums and formatting exact
 BLAST = {n: MONEY for n in ("list_size", "open_rate", "click_rate", "conversion_rate", "avg_order_value")}
 SCHEMA: dict[str, Spec] = {
     "entity!": "text",
@@ -374,10 +387,10 @@ class _Validator:
         """
         try:
             return self.loader.construct_object(node, deep=True)
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, TypeError, RecursionError):
             if isinstance(node, yaml.ScalarNode):
                 return node.value
-            raise
+            return None  # only unknown keys hold such collections, and they are ignored
 
     def mapping(self, node: yaml.Node, key: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         """Return (key, key node, value node) of a mapping node, refusing duplicates."""
@@ -398,7 +411,11 @@ class _Validator:
         return out
 
     def fields(self, node: yaml.Node, key: str, spec: dict[str, Spec]) -> dict[str, Any]:
-        """Validate a mapping against named fields; unknown keys are kept as they are."""
+        """Validate a mapping against named fields.
+
+        Unknown keys are kept at the top of a document (and ignored); inside a list
+        item or mapping they are dropped, so nothing unchecked reaches the figures.
+        """
         pairs = self.mapping(node, key)
         given = {name for name, _, _ in pairs}
         for fname in spec:
@@ -411,7 +428,7 @@ class _Validator:
             path = f"{key}.{name}" if key else name
             if name in plain:
                 out[name] = self.value(vnode, path, plain[name], required=name + "!" in spec)
-            else:
+            elif not key:
                 out[name] = self.scalar(vnode)
         for fname in plain:
             out.setdefault(fname, None)
@@ -458,17 +475,21 @@ class _Validator:
                 raise DocError(node, key, "is required but empty; give it a value")
             return None
         if spec == "text":
-            if isinstance(raw, (bool, list, dict)):
+            if not isinstance(node, yaml.ScalarNode) or isinstance(raw, bool):
                 raise DocError(node, key, f"expected text, got {_describe(raw)}")
-            return raw.isoformat() if isinstance(raw, dt.date) else str(raw)
+            # as written: YAML would turn unit 010 into 8 and version 1.10 into 1.1
+            text = " ".join(str(node.value).split())
+            if not text and required:
+                raise DocError(node, key, "is required but empty; give it a value")
+            return text or None
         if spec == MONEY or spec == "integer":
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 hint = " (plain digits, no $ or commas, e.g. 8200)" if isinstance(raw, str) else ""
                 raise DocError(node, key, f"expected a number, got {_describe(raw)}{hint}")
             if spec == "integer" and not float(raw).is_integer():
                 raise DocError(node, key, f"expected a whole number, got {raw}")
-            if raw != raw or raw in (float("inf"), float("-inf")):
-                raise DocError(node, key, f"expected a number, got {raw}")
+            if raw != raw or abs(raw) >= MAX_NUMBER:
+                raise DocError(node, key, f"is {raw}, not a plausible amount (under {MAX_NUMBER:.0e})")
             return int(raw) if spec == "integer" else raw
         if spec == "date":
             if isinstance(raw, dt.datetime):
@@ -587,13 +608,30 @@ def parse_handoff(path: Path, rel: str) -> Handoff | None:
     return Handoff(file=rel, data=data)
 
 
+def _markdown_files(root: Path) -> list[Path]:
+    """Every *.md file under root, following symlinked folders (once each), sorted."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(exc: OSError) -> None:
+        raise InputError(f"{exc.filename}: cannot read the folder ({exc.strerror}); check HANDOFF_DIR's permissions")
+
+    for folder, dirs, files in os.walk(root, followlinks=True, onerror=unreadable):
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs.sort()
+        found += [Path(folder) / f for f in files if f.endswith(".md") and os.path.isfile(os.path.join(folder, f))]
+    return sorted(found)
+
+
 def read_handoffs(handoff_dir: Path) -> Portfolio:
     """Read every *.md under handoff_dir; report all bad documents at once."""
     portfolio = Portfolio(handoffs=[])
     errors: list[str] = []
-    for path in sorted(handoff_dir.rglob("*.md")):
-        if not path.is_file():
-            continue
+    for path in _markdown_files(handoff_dir):
         rel = path.relative_to(handoff_dir).as_posix()
         try:
             handoff = parse_handoff(path, rel)
@@ -686,10 +724,11 @@ def _b64(value: Any) -> bytes:
 
 
 def _parse_export_time(text: Any) -> dt.datetime:
-    """Parse an ISO-8601 exportTime, with a Z or an offset."""
+    """Parse an ISO-8601 exportTime, with a Z or an offset (UTC when it has none)."""
     if not isinstance(text, str):
         raise ValueError("exportTime missing")
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def find_export(table_dir: Path) -> tuple[Path, dict[str, Any]]:
@@ -699,7 +738,7 @@ def find_export(table_dir: Path) -> tuple[Path, dict[str, Any]]:
         try:
             summary = json.loads(summary_path.read_text(encoding="utf-8"))
             when = _parse_export_time(summary.get("exportTime"))
-        except (OSError, ValueError, AttributeError) as exc:
+        except (OSError, ValueError, AttributeError, RecursionError) as exc:
             raise InputError(
                 f"{summary_path}: not a readable export summary ({exc}); re-sync the export"
             ) from None
@@ -726,6 +765,8 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
         manifest_lines = files_path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"{files_path}: cannot read ({exc.strerror}); re-sync the export") from None
+    except ValueError as exc:
+        raise InputError(f"{files_path}: not UTF-8 text ({exc}); re-sync the export") from None
     total = done = 0
     for lineno, line in enumerate(manifest_lines, 1):
         if not line.strip():
@@ -733,8 +774,12 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
         try:
             entry = json.loads(line)
             key = entry["dataFileS3Key"]
-            expected = int(entry["itemCount"])
-        except (ValueError, KeyError, TypeError) as exc:
+            expected = entry["itemCount"]
+            if not isinstance(key, str) or not key:
+                raise ValueError("dataFileS3Key is not a file name")
+            if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
+                raise ValueError(f"itemCount {expected!r} is not a count")
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InputError(f"{files_path}:{lineno}: not a manifest entry ({exc}); re-sync the export") from None
         data_path = _local_data_path(folder, key)
         count, count_done = _read_data_file(data_path, done_attr)
@@ -746,7 +791,7 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
         total += count
         done += count_done
     expected_total = summary.get("itemCount")
-    if not isinstance(expected_total, int) or expected_total != total:
+    if not isinstance(expected_total, int) or isinstance(expected_total, bool) or expected_total != total:
         raise InputError(
             f"{folder / 'manifest-summary.json'}: itemCount {expected_total} but the data files hold "
             f"{total} items; the export is damaged or partly synced: sync it again"
@@ -810,7 +855,7 @@ def _read_data_file(path: Path, done_attr: str | None) -> tuple[int, int]:
         raise InputError(f"{path}: listed in manifest-files.json but missing; sync the export again") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: not a readable gzip file ({exc}); sync the export again") from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise InputError(f"{path}:{lineno}: not a DynamoDB JSON item ({exc}); sync the export again") from None
     return count, done
 
@@ -867,7 +912,8 @@ def read_tables(
 
 
 def scan_counts(
-    client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = ""
+    client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = "",
+    page_size: int | None = None,
 ) -> dict[str, TableCount]:
     """Count tables live: Scan with Select=COUNT, paginated, in parallel segments.
 
@@ -884,6 +930,8 @@ def scan_counts(
             "Segment": seg,
             "TotalSegments": segments,
         }
+        if page_size:
+            kwargs["Limit"] = page_size
         if need.done_attr:
             kwargs["FilterExpression"] = "#d = :t"
             kwargs["ExpressionAttributeNames"] = {"#d": need.done_attr}
@@ -1382,6 +1430,11 @@ def format_money(value: Any) -> str:
     return f"{sign}${_round(amount):,.0f}"
 
 
+def format_per_month(value: Any) -> str:
+    """Money a month: $1,234/month (a text such as 'no data' as it is)."""
+    return format_money(value) + ("/month" if isinstance(value, (int, float, Decimal)) else "")
+
+
 def format_count(value: Any) -> str:
     """1,375."""
     if isinstance(value, str) or value is None:
@@ -1407,9 +1460,12 @@ def format_number(value: Any) -> str:
     """A plain number: whole numbers without decimals, others with up to two."""
     if isinstance(value, str) or value is None:
         return value or NO_DATA
-    if float(value).is_integer():
-        return format_count(value)
-    return f"{_round(value, 2):,.2f}".rstrip("0").rstrip(".")
+    rounded = _round(value, 2)
+    if rounded == 0:
+        return "0"
+    if rounded == rounded.to_integral_value():
+        return format_count(rounded)
+    return f"{rounded:,.2f}".rstrip("0").rstrip(".")
 
 
 def format_days(value: Any) -> str:
@@ -1454,17 +1510,28 @@ class RenderedReport:
     text: str
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]>#|!])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]>#!])")
+_WHITESPACE = re.compile(r"\s+")
+_MD_LINE_START = re.compile(r"^(\s*)([-+]|\d+\.)(\s|$)")
 
 
 def md_escape(value: Any) -> Any:
-    """Escape text from handoffs so Markdown shows it as written."""
+    """Escape text from handoffs so Markdown shows it as written, on one line."""
     if value is None:
         return "—"
     if not isinstance(value, str):
         return value
-    value = value.replace("&", "&amp;").replace("<", "&lt;")
-    return _MD_SPECIAL.sub(r"\\\1", value)
+    value = _WHITESPACE.sub(" ", value)  # a line break in a name must not start a new block
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace("|", "&#124;")
+    return _MD_LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1] + m.group(3), value)
+
+
+def plain_text(value: Any) -> Any:
+    """Template output for a subject line: text on one line, nothing escaped."""
+    if value is None:
+        return "—"
+    return _WHITESPACE.sub(" ", value) if isinstance(value, str) else value
 
 
 def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
@@ -1561,7 +1628,7 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     )
     env.filters.update(
         money=format_money, count=format_count, pct=format_pct, months=format_months,
-        number=format_number, date=format_date, days=format_days,
+        number=format_number, date=format_date, days=format_days, per_month=format_per_month,
     )
     return env
 
@@ -1725,7 +1792,7 @@ def render_report(
         context["e"] = unit
     try:
         body_md = env.get_template(report.id).render(context)
-        subject = env.get_template(f"{report.id}:subject").render(context)
+        subject = env.overlay(finalize=plain_text).get_template(f"{report.id}:subject").render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
     except jinja2.UndefinedError as exc:
@@ -1734,7 +1801,7 @@ def render_report(
             f"{report.path}:{line}: template uses a figure that does not exist ({exc.message}); "
             "see README 'Adding a report' for the figures"
         ) from None
-    subject = " ".join(subject.replace("\\", "").split())
+    subject = " ".join(subject.split())
     header = f"# {md_escape(report.title)}\n\nPeriod: {metrics['period']} (as of {metrics['as_of'].isoformat()})\n\n"
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics))}\n"
     return RenderedReport(id=report.id, subject=subject, text=text_from_markdown(header + body_md + footer))
@@ -1776,7 +1843,9 @@ def dry_run_text(rendered: list[RenderedReport], settings: Settings) -> str:
 
 
 THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
-TRANSIENT_CODES = {"InternalFailure", "InternalError", "ServiceUnavailable", "RequestTimeout"}
+CREDENTIAL_CODES = {
+    "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "ExpiredToken",
+}
 FATAL_CODES = {
     "AccountSendingPausedException": "sending is paused for this SES account; see the SES console's "
     "account dashboard (reputation) and ask AWS to resume it",
@@ -1860,16 +1929,23 @@ def write_atomic(path: Path, data: str) -> None:
     """Write a file so that it is either all old or all new, and on disk when this returns."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+LEDGER_STATES = ("sending", "sent", "failed")
 
 
 class Ledger:
@@ -1888,6 +1964,12 @@ class Ledger:
                     f"{path}: the send ledger cannot be read ({exc}); check what was sent for the period, "
                     "then move the file aside"
                 ) from None
+            for report_id, entry in data.items():
+                if not isinstance(entry, dict) or entry.get("state") not in LEDGER_STATES:
+                    raise ConfigError(
+                        f"{path}: entry {report_id!r} is not a ledger record (state must be one of "
+                        f"{', '.join(LEDGER_STATES)}); check what was sent for the period, then fix or move the file"
+                    )
             self.entries = data
 
     def state(self, report_id: str) -> str | None:
@@ -1918,7 +2000,12 @@ class RunLock:
         import fcntl
         import time
 
-        self.fh = open(self.path, "a+", encoding="utf-8")  # held open for the run: closing releases it
+        try:
+            self.fh = open(self.path, "a+", encoding="utf-8")  # held open for the run: closing releases it
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.path}: cannot open the lock file ({exc.strerror}); check ARCHIVE_DIR's permissions"
+            ) from None
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -1961,32 +2048,46 @@ class SesSender:
         self.client = client
         self.sleep = sleep or time.sleep
         self.clock = time.monotonic
-        self.rate: float | None = None
+        self.rate: float | None = None  # recipients a second; 0: unknown, one message a second
+        self.quota: dict[str, Any] | None = None
         self.next_at = 0.0
 
-    def seconds_per(self, recipients: int) -> float:
-        """How long one message uses of the send rate.
-
-        SES counts every recipient against MaxSendRate; when GetSendQuota cannot be
-        read (an IAM policy granting only ses:SendEmail), one message a second.
+    def preflight(self) -> None:
+        """One authenticated call before the first send: it reads the send rate and proves
+        that the credentials work and SES can be reached, so neither is found out mid-run.
         """
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-        if self.rate is None:
-            try:
-                quota = self.client.get_send_quota()
-                self.rate = float(quota["MaxSendRate"])
-                if self.rate <= 0:
-                    raise ValueError(f"MaxSendRate {self.rate}")
-            except (ClientError, BotoCoreError, KeyError, ValueError) as exc:
-                reason = exc.response["Error"].get("Code", "") if isinstance(exc, ClientError) else str(exc)
-                log.warning("cannot read the SES send quota (%s): sending one message a second", reason)
-                self.rate = 0.0
-        return 1 / DEFAULT_SEND_RATE if not self.rate else recipients / self.rate
+        try:
+            quota = self.client.get_send_quota()
+            self.quota = quota
+            self.rate = float(quota["MaxSendRate"])
+            if self.rate <= 0:
+                raise ValueError(f"MaxSendRate {self.rate}")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in CREDENTIAL_CODES:
+                raise ConfigError(
+                    f"SES refused the credentials ({code}): {FATAL_CODES[code]}; nothing was sent"
+                ) from None
+            log.warning("cannot read the SES send quota (%s): sending one message a second", code or "error")
+            self.rate = 0.0
+        except (NoCredentialsError, PartialCredentialsError):
+            raise ConfigError(
+                "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or run where an instance role provides them; nothing was sent"
+            ) from None
+        except BotoCoreError as exc:
+            raise SendError(f"cannot reach SES ({exc}); nothing was sent. Check the network and AWS_REGION") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("SES send quota unreadable (%s): sending one message a second", exc)
+            self.rate = 0.0
 
     def pace(self, recipients: int) -> None:
-        """Wait until the send rate allows the next message."""
-        spacing = self.seconds_per(recipients)
+        """Wait until the send rate allows the next message (SES counts every recipient)."""
+        if self.rate is None:
+            self.preflight()
+        spacing = recipients / self.rate if self.rate else 1 / DEFAULT_SEND_RATE
         now = self.clock()
         if now < self.next_at:
             self.sleep(self.next_at - now)
@@ -1996,15 +2097,18 @@ class SesSender:
         """Send one plain-text message; return SES's MessageId or raise SendFailed.
 
         Call pace() first: it is not done here, so that a run killed while waiting
-        leaves no 'sending' mark for a message that was never handed to SES.
+        leaves no 'sending' mark for a message that was never handed to SES. Only
+        answers that prove SES did not take the message are retried (throttling, no
+        connection); a 5xx, a timeout or an answer that cannot be read leaves the
+        outcome unknown, and it is never retried.
         """
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
-            ConnectionClosedError,
             ConnectTimeoutError,
             EndpointConnectionError,
-            ReadTimeoutError,
+            NoCredentialsError,
+            PartialCredentialsError,
         )
 
         request = {
@@ -2020,38 +2124,58 @@ class SesSender:
             if attempt > 1:  # the caller paced the first attempt
                 self.pace(len(to) + len(bcc))
             try:
-                return self.client.send_email(**request)["MessageId"]
+                return str(self.client.send_email(**request)["MessageId"])
             except ClientError as exc:
-                error = exc.response.get("Error", {})
-                code, text = error.get("Code", ""), error.get("Message", "")
-                if DAILY_QUOTA_TEXT in text.lower():
-                    raise SendFailed(
-                        "SES daily sending quota reached (Daily message quota exceeded); not retried. "
-                        "Rerun after the quota resets, or ask AWS for a higher quota", fatal=True
-                    ) from None
-                if code in THROTTLE_CODES or code in TRANSIENT_CODES:
-                    retry_why = f"{code}: {text}".rstrip(": ")
-                elif code in FATAL_CODES:
-                    raise SendFailed(f"SES refused ({code}): {FATAL_CODES[code]}", fatal=True) from None
-                elif code == "MessageRejected" and "not verified" in text.lower():
-                    raise SendFailed(
-                        f"SES rejected the sender {sender}: {text}. Verify it in SES (region of AWS_REGION) "
-                        "or fix SES_FROM_ADDRESS", fatal=True
-                    ) from None
-                else:
-                    raise SendFailed(f"SES rejected the message ({code}): {text}") from None
+                retry_why = _send_rejection(exc, sender)
             except (EndpointConnectionError, ConnectTimeoutError) as exc:
                 retry_why = f"cannot connect: {exc}"  # nothing reached SES: safe to retry
-            except (ReadTimeoutError, ConnectionClosedError) as exc:
-                raise SendFailed(f"no answer from SES after sending ({exc})", definite=False) from None
-            except BotoCoreError as exc:
-                raise SendFailed(f"cannot send: {exc}", fatal=True) from None
+            except (NoCredentialsError, PartialCredentialsError):
+                raise SendFailed("no AWS credentials", fatal=True) from None
+            except (BotoCoreError, KeyError, TypeError) as exc:
+                raise SendFailed(
+                    f"no usable answer from SES after sending ({type(exc).__name__}): the message may have gone out",
+                    definite=False, fatal=True,
+                ) from None
             if attempt < MAX_SEND_ATTEMPTS:
                 delay = BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
                 log.info("SES: %s; retrying in %.2g s (attempt %d of %d)", retry_why, delay, attempt + 1,
                          MAX_SEND_ATTEMPTS)
                 self.sleep(delay)
         raise SendFailed(f"SES still refusing after {MAX_SEND_ATTEMPTS} attempts ({retry_why})")
+
+
+def _send_rejection(exc: Any, sender: str) -> str:
+    """Classify SES's error answer: return why to retry, or raise SendFailed."""
+    error = exc.response.get("Error", {})
+    code, text = str(error.get("Code", "")), str(error.get("Message", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    if DAILY_QUOTA_TEXT in text.lower():
+        raise SendFailed(
+            "SES daily sending quota reached (Daily message quota exceeded); not retried. "
+            "Rerun after the quota resets, or ask AWS for a higher quota", fatal=True
+        )
+    if status >= 500 or not code or code.isdigit():
+        raise SendFailed(
+            f"SES answered HTTP {status} ({code or 'no error code'}): the message may have gone out",
+            definite=False, fatal=True,
+        )
+    if code in THROTTLE_CODES:
+        return f"{code}: {text}".rstrip(": ")
+    if code in FATAL_CODES:
+        raise SendFailed(f"SES refused ({code}): {FATAL_CODES[code]}", fatal=True)
+    if code == "MessageRejected" and "not verified" in text.lower():
+        failed = re.findall(r"[^\s,:;]+@[^\s,:;]+", text.split(":", 1)[-1]) if ":" in text else []
+        others = [a for a in failed if a.lower() != sender.lower()]
+        if others:
+            raise SendFailed(
+                f"SES rejected unverified recipients ({', '.join(others)}): the account is in the SES sandbox; "
+                "verify them in SES or request production access", fatal=True,
+            )
+        raise SendFailed(
+            f"SES rejected the sender {sender}: {text}. Verify it in SES (the region of AWS_REGION) "
+            "or fix SES_FROM_ADDRESS", fatal=True,
+        )
+    raise SendFailed(f"SES rejected the message ({code}): {text}")
 
 
 def ses_client(settings: Settings, service: str = "ses") -> Any:
@@ -2075,8 +2199,11 @@ def sender_verified(client: Any, sender: str) -> bool | None:
     domain = sender.rsplit("@", 1)[1]
     try:
         attrs = client.get_identity_verification_attributes(Identities=[sender, domain])["VerificationAttributes"]
-    except (ClientError, BotoCoreError) as exc:
-        log.info("cannot check the sender's verification (%s)", exc)
+    except ClientError as exc:
+        log.debug("cannot check the sender's verification (%s)", exc.response.get("Error", {}).get("Code"))
+        return None
+    except BotoCoreError as exc:
+        log.debug("cannot check the sender's verification (%s)", type(exc).__name__)
         return None
     return any(attrs.get(i, {}).get("VerificationStatus") == "Success" for i in (sender, domain))
 
@@ -2112,21 +2239,21 @@ def envelope(report: RenderedReport, delivery: Delivery) -> str:
 
 def deliver(
     rendered: list[RenderedReport],
-    metrics: dict[str, Any],
+    metrics_json: str,
+    period: str,
     delivery: Delivery,
     sender: SesSender,
+    outcome: Outcome,
     *,
     force: bool = False,
-) -> Outcome:
-    """Send every report not yet sent for the period, recording each in the ledger."""
-    period = metrics["period"]
+) -> None:
+    """Send every report not yet sent for the period, recording each in the ledger and in outcome."""
     folder = delivery.archive_dir / period
-    outcome = Outcome(period=period)
     with RunLock(delivery.archive_dir):
         folder.mkdir(parents=True, exist_ok=True)
         ledger = Ledger(folder / "ledger.json")
-        write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n")
         stop_reason = ""
+        metrics_written = False
         for report in rendered:
             state = ledger.state(report.id)
             if state == "sent" and not force:
@@ -2145,22 +2272,44 @@ def deliver(
                 log.error("%s: not sent: %s", report.id, stop_reason)
                 outcome.failed.append(report.id)
                 continue
-            write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
-            sender.pace(len(delivery.to) + len(delivery.bcc))
-            ledger.record(report.id, "sending", subject=report.subject)
+            try:
+                if not metrics_written:  # only a run that sends replaces the period's figures
+                    write_atomic(folder / "metrics.json", metrics_json)
+                    metrics_written = True
+                write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
+                sender.pace(len(delivery.to) + len(delivery.bcc))
+                ledger.record(report.id, "sending", subject=report.subject)
+            except OSError as exc:
+                log.error("%s: not sent: cannot write %s (%s)", report.id, exc.filename, exc.strerror)
+                outcome.failed.append(report.id)
+                stop_reason = "the archive folder cannot be written (see above)"
+                continue
             try:
                 message_id = sender.send(delivery.sender, delivery.to, delivery.bcc, report.subject, report.text)
             except SendFailed as exc:
-                if exc.definite:
-                    ledger.record(report.id, "failed", subject=report.subject, error=str(exc))
                 log.error("%s: %s", report.id, exc)
                 outcome.failed.append(report.id)
                 if exc.fatal:
-                    stop_reason = "an earlier send failed for every report (see above)"
+                    stop_reason = "an earlier send failed in a way that stops the run (see above)"
+                if exc.definite:
+                    _record(ledger, report.id, "failed", subject=report.subject, error=str(exc))
                 continue
-            ledger.record(report.id, "sent", subject=report.subject, message_id=message_id)
             outcome.sent.append(report.id)
-    return outcome
+            if not _record(ledger, report.id, "sent", subject=report.subject, message_id=message_id):
+                stop_reason = "the ledger cannot be written (see above)"
+
+
+def _record(ledger: Ledger, report_id: str, state: str, **details: Any) -> bool:
+    """Record in the ledger; on a write error say what it means and return False."""
+    try:
+        ledger.record(report_id, state, **details)
+    except OSError as exc:
+        log.error(
+            "%s: %s, but the ledger %s cannot record it (%s); the next run will report it as unknown",
+            report_id, state, ledger.path, exc.strerror,
+        )
+        return False
+    return True
 
 
 def _json_default(value: Any) -> Any:
@@ -2174,37 +2323,40 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def check_ses(client: Any, sesv2: Any, delivery: Delivery, region: str) -> list[str]:
-    """--check against SES: sender verification, sending quota and the sandbox. Returns problems."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    problems = []
+def check_ses(client: Any, sesv2: Any, delivery: Delivery, region: str) -> int:
+    """--check against SES: reachability, credentials, sender verification, quota, sandbox."""
+    sender = SesSender(client)
+    try:
+        sender.preflight()
+    except ReportError as exc:
+        log.error("%s", str(exc).replace("; nothing was sent", ""))
+        return exc.status
+    status = ExitStatus.OK
     verified = sender_verified(client, delivery.sender)
     if verified is None:
         print(f"Sender {delivery.sender}: cannot be checked (no permission to read identities)")
     elif verified:
         print(f"Sender {delivery.sender}: verified in SES ({region})")
     else:
-        problems.append(
-            f"SES_FROM_ADDRESS {delivery.sender} is not verified in SES ({region}): verify the address or "
-            "its domain in the SES console"
+        log.error(
+            "SES_FROM_ADDRESS %s is not verified in SES (%s): verify the address or its domain in the SES console",
+            delivery.sender, region,
         )
-    try:
-        quota = client.get_send_quota()
-    except (ClientError, BotoCoreError) as exc:
-        print(f"Send quota: cannot be read ({exc}); sends will be paced at one a second")
-        quota = None
+        status = ExitStatus.CONFIG
+    quota = sender.quota
     if quota:
         left = quota["Max24HourSend"] - quota["SentLast24Hours"]
         print(f"Send quota: {format_count(quota['MaxSendRate'])} a second, {format_count(left)} of "
               f"{format_count(quota['Max24HourSend'])} left today")
+    else:
+        print("Send quota: cannot be read; sends will be paced at one a second")
     sandbox = _sandbox(sesv2, quota)
     if sandbox is True:
         print("Account: in the SES sandbox; every recipient must be a verified identity "
               "(ask AWS for production access)")
     elif sandbox is False:
         print("Account: production access (out of the sandbox)")
-    return problems
+    return status
 
 
 def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
@@ -2214,7 +2366,7 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
     try:
         account = sesv2.get_account()
     except (ClientError, BotoCoreError) as exc:
-        log.info("SES v2 GetAccount unavailable (%s); judging the sandbox from the quota", exc)
+        log.debug("SES v2 GetAccount unavailable (%s); judging the sandbox from the quota", type(exc).__name__)
     else:
         return not account.get("ProductionAccessEnabled", False)
     if quota:
@@ -2277,27 +2429,35 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
     metrics = compute_metrics(portfolio, counts, as_of, export_dir=settings.export_dir)
     rendered = render_all(selected, metrics)
 
+    try:
+        metrics_json = json.dumps(metrics, indent=2, default=_json_default) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the figures cannot be written as metrics.json ({exc})") from None
+
     if args.check:
         print(f"Settings and inputs are valid: {len(rendered)} report{'s' * (len(rendered) != 1)} for "
               f"{metrics['period']} from {len(portfolio.handoffs)} handoffs")
         if delivery is None:
             return ExitStatus.OK
-        problems = check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region)
-        for problem in problems:
-            log.error("%s", problem)
-        return ExitStatus.CONFIG if problems else ExitStatus.OK
+        return check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region)
     if delivery is None:
         sys.stdout.write(dry_run_text(rendered, settings))
         return ExitStatus.OK
 
     client = ses_client(settings)
+    sender = SesSender(client)
+    sender.preflight()
     if sender_verified(client, delivery.sender) is False:
         raise ConfigError(
             f"SES_FROM_ADDRESS {delivery.sender} is not verified in SES ({settings.region}): verify the "
             "address or its domain in the SES console; nothing was sent"
         )
-    outcome = deliver(rendered, metrics, delivery, SesSender(client), force=args.force)
-    log.info("%s", outcome.summary())
+    outcome = Outcome(period=metrics["period"])
+    try:
+        deliver(rendered, metrics_json, metrics["period"], delivery, sender, outcome, force=args.force)
+    finally:
+        if outcome.sent or outcome.skipped or outcome.failed:
+            log.info("%s", outcome.summary())
     return ExitStatus.UNAVAILABLE if outcome.failed else ExitStatus.OK
 
 
@@ -2326,6 +2486,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as exc:
         log.error("%s", exc)
         return exc.status
+    except OSError as exc:  # a file or folder the checks above could not foresee
+        log.error("%s: %s; check that it exists and this user may use it", exc.filename or "a file", exc.strerror)
+        return ExitStatus.CONFIG
     finally:
         log.removeHandler(handler)
 

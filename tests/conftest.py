@@ -18,7 +18,7 @@ SETTING_VARS = (
     "AWS_REGION", "SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "HANDOFF_DIR",
     "DYNAMODB_EXPORT_DIR", "ARCHIVE_DIR", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED",
 )
 
 
@@ -29,6 +29,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a non-loopback address for credentials
 
 
 def install_copy(dest: Path, *, examples: bool = True) -> Path:
@@ -89,8 +90,9 @@ class SesProxy:
     `quota` is the (MaxSendRate, Max24HourSend) GetSendQuota answers with, instead of
     moto's 1 a second; `rules` maps an SES action to a function of (the request's
     form fields, how many times the action was seen) returning None (forward to moto),
-    ("error", http_status, code, message), ("delay", seconds) or ("hang",) (forward,
-    then never answer).
+    ("error", http_status, code, message), ("delay", seconds), ("hang",) (forward,
+    then never answer), ("after", http_status, code, message) (forward, then answer
+    that error) or ("garbage",) (forward, then answer 200 with an HTML page).
     """
 
     def __init__(self, upstream: str) -> None:
@@ -146,6 +148,15 @@ class SesProxy:
                 if verdict and verdict[0] == "delay":
                     time.sleep(verdict[1])
                 status, payload, ctype = self._forward(body)
+                if verdict and verdict[0] == "after":
+                    _, status, code, message = verdict
+                    return self._answer(status, (
+                        '<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><Error>'
+                        f"<Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+                        "<RequestId>e</RequestId></ErrorResponse>"
+                    ).encode())
+                if verdict and verdict[0] == "garbage":
+                    return self._answer(200, b"<html><body>Gateway says hello</body></html>", "text/html")
                 if verdict and verdict[0] == "hang":
                     proxy.hung.set()
                     proxy.release.wait(120)

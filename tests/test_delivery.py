@@ -148,7 +148,7 @@ def test_daily_quota_is_not_retried(tmp_path: Path, moto: str, ses_proxy: SesPro
     err = capsys.readouterr().err
     assert len(ses_proxy.actions("SendEmail")) == 3  # the third failed and was not retried
     assert "cfo: SES daily sending quota reached (Daily message quota exceeded); not retried." in err
-    assert "cmo: not sent: an earlier send failed for every report (see above)" in err
+    assert "cmo: not sent: an earlier send failed in a way that stops the run (see above)" in err
     assert err.rstrip().endswith(
         "2026-W47: sent 2 (ceo, cto); skipped as already sent 0; "
         "failed 6 (cfo, cmo, accounting, rental, yacht, agency)"

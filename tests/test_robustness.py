@@ -1,0 +1,162 @@
+"""Hostile or unusual inputs: a clear line or a faithful rendering, never a traceback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+from make_exports import write_export
+
+import send_exec_reports as ser
+
+HEAD = "entity: Acme\nstatus: active\nupdated: 2026-11-20\n"
+T0 = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
+
+
+def setup(tmp_path: Path, *docs: str, exports: bool = False) -> Path:
+    """Handoffs (one per front matter) and a repos.env; return the env file."""
+    folder = tmp_path / "handoffs"
+    folder.mkdir(exist_ok=True)
+    for i, front in enumerate(docs):
+        (folder / f"doc{i}.md").write_text(f"---\n{front}---\nNotes.\n", encoding="utf-8")
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\n" + ("DYNAMODB_EXPORT_DIR=exports\n" if exports else ""))
+    return env
+
+
+def dry_run(env: Path, capsys: pytest.CaptureFixture[str], *only: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a dry run."""
+    code = ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22", *(["--only", *only] if only else [])])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_unknown_keys_of_any_shape_are_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = setup(tmp_path, HEAD + "notes: [2026-13-45]\nblob: !!binary aGVsbG8=\nshared: &a {x: 1}\nagain: *a\n"
+                "assets:\n  - {name: site, value: 5, history: {2026-01-01: 5}}\n")
+    code, out, err = dry_run(env, capsys, "ceo")
+    assert (code, err) == (0, "")
+    assert "site" in out
+    assert ser.main(["--check", "--dry-run", "--only", "ceo", "--env-file", str(env), "--as-of", "2026-11-22"]) == 0
+
+
+def test_an_absurd_amount_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = setup(tmp_path, HEAD + "financials:\n  2026-10: {revenue: 1.0e+320, expenses: 1}\n")
+    code, out, err = dry_run(env, capsys)
+    assert code == 65 and out == ""
+    assert "doc0.md:6: financials.2026-10.revenue is inf, not a plausible amount (under 1e+15)" in err
+
+
+def test_text_is_kept_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    front = ("entity: 3028 51st St Rental\nstatus: active\nupdated: 2026-11-20\n"
+             "units:\n  - {unit: 010, tenant: J. Doe, rent: 1850, status: occupied}\n"
+             "  - {unit: 1.10, tenant: \"Line\\nbreak\", rent: 1000, status: occupied}\n")
+    env = setup(tmp_path, front)
+    code, out, err = dry_run(env, capsys, "rental")
+    assert (code, err) == (0, "")
+    assert "\n010   J. Doe" in out
+    assert "\n1.10  Line break" in out
+
+
+def test_markdown_in_handoff_text_outside_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    front = HEAD + ("actions:\n  - {title: 'Smith & Sons | *Boats* <now>', due: 2026-11-25, priority: 1}\n"
+                    "  - {title: \"Call bank\\n\\n---\\n\\n1986. was a good year\", due: 2026-11-26, priority: 2}\n")
+    env = setup(tmp_path, front)
+    code, out, _ = dry_run(env, capsys, "ceo")
+    assert code == 0
+    assert "  - P1, due 2026-11-25: Smith & Sons | *Boats* <now> (Acme)" in out
+    assert "  - P2, due 2026-11-26: Call bank --- 1986. was a good year (Acme)" in out
+
+
+def test_subject_shows_text_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "x.md").write_text("---\ntitle: X\npersona: 'Smith & Sons <Marine> \\ Co'\n"
+                                  "subject: 'Executive Report: {{ persona }} — {{ period }}'\n---\nBody.\n")
+    metrics = ser.compute_metrics(ser.read_handoffs(setup(tmp_path, HEAD).parent / "handoffs"), {}, dt.date(2026, 11, 22))
+    (rendered,) = ser.render_all(ser.load_reports(reports), metrics)
+    assert rendered.subject == "Executive Report: Smith & Sons <Marine> \\ Co — 2026-W47"
+    assert rendered.text.startswith("X\n=\n\nPeriod: 2026-W47")
+
+
+def test_symlinked_folders_are_followed_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    setup(tmp_path, HEAD)
+    elsewhere = tmp_path / "project-repo" / "docs"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "handoff.md").write_text("---\nentity: Linked\nstatus: active\nupdated: 2026-11-20\n---\n")
+    os.symlink(tmp_path / "project-repo", tmp_path / "handoffs" / "linked")
+    os.symlink(tmp_path / "handoffs", tmp_path / "handoffs" / "linked" / "docs" / "loop")  # a loop
+    portfolio = ser.read_handoffs(tmp_path / "handoffs")
+    assert [h.entity for h in portfolio.handoffs] == ["Acme", "Linked"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("deep", "not a DynamoDB JSON item (maximum recursion depth exceeded"),
+        ("key-not-text", "not a manifest entry (dataFileS3Key is not a file name)"),
+        ("count-not-int", "not a manifest entry (itemCount 1.9 is not a count)"),
+        ("manifest-not-utf8", "not UTF-8 text"),
+    ],
+)
+def test_damaged_exports_are_named_not_tracebacks(tmp_path: Path, damage: str, message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    env = setup(tmp_path, HEAD + "dynamodb: {events: acme-events}\n", exports=True)
+    folder = write_export(tmp_path / "exports" / "acme-events", ({"pk": {"S": str(i)}} for i in range(3)),
+                          export_time=T0)
+    files = folder / "manifest-files.json"
+    entry = json.loads(files.read_text().splitlines()[0])
+    if damage == "deep":
+        import gzip
+
+        data = folder / entry["dataFileS3Key"].split(folder.name + "/", 1)[1]
+        data.write_bytes(gzip.compress(b'{"Item":{"pk":{"S":"1"}}}\n' + b"[" * 100_000 + b"\n"))
+        entry["itemCount"] = 2
+        files.write_text(json.dumps(entry) + "\n")
+    elif damage == "key-not-text":
+        files.write_text(json.dumps({**entry, "dataFileS3Key": 5}) + "\n")
+    elif damage == "count-not-int":
+        files.write_text(json.dumps({**entry, "itemCount": 1.9}) + "\n")
+    else:
+        files.write_bytes(b"\xff\xfe" + files.read_bytes())
+    code, out, err = dry_run(env, capsys)
+    assert code == 65 and out == ""
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_newest_export_with_and_without_a_time_zone(tmp_path: Path) -> None:
+    table = tmp_path / "t-1"
+    old = write_export(table, ({"pk": {"S": str(i)}} for i in range(2)), export_time=T0)
+    new = write_export(table, ({"pk": {"S": str(i)}} for i in range(5)), export_time=T0 + dt.timedelta(hours=1))
+    summary = json.loads((new / "manifest-summary.json").read_text())
+    summary["exportTime"] = "2026-11-21T10:00:00"  # no zone: taken as UTC
+    (new / "manifest-summary.json").write_text(json.dumps(summary))
+    assert old != new
+    assert ser.read_export(table).items == 5
+
+
+def test_live_scan_follows_every_page(moto: str) -> None:
+    import boto3
+
+    client = boto3.client("dynamodb", endpoint_url=moto, region_name="us-west-2",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_table(TableName="paged", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    for i in range(53):
+        item = {"pk": {"S": f"k{i}"}}
+        if i % 2:
+            item["done"] = {"BOOL": True}
+        client.put_item(TableName="paged", Item=item)
+    need = ser.TableNeed(table="paged", entities={"Acme"}, done_attr="done")
+    counts = ser.scan_counts(client, [need], segments=2, page_size=5)
+    assert (counts["paged"].items, counts["paged"].done) == (53, 26)
+
+
+@pytest.mark.parametrize(("value", "text"), [(-0.004, "0"), (0.004, "0"), (-1.5, "-1.5"), (2.999, "3")])
+def test_numbers_never_show_minus_zero(value: float, text: str) -> None:
+    assert ser.format_number(value) == text
