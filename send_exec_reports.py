@@ -1660,7 +1660,8 @@ def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WID
     out_rows: list[list[str]] = []
     for r in rows:
         cells = [
-            textwrap.wrap(r[c], widths[c], break_on_hyphens=False, break_long_words=True) or [""]
+            [r[c]] if len(r[c]) <= widths[c]
+            else textwrap.wrap(r[c], widths[c], break_on_hyphens=False, break_long_words=True) or [""]
             for c in range(ncols)
         ]
         height = max(len(cell) for cell in cells)
