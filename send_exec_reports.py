@@ -1419,10 +1419,21 @@ def _round(value: float, places: int = 0) -> Decimal:
     return Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
+def _figure(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A formatter that passes a figure's text ('no data', 'n/a') through unchanged."""
+
+    @functools.wraps(fmt)
+    def wrapper(value: Any) -> str:
+        if isinstance(value, str) or value is None:
+            return value or NO_DATA
+        return fmt(value)
+
+    return wrapper
+
+
+@_figure
 def format_money(value: Any) -> str:
     """$12,345 in whole dollars, $23.50 under $100."""
-    if isinstance(value, str) or value is None:
-        return value or NO_DATA
     sign = "-" if value < 0 else ""
     amount = abs(value)
     if _round(amount, 2) < 100:
@@ -1435,31 +1446,27 @@ def format_per_month(value: Any) -> str:
     return format_money(value) + ("/month" if isinstance(value, (int, float, Decimal)) else "")
 
 
+@_figure
 def format_count(value: Any) -> str:
     """1,375."""
-    if isinstance(value, str) or value is None:
-        return value or NO_DATA
     return f"{_round(value):,.0f}"
 
 
+@_figure
 def format_pct(value: Any) -> str:
     """A ratio as a percentage with one decimal: 0.4286 -> 42.9%."""
-    if isinstance(value, str) or value is None:
-        return value or NO_DATA
     return f"{_round(value * 100, 1):,.1f}%"
 
 
+@_figure
 def format_months(value: Any) -> str:
     """Months with one decimal: 4.3."""
-    if isinstance(value, str) or value is None:
-        return value or NO_DATA
     return f"{_round(value, 1):,.1f}"
 
 
+@_figure
 def format_number(value: Any) -> str:
     """A plain number: whole numbers without decimals, others with up to two."""
-    if isinstance(value, str) or value is None:
-        return value or NO_DATA
     rounded = _round(value, 2)
     if rounded == 0:
         return "0"
@@ -1468,10 +1475,9 @@ def format_number(value: Any) -> str:
     return f"{rounded:,.2f}".rstrip("0").rstrip(".")
 
 
+@_figure
 def format_days(value: Any) -> str:
     """A count of days: 1 day, 14 days."""
-    if isinstance(value, str) or value is None:
-        return value or NO_DATA
     return f"{format_count(value)} day{'s' * (value != 1)}"
 
 

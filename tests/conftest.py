@@ -139,22 +139,12 @@ class SesProxy:
                 rule = proxy.rules.get(action)
                 verdict = rule(fields, count) if callable(rule) else None
                 if verdict and verdict[0] == "error":
-                    _, status, code, message = verdict
-                    return self._answer(status, (
-                        '<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><Error>'
-                        f"<Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-                        "<RequestId>e</RequestId></ErrorResponse>"
-                    ).encode())
+                    return self._error(*verdict[1:])
                 if verdict and verdict[0] == "delay":
                     time.sleep(verdict[1])
                 status, payload, ctype = self._forward(body)
                 if verdict and verdict[0] == "after":
-                    _, status, code, message = verdict
-                    return self._answer(status, (
-                        '<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><Error>'
-                        f"<Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-                        "<RequestId>e</RequestId></ErrorResponse>"
-                    ).encode())
+                    return self._error(*verdict[1:])
                 if verdict and verdict[0] == "garbage":
                     return self._answer(200, b"<html><body>Gateway says hello</body></html>", "text/html")
                 if verdict and verdict[0] == "hang":
@@ -175,6 +165,13 @@ class SesProxy:
                 data = response.read()
                 conn.close()
                 return response.status, data, response.getheader("Content-Type", "text/xml")
+
+            def _error(self, status: int, code: str, message: str) -> None:
+                self._answer(status, (
+                    '<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><Error>'
+                    f"<Type>{'Sender' if status < 500 else 'Receiver'}</Type><Code>{code}</Code>"
+                    f"<Message>{message}</Message></Error><RequestId>e</RequestId></ErrorResponse>"
+                ).encode())
 
             def _answer(self, status: int, payload: bytes, ctype: str = "text/xml") -> None:
                 self.send_response(status)
