@@ -1200,13 +1200,7 @@ def client_figures(clients: list[dict[str, Any]], as_of: dt.date) -> dict[str, A
     }
 
 
-def compute_metrics(
-    portfolio: Portfolio,
-    counts: dict[str, TableCount],
-    as_of: dt.date,
-    *,
-    export_dir: Path | None = None,
-) -> dict[str, Any]:
+def compute_metrics(portfolio: Portfolio, counts: dict[str, TableCount], as_of: dt.date) -> dict[str, Any]:
     """All figures every report can use, from pure inputs."""
     docs = portfolio.handoffs
     by_entity: dict[str, list[Handoff]] = defaultdict(list)
@@ -1355,8 +1349,7 @@ def compute_metrics(
     m["accounts_total"] = _sum(a["total"] for a in m["accounts"])
     m["uncategorized"] = [x for x in expenses if not x.get("category")]
     m["uncategorized_total"] = _sum(x["amount"] for x in m["uncategorized"])
-    m["assets"] = [{**a, "entity": a["entity"]} for a in rows("assets")]
-    m["tables"] = sorted(counts)
+    m["assets"] = rows("assets")
     m["sources"] = {
         "handoffs": len(docs),
         "skipped": len(portfolio.skipped),
@@ -1555,7 +1548,7 @@ def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
             raise ConfigError(f"{path}:1: report template has no front matter (title, persona, subject)")
         front, body = parts
         try:
-            meta = yaml.safe_load(front) or {}
+            meta = yaml.load(front, Loader=YamlLoader) or {}  # YamlLoader is a safe loader
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: front matter is not valid YAML ({exc})") from None
         if not isinstance(meta, dict):
@@ -2433,13 +2426,8 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
         return scan_counts(aws_client(settings, "dynamodb"), missing, where=where)
 
     counts = read_tables(needs, settings.export_dir, live)
-    metrics = compute_metrics(portfolio, counts, as_of, export_dir=settings.export_dir)
+    metrics = compute_metrics(portfolio, counts, as_of)
     rendered = render_all(selected, metrics)
-
-    try:
-        metrics_json = json.dumps(metrics, indent=2, default=_json_default) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"the figures cannot be written as metrics.json ({exc})") from None
 
     if args.check:
         print(f"Settings and inputs are valid: {len(rendered)} report{'s' * (len(rendered) != 1)} for "
@@ -2451,6 +2439,10 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
         sys.stdout.write(dry_run_text(rendered, settings))
         return ExitStatus.OK
 
+    try:  # only checked types reach the figures, but a send must not start on a doubt
+        metrics_json = json.dumps(metrics, indent=2, default=_json_default) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
     client = ses_client(settings)
     sender = SesSender(client)
     sender.preflight()
