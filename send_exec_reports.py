@@ -803,10 +803,10 @@ def _local_data_path(folder: Path, key: str) -> Path:
     """Map a manifest's S3 key to the synced file under the export folder."""
     marker = f"{folder.name}/"
     rel = key.split(marker, 1)[1] if marker in key else f"data/{key.rsplit('/', 1)[-1]}"
-    path = (folder / rel).resolve()
-    if folder.resolve() not in path.parents:
+    parts = Path(rel).parts
+    if not parts or Path(rel).is_absolute() or ".." in parts:
         raise InputError(f"{folder / 'manifest-files.json'}: data file key {key!r} points outside the export")
-    return path
+    return folder.joinpath(*parts)
 
 
 def _lines(fh: Any, size: int = 1 << 20) -> Iterator[bytes]:

@@ -100,6 +100,7 @@ def test_symlinked_folders_are_followed_once(tmp_path: Path, capsys: pytest.Capt
         ("key-not-text", "not a manifest entry (dataFileS3Key is not a file name)"),
         ("count-not-int", "not a manifest entry (itemCount 1.9 is not a count)"),
         ("manifest-not-utf8", "not UTF-8 text"),
+        ("escape", "points outside the export"),
     ],
 )
 def test_damaged_exports_are_named_not_tracebacks(tmp_path: Path, damage: str, message: str,
@@ -120,6 +121,8 @@ def test_damaged_exports_are_named_not_tracebacks(tmp_path: Path, damage: str, m
         files.write_text(json.dumps({**entry, "dataFileS3Key": 5}) + "\n")
     elif damage == "count-not-int":
         files.write_text(json.dumps({**entry, "itemCount": 1.9}) + "\n")
+    elif damage == "escape":
+        files.write_text(json.dumps({**entry, "dataFileS3Key": f"p/AWSDynamoDB/{folder.name}/../../../../x.json.gz"}))
     else:
         files.write_bytes(b"\xff\xfe" + files.read_bytes())
     code, out, err = dry_run(env, capsys)
