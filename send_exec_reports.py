@@ -1635,16 +1635,17 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
 def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WIDTH) -> str:
     """Lay out a table as aligned plain-text columns that fit `width`.
 
-    Columns are two spaces apart, headers underlined with dashes, numbers right-
+    Columns are separated by " | ", headers underlined with dashes, numbers right-
     aligned. When the natural width is too wide, the widest columns are narrowed
-    and their cells wrapped; wrapped rows are then separated by blank lines.
+    and their cells wrapped, and a wrapped row is set apart by empty lines.
     """
     ncols = max(len(r) for r in rows)
     rows = [r + [""] * (ncols - len(r)) for r in rows]
     right = (right + [False] * ncols)[:ncols]
     widths = [max(len(r[c]) for r in rows) for c in range(ncols)]
     longest_word = [max((len(w) for r in rows for w in r[c].split()), default=0) for c in range(ncols)]
-    gap = 2
+    sep = " | "  # columns stay apart in a proportional font too (Gmail shows plain text so)
+    gap = len(sep)
     # Narrow the widest column first; numbers and words are split only as a last resort.
     for floors in (
         [longest_word[c] if right[c] else min(longest_word[c], 20) for c in range(ncols)],
@@ -1655,28 +1656,31 @@ def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WID
             if not shrinkable:
                 break
             widths[max(shrinkable, key=lambda c: widths[c])] -= 1
-    wrapped_any = False
-    out_rows: list[list[str]] = []
-    for r in rows:
+    def line(cells: list[str]) -> str:
+        return sep.join(t.rjust(w) if r else t.ljust(w) for t, w, r in zip(cells, widths, right, strict=True)).rstrip()
+
+    def wrapped(r: list[str]) -> list[str]:
         cells = [
             [r[c]] if len(r[c]) <= widths[c]
             else textwrap.wrap(r[c], widths[c], break_on_hyphens=False, break_long_words=True) or [""]
             for c in range(ncols)
         ]
         height = max(len(cell) for cell in cells)
-        wrapped_any = wrapped_any or height > 1
-        lines = []
-        for i in range(height):
-            parts = []
-            for c in range(ncols):
-                text = cells[c][i] if i < len(cells[c]) else ""
-                parts.append(text.rjust(widths[c]) if right[c] else text.ljust(widths[c]))
-            lines.append((" " * gap).join(parts).rstrip())
-        out_rows.append(lines)
-    rule = (" " * gap).join("-" * w for w in widths)
-    body = ["\n".join(lines) for lines in out_rows[1:]]
-    joiner = "\n\n" if wrapped_any else "\n"
-    return "\n".join(out_rows[0]) + "\n" + rule + "\n" + joiner.join(body)
+        return [line([cell[i] if i < len(cell) else "" for cell in cells]) for i in range(height)]
+
+    spacer = line([""] * ncols)  # set a wrapped row apart from its neighbours
+    out = [*wrapped(rows[0]), "-+-".join("-" * w for w in widths)]
+    body_start = len(out)
+    for r in rows[1:]:
+        lines = wrapped(r)
+        if len(lines) > 1 and out[-1] != spacer and len(out) > body_start:
+            out.append(spacer)
+        out += lines
+        if len(lines) > 1:
+            out.append(spacer)
+    if out[-1] == spacer:
+        out.pop()
+    return "\n".join(out)
 
 
 _LIST_ITEM_RE = re.compile(r"^(\s*)([-*+]|\d+\.) ")

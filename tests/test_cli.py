@@ -130,14 +130,14 @@ def test_a_unit_report_for_an_entity_without_handoffs_is_an_error(installed: Pat
 
 
 def test_text_from_handoffs_is_shown_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tricky = "*a* <b>b</b> &amp; [l](x) | u_s #1 \\\\ ok"
+    tricky = "*a* <b>b</b> &amp; [l](x) | u_s #1 \\\\"
     front = FRONT.replace("status: active", "status: blocked") + f"project: '{tricky}'\n"
     write_portfolio(tmp_path, front)
     env = tmp_path / "repos.env"
     env.write_text("HANDOFF_DIR=handoffs\n")
     assert ser.main(["--dry-run", "--env-file", str(env), "--only", "ceo", "--as-of", "2026-11-22"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "Acme *a* <b>b</b> &amp; [l](x) | u_s #1 \\\\ ok blocked" in out
+    assert "Acme | *a* <b>b</b> &amp; [l](x) | u_s #1 \\\\ | blocked" in out
 
 
 def test_dynamodb_live_scan_against_moto(tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,7 +165,7 @@ def test_dynamodb_live_scan_against_moto(tmp_path: Path, moto: str, capsys: pyte
                    "AWS_SECRET_ACCESS_KEY=testing\n")
     assert ser.main(["--dry-run", "--env-file", str(env), "--only", "ceo", "--as-of", "2026-11-22"]) == 0
     out = capsys.readouterr().out
-    assert "Acme       137  no data           40.0%" in out  # 4 of 10 items completed
+    assert "Acme   |    137 | no data |          40.0%" in out  # 4 of 10 items completed
     assert "DynamoDB tables (live): acme-checklist, acme-events;" in " ".join(out.split())
 
 

@@ -76,8 +76,10 @@ def test_golden_is_plain_text_for_email(report_id: str) -> None:
         "qosd-events, qosd-users; as of 2026-11-22."
     )
     assert max(len(line) for line in lines) <= 80, "a line is too wide for an 80-column terminal"
-    for noise in ("<", "**", "\\", "&amp;", "&lt;", "| ", "|--", "](", "###"):
+    for noise in ("<", "**", "\\", "&amp;", "&lt;", "&#", "|--", "|:--", "](", "###"):
         assert noise not in text, f"markup left in the text: {noise!r}"
+    assert not [line for line in lines if line.startswith("|")], "a Markdown table row was left as it was"
+    assert not [line for line in lines if line.startswith("#")], "a Markdown heading was left as it was"
 
 
 def test_subject_and_sources(sample_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

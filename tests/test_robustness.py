@@ -57,8 +57,8 @@ def test_text_is_kept_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[s
     env = setup(tmp_path, front)
     code, out, err = dry_run(env, capsys, "rental")
     assert (code, err) == (0, "")
-    assert "\n010   J. Doe" in out
-    assert "\n1.10  Line break" in out
+    assert "\n010  | J. Doe" in out
+    assert "\n1.10 | Line break" in out
 
 
 def test_markdown_in_handoff_text_outside_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
