@@ -18,6 +18,11 @@ Settings come from repos.env next to this script (or --env-file); variables alre
 the environment win. Relative paths resolve against the env file's folder. See
 repos.env.example for every setting.
 
+Every setting and input is checked and every report rendered before the first send.
+ARCHIVE_DIR/<period>/ledger.json records each report as it is sent, so a rerun for the
+same ISO week sends only what is missing (--force resends); the same folder keeps each
+report's text and metrics.json. A lock in ARCHIVE_DIR keeps two runs from overlapping.
+
 Exit codes (sysexits): 0 done, 64 usage, 65 bad input data, 69 a send failed,
 75 another run holds the lock, 78 bad configuration.
 """
