@@ -968,7 +968,7 @@ def scan_counts(
             except BotoCoreError as exc:
                 raise InputError(
                     f"DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) is not in the exports "
-                    f"{where} and cannot be read live: {exc}"
+                    f"{where} and cannot be read live: {_boto_reason(exc)}"
                 ) from None
             items = sum(p[0] for p in parts)
             done = sum(p[1] for p in parts) if need.done_attr else None
@@ -996,7 +996,28 @@ def aws_client(settings: Settings, service: str) -> Any:
     try:
         return aws_session(settings).client(service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None)
     except BotoCoreError as exc:
-        raise ConfigError(f"AWS settings: {exc}; check AWS_PROFILE and AWS_REGION") from None
+        raise ConfigError(f"AWS settings: {_boto_reason(exc)}; check AWS_PROFILE and AWS_REGION") from None
+
+
+def _boto_reason(exc: BaseException) -> str:
+    """What to print of a botocore error: the endpoint or profile it names, else only its class.
+
+    Other botocore messages can carry a credential helper's output, tokens among it.
+    """
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProfileNotFound
+
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ProfileNotFound)):
+        return " ".join(str(exc).split())
+    return type(exc).__name__
+
+
+def _credential_errors() -> tuple[type[BaseException], ...]:
+    """botocore's exceptions for credentials that are missing, expired or cannot be fetched."""
+    import botocore.exceptions as bex
+
+    names = ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "TokenRetrievalError",
+             "SSOError", "NoAuthTokenError", "RefreshWithMFAUnsupportedError", "UnauthorizedSSOTokenError")
+    return tuple(getattr(bex, n) for n in names if hasattr(bex, n))
 
 
 # ---------------------------------------------------------------------------
@@ -2086,8 +2107,15 @@ class SesSender:
                 "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                 "or run where an instance role provides them; nothing was sent"
             ) from None
+        except _credential_errors() as exc:
+            raise ConfigError(
+                f"the AWS credentials cannot be had ({type(exc).__name__}): renew them or fix AWS_PROFILE; "
+                "nothing was sent"
+            ) from None
         except BotoCoreError as exc:
-            raise SendError(f"cannot reach SES ({exc}); nothing was sent. Check the network and AWS_REGION") from None
+            raise SendError(
+                f"cannot reach SES ({_boto_reason(exc)}); nothing was sent. Check the network and AWS_REGION"
+            ) from None
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("SES send quota unreadable (%s): sending one message a second", exc)
             self.rate = 0.0
@@ -2111,14 +2139,7 @@ class SesSender:
         connection); a 5xx, a timeout or an answer that cannot be read leaves the
         outcome unknown, and it is never retried.
         """
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            NoCredentialsError,
-            PartialCredentialsError,
-        )
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
         request = {
             "Source": sender,
@@ -2137,9 +2158,11 @@ class SesSender:
             except ClientError as exc:
                 retry_why = _send_rejection(exc, sender)
             except (EndpointConnectionError, ConnectTimeoutError) as exc:
-                retry_why = f"cannot connect: {exc}"  # nothing reached SES: safe to retry
-            except (NoCredentialsError, PartialCredentialsError):
-                raise SendFailed("no AWS credentials", fatal=True) from None
+                retry_why = f"cannot connect: {_boto_reason(exc)}"  # nothing reached SES: safe to retry
+            except _credential_errors() as exc:  # found before signing: nothing went out
+                raise SendFailed(
+                    f"the AWS credentials cannot be had ({type(exc).__name__}): renew them", fatal=True
+                ) from None
             except (BotoCoreError, KeyError, TypeError) as exc:
                 raise SendFailed(
                     f"no usable answer from SES after sending ({type(exc).__name__}): the message may have gone out",
@@ -2198,7 +2221,7 @@ def ses_client(settings: Settings, service: str = "ses") -> Any:
             service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None, config=config
         )
     except BotoCoreError as exc:
-        raise ConfigError(f"AWS settings: {exc}; check AWS_PROFILE and AWS_REGION") from None
+        raise ConfigError(f"AWS settings: {_boto_reason(exc)}; check AWS_PROFILE and AWS_REGION") from None
 
 
 def sender_verified(client: Any, sender: str) -> bool | None:
@@ -2226,16 +2249,19 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
+    unrecorded: list[str] = field(default_factory=list)  # sent, but the ledger could not say so
+
     def summary(self) -> str:
         """The one summary line for stderr."""
 
         def part(label: str, ids: list[str]) -> str:
             return f"{label} {len(ids)}" + (f" ({', '.join(ids)})" if ids else "")
 
-        return (
+        line = (
             f"{self.period}: {part('sent', self.sent)}; {part('skipped as already sent', self.skipped)}; "
             f"{part('failed', self.failed)}"
         )
+        return line + (f"; {part('sent but not in the ledger', self.unrecorded)}" if self.unrecorded else "")
 
 
 def envelope(report: RenderedReport, delivery: Delivery) -> str:
@@ -2269,11 +2295,11 @@ def deliver(
                 outcome.skipped.append(report.id)
                 continue
             if state == "sending" and not force:
-                since = ledger.entries[report.id].get("at", "?")
+                entry = ledger.entries[report.id]
+                why = entry.get("error") or "a run died while sending it"
                 log.error(
-                    "%s: outcome unknown: a run died while sending it (%s); check the BCC copy in %s, then "
-                    "resend with --force --only %s if it did not arrive", report.id, since, delivery.bcc[0],
-                    report.id,
+                    "%s: outcome unknown: %s (%s); check the BCC copy in %s, then resend with --force --only %s "
+                    "if it did not arrive", report.id, why, entry.get("at", "?"), delivery.bcc[0], report.id,
                 )
                 outcome.failed.append(report.id)
                 continue
@@ -2285,6 +2311,7 @@ def deliver(
                 if not metrics_written:  # only a run that sends replaces the period's figures
                     write_atomic(folder / "metrics.json", metrics_json)
                     metrics_written = True
+                prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
                 write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
                 sender.pace(len(delivery.to) + len(delivery.bcc))
                 ledger.record(report.id, "sending", subject=report.subject)
@@ -2300,11 +2327,19 @@ def deliver(
                 outcome.failed.append(report.id)
                 if exc.fatal:
                     stop_reason = "an earlier send failed in a way that stops the run (see above)"
-                if exc.definite:
-                    _record(ledger, report.id, "failed", subject=report.subject, error=str(exc))
+                if not exc.definite:  # stays 'sending': the next run reports it instead of resending
+                    recorded = _record(ledger, report.id, "sending", subject=report.subject, error=str(exc))
+                elif prior and prior["state"] == "sent":  # a failed resend leaves the first send on record
+                    details = {k: v for k, v in prior.items() if k != "state"}
+                    recorded = _record(ledger, report.id, "sent", **details, last_error=str(exc))
+                else:
+                    recorded = _record(ledger, report.id, "failed", subject=report.subject, error=str(exc))
+                if not recorded:
+                    stop_reason = "the ledger cannot be written (see above)"
                 continue
             outcome.sent.append(report.id)
             if not _record(ledger, report.id, "sent", subject=report.subject, message_id=message_id):
+                outcome.unrecorded.append(report.id)
                 stop_reason = "the ledger cannot be written (see above)"
 
 
@@ -2466,7 +2501,7 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
     finally:
         if outcome.sent or outcome.skipped or outcome.failed:
             log.info("%s", outcome.summary())
-    return ExitStatus.UNAVAILABLE if outcome.failed else ExitStatus.OK
+    return ExitStatus.UNAVAILABLE if outcome.failed or outcome.unrecorded else ExitStatus.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -2497,9 +2532,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file or folder the checks above could not foresee
         log.error("%s: %s; check that it exists and this user may use it", exc.filename or "a file", exc.strerror)
         return ExitStatus.CONFIG
+    except KeyboardInterrupt:
+        log.error("interrupted; a report being sent is marked 'sending' and the next run will report it")
+        return 130
     finally:
         log.removeHandler(handler)
 
 
 if __name__ == "__main__":
+    for stream in (sys.stdout, sys.stderr):  # a report's dashes must not crash an ASCII terminal
+        stream.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
     sys.exit(main())

@@ -180,3 +180,56 @@ def test_secrets_stay_out_of_every_message_of_a_failing_run(tmp_path: Path, moto
         assert secret not in captured.err + captured.out
     archived = "".join(p.read_text() for p in (tmp_path / "archive").rglob("*") if p.is_file())
     assert "VerySecretKey123" not in archived
+
+
+def test_a_failed_forced_resend_keeps_the_first_send_on_record(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url)
+    assert send(env, "--only", "ceo") == 0
+    first = ledger(tmp_path)["ceo"]
+    ses_proxy.rules["SendEmail"] = lambda f, n: ("error", 400, "MessageRejected", "Illegal header.")
+    assert send(env, "--force", "--only", "ceo") == 69
+    entry = ledger(tmp_path)["ceo"]
+    assert entry["state"] == "sent"
+    assert (entry["message_id"], entry["at"]) == (first["message_id"], first["at"])
+    assert entry["last_error"] == "SES rejected the message (MessageRejected): Illegal header."
+    ses_proxy.rules.clear()
+    capsys.readouterr()
+    assert send(env, "--only", "ceo") == 0  # not sent again without --force
+    assert "skipped as already sent 1 (ceo)" in capsys.readouterr().err
+    assert subjects(moto).count(subject_of("ceo")) == 1
+
+
+def test_the_reason_an_outcome_is_unknown_is_kept(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url)
+    ses_proxy.rules["SendEmail"] = lambda f, n: ("after", 503, "ServiceUnavailable", "try later")
+    assert send(env, "--only", "ceo") == 69
+    ses_proxy.rules.clear()
+    capsys.readouterr()
+    assert send(env, "--only", "ceo") == 69
+    assert ("ceo: outcome unknown: SES answered HTTP 503 (ServiceUnavailable): the message may have gone out ("
+            in capsys.readouterr().err)
+    assert subjects(moto).count(subject_of("ceo")) == 1
+
+
+def test_a_send_the_ledger_cannot_record_is_not_called_a_success(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url)
+    path = tmp_path / "archive" / "2026-W47" / "ledger.json"
+
+    def break_the_ledger(fields: dict[str, str], n: int) -> None:
+        if n == 2:  # SES takes cto, then the ledger can no longer be replaced
+            path.unlink()
+            path.mkdir()
+
+    ses_proxy.rules["SendEmail"] = break_the_ledger
+    assert send(env, "--only", "ceo,cto,cfo") == 69
+    err = capsys.readouterr().err
+    assert f"cto: sent, but the ledger {path} cannot record it" in err
+    assert err.endswith("2026-W47: sent 2 (ceo, cto); skipped as already sent 0; failed 1 (cfo); "
+                        "sent but not in the ledger 1 (cto)\n")
+    assert len(moto_messages(moto)) == 2
