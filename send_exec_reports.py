@@ -1083,6 +1083,7 @@ def entity_figures(
     window = [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)]
     present = [m for m in window if m in months]
     e["window_months"] = len(present)
+    e["window_missing"] = [m for m in window if m not in months]
     if present:
         e["revenue_avg"] = sum(months[m]["revenue"] for m in present) / len(present)
         e["expenses_avg"] = sum(months[m]["expenses"] for m in present) / len(present)
@@ -1118,8 +1119,10 @@ def entity_figures(
     else:
         e["deployment"] = "maintain" if e["burn"] <= 0 else "review"
     e["monthly"] = [
-        {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} for m in trend if m in months
-    ]
+        {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} if m in months
+        else {"month": m, "revenue": NO_DATA, "expenses": NO_DATA, "net": NO_DATA}
+        for m in trend
+    ] if any(m in months for m in trend) else []
 
     stack = items("stack")
     e["infra_cost"] = _sum(s.get("monthly_cost") for _, s in stack)
@@ -1207,7 +1210,8 @@ def client_figures(clients: list[dict[str, Any]], as_of: dt.date) -> dict[str, A
     for c in sorted(clients, key=lambda c: (("active", "prospect", "churned").index(c["status"]), c["name"])):
         hours = c.get("hours_last_30d")
         fee = c.get("monthly_fee")
-        rows.append({**c, "rate": fee / hours if hours and fee is not None else "n/a"})
+        active_fee = c["status"] == "active" and hours and fee is not None
+        rows.append({**c, "rate": fee / hours if active_fee else "n/a"})
     largest = max(active, key=lambda c: c.get("monthly_fee") or 0, default=None)
     neglected = [
         {**c, "days": (as_of - c["last_contact"]).days}
@@ -1307,7 +1311,7 @@ def compute_metrics(portfolio: Portfolio, counts: dict[str, TableCount], as_of: 
     )
     m["security_counts"] = {sev: sum(1 for s in m["security"] if s["severity"] == sev) for sev in URGENCIES}
 
-    horizon = as_of + dt.timedelta(days=ACTION_HORIZON_DAYS)
+    horizon = m["action_horizon"] = as_of + dt.timedelta(days=ACTION_HORIZON_DAYS)
     actions = []
     for a in rows("actions"):
         due = a.get("due")

@@ -315,7 +315,7 @@ def test_clients(tmp_path: Path) -> None:
           - {name: Acme Dental, monthly_fee: 900, status: active, hours_last_30d: 12, outstanding: 0, last_contact: 2026-11-10}
           - {name: Big Law, monthly_fee: 2100, status: active, hours_last_30d: 0, outstanding: 300, last_contact: 2026-10-23}
           - {name: Quiet Co, monthly_fee: 1000, status: active, hours_last_30d: 8, last_contact: 2026-10-21}
-          - {name: Maybe Inc, monthly_fee: 500, status: prospect, last_contact: 2026-09-01}
+          - {name: Maybe Inc, monthly_fee: 500, status: prospect, hours_last_30d: 4, last_contact: 2026-09-01}
           - {name: Gone LLC, monthly_fee: 800, status: churned, outstanding: 50, last_contact: 2026-01-01}
     """))
     a = m["entities"]["Acme"]["agency"]
