@@ -42,6 +42,7 @@ import os
 import re
 import sys
 import textwrap
+import unicodedata
 import urllib.parse
 import zlib
 from collections import defaultdict
@@ -1662,6 +1663,29 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     return env
 
 
+def _cols(text: str) -> int:
+    """How many terminal columns text takes (CJK characters take two, accents none)."""
+    if text.isascii():
+        return len(text)
+    return sum(
+        2 if unicodedata.east_asian_width(ch) in "WF" else 0 if unicodedata.combining(ch) else 1 for ch in text
+    )
+
+
+def _fit(text: str, width: int) -> list[str]:
+    """Wrap text into lines of at most `width` columns."""
+    if _cols(text) <= width:
+        return [text]
+    chars = width if text.isascii() else max(1, width * len(text) // _cols(text))
+    return textwrap.wrap(text, chars, break_on_hyphens=False, break_long_words=True) or [""]
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    """Pad text to `width` columns, on the left for numbers."""
+    fill = " " * max(0, width - _cols(text))
+    return fill + text if right else text + fill
+
+
 def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WIDTH) -> str:
     """Lay out a table as aligned plain-text columns that fit `width`.
 
@@ -1672,8 +1696,8 @@ def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WID
     ncols = max(len(r) for r in rows)
     rows = [r + [""] * (ncols - len(r)) for r in rows]
     right = (right + [False] * ncols)[:ncols]
-    widths = [max(len(r[c]) for r in rows) for c in range(ncols)]
-    longest_word = [max((len(w) for r in rows for w in r[c].split()), default=0) for c in range(ncols)]
+    widths = [max(_cols(r[c]) for r in rows) for c in range(ncols)]
+    longest_word = [max((_cols(w) for r in rows for w in r[c].split()), default=0) for c in range(ncols)]
     sep = " | "  # columns stay apart in a proportional font too (Gmail shows plain text so)
     gap = len(sep)
     # Narrow the widest column first; numbers and words are split only as a last resort.
@@ -1686,15 +1710,12 @@ def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WID
             if not shrinkable:
                 break
             widths[max(shrinkable, key=lambda c: widths[c])] -= 1
+
     def line(cells: list[str]) -> str:
-        return sep.join(t.rjust(w) if r else t.ljust(w) for t, w, r in zip(cells, widths, right, strict=True)).rstrip()
+        return sep.join(_pad(t, w, r) for t, w, r in zip(cells, widths, right, strict=True)).rstrip()
 
     def wrapped(r: list[str]) -> list[str]:
-        cells = [
-            [r[c]] if len(r[c]) <= widths[c]
-            else textwrap.wrap(r[c], widths[c], break_on_hyphens=False, break_long_words=True) or [""]
-            for c in range(ncols)
-        ]
+        cells = [_fit(r[c], widths[c]) for c in range(ncols)]
         height = max(len(cell) for cell in cells)
         return [line([cell[i] if i < len(cell) else "" for cell in cells]) for i in range(height)]
 
