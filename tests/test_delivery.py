@@ -297,7 +297,7 @@ def start(script: Path, *args: str) -> subprocess.Popen[str]:
 
 def test_two_runs_started_together_one_sends_one_exits_75(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
     verify_sender(moto)
-    ses_proxy.rules["SendEmail"] = lambda fields, n: ("delay", 0.5)  # 8 sends outlast the 3 s lock wait
+    ses_proxy.rules["SendEmail"] = lambda fields, n: ("delay", 0.8)  # 8 sends far outlast the 3 s lock wait
     script = app_with_env(tmp_path, ses_proxy.url)
     runs = [start(script), start(script)]
     results = [(p.wait(timeout=60), p.communicate()[1]) for p in runs]
@@ -328,7 +328,9 @@ def ledger_states(tmp_path: Path) -> dict[str, str]:
 def test_killed_run_then_rerun_sends_exactly_the_missing_ones(tmp_path: Path, moto: str,
                                                                ses_proxy: SesProxy) -> None:
     verify_sender(moto)
-    ses_proxy.quota = (6.0, 50000.0)  # 3 recipients: one message every half second
+    # 3 recipients at 2 a second: 1.5 s between messages, so the kill lands while the run
+    # waits to send the next one, never between SES taking a message and the ledger saying so
+    ses_proxy.quota = (2.0, 50000.0)
     script = app_with_env(tmp_path, ses_proxy.url)
     first = start(script)
     wait_for(lambda: list(ledger_states(tmp_path).values()).count("sent") >= 3)
