@@ -379,6 +379,9 @@ TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 class _Validator:
     """Walks a composed YAML node tree against SCHEMA, building plain values."""
 
@@ -391,6 +394,8 @@ class _Validator:
         A scalar YAML resolves to a type but cannot build (2026-13-45 looks like a
         date) is returned as its text, so the check of its field can name it.
         """
+        if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+            return node.value  # what the constructor would return, without its overhead
         try:
             return self.loader.construct_object(node, deep=True)
         except (ValueError, OverflowError, TypeError, RecursionError):
