@@ -382,6 +382,11 @@ MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
+def _join(key: str, name: str) -> str:
+    """The dotted key of a field, for messages: financials.2026-09.revenue."""
+    return f"{key}.{name}" if key else name
+
+
 class _Validator:
     """Walks a composed YAML node tree against SCHEMA, building plain values."""
 
@@ -391,8 +396,8 @@ class _Validator:
     def scalar(self, node: yaml.Node) -> Any:
         """Construct the Python value of any node.
 
-        A scalar YAML resolves to a type but cannot build (2026-13-45 looks like a
-        date) is returned as its text, so the check of its field can name it.
+        A scalar that YAML resolves to a type but cannot build (2026-13-45 looks
+        like a date) is returned as its text, so the check of its field can name it.
         """
         if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
             return node.value  # what the constructor would return, without its overhead
@@ -414,7 +419,7 @@ class _Validator:
             if isinstance(name, dt.date):
                 name = name.isoformat()
             name = str(name)
-            path = f"{key}.{name}" if key else name
+            path = _join(key, name)
             if name in seen:
                 raise DocError(knode, path, "appears twice; keep one")
             seen.add(name)
@@ -431,14 +436,12 @@ class _Validator:
         given = {name for name, _, _ in pairs}
         for fname in spec:
             if fname.endswith("!") and fname[:-1] not in given:
-                path = f"{key}.{fname[:-1]}" if key else fname[:-1]
-                raise DocError(node, path, "is required but missing; add it")
+                raise DocError(node, _join(key, fname[:-1]), "is required but missing; add it")
         plain = {f.rstrip("!"): s for f, s in spec.items()}
         out: dict[str, Any] = {}
         for name, _knode, vnode in pairs:
-            path = f"{key}.{name}" if key else name
             if name in plain:
-                out[name] = self.value(vnode, path, plain[name], required=name + "!" in spec)
+                out[name] = self.value(vnode, _join(key, name), plain[name], required=name + "!" in spec)
             elif not key:
                 out[name] = self.scalar(vnode)
         for fname in plain:
@@ -475,9 +478,8 @@ class _Validator:
                 return self.table(node, key)
             if kind == "checklist":
                 if isinstance(node, yaml.MappingNode):
-                    got = self.fields(node, key, {"table!": "text", "done": "text"})
-                    self.table(_find(node, "table", self), f"{key}.table")
-                    return {"table": got["table"], "done": got.get("done") or "done"}
+                    got = self.fields(node, key, {"table!": ("table",), "done": "text"})
+                    return {"table": got["table"], "done": got["done"] or "done"}
                 return {"table": self.table(node, key), "done": "done"}
             raise AssertionError(kind)
         raw = self.scalar(node)
@@ -531,14 +533,6 @@ class _Validator:
 
     def _is_null(self, node: yaml.Node) -> bool:
         return isinstance(node, yaml.ScalarNode) and self.scalar(node) is None
-
-
-def _find(node: yaml.MappingNode, name: str, v: _Validator) -> yaml.Node:
-    """Return the value node of key `name` in a mapping node."""
-    for knode, vnode in node.value:
-        if v.scalar(knode) == name:
-            return vnode
-    raise KeyError(name)
 
 
 def _describe(value: Any) -> str:
@@ -995,12 +989,14 @@ def aws_session(settings: Settings) -> Any:
     )
 
 
-def aws_client(settings: Settings, service: str) -> Any:
+def aws_client(settings: Settings, service: str, config: Any = None) -> Any:
     """A boto3 client for `service`, honouring AWS_ENDPOINT_URL."""
     from botocore.exceptions import BotoCoreError
 
     try:
-        return aws_session(settings).client(service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None)
+        return aws_session(settings).client(
+            service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None, config=config
+        )
     except BotoCoreError as exc:
         raise ConfigError(f"AWS settings: {_boto_reason(exc)}; check AWS_PROFILE and AWS_REGION") from None
 
@@ -1072,7 +1068,7 @@ def entity_figures(
     name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
 ) -> dict[str, Any]:
     """Every per-entity figure of SPEC §2.3."""
-    e: dict[str, Any] = {"name": name, "projects": len(docs), "files": [d.file for d in docs]}
+    e: dict[str, Any] = {"name": name, "projects": len(docs)}
 
     def items(key: str) -> list[tuple[Handoff, dict[str, Any]]]:
         return [(d, item) for d in docs for item in d.data.get(key) or []]
@@ -1179,7 +1175,6 @@ def rental_figures(
         "occupancy": _ratio(len(occupied), len(rows)),
         "scheduled_rent": _sum(u.get("rent") for u in occupied),
         "delinquency": _sum(u.get("balance_due") for u in rows),
-        "delinquent": [u for u in rows if (u.get("balance_due") or 0) > 0],
         "leases_ending": [
             {**u, "days_left": (u["lease_end"] - as_of).days, "ended": u["lease_end"] < as_of} for u in ending
         ],
@@ -1847,7 +1842,8 @@ def render_report(
             known = ", ".join(metrics["entities"]) or "none"
             raise InputError(
                 f"{report.path}:2: entity {report.entity!r} has no handoff documents; "
-                f"fix the template's entity or add a handoff (entities: {known})"
+                f"fix the template's entity, add a handoff, or delete the template if the business is gone "
+                f"(entities: {known})"
             )
         context["e"] = unit
     try:
@@ -2243,15 +2239,10 @@ def _send_rejection(exc: Any, sender: str) -> str:
 def ses_client(settings: Settings, service: str = "ses") -> Any:
     """An SES client with botocore's own retries off: this module decides what is safe to retry."""
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
 
-    config = Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
-    try:
-        return aws_session(settings).client(
-            service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None, config=config
-        )
-    except BotoCoreError as exc:
-        raise ConfigError(f"AWS settings: {_boto_reason(exc)}; check AWS_PROFILE and AWS_REGION") from None
+    return aws_client(
+        settings, service, Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
+    )
 
 
 def sender_verified(client: Any, sender: str) -> bool | None:
@@ -2305,7 +2296,6 @@ def envelope(report: RenderedReport, delivery: Delivery) -> str:
 def deliver(
     rendered: list[RenderedReport],
     metrics_json: str,
-    period: str,
     delivery: Delivery,
     sender: SesSender,
     outcome: Outcome,
@@ -2313,7 +2303,7 @@ def deliver(
     force: bool = False,
 ) -> None:
     """Send every report not yet sent for the period, recording each in the ledger and in outcome."""
-    folder = delivery.archive_dir / period
+    folder = delivery.archive_dir / outcome.period
     with RunLock(delivery.archive_dir):
         folder.mkdir(parents=True, exist_ok=True)
         ledger = Ledger(folder / "ledger.json")
@@ -2527,7 +2517,7 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
         )
     outcome = Outcome(period=metrics["period"])
     try:
-        deliver(rendered, metrics_json, metrics["period"], delivery, sender, outcome, force=args.force)
+        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force)
     finally:
         if outcome.sent or outcome.skipped or outcome.failed:
             log.info("%s", outcome.summary())

@@ -14,7 +14,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, ROOT
+from .conftest import EXAMPLES
 
 GOLDEN = Path(__file__).parent / "golden"
 REPORT_IDS = ["ceo", "cto", "cfo", "cmo", "accounting", "rental", "yacht", "agency"]
@@ -98,6 +98,3 @@ def test_sample_dry_run_from_the_readme_works_without_repos_env(installed: Path)
     assert result.stdout.count("Subject: Executive Report:") == 8
     assert "From: (SES_FROM_ADDRESS not set)" in result.stdout
 
-
-def test_repo_root_is_where_the_script_is() -> None:
-    assert (ROOT / "send_exec_reports.py").is_file()
