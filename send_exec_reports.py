@@ -1040,7 +1040,7 @@ def _credential_errors() -> tuple[type[BaseException], ...]:
 def iso_period(day: dt.date) -> str:
     """The ISO week of a date, written 2026-W47."""
     year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def month_key(day: dt.date, offset: int = 0) -> str:
@@ -1442,6 +1442,150 @@ def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     p["assets_total"] = sum(e["assets_total"] for e in entities.values())
     p["assets_count"] = sum(len(e["assets"]) for e in entities.values())
     return p
+
+
+# ---------------------------------------------------------------------------
+# History: week over week. The archive keeps each sending run's figures
+# (ARCHIVE_DIR/<period>/metrics.json); the headline figures of earlier periods give
+# each report its changes and sparklines. Pure functions: the archive is read by the
+# storage layer and handed in.
+
+METRICS_SCHEMA = 1  # the version of metrics.json this code writes and reads
+SPARK_PERIODS = 8  # sparklines: the period and the seven before it
+SPARK_LEVELS = "▁▂▃▄▅▆▇█"
+HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn", "events", "users")
+MONEY_HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn")
+PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+PORTFOLIO_SCOPE = "Portfolio"  # the scope of portfolio-wide figures beside the entities'
+
+
+def period_start(period: str) -> dt.date | None:
+    """The Monday of an ISO week written 2026-W47; None when it is not such a week."""
+    match = PERIOD_RE.match(period)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError:
+        return None
+
+
+def recent_periods(period: str, n: int = SPARK_PERIODS) -> list[str]:
+    """The n ISO weeks ending with `period`, oldest first (fewer near year 1)."""
+    monday = period_start(period)
+    if monday is None:
+        return []
+    out = []
+    for k in range(n - 1, -1, -1):
+        try:
+            out.append(iso_period(monday - dt.timedelta(weeks=k)))
+        except OverflowError:  # before 0001-01-01
+            continue
+    return out
+
+
+def _exact(value: Any) -> Decimal | None:
+    """A figure as an exact decimal; None for a text figure or anything not finite."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, Decimal)):
+        number = Decimal(value)
+    elif isinstance(value, (float, str)):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+def headline_figures(metrics: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
+    """The headline figures of a run, by scope ('Portfolio' and each entity): numbers only.
+
+    Works on the figures of this run and on a metrics.json read back from the archive,
+    so an archive written before `schema` existed is read the same way.
+    """
+    out: dict[str, dict[str, Decimal]] = {}
+    entities = metrics.get("entities") if isinstance(metrics.get("entities"), dict) else {}
+    for name, e in entities.items():
+        if not isinstance(e, dict):
+            continue
+        figures = {k: v for k in HEADLINE if (v := _exact(e.get(k))) is not None}
+        out[str(name)] = figures
+    portfolio = metrics.get("portfolio") if isinstance(metrics.get("portfolio"), dict) else {}
+    total = {k: v for k in HEADLINE if (v := _exact(portfolio.get(k))) is not None}
+    for count in ("events", "users"):  # the portfolio's counts: the sum over entities that have them
+        values = [f[count] for f in out.values() if count in f]
+        if values and count not in total:
+            total[count] = sum(values, Decimal(0))
+    out[PORTFOLIO_SCOPE] = total
+    return out
+
+
+def sparkline(values: list[Decimal | float | int | None]) -> str:
+    """A text sparkline: one of ▁..█ per value, a space for a missing one, flat drawn flat."""
+    present = [Decimal(v) if not isinstance(v, Decimal) else v for v in values if v is not None]
+    if not present:
+        return " " * len(values)
+    low, high = min(present), max(present)
+    top = len(SPARK_LEVELS) - 1
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        elif high == low:
+            out.append(SPARK_LEVELS[top // 2])
+        else:
+            level = (Decimal(v) - low) / (high - low) * top
+            out.append(SPARK_LEVELS[int(level.to_integral_value(rounding=ROUND_HALF_UP))])
+    return "".join(out)
+
+
+def history_figures(
+    period: str, now: dict[str, dict[str, Decimal]], earlier: dict[str, dict[str, dict[str, Decimal]]]
+) -> dict[str, Any]:
+    """Changes against the newest earlier period and sparklines of the last eight periods.
+
+    `now` is this run's headline_figures; `earlier` maps each archived period before this
+    one to its headline figures (later periods are never passed in: a run for a past
+    as-of date sees only what came before it).
+    """
+    before = sorted(p for p in earlier if p < period)
+    previous = before[-1] if before else None
+    change: dict[str, dict[str, Decimal]] = {}
+    if previous is not None:
+        for scope, figures in now.items():
+            old = earlier[previous].get(scope, {})
+            change[scope] = {k: v - old[k] for k, v in figures.items() if k in old}
+    weeks = recent_periods(period)
+    spark: dict[str, dict[str, str]] = {}
+    for scope, figures in now.items():
+        spark[scope] = {}
+        for k in HEADLINE:
+            series = [
+                figures.get(k) if p == period else earlier.get(p, {}).get(scope, {}).get(k) for p in weeks
+            ]
+            if sum(v is not None for v in series) >= 2:  # one point is not a trend
+                spark[scope][k] = sparkline(series)
+    last_week = weeks[-2] if len(weeks) >= 2 else None
+    return {"period": period, "previous": previous, "previous_is_last_week": previous == last_week,
+            "change": change, "spark": spark, "weeks": weeks}
+
+
+def change_text(history: dict[str, Any], scope: str, name: str) -> str:
+    """' (+$600 vs 2026-W46)' for a headline figure; '' when there is no earlier value."""
+    previous = history.get("previous")
+    delta = history.get("change", {}).get(scope, {}).get(name)
+    if previous is None or delta is None:
+        return ""
+    if delta == 0:
+        return f" (unchanged vs {previous})"
+    sign = "+" if delta > 0 else "-"
+    shown = format_money(abs(delta)) if name in MONEY_HEADLINE else format_count(abs(delta))
+    counts_this_week = history.get("previous_is_last_week") and name not in MONEY_HEADLINE
+    when = "this week" if counts_this_week else f"vs {previous}"
+    return f" ({sign}{shown} {when})"
 
 
 # ---------------------------------------------------------------------------
