@@ -90,3 +90,23 @@ def test_sparklines_cover_the_last_eight_weeks_with_gaps() -> None:
     assert h["weeks"][0] == "2026-W40" and h["weeks"][-1] == "2026-W47"
     # 100 . 200 . . . 800 700 over 100..800: levels 0, 1, 7, 6
     assert h["spark"]["Portfolio"]["cash"] == "▁ ▂   █▇"
+
+
+def test_cloudwatch_data_skips_text_and_out_of_range_values_and_batches_by_a_thousand() -> None:
+    import datetime as dt
+
+    when = dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)
+    headline = {
+        "Portfolio": {"cash": D("70500.10"), "burn": D("-4392"), "events": D(6099)},
+        "Acme": {"cash": D("1e-300"), "revenue_avg": D(0), "runway": D(3)},
+    }
+    data = ser.cloudwatch_data(headline, when)
+    assert [(d["Dimensions"][0]["Value"], d["MetricName"], d["Value"], d["Unit"]) for d in data] == [
+        ("Acme", "Revenue3MonthAverage", 0.0, "None"),
+        ("Portfolio", "Burn", -4392.0, "None"),
+        ("Portfolio", "Cash", 70500.1, "None"),
+        ("Portfolio", "Events", 6099.0, "Count"),
+    ]
+    assert all(d["Timestamp"] == when for d in data)
+    assert [len(b) for b in ser.batches(list(range(2501)), ser.CLOUDWATCH_BATCH)] == [1000, 1000, 501]
+    assert ser.batches([], 1000) == []
