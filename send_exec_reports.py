@@ -2594,6 +2594,185 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
 
 
 # ---------------------------------------------------------------------------
+# The archive in S3 (ARCHIVE_DIR=s3://bucket/prefix): the folder's layout as keys. The
+# ledger is replaced only by a conditional write (If-Match on the ETag it was read
+# with, If-None-Match: * to create it), so two runs on two machines can never both
+# record a report as theirs to send; the lock is an object created the same way,
+# holding an expiry so that a run that died does not block the next week.
+
+S3_LOCK_TTL_SECONDS = 3600.0  # a run holds the lock at most this long before another may take it
+
+
+class ArchiveConflict(Exception):
+    """A conditional write lost: the object changed (or appeared) since it was read."""
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """Split s3://bucket/prefix into (bucket, prefix without slashes at either end)."""
+    parts = urllib.parse.urlsplit(url)
+    bucket = parts.netloc
+    if parts.scheme != "s3" or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        raise ConfigError(
+            "ARCHIVE_DIR: an S3 archive is written s3://bucket/prefix with a valid bucket name "
+            "(3-63 of a-z 0-9 . -)"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("ARCHIVE_DIR: an S3 archive URL takes no ?query or #fragment; write s3://bucket/prefix")
+    return bucket, parts.path.strip("/")
+
+
+class S3Archive:
+    """The archive as objects under s3://bucket/prefix (client passed in)."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str, *, lock_ttl: float = S3_LOCK_TTL_SECONDS,
+                 sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+        self.lock_ttl = lock_ttl
+        self.sleep = sleep or time.sleep
+        self.clock = clock or time.time
+        self.where = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        self.lock_etag: str | None = None
+
+    def key(self, name: str) -> str:
+        """The object key of an archive path such as 2026-W47/ledger.json."""
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _fail(self, exc: BaseException, doing: str) -> ReportError:
+        """One clear line for an S3 error (botocore's own text is never printed)."""
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchBucket":
+                return ConfigError(f"ARCHIVE_DIR {self.where}: no such bucket; create it or fix the setting")
+            if code in ("AccessDenied", "AccessDeniedException", "403"):
+                return ConfigError(
+                    f"ARCHIVE_DIR {self.where}: access denied while {doing}; grant s3:GetObject, s3:PutObject, "
+                    "s3:DeleteObject and s3:ListBucket on the bucket"
+                )
+            return ConfigError(f"ARCHIVE_DIR {self.where}: S3 refused {doing} ({code or 'no error code'})")
+        return ConfigError(f"ARCHIVE_DIR {self.where}: S3 cannot be reached while {doing} ({_boto_reason(exc)})")
+
+    def read(self, name: str) -> tuple[bytes, str] | None:
+        """An object's bytes and ETag; None when it does not exist."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.key(name))
+            return answer["Body"].read(), answer["ETag"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._fail(exc, f"reading {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"reading {name}") from None
+
+    def write(self, name: str, data: bytes, *, version: str | None = None, create: bool = False) -> str:
+        """Put an object (a single PUT is atomic); return its ETag.
+
+        `version`: only if the object still has this ETag; `create`: only if it does not
+        exist yet. Losing either race raises ArchiveConflict.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(name), "Body": data}
+        if version is not None:
+            kwargs["IfMatch"] = version
+        elif create:
+            kwargs["IfNoneMatch"] = "*"
+        try:
+            return str(self.client.put_object(**kwargs)["ETag"])
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
+                code in ("NoSuchKey", "404") and version is not None
+            ):
+                raise ArchiveConflict(name) from None
+            raise self._fail(exc, f"writing {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"writing {name}") from None
+
+    def periods(self) -> list[str]:
+        """The periods the archive holds (folders named like 2026-W47), oldest first."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        found = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            ):
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"][len(prefix):].rstrip("/")
+                    if PERIOD_RE.match(name):
+                        found.append(name)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc, "listing the periods") from None
+        return sorted(found)
+
+    def acquire(self, wait: float) -> None:
+        """Take the run lock, an object created only if absent; take over one that has expired."""
+        import socket
+
+        name = ".send_exec_reports.lock"
+        deadline = self.clock() + wait
+        while True:
+            body = json.dumps({
+                "pid": os.getpid(), "host": socket.gethostname(), "since": _now(),
+                "expires": self.clock() + self.lock_ttl,
+            }).encode()
+            try:
+                self.lock_etag = self.write(name, body, create=True)
+                return
+            except ArchiveConflict:
+                pass
+            held = self.read(name)
+            if held is None:
+                continue  # released between the two calls: try again at once
+            data, etag = held
+            try:
+                holder = json.loads(data)
+                expires = float(holder["expires"])
+                who = f"pid {int(holder['pid'])} on {str(holder['host'])[:64]} since {str(holder['since'])[:32]}"
+            except (ValueError, KeyError, TypeError, RecursionError):
+                expires, who = 0.0, "an unreadable lock"  # not ours to trust: treat it as expired
+            if expires <= self.clock():
+                log.warning("taking over the expired lock in %s (%s)", self.where, who)
+                self._delete(name, etag)
+                continue
+            if self.clock() >= deadline:
+                raise LockBusy(
+                    f"another run holds the lock in {self.where} ({who}); waited {wait:.0f} s. "
+                    "Try again when it has finished"
+                )
+            self.sleep(0.2)
+
+    def release(self) -> None:
+        """Give the lock back (only if it is still ours)."""
+        if self.lock_etag is not None:
+            try:
+                self._delete(".send_exec_reports.lock", self.lock_etag)
+            except ReportError as exc:
+                log.warning("the lock in %s was not released (%s); it expires by itself", self.where, exc)
+            self.lock_etag = None
+
+    def _delete(self, name: str, etag: str) -> None:
+        """Delete an object only if it still has this ETag (someone else's new lock survives)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(name), IfMatch=etag)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "NoSuchKey", "404", "412"):
+                return
+            raise self._fail(exc, f"deleting {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"deleting {name}") from None
+
+
+# ---------------------------------------------------------------------------
 # After the send: the headline figures to CloudWatch.
 
 CLOUDWATCH_BATCH = 1000  # PutMetricData takes at most 1,000 values a call
