@@ -10,7 +10,7 @@ import pytest
 import send_exec_reports as ser
 
 
-def s3(endpoint: str):  # noqa: ANN201 (a boto3 client)
+def s3(endpoint: str):
     """A boto3 S3 client on moto's server, with test credentials."""
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="testing",
                         aws_secret_access_key="testing")
