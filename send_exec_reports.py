@@ -2818,6 +2818,97 @@ def batches(items: list[Any], size: int) -> list[list[Any]]:
 
 
 # ---------------------------------------------------------------------------
+# After the send: dashboard cards. After the CEO report is sent, its top shortfalls go
+# to DASHBOARD_WEBHOOK_URL as JSON cards. Each card's id is stable for its period and
+# is sent as the Idempotency-Key, so a retry or a rerun after a crash never makes a
+# second card on a dashboard that honours the key.
+
+CARD_COUNT = 3
+CARD_ATTEMPTS = 4  # a 5xx or a timeout is tried again, with the same key, this many times in all
+CARD_BACKOFF_SECONDS = 0.5  # then 1, 2 seconds
+CARD_TIMEOUT_SECONDS = 10.0
+
+
+class CardFailed(Exception):
+    """The dashboard did not take a card."""
+
+
+def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT) -> list[dict[str, Any]]:
+    """The CEO report's top shortfalls as cards, most urgent first."""
+    import hashlib
+
+    cards = []
+    for s in metrics["shortfalls"][:n]:
+        identity = "\x1f".join((metrics["period"], s["entity"], s.get("project") or "", s["title"]))
+        cards.append({
+            "id": "ser-" + hashlib.sha256(identity.encode()).hexdigest()[:24],
+            "title": s["title"],
+            "entity": s["entity"],
+            "persona": s.get("persona") or "CEO",
+            "urgency": s["urgency"],
+            "period": metrics["period"],
+        })
+    return cards
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may be printed: scheme, host and port only (a token in its path or query stays hidden)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an unreadable URL)"
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
+
+
+def post_card(url: str, token: str | None, card: dict[str, Any], *,
+              sleep: Callable[[float], None] | None = None, timeout: float = CARD_TIMEOUT_SECONDS) -> None:
+    """POST one card; retry a 5xx or a timeout with the same Idempotency-Key; raise CardFailed."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    sleep = sleep or time.sleep
+    body = json.dumps(card, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": card["id"]}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    why = ""
+    for attempt in range(1, CARD_ATTEMPTS + 1):
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                answer.read(65536)
+            return
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            exc.close()
+            if status == 409:  # the dashboard already has a card with this key: it is there
+                log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
+                return
+            if status < 500:
+                raise CardFailed(f"the dashboard {shown_url(url)} refused card {card['id']} (HTTP {status})") from None
+            why = f"HTTP {status}"
+        except TimeoutError:
+            why = "no answer in time"
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, TimeoutError):
+                why = "no answer in time"
+            else:
+                why = f"cannot connect ({type(reason).__name__})"
+        except (OSError, ValueError) as exc:  # a connection reset, an unreadable answer
+            why = type(exc).__name__
+        if attempt < CARD_ATTEMPTS:
+            delay = CARD_BACKOFF_SECONDS * 2 ** (attempt - 1)
+            log.info("dashboard: %s for card %s; retrying in %.2g s", why, card["id"], delay)
+            sleep(delay)
+    raise CardFailed(f"the dashboard {shown_url(url)} did not take card {card['id']} after "
+                     f"{CARD_ATTEMPTS} attempts ({why})")
+
+
+# ---------------------------------------------------------------------------
 # Command line
 
 
