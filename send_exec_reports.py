@@ -1040,7 +1040,7 @@ def _credential_errors() -> tuple[type[BaseException], ...]:
 def iso_period(day: dt.date) -> str:
     """The ISO week of a date, written 2026-W47."""
     year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def month_key(day: dt.date, offset: int = 0) -> str:
@@ -1442,6 +1442,150 @@ def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     p["assets_total"] = sum(e["assets_total"] for e in entities.values())
     p["assets_count"] = sum(len(e["assets"]) for e in entities.values())
     return p
+
+
+# ---------------------------------------------------------------------------
+# History: week over week. The archive keeps each sending run's figures
+# (ARCHIVE_DIR/<period>/metrics.json); the headline figures of earlier periods give
+# each report its changes and sparklines. Pure functions: the archive is read by the
+# storage layer and handed in.
+
+METRICS_SCHEMA = 1  # the version of metrics.json this code writes and reads
+SPARK_PERIODS = 8  # sparklines: the period and the seven before it
+SPARK_LEVELS = "▁▂▃▄▅▆▇█"
+HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn", "events", "users")
+MONEY_HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn")
+PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+PORTFOLIO_SCOPE = "Portfolio"  # the scope of portfolio-wide figures beside the entities'
+
+
+def period_start(period: str) -> dt.date | None:
+    """The Monday of an ISO week written 2026-W47; None when it is not such a week."""
+    match = PERIOD_RE.match(period)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError:
+        return None
+
+
+def recent_periods(period: str, n: int = SPARK_PERIODS) -> list[str]:
+    """The n ISO weeks ending with `period`, oldest first (fewer near year 1)."""
+    monday = period_start(period)
+    if monday is None:
+        return []
+    out = []
+    for k in range(n - 1, -1, -1):
+        try:
+            out.append(iso_period(monday - dt.timedelta(weeks=k)))
+        except OverflowError:  # before 0001-01-01
+            continue
+    return out
+
+
+def _exact(value: Any) -> Decimal | None:
+    """A figure as an exact decimal; None for a text figure or anything not finite."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, Decimal)):
+        number = Decimal(value)
+    elif isinstance(value, (float, str)):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+def headline_figures(metrics: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
+    """The headline figures of a run, by scope ('Portfolio' and each entity): numbers only.
+
+    Works on the figures of this run and on a metrics.json read back from the archive,
+    so an archive written before `schema` existed is read the same way.
+    """
+    out: dict[str, dict[str, Decimal]] = {}
+    entities = metrics.get("entities") if isinstance(metrics.get("entities"), dict) else {}
+    for name, e in entities.items():
+        if not isinstance(e, dict):
+            continue
+        figures = {k: v for k in HEADLINE if (v := _exact(e.get(k))) is not None}
+        out[str(name)] = figures
+    portfolio = metrics.get("portfolio") if isinstance(metrics.get("portfolio"), dict) else {}
+    total = {k: v for k in HEADLINE if (v := _exact(portfolio.get(k))) is not None}
+    for count in ("events", "users"):  # the portfolio's counts: the sum over entities that have them
+        values = [f[count] for f in out.values() if count in f]
+        if values and count not in total:
+            total[count] = sum(values, Decimal(0))
+    out[PORTFOLIO_SCOPE] = total
+    return out
+
+
+def sparkline(values: list[Decimal | float | int | None]) -> str:
+    """A text sparkline: one of ▁..█ per value, a space for a missing one, flat drawn flat."""
+    present = [Decimal(v) if not isinstance(v, Decimal) else v for v in values if v is not None]
+    if not present:
+        return " " * len(values)
+    low, high = min(present), max(present)
+    top = len(SPARK_LEVELS) - 1
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        elif high == low:
+            out.append(SPARK_LEVELS[top // 2])
+        else:
+            level = (Decimal(v) - low) / (high - low) * top
+            out.append(SPARK_LEVELS[int(level.to_integral_value(rounding=ROUND_HALF_UP))])
+    return "".join(out)
+
+
+def history_figures(
+    period: str, now: dict[str, dict[str, Decimal]], earlier: dict[str, dict[str, dict[str, Decimal]]]
+) -> dict[str, Any]:
+    """Changes against the newest earlier period and sparklines of the last eight periods.
+
+    `now` is this run's headline_figures; `earlier` maps each archived period before this
+    one to its headline figures (later periods are never passed in: a run for a past
+    as-of date sees only what came before it).
+    """
+    before = sorted(p for p in earlier if p < period)
+    previous = before[-1] if before else None
+    change: dict[str, dict[str, Decimal]] = {}
+    if previous is not None:
+        for scope, figures in now.items():
+            old = earlier[previous].get(scope, {})
+            change[scope] = {k: v - old[k] for k, v in figures.items() if k in old}
+    weeks = recent_periods(period)
+    spark: dict[str, dict[str, str]] = {}
+    for scope, figures in now.items():
+        spark[scope] = {}
+        for k in HEADLINE:
+            series = [
+                figures.get(k) if p == period else earlier.get(p, {}).get(scope, {}).get(k) for p in weeks
+            ]
+            if sum(v is not None for v in series) >= 2:  # one point is not a trend
+                spark[scope][k] = sparkline(series)
+    last_week = weeks[-2] if len(weeks) >= 2 else None
+    return {"period": period, "previous": previous, "previous_is_last_week": previous == last_week,
+            "change": change, "spark": spark, "weeks": weeks}
+
+
+def change_text(history: dict[str, Any], scope: str, name: str) -> str:
+    """' (+$600 vs 2026-W46)' for a headline figure; '' when there is no earlier value."""
+    previous = history.get("previous")
+    delta = history.get("change", {}).get(scope, {}).get(name)
+    if previous is None or delta is None:
+        return ""
+    if delta == 0:
+        return f" (unchanged vs {previous})"
+    sign = "+" if delta > 0 else "-"
+    shown = format_money(abs(delta)) if name in MONEY_HEADLINE else format_count(abs(delta))
+    counts_this_week = history.get("previous_is_last_week") and name not in MONEY_HEADLINE
+    when = "this week" if counts_this_week else f"vs {previous}"
+    return f" ({sign}{shown} {when})"
 
 
 # ---------------------------------------------------------------------------
@@ -2447,6 +2591,321 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
     if quota:
         return quota["Max24HourSend"] <= 200 and quota["MaxSendRate"] <= 1
     return None
+
+
+# ---------------------------------------------------------------------------
+# The archive in S3 (ARCHIVE_DIR=s3://bucket/prefix): the folder's layout as keys. The
+# ledger is replaced only by a conditional write (If-Match on the ETag it was read
+# with, If-None-Match: * to create it), so two runs on two machines can never both
+# record a report as theirs to send; the lock is an object created the same way,
+# holding an expiry so that a run that died does not block the next week.
+
+S3_LOCK_TTL_SECONDS = 3600.0  # a run holds the lock at most this long before another may take it
+
+
+class ArchiveConflict(Exception):
+    """A conditional write lost: the object changed (or appeared) since it was read."""
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """Split s3://bucket/prefix into (bucket, prefix without slashes at either end)."""
+    parts = urllib.parse.urlsplit(url)
+    bucket = parts.netloc
+    if parts.scheme != "s3" or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        raise ConfigError(
+            "ARCHIVE_DIR: an S3 archive is written s3://bucket/prefix with a valid bucket name "
+            "(3-63 of a-z 0-9 . -)"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError("ARCHIVE_DIR: an S3 archive URL takes no ?query or #fragment; write s3://bucket/prefix")
+    return bucket, parts.path.strip("/")
+
+
+class S3Archive:
+    """The archive as objects under s3://bucket/prefix (client passed in)."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str, *, lock_ttl: float = S3_LOCK_TTL_SECONDS,
+                 sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+        self.lock_ttl = lock_ttl
+        self.sleep = sleep or time.sleep
+        self.clock = clock or time.time
+        self.where = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        self.lock_etag: str | None = None
+
+    def key(self, name: str) -> str:
+        """The object key of an archive path such as 2026-W47/ledger.json."""
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def _fail(self, exc: BaseException, doing: str) -> ReportError:
+        """One clear line for an S3 error (botocore's own text is never printed)."""
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchBucket":
+                return ConfigError(f"ARCHIVE_DIR {self.where}: no such bucket; create it or fix the setting")
+            if code in ("AccessDenied", "AccessDeniedException", "403"):
+                return ConfigError(
+                    f"ARCHIVE_DIR {self.where}: access denied while {doing}; grant s3:GetObject, s3:PutObject, "
+                    "s3:DeleteObject and s3:ListBucket on the bucket"
+                )
+            return ConfigError(f"ARCHIVE_DIR {self.where}: S3 refused {doing} ({code or 'no error code'})")
+        return ConfigError(f"ARCHIVE_DIR {self.where}: S3 cannot be reached while {doing} ({_boto_reason(exc)})")
+
+    def read(self, name: str) -> tuple[bytes, str] | None:
+        """An object's bytes and ETag; None when it does not exist."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.key(name))
+            return answer["Body"].read(), answer["ETag"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._fail(exc, f"reading {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"reading {name}") from None
+
+    def write(self, name: str, data: bytes, *, version: str | None = None, create: bool = False) -> str:
+        """Put an object (a single PUT is atomic); return its ETag.
+
+        `version`: only if the object still has this ETag; `create`: only if it does not
+        exist yet. Losing either race raises ArchiveConflict.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(name), "Body": data}
+        if version is not None:
+            kwargs["IfMatch"] = version
+        elif create:
+            kwargs["IfNoneMatch"] = "*"
+        try:
+            return str(self.client.put_object(**kwargs)["ETag"])
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
+                code in ("NoSuchKey", "404") and version is not None
+            ):
+                raise ArchiveConflict(name) from None
+            raise self._fail(exc, f"writing {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"writing {name}") from None
+
+    def periods(self) -> list[str]:
+        """The periods the archive holds (folders named like 2026-W47), oldest first."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        found = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            ):
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"][len(prefix):].rstrip("/")
+                    if PERIOD_RE.match(name):
+                        found.append(name)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc, "listing the periods") from None
+        return sorted(found)
+
+    def acquire(self, wait: float) -> None:
+        """Take the run lock, an object created only if absent; take over one that has expired."""
+        import socket
+
+        name = ".send_exec_reports.lock"
+        deadline = self.clock() + wait
+        while True:
+            body = json.dumps({
+                "pid": os.getpid(), "host": socket.gethostname(), "since": _now(),
+                "expires": self.clock() + self.lock_ttl,
+            }).encode()
+            try:
+                self.lock_etag = self.write(name, body, create=True)
+                return
+            except ArchiveConflict:
+                pass
+            held = self.read(name)
+            if held is None:
+                continue  # released between the two calls: try again at once
+            data, etag = held
+            try:
+                holder = json.loads(data)
+                expires = float(holder["expires"])
+                who = f"pid {int(holder['pid'])} on {str(holder['host'])[:64]} since {str(holder['since'])[:32]}"
+            except (ValueError, KeyError, TypeError, RecursionError):
+                expires, who = 0.0, "an unreadable lock"  # not ours to trust: treat it as expired
+            if expires <= self.clock():
+                log.warning("taking over the expired lock in %s (%s)", self.where, who)
+                self._delete(name, etag)
+                continue
+            if self.clock() >= deadline:
+                raise LockBusy(
+                    f"another run holds the lock in {self.where} ({who}); waited {wait:.0f} s. "
+                    "Try again when it has finished"
+                )
+            self.sleep(0.2)
+
+    def release(self) -> None:
+        """Give the lock back (only if it is still ours)."""
+        if self.lock_etag is not None:
+            try:
+                self._delete(".send_exec_reports.lock", self.lock_etag)
+            except ReportError as exc:
+                log.warning("the lock in %s was not released (%s); it expires by itself", self.where, exc)
+            self.lock_etag = None
+
+    def _delete(self, name: str, etag: str) -> None:
+        """Delete an object only if it still has this ETag (someone else's new lock survives)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(name), IfMatch=etag)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "NoSuchKey", "404", "412"):
+                return
+            raise self._fail(exc, f"deleting {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"deleting {name}") from None
+
+
+# ---------------------------------------------------------------------------
+# After the send: the headline figures to CloudWatch.
+
+CLOUDWATCH_BATCH = 1000  # PutMetricData takes at most 1,000 values a call
+CLOUDWATCH_NAMES = {
+    "cash": ("Cash", "None"),
+    "revenue_avg": ("Revenue3MonthAverage", "None"),
+    "expenses_avg": ("Expenses3MonthAverage", "None"),
+    "burn": ("Burn", "None"),
+    "events": ("Events", "Count"),
+    "users": ("Users", "Count"),
+}
+CLOUDWATCH_SMALLEST = Decimal("8.515920e-109")  # CloudWatch refuses magnitudes outside its range
+CLOUDWATCH_LARGEST = Decimal("1.174271e+108")
+
+
+def cloudwatch_data(headline: dict[str, dict[str, Decimal]], when: dt.datetime) -> list[dict[str, Any]]:
+    """One MetricDatum per headline figure of each entity and of the portfolio (dimension Entity).
+
+    Only numbers go: a text figure ("no data") is left out, and so is a value CloudWatch
+    cannot hold. Sorted, so that the batches of a rerun are the batches of the first run.
+    """
+    data = []
+    for scope in sorted(headline):
+        for name, value in sorted(headline[scope].items()):
+            if name not in CLOUDWATCH_NAMES or not value.is_finite():
+                continue
+            if value != 0 and not CLOUDWATCH_SMALLEST <= abs(value) <= CLOUDWATCH_LARGEST:
+                continue
+            metric, unit = CLOUDWATCH_NAMES[name]
+            data.append({
+                "MetricName": metric,
+                "Dimensions": [{"Name": "Entity", "Value": scope}],
+                "Timestamp": when,
+                "Value": float(value),
+                "Unit": unit,
+            })
+    return data
+
+
+def batches(items: list[Any], size: int) -> list[list[Any]]:
+    """Split items into consecutive lists of at most `size`."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# ---------------------------------------------------------------------------
+# After the send: dashboard cards. After the CEO report is sent, its top shortfalls go
+# to DASHBOARD_WEBHOOK_URL as JSON cards. Each card's id is stable for its period and
+# is sent as the Idempotency-Key, so a retry or a rerun after a crash never makes a
+# second card on a dashboard that honours the key.
+
+CARD_COUNT = 3
+CARD_ATTEMPTS = 4  # a 5xx or a timeout is tried again, with the same key, this many times in all
+CARD_BACKOFF_SECONDS = 0.5  # then 1, 2 seconds
+CARD_TIMEOUT_SECONDS = 10.0
+
+
+class CardFailed(Exception):
+    """The dashboard did not take a card."""
+
+
+def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT) -> list[dict[str, Any]]:
+    """The CEO report's top shortfalls as cards, most urgent first."""
+    import hashlib
+
+    cards = []
+    for s in metrics["shortfalls"][:n]:
+        identity = "\x1f".join((metrics["period"], s["entity"], s.get("project") or "", s["title"]))
+        cards.append({
+            "id": "ser-" + hashlib.sha256(identity.encode()).hexdigest()[:24],
+            "title": s["title"],
+            "entity": s["entity"],
+            "persona": s.get("persona") or "CEO",
+            "urgency": s["urgency"],
+            "period": metrics["period"],
+        })
+    return cards
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may be printed: scheme, host and port only (a token in its path or query stays hidden)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an unreadable URL)"
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
+
+
+def post_card(url: str, token: str | None, card: dict[str, Any], *,
+              sleep: Callable[[float], None] | None = None, timeout: float = CARD_TIMEOUT_SECONDS) -> None:
+    """POST one card; retry a 5xx or a timeout with the same Idempotency-Key; raise CardFailed."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    sleep = sleep or time.sleep
+    body = json.dumps(card, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": card["id"]}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    why = ""
+    for attempt in range(1, CARD_ATTEMPTS + 1):
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                answer.read(65536)
+            return
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            exc.close()
+            if status == 409:  # the dashboard already has a card with this key: it is there
+                log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
+                return
+            if status < 500:
+                raise CardFailed(f"the dashboard {shown_url(url)} refused card {card['id']} (HTTP {status})") from None
+            why = f"HTTP {status}"
+        except TimeoutError:
+            why = "no answer in time"
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, TimeoutError):
+                why = "no answer in time"
+            else:
+                why = f"cannot connect ({type(reason).__name__})"
+        except (OSError, ValueError) as exc:  # a connection reset, an unreadable answer
+            why = type(exc).__name__
+        if attempt < CARD_ATTEMPTS:
+            delay = CARD_BACKOFF_SECONDS * 2 ** (attempt - 1)
+            log.info("dashboard: %s for card %s; retrying in %.2g s", why, card["id"], delay)
+            sleep(delay)
+    raise CardFailed(f"the dashboard {shown_url(url)} did not take card {card['id']} after "
+                     f"{CARD_ATTEMPTS} attempts ({why})")
 
 
 # ---------------------------------------------------------------------------
