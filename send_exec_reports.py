@@ -3,8 +3,8 @@
 
 Reads every Markdown handoff document (YAML front matter + notes) under HANDOFF_DIR,
 counts items in the DynamoDB tables the handoffs name (from "Export to S3" folders
-under DYNAMODB_EXPORT_DIR, or live with Scan), computes the figures of SPEC §2.3,
-renders one plain-text report per template in reports/ and emails each through
+under DYNAMODB_EXPORT_DIR, or live with Scan), computes the figures defined in
+docs/handoff-format.md, renders one plain-text report per template in reports/ and emails each through
 Amazon SES with a BCC to the admin address. `--dry-run` prints instead of sending.
 
 Usage:
@@ -64,6 +64,7 @@ log = logging.getLogger("send_exec_reports")
 SCRIPT_DIR = Path(__file__).resolve().parent
 REPORTS_DIR = SCRIPT_DIR / "reports"
 EXAMPLES_DIR = SCRIPT_DIR / "examples"
+SAMPLE_AS_OF_FILE = EXAMPLES_DIR / "AS_OF"  # the date the sample portfolio is written for
 DEFAULT_ENV_FILE = SCRIPT_DIR / "repos.env"
 
 
@@ -1034,7 +1035,7 @@ def _credential_errors() -> tuple[type[BaseException], ...]:
 
 
 # ---------------------------------------------------------------------------
-# Figures (SPEC §2.3): pure functions of the handoffs, table counts and as-of date.
+# Figures (defined in docs/handoff-format.md): pure functions of the handoffs, table counts and as-of date.
 
 
 def iso_period(day: dt.date) -> str:
@@ -1078,7 +1079,7 @@ def _rank(level: str) -> int:
 def entity_figures(
     name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
 ) -> dict[str, Any]:
-    """Every per-entity figure of SPEC §2.3."""
+    """Every per-entity figure: money, trend, stack, assets, DynamoDB counts, unit data."""
     e: dict[str, Any] = {"name": name, "projects": len(docs)}
 
     def items(key: str) -> list[tuple[Handoff, dict[str, Any]]]:
@@ -2928,7 +2929,7 @@ def _date_arg(text: str) -> dt.date:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line of SPEC §6."""
+    """The command line: the options the README documents."""
     p = _ArgumentParser(prog="send_exec_reports.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--dry-run", action="store_true", help="print the reports instead of sending them")
     p.add_argument("--only", metavar="IDS", help="comma-separated report ids to render (see --list)")
@@ -2940,18 +2941,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def sample_date() -> dt.date | None:
+    """The as-of date the sample portfolio is written for (examples/AS_OF), None without the file."""
+    try:
+        text = SAMPLE_AS_OF_FILE.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{SAMPLE_AS_OF_FILE}:1: {text[:40]!r} is not a date; write it as YYYY-MM-DD") from None
+
+
 def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
     """Validate everything, render every report, then print, check or send."""
     settings = load_settings(args.env_file, dry_run=args.dry_run)
+    as_of = args.as_of or dt.date.today()
     if settings.used_examples:
-        log.warning("no repos.env: dry run on the sample portfolio in %s", EXAMPLES_DIR)
+        # The sample's overdue actions and stale handoffs are written for one date: show it as intended.
+        sample_as_of = sample_date() if args.as_of is None else None
+        as_of = sample_as_of or as_of
+        when = ""
+        if sample_as_of:
+            when = f", as of {as_of}, the date it is written for (--as-of YYYY-MM-DD for another, e.g. today)"
+        log.warning("no repos.env: dry run on the sample portfolio in %s%s", EXAMPLES_DIR, when)
     if args.dry_run:
         for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC"):
             check_addresses(settings, name, required=False)
         delivery = None
     else:
         delivery = delivery_settings(settings)
-    as_of = args.as_of or dt.date.today()
     portfolio = read_handoffs(settings.handoff_dir)
     needs = table_needs(portfolio)
 

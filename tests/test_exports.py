@@ -1,4 +1,4 @@
-"""The DynamoDB export reader (SPEC §2.2): typed values, export choice, streaming.
+"""The DynamoDB export reader: typed values, export choice, streaming.
 
 Every export is written under tmp_path by examples/make_exports.py's `write_export`,
 in the layout an `aws s3 sync` of an "Export to S3" prefix brings down.

@@ -1,4 +1,4 @@
-"""Every figure of SPEC §2.3 from small hand-made handoffs, with hand-checked answers."""
+"""Every figure of docs/handoff-format.md from small hand-made handoffs, with hand-checked answers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad inputs (SPEC §2.1, §2.2): every error case exits 65 with one clear line, renders nothing.
+"""Bad inputs (handoffs, DynamoDB exports): every error case exits 65 with one clear line, renders nothing.
 
 Each case writes a real portfolio under tmp_path (handoffs/, repos.env, exports/) and runs
 the real command line, `send_exec_reports.main([...])`, in dry-run mode.

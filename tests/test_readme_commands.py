@@ -1,0 +1,303 @@
+"""Every command the README shows, run in a temporary copy of the repository, does what
+the README says (the two set-up commands excepted: the first one's dry run is run).
+
+The commands are read from the README, so a changed command is tested as changed, and
+a new command with no check here fails the suite until one is written.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import send_exec_reports as ser
+
+from .conftest import ROOT, SesProxy, install_copy, moto_messages
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+INSTALL = "/opt/reports"  # where the README's commands assume the clone is
+UNIT_TEMPLATES = ("rental.md", "yacht.md", "agency.md")
+SENDER = "reports@example.com"
+FIRST_WORDS = (".venv/bin/python", "python", "python3", "cp", "mkdir", "env")
+CRON_RE = re.compile(r"^(?:[\d*/,-]+\s+){5}(\S.*)$")
+
+
+def readme_commands() -> list[str]:
+    """The shell commands in the README's code blocks and inline code, and crontab lines.
+
+    A usage synopsis (`[--dry-run]`) and an elision (`... && curl`) are not commands.
+    """
+    found: list[str] = []
+    fence: str | None = None
+    for line in README.splitlines():
+        if line.startswith("```"):
+            fence = None if fence is not None else (line[3:].strip() or "text")
+            continue
+        candidates = []
+        if fence is not None:
+            if fence not in ("markdown", "yaml"):
+                candidates.append(line.strip())
+        elif line.startswith("    "):
+            candidates.append(line.strip())
+        else:
+            candidates += re.findall(r"`([^`]+)`", line)
+        for text in candidates:
+            cron = CRON_RE.match(text)
+            if (cron or text.split(" ", 1)[0] in FIRST_WORDS) and "[--" not in text and text not in found:
+                found.append(text)
+    return found
+
+
+COMMANDS = readme_commands()
+
+
+def readme_handoffs() -> list[str]:
+    """The front matter examples of the README (```markdown blocks)."""
+    return re.findall(r"^```markdown\n(.*?)^```", README, re.M | re.S)
+
+
+# ---------------------------------------------------------------------------
+# A copy of the repository as a new user has it after the README's first command.
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    """A temporary copy of the repository, with a `.venv/bin/python` that runs this Python."""
+    app = install_copy(tmp_path / "opt" / "reports").parent
+    for name in ("README.md", "repos.env.example", "requirements.txt", ".gitignore"):
+        shutil.copy2(ROOT / name, app / name)
+    for name in ("AS_OF", "make_exports.py"):
+        shutil.copy2(ROOT / "examples" / name, app / "examples" / name)
+    venv_python = app / ".venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    # a wrapper, not a symlink: a symlinked interpreter would not find the venv's packages
+    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    venv_python.chmod(venv_python.stat().st_mode | stat.S_IXUSR)
+    (tmp_path / "home").mkdir()
+    return app
+
+
+def shell(command: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run one README command with /bin/sh, as a user would type it."""
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(cwd.parent.parent / "home")}
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED"):
+        base[name] = os.environ[name]  # set by conftest's clean_env: no host credentials
+    return subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env={**base, **(env or {})},
+                          capture_output=True, text=True, timeout=120)
+
+
+def write_env(app: Path, **settings: str) -> None:
+    """repos.env next to the script: the example's settings, with these changed."""
+    lines = (app / "repos.env.example").read_text().splitlines()
+    kept = [line for line in lines if line.split("=", 1)[0].lstrip("# ") not in settings]
+    (app / "repos.env").write_text("\n".join(kept + [f"{k}={v}" for k, v in settings.items()]) + "\n")
+
+
+def ses_env(proxy: SesProxy) -> dict[str, str]:
+    """Settings that send through the SES proxy in front of moto, with a verified sender."""
+    import boto3
+
+    boto3.client("ses", endpoint_url=proxy.url, region_name="us-west-2", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").verify_email_identity(EmailAddress=SENDER)
+    return {"AWS_ENDPOINT_URL": proxy.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "SES_FROM_ADDRESS": SENDER}
+
+
+def own_handoffs(app: Path) -> Path:
+    """A handoff folder holding the README's example handoffs, one file each."""
+    folder = app.parent / "my-handoffs"
+    folder.mkdir()
+    for i, text in enumerate(readme_handoffs()):
+        (folder / f"example-{i}.md").write_text(text, encoding="utf-8")
+    return folder
+
+
+def supports(*argv: str) -> bool:
+    """Whether this version of the tool accepts an option (some are added on other branches)."""
+    try:
+        ser.parse_args(list(argv))
+    except ser.UsageError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------
+# What each command must do, as the README says.
+
+
+def sample_dry_run(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """The first set-up command's dry run: the sample as of its own date, said on stderr."""
+    assert "pip install" not in command or command.endswith(".venv/bin/python send_exec_reports.py --dry-run")
+    result = shell(command.split(" && ")[-1], app)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Subject: Executive Report:") == 8
+    assert result.stdout.count("Period: 2026-W47 (as of 2026-11-22)") == 8
+    assert "sample portfolio" in result.stderr
+    assert "as of 2026-11-22" in result.stderr and "--as-of YYYY-MM-DD" in result.stderr
+    # and, as the README says, --as-of shows it as of another day
+    other = shell(command.split(" && ")[-1] + " --as-of 2026-12-09", app)
+    assert other.returncode == 0 and other.stdout.count("Period: 2026-W50 (as of 2026-12-09)") == 8
+
+
+def copy_settings(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """`cp repos.env.example repos.env`: a settings file that is valid as it comes."""
+    result = shell(command, app)
+    assert result.returncode == 0, result.stderr
+    assert (app / "repos.env").read_text() == (app / "repos.env.example").read_text()
+    check = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
+    assert check.returncode == 0, check.stderr
+
+
+def copy_templates(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """Templates of one's own: the unit reports removed there, reports/ left as it came."""
+    result = shell(command, app)
+    assert result.returncode == 0, result.stderr
+    mine = app / "my-reports"
+    assert sorted(p.name for p in mine.iterdir()) == sorted(p.name for p in (app / "reports").iterdir())
+    if "REPORTS_DIR" not in ser.SETTING_NAMES:
+        pytest.skip("REPORTS_DIR is added on another branch")
+    write_env(app, HANDOFF_DIR=str(own_handoffs(app)), DYNAMODB_EXPORT_DIR="", REPORTS_DIR="my-reports")
+    blocked = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
+    assert blocked.returncode == 65 and "my-reports/rental.md" in blocked.stderr  # the safety stays
+    for name in UNIT_TEMPLATES:
+        (mine / name).unlink()
+    check = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
+    assert check.returncode == 0, check.stderr
+    assert sorted(p.name for p in (app / "reports").iterdir()) == sorted(p.name for p in (ROOT / "reports").iterdir())
+
+
+def check_without_aws(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """`--dry-run --check`: settings, handoffs and templates valid, with no AWS at all."""
+    write_env(app)
+    result = shell(command, app)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+    assert not (app / "archive").exists()
+
+
+def check_with_ses(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """`--check`: also asks SES; sends nothing, writes nothing."""
+    proxy: SesProxy = request.getfixturevalue("ses_proxy")
+    write_env(app, **ses_env(proxy))
+    result = shell(command, app)
+    assert result.returncode == 0, result.stderr
+    assert proxy.actions("GetSendQuota"), "it did not ask SES"
+    assert not proxy.actions("SendEmail") and not moto_messages(proxy.upstream)
+    assert not [p for p in (app / "archive").rglob("*") if p.is_file()]  # it may only prove the folder writable
+
+
+def send_to_one_address(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """`--to ADDRESS`: every report to that one address, no BCC, the week's ledger untouched."""
+    if not supports("--to", "you@example.com"):
+        pytest.skip("--to is added on another branch")
+    proxy: SesProxy = request.getfixturevalue("ses_proxy")
+    write_env(app, **ses_env(proxy))
+    address = command.rsplit(" ", 1)[-1]
+    result = shell(command, app)
+    assert result.returncode == 0, result.stderr
+    messages = moto_messages(proxy.upstream)
+    assert len(messages) == 8
+    for message in messages:
+        assert message["destinations"] == {"ToAddresses": [address], "CcAddresses": [], "BccAddresses": []}
+    assert not list((app / "archive").rglob("ledger.json"))
+
+
+def cron(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """The crontab line from week one: cron's bare environment, from $HOME, before any archive exists."""
+    proxy: SesProxy = request.getfixturevalue("ses_proxy")
+    write_env(app, **ses_env(proxy))
+    assert INSTALL in command, "the crontab line should use the install folder's absolute paths"
+    line = CRON_RE.match(command).group(1).replace(INSTALL, str(app))  # type: ignore[union-attr]
+    home = app.parent.parent / "home"
+    cron_env = ["env", "-i", f"HOME={home}", "LOGNAME=reports", "PATH=/usr/bin:/bin", "SHELL=/bin/sh"]
+
+    def run_line() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cron_env, "/bin/sh", "-c", line], cwd=home, capture_output=True, text=True,
+                              timeout=120)
+
+    assert not (app / "archive").exists()
+    first = run_line()
+    # silent when all is well: cron mails whatever the line prints
+    assert (first.returncode, first.stdout, first.stderr) == (0, "", "")
+    assert len(moto_messages(proxy.upstream)) == 8
+    log_files = [p for p in app.iterdir() if p.suffix == ".log"]
+    assert len(log_files) == 1 and log_files[0].name in line
+    assert "sent 8" in log_files[0].read_text()
+    assert log_files[0].name in (ROOT / ".gitignore").read_text().splitlines()
+
+    # a failing run prints the log's tail, which cron mails
+    write_env(app, **{**ses_env(proxy), "SES_FROM_ADDRESS": "not an address"})
+    failed = run_line()
+    assert "SES_FROM_ADDRESS" in failed.stdout
+    assert len(moto_messages(proxy.upstream)) == 8
+
+
+def make_exports(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """`examples/make_exports.py` regenerates the sample exports byte for byte."""
+    shutil.rmtree(app / "examples" / "dynamodb")
+    result = shell(command, app)
+    assert result.returncode == 0, result.stderr
+    compare = filecmp.dircmp(app / "examples" / "dynamodb", ROOT / "examples" / "dynamodb")
+    pending = [compare]
+    while pending:
+        cmp = pending.pop()
+        assert not (cmp.left_only or cmp.right_only or cmp.diff_files), (cmp.left_only, cmp.right_only, cmp.diff_files)
+        _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
+        assert not mismatch and not errors
+        pending += cmp.subdirs.values()
+
+
+Handler = Callable[[str, Path, pytest.FixtureRequest], None]
+HANDLERS: list[tuple[str, Handler | None]] = [
+    (r"python3 -m venv .* requirements\.txt && \.venv/bin/python send_exec_reports\.py --dry-run", sample_dry_run),
+    (r"python3 -m venv .* requirements-dev\.txt && .*pytest.*", None),  # the test suite itself
+    (r"\.venv/bin/python send_exec_reports\.py --dry-run", sample_dry_run),
+    (r"cp repos\.env\.example repos\.env", copy_settings),
+    (r"mkdir -p my-reports && cp reports/\*\.md my-reports/", copy_templates),
+    (r"\.venv/bin/python send_exec_reports\.py --dry-run --check", check_without_aws),
+    (r"\.venv/bin/python send_exec_reports\.py --check", check_with_ses),
+    (r"\.venv/bin/python send_exec_reports\.py --to \S+@\S+", send_to_one_address),
+    (r"0 7 \* \* 1 .*", cron),
+    (r"\.venv/bin/python examples/make_exports\.py", make_exports),
+]
+
+
+def handler_for(command: str) -> Handler | None:
+    """The one check that knows what a README command should do."""
+    matches = [h for pattern, h in HANDLERS if re.fullmatch(pattern, command)]
+    assert len(matches) == 1, f"the README shows {command!r}: say in HANDLERS what it must do"
+    return matches[0]
+
+
+def test_the_readme_commands_are_found() -> None:
+    assert len(COMMANDS) >= 8, COMMANDS
+    for pattern, _ in HANDLERS:  # a check for a command the README no longer shows is stale
+        assert any(re.fullmatch(pattern, c) for c in COMMANDS), f"no README command matches {pattern!r}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    handler = handler_for(command)
+    if handler is None:
+        pytest.skip("a set-up command: .ci/run runs it")
+    handler(command, app, request)
+
+
+def test_readme_example_handoffs_pass_check_as_shown(app: Path) -> None:
+    """Each example handoff in the README is valid as written, with no AWS and no exports."""
+    assert len(readme_handoffs()) >= 2
+    for name in UNIT_TEMPLATES:  # as the set-up says: no unit reports for businesses one does not have
+        (app / "reports" / name).unlink()
+    write_env(app, HANDOFF_DIR=str(own_handoffs(app)), DYNAMODB_EXPORT_DIR="")
+    result = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
+    assert result.returncode == 0, result.stderr
+    assert "2 handoffs" in result.stdout
