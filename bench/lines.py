@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-import send_exec_reports as ser
 from make_portfolio import generate
+
+import send_exec_reports as ser
 
 
 def main(argv: list[str] | None = None) -> int:
