@@ -35,6 +35,7 @@ import binascii
 import datetime as dt
 import functools
 import gzip
+import hashlib
 import html
 import json
 import logging
@@ -681,6 +682,7 @@ class TableCount:
     items: int
     done: int | None = None
     source: str = "export"
+    exported: dt.datetime | None = None  # the export's exportTime; None when read live
 
 
 @dataclass
@@ -813,7 +815,8 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
             f"{folder / 'manifest-summary.json'}: itemCount {expected_total} but the data files hold "
             f"{total} items; the export is damaged or partly synced: sync it again"
         )
-    return TableCount(table=table_dir.name, items=total, done=done if done_attr else None)
+    return TableCount(table=table_dir.name, items=total, done=done if done_attr else None,
+                      exported=_parse_export_time(summary.get("exportTime")))
 
 
 def _local_data_path(folder: Path, key: str) -> Path:
@@ -1396,10 +1399,161 @@ def compute_metrics(portfolio: Portfolio, counts: dict[str, TableCount], as_of: 
     m["sources"] = {
         "handoffs": len(docs),
         "skipped": len(portfolio.skipped),
+        "skipped_files": list(portfolio.skipped),
+        "table_info": table_sources(docs, counts),
         "tables": sorted(counts),
         "dynamodb": sorted({c.source for c in counts.values()}),
     }
     return m
+
+
+NEEDS_YOU_SHOWN = 5  # named items in a report's "Needs you this week"
+SOON_DAYS = 7  # an action due within this many days needs its reader this week
+
+
+def table_sources(docs: list[Handoff], counts: dict[str, TableCount]) -> list[dict[str, Any]]:
+    """Each table read: the entities that name it, how it was read and when it was exported."""
+    entities: dict[str, set[str]] = defaultdict(set)
+    for d in docs:
+        for role, spec in (d.data.get("dynamodb") or {}).items():
+            if spec:
+                entities[spec["table"] if role == "checklist" else spec].add(d.entity)
+    return [
+        {"table": name, "entities": sorted(entities[name], key=str.casefold), "source": c.source,
+         "exported": c.exported}
+        for name, c in sorted(counts.items())
+    ]
+
+
+def _same_persona(a: str | None, b: str) -> bool:
+    """Whether an item's persona names this reader (case does not matter)."""
+    return a is not None and a.strip().casefold() == b.strip().casefold()
+
+
+def routed(metrics: dict[str, Any], persona: str, entity: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The shortfalls, open actions, security findings and KPIs one report's reader must see.
+
+    Nothing declared falls through: every shortfall and open action goes to the report of
+    its persona (no persona: the CEO's); the CEO also gets every critical and high
+    shortfall and every action due within the action horizon (overdue ones included);
+    a business-unit report also gets everything of its entity.
+    """
+    ceo = _same_persona("CEO", persona)
+
+    def mine(item: dict[str, Any]) -> bool:
+        who = item.get("persona")
+        return _same_persona(who, persona) or (ceo and who is None) or (entity is not None and item["entity"] == entity)
+
+    # A missing KPI is shown as a KPI, not again as a shortfall.
+    shortfalls = [
+        s for s in metrics["shortfalls"]
+        if (s["source"] == "declared" or s.get("persona")) and (mine(s) or (ceo and s["urgency"] in URGENCIES[:2]))
+    ]
+    horizon = metrics["action_horizon"]
+    actions = sorted(
+        (a for a in metrics["actions"]
+         if not a["done"] and (mine(a) or (ceo and a.get("due") is not None and a["due"] <= horizon))),
+        key=lambda a: (not a["overdue"], a["priority"] if a.get("priority") is not None else 99,
+                       a.get("due") or dt.date.max, a["entity"].casefold(), a["title"].casefold()),
+    )
+    cto = _same_persona("CTO", persona)
+    return {
+        "shortfalls": shortfalls,
+        "actions": actions,
+        "security": [s for s in metrics["security"] if cto or s["entity"] == entity],
+        "kpis": [k for k in metrics["kpis"] if k["entity"] == entity],
+    }
+
+
+def _item_id(kind: str, *parts: Any) -> str:
+    """A short id that stays the same from run to run for the same item."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in (kind, *parts)).encode()).hexdigest()
+    return f"{kind}-{digest[:12]}"
+
+
+def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None) -> dict[str, Any]:
+    """What one report's reader must act on this week: the top named items and how many in all.
+
+    Ranked: critical shortfalls, overdue actions (highest priority, then latest, first),
+    unfixed critical and high security findings for the CTO, high shortfalls, then
+    actions due within a week (soonest first). Each item carries an `id` that stays
+    the same from week to week, for dashboard cards.
+    """
+    mine = routed(metrics, persona, entity)
+    cto = _same_persona("CTO", persona)
+    as_of = metrics["as_of"]
+    found = []
+    for s in mine["shortfalls"]:
+        if s["urgency"] not in URGENCIES[:2]:
+            continue
+        security = s["source"] == "derived" and s.get("persona") == "CTO"
+        if s["urgency"] == "critical":
+            rank, how = 0, "critical"
+        else:
+            rank, how = (2 if cto and security else 3), "high"
+        # a derived runway title carries this week's figure; its id must not change with it
+        stable = "runway" if s["source"] == "derived" and s.get("persona") == "CFO" else s["title"]
+        found.append({
+            "id": _item_id("shortfall", s["entity"], s.get("project"), stable), "kind": "shortfall",
+            "entity": s["entity"], "project": s.get("project"), "what": s["title"], "how": how,
+            "urgency": s["urgency"], "persona": s.get("persona"),
+            "rank": (rank, 0, 0, s["entity"].casefold(), s["title"].casefold()),
+        })
+    for a in mine["actions"]:
+        priority = a["priority"] if a.get("priority") is not None else 99
+        days = (a["due"] - as_of).days if a.get("due") else None
+        if a["overdue"]:
+            rank, how, key = 1, f"{format_days(a['days_overdue'])} late", (priority, -a["days_overdue"])
+        elif days is not None and days <= SOON_DAYS:
+            rank, key = 4, (days, priority)
+            how = "due today" if days == 0 else f"due in {format_days(days)}"
+        else:
+            continue
+        found.append({
+            "id": _item_id("action", a["entity"], a.get("project"), a["title"]), "kind": "action",
+            "entity": a["entity"], "project": a.get("project"), "what": a["title"], "how": how,
+            "priority": a.get("priority"), "due": a.get("due"), "persona": a.get("persona"),
+            "rank": (rank, *key, a["entity"].casefold(), a["title"].casefold()),
+        })
+    found.sort(key=lambda i: (i["rank"], i["id"]))
+    return {"items": found[:NEEDS_YOU_SHOWN], "total": len(found)}
+
+
+AGE_BUCKETS = ((0, 30, "0–30 days"), (31, 60, "31–60 days"), (61, 90, "61–90 days"), (91, None, "over 90 days"))
+
+
+def receivables_aging(receivables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Receivables grouped by days since service: 0-30, 31-60, 61-90, over 90 (oldest first)."""
+    buckets = []
+    for low, high, label in reversed(AGE_BUCKETS):
+        rows = [r for r in receivables
+                if r["days_outstanding"] >= low and (high is None or r["days_outstanding"] <= high)]
+        rows.sort(key=lambda r: (-r["days_outstanding"], r["entity"].casefold()))
+        buckets.append({"label": label, "rows": rows, "total": _sum(r["amount"] for r in rows)})
+    return buckets
+
+
+def by_runway(entities: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entities by runway, shortest first; then those with no cash figure, not burning, no data."""
+    after = (NO_CASH, NOT_BURNING, NO_DATA)
+
+    def key(e: dict[str, Any]) -> tuple[int, float, str]:
+        r = e["runway"]
+        if isinstance(r, str):
+            return (1 + after.index(r) if r in after else len(after) + 1, 0.0, e["name"].casefold())
+        return (0, float(r), e["name"].casefold())
+
+    return sorted(entities, key=key)
+
+
+def cost_per(channel: dict[str, Any], what: str) -> Any:
+    """A channel's spend per lead or per sale ('n/a' over zero; None when no spend is given)."""
+    named = {"leads": "cost_per_lead", "conversions": "cost_per_sale"}[what]
+    if named in channel:  # the figure as the figures define it, when they do
+        return channel[named]
+    if channel.get("spend") is None or channel.get(what) is None:
+        return None
+    return _ratio(channel["spend"], channel[what])
 
 
 def _product(values: list[float]) -> float:
@@ -1685,15 +1839,68 @@ class ReportTemplate:
     order: float
     body: str
     body_line: int  # file line where the body starts, for error messages
+    tables: str | None = None  # "all": the report shows every entity's DynamoDB figures
 
 
 @dataclass
 class RenderedReport:
-    """A report ready to send."""
+    """A report ready to send, and its uncut text for the archive and --full."""
 
     id: str
     subject: str
     text: str
+    full_text: str = ""  # every list whole; the same as text when nothing was cut
+
+
+MAX_LINES = 250  # an email's length bound, whatever the number of handoffs
+MIN_SCALE = 1 / 64  # list lengths shrink by halves down to this before giving up
+
+
+class Cut(list):
+    """The rows of a list a report shows, with the rows left out (`rest`) and their count (`more`)."""
+
+    def __init__(self, shown: Iterable[Any], rest: list[Any]) -> None:
+        super().__init__(shown)
+        self.rest = rest
+        self.more = len(rest)
+
+
+@_figure
+def format_cents(value: Any) -> str:
+    """Money with cents at any size: $12,345.67 (the Accounting Officer's report)."""
+    return f"{'-' if value < 0 else ''}${_round(abs(value), 2):,.2f}"
+
+
+def format_unit(value: Any, unit: str | None = None) -> str:
+    """A KPI value in its unit: '%' is a ratio (0.02 is 2.0%), '$' money, a word follows the number."""
+    if isinstance(value, str) or value is None:
+        return value or NO_DATA
+    if unit == "%":
+        return format_pct(value)
+    if unit == "$":
+        return format_money(value)
+    return f"{format_number(value)} {unit}" if unit else format_number(value)
+
+
+def more_line(rows: Any, full_name: str) -> str:
+    """The line under a cut list: how many rows are left out and where the whole list is."""
+    n = getattr(rows, "more", 0)
+    if not n:
+        return ""
+    return f"… and {format_count(n)} more: the whole list is in this report's full text ({full_name} in the archive)."
+
+
+def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
+    """The templates' `cut(list, n)`: the first n rows (scaled), or every row when scale is None."""
+
+    def cut(items: Iterable[Any], n: int) -> Cut:
+        rows = list(items)
+        if scale is None:
+            return Cut(rows, [])
+        keep = max(1, int(n * scale))
+        return Cut(rows[:keep], rows[keep:])
+
+    return cut
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]>#!])")
@@ -1746,9 +1953,12 @@ def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
         order = meta.get("order", 1000)
         if isinstance(order, bool) or not isinstance(order, (int, float)):
             raise ConfigError(f"{path}:2: order must be a number")
+        if meta.get("tables") not in (None, "all"):
+            raise ConfigError(f"{path}:2: tables must be 'all' (the report shows every entity's DynamoDB figures)")
         reports.append(ReportTemplate(
             id=path.stem, path=path, title=meta["title"], persona=meta["persona"], subject=meta["subject"],
             entity=meta.get("entity"), order=order, body=body, body_line=front.count("\n") + 3,
+            tables=meta.get("tables"),
         ))
     if not reports:
         raise ConfigError(f"{reports_dir}: no report templates (*.md)")
@@ -1816,6 +2026,9 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         money=format_money, count=format_count, pct=format_pct, months=format_months,
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
     )
+    env.filters.setdefault("money_cents", format_cents)
+    env.filters["unit"] = format_unit
+    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per)
     return env
 
 
@@ -1972,26 +2185,81 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
 
 
-def sources_line(metrics: dict[str, Any]) -> str:
-    """The closing data-sources line of every report."""
+def _plural(n: int, word: str) -> str:
+    """'1 handoff', '1,375 handoffs'."""
+    return f"{format_count(n)} {word}{'s' * (n != 1)}"
+
+
+def period_line(metrics: dict[str, Any]) -> str:
+    """The period with its dates: 2026-W47 (week of Mon 16 Nov 2026; as of 2026-11-22)."""
+    as_of = metrics["as_of"]
+    monday = as_of - dt.timedelta(days=as_of.weekday())
+    month = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")[monday.month - 1]
+    return f"{metrics['period']} (week of Mon {monday.day} {month} {monday.year}; as of {as_of.isoformat()})"
+
+
+def report_tables(report: ReportTemplate, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The DynamoDB tables a report shows figures from: all, its entity's, or none."""
+    info = metrics["sources"]["table_info"]
+    if report.tables == "all":
+        return info
+    if report.entity:
+        return [t for t in info if report.entity in t["entities"]]
+    return []
+
+
+def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) -> str:
+    """The closing data-sources line: handoffs read and skipped, this report's tables and their time, as-of."""
     s = metrics["sources"]
-    skipped = f" ({s['skipped']} Markdown file{'s' * (s['skipped'] != 1)} without front matter skipped)"
-    tables = ", ".join(s["tables"]) if s["tables"] else "none"
-    how = " and ".join(f"{src}s" if src == "export" else src for src in s["dynamodb"])
-    via = f" ({how})" if how else ""
+    skipped = ""
+    if s["skipped_files"]:
+        names = s["skipped_files"][:5]
+        rest = len(s["skipped_files"]) - len(names)
+        skipped = (f" ({_plural(len(s['skipped_files']), 'Markdown file')} without front matter skipped: "
+                   f"{', '.join(names)}{f' and {format_count(rest)} more' if rest else ''})")
+    tables = report_tables(report, metrics) if report else s["table_info"]
+    groups: dict[str, list[str]] = {}
+    for t in tables:  # tables exported together share one time
+        when = f"exported {t['exported']:%Y-%m-%d %H:%M} UTC" if t["exported"] else t["source"]
+        groups.setdefault(when, []).append(t["table"])
+    used = "; ".join(f"{', '.join(names)} ({when})" for when, names in groups.items())
     return (
-        f"Data sources: {s['handoffs']} handoff{'s' * (s['handoffs'] != 1)}"
-        f"{skipped if s['skipped'] else ''}; DynamoDB tables{via}: {tables}; "
-        f"as of {metrics['as_of'].isoformat()}."
+        f"Data sources: {_plural(s['handoffs'], 'handoff')} read{skipped}; "
+        f"DynamoDB tables: {used or 'none used by this report'}; as of {metrics['as_of'].isoformat()}."
     )
+
+
+def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
+    """The "Needs you this week" section: one line per named item, most urgent first."""
+    lines = ["## Needs you this week", ""]
+    if not needs["items"]:
+        return "\n".join([*lines, "Nothing needs you this week.", "", ""])
+    for item in needs["items"]:
+        how = [item["how"]]
+        if item["kind"] == "action" and item.get("priority") is not None:
+            how.insert(0, f"P{item['priority']}")
+        who = item.get("persona")
+        if who and not _same_persona(who, report.persona):  # the CEO and unit reports: whose it is
+            how.append(f"for {who}")
+        lines.append(f"- {md_escape(item['entity'])}: {md_escape(item['what'])} ({md_escape(', '.join(how))})")
+    more = needs["total"] - len(needs["items"])
+    if more:
+        lines.append(f"- and {format_count(more)} more in the sections below")
+    return "\n".join([*lines, "", ""])
 
 
 def render_report(
     report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None
 ) -> RenderedReport:
-    """Render one report to its subject and plain-text body."""
+    """Render one report to its subject, its plain-text body within MAX_LINES, and its uncut body."""
     env = env or jinja_env([report])
-    context = {**metrics, "report": report, "title": report.title, "persona": report.persona}
+    needs = needs_you(metrics, report.persona, report.entity)
+    context = {
+        **metrics, "report": report, "title": report.title, "persona": report.persona,
+        "needs_you": needs, "mine": routed(metrics, report.persona, report.entity),
+    }
+    full_name = f"{metrics['period']}/{report.id}.full.txt"
+    context["more"] = functools.partial(more_line, full_name=full_name)
     if report.entity:
         unit = metrics["entities"].get(report.entity)
         if unit is None:
@@ -2002,8 +2270,20 @@ def render_report(
                 f"(entities: {known})"
             )
         context["e"] = unit
+    header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n"
+              f"{needs_you_markdown(needs, report)}")
+    footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
+
+    def text(scale: float | None) -> str:
+        body_md = env.get_template(report.id).render({**context, "cut": _cutter(scale)})
+        return text_from_markdown(header + body_md + footer)
+
     try:
-        body_md = env.get_template(report.id).render(context)
+        full = text(None)
+        sent, scale = full, 1.0
+        # Long lists are cut; when the cut lists still make too long an email, they are halved.
+        while sent.count("\n") > MAX_LINES and scale >= MIN_SCALE:
+            sent, scale = text(scale), scale / 2
         subject = env.overlay(finalize=plain_text).get_template(f"{report.id}:subject").render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
@@ -2014,9 +2294,9 @@ def render_report(
             "see README 'Adding a report' for the figures"
         ) from None
     subject = " ".join(subject.split())
-    header = f"# {md_escape(report.title)}\n\nPeriod: {metrics['period']} (as of {metrics['as_of'].isoformat()})\n\n"
-    footer = f"\n\n---\n\n{md_escape(sources_line(metrics))}\n"
-    return RenderedReport(id=report.id, subject=subject, text=text_from_markdown(header + body_md + footer))
+    if needs["total"]:
+        subject += f" ({format_count(needs['total'])} need you)"
+    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full)
 
 
 def _template_line(exc: BaseException, path: Path) -> int | str:

@@ -49,7 +49,7 @@ def test_relative_paths_resolve_against_the_env_file_not_the_working_directory(t
     result = run_script(script, "--dry-run", "--only", "ceo", "--env-file", str(config / "repos.env"), cwd=elsewhere)
     assert result.returncode == 0, result.stderr
     assert "From: from@example.com" in result.stdout
-    assert "Data sources: 1 handoff;" in result.stdout
+    assert "Data sources: 1 handoff read;" in result.stdout
 
 
 def test_repos_env_next_to_the_script_is_found_and_the_environment_wins(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_a_ninth_template_is_a_ninth_report(installed: Path) -> None:
     result = run_script(installed, "--dry-run", "--only", "board", "--as-of", "2026-11-22")
     assert result.returncode == 0, result.stderr
     assert "Subject: Executive Report: Board — 2026-W47" in result.stdout
-    assert "Period: 2026-W47 (as of 2026-11-22)" in result.stdout
+    assert "Period: 2026-W47 (week of Mon 16 Nov 2026; as of 2026-11-22)" in result.stdout
     assert "The portfolio holds $70,500 across 6 businesses." in result.stdout
     assert "Data sources: 11 handoffs" in result.stdout
 
@@ -166,7 +166,7 @@ def test_dynamodb_live_scan_against_moto(tmp_path: Path, moto: str, capsys: pyte
     assert ser.main(["--dry-run", "--env-file", str(env), "--only", "ceo", "--as-of", "2026-11-22"]) == 0
     out = capsys.readouterr().out
     assert "Acme   |    137 | no data |          40.0%" in out  # 4 of 10 items completed
-    assert "DynamoDB tables (live): acme-checklist, acme-events;" in " ".join(out.split())
+    assert "DynamoDB tables: acme-checklist, acme-events (live);" in " ".join(out.split())
 
 
 def test_a_table_missing_everywhere_names_table_and_entity(tmp_path: Path, moto: str,

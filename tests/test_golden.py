@@ -66,14 +66,15 @@ def test_golden_is_plain_text_for_email(report_id: str) -> None:
     assert lines[1] == "From: reports@example.com"
     assert lines[2] == "To: owner@example.com, partner@example.com"
     assert lines[3] == "Bcc: admin@example.com"
-    assert re.fullmatch(r"Subject: Executive Report: .+ — 2026-W47", lines[4])
+    assert re.fullmatch(r"Subject: Executive Report: .+ — 2026-W47( \(\d+ need you\))?", lines[4])
     body = lines[6:]
-    assert body[3] == "Period: 2026-W47 (as of 2026-11-22)"  # every report opens with its period
+    assert body[3] == "Period: 2026-W47 (week of Mon 16 Nov 2026; as of 2026-11-22)"  # every report opens so
+    assert body[5] == "Needs you this week"
     flat = " ".join(text.split())  # the sources line may wrap
-    assert flat.endswith(
-        "Data sources: 11 handoffs (1 Markdown file without front matter skipped); DynamoDB tables (exports): "
-        "eyd-checklist, eyd-events, eyd-users, jada-checklist, jada-events, qdn-checklist, qdn-events, "
-        "qosd-events, qosd-users; as of 2026-11-22."
+    assert re.search(
+        r"Data sources: 11 handoffs read \(1 Markdown file without front matter skipped: README.md\); "
+        r"DynamoDB tables: (.+ \(exported 2026-11-21 09:00 UTC\)|none used by this report); as of 2026-11-22.$",
+        flat,
     )
     assert max(len(line) for line in lines) <= 80, "a line is too wide for an 80-column terminal"
     for noise in ("<", "**", "\\", "&amp;", "&lt;", "&#", "|--", "|:--", "](", "###"):
@@ -85,8 +86,9 @@ def test_golden_is_plain_text_for_email(report_id: str) -> None:
 def test_subject_and_sources(sample_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = dry_run(capsys, sample_env, "--only", "cfo,rental")
     subjects = re.findall(r"^Subject: (.*)$", text, re.M)
-    assert subjects == ["Executive Report: CFO — 2026-W47", "Executive Report: 3028 51st St Rental — 2026-W47"]
-    assert text.count("Data sources: 11 handoffs") == 2
+    assert subjects == ["Executive Report: CFO — 2026-W47 (2 need you)",
+                        "Executive Report: 3028 51st St Rental — 2026-W47 (3 need you)"]
+    assert text.count("Data sources: 11 handoffs read") == 2
 
 
 def test_sample_dry_run_from_the_readme_works_without_repos_env(installed: Path) -> None:
