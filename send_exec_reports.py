@@ -836,9 +836,6 @@ MAX_EXPORT_LINE_BYTES = 1 << 20
 MAX_BLANK_BYTES = 1 << 20
 _JSON_SPACE = b" \t\r\n"
 _ITEM_START = b'{"Item":{'
-# Characters that valid JSON can hold outside strings: whitespace, punctuation, and the
-# letters and digits of numbers, true, false and null.
-_JSON_BARE = frozenset(" \t\r\n{}[],:+-.0123456789eEtruefalsn")
 
 
 class _LineTooLong(Exception):
@@ -900,12 +897,14 @@ def _done_without_parsing(text: bytes, patterns: tuple[bytes, bytes, bytes] | No
     """How many of these whole `{"Item":{...}}` lines have the done attribute true, or None if unsure.
 
     Exact for valid JSON, which is all AWS writes. Without a backslash every string is
-    written as is, so a key equal to the name is the bytes `"name"`: none, none done.
-    When the name holds a character that JSON cannot hold outside a string (`direct`),
-    each `"name"` found is a whole string; if every one is followed by exactly
-    `:{"BOOL":true}` or `:{"BOOL":false}` and no `"M"` string shows a nested map, each is
-    a top-level attribute (an item holds an attribute once), so the `true` ones are the
-    done items. Anything else is for json.loads to decide.
+    written as is, so a key equal to the name is the bytes `"name"`: none found, none
+    done. `"name":{"BOOL":true}` can only start at an opening quote (from a closing one,
+    `BOOL` would stand outside a string), so each one found is the attribute, true, and
+    top-level when no `"M"` string shows a nested map (`direct`: the name is not the
+    line's own "Item" key). If the `"name"` found are as many as those followed by
+    exactly `:{"BOOL":true}` or `:{"BOOL":false}`, no other spelling of the attribute
+    (`"name" :`, `{ "BOOL": true}`) is left, and as an item holds an attribute once,
+    the `true` ones are the done items. Anything else is for json.loads to decide.
     """
     if b"\\" in text:
         return None
@@ -933,7 +932,7 @@ def _read_data_file(
     stops once the file holds more than `max_items` items (its manifest's itemCount).
     """
     patterns = _done_patterns(done_attr) if done_attr is not None else None
-    direct = done_attr is not None and done_attr != "Item" and not set(done_attr) <= _JSON_BARE
+    direct = done_attr != "Item"
     count = done = blank = 0
     lineno = 0  # lines read before the current block
     try:
