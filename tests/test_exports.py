@@ -1,4 +1,4 @@
-"""The DynamoDB export reader (SPEC §2.2): typed values, export choice, streaming.
+"""The DynamoDB export reader: typed values, export choice, streaming.
 
 Every export is written under tmp_path by examples/make_exports.py's `write_export`,
 in the layout an `aws s3 sync` of an "Export to S3" prefix brings down.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
+import io
 import json
 import re
 import subprocess
@@ -327,3 +329,95 @@ def test_reading_a_large_export_keeps_memory_flat(tmp_path):
     # Held in memory, 200,000 items would take tens of MB; streamed, the peak is the
     # interpreter plus a gzip buffer and one line, whatever the size of the table.
     assert large_rss - small_rss < 4 * 1024, f"peak RSS {large_rss} KiB for 200k items vs {small_rss} KiB for 20k"
+
+
+# ---------------------------------------------------------------------------
+# Hostile data files: an error naming the file, after reading a bounded amount.
+
+
+def export_with_data_file(tmp_path: Path, raw_gz: bytes, item_count: int) -> tuple[Path, Path]:
+    """(table folder, data file) of a one-file export whose data file holds raw_gz."""
+    table_dir = tmp_path / "eyd-checklist"
+    folder = write_export(table_dir, items_n(1), export_time=T0)
+    (data,) = (folder / "data").iterdir()
+    data.write_bytes(raw_gz)
+    for name in ("manifest-files.json", "manifest-summary.json"):
+        path = folder / name
+        path.write_text(path.read_text().replace('"itemCount":1', f'"itemCount":{item_count}'))
+    return table_dir, data.resolve()
+
+
+ITEM_LINE = b'{"Item":{"pk":{"S":"t1"},"completed":{"BOOL":true}}}\n'
+
+
+@pytest.mark.parametrize(("before", "line"), [(0, 1), (2, 3)])
+def test_a_line_over_1_mib_is_an_error_naming_file_and_line(tmp_path, before, line):
+    """3 MiB without a newline: refused once 1 MiB of it is held, never re-split as it grows."""
+    raw = gzip.compress(ITEM_LINE * before + b'{"Item":{"pk":{"S":"' + b"x" * (3 << 20) + b'"}}}', mtime=0)
+    table_dir, data = export_with_data_file(tmp_path, raw, before + 1)
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir, done_attr="completed")
+    assert str(exc.value) == (
+        f"{data}:{line}: a line longer than 1 MiB (an item is at most 400 KB); the file is damaged: "
+        "sync the export again"
+    )
+
+
+def test_a_line_of_exactly_1_mib_is_read(tmp_path):
+    head = b'{"Item":{"pk":{"S":"'
+    tail = b'"},"completed":{"BOOL":true}}}'
+    big = head + b"x" * ((1 << 20) - len(head) - len(tail)) + tail
+    assert len(big) == 1 << 20
+    table_dir, _ = export_with_data_file(tmp_path, gzip.compress(ITEM_LINE + big + b"\n" + ITEM_LINE, mtime=0), 3)
+    assert (ser.read_export(table_dir, done_attr="completed").items, ser.read_export(table_dir).items) == (3, 3)
+
+
+def test_line_reading_stops_at_the_cap_whatever_the_read_size():
+    """A stream with no newline is read only until the cap is passed, however small the reads."""
+    stream = io.BytesIO(b"x" * (5 << 20))
+    with pytest.raises(ser._LineTooLong):
+        for _ in ser._blocks(stream, size=4096):
+            pass
+    assert stream.tell() <= (1 << 20) + 4096
+
+
+def test_lines_spanning_many_reads_come_back_whole():
+    lines = [b"a" * 900_000, b"", b"b" * 10, b"c" * 5000]
+    blocks = list(ser._blocks(io.BytesIO(b"\n".join(lines)), size=1024))
+    assert b"".join(blocks).split(b"\n") == lines
+    assert all(block.endswith(b"\n") for block in blocks[:-1])
+
+
+def test_megabytes_of_blank_lines_are_an_error_naming_the_file(tmp_path):
+    raw = gzip.compress(ITEM_LINE * 2 + b"\n" * 10_000_000 + ITEM_LINE, mtime=0)
+    table_dir, data = export_with_data_file(tmp_path, raw, 3)
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir, done_attr="completed")
+    message = str(exc.value)
+    assert message.startswith(f"{data}:")
+    assert message.endswith(": more than 1 MiB of blank lines (AWS writes none); the file is damaged: "
+                            "sync the export again")
+    assert 1 << 20 <= int(message.removeprefix(f"{data}:").split(":")[0]) <= (1 << 20) + 3
+
+
+@pytest.mark.parametrize("done_attr", [None, "completed"])
+def test_blank_lines_are_never_items(tmp_path, done_attr):
+    body = b"\n" + ITEM_LINE + b"   \n\t\r\n" + ITEM_LINE + b"\n\n" + ITEM_LINE.replace(b"true", b"false") + b"\n"
+    table_dir, _ = export_with_data_file(tmp_path, gzip.compress(body, mtime=0), 3)
+    count = ser.read_export(table_dir, done_attr=done_attr)
+    assert (count.items, count.done) == (3, 2 if done_attr else None)
+    for block_size in (16, 60, 4096):  # blank lines at the edges of blocks, or blocks of nothing else
+        path = next((table_dir / "AWSDynamoDB").glob("*/data/*.json.gz"))
+        assert ser._read_data_file(path, "completed", block_size=block_size) == (3, 2)
+
+
+def test_a_gzip_bomb_stops_once_the_manifest_count_is_passed(tmp_path):
+    """256 MiB of items where the manifest lists 2: refused after the first block, not read through."""
+    member = gzip.compress(ITEM_LINE * ((16 << 20) // len(ITEM_LINE)), mtime=0)
+    table_dir, data = export_with_data_file(tmp_path, member * 16, 2)
+    assert data.stat().st_size < 1 << 20
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir, done_attr="completed")
+    assert str(exc.value).endswith(
+        f"itemCount 2 but {data.name} holds more than 2 items; the export is damaged or partly synced: sync it again"
+    )
