@@ -684,11 +684,20 @@ class TableCount:
 
 @dataclass
 class TableNeed:
-    """A table named by handoffs, which entities name it, and the checklist attribute."""
+    """A table named by handoffs, which entities name it, the checklist attribute, and where it is first named."""
 
     table: str
     entities: set[str] = field(default_factory=set)
     done_attr: str | None = None
+    file: str = ""  # the handoff that names it first, relative to HANDOFF_DIR
+    key: str = ""  # and the key there, e.g. dynamodb.events
+    line: int | None = None
+
+    @property
+    def origin(self) -> str:
+        """Where the table is named, as `file:line: key` (the line when it is known)."""
+        at = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{at}: {self.key}" if at else self.key
 
 
 def decode_attribute(av: Any) -> Any:
@@ -1019,7 +1028,12 @@ def table_needs(portfolio: Portfolio) -> dict[str, TableNeed]:
             if not spec:
                 continue
             name = spec["table"] if role == "checklist" else spec
-            need = needs.setdefault(name, TableNeed(table=name))
+            if name not in needs:
+                key = f"dynamodb.{role}"
+                lines = getattr(h, "lines", None) or {}  # dotted key -> line, where the handoff reader gives it
+                line = lines.get(f"{key}.table") if role == "checklist" else None
+                needs[name] = TableNeed(table=name, file=h.file, key=key, line=line or lines.get(key))
+            need = needs[name]
             need.entities.add(h.entity)
             if role == "checklist":
                 if need.done_attr not in (None, spec["done"]):
@@ -1102,22 +1116,44 @@ def scan_counts(
                 parts = [f.result() for f in futures]
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                who = ", ".join(sorted(need.entities))
                 if code == "ResourceNotFoundException":
                     raise InputError(
-                        f"DynamoDB table {need.table} ({who}) not found in the exports nor live; "
-                        "fix the table name in the handoff or add its export"
+                        f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) "
+                        "not found in the exports nor live; fix the table name in the handoff or add its export"
                     ) from None
-                raise InputError(f"DynamoDB table {need.table} ({who}): Scan failed: {code or exc}") from None
+                if code in CREDENTIAL_CODES:
+                    raise _live_errors(needs[needs.index(need):], where, f"AWS refused the credentials ({code})",
+                                       "or fix the AWS credentials") from None
+                if code in ("AccessDenied", "AccessDeniedException"):
+                    raise _live_errors([need], where, "the AWS credentials may not call dynamodb:Scan on it",
+                                       "or grant dynamodb:Scan on the table in IAM") from None
+                raise _live_errors([need], where, f"Scan failed ({code or 'no error code'})",
+                                   "or check the table in the AWS console") from None
+            except _credential_errors() as exc:
+                # None of the tables left can be read: say so for each, where it is named.
+                problem = ("no AWS credentials were found" if type(exc).__name__ == "NoCredentialsError"
+                           else f"the AWS credentials cannot be loaded ({_boto_reason(exc)})")
+                raise _live_errors(needs[needs.index(need):], where, problem,
+                                   "or give AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                                   "AWS_SECRET_ACCESS_KEY in the settings)") from None
             except BotoCoreError as exc:
-                raise InputError(
-                    f"DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) is not in the exports "
-                    f"{where} and cannot be read live: {_boto_reason(exc)}"
-                ) from None
+                raise _live_errors([need], where, _boto_reason(exc),
+                                   "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
             items = sum(p[0] for p in parts)
             done = sum(p[1] for p in parts) if need.done_attr else None
             counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live")
     return counts
+
+
+def _live_errors(needs: list[TableNeed], where: str, problem: str, remedy: str) -> InputError:
+    """One line per table that cannot be read live: where it is named, why, and what to do."""
+    lines = [
+        f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) is not in the exports"
+        f"{' ' + where if where else ''} and cannot be read live: {problem}; "
+        f"put its export in DYNAMODB_EXPORT_DIR/{need.table}/ (an Export to S3, synced) {remedy}"
+        for need in needs
+    ]
+    return InputErrors(lines) if len(lines) > 1 else InputError(lines[0])
 
 
 def aws_session(settings: Settings) -> Any:
