@@ -687,11 +687,20 @@ class TableCount:
 
 @dataclass
 class TableNeed:
-    """A table named by handoffs, which entities name it, and the checklist attribute."""
+    """A table named by handoffs, which entities name it, the checklist attribute, and where it is first named."""
 
     table: str
     entities: set[str] = field(default_factory=set)
     done_attr: str | None = None
+    file: str = ""  # the handoff that names it first, relative to HANDOFF_DIR
+    key: str = ""  # and the key there, e.g. dynamodb.events
+    line: int | None = None
+
+    @property
+    def origin(self) -> str:
+        """Where the table is named, as `file:line: key` (the line when it is known)."""
+        at = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{at}: {self.key}" if at else self.key
 
 
 def decode_attribute(av: Any) -> Any:
@@ -801,10 +810,11 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InputError(f"{files_path}:{lineno}: not a manifest entry ({exc}); re-sync the export") from None
         data_path = _local_data_path(folder, key)
-        count, count_done = _read_data_file(data_path, done_attr)
+        count, count_done = _read_data_file(data_path, done_attr, max_items=expected)
         if count != expected:
+            holds = f"more than {expected}" if count > expected else str(count)
             raise InputError(
-                f"{files_path}:{lineno}: itemCount {expected} but {data_path.name} holds {count} items; "
+                f"{files_path}:{lineno}: itemCount {expected} but {data_path.name} holds {holds} items; "
                 "the export is damaged or partly synced: sync it again"
             )
         total += count
@@ -829,55 +839,187 @@ def _local_data_path(folder: Path, key: str) -> Path:
     return folder.joinpath(*parts)
 
 
-def _lines(fh: Any, size: int = 1 << 20) -> Iterator[bytes]:
-    """The lines of a binary stream, read in large blocks (much faster than readline)."""
-    rest = b""
+# Data files are read in blocks of whole lines. A DynamoDB item is at most 400 KB, so a
+# line over 1 MiB is damage, not data; AWS writes no blank lines, so a few are tolerated
+# and more than 1 MiB of them is damage too. Together with stopping as soon as a file
+# holds more items than its manifest entry lists, these bound what a hostile (or
+# gzip-bomb) data file can make the reader decompress, hold or loop over.
+EXPORT_BLOCK_BYTES = 1 << 20
+MAX_EXPORT_LINE_BYTES = 1 << 20
+MAX_BLANK_BYTES = 1 << 20
+_JSON_SPACE = b" \t\r\n"
+_ITEM_START = b'{"Item":{'
+
+
+class _LineTooLong(Exception):
+    """A data file line grew past MAX_EXPORT_LINE_BYTES before its newline."""
+
+
+class _TooManyBlanks(Exception):
+    """A data file holds more than MAX_BLANK_BYTES of blank lines."""
+
+
+def _blocks(fh: Any, size: int = EXPORT_BLOCK_BYTES, limit: int = MAX_EXPORT_LINE_BYTES) -> Iterator[bytes]:
+    """Whole lines of a binary stream, in blocks of about `size` bytes (size <= limit).
+
+    Every block but the last ends with a newline. The start of a line that spans reads
+    is kept as a list of pieces, joined once, so time stays linear in the bytes read;
+    a line longer than `limit` raises _LineTooLong as soon as that many bytes of it
+    are held.
+    """
+    head: list[bytes] = []  # the start of a line begun in an earlier read
+    held = 0
     while chunk := fh.read(size):
-        parts = (rest + chunk).split(b"\n")
-        rest = parts.pop()
-        yield from parts
-    if rest:
-        yield rest
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            head.append(chunk)
+            held += len(chunk)
+            if held > limit:
+                raise _LineTooLong
+            continue
+        if head:
+            if held + chunk.find(b"\n") > limit:
+                raise _LineTooLong
+            head.append(chunk[: cut + 1])
+            block = b"".join(head)
+        else:
+            block = chunk if cut == len(chunk) - 1 else chunk[: cut + 1]
+        rest = chunk[cut + 1:]
+        head, held = ([rest], len(rest)) if rest else ([], 0)
+        yield block
+    if head:
+        yield b"".join(head)
 
 
-def _read_data_file(path: Path, done_attr: str | None) -> tuple[int, int]:
+def _done_patterns(done_attr: str) -> tuple[bytes, bytes, bytes] | None:
+    """The bytes `"name"`, `"name":{"BOOL":true}` and `..false}` as a line without escapes holds them.
+
+    None when the name cannot be written without an escape (a quote, a backslash, a
+    control character, a lone surrogate): then no line without a backslash holds it.
+    """
+    if any(c in '"\\' or c < " " for c in done_attr):
+        return None
+    try:
+        key = b'"' + done_attr.encode("utf-8") + b'"'
+    except UnicodeEncodeError:
+        return None
+    return key, key + b':{"BOOL":true}', key + b':{"BOOL":false}'
+
+
+def _done_without_parsing(text: bytes, patterns: tuple[bytes, bytes, bytes] | None, direct: bool) -> int | None:
+    """How many of these whole `{"Item":{...}}` lines have the done attribute true, or None if unsure.
+
+    Exact for valid JSON, which is all AWS writes. Without a backslash every string is
+    written as is, so a key equal to the name is the bytes `"name"`: none found, none
+    done. `"name":{"BOOL":true}` can only start at an opening quote (from a closing one,
+    `BOOL` would stand outside a string), so each one found is the attribute, true, and
+    top-level when no `"M"` string shows a nested map (`direct`: the name is not the
+    line's own "Item" key). If the `"name"` found are as many as those followed by
+    exactly `:{"BOOL":true}` or `:{"BOOL":false}`, no other spelling of the attribute
+    (`"name" :`, `{ "BOOL": true}`) is left, and as an item holds an attribute once,
+    the `true` ones are the done items. Anything else is for json.loads to decide.
+    """
+    if b"\\" in text:
+        return None
+    if patterns is None:
+        return 0
+    key, true, false = patterns
+    found = text.count(key)
+    if not found:
+        return 0
+    if not direct or b'"M"' in text:
+        return None
+    hits = text.count(true)
+    return hits if hits + text.count(false) == found else None
+
+
+def _read_data_file(
+    path: Path, done_attr: str | None, max_items: int | None = None, block_size: int = EXPORT_BLOCK_BYTES
+) -> tuple[int, int]:
     """Stream one gzip data file: (items, items whose done_attr is true).
 
-    AWS writes one compact `{"Item":{...}}` per line. Such a line is counted without
-    being parsed unless it mentions the checklist attribute; any other line is parsed
-    in full, so a damaged one is reported with its line number.
+    AWS writes one compact `{"Item":{...}}` per line. A block of such lines is counted
+    with `bytes.count`, and so is its done attribute where _done_without_parsing can
+    tell; any other line is parsed in full, so the counts always equal those of
+    json.loads on every line, and a damaged line is reported with its number. Reading
+    stops once the file holds more than `max_items` items (its manifest's itemCount).
     """
-    count = done = 0
-    lineno = 0
-    needle = json.dumps(done_attr).encode() + b":" if done_attr else None
+    patterns = _done_patterns(done_attr) if done_attr is not None else None
+    direct = done_attr != "Item"
+    count = done = blank = 0
+    lineno = 0  # lines read before the current block
     try:
         with gzip.open(path, "rb") as fh:
-            for lineno, line in enumerate(_lines(fh), 1):  # noqa: B007 (lineno is read in the handler)
-                compact = line.startswith(b'{"Item":{') and line.rstrip().endswith(b"}}")
-                if compact and (needle is None or needle not in line):
+            for block in _blocks(fh, block_size):
+                ends = block.count(b"\n")
+                if (block.endswith(b"}}\n") and block.startswith(_ITEM_START)
+                        and block.count(b"}}\n") == ends and block.count(b'\n{"Item":{') == ends - 1):
+                    found = 0 if done_attr is None else _done_without_parsing(block, patterns, direct)
+                    if found is not None:
+                        count += ends
+                        done += found
+                        lineno += ends
+                        if max_items is not None and count > max_items:
+                            break
+                        continue
+                if not block.strip(_JSON_SPACE):  # nothing but blank lines
+                    if blank + len(block) > MAX_BLANK_BYTES:
+                        lineno += block.count(b"\n", 0, MAX_BLANK_BYTES - blank) + 1
+                        raise _TooManyBlanks
+                    blank += len(block)
+                    lineno += ends
+                    continue
+                lines = block.split(b"\n")
+                if not lines[-1]:
+                    lines.pop()
+                for line in lines:
+                    lineno += 1
+                    if line.startswith(_ITEM_START) and line.endswith(b"}}"):
+                        found = 0 if done_attr is None else _done_without_parsing(line, patterns, direct)
+                        if found is not None and found <= 1:
+                            count += 1
+                            done += found
+                            continue
+                    elif not line.strip(_JSON_SPACE):
+                        blank += len(line) + 1
+                        if blank > MAX_BLANK_BYTES:
+                            raise _TooManyBlanks
+                        continue
                     count += 1
-                    continue
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{exc.msg} at column {exc.colno}") from None
-                item = record.get("Item") if isinstance(record, dict) else None
-                if not isinstance(item, dict):
-                    raise ValueError('no "Item" map')
-                count += 1
-                if done_attr is not None:
-                    av = item.get(done_attr)
-                    if av is not None and decode_attribute(av) is True:
-                        done += 1
+                    done += _parse_item_line(line, done_attr)
+                if max_items is not None and count > max_items:
+                    break
     except FileNotFoundError:
         raise InputError(f"{path}: listed in manifest-files.json but missing; sync the export again") from None
+    except _LineTooLong:
+        raise InputError(
+            f"{path}:{lineno + 1}: a line longer than 1 MiB (an item is at most 400 KB); "
+            "the file is damaged: sync the export again"
+        ) from None
+    except _TooManyBlanks:
+        raise InputError(
+            f"{path}:{lineno}: more than 1 MiB of blank lines (AWS writes none); "
+            "the file is damaged: sync the export again"
+        ) from None
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: not a readable gzip file ({exc}); sync the export again") from None
     except (ValueError, TypeError, RecursionError) as exc:
         raise InputError(f"{path}:{lineno}: not a DynamoDB JSON item ({exc}); sync the export again") from None
     return count, done
+
+
+def _parse_item_line(line: bytes, done_attr: str | None) -> int:
+    """Parse one data file line in full: 1 if its item's done_attr is true, else 0."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{exc.msg} at column {exc.colno}") from None
+    item = record.get("Item") if isinstance(record, dict) else None
+    if not isinstance(item, dict):
+        raise ValueError('no "Item" map')
+    if done_attr is None or done_attr not in item:
+        return 0
+    return 1 if decode_attribute(item[done_attr]) is True else 0
 
 
 def table_needs(portfolio: Portfolio) -> dict[str, TableNeed]:
@@ -890,7 +1032,12 @@ def table_needs(portfolio: Portfolio) -> dict[str, TableNeed]:
             if not spec:
                 continue
             name = spec["table"] if role == "checklist" else spec
-            need = needs.setdefault(name, TableNeed(table=name))
+            if name not in needs:
+                key = f"dynamodb.{role}"
+                lines = getattr(h, "lines", None) or {}  # dotted key -> line, where the handoff reader gives it
+                line = lines.get(f"{key}.table") if role == "checklist" else None
+                needs[name] = TableNeed(table=name, file=h.file, key=key, line=line or lines.get(key))
+            need = needs[name]
             need.entities.add(h.entity)
             if role == "checklist":
                 if need.done_attr not in (None, spec["done"]):
@@ -973,22 +1120,44 @@ def scan_counts(
                 parts = [f.result() for f in futures]
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                who = ", ".join(sorted(need.entities))
                 if code == "ResourceNotFoundException":
                     raise InputError(
-                        f"DynamoDB table {need.table} ({who}) not found in the exports nor live; "
-                        "fix the table name in the handoff or add its export"
+                        f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) "
+                        "not found in the exports nor live; fix the table name in the handoff or add its export"
                     ) from None
-                raise InputError(f"DynamoDB table {need.table} ({who}): Scan failed: {code or exc}") from None
+                if code in CREDENTIAL_CODES:
+                    raise _live_errors(needs[needs.index(need):], where, f"AWS refused the credentials ({code})",
+                                       "or fix the AWS credentials") from None
+                if code in ("AccessDenied", "AccessDeniedException"):
+                    raise _live_errors([need], where, "the AWS credentials may not call dynamodb:Scan on it",
+                                       "or grant dynamodb:Scan on the table in IAM") from None
+                raise _live_errors([need], where, f"Scan failed ({code or 'no error code'})",
+                                   "or check the table in the AWS console") from None
+            except _credential_errors() as exc:
+                # None of the tables left can be read: say so for each, where it is named.
+                problem = ("no AWS credentials were found" if type(exc).__name__ == "NoCredentialsError"
+                           else f"the AWS credentials cannot be loaded ({_boto_reason(exc)})")
+                raise _live_errors(needs[needs.index(need):], where, problem,
+                                   "or give AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                                   "AWS_SECRET_ACCESS_KEY in the settings)") from None
             except BotoCoreError as exc:
-                raise InputError(
-                    f"DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) is not in the exports "
-                    f"{where} and cannot be read live: {_boto_reason(exc)}"
-                ) from None
+                raise _live_errors([need], where, _boto_reason(exc),
+                                   "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
             items = sum(p[0] for p in parts)
             done = sum(p[1] for p in parts) if need.done_attr else None
             counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live")
     return counts
+
+
+def _live_errors(needs: list[TableNeed], where: str, problem: str, remedy: str) -> InputError:
+    """One line per table that cannot be read live: where it is named, why, and what to do."""
+    lines = [
+        f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) is not in the exports"
+        f"{' ' + where if where else ''} and cannot be read live: {problem}; "
+        f"put its export in DYNAMODB_EXPORT_DIR/{need.table}/ (an Export to S3, synced) {remedy}"
+        for need in needs
+    ]
+    return InputErrors(lines) if len(lines) > 1 else InputError(lines[0])
 
 
 def aws_session(settings: Settings) -> Any:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
+import io
 import json
 import re
 import subprocess
@@ -327,3 +329,228 @@ def test_reading_a_large_export_keeps_memory_flat(tmp_path):
     # Held in memory, 200,000 items would take tens of MB; streamed, the peak is the
     # interpreter plus a gzip buffer and one line, whatever the size of the table.
     assert large_rss - small_rss < 4 * 1024, f"peak RSS {large_rss} KiB for 200k items vs {small_rss} KiB for 20k"
+
+
+# ---------------------------------------------------------------------------
+# Hostile data files: an error naming the file, after reading a bounded amount.
+
+
+def export_with_data_file(tmp_path: Path, raw_gz: bytes, item_count: int) -> tuple[Path, Path]:
+    """(table folder, data file) of a one-file export whose data file holds raw_gz."""
+    table_dir = tmp_path / "eyd-checklist"
+    folder = write_export(table_dir, items_n(1), export_time=T0)
+    (data,) = (folder / "data").iterdir()
+    data.write_bytes(raw_gz)
+    for name in ("manifest-files.json", "manifest-summary.json"):
+        path = folder / name
+        path.write_text(path.read_text().replace('"itemCount":1', f'"itemCount":{item_count}'))
+    return table_dir, data.resolve()
+
+
+ITEM_LINE = b'{"Item":{"pk":{"S":"t1"},"completed":{"BOOL":true}}}\n'
+
+
+@pytest.mark.parametrize(("before", "line"), [(0, 1), (2, 3)])
+def test_a_line_over_1_mib_is_an_error_naming_file_and_line(tmp_path, before, line):
+    """3 MiB without a newline: refused once 1 MiB of it is held, never re-split as it grows."""
+    raw = gzip.compress(ITEM_LINE * before + b'{"Item":{"pk":{"S":"' + b"x" * (3 << 20) + b'"}}}', mtime=0)
+    table_dir, data = export_with_data_file(tmp_path, raw, before + 1)
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir, done_attr="completed")
+    assert str(exc.value) == (
+        f"{data}:{line}: a line longer than 1 MiB (an item is at most 400 KB); the file is damaged: "
+        "sync the export again"
+    )
+
+
+def test_a_line_of_exactly_1_mib_is_read(tmp_path):
+    head = b'{"Item":{"pk":{"S":"'
+    tail = b'"},"completed":{"BOOL":true}}}'
+    big = head + b"x" * ((1 << 20) - len(head) - len(tail)) + tail
+    assert len(big) == 1 << 20
+    table_dir, _ = export_with_data_file(tmp_path, gzip.compress(ITEM_LINE + big + b"\n" + ITEM_LINE, mtime=0), 3)
+    assert (ser.read_export(table_dir, done_attr="completed").items, ser.read_export(table_dir).items) == (3, 3)
+
+
+def test_line_reading_stops_at_the_cap_whatever_the_read_size():
+    """A stream with no newline is read only until the cap is passed, however small the reads."""
+    stream = io.BytesIO(b"x" * (5 << 20))
+    with pytest.raises(ser._LineTooLong):
+        for _ in ser._blocks(stream, size=4096):
+            pass
+    assert stream.tell() <= (1 << 20) + 4096
+
+
+def test_lines_spanning_many_reads_come_back_whole():
+    lines = [b"a" * 900_000, b"", b"b" * 10, b"c" * 5000]
+    blocks = list(ser._blocks(io.BytesIO(b"\n".join(lines)), size=1024))
+    assert b"".join(blocks).split(b"\n") == lines
+    assert all(block.endswith(b"\n") for block in blocks[:-1])
+
+
+def test_megabytes_of_blank_lines_are_an_error_naming_the_file(tmp_path):
+    raw = gzip.compress(ITEM_LINE * 2 + b"\n" * 10_000_000 + ITEM_LINE, mtime=0)
+    table_dir, data = export_with_data_file(tmp_path, raw, 3)
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir, done_attr="completed")
+    message = str(exc.value)
+    assert message.startswith(f"{data}:")
+    assert message.endswith(": more than 1 MiB of blank lines (AWS writes none); the file is damaged: "
+                            "sync the export again")
+    assert 1 << 20 <= int(message.removeprefix(f"{data}:").split(":")[0]) <= (1 << 20) + 3
+
+
+@pytest.mark.parametrize("done_attr", [None, "completed"])
+def test_blank_lines_are_never_items(tmp_path, done_attr):
+    body = b"\n" + ITEM_LINE + b"   \n\t\r\n" + ITEM_LINE + b"\n\n" + ITEM_LINE.replace(b"true", b"false") + b"\n"
+    table_dir, _ = export_with_data_file(tmp_path, gzip.compress(body, mtime=0), 3)
+    count = ser.read_export(table_dir, done_attr=done_attr)
+    assert (count.items, count.done) == (3, 2 if done_attr else None)
+    for block_size in (16, 60, 4096):  # blank lines at the edges of blocks, or blocks of nothing else
+        path = next((table_dir / "AWSDynamoDB").glob("*/data/*.json.gz"))
+        assert ser._read_data_file(path, "completed", block_size=block_size) == (3, 2)
+
+
+def test_a_gzip_bomb_stops_once_the_manifest_count_is_passed(tmp_path):
+    """256 MiB of items where the manifest lists 2: refused after the first block, not read through."""
+    member = gzip.compress(ITEM_LINE * ((16 << 20) // len(ITEM_LINE)), mtime=0)
+    table_dir, data = export_with_data_file(tmp_path, member * 16, 2)
+    assert data.stat().st_size < 1 << 20
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_export(table_dir, done_attr="completed")
+    assert str(exc.value).endswith(
+        f"itemCount 2 but {data.name} holds more than 2 items; the export is damaged or partly synced: sync it again"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Live reads: a table in no export is counted with Scan; when it cannot be, the error
+# names the handoff line that names the table and says what to do.
+
+LIVE_DOC = (
+    "---\n"
+    "entity: Expert Yacht Delivery\n"
+    "status: active\n"
+    "updated: 2026-11-20\n"
+    "dynamodb:\n"
+    "  events: eyd-events\n"  # line 6
+    "  checklist:\n"  # line 7
+    "    table: eyd-checklist\n"  # line 8
+    "    done: completed\n"
+    "---\n"
+)
+
+
+def live_portfolio(tmp_path: Path, endpoint: str, credentials: str = "") -> Path:
+    """A handoff naming two tables, no exports, AWS pointed at a loopback endpoint; return repos.env."""
+    (tmp_path / "handoffs").mkdir()
+    (tmp_path / "handoffs" / "eyd.md").write_text(LIVE_DOC, encoding="utf-8")
+    env = tmp_path / "repos.env"
+    env.write_text(f"HANDOFF_DIR=handoffs\nAWS_REGION=us-west-2\nAWS_ENDPOINT_URL={endpoint}\n{credentials}")
+    return env
+
+
+def origin(err_line: str, key: str, line: int) -> str:
+    """The `file[:line]: key` a message starts with; the line where the handoff reader records it."""
+    for at in (f"eyd.md:{line}: {key}: ", f"eyd.md: {key}: "):
+        if err_line.startswith(at):
+            return at
+    raise AssertionError(f"{err_line!r} does not start with eyd.md[:{line}]: {key}")
+
+
+def test_no_credentials_names_the_handoff_line_and_what_to_do(tmp_path, moto, capsys):
+    env = live_portfolio(tmp_path, moto)
+
+    status = ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22"])
+
+    out, err = capsys.readouterr()
+    assert (status, out) == (65, "")
+    lines = [ln.split(": ", 1)[1] for ln in err.splitlines()]  # after the program name
+    assert len(lines) == 3, err
+    for line, (table, key, lineno) in zip(lines, [("eyd-events", "dynamodb.events", 6),
+                                                  ("eyd-checklist", "dynamodb.checklist", 8)], strict=False):
+        at = origin(line, key, lineno)
+        assert line == (
+            f"{at}DynamoDB table {table} (Expert Yacht Delivery) is not in the exports (no DYNAMODB_EXPORT_DIR) "
+            f"and cannot be read live: no AWS credentials were found; put its export in "
+            f"DYNAMODB_EXPORT_DIR/{table}/ (an Export to S3, synced) or give AWS credentials (AWS_PROFILE, "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the settings)"
+        )
+    assert lines[2] == "bad input: nothing was sent (2 errors)"
+    assert "NoCredentialsError" not in err and "Traceback" not in err
+
+
+def test_the_first_mention_is_recorded_with_its_line():
+    """Where the handoff reader gives each key's line, the table's origin carries it."""
+    first = ser.Handoff(file="eyd.md", data={"entity": "EYD", "dynamodb": {"events": "eyd-events"}})
+    first.lines = {"dynamodb": 5, "dynamodb.events": 6}
+    second = ser.Handoff(file="b.md", data={"entity": "Other", "dynamodb": {
+        "events": "eyd-events", "checklist": {"table": "b-tasks", "done": "completed"}}})
+    portfolio = ser.Portfolio(handoffs=[first, second])
+
+    needs = ser.table_needs(portfolio)
+
+    assert needs["eyd-events"].origin == "eyd.md:6: dynamodb.events"
+    assert needs["eyd-events"].entities == {"EYD", "Other"}
+    assert needs["b-tasks"].origin == "b.md: dynamodb.checklist"  # no lines recorded: the file and key
+
+
+class RefusingProxy:
+    """A loopback HTTP server in front of moto that answers every DynamoDB call as AWS does for a bad key.
+
+    moto's server checks keys only when IAM auth is on, and then answers DynamoDB's JSON
+    protocol with an XML error botocore cannot read; AWS answers this JSON.
+    """
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.seen.append(self.headers.get("X-Amz-Target", ""))
+                body = json.dumps({"__type": "com.amazon.coral.service#UnrecognizedClientException",
+                                   "message": "The security token included in the request is invalid."}).encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_refused_credentials_name_the_handoff_line(tmp_path, capsys):
+    proxy = RefusingProxy()
+    try:
+        env = live_portfolio(tmp_path, proxy.url, "AWS_ACCESS_KEY_ID=AKIDWRONG\nAWS_SECRET_ACCESS_KEY=wrong\n")
+        status = ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22"])
+    finally:
+        proxy.close()
+    out, err = capsys.readouterr()
+    assert (status, out) == (65, "")
+    assert proxy.seen and set(proxy.seen) == {"DynamoDB_20120810.Scan"}  # the request really went out
+    lines = [ln.split(": ", 1)[1] for ln in err.splitlines()]
+    assert len(lines) == 3, err
+    at = origin(lines[0], "dynamodb.events", 6)
+    assert lines[0] == (
+        f"{at}DynamoDB table eyd-events (Expert Yacht Delivery) is not in the exports (no DYNAMODB_EXPORT_DIR) "
+        "and cannot be read live: AWS refused the credentials (UnrecognizedClientException); put its export in "
+        "DYNAMODB_EXPORT_DIR/eyd-events/ (an Export to S3, synced) or fix the AWS credentials"
+    )
+    assert lines[1].startswith(origin(lines[1], "dynamodb.checklist", 8) + "DynamoDB table eyd-checklist")
+    assert "AKIDWRONG" not in err

@@ -348,7 +348,8 @@ def test_table_in_neither_exports_nor_live(portfolio, capsys):
     assert status == 65
     assert out == ""
     (line,) = error_lines(err)
-    assert line.startswith(
+    assert line.startswith("eyd.md"), line  # the handoff that names the table
+    assert line.split(": dynamodb.events: ", 1)[1].startswith(
         "DynamoDB table missing-table (Acme) is not in the exports "
         f"(DYNAMODB_EXPORT_DIR={portfolio / 'exports'}) and cannot be read live: "
     ), line
