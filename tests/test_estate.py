@@ -27,9 +27,12 @@ from .conftest import ROOT, install_copy, run_script
 
 UTC = dt.UTC
 TODAY = dt.datetime.now(UTC).date()  # moto dates its S3 metrics and invalidations with the real clock
-SECRET_VALUE = "sk_live_PLANTED-51f0c2e9-value"  # must never leave the Lambda answer
-OTHER_VALUE = "hunter2-PLANTED-db-password"
-PLAIN_VALUE = "PLANTED-plain-value-also-hidden"
+# Planted environment values: they must never leave the Lambda answer. Each is full of
+# "¤", a character no report holds, so that a value wrapped anywhere in a table cell
+# still shows.
+SECRET_VALUE = "sk_live_¤PLANTED¤51f0c2e9¤"
+OTHER_VALUE = "hunter2¤PLANTED¤db¤"
+PLAIN_VALUE = "¤PLANTED¤plain¤"
 SENDER = "reports@example.com"
 
 
@@ -378,10 +381,11 @@ def plant_estate(endpoint: str) -> None:
 
 
 def assert_no_value(*texts: str) -> None:
-    """None of the planted environment values appears in any of the texts."""
+    """No piece of a planted environment value appears in any of the texts, whole, wrapped or escaped."""
     for text in texts:
         for value in (SECRET_VALUE, OTHER_VALUE, PLAIN_VALUE):
             assert value not in text
+        assert "¤" not in text and "\\u00a4" not in text.lower() and "%C2%A4" not in text.upper()
 
 
 def test_a_send_keeps_the_names_and_never_the_values(tmp_path: Path, moto: str,
