@@ -1389,6 +1389,11 @@ def format_bytes(size: Any) -> str:
     return NO_DATA  # unreachable: the loop ends at PB
 
 
+def stack_place(item: dict[str, Any]) -> str:
+    """Where a stack item is: 'entity / project / component' (also the key of its linked deploy date)."""
+    return f"{item['entity']} / {item['project']} / {item['name']}"
+
+
 def estate_figures(estate: dict[str, Any], stack: list[dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
     """The estate as the CTO report shows it: flags, drift both ways, derived shortfalls, deploy dates.
 
@@ -1400,9 +1405,7 @@ def estate_figures(estate: dict[str, Any], stack: list[dict[str, Any]], as_of: d
             if s.get(kind):
                 links[kind].append(s)
 
-    def where(s: dict[str, Any]) -> str:
-        return f"{s['entity']} / {s['project']} / {s['name']}"
-
+    where = stack_place
     lambdas = []
     shortfalls = []
     deploys: dict[str, dt.date] = {}  # "entity / project / component" of a linked stack item -> last deploy
@@ -1777,7 +1780,7 @@ def compute_metrics(
 
     stack = []
     for s in rows("stack"):
-        last = deploys.get(f"{s['entity']} / {s['project']} / {s['name']}", s.get("last_deploy"))
+        last = deploys.get(stack_place(s), s.get("last_deploy"))
         stack.append({**s, "in_use": s.get("in_use") is not False,
                       "days_since_deploy": (as_of - last).days if last else NO_DATA})
     m["stack"] = stack
