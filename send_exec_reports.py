@@ -148,6 +148,7 @@ SETTING_NAMES = (
     "HANDOFF_DIR",
     "DYNAMODB_EXPORT_DIR",
     "ARCHIVE_DIR",
+    "AWS_INVENTORY",
 )
 AWS_NAMES = (
     "AWS_PROFILE",
@@ -1207,6 +1208,441 @@ def _credential_errors() -> tuple[type[BaseException], ...]:
 
 
 # ---------------------------------------------------------------------------
+# Reading the AWS estate (AWS_INVENTORY=1): Lambda functions, S3 buckets and CloudFront
+# distributions, with read-only calls, for the CTO report. Each reader takes its boto3
+# client; what comes back is plain data. A Lambda function's environment variable
+# values are dropped the moment its answer is read: only their names go further.
+
+
+class EstateUnavailable(ReportError):
+    """AWS could not be read for the estate (out of reach, throttled, failing)."""
+
+    status = ExitStatus.UNAVAILABLE
+
+
+ESTATE_ENTITY = "AWS estate"  # the entity of a shortfall about a resource no handoff names
+ESTATE_ROWS = 25  # rows of each estate table in the CTO report; the rest are counted
+S3_LIST_CAP = 10_000  # keys counted by listing a bucket that has no daily storage metrics
+S3_METRIC_DAYS = 3  # how far before the as-of date the daily storage metrics are looked for
+IAM_ACTIONS = {  # the API call -> the IAM action that allows it (what the error asks to grant)
+    "ListFunctions": "lambda:ListFunctions",
+    "ListBuckets": "s3:ListAllMyBuckets",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListMetrics": "cloudwatch:ListMetrics",
+    "GetMetricStatistics": "cloudwatch:GetMetricStatistics",
+    "ListDistributions": "cloudfront:ListDistributions",
+    "ListInvalidations": "cloudfront:ListInvalidations",
+}
+ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
+# Name parts that mark an environment variable as holding a secret (plurals too).
+SECRET_WORDS = frozenset({"KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "PRIVATE", "APIKEY", "PASSWD"})
+_NAME_PART_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")  # DB_PASSWORD, apiKey, DBPassword
+# The day AWS deprecates each Lambda runtime (the "Lambda runtimes" page of AWS's
+# documentation, November 2026). A runtime is flagged from its date on, so a date still
+# to come is listed here too; a runtime not listed is not flagged.
+DEPRECATED_RUNTIMES = {
+    "nodejs": dt.date(2016, 10, 31),
+    "nodejs4.3": dt.date(2020, 3, 5),
+    "nodejs4.3-edge": dt.date(2020, 3, 5),
+    "nodejs6.10": dt.date(2019, 8, 12),
+    "nodejs8.10": dt.date(2020, 3, 6),
+    "nodejs10.x": dt.date(2021, 7, 30),
+    "nodejs12.x": dt.date(2023, 3, 31),
+    "nodejs14.x": dt.date(2023, 12, 4),
+    "nodejs16.x": dt.date(2024, 6, 12),
+    "nodejs18.x": dt.date(2025, 9, 1),
+    "nodejs20.x": dt.date(2026, 4, 30),
+    "nodejs22.x": dt.date(2027, 4, 30),
+    "python2.7": dt.date(2021, 7, 15),
+    "python3.6": dt.date(2022, 7, 18),
+    "python3.7": dt.date(2023, 12, 4),
+    "python3.8": dt.date(2024, 10, 14),
+    "python3.9": dt.date(2025, 12, 15),
+    "python3.10": dt.date(2026, 6, 30),
+    "python3.11": dt.date(2026, 6, 30),
+    "python3.12": dt.date(2028, 10, 31),
+    "java8": dt.date(2024, 1, 8),
+    "java8.al2": dt.date(2026, 6, 30),
+    "java11": dt.date(2026, 6, 30),
+    "java17": dt.date(2026, 6, 30),
+    "dotnetcore1.0": dt.date(2019, 7, 27),
+    "dotnetcore2.0": dt.date(2019, 5, 30),
+    "dotnetcore2.1": dt.date(2022, 1, 5),
+    "dotnetcore3.1": dt.date(2023, 4, 3),
+    "dotnet5.0": dt.date(2022, 5, 10),
+    "dotnet6": dt.date(2024, 11, 12),
+    "dotnet7": dt.date(2024, 5, 14),
+    "dotnet8": dt.date(2026, 11, 10),
+    "ruby2.5": dt.date(2021, 7, 30),
+    "ruby2.7": dt.date(2023, 11, 27),
+    "ruby3.2": dt.date(2026, 3, 31),
+    "ruby3.3": dt.date(2027, 3, 31),
+    "go1.x": dt.date(2024, 1, 8),
+    "provided": dt.date(2024, 1, 8),
+    "provided.al2": dt.date(2026, 6, 30),
+}
+_AWS_TIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def inventory_enabled(settings: Settings) -> bool:
+    """Whether AWS_INVENTORY asks for the estate (1/0, also true/false, yes/no, on/off)."""
+    raw = settings.get("AWS_INVENTORY").lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError("AWS_INVENTORY is neither 1 nor 0: set 1 to read the AWS estate into the CTO report, "
+                      "0 (or leave it unset) to skip it")
+
+
+def secret_looking(name: str) -> bool:
+    """Whether an environment variable's name looks like it holds a secret (a word part, any case)."""
+    return any(part.upper().removesuffix("S") in SECRET_WORDS or part.upper() in SECRET_WORDS
+               for part in _NAME_PART_RE.findall(name))
+
+
+def runtime_deprecated(runtime: str | None, as_of: dt.date) -> dt.date | None:
+    """The day a Lambda runtime was deprecated, when that is on or before the as-of date."""
+    since = DEPRECATED_RUNTIMES.get(runtime or "")
+    return since if since is not None and since <= as_of else None
+
+
+def aws_time(value: Any) -> dt.datetime | None:
+    """A time from an AWS answer (a datetime, or text like 2026-11-02T10:15:30.000+0000), in UTC."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    match = _AWS_TIME_RE.match(str(value or "").strip())
+    if not match:
+        return None
+    *parts, zone = match.groups()
+    try:
+        when = dt.datetime(*map(int, parts), tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        when -= offset if zone[0] == "+" else -offset
+    return when
+
+
+def _safe_code(code: Any) -> str:
+    """An AWS error code fit to print (a word), else 'error'."""
+    text = str(code or "")
+    return text if re.fullmatch(r"[A-Za-z0-9.:_-]{1,64}", text) else "error"
+
+
+def _estate_call(service: str, call: Callable[..., Any], **kwargs: Any) -> Any:
+    """One read-only AWS call; a failure becomes one line naming the service and what to do."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    after = "or set AWS_INVENTORY=0 to send without the estate; nothing was sent"
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = _safe_code(error.get("Code"))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        operation = exc.operation_name
+        if code in CREDENTIAL_CODES:
+            raise ConfigError(f"AWS_INVENTORY: {service} refused the credentials ({code}): check AWS_PROFILE "
+                              f"or the access keys, {after}") from None
+        if code in ACCESS_DENIED_CODES or status == 403:
+            action = IAM_ACTIONS.get(operation, f"the IAM action for {service} {operation}")
+            raise ConfigError(f"AWS_INVENTORY: {service} denied {operation} ({code}): grant {action} to the "
+                              f"credentials this tool runs with, {after}") from None
+        raise EstateUnavailable(f"AWS_INVENTORY: {service} {operation} failed ({code}, HTTP {status}): "
+                                f"try again later, {after}") from None
+    except _credential_errors() as exc:
+        raise ConfigError(f"AWS_INVENTORY: no usable AWS credentials for {service} ({_boto_reason(exc)}): "
+                          f"check AWS_PROFILE or the access keys, {after}") from None
+    except BotoCoreError as exc:
+        raise EstateUnavailable(f"AWS_INVENTORY: {service} cannot be read ({_boto_reason(exc)}): "
+                                f"try again later, {after}") from None
+
+
+def lambda_record(fn: dict[str, Any]) -> dict[str, Any]:
+    """What is kept of a Lambda function: no environment variable value, only the names."""
+    variables = (fn.pop("Environment", None) or {}).get("Variables") or {}
+    names = sorted(variables)
+    variables.clear()  # the values go no further than this line
+    modified = aws_time(fn.get("LastModified"))
+    return {
+        "name": str(fn.get("FunctionName") or ""),
+        "runtime": fn.get("Runtime") or ("container image" if fn.get("PackageType") == "Image" else "none"),
+        "memory": fn.get("MemorySize"),
+        "last_modified": modified.date() if modified else None,
+        "env_names": names,
+    }
+
+
+def read_lambdas(client: Any) -> list[dict[str, Any]]:
+    """Every Lambda function in the region, every page of ListFunctions."""
+    functions: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = _estate_call("Lambda", client.list_functions, **kwargs)
+        functions.extend(lambda_record(fn) for fn in page.get("Functions") or [])
+        marker = page.get("NextMarker")
+        if not marker:
+            return functions
+        kwargs["Marker"] = marker
+
+
+def _utc_midnight(day: dt.date) -> dt.datetime:
+    """Midnight UTC at the start of a day."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def bucket_storage(objects: list[dict[str, Any]], sizes: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """A bucket's object count and size on the newest day of its daily storage metrics.
+
+    `objects` are the NumberOfObjects datapoints (AllStorageTypes); `sizes` maps each
+    storage type to its BucketSizeBytes datapoints. The size is the sum over storage
+    types of that same day; None when no type reported that day.
+    """
+    points = [(aws_time(p.get("Timestamp")), p.get("Average")) for p in objects]
+    points = [(t, v) for t, v in points if t is not None and v is not None]
+    if not points:
+        return None
+    when, count = max(points, key=lambda p: p[0])
+    day = when.date()
+    total, seen = 0, False
+    for datapoints in sizes.values():
+        for p in datapoints:
+            t = aws_time(p.get("Timestamp"))
+            if t is not None and t.date() == day and p.get("Average") is not None:
+                total += int(p["Average"])
+                seen = True
+                break
+    return {"objects": int(count), "size": total if seen else None, "day": day}
+
+
+def count_objects(client: Any, bucket: str, cap: int = S3_LIST_CAP) -> tuple[int, int, bool]:
+    """Count a bucket's objects and bytes by listing, stopping at `cap` keys (then capped=True)."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "MaxKeys": max(1, min(1000, cap))}
+    count = size = 0
+    while True:
+        page = _estate_call("S3", client.list_objects_v2, **kwargs)
+        for obj in page.get("Contents") or []:
+            count += 1
+            size += int(obj.get("Size") or 0)
+        if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
+            return count, size, False
+        if count >= cap:
+            return count, size, True
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def _storage_metrics(cloudwatch: Any, metric: str) -> dict[str, list[str]]:
+    """Bucket -> storage types that CloudWatch lists for one daily S3 storage metric."""
+    found: dict[str, list[str]] = defaultdict(list)
+    kwargs: dict[str, Any] = {"Namespace": "AWS/S3", "MetricName": metric}
+    while True:
+        page = _estate_call("CloudWatch", cloudwatch.list_metrics, **kwargs)
+        for m in page.get("Metrics") or []:
+            dims = {d.get("Name"): d.get("Value") for d in m.get("Dimensions") or []}
+            if dims.get("BucketName") and dims.get("StorageType") and len(dims) == 2:
+                found[dims["BucketName"]].append(dims["StorageType"])
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def read_buckets(s3: Any, cloudwatch: Any, as_of: dt.date, cap: int = S3_LIST_CAP) -> list[dict[str, Any]]:
+    """Every S3 bucket with its object count and size: daily storage metrics, else a capped listing."""
+    names: list[str] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = _estate_call("S3", s3.list_buckets, **kwargs)
+        names.extend(str(b["Name"]) for b in page.get("Buckets") or [])
+        if not page.get("ContinuationToken"):
+            break
+        kwargs["ContinuationToken"] = page["ContinuationToken"]
+    counted = _storage_metrics(cloudwatch, "NumberOfObjects") if names else {}
+    sized = _storage_metrics(cloudwatch, "BucketSizeBytes") if names else {}
+    window = {"StartTime": _utc_midnight(as_of - dt.timedelta(days=S3_METRIC_DAYS)),
+              "EndTime": _utc_midnight(as_of + dt.timedelta(days=1)), "Period": 86400, "Statistics": ["Average"]}
+
+    def datapoints(bucket: str, metric: str, storage: str) -> list[dict[str, Any]]:
+        dims = [{"Name": "BucketName", "Value": bucket}, {"Name": "StorageType", "Value": storage}]
+        answer = _estate_call("CloudWatch", cloudwatch.get_metric_statistics, Namespace="AWS/S3",
+                              MetricName=metric, Dimensions=dims, **window)
+        return answer.get("Datapoints") or []
+
+    buckets = []
+    for name in sorted(names):
+        stored = None
+        if "AllStorageTypes" in counted.get(name, []):
+            stored = bucket_storage(datapoints(name, "NumberOfObjects", "AllStorageTypes"),
+                                    {t: datapoints(name, "BucketSizeBytes", t) for t in sized.get(name, [])})
+        if stored is not None:
+            buckets.append({"name": name, **stored, "capped": False, "source": "metrics"})
+            continue
+        count, size, capped = count_objects(s3, name, cap)
+        buckets.append({"name": name, "objects": count, "size": size, "day": None, "capped": capped,
+                        "source": "listing"})
+    return buckets
+
+
+def period_bounds(as_of: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The period (the as-of date's ISO week) as UTC times: Monday 00:00 to the next Monday."""
+    monday = as_of - dt.timedelta(days=as_of.weekday())
+    return _utc_midnight(monday), _utc_midnight(monday + dt.timedelta(days=7))
+
+
+def invalidations_in_period(created: Iterable[Any], as_of: dt.date) -> int:
+    """How many invalidations were created in the period (the deploy-frequency proxy)."""
+    start, end = period_bounds(as_of)
+    times = (aws_time(c) for c in created)
+    return sum(1 for t in times if t is not None and start <= t < end)
+
+
+def read_distributions(client: Any, as_of: dt.date) -> list[dict[str, Any]]:
+    """Every CloudFront distribution: status, last change and invalidations in the period."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        listing = _estate_call("CloudFront", client.list_distributions, **kwargs).get("DistributionList") or {}
+        items.extend(listing.get("Items") or [])
+        if not listing.get("IsTruncated") or not listing.get("NextMarker"):
+            break
+        kwargs["Marker"] = listing["NextMarker"]
+    out = []
+    for d in items:
+        created: list[Any] = []
+        inv_kwargs: dict[str, Any] = {"DistributionId": d["Id"]}
+        while True:
+            inv = _estate_call("CloudFront", client.list_invalidations, **inv_kwargs).get("InvalidationList") or {}
+            created.extend(i.get("CreateTime") for i in inv.get("Items") or [])
+            if not inv.get("IsTruncated") or not inv.get("NextMarker"):
+                break
+            inv_kwargs["Marker"] = inv["NextMarker"]
+        changed = aws_time(d.get("LastModifiedTime"))
+        out.append({
+            "id": str(d["Id"]),
+            "domain": str(d.get("DomainName") or ""),
+            "aliases": [str(a) for a in (d.get("Aliases") or {}).get("Items") or []],
+            "status": str(d.get("Status") or ""),
+            "enabled": bool(d.get("Enabled", True)),
+            "last_change": changed.date() if changed else None,
+            "invalidations": invalidations_in_period(created, as_of),
+        })
+    return out
+
+
+def inventory(lam: Any, s3: Any, cloudwatch: Any, cloudfront: Any, as_of: dt.date,
+              region: str = "") -> dict[str, Any]:
+    """Read the whole estate with the clients given."""
+    return {
+        "region": region,
+        "lambdas": read_lambdas(lam),
+        "buckets": read_buckets(s3, cloudwatch, as_of),
+        "distributions": read_distributions(cloudfront, as_of),
+    }
+
+
+def read_estate(settings: Settings, as_of: dt.date) -> dict[str, Any]:
+    """Read the estate with the clients the settings make (AWS_INVENTORY=1)."""
+    clients = [aws_client(settings, s) for s in ("lambda", "s3", "cloudwatch", "cloudfront")]
+    return inventory(*clients, as_of, region=settings.region)
+
+
+def format_bytes(size: Any) -> str:
+    """A size in bytes the way people read it: 512 bytes, 1.2 MB, 3.4 GB (powers of 1,000)."""
+    if size is None:
+        return NO_DATA
+    value = float(size)
+    if value < 1000:
+        return f"{int(value):,} byte{'s' * (int(value) != 1)}"
+    for unit in ("kB", "MB", "GB", "TB", "PB"):
+        value /= 1000
+        if value < 1000 or unit == "PB":
+            return f"{_round(value, 1):,.1f} {unit}"
+    return NO_DATA  # unreachable: the loop ends at PB
+
+
+def stack_place(item: dict[str, Any]) -> str:
+    """Where a stack item is: 'entity / project / component' (also the key of its linked deploy date)."""
+    return f"{item['entity']} / {item['project']} / {item['name']}"
+
+
+def estate_figures(estate: dict[str, Any], stack: list[dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
+    """The estate as the CTO report shows it: flags, drift both ways, derived shortfalls, deploy dates.
+
+    `stack` is the handoffs' stack items, each with its entity and project.
+    """
+    links: dict[str, list[dict[str, Any]]] = {"lambda": [], "bucket": [], "distribution": []}
+    for s in stack:
+        for kind in links:
+            if s.get(kind):
+                links[kind].append(s)
+
+    where = stack_place
+    lambdas = []
+    shortfalls = []
+    deploys: dict[str, dt.date] = {}  # "entity / project / component" of a linked stack item -> last deploy
+    by_lambda = {f["name"]: f for f in estate["lambdas"]}
+    for f in estate["lambdas"]:
+        linked = [s for s in links["lambda"] if s["lambda"] == f["name"]]
+        row = {**f, "secret_names": [n for n in f["env_names"] if secret_looking(n)],
+               "deprecated_since": runtime_deprecated(f["runtime"], as_of), "linked": [where(s) for s in linked]}
+        lambdas.append(row)
+        owner = {"entity": linked[0]["entity"], "project": linked[0]["project"]} if linked else {
+            "entity": ESTATE_ENTITY, "project": None}
+        if row["secret_names"]:
+            shortfalls.append({**owner, "urgency": "high", "persona": "CTO", "source": "estate",
+                               "title": f"Lambda {f['name']} keeps {', '.join(row['secret_names'])} in plain "
+                                        "environment variables (move to Secrets Manager or SSM)"})
+        if row["deprecated_since"]:
+            shortfalls.append({**owner, "urgency": "medium", "persona": "CTO", "source": "estate",
+                               "title": f"Lambda {f['name']} runs {f['runtime']}, deprecated since "
+                                        f"{row['deprecated_since'].isoformat()}"})
+    for s in links["lambda"]:
+        f = by_lambda.get(s["lambda"])
+        if f is not None and f["last_modified"] is not None:
+            deploys[where(s)] = f["last_modified"]
+
+    def dist_names(d: dict[str, Any]) -> set[str]:
+        return {n.casefold() for n in (d["id"], d["domain"], *d["aliases"]) if n}
+
+    present = {
+        "lambda": set(by_lambda),
+        "bucket": {b["name"] for b in estate["buckets"]},
+        "distribution": set().union(*(dist_names(d) for d in estate["distributions"])),
+    }
+    kinds = {"lambda": "Lambda function", "bucket": "S3 bucket", "distribution": "CloudFront distribution"}
+    missing = [
+        {"kind": kinds[kind], "name": s[kind], "where": where(s), "entity": s["entity"]}
+        for kind, rows in links.items()
+        for s in rows
+        if (s[kind].casefold() if kind == "distribution" else s[kind]) not in present[kind]
+    ]
+    named = {kind: {s[kind].casefold() if kind == "distribution" else s[kind] for s in rows}
+             for kind, rows in links.items()}
+    unlinked = [{"kind": kinds["lambda"], "name": f["name"]} for f in estate["lambdas"]
+                if f["name"] not in named["lambda"]]
+    unlinked += [{"kind": kinds["bucket"], "name": b["name"]} for b in estate["buckets"]
+                 if b["name"] not in named["bucket"]]
+    unlinked += [{"kind": kinds["distribution"], "name": d["domain"] or d["id"]} for d in estate["distributions"]
+                 if not dist_names(d) & named["distribution"]]
+    buckets = [{**b, "size_text": ("over " if b["capped"] else "") + format_bytes(b["size"])}
+               for b in estate["buckets"]]
+    lambdas.sort(key=lambda f: (not f["secret_names"], f["deprecated_since"] is None, f["name"].casefold()))
+    return {
+        "region": estate["region"],
+        "lambdas": lambdas,
+        "buckets": sorted(buckets, key=lambda b: (-(b["size"] or 0), b["name"])),
+        "distributions": sorted(estate["distributions"], key=lambda d: (-d["invalidations"], d["domain"])),
+        "missing": sorted(missing, key=lambda m: (m["where"].casefold(), m["kind"])),
+        "unlinked": sorted(unlinked, key=lambda u: (u["kind"], u["name"].casefold())),
+        "shortfalls": sorted(shortfalls, key=lambda s: (_rank(s["urgency"]), s["entity"].casefold(), s["title"])),
+        "deploys": deploys,
+        "rows": ESTATE_ROWS,
+    }
+
+
+# ---------------------------------------------------------------------------
 # Figures (defined in docs/handoff-format.md): pure functions of the handoffs, table counts and as-of date.
 
 
@@ -1415,8 +1851,10 @@ def client_figures(clients: list[dict[str, Any]], as_of: dt.date) -> dict[str, A
     }
 
 
-def compute_metrics(portfolio: Portfolio, counts: dict[str, TableCount], as_of: dt.date) -> dict[str, Any]:
-    """All figures every report can use, from pure inputs."""
+def compute_metrics(
+    portfolio: Portfolio, counts: dict[str, TableCount], as_of: dt.date, estate: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """All figures every report can use, from pure inputs (`estate`: what AWS_INVENTORY read, or None)."""
     docs = portfolio.handoffs
     by_entity: dict[str, list[Handoff]] = defaultdict(list)
     for d in docs:
@@ -1488,6 +1926,10 @@ def compute_metrics(portfolio: Portfolio, counts: dict[str, TableCount], as_of: 
             "entity": k["entity"], "project": k["project"], "urgency": "medium", "persona": None,
             "source": "derived", "title": f"Missing KPI: {k['name']}",
         })
+    # AWS_INVENTORY: the estate's figures; its shortfalls join the rest, its Lambdas date linked deploys
+    m["estate"] = estate_figures(estate, rows("stack"), as_of) if estate is not None else None
+    shortfalls += m["estate"]["shortfalls"] if m["estate"] else []
+    deploys = m["estate"]["deploys"] if m["estate"] else {}
     shortfalls.sort(key=lambda s: (_rank(s["urgency"]), s["entity"].casefold(), s["title"].casefold()))
     m["shortfalls"] = shortfalls
     m["security"] = sorted(
@@ -1511,7 +1953,7 @@ def compute_metrics(portfolio: Portfolio, counts: dict[str, TableCount], as_of: 
 
     stack = []
     for s in rows("stack"):
-        last = s.get("last_deploy")
+        last = deploys.get(stack_place(s), s.get("last_deploy"))
         stack.append({**s, "in_use": s.get("in_use") is not False,
                       "days_since_deploy": (as_of - last).days if last else NO_DATA})
     m["stack"] = stack
@@ -3428,7 +3870,8 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
         return scan_counts(aws_client(settings, "dynamodb"), missing, where=where)
 
     counts = read_tables(needs, settings.export_dir, live)
-    metrics = compute_metrics(portfolio, counts, as_of)
+    estate = read_estate(settings, as_of) if inventory_enabled(settings) else None
+    metrics = compute_metrics(portfolio, counts, as_of, estate)
     rendered = render_all(selected, metrics)
 
     if args.check:

@@ -20,6 +20,7 @@ SETTING_VARS = (
     "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED",
 )
+SETTING_VARS += ("AWS_INVENTORY",)  # the estate is read only when a test asks for it
 
 
 @pytest.fixture(autouse=True)

@@ -140,12 +140,12 @@ def sample_dry_run(command: str, app: Path, request: pytest.FixtureRequest) -> N
     result = shell(command.split(" && ")[-1], app)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("Subject: Executive Report:") == 8
-    assert result.stdout.count("Period: 2026-W47 (as of 2026-11-22)") == 8
+    assert result.stdout.count("Period: 2026-W47 (week of Mon 16 Nov 2026; as of 2026-11-22)") == 8
     assert "sample portfolio" in result.stderr
     assert "as of 2026-11-22" in result.stderr and "--as-of YYYY-MM-DD" in result.stderr
     # and, as the README says, --as-of shows it as of another day
     other = shell(command.split(" && ")[-1] + " --as-of 2026-12-09", app)
-    assert other.returncode == 0 and other.stdout.count("Period: 2026-W50 (as of 2026-12-09)") == 8
+    assert other.returncode == 0 and other.stdout.count("Period: 2026-W50 (week of Mon 7 Dec 2026; as of 2026-12-09)") == 8
 
 
 def copy_settings(command: str, app: Path, request: pytest.FixtureRequest) -> None:
