@@ -1553,7 +1553,40 @@ class RenderedReport:
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]>#!])")
 _WHITESPACE = re.compile(r"\s+")
-_MD_LINE_START = re.compile(r"^(\s*)([-+]|\d+\.)(\s|$)")
+# What a value must not open a Markdown line with: a list item, a rule, a setext underline.
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-+])|(=)|(\d+)\.(?=\s|$))")
+# Bidi embeddings, overrides and isolates only change the order text is shown in: a
+# handoff's text is shown in the order it was written.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _control_picture(match: re.Match[str]) -> str:
+    """A control character made visible: its Unicode picture (ESC shows as U+241B), or U+FFFD."""
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"  # C1 controls have no picture
+
+
+def clean_text(value: str) -> str:
+    """Handoff text on one line, its control characters visible and never acted on.
+
+    A terminal would obey an escape sequence and a mail client a bidi override; a
+    line break in a name would start a new Markdown block.
+    """
+    value = _BIDI_CONTROLS.sub("", _WHITESPACE.sub(" ", value))
+    return _CONTROLS.sub(_control_picture, value)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    """Escape what a value opens with, so that it cannot start a Markdown block."""
+    lead, sign, equals, number = match.groups()
+    if sign:
+        return f"{lead}\\{sign}"
+    if equals:
+        return f"{lead}&#61;"  # Markdown has no backslash escape for '='
+    return f"{lead}{number}\\."
 
 
 def md_escape(value: Any) -> Any:
@@ -1562,17 +1595,16 @@ def md_escape(value: Any) -> Any:
         return "—"
     if not isinstance(value, str):
         return value
-    value = _WHITESPACE.sub(" ", value)  # a line break in a name must not start a new block
-    value = _MD_SPECIAL.sub(r"\\\1", value)
+    value = _MD_SPECIAL.sub(r"\\\1", clean_text(value))
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace("|", "&#124;")
-    return _MD_LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1] + m.group(3), value)
+    return _MD_LINE_START.sub(_escape_line_start, value)
 
 
 def plain_text(value: Any) -> Any:
     """Template output for a subject line: text on one line, nothing escaped."""
     if value is None:
         return "—"
-    return _WHITESPACE.sub(" ", value) if isinstance(value, str) else value
+    return clean_text(value) if isinstance(value, str) else value
 
 
 def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
@@ -1746,6 +1778,15 @@ def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WID
 
 
 _LIST_ITEM_RE = re.compile(r"^(\s*)([-*+]|\d+\.) ")
+# Marks of the template's own structure in html2text's output. They are control
+# characters, which no text can carry to this point (clean_text makes them visible),
+# so a handoff's "# Title" or "@@TABLE0@@" stays text.
+_HEADING_MARK = "\x0e"
+_RULE_MARK = "\x0f"
+_TABLE_MARK = "\x10"
+_TEMPLATE_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and line break
+_TEXT_HEADING_RE = re.compile(rf"^(#{{1,6}}) {_HEADING_MARK}(.*)$")
+_TEXT_TABLE_RE = re.compile(rf"{_TABLE_MARK}(\d+){_TABLE_MARK}")
 _TABLE_ROW_RE = re.compile(r"^\s*\|")
 _TABLE_RULE_RE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
@@ -1780,7 +1821,7 @@ def _take_tables(md: str, width: int) -> tuple[str, list[str]]:
                 rows.append(_cells(lines[i]))
                 i += 1
             tables.append(layout_table(rows, right, width))
-            out += ["", f"@@TABLE{len(tables) - 1}@@", ""]
+            out += ["", f"{_TABLE_MARK}{len(tables) - 1}{_TABLE_MARK}", ""]
             continue
         out.append(lines[i])
         i += 1
@@ -1793,10 +1834,30 @@ def _markdown() -> markdown.Markdown:
     return markdown.Markdown()
 
 
+class _TextConverter(html2text.HTML2Text):
+    """html2text that shows text as written and marks the template's headings and rules."""
+
+    def handle_data(self, data: str, entity_char: bool = False) -> None:
+        """Text as written: html2text writes Markdown, and would backslash-escape '1.', '- ' or '\\-'."""
+        super().handle_data(data, entity_char=True)
+
+    def handle_tag(self, tag: str, attrs: dict[str, str | None], start: bool) -> None:
+        """Headings and rules as html2text writes them, with a mark only a template can produce."""
+        if tag == "hr":
+            if start:
+                self.p()
+                self.o(_RULE_MARK)
+                self.p()
+            return
+        super().handle_tag(tag, attrs, start)
+        if start and tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.o(_HEADING_MARK)
+
+
 def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     """Markdown to plain text for email: aligned tables, wrapped lines, no markup."""
-    md, tables = _take_tables(md, width)
-    conv = html2text.HTML2Text(bodywidth=0)
+    md, tables = _take_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md), width)
+    conv = _TextConverter(bodywidth=0)
     conv.ignore_emphasis = True
     conv.ignore_links = True
     conv.ignore_images = True
@@ -1805,8 +1866,8 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     out: list[str] = []
     for line in conv.handle(_markdown().reset().convert(md)).splitlines():
         line = line.rstrip()
-        heading = re.match(r"^(#{1,6}) (.*)$", line)
-        table = re.fullmatch(r"@@TABLE(\d+)@@", line.strip())
+        heading = _TEXT_HEADING_RE.match(line)
+        table = _TEXT_TABLE_RE.fullmatch(line.strip())
         if heading:
             title = heading.group(2).strip()
             level = len(heading.group(1))
@@ -1815,7 +1876,7 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
                 out.append(("=" if level == 1 else "-") * len(title))
         elif table:
             out.append(tables[int(table.group(1))])
-        elif line == "* * *":
+        elif line == _RULE_MARK:
             out.append("-" * width)
         else:
             item = _LIST_ITEM_RE.match(line)
