@@ -1966,7 +1966,7 @@ class _AllowList(html.parser.HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         """Keep an allowed element's start tag, without its attributes."""
         if tag in _HTML_DROPPED:
-            self.dropping += tag not in _HTML_VOID
+            self.dropping += 1
         elif tag in _HTML_STYLES and not self.dropping:
             style = _HTML_STYLES[tag]
             self.out.append(f'<{tag} style="{style}">' if style else f"<{tag}>")
@@ -2008,12 +2008,6 @@ def _html_table(rows: list[list[str]], right: list[bool]) -> str:
     ])
 
 
-@functools.cache
-def _html_markdown() -> markdown.Markdown:
-    """The Markdown converter for the HTML part (kept apart from the text's: they run interleaved)."""
-    return markdown.Markdown(output_format="html")
-
-
 def html_from_markdown(md: str, subject: str) -> str:
     """The HTML alternative of a report, from the same Markdown as its text.
 
@@ -2023,7 +2017,7 @@ def html_from_markdown(md: str, subject: str) -> str:
     """
     md, tables = _split_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md))
     keep = _AllowList()
-    keep.feed(_html_markdown().reset().convert(md))
+    keep.feed(_markdown().reset().convert(md))
     keep.close()
     body = "".join(keep.out)
     body = re.sub(
