@@ -33,15 +33,19 @@ import argparse
 import base64
 import binascii
 import datetime as dt
+import email.message
+import email.policy
 import functools
 import gzip
 import hashlib
 import html
+import html.parser
 import json
 import logging
 import os
 import re
 import sys
+import tempfile
 import textwrap
 import unicodedata
 import urllib.parse
@@ -149,7 +153,9 @@ SETTING_NAMES = (
     "DYNAMODB_EXPORT_DIR",
     "ARCHIVE_DIR",
     "AWS_INVENTORY",
+    "EMAIL_FORMAT",
 )
+EMAIL_FORMATS = ("text", "text+html")  # text only (the default), or text with an HTML alternative
 AWS_NAMES = (
     "AWS_PROFILE",
     "AWS_ACCESS_KEY_ID",
@@ -170,6 +176,7 @@ class Settings:
     archive_dir: Path | None
     region: str
     used_examples: bool = False
+    email_format: str = "text"
 
     def get(self, name: str) -> str:
         """Return a setting's value, or '' when unset."""
@@ -229,6 +236,12 @@ def load_settings(
             raise ConfigError("AWS_ENDPOINT_URL is not an http(s) URL; write it like https://host:port")
         if parts.username or parts.password:
             raise ConfigError("AWS_ENDPOINT_URL holds a user name or password; remove them (they would be logged)")
+    email_format = values.get("EMAIL_FORMAT", "").strip() or "text"
+    if email_format not in EMAIL_FORMATS:
+        raise ConfigError(
+            f"EMAIL_FORMAT={email_format}: not a format; write text (the default: plain text only) "
+            "or text+html (plain text with an HTML alternative)"
+        )
     export_dir = resolve("DYNAMODB_EXPORT_DIR")
     if export_dir is not None and not export_dir.is_dir():
         raise ConfigError(
@@ -243,6 +256,7 @@ def load_settings(
         archive_dir=resolve("ARCHIVE_DIR"),
         region=values.get("AWS_REGION", "").strip() or "us-west-2",
         used_examples=used_examples,
+        email_format=email_format,
     )
 
 
@@ -2455,12 +2469,22 @@ class ReportTemplate:
 
 @dataclass
 class RenderedReport:
-    """A report ready to send, and its uncut text for the archive and --full."""
+    """A report ready to send: its text, its uncut text for the archive and --full, and the Markdown
+    both the text and the HTML come from."""
 
     id: str
     subject: str
     text: str
     full_text: str = ""  # every list whole; the same as text when nothing was cut
+
+    markdown: str = ""
+    _html: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def html(self) -> str:
+        """The HTML alternative, made when first asked for (a text-only run never pays for it)."""
+        if self._html is None:
+            self._html = html_from_markdown(self.markdown, self.subject)
+        return self._html
 
 
 MAX_LINES = 250  # an email's length bound, whatever the number of handoffs
@@ -2516,7 +2540,40 @@ def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]>#!])")
 _WHITESPACE = re.compile(r"\s+")
-_MD_LINE_START = re.compile(r"^(\s*)([-+]|\d+\.)(\s|$)")
+# What a value must not open a Markdown line with: a list item, a rule, a setext underline.
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-+])|(=)|(\d+)\.(?=\s|$))")
+# Bidi embeddings, overrides and isolates only change the order text is shown in: a
+# handoff's text is shown in the order it was written.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _control_picture(match: re.Match[str]) -> str:
+    """A control character made visible: its Unicode picture (ESC shows as U+241B), or U+FFFD."""
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"  # C1 controls have no picture
+
+
+def clean_text(value: str) -> str:
+    """Handoff text on one line, its control characters visible and never acted on.
+
+    A terminal would obey an escape sequence and a mail client a bidi override; a
+    line break in a name would start a new Markdown block.
+    """
+    value = _BIDI_CONTROLS.sub("", _WHITESPACE.sub(" ", value))
+    return _CONTROLS.sub(_control_picture, value)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    """Escape what a value opens with, so that it cannot start a Markdown block."""
+    lead, sign, equals, number = match.groups()
+    if sign:
+        return f"{lead}\\{sign}"
+    if equals:
+        return f"{lead}&#61;"  # Markdown has no backslash escape for '='
+    return f"{lead}{number}\\."
 
 
 def md_escape(value: Any) -> Any:
@@ -2525,17 +2582,16 @@ def md_escape(value: Any) -> Any:
         return "—"
     if not isinstance(value, str):
         return value
-    value = _WHITESPACE.sub(" ", value)  # a line break in a name must not start a new block
-    value = _MD_SPECIAL.sub(r"\\\1", value)
+    value = _MD_SPECIAL.sub(r"\\\1", clean_text(value))
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace("|", "&#124;")
-    return _MD_LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1] + m.group(3), value)
+    return _MD_LINE_START.sub(_escape_line_start, value)
 
 
 def plain_text(value: Any) -> Any:
     """Template output for a subject line: text on one line, nothing escaped."""
     if value is None:
         return "—"
-    return _WHITESPACE.sub(" ", value) if isinstance(value, str) else value
+    return clean_text(value) if isinstance(value, str) else value
 
 
 def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
@@ -2715,6 +2771,15 @@ def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WID
 
 
 _LIST_ITEM_RE = re.compile(r"^(\s*)([-*+]|\d+\.) ")
+# Marks of the template's own structure in html2text's output. They are control
+# characters, which no text can carry to this point (clean_text makes them visible),
+# so a handoff's "# Title" or "@@TABLE0@@" stays text.
+_HEADING_MARK = "\x0e"
+_RULE_MARK = "\x0f"
+_TABLE_MARK = "\x10"
+_TEMPLATE_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and line break
+_TEXT_HEADING_RE = re.compile(rf"^(#{{1,6}}) {_HEADING_MARK}(.*)$")
+_TEXT_TABLE_RE = re.compile(rf"{_TABLE_MARK}(\d+){_TABLE_MARK}")
 _TABLE_ROW_RE = re.compile(r"^\s*\|")
 _TABLE_RULE_RE = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _CELL_SPLIT_RE = re.compile(r"(?<!\\)\|")
@@ -2735,9 +2800,19 @@ def _take_tables(md: str, width: int) -> tuple[str, list[str]]:
     Tables are laid out here rather than through HTML: faster on big portfolios, and
     the columns are ours to fit into the width.
     """
+    md, tables = _split_tables(md)
+    return md, [layout_table(rows, right, width) for rows, right in tables]
+
+
+def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]]]:
+    """Take every Markdown table out as rows of plain-text cells and right-alignment flags.
+
+    The text and the HTML find the same tables here, and a table's cells are plain text
+    from then on: nothing in a cell can become markup.
+    """
     lines = md.split("\n")
     out: list[str] = []
-    tables: list[str] = []
+    tables: list[tuple[list[list[str]], list[bool]]] = []
     i = 0
     while i < len(lines):
         if (_TABLE_ROW_RE.match(lines[i]) and i + 1 < len(lines) and "-" in lines[i + 1]
@@ -2748,8 +2823,8 @@ def _take_tables(md: str, width: int) -> tuple[str, list[str]]:
             while i < len(lines) and _TABLE_ROW_RE.match(lines[i]):
                 rows.append(_cells(lines[i]))
                 i += 1
-            tables.append(layout_table(rows, right, width))
-            out += ["", f"@@TABLE{len(tables) - 1}@@", ""]
+            tables.append((rows, right))
+            out += ["", f"{_TABLE_MARK}{len(tables) - 1}{_TABLE_MARK}", ""]
             continue
         out.append(lines[i])
         i += 1
@@ -2762,10 +2837,30 @@ def _markdown() -> markdown.Markdown:
     return markdown.Markdown()
 
 
+class _TextConverter(html2text.HTML2Text):
+    """html2text that shows text as written and marks the template's headings and rules."""
+
+    def handle_data(self, data: str, entity_char: bool = False) -> None:
+        """Text as written: html2text writes Markdown, and would backslash-escape '1.', '- ' or '\\-'."""
+        super().handle_data(data, entity_char=True)
+
+    def handle_tag(self, tag: str, attrs: dict[str, str | None], start: bool) -> None:
+        """Headings and rules as html2text writes them, with a mark only a template can produce."""
+        if tag == "hr":
+            if start:
+                self.p()
+                self.o(_RULE_MARK)
+                self.p()
+            return
+        super().handle_tag(tag, attrs, start)
+        if start and tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.o(_HEADING_MARK)
+
+
 def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     """Markdown to plain text for email: aligned tables, wrapped lines, no markup."""
-    md, tables = _take_tables(md, width)
-    conv = html2text.HTML2Text(bodywidth=0)
+    md, tables = _take_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md), width)
+    conv = _TextConverter(bodywidth=0)
     conv.ignore_emphasis = True
     conv.ignore_links = True
     conv.ignore_images = True
@@ -2774,8 +2869,8 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     out: list[str] = []
     for line in conv.handle(_markdown().reset().convert(md)).splitlines():
         line = line.rstrip()
-        heading = re.match(r"^(#{1,6}) (.*)$", line)
-        table = re.fullmatch(r"@@TABLE(\d+)@@", line.strip())
+        heading = _TEXT_HEADING_RE.match(line)
+        table = _TEXT_TABLE_RE.fullmatch(line.strip())
         if heading:
             title = heading.group(2).strip()
             level = len(heading.group(1))
@@ -2784,7 +2879,7 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
                 out.append(("=" if level == 1 else "-") * len(title))
         elif table:
             out.append(tables[int(table.group(1))])
-        elif line == "* * *":
+        elif line == _RULE_MARK:
             out.append("-" * width)
         else:
             item = _LIST_ITEM_RE.match(line)
@@ -2794,6 +2889,120 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
                 or [""]
             )
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
+
+
+# The HTML alternative (EMAIL_FORMAT=text+html). Mail clients drop <style> blocks and
+# block remote content, so every element carries its own inline style; the page is one
+# column of at most 600 px, the width mail clients are designed for.
+_FONT = "-apple-system,'Segoe UI',Helvetica,Arial,sans-serif"
+_TH = "padding:4px 6px;border-bottom:2px solid #999;vertical-align:bottom;"
+_TD = "padding:3px 6px;border-bottom:1px solid #ddd;vertical-align:top;"
+_NUMBERS = "white-space:nowrap;"  # an amount never breaks across lines
+_HTML_STYLES = {  # the allow-list: every element the HTML part may hold, and its style
+    "h1": "font-size:20px;margin:0 0 12px;",
+    "h2": "font-size:16px;margin:22px 0 8px;padding-bottom:3px;border-bottom:1px solid #cccccc;",
+    "h3": "font-size:14px;margin:16px 0 6px;",
+    "h4": "font-size:14px;margin:12px 0 4px;",
+    "h5": "font-size:13px;margin:12px 0 4px;",
+    "h6": "font-size:13px;margin:12px 0 4px;",
+    "p": "margin:0 0 10px;",
+    "ul": "margin:0 0 10px;padding-left:22px;",
+    "ol": "margin:0 0 10px;padding-left:22px;",
+    "li": "margin:0 0 3px;",
+    "blockquote": "margin:0 0 10px;padding-left:10px;border-left:3px solid #cccccc;color:#555555;",
+    "pre": "margin:0 0 10px;white-space:pre-wrap;font-family:Menlo,Consolas,monospace;font-size:12px;",
+    "code": "font-family:Menlo,Consolas,monospace;font-size:12px;",
+    "em": "",
+    "strong": "",
+    "hr": "border:0;border-top:1px solid #cccccc;margin:20px 0 10px;",
+    "br": "",
+}
+_HTML_VOID = {"hr", "br"}
+_HTML_DROPPED = {"script", "style", "head", "title", "template", "iframe", "object", "svg", "math", "textarea"}
+
+
+class _AllowList(html.parser.HTMLParser):
+    """Rebuilds HTML keeping only allowed elements, with our styles and no other attribute.
+
+    Anything else (a link, an image, raw HTML a template holds) loses its tags and keeps
+    its text, escaped; scripts and styles lose their content too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.dropping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Keep an allowed element's start tag, without its attributes."""
+        if tag in _HTML_DROPPED:
+            self.dropping += 1
+        elif tag in _HTML_STYLES and not self.dropping:
+            style = _HTML_STYLES[tag]
+            self.out.append(f'<{tag} style="{style}">' if style else f"<{tag}>")
+
+    def handle_endtag(self, tag: str) -> None:
+        """Keep an allowed element's end tag."""
+        if tag in _HTML_DROPPED:
+            self.dropping = max(0, self.dropping - 1)
+        elif tag in _HTML_STYLES and tag not in _HTML_VOID and not self.dropping:
+            self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        """Text, escaped again: it can never become markup."""
+        if not self.dropping:
+            self.out.append(html.escape(data, quote=False))
+
+
+def _html_table(rows: list[list[str]], right: list[bool]) -> str:
+    """A table as HTML: a header row, then the body, numbers right-aligned, every cell plain text."""
+    ncols = max(len(r) for r in rows)
+    right = (right + [False] * ncols)[:ncols]
+
+    def row(cells: list[str], tag: str, style: str) -> str:
+        cells = cells + [""] * (ncols - len(cells))
+        return "<tr>" + "".join(
+            f'<{tag} style="{style}text-align:{"right" if r else "left"};'
+            f'{_NUMBERS if r and tag == "td" else ""}">{html.escape(c, quote=False)}</{tag}>'
+            for c, r in zip(cells, right, strict=True)
+        ) + "</tr>"
+
+    body = [row(r, "td", _TD) for r in rows[1:]]
+    return "\n".join([
+        '<div style="overflow-x:auto;margin:0 0 12px;">',
+        '<table style="border-collapse:collapse;width:100%;font-size:13px;">',
+        f"<thead>{row(rows[0], 'th', _TH)}</thead>",
+        "<tbody>", *body, "</tbody>",
+        "</table>",
+        "</div>",
+    ])
+
+
+def html_from_markdown(md: str, subject: str) -> str:
+    """The HTML alternative of a report, from the same Markdown as its text.
+
+    Tables are taken out exactly as for the text, and the rest goes through Markdown
+    and then an allow-list of elements: whatever a handoff or template holds, the page
+    has no script, link, image, external resource or attribute but our inline styles.
+    """
+    md, tables = _split_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md))
+    keep = _AllowList()
+    keep.feed(_markdown().reset().convert(md))
+    keep.close()
+    body = "".join(keep.out)
+    body = re.sub(
+        rf"(?:<p[^>]*>)?{_TABLE_MARK}(\d+){_TABLE_MARK}(?:</p>)?",
+        lambda m: _html_table(*tables[int(m.group(1))]),
+        body,
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(subject, quote=False)}</title>\n</head>\n"
+        '<body style="margin:0;padding:0;background:#ffffff;">\n'
+        f'<div style="max-width:600px;margin:0 auto;padding:16px;font-family:{_FONT};font-size:14px;'
+        f'line-height:1.45;color:#222222;">\n{body}\n</div>\n</body>\n</html>\n'
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -2885,16 +3094,16 @@ def render_report(
               f"{needs_you_markdown(needs, report)}")
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
 
-    def text(scale: float | None) -> str:
-        body_md = env.get_template(report.id).render({**context, "cut": _cutter(scale)})
-        return text_from_markdown(header + body_md + footer)
+    def text(scale: float | None) -> tuple[str, str]:
+        md = header + env.get_template(report.id).render({**context, "cut": _cutter(scale)}) + footer
+        return md, text_from_markdown(md)
 
     try:
-        full = text(None)
+        sent_md, full = text(None)
         sent, scale = full, 1.0
         # Long lists are cut; when the cut lists still make too long an email, they are halved.
         while sent.count("\n") > MAX_LINES and scale >= MIN_SCALE:
-            sent, scale = text(scale), scale / 2
+            (sent_md, sent), scale = text(scale), scale / 2
         subject = env.overlay(finalize=plain_text).get_template(f"{report.id}:subject").render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
@@ -2907,7 +3116,7 @@ def render_report(
     subject = " ".join(subject.split())
     if needs["total"]:
         subject += f" ({format_count(needs['total'])} need you)"
-    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full)
+    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full, markdown=sent_md)
 
 
 def _template_line(exc: BaseException, path: Path) -> int | str:
@@ -2925,6 +3134,17 @@ def render_all(reports: list[ReportTemplate], metrics: dict[str, Any]) -> list[R
     """Render every selected report before anything is sent."""
     env = jinja_env(reports)
     return [render_report(r, metrics, env) for r in reports]
+
+
+def write_html_files(rendered: list[RenderedReport]) -> list[Path]:
+    """A dry run's HTML alternatives, one file a report in a new temporary folder (never the archive)."""
+    folder = Path(tempfile.mkdtemp(prefix="send_exec_reports-"))
+    paths = []
+    for r in rendered:
+        path = folder / f"{r.id}.html"
+        path.write_text(r.html(), encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
 def dry_run_text(rendered: list[RenderedReport], settings: Settings) -> str:
@@ -2991,6 +3211,7 @@ class Delivery:
     to: list[str]
     bcc: list[str]
     archive_dir: Path
+    email_format: str = "text"
 
 
 def check_addresses(settings: Settings, name: str, *, required: bool, single: bool = False) -> list[str]:
@@ -3025,7 +3246,8 @@ def delivery_settings(settings: Settings) -> Delivery:
         raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: cannot create it ({exc.strerror})") from None
     if not os.access(settings.archive_dir, os.W_OK):
         raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user")
-    return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=settings.archive_dir)
+    return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=settings.archive_dir,
+                    email_format=settings.email_format)
 
 
 def write_atomic(path: Path, data: str) -> None:
@@ -3203,8 +3425,9 @@ class SesSender:
             self.sleep(self.next_at - now)
         self.next_at = max(now, self.next_at) + spacing
 
-    def send(self, sender: str, to: list[str], bcc: list[str], subject: str, body: str) -> str:
-        """Send one plain-text message; return SES's MessageId or raise SendFailed.
+    def send(self, sender: str, to: list[str], bcc: list[str], subject: str, body: str,
+             raw: bytes | None = None) -> str:
+        """Send one message (plain text, or `raw` MIME); return SES's MessageId or raise SendFailed.
 
         Call pace() first: it is not done here, so that a run killed while waiting
         leaves no 'sending' mark for a message that was never handed to SES. Only
@@ -3214,7 +3437,7 @@ class SesSender:
         """
         from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
-        request = {
+        call, request = self.client.send_email, {
             "Source": sender,
             "Destination": {"ToAddresses": to, "BccAddresses": bcc},
             "Message": {
@@ -3222,12 +3445,16 @@ class SesSender:
                 "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
             },
         }
+        if raw is not None:  # EMAIL_FORMAT=text+html: the BCC is a destination, never a header
+            call, request = self.client.send_raw_email, {
+                "Source": sender, "Destinations": to + bcc, "RawMessage": {"Data": raw},
+            }
         retry_why = ""
         for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
             if attempt > 1:  # the caller paced the first attempt
                 self.pace(len(to) + len(bcc))
             try:
-                return str(self.client.send_email(**request)["MessageId"])
+                return str(call(**request)["MessageId"])
             except ClientError as exc:
                 retry_why = _send_rejection(exc, sender)
             except (EndpointConnectionError, ConnectTimeoutError) as exc:
@@ -3340,6 +3567,37 @@ def envelope(report: RenderedReport, delivery: Delivery) -> str:
     )
 
 
+def build_mime(report: RenderedReport, sender: str, to: list[str], bcc: list[str], fmt: str) -> bytes:
+    """The whole message as SendRawEmail takes it: the text part exactly as a text-only send
+    carries it, then with fmt 'text+html' the HTML alternative (clients show the last part
+    they can). `bcc` is deliberately not written: in a raw message a Bcc header would reach
+    every recipient, so those addresses go to SES as destinations only.
+    """
+    if fmt not in EMAIL_FORMATS:
+        raise ValueError(f"email format {fmt!r} is not one of {', '.join(EMAIL_FORMATS)}")
+    del bcc
+    msg = email.message.EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = report.subject  # RFC 2047-encoded by the policy where it is not ASCII
+    # Quoted-printable keeps the message 7-bit and readable; its encoded text never holds
+    # "=_", so a boundary made of it and a hash of the content is safe and the same every run.
+    msg.set_content(report.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    if fmt == "text+html":
+        page = report.html()
+        msg.add_alternative(page, subtype="html", charset="utf-8", cte="quoted-printable")
+        digest = hashlib.sha256(f"{report.text}\0{page}".encode()).hexdigest()[:32]
+        msg.set_boundary(f"=_{digest}")
+    return msg.as_bytes()
+
+
+def raw_message(report: RenderedReport, delivery: Delivery) -> bytes | None:
+    """The MIME message to send raw, or None when the report goes as plain text (EMAIL_FORMAT=text)."""
+    if delivery.email_format == "text":
+        return None
+    return build_mime(report, delivery.sender, delivery.to, delivery.bcc, delivery.email_format)
+
+
 def deliver(
     rendered: list[RenderedReport],
     metrics_json: str,
@@ -3380,6 +3638,9 @@ def deliver(
                     metrics_written = True
                 prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
                 write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
+                raw = raw_message(report, delivery)
+                if raw is not None:
+                    write_atomic(folder / f"{report.id}.html", report.html())
                 sender.pace(len(delivery.to) + len(delivery.bcc))
                 ledger.record(report.id, "sending", subject=report.subject)
             except OSError as exc:
@@ -3388,7 +3649,8 @@ def deliver(
                 stop_reason = "the archive folder cannot be written (see above)"
                 continue
             try:
-                message_id = sender.send(delivery.sender, delivery.to, delivery.bcc, report.subject, report.text)
+                message_id = sender.send(delivery.sender, delivery.to, delivery.bcc, report.subject, report.text,
+                                         raw=raw)
             except SendFailed as exc:
                 log.error("%s: %s", report.id, exc)
                 outcome.failed.append(report.id)
@@ -3881,6 +4143,9 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
             return ExitStatus.OK
         return check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region)
     if delivery is None:
+        if settings.email_format == "text+html":
+            for path in write_html_files(rendered):
+                log.info("HTML alternative written to %s", path)
         sys.stdout.write(dry_run_text(rendered, settings))
         return ExitStatus.OK
 

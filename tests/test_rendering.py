@@ -1,0 +1,156 @@
+"""Text from a handoff shows exactly as written in every place a report puts it.
+
+Every test renders for real: handoffs under tmp_path, read by the tool's own readers,
+figures computed, templates rendered through Markdown and html2text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from make_exports import write_export
+
+import send_exec_reports as ser
+
+AS_OF = dt.date(2026, 11, 22)
+T0 = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def handoff(folder: Path, name: str, **front: object) -> None:
+    """Write one handoff, its front matter dumped by PyYAML (so any string is quoted right)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    front = {"status": "active", "updated": AS_OF - dt.timedelta(days=2), **front}
+    text = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=10**6)
+    (folder / f"{name}.md").write_text(f"---\n{text}---\nNotes.\n", encoding="utf-8")
+
+
+def dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], only: str, *, exports: bool = False) -> str:
+    """The dry run's stdout for the handoffs in tmp_path/handoffs; it must succeed quietly."""
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\n" + ("DYNAMODB_EXPORT_DIR=exports\n" if exports else ""))
+    code = ser.main(["--dry-run", "--env-file", str(env), "--as-of", AS_OF.isoformat(), "--only", only])
+    out, err = capsys.readouterr()
+    assert (code, err) == (0, ""), err
+    return out
+
+
+def report(out: str, subject_word: str) -> list[str]:
+    """The lines of one report in a dry run's output, from its Subject line to the next report."""
+    blocks = out.split("=" * ser.WRAP_WIDTH + "\n")
+    (block,) = [b for b in blocks if re.search(rf"^Subject: .*{subject_word}", b, re.M)]
+    return block.splitlines()
+
+
+def test_the_reproductions_show_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "handoffs"
+    stack = [{"name": "api", "service": "AWS Lambda", "monthly_cost": 1, "in_use": True}]
+    live = [{"name": "Site", "kind": "organic", "status": "live", "visits": 10, "leads": 2, "conversions": 1}]
+    handoff(folder, "a", entity="# Pwned heading", cash=100, financials={"2026-08": {"revenue": 10, "expenses": 20}},
+            stack=[{"name": "back\\-slash", "service": "\x1b[31mred\a bell\0nul", "monthly_cost": 1, "in_use": True}],
+            actions=[{"title": "back\\-slash \u202eevil", "due": dt.date(2026, 11, 25), "priority": 1,
+                      "persona": "CTO"}])
+    for i, name in enumerate(["\\+ plus", "\\- dash", "1\\. numbered"]):
+        handoff(folder, f"b{i}", entity=name, stack=stack, channels=live)
+    out = dry_run(tmp_path, capsys, "ceo,cfo,cto,cmo")
+
+    cfo = report(out, "CFO")
+    assert "# Pwned heading: over 1 month only (2026-09, 2026-10 missing)." in cfo  # a paragraph, not a heading
+    assert not [line for line in cfo if "PWNED" in line]
+    assert [line for line in cfo if line.startswith("=")] == ["=" * len("CFO Report")]  # the title's only
+    cto, cmo = report(out, "CTO"), report(out, "CMO")
+    for heading in ("\\+ plus", "\\- dash", "1\\. numbered"):  # the group headings, exactly as written
+        assert heading in cto
+        assert heading in cmo
+    assert "# Pwned heading" in cto  # its group heading
+    assert "\\\\" not in out
+    assert "  - due 2026-11-25, P1: back\\-slash evil (# Pwned heading, CTO)" in report(out, "CEO")
+    assert [line for line in cto if line.startswith("back\\-slash | \u241b[31mred\u2407 bell\u2400nul |")]
+    assert not CONTROL.search(out), "a control character reached the output"
+
+
+# Markdown, HTML and template syntax, escapes, and text that an escaper could get wrong.
+NASTY = [
+    "*a*", "_a_", "`a`", "**b**", "__b__", "~~s~~", "[x](y)", "![i](http://x/i.png)", "[^1]", "*[HTML]: x",
+    "<b>bold</b>", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "</td></tr>", "<!-- c -->",
+    "<http://example.com>", "javascript:alert(1)", "&amp;", "&lt;", "&#124;", "&copy", "a | b", "a\\|b", "|",
+    "# head", "## h2 ##", "#", "- dash", "-", "+ plus", "+", "1. one", "1986. year", "1) one", "> quote", ">",
+    "=", "===", "---", "- - -", "***", "___", ": term", "back\\slash", "back\\-slash", "\\+ plus", "\\- dash",
+    "1\\. numbered", "\\\\double", "x\\", "\\", "{{ 7*7 }}", "{% raw %}", "@@TABLE0@@", "wzxhzdk:0",
+    "Zoë 東京 café", "a  b\tc\nd", "    four spaces", "trailing  ", "ｆｕｌｌ", "e\u0301", "😀 emoji",
+]
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_any_text_shows_exactly_as_written_in_every_place(tmp_path: Path, value: str) -> None:
+    handoff(tmp_path / "handoffs", "doc", entity=value)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "x.md").write_text(
+        "---\ntitle: X\npersona: CEO\nsubject: 'Report: {{ entities|first }} ({{ period }})'\n---\n"
+        "{% for e in entities.values() %}\nSTART\n\n{{ e.name }}\n\n- {{ e.name }}\n\n### {{ e.name }}\n\n"
+        "| Name | N |\n|---|---:|\n| {{ e.name }} | 1 |\n\nLine:\n{{ e.name }}\n\nEND\n{% endfor %}\n",
+        encoding="utf-8",
+    )
+    metrics = ser.compute_metrics(ser.read_handoffs(tmp_path / "handoffs"), {}, AS_OF)
+    (rendered,) = ser.render_all(ser.load_reports(reports), metrics)
+    expected = " ".join(value.split())  # whitespace folded, as on one line
+    lines = rendered.text.splitlines()
+    body = lines[lines.index("START") + 1:lines.index("END")]
+    paragraph, item, heading, table, after_text = body[1], body[3], body[5], body[7:10], body[11:]
+    assert (paragraph, item, heading) == (expected, f"  - {expected}", expected)
+    assert table[0].startswith("Name") and set(table[1]) <= {"-", "+"}
+    assert table[2].rsplit(" | ", 1) == [expected.ljust(len(table[2]) - 4), "1"]
+    assert after_text == [f"Line: {expected}", ""]  # '===' or '---' under a line would make it a heading
+    assert rendered.subject == f"Report: {expected} (2026-W47)"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("\x1b[31mred\x1b[0m", "\u241b[31mred\u241b[0m"),  # ESC shows as its picture: the terminal stays as it was
+        ("bell\a nul\0 del\x7f", "bell\u2407 nul\u2400 del\u2421"),
+        ("c1 \x9b31m csi", "c1 \ufffd31m csi"),  # C1 controls have no picture
+        ("\x02wzxhzdk:0\x03", "\u2402wzxhzdk:0\u2403"),  # Python-Markdown's own placeholder marks
+        ("\x0e1\x0e \x0f \x10", "\u240e1\u240e \u240f \u2410"),  # the marks of the template's structure
+        ("abc\u202edef \u2066iso\u2069 \u200fmark", "abcdef iso mark"),  # bidi controls only reorder: removed
+        ("line\rbreak\x0bvt\x1cfs\x85nel", "line break vt fs nel"),  # line breaks of every kind: one space
+    ],
+)
+def test_control_characters_are_made_visible_or_removed(tmp_path: Path, value: str, shown: str) -> None:
+    handoff(tmp_path / "handoffs", "doc", entity=value,
+            actions=[{"title": value, "due": dt.date(2026, 11, 25), "priority": 1}],
+            stack=[{"name": value, "service": "S3", "monthly_cost": 1, "in_use": True}])
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "x.md").write_text(
+        "---\ntitle: X\npersona: CEO\nsubject: '{{ entities|first }}'\n---\n"
+        "{% for a in actions %}\n- {{ a.title }}\n{% endfor %}\n\n{% for s in stack %}\n### {{ s.entity }}\n\n"
+        "| Name | Cost |\n|---|---:|\n| {{ s.name }} | {{ s.monthly_cost|money }} |\n{% endfor %}\n",
+        encoding="utf-8",
+    )
+    metrics = ser.compute_metrics(ser.read_handoffs(tmp_path / "handoffs"), {}, AS_OF)
+    (rendered,) = ser.render_all(ser.load_reports(reports), metrics)
+    assert rendered.subject == f"{shown} (1 need you)"  # the action due within a week
+    lines = rendered.text.splitlines()
+    assert f"  - {shown}" in lines
+    assert shown in lines  # the heading
+    assert [line for line in lines if line.startswith(f"{shown} | ")]
+    assert not CONTROL.search(rendered.text + rendered.subject)
+
+
+def test_the_sources_line_shows_table_names_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["__init__", "-dash-", "a_b_c", "1.x"]
+    for name in names:
+        write_export(tmp_path / "exports" / name, [{"id": {"S": "1"}}], export_time=T0)
+    handoff(tmp_path / "handoffs", "doc", entity="Acme",
+            dynamodb={"events": "__init__", "users": "a_b_c", "checklist": {"table": "-dash-"}})
+    handoff(tmp_path / "handoffs", "other", entity="Other", dynamodb={"events": "1.x"})
+    out = dry_run(tmp_path, capsys, "ceo", exports=True)
+    flat = " ".join(out.split())
+    assert flat.endswith("DynamoDB tables: -dash-, 1.x, __init__, a_b_c (exported 2026-11-21 09:00 UTC); "
+                         "as of 2026-11-22.")
