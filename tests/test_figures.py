@@ -1,9 +1,10 @@
-"""Every figure of SPEC §2.3 from small hand-made handoffs, with hand-checked answers."""
+"""Every figure from small hand-made handoffs, with hand-checked answers."""
 
 from __future__ import annotations
 
 import datetime as dt
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,11 @@ def portfolio(tmp_path: Path, *docs: str) -> ser.Portfolio:
 def figures(tmp_path: Path, *docs: str, counts: dict[str, ser.TableCount] | None = None, as_of: dt.date = AS_OF):
     """Metrics for the given documents."""
     return ser.compute_metrics(portfolio(tmp_path, *docs), counts or {}, as_of)
+
+
+def ratio(part: int | str, whole: int | str):
+    """part / whole as an exact-decimal expectation (to 25 significant digits); a float never matches."""
+    return pytest.approx(Decimal(part) / Decimal(whole), rel=Decimal("1e-25"), abs=Decimal(0))
 
 
 def doc(entity: str = "Acme", updated: str = "2026-11-20", status: str = "active", **extra: str) -> str:
@@ -163,8 +169,8 @@ def test_infra_cost_and_savings(tmp_path: Path) -> None:
           - {name: db, monthly_cost: 100}
     """))
     e = m["entities"]["Acme"]
-    assert e["infra_cost"] == pytest.approx(124.70)
-    assert e["savings"] == pytest.approx(23.50)
+    assert e["infra_cost"] == Decimal("124.70")
+    assert e["savings"] == Decimal("23.50")
     assert [s["days_since_deploy"] for s in m["stack"]] == [20, "no data", "no data"]
     assert [s["in_use"] for s in m["stack"]] == [True, False, True]  # absent in_use means in use
 
@@ -302,10 +308,14 @@ def test_deliveries(tmp_path: Path) -> None:
     y = m["entities"]["Acme"]["yacht"]
     rows = {r["id"]: r for r in y["rows"]}
     assert (rows["D-1"]["cost"], rows["D-1"]["margin"]) == (4070, 2730)
-    assert rows["D-1"]["margin_pct"] == pytest.approx(2730 / 6800)
+    assert rows["D-1"]["margin_pct"] == ratio(2730, 6800)
     assert rows["D-5"]["margin_pct"] == "n/a"
+    assert (rows["D-3"]["cost"], rows["D-3"]["margin"], rows["D-3"]["margin_pct"]) == ("not costed", "n/a", "n/a")
     assert y["pipeline"] == 10000 and y["pipeline_count"] == 2
-    assert y["avg_margin_pct"] == pytest.approx((2730 / 6800 + 0.1) / 2)
+    # weighted: (2730 + 100) / (6800 + 1000), not the mean of 40.1% and 10%
+    assert y["avg_margin_pct"] == ratio(2830, 7800)
+    assert (y["completed_revenue"], y["completed_margin"], y["completed_uncosted"]) == (7800, 2830, 0)
+    assert y["uncosted"] == ["D-3"]
     assert [r["id"] for r in y["rows"]] == ["D-5", "D-2", "D-1", "D-3", "D-4"]
 
 
@@ -320,7 +330,7 @@ def test_clients(tmp_path: Path) -> None:
     """))
     a = m["entities"]["Acme"]["agency"]
     assert a["mrr"] == 4000
-    assert (a["largest"], a["concentration"]) == ("Big Law", 2100 / 4000)
+    assert (a["largest"], a["concentration"]) == ("Big Law", Decimal("0.525"))
     assert {c["name"]: c["rate"] for c in a["rows"]} == {
         "Acme Dental": 75, "Big Law": "n/a", "Quiet Co": 125, "Maybe Inc": "n/a", "Gone LLC": "n/a",
     }
@@ -343,7 +353,7 @@ def test_dynamodb_figures_per_entity(tmp_path: Path) -> None:
     )
     a, b = m["entities"]["A"], m["entities"]["B"]
     assert (a["events"], a["users"], a["checklist_done"], a["checklist_items"]) == (1375, 40, 3, 7)
-    assert a["checklist_pct"] == pytest.approx(3 / 7)
+    assert a["checklist_pct"] == ratio(3, 7)
     assert b["events"] == b["users"] == b["checklist_pct"] == "no data"
     assert m["sources"]["tables"] == ["a-check", "a-events", "a-users"]
 
@@ -360,8 +370,8 @@ def test_email_blast_potential_and_ota_sequence(tmp_path: Path) -> None:
             blast: {list_size: 1200, open_rate: 0.35, click_rate: 0.08, conversion_rate: 0.05, avg_order_value: 450}
     """))
     gbp = m["channels"][0]
-    assert gbp["lead_rate"] == pytest.approx(12 / 340) and gbp["close_rate"] == pytest.approx(0.25)
-    assert m["blasts"][0]["potential"] == pytest.approx(1200 * 0.35 * 0.08 * 0.05 * 450)  # 756
+    assert gbp["lead_rate"] == ratio(12, 340) and gbp["close_rate"] == Decimal("0.25")
+    assert m["blasts"][0]["potential"] == 756  # 1200 x 0.35 x 0.08 x 0.05 x 450, exactly
     assert [c["name"] for c in m["ota"]] == ["GetYourGuide", "Viator"]
 
 
