@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import textwrap
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -401,3 +403,161 @@ def test_email_blast_potential_and_ota_sequence(tmp_path: Path) -> None:
 )
 def test_formatting(fn, value, text: str) -> None:
     assert fn(value) == text
+
+
+# ---------------------------------------------------------------------------
+# Handoffs built directly, with money as Decimals (as the reader gives them), for the
+# exactness, extreme-value, boundary and ordering tests below.
+
+D = Decimal
+_ids = itertools.count()
+
+
+def _fields(spec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """A mapping as the validator leaves it: every field of its spec present (None when not given)."""
+    plain = {name.rstrip("!"): kind for name, kind in spec.items()}
+    out: dict[str, Any] = dict.fromkeys(plain)
+    for key, value in data.items():
+        kind = plain.get(key)
+        if isinstance(kind, tuple) and kind[0] == "list":
+            value = [_fields(kind[1], v) for v in value]
+        elif isinstance(kind, tuple) and kind[0] == "map":
+            value = _fields(kind[1], value)
+        elif isinstance(kind, tuple) and kind[0] == "months":
+            value = {m: _fields(kind[1], v) for m, v in value.items()}
+        out[key] = value
+    return out
+
+
+def handoff(entity: str = "Acme", **data: Any) -> ser.Handoff:
+    """A validated handoff built directly."""
+    base = {"entity": entity, "project": f"p{next(_ids)}", "status": "active", "updated": AS_OF - dt.timedelta(days=2)}
+    merged = {**base, **data}
+    return ser.Handoff(file=f"{entity}/{merged['project']}.md", data=_fields(ser.SCHEMA, merged))
+
+
+def metrics(*docs: ser.Handoff, counts: dict[str, ser.TableCount] | None = None, as_of: dt.date = AS_OF):
+    """Metrics for handoffs built directly."""
+    return ser.compute_metrics(ser.Portfolio(list(docs)), counts or {}, as_of)
+
+
+def months(**figs: tuple[str, str] | tuple[str, str, str]) -> dict[str, dict[str, Decimal]]:
+    """financials from m2026_08=("100.10", "50") style arguments."""
+    out = {}
+    for key, fig in figs.items():
+        month = key[1:5] + "-" + key[6:8]
+        out[month] = {"revenue": D(fig[0]), "expenses": D(fig[1])}
+        if len(fig) > 2:
+            out[month]["debt_service"] = D(fig[2])
+    return out
+
+
+def day(offset: int) -> dt.date:
+    """AS_OF plus offset days."""
+    return AS_OF + dt.timedelta(days=offset)
+
+
+# -- money is exact --------------------------------------------------------------
+
+
+def test_cents_from_the_yaml_text_add_up_to_a_burn_of_exactly_zero(tmp_path: Path) -> None:
+    m = figures(
+        tmp_path,
+        doc(cash="cash: 1000", fin="financials: {2026-10: {revenue: 100.10, expenses: 300.30}}"),
+        doc(fin="financials: {2026-10: {revenue: 200.20, expenses: 0}}"),
+    )
+    e = m["entities"]["Acme"]
+    assert e["burn"] == 0 and isinstance(e["burn"], Decimal)
+    assert (e["runway"], e["break_even_gap"], e["deployment"]) == ("not burning", 0, "insufficient data")
+    assert m["portfolio"]["runway"] == "not burning"
+    assert not [s for s in m["shortfalls"] if s["persona"] == "CFO"]
+
+
+def test_a_refund_month_that_nets_to_zero_revenue_gives_no_margin(tmp_path: Path) -> None:
+    m = figures(tmp_path, doc(fin="""
+        financials:
+          2026-08: {revenue: 0.10, expenses: 5}
+          2026-09: {revenue: 0.20, expenses: 5}
+          2026-10: {revenue: -0.30, expenses: 5}
+    """))
+    e = m["entities"]["Acme"]
+    assert (e["revenue_avg"], e["expenses_avg"], e["burn"]) == (0, 5, 5)
+    assert e["margin"] == "n/a"
+    assert ser.format_money(e["revenue_avg"]) == "$0.00"
+
+
+def test_every_money_figure_is_a_decimal() -> None:
+    m = metrics(handoff(
+        cash=D("1000.10"),
+        financials=months(m2026_08=("100.10", "200.20"), m2026_09=("0.30", "0.10"), m2026_10=("7", "8")),
+        stack=[{"name": "api", "monthly_cost": D("1.10")}, {"name": "old", "monthly_cost": D("2.20"), "in_use": False}],
+        assets=[{"name": "Van", "value": D("1500.50")}],
+        channels=[{"name": "Ads", "visits": D(340), "leads": D(12), "conversions": D(3), "spend": D("600.00")},
+                  {"name": "List", "blast": {"list_size": D(1200), "open_rate": D("0.35"), "click_rate": D("0.08"),
+                                             "conversion_rate": D("0.05"), "avg_order_value": D(450)}}],
+        revenue_recognition=[{"amount": D("0.10"), "received": day(-1), "service_date": day(5)},
+                             {"amount": D("0.20"), "service_date": day(-5)}],
+        expenses=[{"amount": D("0.10"), "category": "A"}, {"amount": D("0.20"), "category": "A"},
+                  {"amount": D("0.30")}],
+    ), counts={})
+    e, p = m["entities"]["Acme"], m["portfolio"]
+    figures_ = [e[k] for k in ("cash", "revenue_avg", "expenses_avg", "burn", "noi", "cash_flow", "break_even_gap",
+                               "margin", "runway", "growth", "infra_cost", "savings", "assets_total")]
+    figures_ += [p[k] for k in ("cash", "revenue_avg", "expenses_avg", "burn", "break_even_gap", "runway", "growth",
+                                "infra_cost", "savings", "assets_total")]
+    figures_ += [x["revenue"] for x in e["projection"] + p["projection"]]
+    figures_ += [m["deferred_total"], m["receivables_total"], m["accounts_total"], m["uncategorized_total"],
+                 m["blast_total"], m["blasts"][0]["potential"], m["accounts"][0]["total"]]
+    figures_ += [m["channels"][0][k] for k in ("lead_rate", "close_rate", "cost_per_lead", "cost_per_sale")]
+    assert all(isinstance(f, Decimal) for f in figures_), [type(f).__name__ for f in figures_]
+    assert (m["deferred_total"], m["receivables_total"], m["accounts_total"]) == (D("0.10"), D("0.20"), D("0.30"))
+    assert m["blast_total"] == 756
+    assert e["revenue_avg"] == D("35.80")  # (100.10 + 0.30 + 7) / 3 = 35.8 exactly
+    assert e["expenses_avg"] == D("69.43")  # (200.20 + 0.10 + 8) / 3 = 69.4333..
+    assert e["burn"] == D("33.63")
+
+
+def test_averages_are_rounded_half_up_to_the_cent_and_burn_is_their_difference() -> None:
+    e = metrics(handoff(cash=D(100), financials=months(
+        m2026_08=("100", "100.01"), m2026_09=("100", "100.01"), m2026_10=("100.01", "100.00"),
+    )))["entities"]["Acme"]
+    # revenue 300.01 / 3 = 100.00333 -> 100.00; expenses 300.02 / 3 = 100.00666 -> 100.01
+    assert (e["revenue_avg"], e["expenses_avg"], e["burn"]) == (D("100.00"), D("100.01"), D("0.01"))
+    assert e["runway"] == 10_000  # 100 / 0.01
+
+
+@pytest.mark.parametrize(
+    ("expenses", "burn", "runway"),
+    [
+        ("100.004", D("0.00"), "not burning"),  # a burn that shows as $0.00 is not burning
+        ("100.005", D("0.01"), D(10_000)),  # half a cent rounds up: burning a cent a month
+        ("99.995", D("0.00"), "not burning"),  # 99.995 -> 100.00: zero, never -0.00
+    ],
+)
+def test_a_burn_under_half_a_cent_is_not_burning(expenses: str, burn: Decimal, runway: Any) -> None:
+    e = metrics(handoff(cash=D(100), financials=months(m2026_10=("100", expenses))))["entities"]["Acme"]
+    assert e["burn"] == burn and str(e["burn"]) == str(burn)
+    assert e["runway"] == runway
+    assert e["break_even_gap"] == max(burn, 0)
+
+
+def test_a_flat_revenue_line_grows_exactly_zero_and_the_floor_is_not_negative_zero() -> None:
+    flat = metrics(handoff(financials=months(
+        m2026_05=("100.10", "0"), m2026_07=("100.10", "0"), m2026_10=("100.10", "0"),
+    )))["entities"]["Acme"]
+    assert str(flat["growth"]) == "0.00" and flat["deployment"] == "maintain"
+    assert [str(p["revenue"]) for p in flat["projection"]] == ["100.10"] * 3
+    falling = metrics(handoff(financials=months(
+        m2026_05=("0.30", "0"), m2026_06=("0.20", "0"), m2026_07=("0.10", "0"),
+    )))["entities"]["Acme"]
+    assert str(falling["growth"]) == "-0.10"
+    assert [str(p["revenue"]) for p in falling["projection"]] == ["0.00"] * 3  # -0.30, -0.40, -0.50 floored
+
+
+def test_the_least_squares_line_is_exact_where_x_is_not_evenly_spread() -> None:
+    # x = 0, 2, 5 (May, Jul, Oct) on y = 1/3 + x/3: slope 0.333.. -> $0.33, Nov (x=6) 2.333.. -> $2.33
+    e = metrics(handoff(financials=months(
+        m2026_05=("0.3333333333", "0"), m2026_07=("1", "0"), m2026_10=("2", "0"),
+    )))["entities"]["Acme"]
+    assert e["growth"] == D("0.33")
+    assert [p["revenue"] for p in e["projection"]] == [D("2.33"), D("2.67"), D("3.00")]
