@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
+import re
 import textwrap
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -561,3 +564,126 @@ def test_the_least_squares_line_is_exact_where_x_is_not_evenly_spread() -> None:
     )))["entities"]["Acme"]
     assert e["growth"] == D("0.33")
     assert [p["revenue"] for p in e["projection"]] == [D("2.33"), D("2.67"), D("3.00")]
+
+
+# -- any amount the reader lets through: figures, formatters, reports and JSON -------
+
+FORMATTERS = [ser.format_money, ser.format_money_cents, ser.format_per_month, ser.format_count, ser.format_pct,
+              ser.format_months, ser.format_number, ser.format_days]
+
+
+def everything(amount: Decimal, entity: str = "Acme") -> ser.Handoff:
+    """A handoff with every money field set to amount."""
+    a = amount
+    return handoff(
+        entity,
+        cash=a,
+        assets=[{"name": "Thing", "value": a}],
+        financials={m: {"revenue": a, "expenses": a, "debt_service": a} for m in ("2026-05", "2026-08", "2026-10")},
+        kpis=[{"name": "K", "value": a, "target": a, "unit": "%"}],
+        stack=[{"name": "api", "monthly_cost": a, "in_use": False}],
+        channels=[{"name": "C", "visits": a, "leads": a, "conversions": a, "spend": a, "kind": "ota"},
+                  {"name": "L", "blast": dict.fromkeys(ser.BLAST, a)}],
+        revenue_recognition=[{"amount": a, "received": day(-1), "service_date": day(1)},
+                             {"amount": a, "service_date": day(-1)}],
+        expenses=[{"amount": a, "category": "X"}, {"amount": a}],
+        units=[{"unit": "A", "rent": a, "status": "occupied", "lease_end": day(10), "balance_due": a},
+               {"unit": "B", "rent": a, "status": "vacant"}],
+        maintenance=[{"item": "Leak", "cost": a, "status": "open", "opened": day(-3)}],
+        deliveries=[{"id": "D-1", "status": "completed", "revenue": a, "costs": {"crew": a}},
+                    {"id": "D-2", "status": "quoted", "revenue": a}],
+        clients=[{"name": "Co", "monthly_fee": a, "status": "active", "hours_last_30d": a, "outstanding": a,
+                  "last_contact": day(-40)}],
+    )
+
+
+EXTREMES = [
+    D("1.0E-300"), D("9E+14"), D("999999999999999.99"), D("-999999999999999.99"), D("1E-999999"),
+    D("0.1234567890123456789012345678901234567890123456789"), D("0.005"), D("-0.005"), D("0.00"), D("-0"),
+    D("99.995"), D("123456789012345.675"),
+]
+
+
+def _numbers(value: Any) -> Iterator[Any]:
+    """Every number in a nest of dicts and lists."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        yield value
+
+
+def _check_everywhere(m: dict[str, Any]) -> None:
+    """Every formatter on every number, the persona reports, and metrics.json: no exception, no -0."""
+    for number in _numbers(m):
+        for fmt in FORMATTERS:
+            text = fmt(number)
+            assert not re.match(r"^-\$?0(\.0+)?(%|/month)?$", text), (fmt.__name__, number, text)
+    persona_reports = [r for r in ser.load_reports() if not r.entity]
+    assert len(ser.render_all(persona_reports, m)) == len(persona_reports)
+    back = json.loads(json.dumps(m, default=ser._json_default))
+    assert back["period"] == m["period"]
+
+
+@pytest.mark.parametrize("amount", EXTREMES, ids=str)
+def test_any_amount_the_reader_accepts_computes_formats_renders_and_serializes(amount: Decimal) -> None:
+    _check_everywhere(metrics(everything(amount), everything(-amount, "Other")))
+
+
+def test_revenue_next_to_nothing_with_real_expenses_gives_no_margin() -> None:
+    m = metrics(handoff(cash=D(1000), financials=months(m2026_10=("1.0E-300", "100"))))
+    e = m["entities"]["Acme"]
+    assert (e["revenue_avg"], e["burn"], e["runway"], e["margin"]) == (0, 100, 10, "n/a")
+    _check_everywhere(m)
+
+
+def test_blast_factors_at_the_limit_multiply_exactly_and_format_in_full() -> None:
+    m = metrics(handoff(channels=[{"name": "L", "blast": dict.fromkeys(ser.BLAST, D("9E+14"))}]))
+    assert m["blast_total"] == D(9) ** 5 * D(10) ** 70
+    assert ser.format_money(m["blast_total"]) == "$" + f"{9 ** 5 * 10 ** 70:,}"
+    _check_everywhere(m)
+
+
+# -- priority, dates at the ends of the calendar -------------------------------------
+
+
+def test_actions_sort_by_priority_with_none_last_then_due_then_title() -> None:
+    m = metrics(handoff(actions=[
+        {"title": "No priority", "due": day(1)},
+        {"title": "P100", "due": day(20), "priority": 100},
+        {"title": "b P1 later", "due": day(9), "priority": 1},
+        {"title": "P2", "due": day(2), "priority": 2},
+        {"title": "B P1 same day", "due": day(3), "priority": 1},
+        {"title": "a P1 same day", "due": day(3), "priority": 1},
+        {"title": "Another none", "due": day(0)},
+    ]))
+    assert [a["title"] for a in m["actions_30d"]] == [
+        "a P1 same day", "B P1 same day", "b P1 later", "P2", "P100", "Another none", "No priority",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("as_of", "period", "horizon"),
+    [
+        (dt.date(1, 1, 1), "0001-W01", dt.date(1, 1, 31)),
+        (dt.date(999, 12, 31), "1000-W01", dt.date(1000, 1, 30)),
+        (dt.date(9999, 12, 1), "9999-W48", dt.date(9999, 12, 31)),
+        (dt.date(9999, 12, 31), "9999-W52", dt.date(9999, 12, 31)),  # D + 30 held at the last date there is
+        (dt.date(2027, 1, 1), "2026-W53", dt.date(2027, 1, 31)),
+    ],
+)
+def test_every_figure_for_any_as_of_date(as_of: dt.date, period: str, horizon: dt.date) -> None:
+    doc_ = everything(D("100.10"))
+    doc_.data.update(
+        updated=as_of,
+        actions=[_fields(ser.SCHEMA["actions"][1], {"title": "Now", "due": as_of, "priority": 1})],
+        units=[_fields(ser.SCHEMA["units"][1], {"unit": "A", "status": "occupied", "lease_end": as_of})],
+    )
+    m = metrics(doc_, as_of=as_of)
+    assert (m["period"], m["action_horizon"]) == (period, horizon)
+    assert [a["title"] for a in m["actions_30d"]] == ["Now"]
+    assert [u["days_left"] for u in m["entities"]["Acme"]["rental"]["leases_ending"]] == [0]
+    _check_everywhere(m)
