@@ -687,3 +687,262 @@ def test_every_figure_for_any_as_of_date(as_of: dt.date, period: str, horizon: d
     assert [a["title"] for a in m["actions_30d"]] == ["Now"]
     assert [u["days_left"] for u in m["entities"]["Acme"]["rental"]["leases_ending"]] == [0]
     _check_everywhere(m)
+
+
+# -- definitions ----------------------------------------------------------------
+
+
+def test_a_completed_delivery_without_costs_is_not_costed_and_left_out_of_the_margin() -> None:
+    m = metrics(handoff(deliveries=[
+        {"id": "D-1", "date": day(-30), "status": "completed", "revenue": D(1000), "costs": {"crew": D(600)}},
+        {"id": "D-2", "date": day(-20), "status": "completed", "revenue": D(3000), "costs": {"crew": D(1500)}},
+        {"id": "D-3", "date": day(-10), "status": "completed", "revenue": D(5000)},
+        {"id": "D-4", "date": day(10), "status": "booked", "revenue": D(700), "costs": {}},
+    ]))
+    y = m["entities"]["Acme"]["yacht"]
+    d3 = y["rows"][2]
+    assert (d3["id"], d3["costed"], d3["cost"], d3["margin"], d3["margin_pct"]) == ("D-3", False, "not costed", "n/a", "n/a")
+    assert y["completed_revenue"] == 9000
+    assert (y["completed_costed_revenue"], y["completed_margin"], y["completed_uncosted"]) == (4000, 1900, 1)
+    assert y["avg_margin_pct"] == ratio(1900, 4000)  # 47.5%; the mean of 40% and 50% would be 45%
+    assert y["uncosted"] == ["D-3", "D-4"]
+    assert ser.format_money(d3["cost"]) == "not costed"
+
+
+def test_average_margin_with_no_costed_completed_delivery_is_no_data() -> None:
+    y = metrics(handoff(deliveries=[{"id": "D-1", "status": "completed", "revenue": D(10)}]))["entities"]["Acme"]["yacht"]
+    assert (y["avg_margin_pct"], y["completed_margin"]) == ("no data", 0)
+
+
+def test_noi_is_before_loan_payments_and_cash_flow_after() -> None:
+    fin = months(m2026_08=("5000", "3000", "1200"), m2026_09=("5000", "3200", "1200"), m2026_10=("5000", "2800"))
+    m = metrics(
+        handoff("Rental", financials=fin, units=[
+            {"unit": "A", "rent": D(1850), "status": "occupied"},
+            {"unit": "B", "rent": D("1950.50"), "status": "vacant"},
+            {"unit": "C", "rent": D(2100), "status": "vacant"},
+        ]),
+        handoff("Plain", financials=months(m2026_10=("100", "40")), units=[{"unit": "A", "status": "vacant"}]),
+    )
+    r = m["entities"]["Rental"]["rental"]
+    # revenue 5000, expenses 3000, debt service (1200 + 1200 + 0) / 3 = 800
+    assert (r["cash_flow"], r["debt_service_avg"], r["noi"], r["debt_service_recorded"]) == (2000, 800, 2800, True)
+    assert r["vacancy_loss"] == D("4050.50")
+    plain = m["entities"]["Plain"]["rental"]
+    assert (plain["noi"], plain["cash_flow"], plain["debt_service_recorded"], plain["vacancy_loss"]) == (60, 60, False, 0)
+
+
+def test_cost_per_lead_and_per_sale_need_spend() -> None:
+    m = metrics(handoff(channels=[
+        {"name": "Ads", "visits": D(340), "leads": D(12), "conversions": D(3), "spend": D("600.00"),
+         "window": "last 30 days"},
+        {"name": "Free", "visits": D(100), "leads": D(4), "conversions": D(1)},
+        {"name": "Dud", "visits": D(50), "leads": D(0), "conversions": D(0), "spend": D(80)},
+    ]))
+    ads, free, dud = m["channels"]
+    assert (ads["cost_per_lead"], ads["cost_per_sale"], ads["window"]) == (50, 200, "last 30 days")
+    assert (free["cost_per_lead"], free["cost_per_sale"]) == ("no data", "no data")
+    assert (dud["cost_per_lead"], dud["cost_per_sale"], dud["lead_rate"], dud["close_rate"]) == ("n/a", "n/a", 0, "n/a")
+
+
+def test_kpi_unit_is_kept_and_unvalued_assets_are_words() -> None:
+    m = metrics(
+        handoff("A", kpis=[{"name": "Conversion", "value": D("0.02"), "target": D("0.03"), "unit": "%"}],
+                assets=[{"name": "a.com", "value": D(0)}, {"name": "b.com"}, {"name": "Van", "value": D("1500.50")}]),
+        handoff("B", assets=[{"name": "c.com", "value": D("0.00")}]),
+    )
+    assert [(k["unit"], k["state"]) for k in m["kpis"]] == [("%", "gap")]
+    a, b = m["entities"]["A"], m["entities"]["B"]
+    assert [x["value"] for x in a["assets"]] == ["not valued", "not valued", D("1500.50")]
+    assert (a["assets_total"], b["assets_total"]) == (D("1500.50"), "none")
+    assert [x["value"] for x in m["assets"]] == ["not valued", "not valued", D("1500.50"), "not valued"]
+    assert (m["portfolio"]["assets_total"], m["portfolio"]["assets_count"]) == (D("1500.50"), 4)
+    assert metrics(handoff(assets=[{"name": "x", "value": D(0)}]))["portfolio"]["assets_total"] == "none"
+
+
+# -- both sides of every boundary -------------------------------------------------
+
+
+def test_stale_is_over_30_days_and_the_oldest_comes_first() -> None:
+    m = metrics(*(handoff(e, updated=day(-n)) for e, n in (("Thirty", 30), ("Mid", 45), ("Edge", 31), ("Old", 90))))
+    assert [(p["entity"], p["age_days"]) for p in m["stale"]] == [("Old", 90), ("Mid", 45), ("Edge", 31)]
+
+
+@pytest.mark.parametrize(("cash", "alert"), [("600.00", False), ("599.99", True), ("600.01", False)])
+def test_runway_alert_is_under_six_months_not_at_six(cash: str, alert: bool) -> None:
+    m = metrics(handoff(cash=D(cash), financials=months(m2026_10=("100", "200"))))
+    assert m["entities"]["Acme"]["runway"] == D(cash) / 100
+    derived = [s["title"] for s in m["shortfalls"] if s["persona"] == "CFO"]
+    assert derived == (["Runway 6.0 months at $100/month burn"] if alert else [])
+
+
+def test_thirty_day_window_and_overdue_on_both_sides() -> None:
+    m = metrics(handoff(actions=[
+        {"title": "D+30", "due": day(30), "priority": 1},
+        {"title": "D+31", "due": day(31), "priority": 1},
+        {"title": "D", "due": day(0), "priority": 1},
+        {"title": "D-1", "due": day(-1), "priority": 1},
+        {"title": "Done late", "due": day(-5), "priority": 1, "done": True},
+    ]))
+    got = {a["title"]: (a["overdue"], a["days_overdue"]) for a in m["actions_30d"]}
+    assert got == {"D-1": (True, 1), "D": (False, 0), "D+30": (False, 0)}
+    everything_ = {a["title"]: (a["overdue"], a["done"]) for a in m["actions"]}
+    assert everything_["Done late"] == (False, True) and everything_["D+31"] == (False, False)
+
+
+def test_deferred_and_receivable_on_both_sides_of_the_as_of_date() -> None:
+    def entry(name: str, received: dt.date | None, service: int) -> dict[str, Any]:
+        return {"description": name, "amount": D(1), "received": received, "service_date": day(service)}
+
+    m = metrics(handoff(revenue_recognition=[
+        entry("paid, service D+1", day(0), 1),  # deferred
+        entry("paid, service D", day(0), 0),  # earned and paid: neither
+        entry("paid D+1, service D+1", day(1), 1),  # not received by D, not yet served: neither
+        entry("paid D+1, service D", day(1), 0),  # receivable
+        entry("unpaid, service D", None, 0),  # receivable
+        entry("unpaid, service D+1", None, 1),  # neither
+        entry("paid D-1, service D+2", day(-1), 2),  # deferred
+    ]))
+    assert [r["description"] for r in m["deferred"]] == ["paid, service D+1", "paid D-1, service D+2"]
+    assert sorted(r["description"] for r in m["receivables"]) == ["paid D+1, service D", "unpaid, service D"]
+    assert (m["deferred_total"], m["receivables_total"]) == (2, 2)
+
+
+def test_leases_ending_within_90_days_sorted_by_date() -> None:
+    units = [{"unit": u, "status": "occupied", "lease_end": day(n)} for u, n in
+             (("91", 91), ("90", 90), ("89", 89), ("ended", -3), ("b-same", 10), ("a-same", 10))]
+    units.append({"unit": "vacant", "status": "vacant", "lease_end": day(5)})
+    r = metrics(handoff(units=units))["entities"]["Acme"]["rental"]
+    assert [(u["unit"], u["ended"]) for u in r["leases_ending"]] == [
+        ("ended", True), ("a-same", False), ("b-same", False), ("89", False), ("90", False),
+    ]
+
+
+def test_neglected_clients_over_30_days_churned_excluded_longest_first() -> None:
+    clients = [{"name": n, "status": s, "last_contact": day(-d)} for n, s, d in (
+        ("Thirty", "active", 30), ("Edge", "active", 31), ("Gone", "churned", 200), ("Long", "prospect", 90),
+        ("Mid", "active", 60), ("Never", "active", 0),
+    )]
+    a = metrics(handoff(clients=clients))["entities"]["Acme"]["agency"]
+    assert [(c["name"], c["days"]) for c in a["neglected"]] == [("Long", 90), ("Mid", 60), ("Edge", 31)]
+
+
+@pytest.mark.parametrize(
+    ("value", "target", "better", "state"),
+    [
+        ("9.99", "10", "higher", "gap"), ("10", "10", "higher", "on target"), ("10.01", "10", "higher", "on target"),
+        ("30.01", "30", "lower", "gap"), ("30", "30", "lower", "on target"), ("29.99", "30", "lower", "on target"),
+        ("0.02", "0.02", None, "on target"), ("0.019", "0.02", None, "gap"),
+    ],
+)
+def test_kpi_direction_on_both_sides_of_the_target(value: str, target: str, better: str | None, state: str) -> None:
+    m = metrics(handoff(kpis=[{"name": "K", "value": D(value), "target": D(target), "better": better}]))
+    assert m["kpis"][0]["state"] == state
+
+
+@pytest.mark.parametrize(
+    ("revenues", "expenses", "decision"),
+    [
+        (("100", "100", "100"), "100", "maintain"),  # growth 0, burn 0: the zero edges
+        (("100", "100.01", "100.02"), "100.01", "invest"),  # growth $0.01, burn 0
+        (("100", "100", "100"), "100.01", "review"),  # growth 0, burn $0.01
+        (("100", "100.01", "100.02"), "100.02", "fix"),  # growth $0.01, burn $0.01
+        (("100.02", "100.01", "100"), "99", "maintain"),  # shrinking, earning
+        (("100", "100.004", "100.008"), "100", "maintain"),  # growth $0.004 shows as $0.00: not growing
+    ],
+)
+def test_capital_deployment_quadrants_and_zero_edges(revenues: tuple[str, ...], expenses: str, decision: str) -> None:
+    fin = {f"2026-{m:02d}": {"revenue": D(r), "expenses": D(expenses)} for m, r in zip((8, 9, 10), revenues, strict=True)}
+    assert metrics(handoff(financials=fin))["entities"]["Acme"]["deployment"] == decision
+
+
+# -- every sort order, with items out of order ---------------------------------------
+
+
+def test_shortfalls_sort_by_urgency_then_entity_then_title() -> None:
+    m = metrics(
+        handoff("beta", shortfalls=[{"title": "z", "urgency": "high"}, {"title": "B", "urgency": "critical"},
+                                    {"title": "a", "urgency": "critical"}]),
+        handoff("Alpha", shortfalls=[{"title": "y", "urgency": "low"}, {"title": "x", "urgency": "high"}]),
+    )
+    assert [(s["urgency"], s["entity"], s["title"]) for s in m["shortfalls"]] == [
+        ("critical", "beta", "a"), ("critical", "beta", "B"), ("high", "Alpha", "x"), ("high", "beta", "z"),
+        ("low", "Alpha", "y"),
+    ]
+
+
+def test_security_sorts_by_severity_then_entity_then_finding() -> None:
+    m = metrics(
+        handoff("b", security=[{"severity": "low", "finding": "L"}, {"severity": "high", "finding": "z"},
+                               {"severity": "high", "finding": "A"}]),
+        handoff("A", security=[{"severity": "high", "finding": "m"}, {"severity": "critical", "finding": "c"}]),
+    )
+    assert [(s["severity"], s["entity"], s["finding"]) for s in m["security"]] == [
+        ("critical", "A", "c"), ("high", "A", "m"), ("high", "b", "A"), ("high", "b", "z"), ("low", "b", "L"),
+    ]
+
+
+def test_receivables_and_deferred_sort_by_service_date_then_entity() -> None:
+    def rr(service: int) -> list[dict[str, Any]]:
+        return [{"amount": D(1), "service_date": day(-service)},
+                {"amount": D(2), "received": day(-30), "service_date": day(service)}]
+
+    m = metrics(handoff("b", revenue_recognition=rr(5) + rr(20)), handoff("A", revenue_recognition=rr(5) + rr(10)))
+    assert [(r["entity"], r["days_outstanding"]) for r in m["receivables"]] == [
+        ("b", 20), ("A", 10), ("A", 5), ("b", 5),
+    ]
+    assert [(r["entity"], r["service_date"]) for r in m["deferred"]] == [
+        ("A", day(5)), ("b", day(5)), ("A", day(10)), ("b", day(20)),
+    ]
+
+
+def test_maintenance_ota_and_accounts_orders() -> None:
+    m = metrics(handoff(
+        maintenance=[{"item": i, "status": "open", "opened": o} for i, o in
+                     (("Undated", None), ("b", day(-1)), ("a", day(-1)), ("Old", day(-40)))],
+        channels=[{"name": n, "kind": k, "launch": d} for n, k, d in
+                  (("None yet", "ota", None), ("Late", "OTA", day(60)), ("Early", "ota", day(5)), ("Web", "organic", day(1)))],
+        expenses=[{"amount": D(1), "category": c} for c in ("hosting", "Fuel", "Ads", "fuel")],
+    ))
+    r = m["entities"]["Acme"]["rental"]
+    assert r is None  # no units: no rental figures
+    assert [c["name"] for c in m["ota"]] == ["Early", "Late", "None yet"]
+    assert [a["category"] for a in m["accounts"]] == ["Ads", "Fuel", "fuel", "hosting"]
+    maint = metrics(handoff(units=[{"unit": "A", "status": "vacant"}], maintenance=[
+        {"item": i, "status": s, "opened": o} for i, s, o in
+        (("Undated", "open", None), ("b", "open", day(-1)), ("a", "open", day(-1)), ("Old", "open", day(-40)),
+         ("Fixed", "done", day(-50)))]))["entities"]["Acme"]["rental"]
+    assert [x["item"] for x in maint["maintenance_open"]] == ["Old", "a", "b", "Undated"]
+
+
+def test_clients_rows_sort_by_status_then_name_and_rates_need_hours() -> None:
+    a = metrics(handoff(clients=[
+        {"name": "Zed", "status": "active", "monthly_fee": D(900), "hours_last_30d": D(12)},
+        {"name": "Old", "status": "churned", "monthly_fee": D(100), "hours_last_30d": D(1)},
+        {"name": "Maybe", "status": "prospect", "monthly_fee": D(100), "hours_last_30d": D(1)},
+        {"name": "Abe", "status": "active", "monthly_fee": D(2100), "hours_last_30d": D("0.004")},
+    ]))["entities"]["Acme"]["agency"]
+    assert [(c["name"], c["rate"]) for c in a["rows"]] == [("Abe", "n/a"), ("Zed", 75), ("Maybe", "n/a"), ("Old", "n/a")]
+    assert (a["mrr"], a["largest"], a["concentration"]) == (3000, "Abe", D("0.7"))
+
+
+# -- metrics.json -------------------------------------------------------------------
+
+
+def test_metrics_json_holds_the_figures_as_exact_decimals() -> None:
+    m = metrics(
+        handoff("Acme", cash=D("1000.00"), financials=months(m2026_10=("100.10", "300.35")),
+                actions=[{"title": "Done late", "due": day(-5), "done": True}, {"title": "Late", "due": day(-2)}],
+                revenue_recognition=[{"amount": D("2500.10"), "received": day(-1), "service_date": day(9)},
+                                     {"amount": D("0.20"), "received": day(-1), "service_date": day(8)}]),
+        handoff("Acme", financials=months(m2026_10=("200.20", "0"))),
+    )
+    back = json.loads(json.dumps(m, default=ser._json_default))  # as a sending run writes it
+    assert {a["title"]: a["overdue"] for a in back["actions"]} == {"Done late": False, "Late": True}
+    assert [a["title"] for a in back["actions_30d"]] == ["Late"]
+    assert back["deferred_total"] == "2500.30"
+    e = back["entities"]["Acme"]
+    assert (e["revenue_avg"], e["expenses_avg"], e["burn"], e["cash_flow"]) == ("300.30", "300.35", "0.05", "-0.05")
+    assert D(e["runway"]) == 20_000  # 1000 / 0.05
+    assert back["portfolio"]["burn"] == "0.05"
+    assert back["as_of"] == "2026-11-22" and back["period"] == "2026-W47"
