@@ -901,13 +901,13 @@ def test_maintenance_ota_and_accounts_orders() -> None:
         maintenance=[{"item": i, "status": "open", "opened": o} for i, o in
                      (("Undated", None), ("b", day(-1)), ("a", day(-1)), ("Old", day(-40)))],
         channels=[{"name": n, "kind": k, "launch": d} for n, k, d in
-                  (("None yet", "ota", None), ("Late", "OTA", day(60)), ("Early", "ota", day(5)), ("Web", "organic", day(1)))],
-        expenses=[{"amount": D(1), "category": c} for c in ("hosting", "Fuel", "Ads", "fuel")],
+                  (("Alpha, no date", "ota", None), ("Mike", "OTA", day(60)), ("Zulu", "ota", day(5)), ("Web", "organic", day(1)))],
+        expenses=[{"amount": D(1), "category": c} for c in ("hosting", "Fuel", "ads", "Zoo")],
     ))
     r = m["entities"]["Acme"]["rental"]
     assert r is None  # no units: no rental figures
-    assert [c["name"] for c in m["ota"]] == ["Early", "Late", "None yet"]
-    assert [a["category"] for a in m["accounts"]] == ["Ads", "Fuel", "fuel", "hosting"]
+    assert [c["name"] for c in m["ota"]] == ["Zulu", "Mike", "Alpha, no date"]  # by launch, none last
+    assert [a["category"] for a in m["accounts"]] == ["ads", "Fuel", "hosting", "Zoo"]  # regardless of case
     maint = metrics(handoff(units=[{"unit": "A", "status": "vacant"}], maintenance=[
         {"item": i, "status": s, "opened": o} for i, s, o in
         (("Undated", "open", None), ("b", "open", day(-1)), ("a", "open", day(-1)), ("Old", "open", day(-40)),
