@@ -33,6 +33,7 @@ import argparse
 import base64
 import binascii
 import datetime as dt
+import decimal
 import email.message
 import email.policy
 import functools
@@ -1658,39 +1659,113 @@ def estate_figures(estate: dict[str, Any], stack: list[dict[str, Any]], as_of: d
 
 # ---------------------------------------------------------------------------
 # Figures (defined in docs/handoff-format.md): pure functions of the handoffs, table counts and as-of date.
+#
+# Money is exact. Amounts arrive as Decimals built from the YAML text (a float, from
+# an older caller, is taken by its shortest text: 0.1 is 0.1), and every sum,
+# difference and product is decimal arithmetic, so cents add up and a sum that is zero
+# is zero. Quotients (averages, ratios, runway) keep 34 significant digits. Averages
+# of money are rounded half up to the cent, so the rows a report shows add up: burn is
+# exactly expenses_avg - revenue_avg as shown, and a burn of $0.00 is zero, "not
+# burning" (a positive burn is at least $0.01). The exponent range is the widest
+# Decimal has, so no amount a handoff can hold overflows or fails to round.
+
+NOT_COSTED = "not costed"
+NOT_VALUED = "not valued"
+NONE = "none"
+NOT_APPLICABLE = "n/a"
+ZERO = Decimal("0.00")
+FIGURES_CONTEXT = decimal.Context(
+    prec=34,
+    rounding=ROUND_HALF_UP,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    traps=[InvalidOperation, decimal.DivisionByZero],
+)
+
+
+def _exact(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a figure function in the figures' decimal context."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with decimal.localcontext(FIGURES_CONTEXT):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _dec(value: Any) -> Decimal:
+    """A number as a Decimal: exact for Decimals and ints, a float by its shortest text."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def _round(value: Any, places: int = 0) -> Decimal:
+    """Round half up (halves away from zero, as people do) to `places` decimals; never -0.
+
+    The precision grows with the number, so any finite amount rounds (a fixed 28 digits
+    cannot hold 1e20 to the cent); a value that is not finite is returned as it is.
+    """
+    number = _dec(value)
+    if not number.is_finite():
+        return number
+    with decimal.localcontext(FIGURES_CONTEXT) as ctx:
+        ctx.prec = max(ctx.prec, number.adjusted() + places + 3)
+        rounded = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return rounded if rounded else abs(rounded)  # -0.00 is 0.00
 
 
 def iso_period(day: dt.date) -> str:
-    """The ISO week of a date, written 2026-W47."""
+    """The ISO week of a date, written 2026-W47 (the year always in four digits)."""
     year, week, _ = day.isocalendar()
     return f"{year:04d}-W{week:02d}"
 
 
 def month_key(day: dt.date, offset: int = 0) -> str:
-    """The YYYY-MM of the month `offset` months from day's month."""
+    """The YYYY-MM of the month `offset` months from day's month.
+
+    Only text: past 9999-12 it reads 10000-01, a month no handoff can hold (no data).
+    """
     index = day.year * 12 + day.month - 1 + offset
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def linear_fit(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """Least-squares line through (x, y) points: (slope, intercept)."""
+def days_after(day: dt.date, days: int) -> dt.date:
+    """day + days, held at 9999-12-31 (the last date there is, so no due date passes it)."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.max
+
+
+def linear_fit(points: list[tuple[int, Decimal]]) -> tuple[Decimal, Decimal]:
+    """Least-squares line through (x, y) points, in decimal arithmetic: (slope, intercept).
+
+    x are whole month numbers, so n, sum(x) and sum(x*x) are exact integers and the only
+    rounding is the final divisions (34 digits): a flat series has a slope of exactly 0.
+    """
     n = len(points)
-    mx = sum(x for x, _ in points) / n
-    my = sum(y for _, y in points) / n
-    sxx = sum((x - mx) ** 2 for x, _ in points)
-    sxy = sum((x - mx) * (y - my) for x, y in points)
-    slope = sxy / sxx
-    return slope, my - slope * mx
+    sx = sum(x for x, _ in points)
+    sxx = sum(x * x for x, _ in points)
+    sy = sum((_dec(y) for _, y in points), Decimal(0))
+    sxy = sum((x * _dec(y) for x, y in points), Decimal(0))
+    slope = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+    return slope, (sy - slope * sx) / n
 
 
-def _ratio(part: float, whole: float) -> float | str:
-    """part / whole, or 'n/a' when whole is zero."""
-    return part / whole if whole else "n/a"
+def _ratio(part: Any, whole: Any) -> Decimal | str:
+    """part / whole, or 'n/a' when whole is zero or so small it shows as zero (0.00)."""
+    if whole is None or _round(whole, 2) == 0:
+        return NOT_APPLICABLE
+    return _dec(part) / _dec(whole)
 
 
-def _sum(values: Iterable[Any]) -> float:
-    """Sum the numbers, ignoring None."""
-    return sum(v for v in values if v is not None)
+def _sum(values: Iterable[Any]) -> Decimal:
+    """Sum the numbers exactly, ignoring None (and texts such as 'not costed')."""
+    return sum((_dec(v) for v in values if v is not None and not isinstance(v, str)), Decimal(0))
 
 
 def _rank(level: str) -> int:
@@ -1698,35 +1773,55 @@ def _rank(level: str) -> int:
     return URGENCIES.index(level)
 
 
+def _asset(a: dict[str, Any]) -> dict[str, Any]:
+    """An asset row: a value of 0 or none is 'not valued', never a $0 figure."""
+    value = a.get("value")
+    return {**a, "value": NOT_VALUED if value is None or _dec(value) == 0 else value}
+
+
+def _valued_total(assets: Iterable[dict[str, Any]]) -> Decimal | str:
+    """Sum of the asset values given, or 'none' when no asset is valued."""
+    values = [a["value"] for a in assets if not isinstance(a["value"], str)]
+    return _sum(values) if values else NONE
+
+
+@_exact
 def entity_figures(
     name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
 ) -> dict[str, Any]:
-    """Every per-entity figure: money, trend, stack, assets, DynamoDB counts, unit data."""
+    """Every per-entity figure: averages, burn, runway, projection, stack, assets, tables."""
     e: dict[str, Any] = {"name": name, "projects": len(docs)}
 
     def items(key: str) -> list[tuple[Handoff, dict[str, Any]]]:
         return [(d, item) for d in docs for item in d.data.get(key) or []]
 
     cash_values = [d.data["cash"] for d in docs if d.data.get("cash") is not None]
-    e["cash"] = sum(cash_values) if cash_values else NO_DATA
+    e["cash"] = _sum(cash_values) if cash_values else NO_DATA
 
-    months: dict[str, dict[str, float]] = {}
+    months: dict[str, dict[str, Any]] = {}
     for d in docs:
         for month, fig in (d.data.get("financials") or {}).items():
-            slot = months.setdefault(month, {"revenue": 0, "expenses": 0})
-            slot["revenue"] += fig["revenue"]
-            slot["expenses"] += fig["expenses"]
+            slot = months.setdefault(month, {"revenue": Decimal(0), "expenses": Decimal(0), "debt_service": None})
+            slot["revenue"] += _dec(fig["revenue"])
+            slot["expenses"] += _dec(fig["expenses"])
+            if fig.get("debt_service") is not None:
+                slot["debt_service"] = (slot["debt_service"] or Decimal(0)) + _dec(fig["debt_service"])
     window = [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)]
     present = [m for m in window if m in months]
     e["window_months"] = len(present)
     e["window_missing"] = [m for m in window if m not in months]
+    debt = [months[m]["debt_service"] for m in present if months[m]["debt_service"] is not None]
+    e["debt_service_recorded"] = bool(debt)  # else NOI equals cash flow, and reports say so
     if present:
-        e["revenue_avg"] = sum(months[m]["revenue"] for m in present) / len(present)
-        e["expenses_avg"] = sum(months[m]["expenses"] for m in present) / len(present)
+        count = len(present)
+        e["revenue_avg"] = _round(_sum(months[m]["revenue"] for m in present) / count, 2)
+        e["expenses_avg"] = _round(_sum(months[m]["expenses"] for m in present) / count, 2)
+        e["debt_service_avg"] = _round(_sum(debt) / count, 2)  # a month without it had none
         e["burn"] = e["expenses_avg"] - e["revenue_avg"]
-        e["noi"] = -e["burn"]
-        e["break_even_gap"] = max(e["burn"], 0)
-        e["margin"] = _ratio(e["noi"], e["revenue_avg"])
+        e["cash_flow"] = -e["burn"] + 0  # + 0: never -0.00
+        e["noi"] = e["cash_flow"] + e["debt_service_avg"]  # before loan payments
+        e["break_even_gap"] = max(e["burn"], ZERO)
+        e["margin"] = _ratio(e["cash_flow"], e["revenue_avg"])
         if e["burn"] <= 0:
             e["runway"] = NOT_BURNING
         elif isinstance(e["cash"], str):
@@ -1734,16 +1829,19 @@ def entity_figures(
         else:
             e["runway"] = e["cash"] / e["burn"]
     else:
-        for key in ("revenue_avg", "expenses_avg", "burn", "noi", "break_even_gap", "margin", "runway"):
+        for key in ("revenue_avg", "expenses_avg", "debt_service_avg", "burn", "cash_flow", "noi",
+                    "break_even_gap", "margin", "runway"):
             e[key] = NO_DATA
 
+    # The line is fitted exactly; growth and the projection are rounded to the cent, so a
+    # flat series grows $0.00 (not growing) and the floor at zero never leaves -0.00.
     trend = [month_key(as_of, -i) for i in range(TREND_MONTHS, 0, -1)]
-    points = [(float(i), float(months[m]["revenue"])) for i, m in enumerate(trend) if m in months]
+    points = [(i, months[m]["revenue"]) for i, m in enumerate(trend) if m in months]
     if len(points) >= MIN_TREND_POINTS:
         slope, intercept = linear_fit(points)
-        e["growth"] = slope
+        e["growth"] = _round(slope, 2)
         e["projection"] = [
-            {"month": month_key(as_of, k), "revenue": max(0.0, intercept + slope * (TREND_MONTHS + k))}
+            {"month": month_key(as_of, k), "revenue": max(ZERO, _round(intercept + slope * (TREND_MONTHS + k), 2))}
             for k in range(PROJECTION_MONTHS)
         ]
     else:
@@ -1756,16 +1854,16 @@ def entity_figures(
         e["deployment"] = "maintain" if e["burn"] <= 0 else "review"
     e["monthly"] = [
         {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} if m in months
-        else {"month": m, "revenue": NO_DATA, "expenses": NO_DATA, "net": NO_DATA}
+        else {"month": m, "revenue": NO_DATA, "expenses": NO_DATA, "debt_service": None, "net": NO_DATA}
         for m in trend
     ] if any(m in months for m in trend) else []
 
     stack = items("stack")
     e["infra_cost"] = _sum(s.get("monthly_cost") for _, s in stack)
     e["savings"] = _sum(s.get("monthly_cost") for _, s in stack if s.get("in_use") is False)
-    assets = items("assets")
-    e["assets"] = [a for _, a in assets]
-    e["assets_total"] = _sum(a.get("value") for _, a in assets)
+    e["assets"] = [_asset(a) for _, a in items("assets")]
+    e["assets_total"] = _valued_total(e["assets"])
+    e["assets_unvalued"] = sum(1 for a in e["assets"] if a["value"] == NOT_VALUED)
 
     for role in ("events", "users"):
         tables = {d.data["dynamodb"][role] for d in docs if (d.data.get("dynamodb") or {}).get(role)}
@@ -1787,16 +1885,17 @@ def entity_figures(
     return e
 
 
+@_exact
 def rental_figures(
     units: list[tuple[Handoff, dict[str, Any]]],
     maintenance: list[tuple[Handoff, dict[str, Any]]],
     e: dict[str, Any],
     as_of: dt.date,
 ) -> dict[str, Any]:
-    """Occupancy, rent roll, delinquency, leases ending, maintenance, NOI."""
+    """Occupancy, rent roll, vacancy loss, delinquency, leases ending, maintenance, NOI."""
     rows = [u for _, u in units]
     occupied = [u for u in rows if u["status"] == "occupied"]
-    horizon = as_of + dt.timedelta(days=LEASE_HORIZON_DAYS)
+    horizon = days_after(as_of, LEASE_HORIZON_DAYS)
     ending = sorted(
         (u for u in occupied if u.get("lease_end") and u["lease_end"] <= horizon),
         key=lambda u: (u["lease_end"], u["unit"]),
@@ -1808,6 +1907,7 @@ def rental_figures(
         "occupied": len(occupied),
         "occupancy": _ratio(len(occupied), len(rows)),
         "scheduled_rent": _sum(u.get("rent") for u in occupied),
+        "vacancy_loss": _sum(u.get("rent") for u in rows if u["status"] == "vacant"),
         "delinquency": _sum(u.get("balance_due") for u in rows),
         "leases_ending": [
             {**u, "days_left": (u["lease_end"] - as_of).days, "ended": u["lease_end"] < as_of} for u in ending
@@ -1815,39 +1915,59 @@ def rental_figures(
         "maintenance_open": sorted(open_items, key=lambda m: (m.get("opened") or dt.date.max, m["item"])),
         "maintenance_open_cost": _sum(m.get("cost") for m in open_items),
         "noi": e["noi"],
+        "cash_flow": e["cash_flow"],
+        "debt_service_avg": e["debt_service_avg"],
+        "debt_service_recorded": e["debt_service_recorded"],
     }
 
 
+@_exact
 def delivery_figures(deliveries: list[dict[str, Any]]) -> dict[str, Any]:
-    """P&L per delivery, margins, pipeline, average margin of completed jobs."""
+    """P&L per delivery, margins, pipeline, weighted average margin of completed jobs.
+
+    A delivery without costs is 'not costed': no cost, margin or margin % (never a
+    100% margin), and it is left out of the margin totals.
+    """
     rows = []
     for d in sorted(deliveries, key=lambda d: (d.get("date") or dt.date.max, d["id"])):
-        revenue = d.get("revenue") or 0
-        cost = _sum((d.get("costs") or {}).values())
-        rows.append({**d, "revenue": revenue, "cost": cost, "margin": revenue - cost,
-                     "margin_pct": _ratio(revenue - cost, revenue)})
-    completed = [r for r in rows if r["status"] == "completed" and not isinstance(r["margin_pct"], str)]
+        revenue = _dec(d.get("revenue") or 0)
+        if d.get("costs"):
+            cost = _sum(d["costs"].values())
+            rows.append({**d, "revenue": revenue, "costed": True, "cost": cost, "margin": revenue - cost,
+                         "margin_pct": _ratio(revenue - cost, revenue)})
+        else:
+            rows.append({**d, "revenue": revenue, "costed": False, "cost": NOT_COSTED,
+                         "margin": NOT_APPLICABLE, "margin_pct": NOT_APPLICABLE})
+    completed = [r for r in rows if r["status"] == "completed"]
+    costed = [r for r in completed if r["costed"]]
+    margin = _sum(r["margin"] for r in costed)
+    costed_revenue = _sum(r["revenue"] for r in costed)
     return {
         "rows": rows,
         "pipeline": _sum(r["revenue"] for r in rows if r["status"] in ("quoted", "booked")),
         "pipeline_count": sum(1 for r in rows if r["status"] in ("quoted", "booked")),
-        "completed_revenue": _sum(r["revenue"] for r in rows if r["status"] == "completed"),
-        "completed_margin": _sum(r["margin"] for r in rows if r["status"] == "completed"),
-        "avg_margin_pct": (sum(r["margin_pct"] for r in completed) / len(completed)) if completed else NO_DATA,
+        "completed_count": len(completed),
+        "completed_revenue": _sum(r["revenue"] for r in completed),
+        "completed_costed_revenue": costed_revenue,
+        "completed_margin": margin,
+        "completed_uncosted": sum(1 for r in completed if not r["costed"]),
+        "uncosted": [r["id"] for r in rows if not r["costed"] and r["status"] != "cancelled"],
+        # weighted by revenue: total margin over total revenue, not a mean of percentages
+        "avg_margin_pct": _ratio(margin, costed_revenue) if costed else NO_DATA,
     }
 
 
+@_exact
 def client_figures(clients: list[dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
     """MRR, concentration, effective rates, outstanding, neglected clients."""
     active = [c for c in clients if c["status"] == "active"]
     mrr = _sum(c.get("monthly_fee") for c in active)
     rows = []
     for c in sorted(clients, key=lambda c: (("active", "prospect", "churned").index(c["status"]), c["name"])):
-        hours = c.get("hours_last_30d")
-        fee = c.get("monthly_fee")
-        active_fee = c["status"] == "active" and hours and fee is not None
-        rows.append({**c, "rate": fee / hours if active_fee else "n/a"})
-    largest = max(active, key=lambda c: c.get("monthly_fee") or 0, default=None)
+        hours, fee = c.get("hours_last_30d"), c.get("monthly_fee")
+        rate = _ratio(fee, hours) if c["status"] == "active" and fee is not None else NOT_APPLICABLE
+        rows.append({**c, "rate": rate})
+    largest = max(active, key=lambda c: _dec(c.get("monthly_fee") or 0), default=None)
     neglected = [
         {**c, "days": (as_of - c["last_contact"]).days}
         for c in rows
@@ -1860,11 +1980,18 @@ def client_figures(clients: list[dict[str, Any]], as_of: dt.date) -> dict[str, A
         "largest": largest["name"] if largest else NO_DATA,
         "concentration": _ratio(largest.get("monthly_fee") or 0, mrr) if largest else NO_DATA,
         "outstanding": _sum(c.get("outstanding") for c in clients),
-        "owing": [c for c in rows if (c.get("outstanding") or 0) > 0],
-        "neglected": sorted(neglected, key=lambda c: -c["days"]),
+        "owing": [c for c in rows if _dec(c.get("outstanding") or 0) > 0],
+        "neglected": sorted(neglected, key=lambda c: (-c["days"], c["name"].casefold())),
     }
 
 
+def _action_order(a: dict[str, Any]) -> tuple[Any, ...]:
+    """Sort key of an action: priority (1 first, none last), then due date, then title."""
+    priority = a.get("priority")
+    return (priority is None, priority or 0, a.get("due") or dt.date.max, a["title"].casefold())
+
+
+@_exact
 def compute_metrics(
     portfolio: Portfolio, counts: dict[str, TableCount], as_of: dt.date, estate: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -1915,7 +2042,7 @@ def compute_metrics(
         elif (value < target) if better == "higher" else (value > target):
             state = "gap"
         else:
-            state = "on target"
+            state = "on target"  # equal to the target is on target, either direction
         kpis.append({**k, "better": better, "state": state})
     m["kpis"] = kpis
     m["kpi_gaps"] = [k for k in kpis if k["state"] == "gap"]
@@ -1923,10 +2050,10 @@ def compute_metrics(
 
     shortfalls = [{**s, "source": "declared"} for s in rows("shortfalls")]
     for e in entities.values():
-        if isinstance(e["runway"], float) and e["runway"] < RUNWAY_ALERT_MONTHS:
+        if isinstance(e["runway"], Decimal) and e["runway"] < RUNWAY_ALERT_MONTHS:
             shortfalls.append({
                 "entity": e["name"], "project": None, "urgency": "critical", "persona": "CFO", "source": "derived",
-                "title": f"Runway {e['runway']:.1f} months at {format_money(e['burn'])}/month burn",
+                "title": f"Runway {format_months(e['runway'])} months at {format_money(e['burn'])}/month burn",
             })
     security = rows("security")
     for s in security:
@@ -1952,7 +2079,7 @@ def compute_metrics(
     )
     m["security_counts"] = {sev: sum(1 for s in m["security"] if s["severity"] == sev) for sev in URGENCIES}
 
-    horizon = m["action_horizon"] = as_of + dt.timedelta(days=ACTION_HORIZON_DAYS)
+    horizon = m["action_horizon"] = days_after(as_of, ACTION_HORIZON_DAYS)
     actions = []
     for a in rows("actions"):
         due = a.get("due")
@@ -1961,8 +2088,7 @@ def compute_metrics(
                         "days_overdue": (as_of - due).days if overdue else 0})
     m["actions"] = sorted(actions, key=lambda a: (a.get("due") or dt.date.max, a["title"].casefold()))
     m["actions_30d"] = sorted(
-        (a for a in actions if not a["done"] and a.get("due") and a["due"] <= horizon),
-        key=lambda a: (a.get("priority") if a.get("priority") is not None else 99, a["due"], a["title"].casefold()),
+        (a for a in actions if not a["done"] and a.get("due") and a["due"] <= horizon), key=_action_order
     )
 
     stack = []
@@ -1973,11 +2099,18 @@ def compute_metrics(
     m["stack"] = stack
 
     channels = rows("channels")
-    m["channels"] = [
-        {**c, "lead_rate": _ratio(c.get("leads") or 0, c["visits"]) if c.get("visits") is not None else NO_DATA,
-         "close_rate": _ratio(c.get("conversions") or 0, c["leads"]) if c.get("leads") is not None else NO_DATA}
-        for c in channels
-    ]
+    m["channels"] = []
+    for c in channels:
+        spend = c.get("spend")
+        m["channels"].append({
+            **c,
+            "lead_rate": _ratio(c.get("leads") or 0, c["visits"]) if c.get("visits") is not None else NO_DATA,
+            "close_rate": _ratio(c.get("conversions") or 0, c["leads"]) if c.get("leads") is not None else NO_DATA,
+            "cost_per_lead": NO_DATA if spend is None or c.get("leads") is None else _ratio(spend, c["leads"]),
+            "cost_per_sale": (
+                NO_DATA if spend is None or c.get("conversions") is None else _ratio(spend, c["conversions"])
+            ),
+        })
     blasts = []
     for c in channels:
         b = c.get("blast")
@@ -1987,7 +2120,7 @@ def compute_metrics(
         potential = NO_DATA if any(p is None for p in parts) else _product(parts)
         blasts.append({"entity": c["entity"], "name": c["name"], **b, "potential": potential})
     m["blasts"] = blasts
-    m["blast_total"] = _sum(b["potential"] for b in blasts if not isinstance(b["potential"], str))
+    m["blast_total"] = _sum(b["potential"] for b in blasts)
     m["ota"] = sorted(
         (c for c in channels if (c.get("kind") or "").lower() == "ota"),
         key=lambda c: (c.get("launch") or dt.date.max, c["name"].casefold()),
@@ -2013,14 +2146,14 @@ def compute_metrics(
     accounts: dict[str, dict[str, Any]] = {}
     for x in expenses:
         if x.get("category"):
-            acct = accounts.setdefault(x["category"], {"category": x["category"], "total": 0, "entries": 0})
-            acct["total"] += x["amount"]
+            acct = accounts.setdefault(x["category"], {"category": x["category"], "total": Decimal(0), "entries": 0})
+            acct["total"] += _dec(x["amount"])
             acct["entries"] += 1
     m["accounts"] = sorted(accounts.values(), key=lambda a: a["category"].casefold())
     m["accounts_total"] = _sum(a["total"] for a in m["accounts"])
     m["uncategorized"] = [x for x in expenses if not x.get("category")]
     m["uncategorized_total"] = _sum(x["amount"] for x in m["uncategorized"])
-    m["assets"] = rows("assets")
+    m["assets"] = [_asset(a) for a in rows("assets")]
     m["sources"] = {
         "handoffs": len(docs),
         "skipped": len(portfolio.skipped),
@@ -2181,45 +2314,46 @@ def cost_per(channel: dict[str, Any], what: str) -> Any:
     return _ratio(channel["spend"], channel[what])
 
 
-def _product(values: list[float]) -> float:
-    """Multiply the values."""
-    out = 1.0
+def _product(values: list[Any]) -> Decimal:
+    """Multiply the values exactly."""
+    out = Decimal(1)
     for v in values:
-        out *= v
+        out *= _dec(v)
     return out
 
 
+@_exact
 def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Portfolio totals: sums over the entities that have data."""
     with_data = [e for e in entities.values() if not isinstance(e["burn"], str)]
     cash_values = [e["cash"] for e in entities.values() if not isinstance(e["cash"], str)]
     p: dict[str, Any] = {"entities": len(entities), "entities_with_data": len(with_data)}
-    p["cash"] = sum(cash_values) if cash_values else NO_DATA
+    p["cash"] = _sum(cash_values) if cash_values else NO_DATA
     if with_data:
-        p["revenue_avg"] = sum(e["revenue_avg"] for e in with_data)
-        p["expenses_avg"] = sum(e["expenses_avg"] for e in with_data)
-        p["burn"] = sum(e["burn"] for e in with_data)
-        p["break_even_gap"] = max(p["burn"], 0)
+        p["revenue_avg"] = _sum(e["revenue_avg"] for e in with_data)
+        p["expenses_avg"] = _sum(e["expenses_avg"] for e in with_data)
+        p["burn"] = _sum(e["burn"] for e in with_data)
+        p["break_even_gap"] = max(p["burn"], ZERO)
         if p["burn"] <= 0:
             p["runway"] = NOT_BURNING
         else:
             funded = [e["cash"] for e in with_data if not isinstance(e["cash"], str)]
-            p["runway"] = sum(funded) / p["burn"] if funded else NO_CASH
+            p["runway"] = _sum(funded) / p["burn"] if funded else NO_CASH
     else:
         for key in ("revenue_avg", "expenses_avg", "burn", "break_even_gap", "runway"):
             p[key] = NO_DATA
     projected = [e for e in entities.values() if not isinstance(e["projection"], str)]
     if projected:
-        p["growth"] = sum(e["growth"] for e in projected)
+        p["growth"] = _sum(e["growth"] for e in projected)
         p["projection"] = [
-            {"month": month["month"], "revenue": sum(e["projection"][i]["revenue"] for e in projected)}
+            {"month": month["month"], "revenue": _sum(e["projection"][i]["revenue"] for e in projected)}
             for i, month in enumerate(projected[0]["projection"])
         ]
     else:
         p["growth"] = p["projection"] = INSUFFICIENT
-    p["infra_cost"] = sum(e["infra_cost"] for e in entities.values())
-    p["savings"] = sum(e["savings"] for e in entities.values())
-    p["assets_total"] = sum(e["assets_total"] for e in entities.values())
+    p["infra_cost"] = _sum(e["infra_cost"] for e in entities.values())
+    p["savings"] = _sum(e["savings"] for e in entities.values())
+    p["assets_total"] = _valued_total(a for e in entities.values() for a in e["assets"])
     p["assets_count"] = sum(len(e["assets"]) for e in entities.values())
     return p
 
@@ -2264,7 +2398,7 @@ def recent_periods(period: str, n: int = SPARK_PERIODS) -> list[str]:
     return out
 
 
-def _exact(value: Any) -> Decimal | None:
+def _headline_value(value: Any) -> Decimal | None:
     """A figure as an exact decimal; None for a text figure or anything not finite."""
     if isinstance(value, bool) or value is None:
         return None
@@ -2291,10 +2425,10 @@ def headline_figures(metrics: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
     for name, e in entities.items():
         if not isinstance(e, dict):
             continue
-        figures = {k: v for k in HEADLINE if (v := _exact(e.get(k))) is not None}
+        figures = {k: v for k in HEADLINE if (v := _headline_value(e.get(k))) is not None}
         out[str(name)] = figures
     portfolio = metrics.get("portfolio") if isinstance(metrics.get("portfolio"), dict) else {}
-    total = {k: v for k in HEADLINE if (v := _exact(portfolio.get(k))) is not None}
+    total = {k: v for k in HEADLINE if (v := _headline_value(portfolio.get(k))) is not None}
     for count in ("events", "users"):  # the portfolio's counts: the sum over entities that have them
         values = [f[count] for f in out.values() if count in f]
         if values and count not in total:
@@ -2370,34 +2504,50 @@ def change_text(history: dict[str, Any], scope: str, name: str) -> str:
 
 # ---------------------------------------------------------------------------
 # Formatting (the same in every report). A figure that could not be computed is a
-# short text ("no data", "not burning"), which every formatter passes through.
+# short text ("no data", "not burning"), which every formatter passes through. Every
+# rule rounds once, half up (halves away from zero), from the exact figure, and decides
+# on the rounded amount: $99.995 rounds to $100.00 at the cent, which is not under $100,
+# so it shows as $100. A negative amount shows its sign before the $ (-$1,200), and an
+# amount that rounds to zero shows no sign (never -$0.00 or -0.0%).
 
 
-def _round(value: float, places: int = 0) -> Decimal:
-    """Round half up, as people do, not half to even."""
-    return Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def _figure(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
-    """A formatter that passes a figure's text ('no data', 'n/a') through unchanged."""
+def _figure(fmt: Callable[[Decimal], str]) -> Callable[[Any], str]:
+    """A formatter of any number (as a Decimal) that passes a figure's text ('no data') through."""
 
     @functools.wraps(fmt)
     def wrapper(value: Any) -> str:
         if isinstance(value, str) or value is None:
             return value or NO_DATA
-        return fmt(value)
+        if not isinstance(value, (int, float, Decimal)):
+            return str(value)  # not a figure: as text (a template's undefined name fails here)
+        number = _dec(value)
+        if not number.is_finite():
+            return NOT_APPLICABLE
+        return fmt(number)
 
     return wrapper
 
 
+def _signed(rounded: Decimal, text: str) -> str:
+    """text with a minus sign in front when the rounded amount is below zero."""
+    return f"-{text}" if rounded < 0 else text
+
+
 @_figure
-def format_money(value: Any) -> str:
-    """$12,345 in whole dollars, $23.50 under $100."""
-    sign = "-" if value < 0 else ""
-    amount = abs(value)
-    if _round(amount, 2) < 100:
-        return f"{sign}${_round(amount, 2):,.2f}"
-    return f"{sign}${_round(amount):,.0f}"
+def format_money(value: Decimal) -> str:
+    """$12,345 in whole dollars; $23.50 when the amount rounded to the cent is under $100."""
+    cents = _round(value, 2)
+    if abs(cents) < 100:
+        return _signed(cents, f"${abs(cents):,.2f}")
+    dollars = _round(value)
+    return _signed(dollars, f"${abs(dollars):,.0f}")
+
+
+@_figure
+def format_money_cents(value: Decimal) -> str:
+    """$12,345.67: cents on every amount (the Accounting Officer's report)."""
+    cents = _round(value, 2)
+    return _signed(cents, f"${abs(cents):,.2f}")
 
 
 def format_per_month(value: Any) -> str:
@@ -2406,36 +2556,34 @@ def format_per_month(value: Any) -> str:
 
 
 @_figure
-def format_count(value: Any) -> str:
+def format_count(value: Decimal) -> str:
     """1,375."""
     return f"{_round(value):,.0f}"
 
 
 @_figure
-def format_pct(value: Any) -> str:
+def format_pct(value: Decimal) -> str:
     """A ratio as a percentage with one decimal: 0.4286 -> 42.9%."""
-    return f"{_round(value * 100, 1):,.1f}%"
+    return f"{_round(value.scaleb(2), 1):,.1f}%"
 
 
 @_figure
-def format_months(value: Any) -> str:
+def format_months(value: Decimal) -> str:
     """Months with one decimal: 4.3."""
     return f"{_round(value, 1):,.1f}"
 
 
 @_figure
-def format_number(value: Any) -> str:
+def format_number(value: Decimal) -> str:
     """A plain number: whole numbers without decimals, others with up to two."""
     rounded = _round(value, 2)
-    if rounded == 0:
-        return "0"
     if rounded == rounded.to_integral_value():
         return format_count(rounded)
     return f"{rounded:,.2f}".rstrip("0").rstrip(".")
 
 
 @_figure
-def format_days(value: Any) -> str:
+def format_days(value: Decimal) -> str:
     """A count of days: 1 day, 14 days."""
     return f"{format_count(value)} day{'s' * (value != 1)}"
 
@@ -2500,10 +2648,16 @@ class Cut(list):
         self.more = len(rest)
 
 
-@_figure
-def format_cents(value: Any) -> str:
-    """Money with cents at any size: $12,345.67 (the Accounting Officer's report)."""
-    return f"{'-' if value < 0 else ''}${_round(abs(value), 2):,.2f}"
+def rank_by(rows: Iterable[Any], attribute: str) -> list[Any]:
+    """Rows by a figure, largest first; a row whose figure is a text ('none', 'no data') last."""
+    rows = list(rows)
+
+    def key(row: Any) -> tuple[bool, Any]:
+        value = row.get(attribute) if isinstance(row, dict) else getattr(row, attribute, None)
+        number = isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+        return (not number, -value if number else 0)
+
+    return sorted(rows, key=key)
 
 
 def format_unit(value: Any, unit: str | None = None) -> str:
@@ -2692,8 +2846,9 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     env.filters.update(
         money=format_money, count=format_count, pct=format_pct, months=format_months,
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
+        money_cents=format_money_cents,
     )
-    env.filters.setdefault("money_cents", format_cents)
+    env.filters["rank"] = rank_by
     env.filters["unit"] = format_unit
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per)
     return env
@@ -3689,8 +3844,8 @@ def _json_default(value: Any) -> Any:
     """JSON for dates and decimals in metrics.json."""
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
+    if isinstance(value, Decimal):  # exact digits as a string: read back with Decimal(text)
+        return format(value, "f")
     if isinstance(value, set):
         return sorted(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")

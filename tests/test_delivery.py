@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
@@ -101,7 +102,7 @@ def test_sends_all_eight_with_bcc(tmp_path: Path, moto: str, ses_proxy: SesProxy
     assert (folder / "cfo.txt").read_text(encoding="utf-8").split("\n\n", 1)[1] == golden_body("cfo")
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["period"] == "2026-W47"
-    assert metrics["entities"]["JADA"]["runway"] == pytest.approx(7400 / 1900)
+    assert Decimal(metrics["entities"]["JADA"]["runway"]) == pytest.approx(Decimal(7400) / Decimal(1900))
     ledger = json.loads((folder / "ledger.json").read_text())
     assert {k: v["state"] for k, v in ledger.items()} == dict.fromkeys(IDS, "sent")
     assert {v["message_id"] for v in ledger.values()} == {m["id"] for m in moto_messages(moto)}

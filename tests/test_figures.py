@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
+import re
 import textwrap
+from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +31,11 @@ def portfolio(tmp_path: Path, *docs: str) -> ser.Portfolio:
 def figures(tmp_path: Path, *docs: str, counts: dict[str, ser.TableCount] | None = None, as_of: dt.date = AS_OF):
     """Metrics for the given documents."""
     return ser.compute_metrics(portfolio(tmp_path, *docs), counts or {}, as_of)
+
+
+def ratio(part: int | str, whole: int | str):
+    """part / whole as an exact-decimal expectation (to 25 significant digits); a float never matches."""
+    return pytest.approx(Decimal(part) / Decimal(whole), rel=Decimal("1e-25"), abs=Decimal(0))
 
 
 def doc(entity: str = "Acme", updated: str = "2026-11-20", status: str = "active", **extra: str) -> str:
@@ -163,8 +174,8 @@ def test_infra_cost_and_savings(tmp_path: Path) -> None:
           - {name: db, monthly_cost: 100}
     """))
     e = m["entities"]["Acme"]
-    assert e["infra_cost"] == pytest.approx(124.70)
-    assert e["savings"] == pytest.approx(23.50)
+    assert e["infra_cost"] == Decimal("124.70")
+    assert e["savings"] == Decimal("23.50")
     assert [s["days_since_deploy"] for s in m["stack"]] == [20, "no data", "no data"]
     assert [s["in_use"] for s in m["stack"]] == [True, False, True]  # absent in_use means in use
 
@@ -302,10 +313,14 @@ def test_deliveries(tmp_path: Path) -> None:
     y = m["entities"]["Acme"]["yacht"]
     rows = {r["id"]: r for r in y["rows"]}
     assert (rows["D-1"]["cost"], rows["D-1"]["margin"]) == (4070, 2730)
-    assert rows["D-1"]["margin_pct"] == pytest.approx(2730 / 6800)
+    assert rows["D-1"]["margin_pct"] == ratio(2730, 6800)
     assert rows["D-5"]["margin_pct"] == "n/a"
+    assert (rows["D-3"]["cost"], rows["D-3"]["margin"], rows["D-3"]["margin_pct"]) == ("not costed", "n/a", "n/a")
     assert y["pipeline"] == 10000 and y["pipeline_count"] == 2
-    assert y["avg_margin_pct"] == pytest.approx((2730 / 6800 + 0.1) / 2)
+    # weighted: (2730 + 100) / (6800 + 1000), not the mean of 40.1% and 10%
+    assert y["avg_margin_pct"] == ratio(2830, 7800)
+    assert (y["completed_revenue"], y["completed_margin"], y["completed_uncosted"]) == (7800, 2830, 0)
+    assert y["uncosted"] == ["D-3"]
     assert [r["id"] for r in y["rows"]] == ["D-5", "D-2", "D-1", "D-3", "D-4"]
 
 
@@ -320,7 +335,7 @@ def test_clients(tmp_path: Path) -> None:
     """))
     a = m["entities"]["Acme"]["agency"]
     assert a["mrr"] == 4000
-    assert (a["largest"], a["concentration"]) == ("Big Law", 2100 / 4000)
+    assert (a["largest"], a["concentration"]) == ("Big Law", Decimal("0.525"))
     assert {c["name"]: c["rate"] for c in a["rows"]} == {
         "Acme Dental": 75, "Big Law": "n/a", "Quiet Co": 125, "Maybe Inc": "n/a", "Gone LLC": "n/a",
     }
@@ -343,7 +358,7 @@ def test_dynamodb_figures_per_entity(tmp_path: Path) -> None:
     )
     a, b = m["entities"]["A"], m["entities"]["B"]
     assert (a["events"], a["users"], a["checklist_done"], a["checklist_items"]) == (1375, 40, 3, 7)
-    assert a["checklist_pct"] == pytest.approx(3 / 7)
+    assert a["checklist_pct"] == ratio(3, 7)
     assert b["events"] == b["users"] == b["checklist_pct"] == "no data"
     assert m["sources"]["tables"] == ["a-check", "a-events", "a-users"]
 
@@ -360,8 +375,8 @@ def test_email_blast_potential_and_ota_sequence(tmp_path: Path) -> None:
             blast: {list_size: 1200, open_rate: 0.35, click_rate: 0.08, conversion_rate: 0.05, avg_order_value: 450}
     """))
     gbp = m["channels"][0]
-    assert gbp["lead_rate"] == pytest.approx(12 / 340) and gbp["close_rate"] == pytest.approx(0.25)
-    assert m["blasts"][0]["potential"] == pytest.approx(1200 * 0.35 * 0.08 * 0.05 * 450)  # 756
+    assert gbp["lead_rate"] == ratio(12, 340) and gbp["close_rate"] == Decimal("0.25")
+    assert m["blasts"][0]["potential"] == 756  # 1200 x 0.35 x 0.08 x 0.05 x 450, exactly
     assert [c["name"] for c in m["ota"]] == ["GetYourGuide", "Viator"]
 
 
@@ -391,3 +406,543 @@ def test_email_blast_potential_and_ota_sequence(tmp_path: Path) -> None:
 )
 def test_formatting(fn, value, text: str) -> None:
     assert fn(value) == text
+
+
+# ---------------------------------------------------------------------------
+# Handoffs built directly, with money as Decimals (as the reader gives them), for the
+# exactness, extreme-value, boundary and ordering tests below.
+
+D = Decimal
+_ids = itertools.count()
+
+
+def _fields(spec: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """A mapping as the validator leaves it: every field of its spec present (None when not given)."""
+    plain = {name.rstrip("!"): kind for name, kind in spec.items()}
+    out: dict[str, Any] = dict.fromkeys(plain)
+    for key, value in data.items():
+        kind = plain.get(key)
+        if isinstance(kind, tuple) and kind[0] == "list":
+            value = [_fields(kind[1], v) for v in value]
+        elif isinstance(kind, tuple) and kind[0] == "map":
+            value = _fields(kind[1], value)
+        elif isinstance(kind, tuple) and kind[0] == "months":
+            value = {m: _fields(kind[1], v) for m, v in value.items()}
+        out[key] = value
+    return out
+
+
+def handoff(entity: str = "Acme", **data: Any) -> ser.Handoff:
+    """A validated handoff built directly."""
+    base = {"entity": entity, "project": f"p{next(_ids)}", "status": "active", "updated": AS_OF - dt.timedelta(days=2)}
+    merged = {**base, **data}
+    return ser.Handoff(file=f"{entity}/{merged['project']}.md", data=_fields(ser.SCHEMA, merged))
+
+
+def metrics(*docs: ser.Handoff, counts: dict[str, ser.TableCount] | None = None, as_of: dt.date = AS_OF):
+    """Metrics for handoffs built directly."""
+    return ser.compute_metrics(ser.Portfolio(list(docs)), counts or {}, as_of)
+
+
+def months(**figs: tuple[str, str] | tuple[str, str, str]) -> dict[str, dict[str, Decimal]]:
+    """financials from m2026_08=("100.10", "50") style arguments."""
+    out = {}
+    for key, fig in figs.items():
+        month = key[1:5] + "-" + key[6:8]
+        out[month] = {"revenue": D(fig[0]), "expenses": D(fig[1])}
+        if len(fig) > 2:
+            out[month]["debt_service"] = D(fig[2])
+    return out
+
+
+def day(offset: int) -> dt.date:
+    """AS_OF plus offset days."""
+    return AS_OF + dt.timedelta(days=offset)
+
+
+# -- money is exact --------------------------------------------------------------
+
+
+def test_cents_from_the_yaml_text_add_up_to_a_burn_of_exactly_zero(tmp_path: Path) -> None:
+    m = figures(
+        tmp_path,
+        doc(cash="cash: 1000", fin="financials: {2026-10: {revenue: 100.10, expenses: 300.30}}"),
+        doc(fin="financials: {2026-10: {revenue: 200.20, expenses: 0}}"),
+    )
+    e = m["entities"]["Acme"]
+    assert e["burn"] == 0 and isinstance(e["burn"], Decimal)
+    assert (e["runway"], e["break_even_gap"], e["deployment"]) == ("not burning", 0, "insufficient data")
+    assert m["portfolio"]["runway"] == "not burning"
+    assert not [s for s in m["shortfalls"] if s["persona"] == "CFO"]
+
+
+def test_a_refund_month_that_nets_to_zero_revenue_gives_no_margin(tmp_path: Path) -> None:
+    m = figures(tmp_path, doc(fin="""
+        financials:
+          2026-08: {revenue: 0.10, expenses: 5}
+          2026-09: {revenue: 0.20, expenses: 5}
+          2026-10: {revenue: -0.30, expenses: 5}
+    """))
+    e = m["entities"]["Acme"]
+    assert (e["revenue_avg"], e["expenses_avg"], e["burn"]) == (0, 5, 5)
+    assert e["margin"] == "n/a"
+    assert ser.format_money(e["revenue_avg"]) == "$0.00"
+
+
+def test_every_money_figure_is_a_decimal() -> None:
+    m = metrics(handoff(
+        cash=D("1000.10"),
+        financials=months(m2026_08=("100.10", "200.20"), m2026_09=("0.30", "0.10"), m2026_10=("7", "8")),
+        stack=[{"name": "api", "monthly_cost": D("1.10")}, {"name": "old", "monthly_cost": D("2.20"), "in_use": False}],
+        assets=[{"name": "Van", "value": D("1500.50")}],
+        channels=[{"name": "Ads", "visits": D(340), "leads": D(12), "conversions": D(3), "spend": D("600.00")},
+                  {"name": "List", "blast": {"list_size": D(1200), "open_rate": D("0.35"), "click_rate": D("0.08"),
+                                             "conversion_rate": D("0.05"), "avg_order_value": D(450)}}],
+        revenue_recognition=[{"amount": D("0.10"), "received": day(-1), "service_date": day(5)},
+                             {"amount": D("0.20"), "service_date": day(-5)}],
+        expenses=[{"amount": D("0.10"), "category": "A"}, {"amount": D("0.20"), "category": "A"},
+                  {"amount": D("0.30")}],
+    ), counts={})
+    e, p = m["entities"]["Acme"], m["portfolio"]
+    figures_ = [e[k] for k in ("cash", "revenue_avg", "expenses_avg", "burn", "noi", "cash_flow", "break_even_gap",
+                               "margin", "runway", "growth", "infra_cost", "savings", "assets_total")]
+    figures_ += [p[k] for k in ("cash", "revenue_avg", "expenses_avg", "burn", "break_even_gap", "runway", "growth",
+                                "infra_cost", "savings", "assets_total")]
+    figures_ += [x["revenue"] for x in e["projection"] + p["projection"]]
+    figures_ += [m["deferred_total"], m["receivables_total"], m["accounts_total"], m["uncategorized_total"],
+                 m["blast_total"], m["blasts"][0]["potential"], m["accounts"][0]["total"]]
+    figures_ += [m["channels"][0][k] for k in ("lead_rate", "close_rate", "cost_per_lead", "cost_per_sale")]
+    assert all(isinstance(f, Decimal) for f in figures_), [type(f).__name__ for f in figures_]
+    assert (m["deferred_total"], m["receivables_total"], m["accounts_total"]) == (D("0.10"), D("0.20"), D("0.30"))
+    assert m["blast_total"] == 756
+    assert e["revenue_avg"] == D("35.80")  # (100.10 + 0.30 + 7) / 3 = 35.8 exactly
+    assert e["expenses_avg"] == D("69.43")  # (200.20 + 0.10 + 8) / 3 = 69.4333..
+    assert e["burn"] == D("33.63")
+
+
+def test_averages_are_rounded_half_up_to_the_cent_and_burn_is_their_difference() -> None:
+    e = metrics(handoff(cash=D(100), financials=months(
+        m2026_08=("100", "100.01"), m2026_09=("100", "100.01"), m2026_10=("100.01", "100.00"),
+    )))["entities"]["Acme"]
+    # revenue 300.01 / 3 = 100.00333 -> 100.00; expenses 300.02 / 3 = 100.00666 -> 100.01
+    assert (e["revenue_avg"], e["expenses_avg"], e["burn"]) == (D("100.00"), D("100.01"), D("0.01"))
+    assert e["runway"] == 10_000  # 100 / 0.01
+
+
+@pytest.mark.parametrize(
+    ("expenses", "burn", "runway"),
+    [
+        ("100.004", D("0.00"), "not burning"),  # a burn that shows as $0.00 is not burning
+        ("100.005", D("0.01"), D(10_000)),  # half a cent rounds up: burning a cent a month
+        ("99.995", D("0.00"), "not burning"),  # 99.995 -> 100.00: zero, never -0.00
+    ],
+)
+def test_a_burn_under_half_a_cent_is_not_burning(expenses: str, burn: Decimal, runway: Any) -> None:
+    e = metrics(handoff(cash=D(100), financials=months(m2026_10=("100", expenses))))["entities"]["Acme"]
+    assert e["burn"] == burn and str(e["burn"]) == str(burn)
+    assert e["runway"] == runway
+    assert e["break_even_gap"] == max(burn, 0)
+
+
+def test_a_flat_revenue_line_grows_exactly_zero_and_the_floor_is_not_negative_zero() -> None:
+    flat = metrics(handoff(financials=months(
+        m2026_05=("100.10", "0"), m2026_07=("100.10", "0"), m2026_10=("100.10", "0"),
+    )))["entities"]["Acme"]
+    assert str(flat["growth"]) == "0.00" and flat["deployment"] == "maintain"
+    assert [str(p["revenue"]) for p in flat["projection"]] == ["100.10"] * 3
+    falling = metrics(handoff(financials=months(
+        m2026_05=("0.30", "0"), m2026_06=("0.20", "0"), m2026_07=("0.10", "0"),
+    )))["entities"]["Acme"]
+    assert str(falling["growth"]) == "-0.10"
+    assert [str(p["revenue"]) for p in falling["projection"]] == ["0.00"] * 3  # -0.30, -0.40, -0.50 floored
+
+
+def test_the_least_squares_line_is_exact_where_x_is_not_evenly_spread() -> None:
+    # x = 0, 2, 5 (May, Jul, Oct) on y = 1/3 + x/3: slope 0.333.. -> $0.33, Nov (x=6) 2.333.. -> $2.33
+    e = metrics(handoff(financials=months(
+        m2026_05=("0.3333333333", "0"), m2026_07=("1", "0"), m2026_10=("2", "0"),
+    )))["entities"]["Acme"]
+    assert e["growth"] == D("0.33")
+    assert [p["revenue"] for p in e["projection"]] == [D("2.33"), D("2.67"), D("3.00")]
+
+
+# -- any amount the reader lets through: figures, formatters, reports and JSON -------
+
+FORMATTERS = [ser.format_money, ser.format_money_cents, ser.format_per_month, ser.format_count, ser.format_pct,
+              ser.format_months, ser.format_number, ser.format_days]
+
+
+def everything(amount: Decimal, entity: str = "Acme") -> ser.Handoff:
+    """A handoff with every money field set to amount."""
+    a = amount
+    return handoff(
+        entity,
+        cash=a,
+        assets=[{"name": "Thing", "value": a}],
+        financials={m: {"revenue": a, "expenses": a, "debt_service": a} for m in ("2026-05", "2026-08", "2026-10")},
+        kpis=[{"name": "K", "value": a, "target": a, "unit": "%"}],
+        stack=[{"name": "api", "monthly_cost": a, "in_use": False}],
+        channels=[{"name": "C", "visits": a, "leads": a, "conversions": a, "spend": a, "kind": "ota"},
+                  {"name": "L", "blast": dict.fromkeys(ser.BLAST, a)}],
+        revenue_recognition=[{"amount": a, "received": day(-1), "service_date": day(1)},
+                             {"amount": a, "service_date": day(-1)}],
+        expenses=[{"amount": a, "category": "X"}, {"amount": a}],
+        units=[{"unit": "A", "rent": a, "status": "occupied", "lease_end": day(10), "balance_due": a},
+               {"unit": "B", "rent": a, "status": "vacant"}],
+        maintenance=[{"item": "Leak", "cost": a, "status": "open", "opened": day(-3)}],
+        deliveries=[{"id": "D-1", "status": "completed", "revenue": a, "costs": {"crew": a}},
+                    {"id": "D-2", "status": "quoted", "revenue": a}],
+        clients=[{"name": "Co", "monthly_fee": a, "status": "active", "hours_last_30d": a, "outstanding": a,
+                  "last_contact": day(-40)}],
+    )
+
+
+EXTREMES = [
+    D("1.0E-300"), D("9E+14"), D("999999999999999.99"), D("-999999999999999.99"), D("1E-999999"),
+    D("0.1234567890123456789012345678901234567890123456789"), D("0.005"), D("-0.005"), D("0.00"), D("-0"),
+    D("99.995"), D("123456789012345.675"),
+]
+
+
+def _numbers(value: Any) -> Iterator[Any]:
+    """Every number in a nest of dicts and lists."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        yield value
+
+
+def _check_everywhere(m: dict[str, Any]) -> None:
+    """Every formatter on every number, the persona reports, and metrics.json: no exception, no -0."""
+    for number in _numbers(m):
+        for fmt in FORMATTERS:
+            text = fmt(number)
+            assert not re.match(r"^-\$?0(\.0+)?(%|/month)?$", text), (fmt.__name__, number, text)
+    persona_reports = [r for r in ser.load_reports() if not r.entity]
+    assert len(ser.render_all(persona_reports, m)) == len(persona_reports)
+    back = json.loads(json.dumps(m, default=ser._json_default))
+    assert back["period"] == m["period"]
+
+
+@pytest.mark.parametrize("amount", EXTREMES, ids=str)
+def test_any_amount_the_reader_accepts_computes_formats_renders_and_serializes(amount: Decimal) -> None:
+    _check_everywhere(metrics(everything(amount), everything(-amount, "Other")))
+
+
+def test_revenue_next_to_nothing_with_real_expenses_gives_no_margin() -> None:
+    m = metrics(handoff(cash=D(1000), financials=months(m2026_10=("1.0E-300", "100"))))
+    e = m["entities"]["Acme"]
+    assert (e["revenue_avg"], e["burn"], e["runway"], e["margin"]) == (0, 100, 10, "n/a")
+    _check_everywhere(m)
+
+
+def test_blast_factors_at_the_limit_multiply_exactly_and_format_in_full() -> None:
+    m = metrics(handoff(channels=[{"name": "L", "blast": dict.fromkeys(ser.BLAST, D("9E+14"))}]))
+    assert m["blast_total"] == D(9) ** 5 * D(10) ** 70
+    assert ser.format_money(m["blast_total"]) == "$" + f"{9 ** 5 * 10 ** 70:,}"
+    _check_everywhere(m)
+
+
+# -- priority, dates at the ends of the calendar -------------------------------------
+
+
+def test_actions_sort_by_priority_with_none_last_then_due_then_title() -> None:
+    m = metrics(handoff(actions=[
+        {"title": "No priority", "due": day(1)},
+        {"title": "P100", "due": day(20), "priority": 100},
+        {"title": "b P1 later", "due": day(9), "priority": 1},
+        {"title": "P2", "due": day(2), "priority": 2},
+        {"title": "B P1 same day", "due": day(3), "priority": 1},
+        {"title": "a P1 same day", "due": day(3), "priority": 1},
+        {"title": "Another none", "due": day(0)},
+    ]))
+    assert [a["title"] for a in m["actions_30d"]] == [
+        "a P1 same day", "B P1 same day", "b P1 later", "P2", "P100", "Another none", "No priority",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("as_of", "period", "horizon"),
+    [
+        (dt.date(1, 1, 1), "0001-W01", dt.date(1, 1, 31)),
+        (dt.date(999, 12, 31), "1000-W01", dt.date(1000, 1, 30)),
+        (dt.date(9999, 12, 1), "9999-W48", dt.date(9999, 12, 31)),
+        (dt.date(9999, 12, 31), "9999-W52", dt.date(9999, 12, 31)),  # D + 30 held at the last date there is
+        (dt.date(2027, 1, 1), "2026-W53", dt.date(2027, 1, 31)),
+    ],
+)
+def test_every_figure_for_any_as_of_date(as_of: dt.date, period: str, horizon: dt.date) -> None:
+    doc_ = everything(D("100.10"))
+    doc_.data.update(
+        updated=as_of,
+        actions=[_fields(ser.SCHEMA["actions"][1], {"title": "Now", "due": as_of, "priority": 1})],
+        units=[_fields(ser.SCHEMA["units"][1], {"unit": "A", "status": "occupied", "lease_end": as_of})],
+    )
+    m = metrics(doc_, as_of=as_of)
+    assert (m["period"], m["action_horizon"]) == (period, horizon)
+    assert [a["title"] for a in m["actions_30d"]] == ["Now"]
+    assert [u["days_left"] for u in m["entities"]["Acme"]["rental"]["leases_ending"]] == [0]
+    _check_everywhere(m)
+
+
+# -- definitions ----------------------------------------------------------------
+
+
+def test_a_completed_delivery_without_costs_is_not_costed_and_left_out_of_the_margin() -> None:
+    m = metrics(handoff(deliveries=[
+        {"id": "D-1", "date": day(-30), "status": "completed", "revenue": D(1000), "costs": {"crew": D(600)}},
+        {"id": "D-2", "date": day(-20), "status": "completed", "revenue": D(3000), "costs": {"crew": D(1500)}},
+        {"id": "D-3", "date": day(-10), "status": "completed", "revenue": D(5000)},
+        {"id": "D-4", "date": day(10), "status": "booked", "revenue": D(700), "costs": {}},
+    ]))
+    y = m["entities"]["Acme"]["yacht"]
+    d3 = y["rows"][2]
+    assert (d3["id"], d3["costed"], d3["cost"], d3["margin"], d3["margin_pct"]) == ("D-3", False, "not costed", "n/a", "n/a")
+    assert y["completed_revenue"] == 9000
+    assert (y["completed_costed_revenue"], y["completed_margin"], y["completed_uncosted"]) == (4000, 1900, 1)
+    assert y["avg_margin_pct"] == ratio(1900, 4000)  # 47.5%; the mean of 40% and 50% would be 45%
+    assert y["uncosted"] == ["D-3", "D-4"]
+    assert ser.format_money(d3["cost"]) == "not costed"
+
+
+def test_average_margin_with_no_costed_completed_delivery_is_no_data() -> None:
+    y = metrics(handoff(deliveries=[{"id": "D-1", "status": "completed", "revenue": D(10)}]))["entities"]["Acme"]["yacht"]
+    assert (y["avg_margin_pct"], y["completed_margin"]) == ("no data", 0)
+
+
+def test_noi_is_before_loan_payments_and_cash_flow_after() -> None:
+    fin = months(m2026_08=("5000", "3000", "1200"), m2026_09=("5000", "3200", "1200"), m2026_10=("5000", "2800"))
+    m = metrics(
+        handoff("Rental", financials=fin, units=[
+            {"unit": "A", "rent": D(1850), "status": "occupied"},
+            {"unit": "B", "rent": D("1950.50"), "status": "vacant"},
+            {"unit": "C", "rent": D(2100), "status": "vacant"},
+        ]),
+        handoff("Plain", financials=months(m2026_10=("100", "40")), units=[{"unit": "A", "status": "vacant"}]),
+    )
+    r = m["entities"]["Rental"]["rental"]
+    # revenue 5000, expenses 3000, debt service (1200 + 1200 + 0) / 3 = 800
+    assert (r["cash_flow"], r["debt_service_avg"], r["noi"], r["debt_service_recorded"]) == (2000, 800, 2800, True)
+    assert r["vacancy_loss"] == D("4050.50")
+    plain = m["entities"]["Plain"]["rental"]
+    assert (plain["noi"], plain["cash_flow"], plain["debt_service_recorded"], plain["vacancy_loss"]) == (60, 60, False, 0)
+
+
+def test_cost_per_lead_and_per_sale_need_spend() -> None:
+    m = metrics(handoff(channels=[
+        {"name": "Ads", "visits": D(340), "leads": D(12), "conversions": D(3), "spend": D("600.00"),
+         "window": "last 30 days"},
+        {"name": "Free", "visits": D(100), "leads": D(4), "conversions": D(1)},
+        {"name": "Dud", "visits": D(50), "leads": D(0), "conversions": D(0), "spend": D(80)},
+    ]))
+    ads, free, dud = m["channels"]
+    assert (ads["cost_per_lead"], ads["cost_per_sale"], ads["window"]) == (50, 200, "last 30 days")
+    assert (free["cost_per_lead"], free["cost_per_sale"]) == ("no data", "no data")
+    assert (dud["cost_per_lead"], dud["cost_per_sale"], dud["lead_rate"], dud["close_rate"]) == ("n/a", "n/a", 0, "n/a")
+
+
+def test_kpi_unit_is_kept_and_unvalued_assets_are_words() -> None:
+    m = metrics(
+        handoff("A", kpis=[{"name": "Conversion", "value": D("0.02"), "target": D("0.03"), "unit": "%"}],
+                assets=[{"name": "a.com", "value": D(0)}, {"name": "b.com"}, {"name": "Van", "value": D("1500.50")}]),
+        handoff("B", assets=[{"name": "c.com", "value": D("0.00")}]),
+    )
+    assert [(k["unit"], k["state"]) for k in m["kpis"]] == [("%", "gap")]
+    a, b = m["entities"]["A"], m["entities"]["B"]
+    assert [x["value"] for x in a["assets"]] == ["not valued", "not valued", D("1500.50")]
+    assert (a["assets_total"], b["assets_total"]) == (D("1500.50"), "none")
+    assert [x["value"] for x in m["assets"]] == ["not valued", "not valued", D("1500.50"), "not valued"]
+    assert (m["portfolio"]["assets_total"], m["portfolio"]["assets_count"]) == (D("1500.50"), 4)
+    assert metrics(handoff(assets=[{"name": "x", "value": D(0)}]))["portfolio"]["assets_total"] == "none"
+
+
+# -- both sides of every boundary -------------------------------------------------
+
+
+def test_stale_is_over_30_days_and_the_oldest_comes_first() -> None:
+    m = metrics(*(handoff(e, updated=day(-n)) for e, n in (("Thirty", 30), ("Mid", 45), ("Edge", 31), ("Old", 90))))
+    assert [(p["entity"], p["age_days"]) for p in m["stale"]] == [("Old", 90), ("Mid", 45), ("Edge", 31)]
+
+
+@pytest.mark.parametrize(("cash", "alert"), [("600.00", False), ("599.99", True), ("600.01", False)])
+def test_runway_alert_is_under_six_months_not_at_six(cash: str, alert: bool) -> None:
+    m = metrics(handoff(cash=D(cash), financials=months(m2026_10=("100", "200"))))
+    assert m["entities"]["Acme"]["runway"] == D(cash) / 100
+    derived = [s["title"] for s in m["shortfalls"] if s["persona"] == "CFO"]
+    assert derived == (["Runway 6.0 months at $100/month burn"] if alert else [])
+
+
+def test_thirty_day_window_and_overdue_on_both_sides() -> None:
+    m = metrics(handoff(actions=[
+        {"title": "D+30", "due": day(30), "priority": 1},
+        {"title": "D+31", "due": day(31), "priority": 1},
+        {"title": "D", "due": day(0), "priority": 1},
+        {"title": "D-1", "due": day(-1), "priority": 1},
+        {"title": "Done late", "due": day(-5), "priority": 1, "done": True},
+    ]))
+    got = {a["title"]: (a["overdue"], a["days_overdue"]) for a in m["actions_30d"]}
+    assert got == {"D-1": (True, 1), "D": (False, 0), "D+30": (False, 0)}
+    everything_ = {a["title"]: (a["overdue"], a["done"]) for a in m["actions"]}
+    assert everything_["Done late"] == (False, True) and everything_["D+31"] == (False, False)
+
+
+def test_deferred_and_receivable_on_both_sides_of_the_as_of_date() -> None:
+    def entry(name: str, received: dt.date | None, service: int) -> dict[str, Any]:
+        return {"description": name, "amount": D(1), "received": received, "service_date": day(service)}
+
+    m = metrics(handoff(revenue_recognition=[
+        entry("paid, service D+1", day(0), 1),  # deferred
+        entry("paid, service D", day(0), 0),  # earned and paid: neither
+        entry("paid D+1, service D+1", day(1), 1),  # not received by D, not yet served: neither
+        entry("paid D+1, service D", day(1), 0),  # receivable
+        entry("unpaid, service D", None, 0),  # receivable
+        entry("unpaid, service D+1", None, 1),  # neither
+        entry("paid D-1, service D+2", day(-1), 2),  # deferred
+    ]))
+    assert [r["description"] for r in m["deferred"]] == ["paid, service D+1", "paid D-1, service D+2"]
+    assert sorted(r["description"] for r in m["receivables"]) == ["paid D+1, service D", "unpaid, service D"]
+    assert (m["deferred_total"], m["receivables_total"]) == (2, 2)
+
+
+def test_leases_ending_within_90_days_sorted_by_date() -> None:
+    units = [{"unit": u, "status": "occupied", "lease_end": day(n)} for u, n in
+             (("91", 91), ("90", 90), ("89", 89), ("ended", -3), ("b-same", 10), ("a-same", 10))]
+    units.append({"unit": "vacant", "status": "vacant", "lease_end": day(5)})
+    r = metrics(handoff(units=units))["entities"]["Acme"]["rental"]
+    assert [(u["unit"], u["ended"]) for u in r["leases_ending"]] == [
+        ("ended", True), ("a-same", False), ("b-same", False), ("89", False), ("90", False),
+    ]
+
+
+def test_neglected_clients_over_30_days_churned_excluded_longest_first() -> None:
+    clients = [{"name": n, "status": s, "last_contact": day(-d)} for n, s, d in (
+        ("Thirty", "active", 30), ("Edge", "active", 31), ("Gone", "churned", 200), ("Long", "prospect", 90),
+        ("Mid", "active", 60), ("Never", "active", 0),
+    )]
+    a = metrics(handoff(clients=clients))["entities"]["Acme"]["agency"]
+    assert [(c["name"], c["days"]) for c in a["neglected"]] == [("Long", 90), ("Mid", 60), ("Edge", 31)]
+
+
+@pytest.mark.parametrize(
+    ("value", "target", "better", "state"),
+    [
+        ("9.99", "10", "higher", "gap"), ("10", "10", "higher", "on target"), ("10.01", "10", "higher", "on target"),
+        ("30.01", "30", "lower", "gap"), ("30", "30", "lower", "on target"), ("29.99", "30", "lower", "on target"),
+        ("0.02", "0.02", None, "on target"), ("0.019", "0.02", None, "gap"),
+    ],
+)
+def test_kpi_direction_on_both_sides_of_the_target(value: str, target: str, better: str | None, state: str) -> None:
+    m = metrics(handoff(kpis=[{"name": "K", "value": D(value), "target": D(target), "better": better}]))
+    assert m["kpis"][0]["state"] == state
+
+
+@pytest.mark.parametrize(
+    ("revenues", "expenses", "decision"),
+    [
+        (("100", "100", "100"), "100", "maintain"),  # growth 0, burn 0: the zero edges
+        (("100", "100.01", "100.02"), "100.01", "invest"),  # growth $0.01, burn 0
+        (("100", "100", "100"), "100.01", "review"),  # growth 0, burn $0.01
+        (("100", "100.01", "100.02"), "100.02", "fix"),  # growth $0.01, burn $0.01
+        (("100.02", "100.01", "100"), "99", "maintain"),  # shrinking, earning
+        (("100", "100.004", "100.008"), "100", "maintain"),  # growth $0.004 shows as $0.00: not growing
+    ],
+)
+def test_capital_deployment_quadrants_and_zero_edges(revenues: tuple[str, ...], expenses: str, decision: str) -> None:
+    fin = {f"2026-{m:02d}": {"revenue": D(r), "expenses": D(expenses)} for m, r in zip((8, 9, 10), revenues, strict=True)}
+    assert metrics(handoff(financials=fin))["entities"]["Acme"]["deployment"] == decision
+
+
+# -- every sort order, with items out of order ---------------------------------------
+
+
+def test_shortfalls_sort_by_urgency_then_entity_then_title() -> None:
+    m = metrics(
+        handoff("beta", shortfalls=[{"title": "z", "urgency": "high"}, {"title": "B", "urgency": "critical"},
+                                    {"title": "a", "urgency": "critical"}]),
+        handoff("Alpha", shortfalls=[{"title": "y", "urgency": "low"}, {"title": "x", "urgency": "high"}]),
+    )
+    assert [(s["urgency"], s["entity"], s["title"]) for s in m["shortfalls"]] == [
+        ("critical", "beta", "a"), ("critical", "beta", "B"), ("high", "Alpha", "x"), ("high", "beta", "z"),
+        ("low", "Alpha", "y"),
+    ]
+
+
+def test_security_sorts_by_severity_then_entity_then_finding() -> None:
+    m = metrics(
+        handoff("b", security=[{"severity": "low", "finding": "L"}, {"severity": "high", "finding": "z"},
+                               {"severity": "high", "finding": "A"}]),
+        handoff("A", security=[{"severity": "high", "finding": "m"}, {"severity": "critical", "finding": "c"}]),
+    )
+    assert [(s["severity"], s["entity"], s["finding"]) for s in m["security"]] == [
+        ("critical", "A", "c"), ("high", "A", "m"), ("high", "b", "A"), ("high", "b", "z"), ("low", "b", "L"),
+    ]
+
+
+def test_receivables_and_deferred_sort_by_service_date_then_entity() -> None:
+    def rr(service: int) -> list[dict[str, Any]]:
+        return [{"amount": D(1), "service_date": day(-service)},
+                {"amount": D(2), "received": day(-30), "service_date": day(service)}]
+
+    m = metrics(handoff("b", revenue_recognition=rr(5) + rr(20)), handoff("A", revenue_recognition=rr(5) + rr(10)))
+    assert [(r["entity"], r["days_outstanding"]) for r in m["receivables"]] == [
+        ("b", 20), ("A", 10), ("A", 5), ("b", 5),
+    ]
+    assert [(r["entity"], r["service_date"]) for r in m["deferred"]] == [
+        ("A", day(5)), ("b", day(5)), ("A", day(10)), ("b", day(20)),
+    ]
+
+
+def test_maintenance_ota_and_accounts_orders() -> None:
+    m = metrics(handoff(
+        maintenance=[{"item": i, "status": "open", "opened": o} for i, o in
+                     (("Undated", None), ("b", day(-1)), ("a", day(-1)), ("Old", day(-40)))],
+        channels=[{"name": n, "kind": k, "launch": d} for n, k, d in
+                  (("Alpha, no date", "ota", None), ("Mike", "OTA", day(60)), ("Zulu", "ota", day(5)), ("Web", "organic", day(1)))],
+        expenses=[{"amount": D(1), "category": c} for c in ("hosting", "Fuel", "ads", "Zoo")],
+    ))
+    r = m["entities"]["Acme"]["rental"]
+    assert r is None  # no units: no rental figures
+    assert [c["name"] for c in m["ota"]] == ["Zulu", "Mike", "Alpha, no date"]  # by launch, none last
+    assert [a["category"] for a in m["accounts"]] == ["ads", "Fuel", "hosting", "Zoo"]  # regardless of case
+    maint = metrics(handoff(units=[{"unit": "A", "status": "vacant"}], maintenance=[
+        {"item": i, "status": s, "opened": o} for i, s, o in
+        (("Undated", "open", None), ("b", "open", day(-1)), ("a", "open", day(-1)), ("Old", "open", day(-40)),
+         ("Fixed", "done", day(-50)))]))["entities"]["Acme"]["rental"]
+    assert [x["item"] for x in maint["maintenance_open"]] == ["Old", "a", "b", "Undated"]
+
+
+def test_clients_rows_sort_by_status_then_name_and_rates_need_hours() -> None:
+    a = metrics(handoff(clients=[
+        {"name": "Zed", "status": "active", "monthly_fee": D(900), "hours_last_30d": D(12)},
+        {"name": "Old", "status": "churned", "monthly_fee": D(100), "hours_last_30d": D(1)},
+        {"name": "Maybe", "status": "prospect", "monthly_fee": D(100), "hours_last_30d": D(1)},
+        {"name": "Abe", "status": "active", "monthly_fee": D(2100), "hours_last_30d": D("0.004")},
+    ]))["entities"]["Acme"]["agency"]
+    assert [(c["name"], c["rate"]) for c in a["rows"]] == [("Abe", "n/a"), ("Zed", 75), ("Maybe", "n/a"), ("Old", "n/a")]
+    assert (a["mrr"], a["largest"], a["concentration"]) == (3000, "Abe", D("0.7"))
+
+
+# -- metrics.json -------------------------------------------------------------------
+
+
+def test_metrics_json_holds_the_figures_as_exact_decimals() -> None:
+    m = metrics(
+        handoff("Acme", cash=D("1000.00"), financials=months(m2026_10=("100.10", "300.35")),
+                actions=[{"title": "Done late", "due": day(-5), "done": True}, {"title": "Late", "due": day(-2)}],
+                revenue_recognition=[{"amount": D("2500.10"), "received": day(-1), "service_date": day(9)},
+                                     {"amount": D("0.20"), "received": day(-1), "service_date": day(8)}]),
+        handoff("Acme", financials=months(m2026_10=("200.20", "0"))),
+    )
+    back = json.loads(json.dumps(m, default=ser._json_default))  # as a sending run writes it
+    assert {a["title"]: a["overdue"] for a in back["actions"]} == {"Done late": False, "Late": True}
+    assert [a["title"] for a in back["actions_30d"]] == ["Late"]
+    assert back["deferred_total"] == "2500.30"
+    e = back["entities"]["Acme"]
+    assert (e["revenue_avg"], e["expenses_avg"], e["burn"], e["cash_flow"]) == ("300.30", "300.35", "0.05", "-0.05")
+    assert D(e["runway"]) == 20_000  # 1000 / 0.05
+    assert back["portfolio"]["burn"] == "0.05"
+    assert back["as_of"] == "2026-11-22" and back["period"] == "2026-W47"

@@ -1,0 +1,124 @@
+"""The formatting rules, checked against the written rule with hand-worked answers.
+
+Every rule rounds once, half up (halves away from zero), from the exact amount, and
+decides on the rounded amount. Money: whole dollars ($12,345), or cents when the
+amount rounded to the cent is under $100 ($23.50), so $99.995 -> $100.00 at the cent
+-> not under $100 -> $100. A negative amount is -$1,200; an amount that rounds to zero
+has no sign. money_cents: cents on every amount. Counts 1,375; percentages and months
+one decimal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal as D
+
+import pytest
+
+import send_exec_reports as ser
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (D("12345.4"), "$12,345"),
+        (D("12345.5"), "$12,346"),  # half a dollar rounds up
+        (D("12344.5"), "$12,345"),  # up, not to even
+        (D("23.5"), "$23.50"),
+        (D("0.005"), "$0.01"),  # half a cent rounds up
+        (D("0.004999"), "$0.00"),
+        (D("2.675"), "$2.68"),  # 2.675 is not exact in binary; it is here
+        (D("99.994"), "$99.99"),
+        (D("99.995"), "$100"),  # $100.00 at the cent: not under $100
+        (D("99.9949999"), "$99.99"),
+        (D("100.4999"), "$100"),
+        (D("100.495"), "$100"),  # rounded once from the exact amount, not from $100.50
+        (D("100.5"), "$101"),
+        (D("-23.5"), "-$23.50"),
+        (D("-0.005"), "-$0.01"),  # halves away from zero
+        (D("-0.004"), "$0.00"),  # rounds to zero: no sign
+        (D("-0"), "$0.00"),
+        (D("-99.995"), "-$100"),
+        (D("-1200"), "-$1,200"),
+        (D("-1234567.5"), "-$1,234,568"),
+        (0, "$0.00"),
+        (1375, "$1,375"),
+        (23.5, "$23.50"),  # a float is taken by its shortest text
+        (D("999999999999999.99"), "$1,000,000,000,000,000"),
+        (D("1E-300"), "$0.00"),
+        ("no data", "no data"),
+        (None, "no data"),
+        ("not valued", "not valued"),
+    ],
+)
+def test_money(value, text: str) -> None:
+    assert ser.format_money(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (D("412.5"), "$412.50"),
+        (D("12345.675"), "$12,345.68"),
+        (D("0.005"), "$0.01"),
+        (D("0.0049"), "$0.00"),
+        (D("-0.005"), "-$0.01"),
+        (D("-0.0049"), "$0.00"),
+        (D("99.995"), "$100.00"),
+        (D("-1200"), "-$1,200.00"),
+        (0, "$0.00"),
+        ("none", "none"),
+    ],
+)
+def test_money_cents(value, text: str) -> None:
+    assert ser.format_money_cents(value) == text
+
+
+def test_money_cents_is_a_template_filter() -> None:
+    env = ser.jinja_env()
+    assert env.from_string("{{ x|money_cents }} {{ x|money }}").render(x=D("412.5")) == "$412.50 $413"
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "text"),
+    [
+        (ser.format_count, 1375, "1,375"),
+        (ser.format_count, 1234567, "1,234,567"),
+        (ser.format_count, D("2.5"), "3"),
+        (ser.format_count, D("-2.5"), "-3"),
+        (ser.format_count, D("-0.4"), "0"),
+        (ser.format_pct, D(3) / D(7), "42.9%"),
+        (ser.format_pct, D("0.0005"), "0.1%"),  # 0.05% rounds up to 0.1%
+        (ser.format_pct, D("0.00049"), "0.0%"),
+        (ser.format_pct, D("-0.00049"), "0.0%"),  # never -0.0%
+        (ser.format_pct, D("-0.0005"), "-0.1%"),
+        (ser.format_pct, D("0.12345"), "12.3%"),
+        (ser.format_pct, D("0.12355"), "12.4%"),
+        (ser.format_pct, D("123.4567"), "12,345.7%"),
+        (ser.format_pct, "n/a", "n/a"),
+        (ser.format_months, D("4.25"), "4.3"),
+        (ser.format_months, D("4.249"), "4.2"),
+        (ser.format_months, D(13) / D(3), "4.3"),
+        (ser.format_months, D("-0.04"), "0.0"),
+        (ser.format_months, D("12345.65"), "12,345.7"),
+        (ser.format_months, "not burning", "not burning"),
+        (ser.format_number, D("0.95"), "0.95"),
+        (ser.format_number, D("0.955"), "0.96"),
+        (ser.format_number, D("0.9"), "0.9"),
+        (ser.format_number, D(30), "30"),
+        (ser.format_number, D("1234.5"), "1,234.5"),
+        (ser.format_number, D("-0.001"), "0"),
+        (ser.format_number, D("-0.005"), "-0.01"),
+        (ser.format_days, 1, "1 day"),
+        (ser.format_days, 14, "14 days"),
+        (ser.format_days, 1234, "1,234 days"),
+        (ser.format_per_month, D("1234.5"), "$1,235/month"),
+        (ser.format_per_month, D("-0.001"), "$0.00/month"),
+        (ser.format_per_month, "no data", "no data"),
+        (ser.format_date, dt.date(2026, 1, 2), "2026-01-02"),
+        (ser.format_date, dt.date(1, 1, 1), "0001-01-01"),
+        (ser.format_date, None, "—"),
+    ],
+)
+def test_counts_percentages_months_numbers(fn, value, text: str) -> None:
+    assert fn(value) == text
