@@ -71,7 +71,7 @@ def test_golden_is_plain_text_for_email(report_id: str) -> None:
     assert body[3] == "Period: 2026-W47 (as of 2026-11-22)"  # every report opens with its period
     flat = " ".join(text.split())  # the sources line may wrap
     assert flat.endswith(
-        "Data sources: 11 handoffs (1 Markdown file without front matter skipped); DynamoDB tables (exports): "
+        "Data sources: 11 handoffs (skipped, no front matter: README.md); DynamoDB tables (exports): "
         "eyd-checklist, eyd-events, eyd-users, jada-checklist, jada-events, qdn-checklist, qdn-events, "
         "qosd-events, qosd-users; as of 2026-11-22."
     )

@@ -245,7 +245,7 @@ def test_readme_without_front_matter_is_skipped_and_counted(portfolio, capsys):
     out, err = capsys.readouterr()
     assert status == 0, err
     flat = " ".join(out.split())  # the sources line is wrapped at 78 columns
-    assert "Data sources: 1 handoff (1 Markdown file without front matter skipped);" in flat
+    assert "Data sources: 1 handoff (skipped, no front matter: README.md);" in flat
     assert ser.read_handoffs(handoffs).skipped == ["README.md"]
 
 
