@@ -447,7 +447,8 @@ def _other_number_form(text: str) -> str | None:
         if _OCTAL_RE.fullmatch(text):
             octal = sign * int(digits, 8)
             decimal = sign * int(digits)
-            return f"which YAML reads as octal {octal}; write {decimal} (or {octal})"
+            other = f" (or {octal})" if octal != decimal else ""
+            return f"which YAML reads as octal {octal}; write {decimal}{other}"
         if _LOOSE_DECIMAL_RE.fullmatch(text):
             value = sign * Decimal(digits)
             if abs(value) >= MAX_NUMBER:
@@ -2790,7 +2791,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
+def run(args: argparse.Namespace, selected: list[ReportTemplate], personas: list[str]) -> int:
     """Validate everything, render every report, then print, check or send."""
     settings = load_settings(args.env_file, dry_run=args.dry_run)
     if settings.used_examples:
@@ -2802,7 +2803,7 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
     else:
         delivery = delivery_settings(settings)
     as_of = args.as_of or dt.date.today()
-    portfolio = read_handoffs(settings.handoff_dir)
+    portfolio = read_handoffs(settings.handoff_dir, personas)  # the personas of every report found
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -2860,7 +2861,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r.id:<12} {r.persona:<20} {r.title}{entity}")
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
-        return run(args, selected)
+        return run(args, selected, [r.persona for r in reports])
     except InputErrors as exc:
         for line in exc.errors:
             log.error("%s", line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,50 @@ def test_tables_align_wide_and_accented_characters() -> None:
     assert len(bars) == 1  # the column bar is in the same terminal column on every line
     assert max(ser._cols(line) for line in lines) <= 78
     assert lines[2] == "東京デリバリー" + " " * (bars.pop() - 14) + " | $1,200"
+
+
+def bomb() -> str:
+    """About 500 bytes of nested aliases used as a mapping key: gigabytes once expanded."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n? *i\n: boom\n"
+
+
+def test_an_alias_bomb_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    """Refused from the parser's events, naming each line; composing it would take minutes and gigabytes."""
+    front = HEAD + bomb()
+    assert len(front.encode()) < 600
+    (tmp_path / "bomb.md").write_text(f"---\n{front}---\n")
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_handoffs(tmp_path)
+    errors = info.value.errors
+    assert errors[0] == (f"{tmp_path / 'bomb.md'}:5: anchor &a is not allowed: anchors and aliases let a file of a "
+                         "few hundred bytes stand for gigabytes; write each value out in full")
+    assert errors[-1] == (f"{tmp_path / 'bomb.md'}:14: alias *i is not allowed: aliases let a file of a few hundred "
+                          "bytes stand for gigabytes; write the value out in full")
+    assert len(errors) == 9 + 8 * 9 + 1  # each anchor, and each alias, on its own line
+
+
+def test_front_matter_over_1_mib_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "big.md").write_text("---\n" + HEAD + "notes:\n" + "  - x\n" * 200_000 + "---\n")
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_handoffs(tmp_path)
+    assert info.value.errors == [
+        f"{tmp_path / 'big.md'}:1: front matter over 1 MiB (no closing '---' in the first 1,048,576 bytes); a "
+        "handoff's front matter is a few kilobytes: move the rest to the notes below it, or add the closing '---'"
+    ]
+
+
+def test_the_body_is_never_read(tmp_path: Path) -> None:
+    """A body of 4 MB that is not text at all (it would fail if decoded) does not matter, nor cost memory."""
+    body = b"\xff\xfe\x00 not UTF-8\n" * 300_000
+    (tmp_path / "site.md").write_bytes(f"---\n{HEAD}cash: 8200\n---\n".encode() + body)
+    tracemalloc.start()
+    try:
+        portfolio = ser.read_handoffs(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert portfolio.handoffs[0].data["cash"] == 8200
+    assert peak < len(body) / 20  # the file is never held whole (4 MB); a read buffer and one document are
