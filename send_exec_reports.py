@@ -294,6 +294,10 @@ MONEY = "number"  # any amount or count: an exact Decimal built from the text as
 MAX_NUMBER = Decimal(10) ** 15  # beyond any small business; also keeps sums and formatting exact
 MAX_PLACES = 6  # cents, and ratios such as 0.0235; more is a typo or a value pasted from a sheet
 MAX_FRONT_MATTER = 1 << 20  # bytes before the closing '---'; bounds memory and parse time
+# Values (scalars, lists, mappings) in one front matter. A real handoff holds a few hundred;
+# a 1 MiB flow list of 500,000 numbers would take over 200 MB as a YAML node tree.
+MAX_VALUES = 100_000
+EVENT_CHECK_BYTES = 1 << 16  # larger front matter has its values counted before it is composed
 SNIFF_LINES = 100  # a file without front matter is searched this far for handoff keys
 PERSONA = ("persona",)
 BLAST = {n: MONEY for n in ("list_size", "open_rate", "click_rate", "conversion_rate", "avg_order_value")}
@@ -803,17 +807,24 @@ def _refuse_lookalike(path: Path, fh: Any, line: bytes, number: int) -> None:
 
 
 def _refuse_references(text: str, first_line: int) -> list[tuple[int, str]]:
-    """Anchors, aliases and merge keys, found in the parser's events before any node is built.
+    """Anchors, aliases and merge keys, and too many values, found in the parser's events
+    before any node is built (events are dropped as they are read: memory stays flat).
 
-    They are how a few hundred bytes expand into gigabytes (each alias repeats all that its
-    anchor holds, nested without limit); a handoff writes every value out.
+    Anchors and aliases are how a few hundred bytes expand into gigabytes (each alias
+    repeats all that its anchor holds, nested without limit); a handoff writes every value out.
     """
     found = []
+    values = 0
     loader = YamlLoader(text)
     try:
         while loader.check_event():
             event = loader.get_event()
             line = event.start_mark.line + first_line
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)):
+                values += 1
+                if values > MAX_VALUES:
+                    return [(line, f"front matter holds over {MAX_VALUES:,} values; a handoff's front matter "
+                             "holds a few hundred: move the rest to the notes below it")]
             if isinstance(event, yaml.AliasEvent):
                 found.append((line, f"alias *{event.anchor} is not allowed: aliases let a file of a few "
                               "hundred bytes stand for gigabytes; write the value out in full"))
@@ -855,7 +866,9 @@ def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) 
     if found is None:
         return None
     text, first_line = found
-    if ("&" in text or "*" in text or "<<" in text) and (refused := _refuse_references_safely(path, text, first_line)):
+    if (len(text) > EVENT_CHECK_BYTES or "&" in text or "*" in text or "<<" in text) and (
+        refused := _refuse_references_safely(path, text, first_line)
+    ):
         raise InputErrors([f"{path}:{line}: {message}" for line, message in refused])
     loader = YamlLoader(text)
     validator = _Validator(loader, first_line, personas)

@@ -222,3 +222,14 @@ def test_the_body_is_never_read(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert portfolio.handoffs[0].data["cash"] == 8200
     assert peak < len(body) / 20  # the file is never held whole (4 MB); a read buffer and one document are
+
+
+def test_front_matter_of_too_many_values_is_refused_before_it_is_composed(tmp_path: Path) -> None:
+    """200 KB of `1,` would be 100,000 YAML nodes (tens of MB); a real handoff holds a few hundred values."""
+    (tmp_path / "many.md").write_text("---\n" + HEAD + "notes: [" + "1," * 100_000 + "1]\n---\n")
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_handoffs(tmp_path)
+    assert info.value.errors == [
+        f"{tmp_path / 'many.md'}:5: front matter holds over 100,000 values; a handoff's front matter holds a few "
+        "hundred: move the rest to the notes below it"
+    ]
