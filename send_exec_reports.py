@@ -652,6 +652,10 @@ class _Validator:
             if required:
                 raise DocError(node, key, "is required but empty; give it a value")
             return None
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):  # .inf, .nan, !!int "5"
+            raise DocError(node, key, f"is written {node.value}, not a plain decimal number; write digits such as 8200")
+        if isinstance(raw, str) and _DECIMAL_RE.fullmatch(raw.strip()):
+            raise DocError(node, key, f"is quoted, which makes it text; write the number without quotes: {raw.strip()}")
         if spec == "integer":
             raise DocError(
                 node, key, f"expected a whole number, 1 or more (1 is the highest priority), got {_describe(raw)}"

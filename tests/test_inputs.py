@@ -191,6 +191,10 @@ DOC_CASES = [
          "cash is 12.3456789, more than 6 decimal places; round it, e.g. 12.345679"),
     case("too-large", doc(HEAD + "cash: 1000000000000000\n"), 5, "cash",
          "cash is 1000000000000000, not a plausible amount (it must be under 1,000,000,000,000,000)"),
+    case("quoted-number", doc(HEAD + 'cash: "8200"\n'), 5, "cash",
+         "cash is quoted, which makes it text; write the number without quotes: 8200"),
+    case("infinity", doc(HEAD + "cash: .inf\n"), 5, "cash",
+         "cash is written .inf, not a plain decimal number; write digits such as 8200"),
     case("tiny-exponent", doc(HEAD + "cash: 1.0e-300\n"), 5, "cash",
          "cash is written 1.0e-300, not in plain decimal digits; write it out with at most 6 decimal places"),
 ]
