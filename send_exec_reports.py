@@ -256,7 +256,9 @@ class Handoff:
 
     file: str  # path relative to HANDOFF_DIR, for messages and reports
     data: dict[str, Any]
-    lines: dict[str, int] = field(default_factory=dict)  # dotted key -> its line in the file
+    # dotted key -> its line in the file, for the top-level keys and those one level under
+    # them ("dynamodb.events", "financials.2026-09")
+    lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def entity(self) -> str:
@@ -508,6 +510,9 @@ class _Validator:
             raise DocError(node, key, f"expected a mapping of keys, got {_describe(self.scalar(node))}")
         seen: set[str] = set()
         out = []
+        # Lines are kept for the top-level keys and the keys one level under them
+        # (dynamodb.events, financials.2026-09): enough to name a line, small for 2,000 files.
+        record = not key or ("." not in key and "[" not in key)
         for knode, vnode in node.value:
             name = self.scalar(knode)
             if isinstance(name, dt.date):
@@ -518,7 +523,8 @@ class _Validator:
                 self.record(DocError(knode, path, "appears twice; keep one"))
                 continue
             seen.add(name)
-            self.lines[path] = knode.start_mark.line + self.first_line
+            if record:
+                self.lines[path] = knode.start_mark.line + self.first_line
             out.append((name, knode, vnode))
         return out
 
@@ -565,7 +571,6 @@ class _Validator:
                     raise DocError(node, key, f"expected a list, got {_describe(self.scalar(node))}")
                 items = []
                 for i, item in enumerate(node.value):
-                    self.lines[f"{key}[{i}]"] = item.start_mark.line + self.first_line
                     try:
                         items.append(self.fields(item, f"{key}[{i}]", spec[1]))
                     except DocError as exc:
