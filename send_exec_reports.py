@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import re
+import stat
 import sys
 import tempfile
 import textwrap
@@ -262,8 +263,9 @@ def load_settings(
 
 
 # ---------------------------------------------------------------------------
-# Reading handoffs: front matter is parsed to a YAML node tree first, so that every
-# error can name the line of the key at fault.
+# Reading handoffs: each file is read only up to the end of its front matter, which is
+# checked for what YAML must not do here (anchors, aliases, merge keys) and parsed to a
+# YAML node tree, so that every error can name the line of the key at fault.
 
 
 @dataclass
@@ -272,6 +274,9 @@ class Handoff:
 
     file: str  # path relative to HANDOFF_DIR, for messages and reports
     data: dict[str, Any]
+    # dotted key -> its line in the file, for the top-level keys and those one level under
+    # them ("dynamodb.events", "financials.2026-09")
+    lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def entity(self) -> str:
@@ -286,7 +291,7 @@ class Handoff:
 
 @dataclass
 class Portfolio:
-    """All handoffs read from HANDOFF_DIR, and the Markdown files skipped."""
+    """All handoffs read from HANDOFF_DIR, and the Markdown files skipped (relative paths)."""
 
     handoffs: list[Handoff]
     skipped: list[str] = field(default_factory=list)
@@ -301,12 +306,20 @@ class DocError(Exception):
 
 
 # A field spec is a kind name, or a tuple: ("enum", values), ("list", fields),
-# ("map", fields), ("months", fields), ("amounts",), ("table",), ("checklist",).
-# A field name ending in "!" is required.
+# ("map", fields), ("months", fields), ("amounts",), ("table",), ("checklist",),
+# ("persona",). A field name ending in "!" is required.
 Spec = Any
 
-MONEY = "number"
-MAX_NUMBER = 1e15  # beyond any small business; also keeps sums and formatting exact
+MONEY = "number"  # any amount or count: an exact Decimal built from the text as written
+MAX_NUMBER = Decimal(10) ** 15  # beyond any small business; also keeps sums and formatting exact
+MAX_PLACES = 6  # cents, and ratios such as 0.0235; more is a typo or a value pasted from a sheet
+MAX_FRONT_MATTER = 1 << 20  # bytes before the closing '---'; bounds memory and parse time
+# Values (scalars, lists, mappings) in one front matter. A real handoff holds a few hundred;
+# a 1 MiB flow list of 500,000 numbers would take over 200 MB as a YAML node tree.
+MAX_VALUES = 100_000
+EVENT_CHECK_BYTES = 1 << 16  # larger front matter has its values counted before it is composed
+SNIFF_LINES = 100  # a file without front matter is searched this far for handoff keys
+PERSONA = ("persona",)
 BLAST = {n: MONEY for n in ("list_size", "open_rate", "click_rate", "conversion_rate", "avg_order_value")}
 SCHEMA: dict[str, Spec] = {
     "entity!": "text",
@@ -350,10 +363,10 @@ SCHEMA: dict[str, Spec] = {
             "blast": ("map", BLAST),
         },
     ),
-    "shortfalls": ("list", {"title!": "text", "urgency!": ("enum", URGENCIES), "persona": "text"}),
+    "shortfalls": ("list", {"title!": "text", "urgency!": ("enum", URGENCIES), "persona": PERSONA}),
     "actions": (
         "list",
-        {"title!": "text", "due": "date", "priority": "integer", "persona": "text", "done": "bool"},
+        {"title!": "text", "due": "date", "priority": "integer", "persona": PERSONA, "done": "bool"},
     ),
     "revenue_recognition": (
         "list",
@@ -407,8 +420,25 @@ YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
-
 _STR_TAG = "tag:yaml.org,2002:str"
+_NUMBER_TAGS = frozenset(("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"))
+# The one way a number is written: an optional minus, digits without a leading zero, an
+# optional decimal point with digits after it. YAML 1.1 reads other forms as octal,
+# base 60 or hexadecimal, or drops underscores: a handoff must not mean something else.
+_DECIMAL_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+_BASE60_RE = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+_RADIX_RE = re.compile(r"[-+]?0([xXbBoO])[0-9a-fA-F_]+")
+_OCTAL_RE = re.compile(r"[-+]?0[0-7_]+")
+_LOOSE_DECIMAL_RE = re.compile(r"[-+]?(?=\.?[0-9])[0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?")
+_RADIX = {"x": (16, "a hexadecimal number"), "b": (2, "a binary number"), "o": (8, "an octal number")}
+_BOM = b"\xef\xbb\xbf"
+_OPEN_RE = re.compile(rb"---(?:[ \t]+#[^\r\n]*)?[ \t]*\r?\n?")  # '---', or '--- # a comment'
+_CLOSE_RE = re.compile(rb"(?:---|\.\.\.)(?:[ \t]+#[^\r\n]*)?[ \t]*\r?\n?")
+_HANDOFF_KEY_RE = re.compile(rb"(entity|status|updated)[ \t]*:(?:[ \t\r\n]|$)")
+_FENCE_RE = re.compile(rb" {0,3}(?:```|~~~)")
+# What YAML refuses to read (PyYAML's own list): named with the line, before the parser sees it.
+_NOT_PRINTABLE_RE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TAB_INDENT_RE = re.compile(r"^ *\t", re.MULTILINE)
 
 
 def _join(key: str, name: str) -> str:
@@ -416,11 +446,66 @@ def _join(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
 
 
-class _Validator:
-    """Walks a composed YAML node tree against SCHEMA, building plain values."""
+def _plain(value: Decimal | int) -> str:
+    """A number in plain decimal digits, as a handoff must write it."""
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
-    def __init__(self, loader: Any) -> None:
+
+def _other_number_form(text: str) -> str | None:
+    """What is wrong with a number written other than in plain decimal; None: not a number."""
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-").replace("_", "")
+    try:
+        if _BASE60_RE.fullmatch(text):
+            value = Decimal(0)
+            for part in digits.split(":"):
+                value = value * 60 + Decimal(part)
+            return f"which YAML reads as {_plain(sign * value)} (base 60); write {_plain(sign * value)}"
+        if m := _RADIX_RE.fullmatch(text):
+            base, name = _RADIX[m.group(1).lower()]
+            value = sign * int(digits[2:], base)
+            return f"{name}; write {value}"
+        if _OCTAL_RE.fullmatch(text):
+            octal = sign * int(digits, 8)
+            decimal = sign * int(digits)
+            other = f" (or {octal})" if octal != decimal else ""
+            return f"which YAML reads as octal {octal}; write {decimal}{other}"
+        if _LOOSE_DECIMAL_RE.fullmatch(text):
+            value = sign * Decimal(digits)
+            if abs(value) >= MAX_NUMBER:
+                return f"not a plausible amount (it must be under {MAX_NUMBER:,})"
+            if -value.as_tuple().exponent > MAX_PLACES:
+                return f"not in plain decimal digits; write it out with at most {MAX_PLACES} decimal places"
+            return f"not in plain decimal digits; write {_plain(value)}"
+    except (ValueError, InvalidOperation):
+        pass
+    return None
+
+
+class _Validator:
+    """Walks a composed YAML node tree against SCHEMA, building plain values.
+
+    Every error is collected (as file line, message) and the walk goes on past it, so
+    one run names every mistake of a document.
+    """
+
+    def __init__(self, loader: Any, first_line: int, personas: dict[str, str] | None) -> None:
         self.loader = loader
+        self.first_line = first_line  # file line of the front matter's first line
+        self.personas = personas  # casefolded -> as the report writes it; None: not checked
+        self.errors: list[tuple[int, str]] = []
+        self.lines: dict[str, int] = {}
+
+    def line(self, node: yaml.Node | None) -> int:
+        """The file line of a node."""
+        return (node.start_mark.line if node is not None else 0) + self.first_line
+
+    def record(self, exc: DocError) -> None:
+        """Keep an error and go on."""
+        self.errors.append((self.line(exc.node), f"{exc.key or 'front matter'} {exc.message}"))
 
     def scalar(self, node: yaml.Node) -> Any:
         """Construct the Python value of any node.
@@ -438,11 +523,14 @@ class _Validator:
             return None  # only unknown keys hold such collections, and they are ignored
 
     def mapping(self, node: yaml.Node, key: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
-        """Return (key, key node, value node) of a mapping node, refusing duplicates."""
+        """Return (key, key node, value node) of a mapping node; a repeated key is an error."""
         if not isinstance(node, yaml.MappingNode):
             raise DocError(node, key, f"expected a mapping of keys, got {_describe(self.scalar(node))}")
         seen: set[str] = set()
         out = []
+        # Lines are kept for the top-level keys and the keys one level under them
+        # (dynamodb.events, financials.2026-09): enough to name a line, small for 2,000 files.
+        record = not key or ("." not in key and "[" not in key)
         for knode, vnode in node.value:
             name = self.scalar(knode)
             if isinstance(name, dt.date):
@@ -450,8 +538,11 @@ class _Validator:
             name = str(name)
             path = _join(key, name)
             if name in seen:
-                raise DocError(knode, path, "appears twice; keep one")
+                self.record(DocError(knode, path, "appears twice; keep one"))
+                continue
             seen.add(name)
+            if record:
+                self.lines[path] = knode.start_mark.line + self.first_line
             out.append((name, knode, vnode))
         return out
 
@@ -465,20 +556,23 @@ class _Validator:
         given = {name for name, _, _ in pairs}
         for fname in spec:
             if fname.endswith("!") and fname[:-1] not in given:
-                raise DocError(node, _join(key, fname[:-1]), "is required but missing; add it")
+                self.record(DocError(node, _join(key, fname[:-1]), "is required but missing; add it"))
         plain = {f.rstrip("!"): s for f, s in spec.items()}
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = dict.fromkeys(plain)
         for name, _knode, vnode in pairs:
             if name in plain:
-                out[name] = self.value(vnode, _join(key, name), plain[name], required=name + "!" in spec)
+                try:
+                    out[name] = self.value(vnode, _join(key, name), plain[name], required=name + "!" in spec)
+                except DocError as exc:
+                    self.record(exc)
             elif not key:
                 out[name] = self.scalar(vnode)
-        for fname in plain:
-            out.setdefault(fname, None)
         return out
 
     def value(self, node: yaml.Node, key: str, spec: Spec, *, required: bool = False) -> Any:
         """Validate one value against its spec."""
+        if spec == MONEY or spec == "integer":
+            return self.number(node, key, spec, required)
         if isinstance(spec, tuple):
             kind = spec[0]
             if kind == "enum":
@@ -486,23 +580,40 @@ class _Validator:
                 if raw not in spec[1]:
                     raise DocError(node, key, f"is {_describe(raw)}; use one of: {', '.join(spec[1])}")
                 return raw
+            if kind == "persona":
+                return self.persona(node, key)
             if self._is_null(node) and not required:
                 return None
             if kind == "list":
                 if not isinstance(node, yaml.SequenceNode):
                     raise DocError(node, key, f"expected a list, got {_describe(self.scalar(node))}")
-                return [self.fields(item, f"{key}[{i}]", spec[1]) for i, item in enumerate(node.value)]
+                items = []
+                for i, item in enumerate(node.value):
+                    try:
+                        items.append(self.fields(item, f"{key}[{i}]", spec[1]))
+                    except DocError as exc:
+                        self.record(exc)
+                return items
             if kind == "map":
                 return self.fields(node, key, spec[1])
             if kind == "months":
                 out = {}
                 for month, knode, vnode in self.mapping(node, key):
-                    if not MONTH_RE.match(month):
-                        raise DocError(knode, f"{key}.{month}", "is not a calendar month; write it as YYYY-MM")
-                    out[month] = self.fields(vnode, f"{key}.{month}", spec[1])
+                    try:
+                        if not MONTH_RE.match(month):
+                            raise DocError(knode, f"{key}.{month}", "is not a calendar month; write it as YYYY-MM")
+                        out[month] = self.fields(vnode, f"{key}.{month}", spec[1])
+                    except DocError as exc:
+                        self.record(exc)
                 return out
             if kind == "amounts":
-                return {k: self.value(v, f"{key}.{k}", MONEY, required=True) for k, _, v in self.mapping(node, key)}
+                amounts = {}
+                for name, _knode, vnode in self.mapping(node, key):
+                    try:
+                        amounts[name] = self.number(vnode, f"{key}.{name}", MONEY, True)
+                    except DocError as exc:
+                        self.record(exc)
+                return amounts
             if kind == "table":
                 return self.table(node, key)
             if kind == "checklist":
@@ -524,15 +635,6 @@ class _Validator:
             if not text and required:
                 raise DocError(node, key, "is required but empty; give it a value")
             return text or None
-        if spec == MONEY or spec == "integer":
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-                hint = " (plain digits, no $ or commas, e.g. 8200)" if isinstance(raw, str) else ""
-                raise DocError(node, key, f"expected a number, got {_describe(raw)}{hint}")
-            if spec == "integer" and not float(raw).is_integer():
-                raise DocError(node, key, f"expected a whole number, got {raw}")
-            if raw != raw or abs(raw) >= MAX_NUMBER:
-                raise DocError(node, key, f"is {raw}, not a plausible amount (under {MAX_NUMBER:.0e})")
-            return int(raw) if spec == "integer" else raw
         if spec == "date":
             if isinstance(raw, dt.datetime):
                 return raw.date()
@@ -550,6 +652,50 @@ class _Validator:
                 raise DocError(node, key, f"expected true or false, got {_describe(raw)}")
             return raw
         raise AssertionError(spec)
+
+    def number(self, node: yaml.Node, key: str, spec: str, required: bool) -> Decimal | int | None:
+        """An amount as an exact Decimal built from its text (never a float), or a whole number >= 1."""
+        text = node.value if isinstance(node, yaml.ScalarNode) and not node.style else None
+        if text is not None and node.tag in _NUMBER_TAGS and _DECIMAL_RE.fullmatch(text):
+            value = Decimal(text)
+            if abs(value) >= MAX_NUMBER:
+                raise DocError(node, key, f"is {text}, not a plausible amount (it must be under {MAX_NUMBER:,})")
+            if spec == "integer":
+                if value != value.to_integral_value() or value < 1:
+                    raise DocError(node, key, f"is {text}; write a whole number, 1 or more (1 is the highest priority)")
+                return int(value)
+            if -value.as_tuple().exponent > MAX_PLACES:
+                rounded = _plain(value.quantize(Decimal(1).scaleb(-MAX_PLACES), rounding=ROUND_HALF_UP))
+                raise DocError(node, key, f"is {text}, more than {MAX_PLACES} decimal places; round it, e.g. {rounded}")
+            return value.copy_abs() if value.is_zero() else value  # -0 is 0: never "-$0.00"
+        if text is not None and (form := _other_number_form(text)) is not None:
+            raise DocError(node, key, f"is written {text}, {form}")
+        raw = self.scalar(node)
+        if raw is None:
+            if required:
+                raise DocError(node, key, "is required but empty; give it a value")
+            return None
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):  # .inf, .nan, !!int "5"
+            raise DocError(node, key, f"is written {node.value}, not a plain decimal number; write digits such as 8200")
+        if isinstance(raw, str) and _DECIMAL_RE.fullmatch(raw.strip()):
+            raise DocError(node, key, f"is quoted, which makes it text; write the number without quotes: {raw.strip()}")
+        if spec == "integer":
+            raise DocError(
+                node, key, f"expected a whole number, 1 or more (1 is the highest priority), got {_describe(raw)}"
+            )
+        hint = " (plain digits, no $ or commas, e.g. 8200)" if isinstance(raw, str) else ""
+        raise DocError(node, key, f"expected a number, got {_describe(raw)}{hint}")
+
+    def persona(self, node: yaml.Node, key: str) -> str | None:
+        """A persona of the reports found, spelled as the report spells it."""
+        text = self.value(node, key, "text")
+        if text is None or self.personas is None:
+            return text
+        canonical = self.personas.get(text.casefold())
+        if canonical is None:
+            valid = ", ".join(dict.fromkeys(self.personas.values()))
+            raise DocError(node, key, f"is {_describe(text)}, not a persona of any report; use one of: {valid}")
+        return canonical
 
     def table(self, node: yaml.Node, key: str) -> str:
         """Validate a DynamoDB table name."""
@@ -582,7 +728,7 @@ def _describe(value: Any) -> str:
 
 
 def split_front_matter(text: str) -> tuple[str, str] | None:
-    """Return (front matter, body), None when the text has no front matter.
+    """Return (front matter, body) of a report template, None when it has no front matter.
 
     Raises ValueError when front matter opens but never closes.
     """
@@ -595,55 +741,198 @@ def split_front_matter(text: str) -> tuple[str, str] | None:
     raise ValueError("front matter opened on line 1 never closes")
 
 
-def parse_handoff(path: Path, rel: str) -> Handoff | None:
-    """Read one handoff document; None when it has no front matter (not a handoff)."""
+def read_front_matter(path: Path) -> tuple[str, int] | None:
+    """Read a handoff's front matter: (text, file line of its first line), None if it has none.
+
+    Reads line by line and stops at the closing '---': the body is never read, so memory
+    follows the front matter, not the file. A file without front matter that looks like a
+    handoff (a required key near the top) is an error: a dropped project is a wrong report.
+    """
     try:
-        raw = path.read_bytes()
+        fh = open(path, "rb")  # noqa: SIM115 (closed by the with below)
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise InputError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
+    with fh:
+        used = 0  # bytes read so far, all bounded by MAX_FRONT_MATTER
+        number = 1
+        line = fh.readline(MAX_FRONT_MATTER + 1)
+        if line.startswith(_BOM):
+            line, used = line[len(_BOM):], len(_BOM)
+        while line and not line.strip() and used <= MAX_FRONT_MATTER:
+            used += len(line)
+            line = fh.readline(MAX_FRONT_MATTER + 1 - used)
+            number += 1
+        if not _OPEN_RE.fullmatch(line):
+            _refuse_lookalike(path, fh, line, number)
+            return None
+        opened = number
+        used += len(line)
+        start = used
+        chunks = []
+        while True:
+            line = fh.readline(MAX_FRONT_MATTER + 1 - (used - start))
+            if not line:
+                raise InputError(
+                    f"{path}:{opened}: front matter opened on line {opened} never closes; add a line '---' after it"
+                )
+            if _CLOSE_RE.fullmatch(line):
+                break
+            used += len(line)
+            if used - start > MAX_FRONT_MATTER:
+                raise InputError(
+                    f"{path}:{opened}: front matter over 1 MiB (no closing '---' in the first "
+                    f"{MAX_FRONT_MATTER:,} bytes); a handoff's front matter is a few kilobytes: move the rest "
+                    "to the notes below it, or add the closing '---'"
+                )
+            chunks.append(line)
+    raw = b"".join(chunks)
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        line_no = opened + 1 + raw.count(b"\n", 0, exc.start)
         raise InputError(
-            f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            f"{path}:{line_no}: not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {start + exc.start}); "
             "save the file as UTF-8"
-        ) from exc
+        ) from None
+    if bad := _NOT_PRINTABLE_RE.search(text):
+        line_no = opened + 1 + text.count("\n", 0, bad.start())
+        char = ord(bad.group())
+        raise InputError(
+            f"{path}:{line_no}: holds the control character U+{char:04X}, which YAML does not allow; "
+            "remove it (in quoted text, write it as an escape such as \\t)"
+        )
+    return text, opened + 1
+
+
+def _refuse_lookalike(path: Path, fh: Any, line: bytes, number: int) -> None:
+    """Raise if a file without front matter looks like a handoff; return if it does not."""
+    rule = 0  # the line of a '---' further down, front matter that does not open the file
+    fenced = False
+    at_start = True  # a line longer than a read is read in parts: only a line's start counts
+    for _ in range(SNIFF_LINES):
+        if not line:
+            return
+        if at_start:
+            if _FENCE_RE.match(line):
+                fenced = not fenced
+            elif not fenced and _OPEN_RE.fullmatch(line):
+                rule = number
+            elif not fenced and (m := _HANDOFF_KEY_RE.match(line)):
+                key = m.group(1).decode()
+                if rule:
+                    raise InputError(
+                        f"{path}:{rule}: looks like a handoff ({key}: on line {number}) but its front matter "
+                        f"does not open the file; move this '---' block to the top, before any other text"
+                    )
+                raise InputError(
+                    f"{path}:{number}: looks like a handoff ({key}: on line {number}) but has no front matter; "
+                    "add a line '---' as its first line and another after its keys"
+                )
+        at_start = line.endswith(b"\n")
+        number += at_start
+        line = fh.readline(1 << 16)
+
+
+def _refuse_references(text: str, first_line: int) -> list[tuple[int, str]]:
+    """Anchors, aliases and merge keys, and too many values, found in the parser's events
+    before any node is built (events are dropped as they are read: memory stays flat).
+
+    Anchors and aliases are how a few hundred bytes expand into gigabytes (each alias
+    repeats all that its anchor holds, nested without limit); a handoff writes every value out.
+    """
+    found = []
+    values = 0
+    loader = YamlLoader(text)
     try:
-        parts = split_front_matter(text)
-    except ValueError:
-        raise InputError(f"{path}:1: front matter opened on line 1 never closes; add a line '---' after it") from None
-    if parts is None:
+        while loader.check_event():
+            event = loader.get_event()
+            line = event.start_mark.line + first_line
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)):
+                values += 1
+                if values > MAX_VALUES:
+                    return [(line, f"front matter holds over {MAX_VALUES:,} values; a handoff's front matter "
+                             "holds a few hundred: move the rest to the notes below it")]
+            if isinstance(event, yaml.AliasEvent):
+                found.append((line, f"alias *{event.anchor} is not allowed: aliases let a file of a few "
+                              "hundred bytes stand for gigabytes; write the value out in full"))
+            elif getattr(event, "anchor", None):
+                found.append((line, f"anchor &{event.anchor} is not allowed: anchors and aliases let a file of "
+                              "a few hundred bytes stand for gigabytes; write each value out in full"))
+            if isinstance(event, yaml.ScalarEvent) and event.value == "<<" and event.implicit[0]:
+                found.append((line, "merge key '<<' is not allowed: it copies keys from an anchor, which may "
+                              "expand without limit; write the keys out in full"))
+    finally:
+        loader.dispose()
+    return found
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError, text: str, first_line: int) -> str:
+    """One line for a YAML syntax error, naming the line (and tabs, when they are the cause)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = (mark.line if mark else 0) + first_line
+    tab = _TAB_INDENT_RE.search(text)
+    if tab is not None:
+        tab_line = text.count("\n", 0, tab.start()) + first_line
+        if tab_line <= line:
+            return f"{path}:{tab_line}: tabs are not allowed for indentation; use spaces"
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f"{path}:{line}: front matter is not valid YAML ({exc}); fix the syntax"
+    problem = (exc.problem or exc.context or "invalid YAML").strip()
+    if exc.problem and exc.context and exc.context_mark and exc.context_mark is not mark:
+        problem += f", {exc.context.strip()} started on line {exc.context_mark.line + first_line}"
+    return f"{path}:{line}: front matter is not valid YAML ({problem}); fix the syntax"
+
+
+def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) -> Handoff | None:
+    """Read one handoff document; None when it has no front matter (not a handoff).
+
+    Raises InputErrors with every error found in the document. personas maps each valid
+    persona, casefolded, to its spelling (None: persona is not checked).
+    """
+    found = read_front_matter(path)
+    if found is None:
         return None
-    front, _body = parts
-    loader = YamlLoader(front)
+    text, first_line = found
+    if (len(text) > EVENT_CHECK_BYTES or "&" in text or "*" in text or "<<" in text) and (
+        refused := _refuse_references_safely(path, text, first_line)
+    ):
+        raise InputErrors([f"{path}:{line}: {message}" for line, message in refused])
+    loader = YamlLoader(text)
+    validator = _Validator(loader, first_line, personas)
     try:
         node = loader.get_single_node()
         if node is None:
-            raise InputError(f"{path}:2: front matter is empty; add at least entity, status and updated")
-        data = _Validator(loader).fields(node, "", SCHEMA)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 2 if mark else 2
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        if exc.problem and exc.context and exc.context_mark and exc.context_mark is not mark:
-            problem += f", {exc.context.strip()} started on line {exc.context_mark.line + 2}"
-        raise InputError(f"{path}:{line}: front matter is not valid YAML ({problem}); fix the syntax") from None
+            raise InputError(f"{path}:{first_line}: front matter is empty; add at least entity, status and updated")
+        try:
+            data = validator.fields(node, "", SCHEMA)
+        except DocError as exc:
+            validator.record(exc)
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}:2: front matter is not valid YAML ({exc}); fix the syntax") from None
-    except DocError as exc:
-        line = exc.node.start_mark.line + 2 if exc.node is not None else 2
-        raise InputError(f"{path}:{line}: {exc.key} {exc.message}") from None
+        raise InputError(_yaml_error(path, exc, text, first_line)) from None
     finally:
         loader.dispose()
-    data.setdefault("project", None)
+    if validator.errors:
+        validator.errors.sort(key=lambda e: e[0])
+        raise InputErrors([f"{path}:{line}: {message}" for line, message in validator.errors])
     if not data["project"]:
         data["project"] = path.stem
-    return Handoff(file=rel, data=data)
+    return Handoff(file=rel, data=data, lines=validator.lines)
 
 
-def _markdown_files(root: Path) -> list[Path]:
-    """Every *.md file under root, following symlinked folders (once each), sorted."""
+def _refuse_references_safely(path: Path, text: str, first_line: int) -> list[tuple[int, str]]:
+    """_refuse_references, with a syntax error reported as such."""
+    try:
+        return _refuse_references(text, first_line)
+    except yaml.YAMLError as exc:
+        raise InputError(_yaml_error(path, exc, text, first_line)) from None
+
+
+def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
+    """Every *.md file under root, each file once however many links reach it, sorted; and errors.
+
+    Symlinked folders are followed (once each); a link that leads nowhere, or to what is
+    not a file, is an error naming it, never a silently missing project.
+    """
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
 
@@ -657,25 +946,67 @@ def _markdown_files(root: Path) -> list[Path]:
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs.sort()
-        found += [Path(folder) / f for f in files if f.endswith(".md") and os.path.isfile(os.path.join(folder, f))]
-    return sorted(found)
-
-
-def read_handoffs(handoff_dir: Path) -> Portfolio:
-    """Read every *.md under handoff_dir; report all bad documents at once."""
-    portfolio = Portfolio(handoffs=[])
+        found += [Path(folder) / f for f in files if f.endswith(".md")]
+    files_read: list[Path] = []
     errors: list[str] = []
-    for path in _markdown_files(handoff_dir):
+    seen.clear()
+    for path in sorted(found):
+        try:
+            st = path.stat()
+        except OSError as exc:
+            if path.is_symlink() and isinstance(exc, FileNotFoundError):
+                errors.append(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist; "
+                              "fix the link or remove it")
+            else:
+                errors.append(f"{path}: cannot read ({exc.strerror}); check the file and its permissions")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            errors.append(f"{path}: not a regular file; a handoff is a Markdown file: remove it or rename it")
+            continue
+        if (st.st_dev, st.st_ino) in seen:  # the same file by another path (a link): read once
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        files_read.append(path)
+    return files_read, errors
+
+
+def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> Portfolio:
+    """Read every *.md under handoff_dir; report every error of every document at once.
+
+    personas: those of the reports found; a shortfall's or action's persona must be one of
+    them (matched without regard to case). None leaves personas unchecked.
+    """
+    valid = None
+    if personas is not None:
+        valid = {}
+        for persona in personas:
+            valid.setdefault(persona.casefold(), persona)
+    portfolio = Portfolio(handoffs=[])
+    paths, errors = _markdown_files(handoff_dir)
+    projects: dict[tuple[str, str], Path] = {}
+    for path in paths:
         rel = path.relative_to(handoff_dir).as_posix()
         try:
-            handoff = parse_handoff(path, rel)
+            handoff = parse_handoff(path, rel, valid)
+        except InputErrors as exc:
+            errors += exc.errors
+            continue
         except InputError as exc:
             errors.append(str(exc))
             continue
         if handoff is None:
             portfolio.skipped.append(rel)
-        else:
-            portfolio.handoffs.append(handoff)
+            continue
+        key = (handoff.entity.casefold(), handoff.project.casefold())
+        if key in projects:  # a copied handoff would count the project's cash twice
+            line = handoff.lines.get("project", handoff.lines["entity"])
+            errors.append(
+                f"{path}:{line}: entity {handoff.entity!r}, project {handoff.project!r} is also in "
+                f"{projects[key]}; keep one of the two files, or give each its own project"
+            )
+            continue
+        projects[key] = path
+        portfolio.handoffs.append(handoff)
     if errors:
         raise InputErrors(errors)
     if not portfolio.handoffs:
@@ -2050,7 +2381,7 @@ def compute_metrics(
 
     shortfalls = [{**s, "source": "declared"} for s in rows("shortfalls")]
     for e in entities.values():
-        if isinstance(e["runway"], Decimal) and e["runway"] < RUNWAY_ALERT_MONTHS:
+        if not isinstance(e["runway"], str) and e["runway"] < RUNWAY_ALERT_MONTHS:
             shortfalls.append({
                 "entity": e["name"], "project": None, "urgency": "critical", "persona": "CFO", "source": "derived",
                 "title": f"Runway {format_months(e['runway'])} months at {format_money(e['burn'])}/month burn",
@@ -4261,7 +4592,7 @@ def sample_date() -> dt.date | None:
         raise ConfigError(f"{SAMPLE_AS_OF_FILE}:1: {text[:40]!r} is not a date; write it as YYYY-MM-DD") from None
 
 
-def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
+def run(args: argparse.Namespace, selected: list[ReportTemplate], personas: list[str] | None = None) -> int:
     """Validate everything, render every report, then print, check or send."""
     settings = load_settings(args.env_file, dry_run=args.dry_run)
     as_of = args.as_of or dt.date.today()
@@ -4279,7 +4610,7 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate]) -> int:
         delivery = None
     else:
         delivery = delivery_settings(settings)
-    portfolio = read_handoffs(settings.handoff_dir)
+    portfolio = read_handoffs(settings.handoff_dir, personas)  # the personas of every report found
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -4341,7 +4672,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{r.id:<12} {r.persona:<20} {r.title}{entity}")
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
-        return run(args, selected)
+        return run(args, selected, [r.persona for r in reports])
     except InputErrors as exc:
         for line in exc.errors:
             log.error("%s", line)

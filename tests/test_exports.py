@@ -434,7 +434,7 @@ LIVE_DOC = (
     "updated: 2026-11-20\n"
     "dynamodb:\n"
     "  events: eyd-events\n"  # line 6
-    "  checklist:\n"  # line 7
+    "  checklist:\n"  # line 7: the line the reader records for dynamodb.checklist
     "    table: eyd-checklist\n"  # line 8
     "    done: completed\n"
     "---\n"
@@ -468,7 +468,7 @@ def test_no_credentials_names_the_handoff_line_and_what_to_do(tmp_path, moto, ca
     lines = [ln.split(": ", 1)[1] for ln in err.splitlines()]  # after the program name
     assert len(lines) == 3, err
     for line, (table, key, lineno) in zip(lines, [("eyd-events", "dynamodb.events", 6),
-                                                  ("eyd-checklist", "dynamodb.checklist", 8)], strict=False):
+                                                  ("eyd-checklist", "dynamodb.checklist", 7)], strict=False):
         at = origin(line, key, lineno)
         assert line == (
             f"{at}DynamoDB table {table} (Expert Yacht Delivery) is not in the exports (no DYNAMODB_EXPORT_DIR) "
@@ -552,5 +552,5 @@ def test_refused_credentials_name_the_handoff_line(tmp_path, capsys):
         "and cannot be read live: AWS refused the credentials (UnrecognizedClientException); put its export in "
         "DYNAMODB_EXPORT_DIR/eyd-events/ (an Export to S3, synced) or fix the AWS credentials"
     )
-    assert lines[1].startswith(origin(lines[1], "dynamodb.checklist", 8) + "DynamoDB table eyd-checklist")
+    assert lines[1].startswith(origin(lines[1], "dynamodb.checklist", 7) + "DynamoDB table eyd-checklist")
     assert "AKIDWRONG" not in err

@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,46 @@ DOC_CASES = [
          "front matter opened on line 1 never closes; add a line '---' after it"),
     case("not-utf8", b"---\nentity: Acme\nowner: Jos\xff\nstatus: active\nupdated: 2026-11-18\n---\n", 3, None,
          "not UTF-8 (byte 0xff at offset 27); save the file as UTF-8"),
+    # Front matter found after blank lines: the lines named are the file's own.
+    case("never-closes-after-blank-lines", "\n\n---\nentity: Acme\nstatus: active\nupdated: 2026-11-18\n", 3,
+         None, "front matter opened on line 3 never closes; add a line '---' after it"),
+    case("status-after-bom-blank-lines-and-comment",
+         "\ufeff\n\n--- # haul-out\nentity: Acme\nstatus: finished\nupdated: 2026-11-18\n---\n", 5, "status",
+         "status is text 'finished'; use one of: active, at-risk, blocked, paused, done"),
+    case("tab-indentation", doc(HEAD + "kpis:\n\t- {name: A, value: 1}\n"), 6, None,
+         "tabs are not allowed for indentation; use spaces"),
+    case("nul-byte", doc(HEAD + "owner: C\x00B\n"), 5, None,
+         "holds the control character U+0000, which YAML does not allow; remove it "
+         "(in quoted text, write it as an escape such as \\t)"),
+    # A file that looks like a handoff but whose front matter cannot be found is never skipped.
+    case("no-opening-line", "entity: Acme\nstatus: blocked\nupdated: 2026-11-18\n---\n\nNotes.\n", 1, None,
+         "looks like a handoff (entity: on line 1) but has no front matter; "
+         "add a line '---' as its first line and another after its keys"),
+    case("block-further-down", "# Booking site\n\n" + doc(HEAD), 3, None,
+         "looks like a handoff (entity: on line 4) but its front matter does not open the file; "
+         "move this '---' block to the top, before any other text"),
+    # Anchors, aliases and merge keys.
+    case("anchor", doc(HEAD + "shared: &a {x: 1}\n"), 5, None,
+         "anchor &a is not allowed: anchors and aliases let a file of a few hundred bytes stand for gigabytes; "
+         "write each value out in full"),
+    case("merge-key", doc(HEAD + "team:\n  <<: {size: 3}\n"), 6, None,
+         "merge key '<<' is not allowed: it copies keys from an anchor, which may expand without limit; "
+         "write the keys out in full"),
+    # Numbers: one plain decimal form, exact, bounded.
+    case("priority-word", doc(HEAD + "actions:\n  - {title: A, priority: high}\n"), 6, "actions[0].priority",
+         "actions[0].priority expected a whole number, 1 or more (1 is the highest priority), got text 'high'"),
+    case("priority-zero", doc(HEAD + "actions:\n  - {title: A, priority: 0}\n"), 6, "actions[0].priority",
+         "actions[0].priority is 0; write a whole number, 1 or more (1 is the highest priority)"),
+    case("too-many-places", doc(HEAD + "cash: 12.3456789\n"), 5, "cash",
+         "cash is 12.3456789, more than 6 decimal places; round it, e.g. 12.345679"),
+    case("too-large", doc(HEAD + "cash: 1000000000000000\n"), 5, "cash",
+         "cash is 1000000000000000, not a plausible amount (it must be under 1,000,000,000,000,000)"),
+    case("quoted-number", doc(HEAD + 'cash: "8200"\n'), 5, "cash",
+         "cash is quoted, which makes it text; write the number without quotes: 8200"),
+    case("infinity", doc(HEAD + "cash: .inf\n"), 5, "cash",
+         "cash is written .inf, not a plain decimal number; write digits such as 8200"),
+    case("tiny-exponent", doc(HEAD + "cash: 1.0e-300\n"), 5, "cash",
+         "cash is written 1.0e-300, not in plain decimal digits; write it out with at most 6 decimal places"),
 ]
 
 
@@ -436,3 +477,153 @@ def test_damaged_export(with_export, capsys, damage):
         f"table eyd-events (Acme): {message}",
         "bad input: nothing was sent (1 error)",
     ]
+
+
+# ---------------------------------------------------------------------------
+# §2.1: rules that keep a handoff from silently meaning something else.
+
+
+def read_errors(folder: Path, **kwargs) -> list[str]:
+    """The error lines of reading a folder of handoffs (which must fail)."""
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_handoffs(folder, **kwargs)
+    return info.value.errors
+
+
+def test_every_error_of_a_file_in_one_run(portfolio, capsys):
+    """A bad status, a dollar amount and a US date: three lines in one run, not three runs."""
+    (portfolio / "handoffs" / "a.md").write_text(
+        doc("entity: Acme\nstatus: finished\nupdated: 12/10/2026\ncash: $12,500\n"
+            "kpis:\n  - {name: A, value: 1, target: 0x10}\n  - {value: 2}\n"))
+    assert run(portfolio) == 65
+    out, err = capsys.readouterr()
+    path = handoff_path(portfolio, "a.md")
+    assert out == ""
+    assert error_lines(err) == [
+        f"{path}:3: status is text 'finished'; use one of: active, at-risk, blocked, paused, done",
+        f"{path}:4: updated expected a date like 2026-11-18, got text '12/10/2026'",
+        f"{path}:5: cash expected a number, got text '$12,500'" + NUMBER_HINT,
+        f"{path}:7: kpis[0].target is written 0x10, a hexadecimal number; write 16",
+        f"{path}:8: kpis[1].name is required but missing; add it",
+        "bad input: nothing was sent (5 errors)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("0100", "which YAML reads as octal 64; write 100 (or 64)"),
+        ("1:30", "which YAML reads as 90 (base 60); write 90"),
+        ("-1:30", "which YAML reads as -90 (base 60); write -90"),
+        ("0x10", "a hexadecimal number; write 16"),
+        ("0b11", "a binary number; write 3"),
+        ("0o17", "an octal number; write 15"),
+        ("1_000", "not in plain decimal digits; write 1000"),
+        ("+5", "not in plain decimal digits; write 5"),
+        (".5", "not in plain decimal digits; write 0.5"),
+        ("5.", "not in plain decimal digits; write 5"),
+        ("1.5e+3", "not in plain decimal digits; write 1500"),
+        ("1e3", "not in plain decimal digits; write 1000"),
+        ("089", "not in plain decimal digits; write 89"),
+        ("1.0e+320", "not a plausible amount (it must be under 1,000,000,000,000,000)"),
+    ],
+)
+def test_yaml_1_1_number_forms_show_the_plain_form(tmp_path, written, message):
+    """YAML 1.1 reads 0100 as 64 and 1:30 as 90: refused, with the decimal to write instead."""
+    (tmp_path / "a.md").write_text(doc(HEAD + f"clients:\n  - {{name: A, status: active, hours_last_30d: {written}}}\n"))
+    assert read_errors(tmp_path) == [
+        f"{tmp_path / 'a.md'}:6: clients[0].hours_last_30d is written {written}, {message}"
+    ]
+
+
+def test_numbers_are_exact_decimals_from_the_text(tmp_path):
+    (tmp_path / "a.md").write_text(doc(
+        HEAD + "cash: -0.00\nfinancials:\n  2026-10: {revenue: 300.30, expenses: 100.10}\n"
+        "kpis:\n  - {name: Rate, value: 0.000001, target: -999999999999999.999999}\n"
+        "actions:\n  - {title: A, priority: 2}\n  - {title: B, priority: 3.0}\n"))
+    (tmp_path / "b.md").write_text(doc(HEAD + "financials:\n  2026-10: {revenue: 0, expenses: 200.20}\n"))
+    a, _ = ser.read_handoffs(tmp_path).handoffs
+    month = a.data["financials"]["2026-10"]
+    assert month == {"revenue": Decimal("300.30"), "expenses": Decimal("100.10"), "debt_service": None}
+    assert all(type(v) is Decimal for v in month.values() if v is not None)
+    assert str(a.data["cash"]) == "0.00"  # never -0.00
+    assert a.data["kpis"][0]["value"] == Decimal("0.000001")
+    assert a.data["kpis"][0]["target"] == Decimal("-999999999999999.999999")
+    assert [(x["priority"], type(x["priority"])) for x in a.data["actions"]] == [(2, int), (3, int)]
+    # 100.10 + 200.20 against 300.30 is zero, not 5.7e-14: not burning, no absurd runway.
+    entity = ser.compute_metrics(ser.read_handoffs(tmp_path), {}, dt.date(2026, 11, 22))["entities"]["Acme"]
+    assert entity["burn"] == 0
+    assert entity["runway"] == ser.NOT_BURNING
+
+
+def test_a_file_reached_by_two_paths_is_read_once(tmp_path):
+    (tmp_path / "site.md").write_text(doc(HEAD + "cash: 8200\n"))
+    (tmp_path / "linked").mkdir()
+    os.symlink(tmp_path / "site.md", tmp_path / "linked" / "site.md")
+    os.symlink("site.md", tmp_path / "another-name.md")
+    portfolio = ser.read_handoffs(tmp_path)
+    assert [(h.file, h.data["cash"]) for h in portfolio.handoffs] == [("another-name.md", 8200)]
+
+
+def test_two_documents_for_one_project_are_an_error_naming_both(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "site.md").write_text(doc(HEAD + "project: Booking Site\ncash: 8200\n"))
+    (tmp_path / "b" / "copy.md").write_text(doc("entity: ACME\nstatus: active\nupdated: 2026-11-18\n"
+                                                "project: booking site\ncash: 8200\n"))
+    (tmp_path / "b" / "other.md").write_text(doc(HEAD + "project: Other\n"))
+    assert read_errors(tmp_path) == [
+        f"{tmp_path / 'b' / 'copy.md'}:5: entity 'ACME', project 'booking site' is also in "
+        f"{tmp_path / 'a' / 'site.md'}; keep one of the two files, or give each its own project"
+    ]
+
+
+def test_a_dangling_link_and_a_fifo_are_errors_not_skips(tmp_path):
+    (tmp_path / "site.md").write_text(doc(HEAD))
+    os.symlink("moved-away.md", tmp_path / "gone.md")
+    os.mkfifo(tmp_path / "pipe.md")  # opening it would wait forever for a writer
+    assert read_errors(tmp_path) == [
+        f"{tmp_path / 'gone.md'}: a symbolic link to moved-away.md, which does not exist; fix the link or remove it",
+        f"{tmp_path / 'pipe.md'}: not a regular file; a handoff is a Markdown file: remove it or rename it",
+    ]
+
+
+def test_notes_with_an_example_handoff_in_a_code_block_are_skipped(tmp_path):
+    (tmp_path / "site.md").write_text(doc(HEAD))
+    (tmp_path / "README.md").write_text("# How to write a handoff\n\n```yaml\n---\n" + HEAD + "---\n```\n")
+    assert ser.read_handoffs(tmp_path).skipped == ["README.md"]
+
+
+def test_persona_must_be_one_of_the_reports(portfolio, capsys):
+    (portfolio / "handoffs" / "a.md").write_text(doc(
+        HEAD + "shortfalls:\n  - {title: A, urgency: high, persona: Finance}\n"
+        "actions:\n  - {title: B, persona: accounting officer}\n"))
+    assert run(portfolio) == 65
+    out, err = capsys.readouterr()
+    assert out == ""
+    valid = ", ".join(dict.fromkeys(r.persona for r in ser.load_reports()))
+    assert "CMO" in valid and "Accounting Officer" in valid
+    assert error_lines(err) == [
+        f"{handoff_path(portfolio, 'a.md')}:6: shortfalls[0].persona is text 'Finance', not a persona of any "
+        f"report; use one of: {valid}",
+        "bad input: nothing was sent (1 error)",
+    ]
+
+
+def test_persona_is_matched_without_case_and_kept_as_the_report_spells_it(tmp_path):
+    (tmp_path / "a.md").write_text(doc(HEAD + "actions:\n  - {title: B, persona: accounting officer}\n"))
+    (handoff,) = ser.read_handoffs(tmp_path, personas=["CEO", "Accounting Officer"]).handoffs
+    assert handoff.data["actions"][0]["persona"] == "Accounting Officer"
+    (handoff,) = ser.read_handoffs(tmp_path).handoffs  # no personas given: not checked, kept as written
+    assert handoff.data["actions"][0]["persona"] == "accounting officer"
+
+
+def test_lines_of_keys_are_recorded(tmp_path):
+    (tmp_path / "a.md").write_text("\n\n" + doc(
+        HEAD + "dynamodb:\n  events: eyd-events\n  checklist: {table: eyd-checklist, done: completed}\n"
+        "actions:\n  - title: A\n    due: 2026-12-01\n"))
+    (handoff,) = ser.read_handoffs(tmp_path).handoffs
+    lines = handoff.lines
+    assert (lines["entity"], lines["status"], lines["updated"]) == (4, 5, 6)
+    assert (lines["dynamodb"], lines["dynamodb.events"], lines["dynamodb.checklist"]) == (7, 8, 9)
+    assert lines["actions"] == 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def dry_run(env: Path, capsys: pytest.CaptureFixture[str], *only: str) -> tuple[
 
 
 def test_unknown_keys_of_any_shape_are_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    env = setup(tmp_path, HEAD + "notes: [2026-13-45]\nblob: !!binary aGVsbG8=\nshared: &a {x: 1}\nagain: *a\n"
+    env = setup(tmp_path, HEAD + "notes: [2026-13-45]\nblob: !!binary aGVsbG8=\nshared: {x: 1}\nagain: [{x: 1}]\n"
                 "assets:\n  - {name: site, value: 5, history: {2026-01-01: 5}}\n")
     code, out, err = dry_run(env, capsys, "ceo")
     assert (code, err) == (0, "")
@@ -47,7 +48,8 @@ def test_an_absurd_amount_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     env = setup(tmp_path, HEAD + "financials:\n  2026-10: {revenue: 1.0e+320, expenses: 1}\n")
     code, out, err = dry_run(env, capsys)
     assert code == 65 and out == ""
-    assert "doc0.md:6: financials.2026-10.revenue is inf, not a plausible amount (under 1e+15)" in err
+    assert ("doc0.md:6: financials.2026-10.revenue is written 1.0e+320, not a plausible amount "
+            "(it must be under 1,000,000,000,000,000)\n") in err
 
 
 def test_text_is_kept_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,3 +175,61 @@ def test_tables_align_wide_and_accented_characters() -> None:
     assert len(bars) == 1  # the column bar is in the same terminal column on every line
     assert max(ser._cols(line) for line in lines) <= 78
     assert lines[2] == "東京デリバリー" + " " * (bars.pop() - 14) + " | $1,200"
+
+
+def bomb() -> str:
+    """About 500 bytes of nested aliases used as a mapping key: gigabytes once expanded."""
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n? *i\n: boom\n"
+
+
+def test_an_alias_bomb_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    """Refused from the parser's events, naming each line; composing it would take minutes and gigabytes."""
+    front = HEAD + bomb()
+    assert len(front.encode()) < 600
+    (tmp_path / "bomb.md").write_text(f"---\n{front}---\n")
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_handoffs(tmp_path)
+    errors = info.value.errors
+    assert errors[0] == (f"{tmp_path / 'bomb.md'}:5: anchor &a is not allowed: anchors and aliases let a file of a "
+                         "few hundred bytes stand for gigabytes; write each value out in full")
+    assert errors[-1] == (f"{tmp_path / 'bomb.md'}:14: alias *i is not allowed: aliases let a file of a few hundred "
+                          "bytes stand for gigabytes; write the value out in full")
+    assert len(errors) == 9 + 8 * 9 + 1  # each anchor, and each alias, on its own line
+
+
+def test_front_matter_over_1_mib_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "big.md").write_text("---\n" + HEAD + "notes:\n" + "  - x\n" * 200_000 + "---\n")
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_handoffs(tmp_path)
+    assert info.value.errors == [
+        f"{tmp_path / 'big.md'}:1: front matter over 1 MiB (no closing '---' in the first 1,048,576 bytes); a "
+        "handoff's front matter is a few kilobytes: move the rest to the notes below it, or add the closing '---'"
+    ]
+
+
+def test_the_body_is_never_read(tmp_path: Path) -> None:
+    """A body of 4 MB that is not text at all (it would fail if decoded) does not matter, nor cost memory."""
+    body = b"\xff\xfe\x00 not UTF-8\n" * 300_000
+    (tmp_path / "site.md").write_bytes(f"---\n{HEAD}cash: 8200\n---\n".encode() + body)
+    tracemalloc.start()
+    try:
+        portfolio = ser.read_handoffs(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert portfolio.handoffs[0].data["cash"] == 8200
+    assert peak < len(body) / 20  # the file is never held whole (4 MB); a read buffer and one document are
+
+
+def test_front_matter_of_too_many_values_is_refused_before_it_is_composed(tmp_path: Path) -> None:
+    """200 KB of `1,` would be 100,000 YAML nodes (tens of MB); a real handoff holds a few hundred values."""
+    (tmp_path / "many.md").write_text("---\n" + HEAD + "notes: [" + "1," * 100_000 + "1]\n---\n")
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_handoffs(tmp_path)
+    assert info.value.errors == [
+        f"{tmp_path / 'many.md'}:5: front matter holds over 100,000 values; a handoff's front matter holds a few "
+        "hundred: move the rest to the notes below it"
+    ]
