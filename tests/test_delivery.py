@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -578,3 +579,128 @@ def test_check_of_bad_input_gives_one_verdict(tmp_path: Path, capsys: pytest.Cap
     assert capsys.readouterr().out == (
         "check passed: 1 report for 2026-W47 from 1 handoff; settings and inputs valid (SES not asked: --dry-run)\n"
     )
+
+
+def test_a_report_with_its_own_readers_and_the_bcc_on_every_report(tmp_path: Path, moto: str,
+                                                                    ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO_CFO="cfo@example.com, bookkeeper@example.com")
+    assert send(env) == 0
+    by_subject = {m["subject"]: m["destinations"] for m in moto_messages(moto)}
+    assert len(by_subject) == 8
+    for report_id in IDS:
+        to = (["cfo@example.com", "bookkeeper@example.com"] if report_id == "cfo"
+              else ["owner@example.com", "partner@example.com"])
+        assert by_subject[subject_of(report_id)] == {"ToAddresses": to, "BccAddresses": ["admin@example.com"]}
+    archived = (tmp_path / "archive" / "2026-W47" / "cfo.txt").read_text().splitlines()[1:3]
+    assert archived == ["To: cfo@example.com, bookkeeper@example.com", "Bcc: admin@example.com"]
+
+
+def test_a_report_reader_setting_from_the_environment_and_the_dry_run_shows_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EXEC_REPORT_TO_AGENCY", "agency@example.com")
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert send(env, "--dry-run", "--only", "agency,ceo") == 0
+    out = capsys.readouterr().out
+    assert "To: agency@example.com\nBcc: admin@example.com\nSubject: Executive Report: DangerousCentaur" in out
+    assert "To: owner@example.com, partner@example.com\nBcc: admin@example.com\nSubject: Executive Report: CEO" in out
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("EXEC_REPORT_TO_CF0", "cfo@example.com",
+     "EXEC_REPORT_TO_CF0 names no report (the reports are accounting, agency, ceo, cfo, cmo, cto, rental, yacht); "
+     "fix the name, e.g. EXEC_REPORT_TO_ACCOUNTING, or remove it"),
+    ("EXEC_REPORT_TO_CFO", "cfo@example.com, nobody",
+     "EXEC_REPORT_TO_CFO: 'nobody' is not an email address; write it like reports@example.com"),
+])
+def test_a_bad_report_reader_setting_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy, name: str,
+                                                   value: str, message: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    assert send(write_env(tmp_path, ses_proxy.url, **{name: value})) == 78
+    assert capsys.readouterr().err == f"send_exec_reports: {message}\n"
+    assert ses_proxy.seen == []
+    assert send(write_env(tmp_path, ses_proxy.url, **{name: value}), "--dry-run") == 78
+
+
+def test_a_test_send_goes_to_one_address_and_leaves_the_ledger(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO_CFO="cfo@example.com")
+    assert send(env, "--to", "me@example.com", "--only", "ceo,CFO") == 0
+    assert capsys.readouterr().err == (
+        "send_exec_reports: test send to me@example.com: sent 2 (ceo, cfo); failed 0; "
+        "the ledger of 2026-W47 is untouched\n"
+    )
+    messages = moto_messages(moto)
+    assert [m["subject"] for m in messages] == [subject_of("ceo"), subject_of("cfo")]
+    assert all(m["destinations"] == {"ToAddresses": ["me@example.com"], "BccAddresses": []} for m in messages)
+    assert not (tmp_path / "archive" / "2026-W47").exists()
+    # the weekly send still sends everything
+    assert send(env) == 0
+    assert "2026-W47: sent 8 (" in capsys.readouterr().err
+    assert len(moto_messages(moto)) == 10
+
+
+def test_a_test_send_needs_only_the_sender(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO="", EXEC_REPORT_BCC="", ARCHIVE_DIR="")
+    assert send(env, "--to", "me@example.com", "--only", "cto") == 0
+    assert [m["destinations"]["ToAddresses"] for m in moto_messages(moto)] == [["me@example.com"]]
+    assert send(env, "--only", "cto") == 78  # the weekly send still needs them
+
+
+def test_status_shows_the_ledger_of_the_period(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url)
+    assert send(env, "--status") == 0
+    ledger_path = tmp_path / "archive" / "2026-W47" / "ledger.json"
+    assert capsys.readouterr().out == (
+        f"2026-W47: nothing recorded ({ledger_path} does not exist: no report was sent for this period)\n"
+    )
+    ses_proxy.rules["SendEmail"] = lambda fields, n: (
+        ("error", 400, "MessageRejected", "Illegal header.") if "CMO" in fields["Message.Subject.Data"] else None
+    )
+    assert send(env, "--only", "ceo,cmo") == 69
+    capsys.readouterr()
+    assert ser.main(["--env-file", str(env), "--status", "--as-of", "2026-11-17"]) == 0  # same ISO week
+    lines = capsys.readouterr().out.splitlines()
+    ledger = json.loads(ledger_path.read_text())
+    assert lines[0] == f"2026-W47 ({ledger_path}):"
+    assert lines[1].split() == ["report", "state", "at", "(UTC)", "MessageId", "or", "problem"]
+    assert lines[2].split() == ["ceo", "sent", ledger["ceo"]["at"], "MessageId", ledger["ceo"]["message_id"]]
+    assert lines[3].split()[:3] == ["cmo", "failed", ledger["cmo"]["at"]]
+    assert lines[3].endswith("SES rejected the message (MessageRejected): Illegal header.")
+    assert len(lines) == 4
+    assert ses_proxy.actions("SendEmail")[2:] == []  # --status sends nothing
+
+
+def test_on_a_terminal_each_report_is_shown_as_it_goes_out(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    ses_proxy.quota = (1.5, 50000.0)  # 2 s between messages: a wait long enough to be shown while it runs
+    script = app_with_env(tmp_path, ses_proxy.url)
+    controller, terminal = os.openpty()
+    try:
+        result = subprocess.run([sys.executable, str(script), "--as-of", "2026-11-22", "--only", "ceo,cfo"],
+                                cwd="/", env={}, stdout=subprocess.PIPE, stderr=terminal, timeout=60)
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    lines = shown.decode().replace("\r\n", "\n").splitlines()
+    assert re.fullmatch(r"send_exec_reports: waiting [0-2]\.[0-9] s for SES's send rate", lines.pop(1)), lines
+    assert lines == [
+        "send_exec_reports: ceo: sent to 3 recipients (1 of 2)",
+        "send_exec_reports: cfo: sent to 3 recipients (2 of 2)",
+        "send_exec_reports: 2026-W47: sent 2 (ceo, cfo); skipped as already sent 0; failed 0",
+    ]
