@@ -2319,9 +2319,10 @@ class Ledger:
         return entry.get("state") if entry else None
 
     def record(self, report_id: str, state: str, **details: Any) -> None:
-        """Record a report's new state durably."""
-        self.entries[report_id] = {"state": state, "at": _now(), **details}
-        write_atomic(self.path, json.dumps(self.entries, indent=2, sort_keys=True) + "\n")
+        """Record a report's new state durably (in memory too only once it is on disk)."""
+        entries = {**self.entries, report_id: {"state": state, "at": _now(), **details}}
+        write_atomic(self.path, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+        self.entries = entries
 
 
 def _now() -> str:
@@ -2704,10 +2705,9 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
             prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
             write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
             sender.pace(len(to) + len(bcc))
-            in_flight[:] = [report.id, None]
             ledger.record(report.id, "sending", subject=report.subject)
+            in_flight[:] = [report.id, None]  # from here until SES answers, the outcome is unknown
         except OSError as exc:
-            in_flight.clear()
             log.error("%s: not sent: %s", report.id, file_problem(exc))
             outcome.failed.append(report.id)
             stop_reason = "the archive folder cannot be written (see above)"
