@@ -215,7 +215,6 @@ class Settings:
     archive_dir: Path | None
     region: str
     used_examples: bool = False
-    reports_dir: Path = REPORTS_DIR
 
     def get(self, name: str) -> str:
         """Return a setting's value, or '' when unset."""
@@ -336,7 +335,6 @@ def load_settings(
         archive_dir=resolve("ARCHIVE_DIR"),
         region=values.get("AWS_REGION", "").strip() or "us-west-2",
         used_examples=used_examples,
-        reports_dir=reports_dir_setting(path, values),
     )
 
 
