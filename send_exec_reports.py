@@ -10,6 +10,7 @@ Amazon SES with a BCC to the admin address. `--dry-run` prints instead of sendin
 Usage:
     python send_exec_reports.py [--dry-run] [--only ceo,cfo] [--as-of 2026-11-22]
                                 [--env-file PATH] [--force] [--check] [--list]
+                                [--to ADDRESS] [--status]
 
 Cron (weekly, Monday 07:00; absolute paths, cron starts in $HOME):
     0 7 * * 1  /opt/reports/.venv/bin/python /opt/reports/send_exec_reports.py
@@ -156,6 +157,7 @@ SETTING_NAMES = (
     "ARCHIVE_DIR",
     "AWS_INVENTORY",
     "EMAIL_FORMAT",
+    "REPORTS_DIR",
 )
 EMAIL_FORMATS = ("text", "text+html")  # text only (the default), or text with an HTML alternative
 AWS_NAMES = (
@@ -165,6 +167,52 @@ AWS_NAMES = (
     "AWS_SESSION_TOKEN",
     "AWS_ENDPOINT_URL",
 )
+PER_REPORT_TO = "EXEC_REPORT_TO_"  # EXEC_REPORT_TO_CFO: the CFO report's own readers
+SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PRIVATE|CREDENTIAL|KEY")
+MIN_SECRET_LENGTH = 8  # shorter values are masked at their source only: masking "test" everywhere hides too much
+# A URL in a message: scheme, user info (dropped), host, port, then whatever path, query and
+# fragment follow up to a blank or a quote (dropped whole, closing brackets and all).
+_URL = re.compile(
+    r"""\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^\s/?#@"'<>]*@)?"""
+    r"""(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)?(?P<port>:[0-9]+)?(?:[/?#][^\s"'<>]*)?"""
+)
+_secrets: set[str] = set()  # values to hide from every message; filled by load_settings, reset by main
+
+
+def url_origin(url: str) -> str:
+    """Scheme, host and port of a URL: the only part of one that is ever shown."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "(a URL)"
+    if not parts.scheme or not host:
+        return "(a URL)"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def redact(text: str) -> str:
+    """Text fit to print: every URL cut to its origin, every secret setting's value hidden."""
+    text = _URL.sub(lambda m: f"{m['scheme']}://{m['host'] or ''}{m['port'] or ''}", text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "(hidden)")
+    return text
+
+
+def _remember_secrets(values: dict[str, str]) -> None:
+    """Note the values no message may show: secret-looking settings and an endpoint's path and query."""
+    for name, value in values.items():
+        if SECRET_NAME.search(name) and len(value.strip()) >= MIN_SECRET_LENGTH:
+            _secrets.add(value.strip())
+    endpoint = values.get("AWS_ENDPOINT_URL", "").strip()
+    try:
+        parts = urllib.parse.urlsplit(endpoint)
+    except ValueError:
+        return
+    for piece in (parts.path.strip("/"), parts.query, parts.fragment):
+        if len(piece) >= MIN_SECRET_LENGTH:
+            _secrets.add(piece)
 
 
 @dataclass
@@ -189,16 +237,28 @@ class Settings:
         return [a.strip() for a in self.get(name).split(",") if a.strip()]
 
 
-def load_settings(
-    env_file: str | None, *, dry_run: bool, environ: dict[str, str] | None = None
-) -> Settings:
-    """Read repos.env (or --env-file), let the environment win, resolve paths."""
+def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -> tuple[Path | None, dict[str, str]]:
+    """The settings file in use (None: none) and every setting's value, the environment winning.
+
+    A value that is empty, in the file or in the environment, counts as unset: an
+    exported `EXEC_REPORT_TO=` must not hide the file's value.
+    """
     environ = dict(os.environ if environ is None else environ)
     path: Path | None
-    if env_file:
-        path = Path(env_file).expanduser().resolve()
-        if not path.is_file():
+    if env_file is not None:
+        given = Path(env_file).expanduser()
+        if not env_file.strip():
+            raise ConfigError("--env-file is empty: give the path of your repos.env (or /dev/null for none)")
+        if given.resolve() == Path(os.devnull).resolve():
+            path = None  # "no settings file": the environment only
+        elif given.is_dir():
+            raise ConfigError(f"--env-file {env_file}: a folder, not a file; give the path of your repos.env")
+        elif not given.exists():
             raise ConfigError(f"--env-file {env_file}: no such file; give the path of your repos.env")
+        elif not given.is_file():
+            raise ConfigError(f"--env-file {env_file}: not a regular file; give the path of your repos.env")
+        else:
+            path = given.resolve()
     else:
         path = DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
     values: dict[str, str] = {}
@@ -206,22 +266,57 @@ def load_settings(
         try:
             file_values = dotenv_values(path, encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read settings ({exc}); save it as UTF-8 text") from exc
-        values.update({k: v for k, v in file_values.items() if v is not None})
-    values.update({k: v for k, v in environ.items() if k in SETTING_NAMES + AWS_NAMES})
-    base = path.parent if path is not None else SCRIPT_DIR
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"{path}: cannot read settings ({reason}); save it as UTF-8 text") from None
+        values.update({k: v for k, v in file_values.items() if v is not None and v.strip()})
+    values.update({
+        k: v for k, v in environ.items()
+        if (k in SETTING_NAMES + AWS_NAMES or k.startswith(PER_REPORT_TO)) and v.strip()
+    })
+    _remember_secrets(values)
+    return path, values
 
-    used_examples = False
-    if not values.get("HANDOFF_DIR", "").strip() and path is None and dry_run:
-        used_examples = True
-        values["HANDOFF_DIR"] = str(EXAMPLES_DIR / "handoffs")
-        values["DYNAMODB_EXPORT_DIR"] = str(EXAMPLES_DIR / "dynamodb")
+
+def _resolver(path: Path | None, values: dict[str, str]) -> Callable[[str], Path | None]:
+    """Resolve a path setting against the settings file's folder (the script's without one)."""
+    base = path.parent if path is not None else SCRIPT_DIR
 
     def resolve(name: str) -> Path | None:
         raw = values.get(name, "").strip()
         return (base / Path(raw).expanduser()).resolve() if raw else None
 
-    where = f" in {path}" if path else " (no repos.env next to the script, and not in the environment)"
+    return resolve
+
+
+def reports_dir_setting(path: Path | None, values: dict[str, str]) -> Path:
+    """REPORTS_DIR, resolved (default: reports/ next to the script)."""
+    folder = _resolver(path, values)("REPORTS_DIR")
+    if folder is None:
+        return REPORTS_DIR
+    if not folder.is_dir():
+        raise ConfigError(f"REPORTS_DIR={values['REPORTS_DIR']}: no such folder ({folder}); "
+                          "fix the path or remove the setting to use reports/ next to the script")
+    return folder
+
+
+def load_settings(
+    env_file: str | None, *, dry_run: bool, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read repos.env (or --env-file), let the environment win, resolve paths."""
+    path, values = read_settings(env_file, environ)
+    used_examples = False
+    if not values.get("HANDOFF_DIR", "").strip() and path is None and dry_run:
+        used_examples = True
+        values["HANDOFF_DIR"] = str(EXAMPLES_DIR / "handoffs")
+        values["DYNAMODB_EXPORT_DIR"] = str(EXAMPLES_DIR / "dynamodb")
+    resolve = _resolver(path, values)
+
+    if path is not None:
+        where = f" in {path}"
+    elif env_file is not None:
+        where = " (no settings file, and not in the environment)"
+    else:
+        where = " (no repos.env next to the script, and not in the environment)"
     handoff_dir = resolve("HANDOFF_DIR")
     if handoff_dir is None:
         raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents")
@@ -1533,14 +1628,18 @@ def aws_client(settings: Settings, service: str, config: Any = None) -> Any:
 
 
 def _boto_reason(exc: BaseException) -> str:
-    """What to print of a botocore error: the endpoint or profile it names, else only its class.
+    """What to print of a botocore error: the endpoint's origin or the profile it names, else only its class.
 
-    Other botocore messages can carry a credential helper's output, tokens among it.
+    Other botocore messages can carry a credential helper's output, tokens among it, and
+    an endpoint's full URL (a token in its path or query): only scheme, host and port are shown.
     """
     from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProfileNotFound
 
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ProfileNotFound)):
-        return " ".join(str(exc).split())
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
+        what = "timed out connecting to" if isinstance(exc, ConnectTimeoutError) else "could not connect to"
+        return f"{what} {url_origin(str(exc.kwargs.get('endpoint_url', '')))}"
+    if isinstance(exc, ProfileNotFound):
+        return redact(" ".join(str(exc).split()))
     return type(exc).__name__
 
 
@@ -3118,18 +3217,18 @@ def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
 
 
 def select_reports(reports: list[ReportTemplate], only: str | None) -> list[ReportTemplate]:
-    """The reports named by --only (all when not given)."""
-    if not only:
+    """The reports named by --only (all when not given), ids matched without regard to case."""
+    if only is None:
         return reports
     wanted = [w.strip() for w in only.split(",") if w.strip()]
-    known = {r.id for r in reports}
-    unknown = [w for w in wanted if w not in known]
+    known = {r.id.lower() for r in reports}
+    unknown = [w for w in wanted if w.lower() not in known]
     if unknown or not wanted:
         raise UsageError(
             f"--only {only}: unknown report {', '.join(unknown) or '(none named)'}; "
             f"choose from {', '.join(r.id for r in reports)}"
         )
-    return [r for r in reports if r.id in wanted]
+    return [r for r in reports if r.id.lower() in {w.lower() for w in wanted}]
 
 
 class _TemplateCache(jinja2.FileSystemBytecodeCache):
@@ -3633,14 +3732,8 @@ def write_html_files(rendered: list[RenderedReport]) -> list[Path]:
     return paths
 
 
-def dry_run_text(rendered: list[RenderedReport], settings: Settings) -> str:
+def dry_run_text(rendered: list[RenderedReport], shown: Delivery) -> str:
     """What would be sent: headers and body of every report."""
-
-    def header(name: str) -> list[str]:
-        return settings.addresses(name) or [f"({name} not set)"]
-
-    shown = Delivery(sender=", ".join(header("SES_FROM_ADDRESS")), to=header("EXEC_REPORT_TO"),
-                     bcc=header("EXEC_REPORT_BCC"), archive_dir=Path())
     return "\n".join("=" * WRAP_WIDTH + "\n" + envelope(r, shown) for r in rendered)
 
 
@@ -3648,7 +3741,8 @@ def dry_run_text(rendered: list[RenderedReport], settings: Settings) -> str:
 # Delivery: settings check, SES sending with pacing and retries, the ledger, the lock
 # and the archive. A report is recorded as "sending" before SES is called and "sent"
 # right after SES accepts it, so a run that dies in between leaves an "unknown" mark
-# that the next run reports instead of resending.
+# that the next run reports instead of resending. Nothing here follows a symbolic link
+# planted inside ARCHIVE_DIR (ARCHIVE_DIR itself may be one).
 
 
 THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
@@ -3671,6 +3765,12 @@ MAX_SEND_ATTEMPTS = 6
 BACKOFF_BASE_SECONDS = 0.25  # then 0.5, 1, 2, 4 seconds
 DEFAULT_SEND_RATE = 1.0  # messages a second when GetSendQuota cannot be read
 LOCK_WAIT_SECONDS = 3.0  # a second run waits this long for the first, then exits 75
+LOCK_NAME = ".send_exec_reports.lock"
+LEDGER_NAME = "ledger.json"
+LEDGER_MAX_BYTES = 16 << 20  # a ledger holds a few lines a report: anything near this is not one
+PROGRESS_WAIT_SECONDS = 0.5  # on a terminal, a pacing wait at least this long is shown
+SES_TEXT_MAX = 300  # characters of an SES error message shown
+IDENTITIES_PER_CALL = 100  # GetIdentityVerificationAttributes' limit
 ADDRESS_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -3689,15 +3789,35 @@ class LockBusy(ReportError):
     status = ExitStatus.TEMPFAIL
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by main()'s signal handler so that a run stops as it would on Ctrl-C."""
+
+
+class Interrupted(ReportError):
+    """A run stopped by Ctrl-C or SIGTERM; the message says what the ledger holds."""
+
+    def __init__(self, message: str, *, terminated: bool) -> None:
+        super().__init__(message)
+        self.status = 143 if terminated else 130  # 128 + the signal's number, as a shell reports it
+
+
 @dataclass
 class Delivery:
-    """Validated delivery settings."""
+    """Validated delivery settings: who gets each report, and where the ledger is kept."""
 
     sender: str
     to: list[str]
     bcc: list[str]
-    archive_dir: Path
+    archive_dir: Path | None
     email_format: str = "text"
+    to_by_report: dict[str, list[str]] = field(default_factory=dict)  # EXEC_REPORT_TO_<ID>
+    test_to: str | None = None  # --to: that address only, no BCC, no ledger
+
+    def recipients(self, report_id: str) -> tuple[list[str], list[str]]:
+        """The To and Bcc addresses of one report."""
+        if self.test_to:
+            return [self.test_to], []
+        return self.to_by_report.get(report_id, self.to), self.bcc
 
 
 def check_addresses(settings: Settings, name: str, *, required: bool, single: bool = False) -> list[str]:
@@ -3715,15 +3835,60 @@ def check_addresses(settings: Settings, name: str, *, required: bool, single: bo
         raise ConfigError(f"{name} must be one address, got {len(addresses)}")
     for address in addresses:
         if not ADDRESS_RE.match(address):
-            raise ConfigError(f"{name}: {address!r} is not an email address; write it like reports@example.com")
+            raise ConfigError(
+                f"{name}: {redact(repr(address))} is not an email address; write it like reports@example.com"
+            )
     return addresses
 
 
-def delivery_settings(settings: Settings) -> Delivery:
-    """Every setting a real send needs, checked before anything is read or sent."""
+def check_test_address(address: str) -> str:
+    """Validate --to: one plain address."""
+    address = address.strip()
+    if not ADDRESS_RE.match(address):
+        raise UsageError(f"--to {redact(repr(address))}: not an email address; write it like you@example.com")
+    return address
+
+
+def report_setting(report_id: str) -> str:
+    """The name of a report's own To setting: EXEC_REPORT_TO_CFO for cfo."""
+    return PER_REPORT_TO + re.sub(r"[^A-Za-z0-9]", "_", report_id).upper()
+
+
+def per_report_to(settings: Settings, report_ids: Iterable[str]) -> dict[str, list[str]]:
+    """EXEC_REPORT_TO_<ID> for each report that has one; a name that fits no report is an error.
+
+    A misspelt name would quietly send that report to everyone in EXEC_REPORT_TO.
+    """
+    by_name = {report_setting(r): r for r in report_ids}
+    to_by_report = {}
+    for name in sorted(settings.values):
+        if not name.startswith(PER_REPORT_TO):
+            continue
+        report_id = by_name.get(name.upper())
+        if report_id is None:
+            raise ConfigError(
+                f"{name} names no report (the reports are {', '.join(sorted(by_name.values()))}); "
+                f"fix the name, e.g. {report_setting(sorted(by_name.values())[0])}, or remove it"
+            )
+        addresses = check_addresses(settings, name, required=False)
+        if addresses:
+            to_by_report[report_id] = addresses
+    return to_by_report
+
+
+def delivery_settings(settings: Settings, report_ids: Iterable[str], test_to: str | None = None) -> Delivery:
+    """Every setting a real send needs, checked before anything is read or sent.
+
+    A test send (--to) needs only the sender: a new installation tries it before the
+    readers, the admin address and the archive are set; whatever is set is still checked.
+    """
     sender = check_addresses(settings, "SES_FROM_ADDRESS", required=True, single=True)[0]
-    to = check_addresses(settings, "EXEC_REPORT_TO", required=True)
-    bcc = check_addresses(settings, "EXEC_REPORT_BCC", required=True)
+    to = check_addresses(settings, "EXEC_REPORT_TO", required=not test_to)
+    bcc = check_addresses(settings, "EXEC_REPORT_BCC", required=not test_to)
+    to_by_report = per_report_to(settings, report_ids)
+    if test_to:
+        return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=None, to_by_report=to_by_report,
+                        test_to=test_to)
     if settings.archive_dir is None:
         raise ConfigError("ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive")
     try:
@@ -3733,30 +3898,142 @@ def delivery_settings(settings: Settings) -> Delivery:
     if not os.access(settings.archive_dir, os.W_OK):
         raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user")
     return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=settings.archive_dir,
-                    email_format=settings.email_format)
+                    email_format=settings.email_format, to_by_report=to_by_report)
+
+
+def shown_delivery(settings: Settings, report_ids: Iterable[str], test_to: str | None = None) -> Delivery:
+    """The headers a dry run shows: the settings as they are, '(X not set)' where one is missing."""
+
+    def header(name: str) -> list[str]:
+        return settings.addresses(name) or [f"({name} not set)"]
+
+    for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC"):
+        check_addresses(settings, name, required=False)
+    return Delivery(sender=", ".join(header("SES_FROM_ADDRESS")), to=header("EXEC_REPORT_TO"),
+                    bcc=header("EXEC_REPORT_BCC"), archive_dir=None, email_format=settings.email_format,
+                    to_by_report=per_report_to(settings, report_ids), test_to=test_to)
+
+
+# Files: every write is atomic and durable, and none goes through a symbolic link. These
+# few functions are the only ones that touch the archive's files.
+
+
+def file_problem(exc: OSError, verb: str = "write") -> str:
+    """One line for a file that could not be used: which file, what happened, what to do."""
+    import errno
+
+    name = exc.filename or "a file in ARCHIVE_DIR"
+    if exc.errno == errno.ELOOP:
+        return (f"{name} is a symbolic link, and the tool never follows links inside ARCHIVE_DIR "
+                "(its target was not touched); remove the link, then rerun")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot {verb} {name}: the disk is full (or over quota); free some space, then rerun"
+    if exc.errno == errno.EFBIG:
+        return f"cannot {verb} {name}: over this process's file size limit (ulimit -f); raise it, then rerun"
+    if exc.errno == errno.EROFS:
+        return f"cannot {verb} {name}: the file system is read-only; give ARCHIVE_DIR a writable folder"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot {verb} {name}: permission denied; let this user {verb} it"
+    return f"cannot {verb} {name} ({exc.strerror or type(exc).__name__}); check the archive folder"
+
+
+def _no_link(path: Path) -> None:
+    """Raise ELOOP if path is a symbolic link."""
+    import errno
+
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+
+
+def archive_folder(archive_dir: Path, period: str) -> Path:
+    """ARCHIVE_DIR/<period>, created if need be; a symbolic link there is refused."""
+    folder = archive_dir / period
+    try:
+        _no_link(folder)
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(file_problem(exc)) from None
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; move it aside, then rerun")
+    return folder
 
 
 def write_atomic(path: Path, data: str) -> None:
-    """Write a file so that it is either all old or all new, and on disk when this returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a file so that it is either all old or all new, and on disk when this returns.
+
+    The temporary file is created exclusively and without following links; a link at
+    the destination is refused. Any failure names `path`, never the temporary file.
+    """
+    import errno
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _no_link(path)
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileExistsError:  # left by a killed run with our pid, or planted: remove it (never its target)
+            tmp.unlink()
+            fd = os.open(tmp, flags, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)  # rename never follows a link at the destination
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:  # name the file the user knows (a full disk's error names none)
+        raise OSError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path)) from None
+
+
+def read_text(path: Path, limit: int) -> str | None:
+    """A file's text (None when there is none), never read through a symbolic link; ValueError when too big."""
+    import stat
+
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"over {limit >> 20} MiB")
+    return data.decode("utf-8")
 
 
 LEDGER_STATES = ("sending", "sent", "failed")
+LEDGER_TEXT_KEYS = ("at", "subject", "message_id", "error", "last_error")
+
+
+def parse_ledger(text: str) -> dict[str, dict[str, Any]]:
+    """A ledger's entries from its JSON text; ValueError saying what is wrong with it."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a ledger") from None
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    for report_id, entry in data.items():
+        if not isinstance(entry, dict) or entry.get("state") not in LEDGER_STATES:
+            raise ValueError(
+                f"entry {report_id!r} is not a ledger record (state must be one of {', '.join(LEDGER_STATES)})"
+            )
+        for key in LEDGER_TEXT_KEYS:
+            if key in entry and not isinstance(entry[key], str):
+                raise ValueError(f"entry {report_id!r}: {key} is not text")
+    return data
 
 
 class Ledger:
@@ -3765,23 +4042,18 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(data, dict):
-                    raise ValueError("not a JSON object")
-            except (OSError, ValueError) as exc:
-                raise ConfigError(
-                    f"{path}: the send ledger cannot be read ({exc}); check what was sent for the period, "
-                    "then move the file aside"
-                ) from None
-            for report_id, entry in data.items():
-                if not isinstance(entry, dict) or entry.get("state") not in LEDGER_STATES:
-                    raise ConfigError(
-                        f"{path}: entry {report_id!r} is not a ledger record (state must be one of "
-                        f"{', '.join(LEDGER_STATES)}); check what was sent for the period, then fix or move the file"
-                    )
-            self.entries = data
+        try:
+            text = read_text(path, LEDGER_MAX_BYTES)
+            if text is not None:
+                self.entries = parse_ledger(text)
+        except OSError as exc:
+            raise ConfigError(f"the send ledger: {file_problem(exc, 'read')}; nothing was sent") from None
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise ConfigError(
+                f"{path}: the send ledger is damaged ({exc}); nothing was sent. Compare it with the BCC copies "
+                "of the period, then repair it or move it aside (without it every report of the period is "
+                "sent again: use --only for the missing ones)"
+            ) from None
 
     def state(self, report_id: str) -> str | None:
         """'sending' (outcome unknown), 'sent', 'failed' or None (never tried)."""
@@ -3789,9 +4061,10 @@ class Ledger:
         return entry.get("state") if entry else None
 
     def record(self, report_id: str, state: str, **details: Any) -> None:
-        """Record a report's new state durably."""
-        self.entries[report_id] = {"state": state, "at": _now(), **details}
-        write_atomic(self.path, json.dumps(self.entries, indent=2, sort_keys=True) + "\n")
+        """Record a report's new state durably (in memory too only once it is on disk)."""
+        entries = {**self.entries, report_id: {"state": state, "at": _now(), **details}}
+        write_atomic(self.path, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+        self.entries = entries
 
 
 def _now() -> str:
@@ -3803,20 +4076,31 @@ class RunLock:
     """An exclusive lock on ARCHIVE_DIR so two runs never overlap."""
 
     def __init__(self, folder: Path, wait: float = LOCK_WAIT_SECONDS) -> None:
-        self.path = folder / ".send_exec_reports.lock"
+        self.path = folder / LOCK_NAME
         self.wait = wait
         self.fh: Any = None
 
     def __enter__(self) -> RunLock:
         import fcntl
+        import stat
         import time
 
-        try:
-            self.fh = open(self.path, "a+", encoding="utf-8")  # held open for the run: closing releases it
+        try:  # O_NOFOLLOW: a link planted here must not have its target truncated
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         except OSError as exc:
+            if exc.filename is None:
+                exc.filename = str(self.path)
+            import errno
+
+            if exc.errno == errno.ELOOP:
+                raise ConfigError(f"the lock file: {file_problem(exc)}") from None
             raise ConfigError(
                 f"{self.path}: cannot open the lock file ({exc.strerror}); check ARCHIVE_DIR's permissions"
             ) from None
+        self.fh = os.fdopen(fd, "r+", encoding="utf-8")  # held open for the run: closing releases it
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            self.fh.close()
+            raise ConfigError(f"{self.path}: the lock file is not a regular file; remove it, then rerun")
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -3825,7 +4109,7 @@ class RunLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     self.fh.seek(0)
-                    holder = self.fh.read().strip() or "unknown"
+                    holder = self.fh.read(200).strip() or "unknown"
                     self.fh.close()
                     raise LockBusy(
                         f"another run holds {self.path} ({holder}); waited {self.wait:.0f} s. "
@@ -3851,14 +4135,21 @@ class SendFailed(Exception):
 
 
 class SesSender:
-    """Sends through an SES client (passed in), paced and retrying throttling."""
+    """Sends through an SES client (passed in), paced and retrying throttling.
 
-    def __init__(self, client: Any, sleep: Callable[[float], None] | None = None) -> None:
+    `sleep` and `clock` are time.sleep and time.monotonic unless given (tests pass a
+    clock that only moves when slept on, and read back every wait). `note` receives the
+    progress lines (pacing waits, retries) a terminal shows.
+    """
+
+    def __init__(self, client: Any, sleep: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         import time
 
         self.client = client
         self.sleep = sleep or time.sleep
-        self.clock = time.monotonic
+        self.clock = clock or time.monotonic
+        self.note: Callable[[str], None] = lambda line: log.debug("%s", line)
         self.rate: float | None = None  # recipients a second; 0: unknown, one message a second
         self.quota: dict[str, Any] | None = None
         self.next_at = 0.0
@@ -3881,7 +4172,8 @@ class SesSender:
                 raise ConfigError(
                     f"SES refused the credentials ({code}): {FATAL_CODES[code]}; nothing was sent"
                 ) from None
-            log.warning("cannot read the SES send quota (%s): sending one message a second", code or "error")
+            log.warning("cannot read the SES send quota (%s): sending one message a second",
+                        redact(code[:80]) or "error")
             self.rate = 0.0
         except (NoCredentialsError, PartialCredentialsError):
             raise ConfigError(
@@ -3895,10 +4187,11 @@ class SesSender:
             ) from None
         except BotoCoreError as exc:
             raise SendError(
-                f"cannot reach SES ({_boto_reason(exc)}); nothing was sent. Check the network and AWS_REGION"
+                f"cannot reach SES ({_boto_reason(exc)}); nothing was sent. Check the network, AWS_REGION "
+                "and AWS_ENDPOINT_URL"
             ) from None
         except (KeyError, TypeError, ValueError) as exc:
-            log.warning("SES send quota unreadable (%s): sending one message a second", exc)
+            log.warning("SES send quota unreadable (%s): sending one message a second", type(exc).__name__)
             self.rate = 0.0
 
     def pace(self, recipients: int) -> None:
@@ -3908,8 +4201,12 @@ class SesSender:
         spacing = recipients / self.rate if self.rate else 1 / DEFAULT_SEND_RATE
         now = self.clock()
         if now < self.next_at:
-            self.sleep(self.next_at - now)
-        self.next_at = max(now, self.next_at) + spacing
+            wait = self.next_at - now
+            if wait >= PROGRESS_WAIT_SECONDS:
+                self.note(f"waiting {wait:.1f} s for SES's send rate")
+            self.sleep(wait)
+            now = self.next_at
+        self.next_at = now + spacing
 
     def send(self, sender: str, to: list[str], bcc: list[str], subject: str, body: str,
              raw: bytes | None = None) -> str:
@@ -3956,16 +4253,25 @@ class SesSender:
                 ) from None
             if attempt < MAX_SEND_ATTEMPTS:
                 delay = BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
-                log.info("SES: %s; retrying in %.2g s (attempt %d of %d)", retry_why, delay, attempt + 1,
-                         MAX_SEND_ATTEMPTS)
+                self.note(f"SES: {retry_why}; retrying in {delay:.2g} s (attempt {attempt + 1} of "
+                          f"{MAX_SEND_ATTEMPTS})")
                 self.sleep(delay)
         raise SendFailed(f"SES still refusing after {MAX_SEND_ATTEMPTS} attempts ({retry_why})")
+
+
+def _ses_text(text: str) -> str:
+    """An SES error message fit to print and keep: URLs cut to their origin, secrets hidden, one short line.
+
+    (An answer can echo the request: SignatureDoesNotMatch, for one, quotes the signed headers.)
+    """
+    text = " ".join(redact(text).split())
+    return text if len(text) <= SES_TEXT_MAX else text[: SES_TEXT_MAX - 1] + "…"
 
 
 def _send_rejection(exc: Any, sender: str) -> str:
     """Classify SES's error answer: return why to retry, or raise SendFailed."""
     error = exc.response.get("Error", {})
-    code, text = str(error.get("Code", "")), str(error.get("Message", ""))
+    code, text = _ses_text(str(error.get("Code", "")))[:80], _ses_text(str(error.get("Message", "")))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     if DAILY_QUOTA_TEXT in text.lower():
         raise SendFailed(
@@ -4005,20 +4311,32 @@ def ses_client(settings: Settings, service: str = "ses") -> Any:
     )
 
 
-def sender_verified(client: Any, sender: str) -> bool | None:
-    """Whether SES has verified the sender address or its domain; None when it cannot be asked."""
+def verified_identities(client: Any, addresses: list[str]) -> dict[str, bool] | None:
+    """For each address, whether SES has verified it or its domain; None when SES cannot be asked."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    domain = sender.rsplit("@", 1)[1]
+    wanted = sorted({a for a in addresses} | {a.rsplit("@", 1)[1] for a in addresses})
+    status: dict[str, str] = {}
     try:
-        attrs = client.get_identity_verification_attributes(Identities=[sender, domain])["VerificationAttributes"]
+        for start in range(0, len(wanted), IDENTITIES_PER_CALL):
+            answer = client.get_identity_verification_attributes(Identities=wanted[start:start + IDENTITIES_PER_CALL])
+            for identity, attrs in answer["VerificationAttributes"].items():
+                status[identity.lower()] = str(attrs.get("VerificationStatus", ""))
     except ClientError as exc:
-        log.debug("cannot check the sender's verification (%s)", exc.response.get("Error", {}).get("Code"))
+        log.debug("cannot read identities (%s)", exc.response.get("Error", {}).get("Code"))
         return None
-    except BotoCoreError as exc:
-        log.debug("cannot check the sender's verification (%s)", type(exc).__name__)
+    except (BotoCoreError, KeyError, TypeError, AttributeError) as exc:
+        log.debug("cannot read identities (%s)", type(exc).__name__)
         return None
-    return any(attrs.get(i, {}).get("VerificationStatus") == "Success" for i in (sender, domain))
+    return {
+        a: any(status.get(i.lower()) == "Success" for i in (a, a.rsplit("@", 1)[1])) for a in addresses
+    }
+
+
+def sender_verified(client: Any, sender: str) -> bool | None:
+    """Whether SES has verified the sender address or its domain; None when it cannot be asked."""
+    answer = verified_identities(client, [sender])
+    return None if answer is None else answer[sender]
 
 
 @dataclass
@@ -4031,6 +4349,7 @@ class Outcome:
     failed: list[str] = field(default_factory=list)
 
     unrecorded: list[str] = field(default_factory=list)  # sent, but the ledger could not say so
+    test_to: str | None = None
 
     def summary(self) -> str:
         """The one summary line for stderr."""
@@ -4038,6 +4357,9 @@ class Outcome:
         def part(label: str, ids: list[str]) -> str:
             return f"{label} {len(ids)}" + (f" ({', '.join(ids)})" if ids else "")
 
+        if self.test_to:
+            return (f"test send to {self.test_to}: {part('sent', self.sent)}; {part('failed', self.failed)}; "
+                    f"the ledger of {self.period} is untouched")
         line = (
             f"{self.period}: {part('sent', self.sent)}; {part('skipped as already sent', self.skipped)}; "
             f"{part('failed', self.failed)}"
@@ -4047,8 +4369,9 @@ class Outcome:
 
 def envelope(report: RenderedReport, delivery: Delivery) -> str:
     """A report with its headers, as archived and as shown by the dry run."""
+    to, bcc = delivery.recipients(report.id)
     return (
-        f"From: {delivery.sender}\nTo: {', '.join(delivery.to)}\nBcc: {', '.join(delivery.bcc)}\n"
+        f"From: {delivery.sender}\nTo: {', '.join(to)}\nBcc: {', '.join(bcc)}\n"
         f"Subject: {report.subject}\n\n{report.text}"
     )
 
@@ -4081,7 +4404,19 @@ def raw_message(report: RenderedReport, delivery: Delivery) -> bytes | None:
     """The MIME message to send raw, or None when the report goes as plain text (EMAIL_FORMAT=text)."""
     if delivery.email_format == "text":
         return None
-    return build_mime(report, delivery.sender, delivery.to, delivery.bcc, delivery.email_format)
+    to, bcc = delivery.recipients(report.id)
+    return build_mime(report, delivery.sender, to, bcc, delivery.email_format)
+
+
+def _progress(stream: Any) -> Callable[[str], None]:
+    """A function that shows one progress line on `stream` (None: shows nothing)."""
+
+    def say(line: str) -> None:
+        if stream is not None:
+            stream.write(f"send_exec_reports: {redact(line)}\n")
+            stream.flush()
+
+    return say
 
 
 def deliver(
@@ -4092,70 +4427,152 @@ def deliver(
     outcome: Outcome,
     *,
     force: bool = False,
+    progress: Any = None,
 ) -> None:
-    """Send every report not yet sent for the period, recording each in the ledger and in outcome."""
-    folder = delivery.archive_dir / outcome.period
+    """Send every report not yet sent for the period, recording each in the ledger and in outcome.
+
+    `progress`: a stream for a line per report and per pacing wait (a terminal), or None (cron).
+    """
+    say = _progress(progress)
+    sender.note = say
+    if delivery.test_to:
+        return _deliver_test(rendered, delivery, sender, outcome, say)
+    assert delivery.archive_dir is not None
     with RunLock(delivery.archive_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger(folder / "ledger.json")
-        stop_reason = ""
-        metrics_written = False
-        for report in rendered:
-            state = ledger.state(report.id)
-            if state == "sent" and not force:
-                outcome.skipped.append(report.id)
-                continue
-            if state == "sending" and not force:
-                entry = ledger.entries[report.id]
-                why = entry.get("error") or "a run died while sending it"
-                log.error(
-                    "%s: outcome unknown: %s (%s); check the BCC copy in %s, then resend with --force --only %s "
-                    "if it did not arrive", report.id, why, entry.get("at", "?"), delivery.bcc[0], report.id,
-                )
-                outcome.failed.append(report.id)
-                continue
-            if stop_reason:
-                log.error("%s: not sent: %s", report.id, stop_reason)
-                outcome.failed.append(report.id)
-                continue
-            try:
-                if not metrics_written:  # only a run that sends replaces the period's figures
-                    write_atomic(folder / "metrics.json", metrics_json)
-                    metrics_written = True
-                prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
-                write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
-                raw = raw_message(report, delivery)
-                if raw is not None:
-                    write_atomic(folder / f"{report.id}.html", report.html())
-                sender.pace(len(delivery.to) + len(delivery.bcc))
-                ledger.record(report.id, "sending", subject=report.subject)
-            except OSError as exc:
-                log.error("%s: not sent: cannot write %s (%s)", report.id, exc.filename, exc.strerror)
-                outcome.failed.append(report.id)
-                stop_reason = "the archive folder cannot be written (see above)"
-                continue
-            try:
-                message_id = sender.send(delivery.sender, delivery.to, delivery.bcc, report.subject, report.text,
-                                         raw=raw)
-            except SendFailed as exc:
-                log.error("%s: %s", report.id, exc)
-                outcome.failed.append(report.id)
-                if exc.fatal:
-                    stop_reason = "an earlier send failed in a way that stops the run (see above)"
-                if not exc.definite:  # stays 'sending': the next run reports it instead of resending
-                    recorded = _record(ledger, report.id, "sending", subject=report.subject, error=str(exc))
-                elif prior and prior["state"] == "sent":  # a failed resend leaves the first send on record
-                    details = {k: v for k, v in prior.items() if k != "state"}
-                    recorded = _record(ledger, report.id, "sent", **details, last_error=str(exc))
-                else:
-                    recorded = _record(ledger, report.id, "failed", subject=report.subject, error=str(exc))
-                if not recorded:
-                    stop_reason = "the ledger cannot be written (see above)"
-                continue
-            outcome.sent.append(report.id)
-            if not _record(ledger, report.id, "sent", subject=report.subject, message_id=message_id):
-                outcome.unrecorded.append(report.id)
+        folder = archive_folder(delivery.archive_dir, outcome.period)
+        ledger = Ledger(folder / LEDGER_NAME)
+        in_flight: list[Any] = []  # [report id, MessageId or None] while a message is with SES
+        try:
+            _send_all(rendered, metrics_json, delivery, sender, outcome, ledger, in_flight, force, say)
+        except KeyboardInterrupt as exc:
+            raise _interrupted(exc, rendered, outcome, ledger, in_flight) from None
+
+
+def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Delivery, sender: SesSender,
+              outcome: Outcome, ledger: Ledger, in_flight: list[Any], force: bool,
+              say: Callable[[str], None]) -> None:
+    """The sending loop of deliver(), under the lock."""
+    folder = ledger.path.parent
+    stop_reason = ""
+    metrics_written = False
+    for number, report in enumerate(rendered, 1):
+        to, bcc = delivery.recipients(report.id)
+        state = ledger.state(report.id)
+        if state == "sent" and not force:
+            outcome.skipped.append(report.id)
+            continue
+        if state == "sending" and not force:
+            entry = ledger.entries[report.id]
+            why = f"{entry['error']} ({entry.get('at', '?')})" if entry.get("error") else (
+                f"it was handed to SES at {entry.get('at', '?')} and no answer was recorded (the run stopped, "
+                "or the ledger could not be written: that run's log names the MessageId if SES took it)"
+            )
+            log.error(
+                "%s: outcome unknown: %s; check the BCC copy in %s, then resend with --force --only %s "
+                "if it did not arrive", report.id, why, ", ".join(delivery.bcc), report.id,
+            )
+            outcome.failed.append(report.id)
+            continue
+        if stop_reason:
+            log.error("%s: not sent: %s", report.id, stop_reason)
+            outcome.failed.append(report.id)
+            continue
+        try:
+            if not metrics_written:  # only a run that sends replaces the period's figures
+                write_atomic(folder / "metrics.json", metrics_json)
+                metrics_written = True
+            prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
+            write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
+            raw = raw_message(report, delivery)
+            if raw is not None:
+                write_atomic(folder / f"{report.id}.html", report.html())
+            sender.pace(len(to) + len(bcc))
+            ledger.record(report.id, "sending", subject=report.subject)
+            in_flight[:] = [report.id, None]  # from here until SES answers, the outcome is unknown
+        except OSError as exc:
+            log.error("%s: not sent: %s", report.id, file_problem(exc))
+            outcome.failed.append(report.id)
+            stop_reason = "the archive folder cannot be written (see above)"
+            continue
+        try:
+            message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text, raw=raw)
+        except SendFailed as exc:
+            in_flight.clear()
+            error = redact(str(exc))
+            log.error("%s: %s", report.id, error)
+            outcome.failed.append(report.id)
+            if exc.fatal:
+                stop_reason = "an earlier send failed in a way that stops the run (see above)"
+            if not exc.definite:  # stays 'sending': the next run reports it instead of resending
+                recorded = _record(ledger, report.id, "sending", subject=report.subject, error=error)
+            elif prior and prior["state"] == "sent":  # a failed resend leaves the first send on record
+                details = {k: v for k, v in prior.items() if k != "state"}
+                recorded = _record(ledger, report.id, "sent", **details, last_error=error)
+            else:
+                recorded = _record(ledger, report.id, "failed", subject=report.subject, error=error)
+            if not recorded:
                 stop_reason = "the ledger cannot be written (see above)"
+            continue
+        in_flight[1] = message_id
+        outcome.sent.append(report.id)
+        if _record(ledger, report.id, "sent", subject=report.subject, message_id=message_id):
+            say(f"{report.id}: sent to {len(to) + len(bcc)} recipients ({number} of {len(rendered)})")
+        else:
+            outcome.unrecorded.append(report.id)
+            stop_reason = "the ledger cannot be written (see above)"
+        in_flight.clear()
+
+
+def _deliver_test(rendered: list[RenderedReport], delivery: Delivery, sender: SesSender, outcome: Outcome,
+                  say: Callable[[str], None]) -> None:
+    """--to: each report to one address, no BCC; no ledger, archive or lock is touched."""
+    for number, report in enumerate(rendered, 1):
+        to, bcc = delivery.recipients(report.id)
+        try:
+            sender.pace(len(to) + len(bcc))
+            message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text,
+                                     raw=raw_message(report, delivery))
+        except SendFailed as exc:
+            log.error("%s: %s", report.id, redact(str(exc)))
+            outcome.failed.append(report.id)
+            if exc.fatal:
+                outcome.failed.extend(r.id for r in rendered[number:])
+                break
+            continue
+        except KeyboardInterrupt as exc:
+            raise Interrupted(
+                f"{_how(exc)} during a test send to {delivery.test_to}: sent {', '.join(outcome.sent) or 'none'}; "
+                "no ledger is kept for a test send", terminated=isinstance(exc, Terminated),
+            ) from None
+        outcome.sent.append(report.id)
+        say(f"{report.id}: sent to {delivery.test_to} (MessageId {message_id}; {number} of {len(rendered)})")
+
+
+def _how(exc: BaseException) -> str:
+    """How a run was stopped, in words."""
+    return "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
+
+
+def _interrupted(exc: KeyboardInterrupt, rendered: list[RenderedReport], outcome: Outcome, ledger: Ledger,
+                 in_flight: list[Any]) -> Interrupted:
+    """The one line a stopped run leaves: what the ledger now holds and what the next run will do."""
+    parts = [f"{_how(exc)} while sending {outcome.period}"]
+    if in_flight and in_flight[1]:  # SES took it, the ledger had not yet said so: try once more
+        report_id, message_id = in_flight
+        outcome.sent.append(report_id)
+        kept = _record(ledger, report_id, "sent", subject=next(r.subject for r in rendered if r.id == report_id),
+                       message_id=message_id)
+        parts.append(f"{report_id} was accepted by SES (MessageId {message_id})"
+                     + ("" if kept else " but the ledger could not record it"))
+    elif in_flight:
+        parts.append(f"{in_flight[0]} was being handed to SES: its outcome is unknown, and the next run will "
+                     "say so instead of resending it (check the BCC copy)")
+    sent = [r.id for r in rendered if ledger.state(r.id) == "sent"]
+    parts.append(f"the ledger {ledger.path} records as sent: {', '.join(sent) or 'none'}")
+    rest = [r.id for r in rendered if ledger.state(r.id) in (None, "failed")]
+    if rest:
+        parts.append(f"not sent: {', '.join(rest)}; rerun to send them")
+    return Interrupted("; ".join(parts), terminated=isinstance(exc, Terminated))
 
 
 def _record(ledger: Ledger, report_id: str, state: str, **details: Any) -> bool:
@@ -4163,9 +4580,10 @@ def _record(ledger: Ledger, report_id: str, state: str, **details: Any) -> bool:
     try:
         ledger.record(report_id, state, **details)
     except OSError as exc:
+        what = f"sent (SES MessageId {details['message_id']})" if "message_id" in details else state
         log.error(
-            "%s: %s, but the ledger %s cannot record it (%s); the next run will report it as unknown",
-            report_id, state, ledger.path, exc.strerror,
+            "%s: %s, but the ledger cannot record it: %s; the next run will report it as unknown",
+            report_id, what, file_problem(exc),
         )
         return False
     return True
@@ -4182,40 +4600,68 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def check_ses(client: Any, sesv2: Any, delivery: Delivery, region: str) -> int:
-    """--check against SES: reachability, credentials, sender verification, quota, sandbox."""
+@dataclass
+class CheckResult:
+    """What --check found: lines for stdout, and the problems that fail it (with their exit status)."""
+
+    details: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    status: int = ExitStatus.OK
+
+    def fail(self, problem: str, status: int) -> None:
+        """Add a problem; the first one's status is the exit status."""
+        self.problems.append(problem)
+        self.status = self.status or status
+
+
+def check_ses(client: Any, sesv2: Any, delivery: Delivery, region: str, report_ids: list[str]) -> CheckResult:
+    """--check against SES: reachability, credentials, sender verification, quota, sandbox recipients."""
+    result = CheckResult()
     sender = SesSender(client)
     try:
         sender.preflight()
     except ReportError as exc:
-        log.error("%s", str(exc).replace("; nothing was sent", ""))
-        return exc.status
-    status = ExitStatus.OK
+        result.fail(str(exc).replace("; nothing was sent", ""), exc.status)
+        return result
     verified = sender_verified(client, delivery.sender)
     if verified is None:
-        print(f"Sender {delivery.sender}: cannot be checked (no permission to read identities)")
+        result.details.append(f"Sender {delivery.sender}: cannot be checked (no permission to read identities)")
     elif verified:
-        print(f"Sender {delivery.sender}: verified in SES ({region})")
+        result.details.append(f"Sender {delivery.sender}: verified in SES ({region})")
     else:
-        log.error(
-            "SES_FROM_ADDRESS %s is not verified in SES (%s): verify the address or its domain in the SES console",
-            delivery.sender, region,
-        )
-        status = ExitStatus.CONFIG
+        result.fail(f"SES_FROM_ADDRESS {delivery.sender} is not verified in SES ({region}): verify the address "
+                    "or its domain in the SES console", ExitStatus.CONFIG)
     quota = sender.quota
-    if quota:
-        left = quota["Max24HourSend"] - quota["SentLast24Hours"]
-        print(f"Send quota: {format_count(quota['MaxSendRate'])} a second, {format_count(left)} of "
-              f"{format_count(quota['Max24HourSend'])} left today")
-    else:
-        print("Send quota: cannot be read; sends will be paced at one a second")
+    try:
+        left = float(quota["Max24HourSend"]) - float(quota["SentLast24Hours"])  # type: ignore[index]
+        result.details.append(
+            f"Send quota: {format_count(quota['MaxSendRate'])} a second, {format_count(left)} of "  # type: ignore[index]
+            f"{format_count(quota['Max24HourSend'])} left today"  # type: ignore[index]
+        )
+    except (KeyError, TypeError, ValueError):
+        result.details.append("Send quota: cannot be read; sends will be paced at one a second")
     sandbox = _sandbox(sesv2, quota)
-    if sandbox is True:
-        print("Account: in the SES sandbox; every recipient must be a verified identity "
-              "(ask AWS for production access)")
-    elif sandbox is False:
-        print("Account: production access (out of the sandbox)")
-    return status
+    if sandbox is False:
+        result.details.append("Account: production access (out of the sandbox)")
+        return result
+    if sandbox is None:
+        result.details.append("Account: cannot tell whether it is in the SES sandbox")
+        return result
+    result.details.append("Account: in the SES sandbox; every recipient must be a verified identity "
+                          "(ask AWS for production access)")
+    recipients: list[str] = []
+    for report_id in report_ids:
+        to, bcc = delivery.recipients(report_id)
+        recipients += [a for a in to + bcc if a not in recipients]
+    answer = verified_identities(client, recipients)
+    if answer is None:
+        result.details.append("Recipients: cannot be checked (no permission to read identities)")
+    elif unverified := [a for a in recipients if not answer[a]]:
+        result.fail(f"in the SES sandbox, SES refuses mail to unverified recipients: {', '.join(unverified)}; "
+                    "verify them (or their domain) in SES, or ask AWS for production access", ExitStatus.CONFIG)
+    else:
+        result.details.append(f"Recipients: all {len(recipients)} verified in SES")
+    return result
 
 
 def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
@@ -4228,9 +4674,37 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
         log.debug("SES v2 GetAccount unavailable (%s); judging the sandbox from the quota", type(exc).__name__)
     else:
         return not account.get("ProductionAccessEnabled", False)
-    if quota:
-        return quota["Max24HourSend"] <= 200 and quota["MaxSendRate"] <= 1
-    return None
+    try:
+        return float(quota["Max24HourSend"]) <= 200 and float(quota["MaxSendRate"]) <= 1  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def show_status(archive_dir: Path, period: str) -> str:
+    """The ledger of a period as text: each report's state, when, its MessageId or what went wrong."""
+    folder = archive_dir / period
+    try:
+        _no_link(folder)
+    except OSError as exc:
+        raise ConfigError(file_problem(exc, "read")) from None
+    ledger = Ledger(folder / LEDGER_NAME)
+    if not ledger.entries:
+        return f"{period}: nothing recorded ({ledger.path} does not exist: no report was sent for this period)\n"
+    meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed"}
+    rows = []
+    for report_id, entry in sorted(ledger.entries.items()):
+        detail = f"MessageId {entry['message_id']}" if entry.get("message_id") else ""
+        problem = entry.get("error") or entry.get("last_error")
+        if problem:
+            detail = f"{detail}; " if detail else ""
+            detail += ("last resend failed: " if entry.get("last_error") else "") + problem
+        rows.append([report_id, meaning[entry["state"]], entry.get("at", "?"), detail])
+    head = ["report", "state", "at (UTC)", "MessageId or problem"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    lines = [f"{period} ({ledger.path}):"]
+    for row in [head, *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -4552,6 +5026,10 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
 # Command line
 
 
+AS_OF_FIRST = dt.date(1900, 1, 1)  # before it, a year mistyped (0026 for 2026); no business data goes back further
+AS_OF_LAST = dt.date(9998, 12, 31)  # the figures look months past the as-of date, which must stay a date
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     """argparse that raises UsageError (exit 64) instead of exiting 2."""
 
@@ -4560,11 +5038,16 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def _date_arg(text: str) -> dt.date:
-    """Parse --as-of."""
+    """Parse --as-of: a date written exactly YYYY-MM-DD, within the years the figures can handle."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date written YYYY-MM-DD, like 2026-11-22")
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-22") from None
+    if not AS_OF_FIRST <= day <= AS_OF_LAST:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: give a date from {AS_OF_FIRST} to {AS_OF_LAST}")
+    return day
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -4577,7 +5060,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="resend reports already sent for the period")
     p.add_argument("--check", action="store_true", help="validate settings and inputs; send nothing")
     p.add_argument("--list", action="store_true", help="list the reports found in reports/")
-    return p.parse_args(argv)
+    p.add_argument("--to", metavar="ADDRESS", help="test send: the reports to this address only, no BCC, no ledger")
+    p.add_argument("--status", action="store_true", help="show what the ledger records for the period")
+    args = p.parse_args(argv)
+    if args.only is not None and not [w for w in args.only.split(",") if w.strip()]:
+        raise UsageError(f"--only {args.only!r} names no report; give ids from --list, comma-separated "
+                         "(leave --only out for every report)")
+    if args.to is not None:
+        args.to = check_test_address(args.to)
+    return args
 
 
 def sample_date() -> dt.date | None:
@@ -4592,7 +5083,18 @@ def sample_date() -> dt.date | None:
         raise ConfigError(f"{SAMPLE_AS_OF_FILE}:1: {text[:40]!r} is not a date; write it as YYYY-MM-DD") from None
 
 
-def run(args: argparse.Namespace, selected: list[ReportTemplate], personas: list[str] | None = None) -> int:
+def list_text(reports: list[ReportTemplate]) -> str:
+    """--list: one report a line under a header, in columns as wide as their longest entry."""
+    rows = [["id", "persona", "title"]] + [
+        [r.id, r.persona, r.title + (f" [{r.entity}]" if r.entity else "")] for r in reports
+    ]
+    widths = [max(_cols(row[i]) for row in rows) for i in range(2)]
+    return "".join(
+        f"{_pad(row[0], widths[0], False)}  {_pad(row[1], widths[1], False)}  {row[2]}\n" for row in rows
+    )
+
+
+def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate]) -> int:
     """Validate everything, render every report, then print, check or send."""
     settings = load_settings(args.env_file, dry_run=args.dry_run)
     as_of = args.as_of or dt.date.today()
@@ -4604,13 +5106,12 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate], personas: list
         if sample_as_of:
             when = f", as of {as_of}, the date it is written for (--as-of YYYY-MM-DD for another, e.g. today)"
         log.warning("no repos.env: dry run on the sample portfolio in %s%s", EXAMPLES_DIR, when)
+    all_ids = [r.id for r in reports]
     if args.dry_run:
-        for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC"):
-            check_addresses(settings, name, required=False)
-        delivery = None
+        delivery = shown_delivery(settings, all_ids, args.to)
     else:
-        delivery = delivery_settings(settings)
-    portfolio = read_handoffs(settings.handoff_dir, personas)  # the personas of every report found
+        delivery = delivery_settings(settings, all_ids, args.to)
+    portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports])  # every report's persona
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -4623,16 +5124,28 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate], personas: list
     rendered = render_all(selected, metrics)
 
     if args.check:
-        print(f"Settings and inputs are valid: {len(rendered)} report{'s' * (len(rendered) != 1)} for "
-              f"{metrics['period']} from {len(portfolio.handoffs)} handoffs")
-        if delivery is None:
+        found = (f"{_plural(len(rendered), 'report')} for {metrics['period']} from "
+                 f"{_plural(len(portfolio.handoffs), 'handoff')}")
+        if args.dry_run:
+            print(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run)")
             return ExitStatus.OK
-        return check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region)
-    if delivery is None:
+        result = check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region,
+                           [r.id for r in rendered])
+        for line in result.details:
+            print(redact(line))
+        if not result.problems:
+            print(f"check passed: {found}; settings, inputs and SES ready")
+            return ExitStatus.OK
+        for problem in result.problems[:-1] if len(result.problems) > 1 else []:
+            log.error("%s", problem)
+        log.error("check failed: %s", result.problems[-1] if len(result.problems) == 1
+                  else f"{result.problems[-1]} (and {len(result.problems) - 1} more above)")
+        return result.status
+    if args.dry_run:
         if settings.email_format == "text+html":
             for path in write_html_files(rendered):
                 log.info("HTML alternative written to %s", path)
-        sys.stdout.write(dry_run_text(rendered, settings))
+        sys.stdout.write(dry_run_text(rendered, delivery))
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
@@ -4647,47 +5160,84 @@ def run(args: argparse.Namespace, selected: list[ReportTemplate], personas: list
             f"SES_FROM_ADDRESS {delivery.sender} is not verified in SES ({settings.region}): verify the "
             "address or its domain in the SES console; nothing was sent"
         )
-    outcome = Outcome(period=metrics["period"])
+    outcome = Outcome(period=metrics["period"], test_to=args.to)
+    progress = sys.stderr if sys.stderr.isatty() else None  # cron (no terminal) gets the summary line only
+    interrupted = False
     try:
-        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force)
+        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress)
+    except Interrupted:
+        interrupted = True  # its own line says what was sent
+        raise
     finally:
-        if outcome.sent or outcome.skipped or outcome.failed:
+        if not interrupted and (outcome.sent or outcome.skipped or outcome.failed):
             log.info("%s", outcome.summary())
     return ExitStatus.UNAVAILABLE if outcome.failed or outcome.unrecorded else ExitStatus.OK
 
 
+class _Redact(logging.Filter):
+    """Hide URLs' paths and queries and every secret setting's value in each line logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message."""
+        record.msg, record.args = redact(record.getMessage()), ()
+        return True
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM stops a run as Ctrl-C does, so that it can say what the ledger holds."""
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; the only place that turns errors into exit codes."""
+    import signal
+    import threading
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("send_exec_reports: %(message)s"))
+    handler.addFilter(_Redact())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    _secrets.clear()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    checking = False
     try:
         args = parse_args(argv)
-        reports = load_reports()
+        checking = args.check
+        env_path, values = read_settings(args.env_file)
+        reports = load_reports(reports_dir_setting(env_path, values))
         if args.list:
-            for r in reports:
-                entity = f" [{r.entity}]" if r.entity else ""
-                print(f"{r.id:<12} {r.persona:<20} {r.title}{entity}")
+            sys.stdout.write(list_text(reports))
+            return ExitStatus.OK
+        if args.status:
+            archive_dir = _resolver(env_path, values)("ARCHIVE_DIR")
+            if archive_dir is None:
+                raise ConfigError("ARCHIVE_DIR is not set: --status reads the send ledger kept there")
+            sys.stdout.write(show_status(archive_dir, iso_period(args.as_of or dt.date.today())))
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
-        return run(args, selected, [r.persona for r in reports])
+        return run(args, reports, selected)
     except InputErrors as exc:
         for line in exc.errors:
             log.error("%s", line)
-        log.error("bad input: nothing was sent (%d error%s)", len(exc.errors), "s" * (len(exc.errors) != 1))
+        count = _plural(len(exc.errors), "error")
+        log.error("check failed: bad input (%s, above)" if checking else "bad input: nothing was sent (%s)", count)
         return exc.status
     except ReportError as exc:
-        log.error("%s", exc)
+        log.error("%s%s", "check failed: " if checking else "", exc)
         return exc.status
     except OSError as exc:  # a file or folder the checks above could not foresee
-        log.error("%s: %s; check that it exists and this user may use it", exc.filename or "a file", exc.strerror)
+        log.error("%s%s", "check failed: " if checking else "", file_problem(exc, "use"))
         return ExitStatus.CONFIG
-    except KeyboardInterrupt:
-        log.error("interrupted; a report being sent is marked 'sending' and the next run will report it")
-        return 130
+    except KeyboardInterrupt as exc:  # before or after sending (deliver() reports its own)
+        log.error("%s; nothing was sent", _how(exc))
+        return 143 if isinstance(exc, Terminated) else 130
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         log.removeHandler(handler)
 
 

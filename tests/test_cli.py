@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -67,14 +68,23 @@ def test_no_handoff_dir_without_dry_run_is_a_configuration_error(tmp_path: Path)
     script = install_copy(tmp_path / "app", examples=False)
     result = run_script(script, "--check")
     assert result.returncode == 78
-    assert result.stderr.startswith("send_exec_reports: HANDOFF_DIR is not set")
+    assert result.stderr.startswith("send_exec_reports: check failed: HANDOFF_DIR is not set")
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--only", "ceo,nope"], "--only ceo,nope: unknown report nope; choose from ceo, cto, cfo, cmo, accounting, rental, yacht, agency"),
+        (["--only", ""], "--only '' names no report; give ids from --list, comma-separated (leave --only out for every report)"),
+        (["--only", " , "], "--only ' , ' names no report; give ids from --list, comma-separated (leave --only out for every report)"),
         (["--as-of", "2026-02-30"], "argument --as-of: '2026-02-30' is not a date like 2026-11-22 (see --help)"),
+        (["--as-of", "20261122"], "argument --as-of: '20261122' is not a date written YYYY-MM-DD, like 2026-11-22 (see --help)"),
+        (["--as-of", "2026-W47-1"], "argument --as-of: '2026-W47-1' is not a date written YYYY-MM-DD, like 2026-11-22 (see --help)"),
+        (["--as-of", "２０２６-11-22"], "argument --as-of: '２０２６-11-22' is not a date written YYYY-MM-DD, like 2026-11-22 (see --help)"),
+        (["--as-of", "9999-12-31"], "argument --as-of: 9999-12-31 is out of range: give a date from 1900-01-01 to 9998-12-31 (see --help)"),
+        (["--as-of", "9999-12-01"], "argument --as-of: 9999-12-01 is out of range: give a date from 1900-01-01 to 9998-12-31 (see --help)"),
+        (["--as-of", "0001-01-01"], "argument --as-of: 0001-01-01 is out of range: give a date from 1900-01-01 to 9998-12-31 (see --help)"),
+        (["--to", "not an address"], "--to 'not an address': not an email address; write it like you@example.com"),
         (["--bogus"], "unrecognized arguments: --bogus (see --help)"),
     ],
 )
@@ -83,9 +93,129 @@ def test_usage_errors_exit_64(args: list[str], message: str, capsys: pytest.Capt
     assert capsys.readouterr().err == f"send_exec_reports: {message}\n"
 
 
+def test_an_empty_only_never_means_every_report(installed: Path) -> None:
+    result = run_script(installed, "--force", "--only", "", "--dry-run", "--as-of", "2026-11-22")
+    assert result.returncode == 64
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("as_of", ["1900-01-01", "9998-12-31"])
+def test_the_extreme_dates_allowed_give_a_report_or_one_line(installed: Path, as_of: str) -> None:
+    result = run_script(installed, "--dry-run", "--only", "ceo,cfo", "--as-of", as_of)
+    assert "Traceback" not in result.stderr
+    if result.returncode == 0:
+        assert result.stdout.count("Subject: Executive Report:") == 2
+    else:  # the figures may refuse such a date, but in one line with a data error
+        assert result.returncode == 65 and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_report_ids_are_matched_without_regard_to_case(installed: Path) -> None:
+    result = run_script(installed, "--dry-run", "--only", "CEO,Cfo", "--as-of", "2026-11-22")
+    assert result.returncode == 0, result.stderr
+    subjects = [line for line in result.stdout.splitlines() if line.startswith("Subject:")]
+    assert [s.split()[3] for s in subjects] == ["CEO", "CFO"]
+
+
+def test_list_has_a_header_and_columns_that_hold_a_long_name(installed: Path) -> None:
+    (installed.parent / "reports" / "board-of-directors-quarterly.md").write_text(
+        "---\ntitle: Board\npersona: Board of Directors and Advisors\nsubject: S\n---\nBody.\n"
+    )
+    lines = run_script(installed, "--list").stdout.splitlines()
+    assert lines[0].split() == ["id", "persona", "title"]
+    persona_at = lines[0].index("persona")
+    title_at = lines[0].index("title")
+    for line in lines[1:]:
+        assert line[persona_at - 2:persona_at] == "  " and line[persona_at] != " ", line
+        assert line[title_at - 2:title_at] == "  " and line[title_at] != " ", line
+    assert lines[1].startswith("ceo ")
+
+
 def test_missing_env_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert ser.main(["--dry-run", "--env-file", str(tmp_path / "nope.env")]) == 78
     assert f"--env-file {tmp_path / 'nope.env'}: no such file" in capsys.readouterr().err
+
+
+def test_a_folder_given_as_env_file_is_not_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ser.main(["--dry-run", "--env-file", str(tmp_path)]) == 78
+    assert capsys.readouterr().err == (
+        f"send_exec_reports: --env-file {tmp_path}: a folder, not a file; give the path of your repos.env\n"
+    )
+
+
+def test_env_file_dev_null_means_no_settings_file(installed: Path, tmp_path: Path) -> None:
+    write_portfolio(tmp_path)
+    (installed.parent / "repos.env").write_text("HANDOFF_DIR=/nonexistent\n")  # ignored: /dev/null was asked for
+    result = run_script(installed, "--dry-run", "--only", "ceo", "--env-file", "/dev/null", "--as-of", "2026-11-22",
+                        env={"HANDOFF_DIR": str(tmp_path / "handoffs")})
+    assert result.returncode == 0, result.stderr
+    assert "Data sources: 1 handoff read;" in result.stdout
+    bare = run_script(installed, "--check", "--env-file", "/dev/null")
+    assert bare.returncode == 78
+    assert bare.stderr == ("send_exec_reports: check failed: HANDOFF_DIR is not set (no settings file, and not in "
+                           "the environment): set it to the folder of handoff documents\n")
+
+
+def test_an_empty_variable_in_the_environment_counts_as_unset(tmp_path: Path) -> None:
+    script = install_copy(tmp_path / "app", examples=False)
+    write_portfolio(script.parent)
+    (script.parent / "repos.env").write_text("HANDOFF_DIR=handoffs\nEXEC_REPORT_TO=file@example.com\n")
+    result = run_script(script, "--dry-run", "--only", "ceo", "--as-of", "2026-11-22",
+                        env={"EXEC_REPORT_TO": "", "HANDOFF_DIR": "  "})
+    assert result.returncode == 0, result.stderr
+    assert "To: file@example.com" in result.stdout
+
+
+def test_reports_dir_setting_relative_to_the_env_file(tmp_path: Path) -> None:
+    script = install_copy(tmp_path / "app", examples=False)
+    config = tmp_path / "config"
+    write_portfolio(config)
+    own = config / "my-reports"
+    own.mkdir()
+    shutil.copy(script.parent / "reports" / "ceo.md", own / "ceo.md")
+    shutil.copy(script.parent / "reports" / "cfo.md", own / "cfo.md")
+    env = config / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\nREPORTS_DIR=my-reports\n")
+    listed = run_script(script, "--list", "--env-file", str(env), cwd=tmp_path)
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["id", "ceo", "cfo"]
+    # the unit reports stay behind in the script's reports/: a portfolio without those businesses passes
+    result = run_script(script, "--dry-run", "--check", "--env-file", str(env), "--as-of", "2026-11-22", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("check passed: 2 reports for 2026-W47 from 1 handoff;")
+    env.write_text("HANDOFF_DIR=handoffs\nREPORTS_DIR=nowhere\n")
+    missing = run_script(script, "--list", "--env-file", str(env))
+    assert missing.returncode == 78
+    assert missing.stderr == (f"send_exec_reports: REPORTS_DIR=nowhere: no such folder ({config / 'nowhere'}); fix "
+                              "the path or remove the setting to use reports/ next to the script\n")
+
+
+def test_ctrl_c_during_a_dry_run_says_nothing_was_sent(installed: Path) -> None:
+    import fcntl
+    import os
+    import signal
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    # the dry run's output fills a small pipe nobody reads, so the run is surely inside it when Ctrl-C comes
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ (Linux): one page
+    child = subprocess.Popen([sys.executable, str(installed), "--dry-run", "--as-of", "2026-11-22"],
+                             cwd=installed.parent, env={"PATH": "/usr/bin:/bin"},
+                             stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    deadline = time.monotonic() + 30
+    while struct.unpack("i", fcntl.ioctl(read_end, termios.FIONREAD, b"\0\0\0\0"))[0] < 4096:
+        assert time.monotonic() < deadline and child.poll() is None, "the dry run never filled its pipe"
+        time.sleep(0.02)
+    child.send_signal(signal.SIGINT)
+    with os.fdopen(read_end, "rb") as pipe:
+        pipe.read()
+    err = child.communicate(timeout=30)[1]
+    assert child.returncode == 130
+    assert err.decode().splitlines()[-1] == "send_exec_reports: interrupted (Ctrl-C); nothing was sent"
+    assert "being sent" not in err.decode()
 
 
 def test_a_ninth_template_is_a_ninth_report(installed: Path) -> None:
@@ -101,7 +231,7 @@ def test_a_ninth_template_is_a_ninth_report(installed: Path) -> None:
         """))
     listed = run_script(installed, "--list")
     assert listed.returncode == 0
-    assert len(listed.stdout.splitlines()) == 9
+    assert len(listed.stdout.splitlines()) == 1 + 9  # a header, then the reports
     assert listed.stdout.splitlines()[-1].split()[:2] == ["board", "Board"]
     result = run_script(installed, "--dry-run", "--only", "board", "--as-of", "2026-11-22")
     assert result.returncode == 0, result.stderr

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import itertools
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from decimal import Decimal
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -73,6 +75,19 @@ def subject_of(report_id: str) -> str:
     return line.removeprefix("Subject: ")
 
 
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """What the tool logs while deliver() is called directly (main() is not there to show it)."""
+    import logging
+
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    ser.log.addHandler(handler)
+    yield lines
+    ser.log.removeHandler(handler)
+
+
 def test_sends_all_eight_with_bcc(tmp_path: Path, moto: str, ses_proxy: SesProxy,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     verify_sender(moto)
@@ -115,14 +130,83 @@ def test_sends_all_eight_with_bcc(tmp_path: Path, moto: str, ses_proxy: SesProxy
     assert subjects(moto).count(subject_of("cfo")) == 2
 
 
+class FakeClock:
+    """A clock that moves only when slept on, keeping every wait asked of it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def reports(*ids: str) -> list[ser.RenderedReport]:
+    """Small reports to send directly through deliver()."""
+    return [ser.RenderedReport(id=i, subject=f"Executive Report: {i.upper()} — 2026-W47", text=f"{i} body\n")
+            for i in ids]
+
+
+def direct(tmp_path: Path, endpoint: str, ids: tuple[str, ...], *, progress: object = None,
+           **overrides: str) -> tuple[FakeClock, ser.Outcome, ser.Delivery]:
+    """deliver() with the tool's own SES client and a fake clock: the waits, not the wall clock, are measured."""
+    env = write_env(tmp_path, endpoint, **overrides)
+    settings = ser.load_settings(str(env), dry_run=False)
+    delivery = ser.delivery_settings(settings, ids)
+    clock = FakeClock()
+    sender = ser.SesSender(ser.ses_client(settings), sleep=clock.sleep, clock=clock)
+    outcome = ser.Outcome(period="2026-W47")
+    ser.deliver(reports(*ids), "{}\n", delivery, sender, outcome, progress=progress)
+    return clock, outcome, delivery
+
+
 def test_sends_are_paced_to_the_quota_counting_every_recipient(tmp_path: Path, moto: str,
                                                                ses_proxy: SesProxy) -> None:
     verify_sender(moto)
     ses_proxy.quota = (15.0, 50000.0)  # 3 recipients a message: at most 5 messages a second
-    assert send(write_env(tmp_path, ses_proxy.url), "--only", "ceo,cto,cfo,cmo") == 0
-    times = [t for action, t, _ in ses_proxy.seen if action == "SendEmail"]
-    assert len(times) == 4
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.19
+    clock, outcome, _ = direct(tmp_path, ses_proxy.url, ("ceo", "cto", "cfo", "cmo"))
+    assert outcome.sent == ["ceo", "cto", "cfo", "cmo"]
+    assert clock.sleeps == pytest.approx([0.2, 0.2, 0.2])  # 3/15 s before each message after the first
+    sent = ses_proxy.actions("SendEmail")
+    assert [len([k for k in f if k.startswith("Destination.")]) for f in sent] == [3, 3, 3, 3]
+
+
+def test_pacing_at_a_higher_rate_waits_less(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    ses_proxy.quota = (30.0, 50000.0)
+    clock, _, _ = direct(tmp_path, ses_proxy.url, ("ceo", "cto", "cfo"), EXEC_REPORT_TO="owner@example.com")
+    assert clock.sleeps == pytest.approx([2 / 30, 2 / 30])  # two recipients a message
+
+
+def test_throttling_is_retried_with_doubling_waits(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    ses_proxy.rules["SendEmail"] = lambda fields, n: (
+        ("error", 400, "Throttling", "Maximum sending rate exceeded.") if n <= 4 else None
+    )
+    progress = io.StringIO()
+    clock, outcome, _ = direct(tmp_path, ses_proxy.url, ("ceo", "cto"), progress=progress)
+    assert outcome.sent == ["ceo", "cto"]
+    # four backoff waits for ceo, then cto waits its 3/100 s turn after ceo went out
+    assert clock.sleeps == pytest.approx([0.25, 0.5, 1.0, 2.0, 0.03])
+    assert len(ses_proxy.actions("SendEmail")) == 6
+    assert progress.getvalue().splitlines()[:2] == [
+        "send_exec_reports: SES: Throttling: Maximum sending rate exceeded.; retrying in 0.25 s (attempt 2 of 6)",
+        "send_exec_reports: SES: Throttling: Maximum sending rate exceeded.; retrying in 0.5 s (attempt 3 of 6)",
+    ]
+
+
+def test_throttling_gives_up_after_six_attempts(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    ses_proxy.rules["SendEmail"] = lambda fields, n: ("error", 400, "Throttling", "Maximum sending rate exceeded.")
+    clock, outcome, _ = direct(tmp_path, ses_proxy.url, ("ceo",))
+    assert clock.sleeps == pytest.approx([0.25, 0.5, 1.0, 2.0, 4.0])
+    assert outcome.failed == ["ceo"]
+    assert len(ses_proxy.actions("SendEmail")) == 6
 
 
 @pytest.mark.parametrize("code", ["Throttling", "ThrottlingException", "TooManyRequestsException"])
@@ -136,7 +220,7 @@ def test_throttling_is_retried_and_every_report_arrives_once(tmp_path: Path, mot
     assert send(write_env(tmp_path, ses_proxy.url)) == 0
     assert sorted(subjects(moto)) == sorted(subject_of(i) for i in IDS)  # each exactly once
     assert len(ses_proxy.actions("SendEmail")) == 8 + throttled
-    assert f"SES: {code}: Maximum sending rate exceeded.; retrying" in capsys.readouterr().err
+    assert "retrying" not in capsys.readouterr().err  # a retry that works is progress: cron hears nothing
 
 
 def test_daily_quota_is_not_retried(tmp_path: Path, moto: str, ses_proxy: SesProxy,
@@ -161,15 +245,32 @@ def test_daily_quota_is_not_retried(tmp_path: Path, moto: str, ses_proxy: SesPro
 
 
 def test_quota_unreadable_falls_back_to_one_a_second(tmp_path: Path, moto: str, ses_proxy: SesProxy,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                                     logged: list[str]) -> None:
     verify_sender(moto)
     ses_proxy.rules["GetSendQuota"] = lambda fields, n: ("error", 403, "AccessDenied", "not authorized")
-    assert send(write_env(tmp_path, ses_proxy.url), "--only", "ceo,cto") == 0
-    err = capsys.readouterr().err
-    assert "cannot read the SES send quota (AccessDenied): sending one message a second" in err
-    times = [t for action, t, _ in ses_proxy.seen if action == "SendEmail"]
-    assert times[1] - times[0] >= 0.99
-    assert len(moto_messages(moto)) == 2
+    progress = io.StringIO()
+    clock, outcome, _ = direct(tmp_path, ses_proxy.url, ("ceo", "cto", "cfo"), progress=progress)
+    assert logged == ["cannot read the SES send quota (AccessDenied): sending one message a second"]
+    assert clock.sleeps == [1.0, 1.0]
+    assert outcome.sent == ["ceo", "cto", "cfo"]
+    assert len(moto_messages(moto)) == 3
+    assert progress.getvalue().splitlines() == [
+        "send_exec_reports: ceo: sent to 3 recipients (1 of 3)",
+        "send_exec_reports: waiting 1.0 s for SES's send rate",
+        "send_exec_reports: cto: sent to 3 recipients (2 of 3)",
+        "send_exec_reports: waiting 1.0 s for SES's send rate",
+        "send_exec_reports: cfo: sent to 3 recipients (3 of 3)",
+    ]
+
+
+def test_without_a_terminal_progress_says_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    ses_proxy.quota = (3.0, 50000.0)  # a 1 s wait between messages
+    clock, outcome, _ = direct(tmp_path, ses_proxy.url, ("ceo", "cto"), progress=None)
+    assert clock.sleeps == [1.0]
+    assert outcome.sent == ["ceo", "cto"]
+    assert capsys.readouterr() == ("", "")
 
 
 def test_unverified_sender_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
@@ -366,7 +467,8 @@ def test_outcome_unknown_is_reported_not_resent(tmp_path: Path, moto: str, ses_p
 
     again = run_script(script, "--as-of", "2026-11-22", env={}, cwd=Path("/"))
     assert again.returncode == 69
-    assert ("cfo: outcome unknown: a run died while sending it (" in again.stderr
+    assert ("cfo: outcome unknown: it was handed to SES at 2026-" in again.stderr
+            and "that run's log names the MessageId if SES took it); " in again.stderr
             and "check the BCC copy in admin@example.com, then resend with --force --only cfo if it did not "
             "arrive" in again.stderr)
     assert again.stderr.endswith("failed 1 (cfo)\n")
@@ -398,17 +500,208 @@ def test_check_with_aws(tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: 
     env = write_env(tmp_path, ses_proxy.url)
     assert send(env, "--check") == 78
     captured = capsys.readouterr()
-    assert "Settings and inputs are valid: 8 reports for 2026-W47 from 11 handoffs" in captured.out
     assert "Account: in the SES sandbox" in captured.out
-    assert ("SES_FROM_ADDRESS reports@example.com is not verified in SES (us-west-2): verify the address or its "
-            "domain in the SES console") in captured.err
+    assert "check passed" not in captured.out and "valid" not in captured.out
+    assert captured.err.splitlines() == [
+        "send_exec_reports: SES_FROM_ADDRESS reports@example.com is not verified in SES (us-west-2): verify the "
+        "address or its domain in the SES console",
+        "send_exec_reports: check failed: in the SES sandbox, SES refuses mail to unverified recipients: "
+        "owner@example.com, partner@example.com, admin@example.com; verify them (or their domain) in SES, or ask "
+        "AWS for production access (and 1 more above)",
+    ]
 
     verify_sender(moto)
     ses_proxy.account = {"ProductionAccessEnabled": True, "SendingEnabled": True}
     assert send(env, "--check") == 0
-    out = capsys.readouterr().out
-    assert "Sender reports@example.com: verified in SES (us-west-2)" in out
-    assert "Send quota: 1 a second, 200 of 200 left today" in out
-    assert "Account: production access (out of the sandbox)" in out
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "Sender reports@example.com: verified in SES (us-west-2)",
+        "Send quota: 1 a second, 200 of 200 left today",
+        "Account: production access (out of the sandbox)",
+        "check passed: 8 reports for 2026-W47 from 11 handoffs; settings, inputs and SES ready",
+    ]
+    assert captured.err == ""
     assert ses_proxy.actions("SendEmail") == []
     assert not (tmp_path / "archive" / "2026-W47").exists()
+
+
+def test_check_in_the_sandbox_names_each_unverified_recipient(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    ses_proxy.quota = None
+    verify_sender(moto)
+    verify_sender(moto, "owner@example.com")
+    ses = boto3.client("ses", endpoint_url=moto, region_name="us-west-2",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ses.verify_domain_identity(Domain="board.example.org")  # a verified domain covers its addresses
+    env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO_CFO="cfo@board.example.org, treasurer@example.net")
+    assert send(env, "--check") == 78
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "send_exec_reports: check failed: in the SES sandbox, SES refuses mail to unverified recipients: "
+        "partner@example.com, admin@example.com, treasurer@example.net; verify them (or their domain) in SES, "
+        "or ask AWS for production access\n"
+    )
+    asked = {v for f in ses_proxy.actions("GetIdentityVerificationAttributes") for k, v in f.items()
+             if k.startswith("Identities.member.")}
+    assert {"cfo@board.example.org", "treasurer@example.net", "admin@example.com"} <= asked
+
+    for address in ("partner@example.com", "admin@example.com", "treasurer@example.net"):
+        verify_sender(moto, address)
+    assert send(env, "--check") == 0
+    captured = capsys.readouterr()
+    assert "Recipients: all 5 verified in SES" in captured.out
+    assert captured.out.splitlines()[-1].startswith("check passed: 8 reports for 2026-W47 from 11 handoffs")
+
+
+def test_check_without_credentials_fails_with_one_verdict(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    env = write_env(tmp_path, ses_proxy.url, AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="")
+    assert send(env, "--check") == 78
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "send_exec_reports: check failed: no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or run where an instance role provides them\n"
+    )
+
+
+def test_check_of_bad_input_gives_one_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    handoffs = tmp_path / "handoffs"
+    handoffs.mkdir()
+    (handoffs / "a.md").write_text("---\nentity: A\nstatus: sleeping\nupdated: 2026-11-20\n---\n")
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\n")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--check", "--as-of", "2026-11-22"]) == 65
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[-1] == "send_exec_reports: check failed: bad input (1 error, above)"
+    (handoffs / "a.md").write_text("---\nentity: A\nstatus: active\nupdated: 2026-11-20\n---\n")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--check", "--as-of", "2026-11-22", "--only", "ceo"]) == 0
+    assert capsys.readouterr().out == (
+        "check passed: 1 report for 2026-W47 from 1 handoff; settings and inputs valid (SES not asked: --dry-run)\n"
+    )
+
+
+def test_a_report_with_its_own_readers_and_the_bcc_on_every_report(tmp_path: Path, moto: str,
+                                                                    ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO_CFO="cfo@example.com, bookkeeper@example.com")
+    assert send(env) == 0
+    by_subject = {m["subject"]: m["destinations"] for m in moto_messages(moto)}
+    assert len(by_subject) == 8
+    for report_id in IDS:
+        to = (["cfo@example.com", "bookkeeper@example.com"] if report_id == "cfo"
+              else ["owner@example.com", "partner@example.com"])
+        assert by_subject[subject_of(report_id)] == {"ToAddresses": to, "BccAddresses": ["admin@example.com"]}
+    archived = (tmp_path / "archive" / "2026-W47" / "cfo.txt").read_text().splitlines()[1:3]
+    assert archived == ["To: cfo@example.com, bookkeeper@example.com", "Bcc: admin@example.com"]
+
+
+def test_a_report_reader_setting_from_the_environment_and_the_dry_run_shows_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EXEC_REPORT_TO_AGENCY", "agency@example.com")
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert send(env, "--dry-run", "--only", "agency,ceo") == 0
+    out = capsys.readouterr().out
+    assert "To: agency@example.com\nBcc: admin@example.com\nSubject: Executive Report: DangerousCentaur" in out
+    assert "To: owner@example.com, partner@example.com\nBcc: admin@example.com\nSubject: Executive Report: CEO" in out
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("EXEC_REPORT_TO_CF0", "cfo@example.com",
+     "EXEC_REPORT_TO_CF0 names no report (the reports are accounting, agency, ceo, cfo, cmo, cto, rental, yacht); "
+     "fix the name, e.g. EXEC_REPORT_TO_ACCOUNTING, or remove it"),
+    ("EXEC_REPORT_TO_CFO", "cfo@example.com, nobody",
+     "EXEC_REPORT_TO_CFO: 'nobody' is not an email address; write it like reports@example.com"),
+])
+def test_a_bad_report_reader_setting_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy, name: str,
+                                                   value: str, message: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    assert send(write_env(tmp_path, ses_proxy.url, **{name: value})) == 78
+    assert capsys.readouterr().err == f"send_exec_reports: {message}\n"
+    assert ses_proxy.seen == []
+    assert send(write_env(tmp_path, ses_proxy.url, **{name: value}), "--dry-run") == 78
+
+
+def test_a_test_send_goes_to_one_address_and_leaves_the_ledger(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO_CFO="cfo@example.com")
+    assert send(env, "--to", "me@example.com", "--only", "ceo,CFO") == 0
+    assert capsys.readouterr().err == (
+        "send_exec_reports: test send to me@example.com: sent 2 (ceo, cfo); failed 0; "
+        "the ledger of 2026-W47 is untouched\n"
+    )
+    messages = moto_messages(moto)
+    assert [m["subject"] for m in messages] == [subject_of("ceo"), subject_of("cfo")]
+    assert all(m["destinations"] == {"ToAddresses": ["me@example.com"], "BccAddresses": []} for m in messages)
+    assert not (tmp_path / "archive" / "2026-W47").exists()
+    # the weekly send still sends everything
+    assert send(env) == 0
+    assert "2026-W47: sent 8 (" in capsys.readouterr().err
+    assert len(moto_messages(moto)) == 10
+
+
+def test_a_test_send_needs_only_the_sender(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO="", EXEC_REPORT_BCC="", ARCHIVE_DIR="")
+    assert send(env, "--to", "me@example.com", "--only", "cto") == 0
+    assert [m["destinations"]["ToAddresses"] for m in moto_messages(moto)] == [["me@example.com"]]
+    assert send(env, "--only", "cto") == 78  # the weekly send still needs them
+
+
+def test_status_shows_the_ledger_of_the_period(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url)
+    assert send(env, "--status") == 0
+    ledger_path = tmp_path / "archive" / "2026-W47" / "ledger.json"
+    assert capsys.readouterr().out == (
+        f"2026-W47: nothing recorded ({ledger_path} does not exist: no report was sent for this period)\n"
+    )
+    ses_proxy.rules["SendEmail"] = lambda fields, n: (
+        ("error", 400, "MessageRejected", "Illegal header.") if "CMO" in fields["Message.Subject.Data"] else None
+    )
+    assert send(env, "--only", "ceo,cmo") == 69
+    capsys.readouterr()
+    assert ser.main(["--env-file", str(env), "--status", "--as-of", "2026-11-17"]) == 0  # same ISO week
+    lines = capsys.readouterr().out.splitlines()
+    ledger = json.loads(ledger_path.read_text())
+    assert lines[0] == f"2026-W47 ({ledger_path}):"
+    assert lines[1].split() == ["report", "state", "at", "(UTC)", "MessageId", "or", "problem"]
+    assert lines[2].split() == ["ceo", "sent", ledger["ceo"]["at"], "MessageId", ledger["ceo"]["message_id"]]
+    assert lines[3].split()[:3] == ["cmo", "failed", ledger["cmo"]["at"]]
+    assert lines[3].endswith("SES rejected the message (MessageRejected): Illegal header.")
+    assert len(lines) == 4
+    assert ses_proxy.actions("SendEmail")[2:] == []  # --status sends nothing
+
+
+def test_on_a_terminal_each_report_is_shown_as_it_goes_out(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    verify_sender(moto)
+    ses_proxy.quota = (1.5, 50000.0)  # 2 s between messages: a wait long enough to be shown while it runs
+    script = app_with_env(tmp_path, ses_proxy.url)
+    controller, terminal = os.openpty()
+    try:
+        result = subprocess.run([sys.executable, str(script), "--as-of", "2026-11-22", "--only", "ceo,cfo"],
+                                cwd="/", env={}, stdout=subprocess.PIPE, stderr=terminal, timeout=60)
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    lines = shown.decode().replace("\r\n", "\n").splitlines()
+    assert re.fullmatch(r"send_exec_reports: waiting [0-2]\.[0-9] s for SES's send rate", lines.pop(1)), lines
+    assert lines == [
+        "send_exec_reports: ceo: sent to 3 recipients (1 of 2)",
+        "send_exec_reports: cfo: sent to 3 recipients (2 of 2)",
+        "send_exec_reports: 2026-W47: sent 2 (ceo, cfo); skipped as already sent 0; failed 0",
+    ]

@@ -14,7 +14,7 @@ EXAMPLE_ENV = (ROOT / "repos.env.example").read_text(encoding="utf-8")
 
 def test_every_option_is_documented() -> None:
     parser_options = re.findall(r"add_argument\(\"(--[a-z-]+)\"", (ROOT / "send_exec_reports.py").read_text())
-    assert len(parser_options) == 7
+    assert len(parser_options) == 9
     for option in parser_options:
         assert f"| `{option}" in README, option
 
@@ -23,6 +23,8 @@ def test_every_setting_is_documented() -> None:
     for name in ser.SETTING_NAMES + ser.AWS_NAMES:
         assert name in README, name
         assert re.search(rf"^#? ?{name}=", EXAMPLE_ENV, re.MULTILINE), name
+    assert f"| `{ser.PER_REPORT_TO}<ID>` |" in README
+    assert re.search(rf"^#? ?{ser.PER_REPORT_TO}[A-Z]+=", EXAMPLE_ENV, re.MULTILINE)
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
