@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import boto3
