@@ -1065,6 +1065,11 @@ def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
     return files_read, errors
 
 
+def name_key(name: str) -> str:
+    """A name as compared: case, width and composed or decomposed accents do not make another name."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> Portfolio:
     """Read every *.md under handoff_dir; report every error of every document at once.
 
@@ -1079,6 +1084,7 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
     portfolio = Portfolio(handoffs=[])
     paths, errors = _markdown_files(handoff_dir)
     projects: dict[tuple[str, str], Path] = {}
+    spellings: dict[str, tuple[str, Path]] = {}  # folded entity -> its first spelling and file
     for path in paths:
         rel = path.relative_to(handoff_dir).as_posix()
         try:
@@ -1092,7 +1098,15 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
         if handoff is None:
             portfolio.skipped.append(rel)
             continue
-        key = (handoff.entity.casefold(), handoff.project.casefold())
+        folded = name_key(handoff.entity)
+        spelt, where = spellings.setdefault(folded, (handoff.entity, path))
+        if spelt != handoff.entity:  # one business as two rows, and a unit report missing half of it
+            errors.append(
+                f"{path}:{handoff.lines['entity']}: entity {handoff.entity!r} is the business {where} spells "
+                f"{spelt!r}; spell it the same way in every handoff"
+            )
+            continue
+        key = (folded, name_key(handoff.project))
         if key in projects:  # a copied handoff would count the project's cash twice
             line = handoff.lines.get("project", handoff.lines["entity"])
             errors.append(

@@ -1,0 +1,79 @@
+"""Defects found by attacking the hardened tool: each test failed before its fix.
+
+Real parts only: handoffs, exports, settings and the archive are files under tmp_path,
+the command line is `send_exec_reports.main([...])`, and SES is moto's server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import send_exec_reports as ser
+
+AS_OF = "2026-11-22"
+PREFIX = "send_exec_reports: "
+
+
+@pytest.fixture(autouse=True)
+def no_host_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No setting of the host reaches a run (conftest clears the documented ones)."""
+    for name in list(os.environ):
+        if name.startswith(("EXEC_REPORT", "REPORTS_DIR", "DASHBOARD", "SES_", "CLOUDWATCH")):
+            monkeypatch.delenv(name, raising=False)
+
+
+def write_doc(folder: Path, name: str, front: str) -> Path:
+    """A handoff: front matter between '---' lines, then a line of notes."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\n{front}---\n\nNotes.\n", encoding="utf-8")
+    return path
+
+
+def portfolio(root: Path, **extra: str) -> Path:
+    """root/handoffs (empty) and root/repos.env with any extra settings; returns the env file."""
+    (root / "handoffs").mkdir(parents=True, exist_ok=True)
+    lines = ["HANDOFF_DIR=handoffs", "ARCHIVE_DIR=archive", *(f"{k}={v}" for k, v in extra.items())]
+    env = root / "repos.env"
+    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return env
+
+
+def dry_run(env: Path, *extra: str) -> int:
+    """The real command line, in dry-run mode."""
+    return ser.main(["--dry-run", "--env-file", str(env), "--as-of", AS_OF, *extra])
+
+
+# ---------------------------------------------------------------------------
+# One business spelt two ways: the projects were grouped by the exact text of `entity`,
+# so "Expert yacht delivery" became a second business. The CFO report showed two rows
+# for one business and the unit report (matched by its exact name) silently left out
+# the other spelling's critical shortfall, overdue action and security finding.
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Expert Yacht Delivery", "Expert yacht delivery"),  # case
+        ("Caf\u00e9 Nova", "Cafe\u0301 Nova"),  # the same letters, composed and decomposed (NFC, NFD)
+        ("ACME", "\uff21\uff23\uff2d\uff25"),  # full-width letters: another way to type ACME
+    ],
+    ids=["case", "nfc-nfd", "fullwidth"],
+)
+def test_one_entity_spelt_two_ways_is_an_error_naming_both_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], first: str, second: str
+) -> None:
+    env = portfolio(tmp_path)
+    head = "status: active\nupdated: 2026-11-18\n"
+    a = write_doc(tmp_path / "handoffs", "ops.md", f"entity: {first}\nproject: Operations\n{head}cash: 8200\n")
+    b = write_doc(tmp_path / "handoffs", "site.md", f"entity: {second}\nproject: Booking site\n{head}"
+                  "shortfalls:\n  - {title: No conversion tracking, urgency: critical}\n")
+    assert dry_run(env, "--only", "cfo") == ser.ExitStatus.DATAERR
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = [line.removeprefix(PREFIX) for line in err.splitlines()]
+    site, ops = str(b.resolve()), str(a.resolve())
+    assert any(line.startswith(f"{site}:2: entity ") and ops in line and first in line for line in lines), err
