@@ -1099,19 +1099,19 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
             portfolio.skipped.append(rel)
             continue
         folded = name_key(handoff.entity)
-        spelt, where = spellings.setdefault(folded, (handoff.entity, path))
-        if spelt != handoff.entity:  # one business as two rows, and a unit report missing half of it
-            errors.append(
-                f"{path}:{handoff.lines['entity']}: entity {handoff.entity!r} is the business {where} spells "
-                f"{spelt!r}; spell it the same way in every handoff"
-            )
-            continue
         key = (folded, name_key(handoff.project))
         if key in projects:  # a copied handoff would count the project's cash twice
             line = handoff.lines.get("project", handoff.lines["entity"])
             errors.append(
                 f"{path}:{line}: entity {handoff.entity!r}, project {handoff.project!r} is also in "
                 f"{projects[key]}; keep one of the two files, or give each its own project"
+            )
+            continue
+        spelt, where = spellings.setdefault(folded, (handoff.entity, path))
+        if spelt != handoff.entity:  # one business as two rows, and a unit report missing half of it
+            errors.append(
+                f"{path}:{handoff.lines['entity']}: entity {handoff.entity!r} is the business {where} spells "
+                f"{spelt!r}; spell it the same way in every handoff"
             )
             continue
         projects[key] = path
