@@ -1252,6 +1252,7 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
     except ValueError as exc:
         raise InputError(f"{files_path}: not UTF-8 text ({exc}); re-sync the export") from None
     total = done = 0
+    listed: dict[tuple[int, int], int] = {}  # each data file (by device and inode) -> its manifest line
     for lineno, line in enumerate(manifest_lines, 1):
         if not line.strip():
             continue
@@ -1266,6 +1267,16 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InputError(f"{files_path}:{lineno}: not a manifest entry ({exc}); re-sync the export") from None
         data_path = _local_data_path(folder, key)
+        try:
+            st = data_path.stat()
+        except OSError:
+            pass  # a missing or unreadable file is named by the read below
+        else:
+            if (first := listed.setdefault((st.st_dev, st.st_ino), lineno)) != lineno:  # its items twice
+                raise InputError(
+                    f"{files_path}:{lineno}: lists {data_path.name} again (first on line {first}); "
+                    "the manifest is damaged: sync the export again"
+                )
         count, count_done = _read_data_file(data_path, done_attr, max_items=expected)
         if count != expected:
             holds = f"more than {expected}" if count > expected else str(count)

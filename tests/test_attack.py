@@ -77,3 +77,44 @@ def test_one_entity_spelt_two_ways_is_an_error_naming_both_files(
     lines = [line.removeprefix(PREFIX) for line in err.splitlines()]
     site, ops = str(b.resolve()), str(a.resolve())
     assert any(line.startswith(f"{site}:2: entity ") and ops in line and first in line for line in lines), err
+
+
+# ---------------------------------------------------------------------------
+# A manifest that lists one data file twice (by the same key, or by another key that
+# reaches the same file) counted its items twice: events doubled with exit 0.
+
+
+def _doubled_manifest(tmp_path: Path, second_key: str) -> Path:
+    """An export of 3 items whose manifest lists its one data file twice (the summary agreeing)."""
+    import datetime as dt
+    import json
+
+    from make_exports import write_export
+
+    folder = write_export(tmp_path / "exports" / "acme-events", ({"pk": {"S": str(i)}} for i in range(3)),
+                          export_time=dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC))
+    manifest = folder / "manifest-files.json"
+    first = json.loads(manifest.read_text(encoding="utf-8").splitlines()[0])
+    key = first["dataFileS3Key"]
+    second = {**first, "dataFileS3Key": {"same": key, "dot": key.replace("/data/", "/data/./"),
+                                         "bare": key.rsplit("/", 1)[-1]}[second_key]}
+    manifest.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n", encoding="utf-8")
+    summary_path = folder / "manifest-summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["itemCount"] = 6
+    summary_path.write_text(json.dumps(summary), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("second_key", ["same", "dot", "bare"])
+def test_a_data_file_listed_twice_is_an_error_not_twice_the_items(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second_key: str
+) -> None:
+    folder = _doubled_manifest(tmp_path, second_key)
+    env = portfolio(tmp_path, DYNAMODB_EXPORT_DIR="exports")
+    write_doc(tmp_path / "handoffs", "acme.md",
+              "entity: Acme\nstatus: active\nupdated: 2026-11-18\ndynamodb:\n  events: acme-events\n")
+    assert dry_run(env, "--only", "ceo") == ser.ExitStatus.DATAERR
+    out, err = capsys.readouterr()
+    assert "events 6" not in out and out == ""
+    assert f"{folder.resolve() / 'manifest-files.json'}:2: lists " in err, err
