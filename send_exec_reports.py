@@ -4027,9 +4027,10 @@ def read_text(path: Path, limit: int) -> str | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which fails on a folder naming only the fd
+        os.close(fd)
+        raise ValueError("not a regular file")
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"over {limit >> 20} MiB")
@@ -4122,10 +4123,10 @@ class RunLock:
             raise ConfigError(
                 f"{self.path}: cannot open the lock file ({exc.strerror}); check ARCHIVE_DIR's permissions"
             ) from None
-        self.fh = os.fdopen(fd, "r+", encoding="utf-8")  # held open for the run: closing releases it
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            self.fh.close()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which cannot open a FIFO read-write
+            os.close(fd)
             raise ConfigError(f"{self.path}: the lock file is not a regular file; remove it, then rerun")
+        self.fh = os.fdopen(fd, "r+", encoding="utf-8")  # held open for the run: closing releases it
         deadline = time.monotonic() + self.wait
         while True:
             try:

@@ -118,3 +118,51 @@ def test_a_data_file_listed_twice_is_an_error_not_twice_the_items(
     out, err = capsys.readouterr()
     assert "events 6" not in out and out == ""
     assert f"{folder.resolve() / 'manifest-files.json'}:2: lists " in err, err
+
+
+# ---------------------------------------------------------------------------
+# Wrong types planted in the archive: a folder at ledger.json was "cannot read 4 (Is a
+# directory)" (a file descriptor for a file name); a FIFO at the lock was "cannot use a
+# file in ARCHIVE_DIR (UnsupportedOperation)", naming neither the file nor what to do.
+
+
+def _send_env(tmp_path: Path, moto: str) -> Path:
+    """Settings for a real send of a one-handoff portfolio through moto's SES (sender verified)."""
+    import boto3
+
+    boto3.client("ses", endpoint_url=moto, region_name="us-west-2", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").verify_email_identity(EmailAddress="reports@example.com")
+    env = portfolio(tmp_path, SES_FROM_ADDRESS="reports@example.com", EXEC_REPORT_TO="owner@example.com",
+                    EXEC_REPORT_BCC="admin@example.com", AWS_ENDPOINT_URL=moto, AWS_ACCESS_KEY_ID="testing",
+                    AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-west-2")
+    write_doc(tmp_path / "handoffs", "acme.md", "entity: Acme\nstatus: active\nupdated: 2026-11-18\ncash: 100\n")
+    return env
+
+
+def test_a_folder_at_the_ledger_is_named_as_a_damaged_ledger(
+    tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .conftest import moto_messages
+
+    env = _send_env(tmp_path, moto)
+    ledger = tmp_path / "archive" / "2026-W47" / "ledger.json"
+    ledger.mkdir(parents=True)
+    assert ser.main(["--env-file", str(env), "--as-of", AS_OF, "--only", "ceo"]) == ser.ExitStatus.CONFIG
+    err = capsys.readouterr().err
+    assert f"{ledger}: the send ledger is damaged (not a regular file); nothing was sent" in err, err
+    assert moto_messages(moto) == []
+
+
+def test_a_fifo_at_the_lock_is_named_with_what_to_do(
+    tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .conftest import moto_messages
+
+    env = _send_env(tmp_path, moto)
+    (tmp_path / "archive").mkdir()
+    lock = tmp_path / "archive" / ser.LOCK_NAME
+    os.mkfifo(lock)
+    assert ser.main(["--env-file", str(env), "--as-of", AS_OF, "--only", "ceo"]) == ser.ExitStatus.CONFIG
+    err = capsys.readouterr().err
+    assert f"{lock}: the lock file is not a regular file; remove it, then rerun" in err, err
+    assert moto_messages(moto) == []
