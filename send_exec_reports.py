@@ -1065,6 +1065,11 @@ def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
     return files_read, errors
 
 
+def name_key(name: str) -> str:
+    """A name as compared: case, width and composed or decomposed accents do not make another name."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> Portfolio:
     """Read every *.md under handoff_dir; report every error of every document at once.
 
@@ -1079,6 +1084,7 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
     portfolio = Portfolio(handoffs=[])
     paths, errors = _markdown_files(handoff_dir)
     projects: dict[tuple[str, str], Path] = {}
+    spellings: dict[str, tuple[str, Path]] = {}  # folded entity -> its first spelling and file
     for path in paths:
         rel = path.relative_to(handoff_dir).as_posix()
         try:
@@ -1092,12 +1098,20 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
         if handoff is None:
             portfolio.skipped.append(rel)
             continue
-        key = (handoff.entity.casefold(), handoff.project.casefold())
+        folded = name_key(handoff.entity)
+        key = (folded, name_key(handoff.project))
         if key in projects:  # a copied handoff would count the project's cash twice
             line = handoff.lines.get("project", handoff.lines["entity"])
             errors.append(
                 f"{path}:{line}: entity {handoff.entity!r}, project {handoff.project!r} is also in "
                 f"{projects[key]}; keep one of the two files, or give each its own project"
+            )
+            continue
+        spelt, where = spellings.setdefault(folded, (handoff.entity, path))
+        if spelt != handoff.entity:  # one business as two rows, and a unit report missing half of it
+            errors.append(
+                f"{path}:{handoff.lines['entity']}: entity {handoff.entity!r} is the business {where} spells "
+                f"{spelt!r}; spell it the same way in every handoff"
             )
             continue
         projects[key] = path
@@ -1238,6 +1252,7 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
     except ValueError as exc:
         raise InputError(f"{files_path}: not UTF-8 text ({exc}); re-sync the export") from None
     total = done = 0
+    listed: dict[tuple[int, int], int] = {}  # each data file (by device and inode) -> its manifest line
     for lineno, line in enumerate(manifest_lines, 1):
         if not line.strip():
             continue
@@ -1252,6 +1267,16 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise InputError(f"{files_path}:{lineno}: not a manifest entry ({exc}); re-sync the export") from None
         data_path = _local_data_path(folder, key)
+        try:
+            st = data_path.stat()
+        except OSError:
+            pass  # a missing or unreadable file is named by the read below
+        else:
+            if (first := listed.setdefault((st.st_dev, st.st_ino), lineno)) != lineno:  # its items twice
+                raise InputError(
+                    f"{files_path}:{lineno}: lists {data_path.name} again (first on line {first}); "
+                    "the manifest is damaged: sync the export again"
+                )
         count, count_done = _read_data_file(data_path, done_attr, max_items=expected)
         if count != expected:
             holds = f"more than {expected}" if count > expected else str(count)
@@ -4002,9 +4027,10 @@ def read_text(path: Path, limit: int) -> str | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which fails on a folder naming only the fd
+        os.close(fd)
+        raise ValueError("not a regular file")
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"over {limit >> 20} MiB")
@@ -4097,10 +4123,10 @@ class RunLock:
             raise ConfigError(
                 f"{self.path}: cannot open the lock file ({exc.strerror}); check ARCHIVE_DIR's permissions"
             ) from None
-        self.fh = os.fdopen(fd, "r+", encoding="utf-8")  # held open for the run: closing releases it
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            self.fh.close()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which cannot open a FIFO read-write
+            os.close(fd)
             raise ConfigError(f"{self.path}: the lock file is not a regular file; remove it, then rerun")
+        self.fh = os.fdopen(fd, "r+", encoding="utf-8")  # held open for the run: closing releases it
         deadline = time.monotonic() + self.wait
         while True:
             try:
