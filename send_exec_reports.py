@@ -4103,6 +4103,11 @@ class FolderArchive:
         """The path of an archive name; its folders created if asked, a link among them refused."""
         path = self.root
         *folders, leaf = name.split("/")
+        if create:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)  # ARCHIVE_DIR itself may be a link
+            except OSError as exc:
+                raise ConfigError(file_problem(exc)) from None
         for part in folders:
             path = path / part
             try:
@@ -4145,6 +4150,7 @@ class FolderArchive:
 
     def acquire(self, wait: float) -> None:
         """Take the run lock (an flock on ARCHIVE_DIR/.send_exec_reports.lock), waiting up to `wait` seconds."""
+        self._path(LOCK_NAME, create=True)
         self._lock = RunLock(self.root, wait).__enter__()
 
     def release(self) -> None:
@@ -5040,6 +5046,8 @@ class S3Archive:
             try:
                 holder = json.loads(data)
                 expires = float(holder["expires"])
+                if not abs(expires) < float("inf"):  # NaN or infinite: no run wrote it, so it never held
+                    expires = 0.0
                 who = f"pid {int(holder['pid'])} on {str(holder['host'])[:64]} since {str(holder['since'])[:32]}"
             except (ValueError, KeyError, TypeError, RecursionError):
                 expires, who = 0.0, "an unreadable lock"  # not ours to trust: treat it as expired
@@ -5048,9 +5056,13 @@ class S3Archive:
                 self._delete(name, etag)
                 continue
             if self.clock() >= deadline:
+                try:
+                    until = dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(timespec="seconds")
+                except (OverflowError, ValueError, OSError):  # a year past 9999: a lock no run wrote
+                    until = "a time too far off to show"
                 raise LockBusy(
                     f"another run holds the lock in {self.where} ({who}); waited {wait:.0f} s. "
-                    "Try again when it has finished"
+                    f"Try again when it has finished (if that run died, its lock expires at {until})"
                 )
             self.sleep(0.2)
 
@@ -5350,7 +5362,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
-        metrics_json = json.dumps(metrics, indent=2, default=_json_default) + "\n"
+        metrics_json = json.dumps({"schema": METRICS_SCHEMA, **metrics}, indent=2, default=_json_default) + "\n"
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
     client = ses_client(settings)
