@@ -3304,7 +3304,7 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     )
     env.filters["rank"] = rank_by
     env.filters["unit"] = format_unit
-    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per)
+    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, change_text=change_text)
     return env
 
 
@@ -3683,8 +3683,9 @@ def render_report(
     """Render one report to its subject, its plain-text body within MAX_LINES, and its uncut body."""
     env = env or jinja_env([report])
     needs = needs_you(metrics, report.persona, report.entity)
+    history = metrics.get("history") or {**history_figures(metrics["period"], {}, {}), "now": {}}
     context = {
-        **metrics, "report": report, "title": report.title, "persona": report.persona,
+        **metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
         "needs_you": needs, "mine": routed(metrics, report.persona, report.entity),
     }
     full_name = f"{metrics['period']}/{report.id}.full.txt"
@@ -3699,7 +3700,8 @@ def render_report(
                 f"(entities: {known})"
             )
         context["e"] = unit
-    header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n"
+    first = "No earlier week in the archive to compare with.\n\n" if history["previous"] is None else ""
+    header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n{first}"
               f"{needs_you_markdown(needs, report)}")
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
 
@@ -5099,6 +5101,55 @@ def open_archive(settings: Settings) -> Archive | None:
     return None
 
 
+def _earlier_metrics(archive: Archive, period: str) -> dict[str, Any] | None:
+    """One earlier period's metrics.json, checked; None when that period has none (nothing was sent)."""
+    name = f"{period}/{METRICS_NAME}"
+    where = archive.describe(name)
+    remedy = "move it aside (the reports then compare with the period before it), then rerun"
+    try:
+        found = archive.read(name)
+        if found is None:
+            return None
+        data = json.loads(found[0].decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"the figures of an earlier week: {file_problem(exc, 'read')}; nothing was sent") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply to be figures; {remedy}") from None
+    except ValueError as exc:  # bad JSON, not UTF-8, too big
+        raise ConfigError(f"{where}: the figures of an earlier week cannot be read ({exc}); {remedy}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the figures of an earlier week are not a JSON object; {remedy}")
+    schema = data.get("schema", 0)  # written before the schema number existed: the same figures
+    if isinstance(schema, bool) or not isinstance(schema, int) or schema < 0:
+        raise ConfigError(f"{where}: schema {str(schema)[:20]!r} is not a version number; {remedy}")
+    if schema > METRICS_SCHEMA:
+        raise ConfigError(
+            f"{where}: written by a newer version of send_exec_reports.py (figures schema {schema}; this version "
+            f"reads up to {METRICS_SCHEMA}); update the tool, or {remedy}"
+        )
+    return data
+
+
+def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[str, Decimal]]]:
+    """The headline figures of the archived periods before `period` that the reports use.
+
+    Only the newest earlier period with figures (for the changes) and the periods of the
+    sparklines' eight weeks are read, so a long archive stays cheap to read.
+    """
+    before = [p for p in archive.periods() if p < period]
+    window = set(recent_periods(period))
+    out: dict[str, dict[str, dict[str, Decimal]]] = {}
+    for p in reversed(before):  # newest first, until one that has figures
+        data = _earlier_metrics(archive, p)
+        if data is not None:
+            out[p] = headline_figures(data)
+            break
+    for p in before:
+        if p in window and p not in out and (data := _earlier_metrics(archive, p)) is not None:
+            out[p] = headline_figures(data)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # After the send: the headline figures to CloudWatch.
 
@@ -5334,6 +5385,10 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     counts = read_tables(needs, settings.export_dir, live)
     estate = read_estate(settings, as_of) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
+    archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
+    earlier = earlier_figures(archive, metrics["period"]) if archive is not None else {}
+    headline = headline_figures(metrics)
+    metrics["history"] = {**history_figures(metrics["period"], headline, earlier), "now": headline}
     rendered = render_all(selected, metrics)
 
     if args.check:
@@ -5362,7 +5417,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
-        metrics_json = json.dumps({"schema": METRICS_SCHEMA, **metrics}, indent=2, default=_json_default) + "\n"
+        figures = {"schema": METRICS_SCHEMA, **{k: v for k, v in metrics.items() if k != "history"}}
+        metrics_json = json.dumps(figures, indent=2, default=_json_default) + "\n"
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
     client = ses_client(settings)
