@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import html2text
 import jinja2
@@ -192,9 +192,16 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
+def _shown_url(m: re.Match[str]) -> str:
+    """What redact() leaves of a URL: its origin; an s3:// archive address keeps its prefix (never a query)."""
+    if m["scheme"].lower() == "s3":  # ARCHIVE_DIR's bucket and prefix name a place, not a credential
+        return re.split(r"[?#]", m[0], maxsplit=1)[0]
+    return f"{m['scheme']}://{m['host'] or ''}{m['port'] or ''}"
+
+
 def redact(text: str) -> str:
     """Text fit to print: every URL cut to its origin, every secret setting's value hidden."""
-    text = _URL.sub(lambda m: f"{m['scheme']}://{m['host'] or ''}{m['port'] or ''}", text)
+    text = _URL.sub(_shown_url, text)
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, "(hidden)")
     return text
@@ -227,6 +234,7 @@ class Settings:
     region: str
     used_examples: bool = False
     email_format: str = "text"
+    archive_s3: tuple[str, str] | None = None  # ARCHIVE_DIR=s3://bucket/prefix: (bucket, prefix)
 
     def get(self, name: str) -> str:
         """Return a setting's value, or '' when unset."""
@@ -345,15 +353,31 @@ def load_settings(
             f"DYNAMODB_EXPORT_DIR={values['DYNAMODB_EXPORT_DIR']}: no such folder ({export_dir}); "
             "fix the path or remove the setting to read DynamoDB live"
         )
+    archive = archive_settings(path, values)
     return Settings(
         env_file=path,
         values=values,
         handoff_dir=handoff_dir,
         export_dir=export_dir,
-        archive_dir=resolve("ARCHIVE_DIR"),
+        archive_dir=archive.archive_dir,
+        archive_s3=archive.archive_s3,
         region=values.get("AWS_REGION", "").strip() or "us-west-2",
         used_examples=used_examples,
         email_format=email_format,
+    )
+
+
+def archive_settings(path: Path | None, values: dict[str, str]) -> Settings:
+    """ARCHIVE_DIR checked and resolved (a folder, or s3://bucket/prefix), with the AWS settings; no inputs.
+
+    Enough for --status, which reads the ledger and nothing else.
+    """
+    archive = values.get("ARCHIVE_DIR", "").strip()
+    archive_s3 = parse_s3_url(archive) if archive.lower().startswith("s3:") else None
+    return Settings(
+        env_file=path, values=values, handoff_dir=SCRIPT_DIR, export_dir=None,
+        archive_dir=None if archive_s3 else _resolver(path, values)("ARCHIVE_DIR"),
+        region=values.get("AWS_REGION", "").strip() or "us-west-2", archive_s3=archive_s3,
     )
 
 
@@ -3305,7 +3329,7 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     )
     env.filters["rank"] = rank_by
     env.filters["unit"] = format_unit
-    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per)
+    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, change_text=change_text)
     return env
 
 
@@ -3684,8 +3708,9 @@ def render_report(
     """Render one report to its subject, its plain-text body within MAX_LINES, and its uncut body."""
     env = env or jinja_env([report])
     needs = needs_you(metrics, report.persona, report.entity)
+    history = metrics.get("history") or {**history_figures(metrics["period"], {}, {}), "now": {}}
     context = {
-        **metrics, "report": report, "title": report.title, "persona": report.persona,
+        **metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
         "needs_you": needs, "mine": routed(metrics, report.persona, report.entity),
     }
     full_name = f"{metrics['period']}/{report.id}.full.txt"
@@ -3700,7 +3725,8 @@ def render_report(
                 f"(entities: {known})"
             )
         context["e"] = unit
-    header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n"
+    first = "No earlier week in the archive to compare with.\n\n" if history["previous"] is None else ""
+    header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n{first}"
               f"{needs_you_markdown(needs, report)}")
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
 
@@ -3792,6 +3818,7 @@ DEFAULT_SEND_RATE = 1.0  # messages a second when GetSendQuota cannot be read
 LOCK_WAIT_SECONDS = 3.0  # a second run waits this long for the first, then exits 75
 LOCK_NAME = ".send_exec_reports.lock"
 LEDGER_NAME = "ledger.json"
+METRICS_NAME = "metrics.json"
 LEDGER_MAX_BYTES = 16 << 20  # a ledger holds a few lines a report: anything near this is not one
 PROGRESS_WAIT_SECONDS = 0.5  # on a terminal, a pacing wait at least this long is shown
 SES_TEXT_MAX = 300  # characters of an SES error message shown
@@ -3833,7 +3860,7 @@ class Delivery:
     sender: str
     to: list[str]
     bcc: list[str]
-    archive_dir: Path | None
+    archive: Archive | None  # where the ledger, the lock and what was sent are kept
     email_format: str = "text"
     to_by_report: dict[str, list[str]] = field(default_factory=dict)  # EXEC_REPORT_TO_<ID>
     test_to: str | None = None  # --to: that address only, no BCC, no ledger
@@ -3912,17 +3939,21 @@ def delivery_settings(settings: Settings, report_ids: Iterable[str], test_to: st
     bcc = check_addresses(settings, "EXEC_REPORT_BCC", required=not test_to)
     to_by_report = per_report_to(settings, report_ids)
     if test_to:
-        return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=None, to_by_report=to_by_report,
+        return Delivery(sender=sender, to=to, bcc=bcc, archive=None, to_by_report=to_by_report,
                         test_to=test_to)
-    if settings.archive_dir is None:
-        raise ConfigError("ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive")
-    try:
-        settings.archive_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: cannot create it ({exc.strerror})") from None
-    if not os.access(settings.archive_dir, os.W_OK):
-        raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user")
-    return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=settings.archive_dir,
+    archive = open_archive(settings)
+    if archive is None:
+        raise ConfigError("ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive "
+                          "(or to s3://bucket/prefix)")
+    if settings.archive_dir is not None:
+        try:
+            settings.archive_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: cannot create it ({exc.strerror})") from None
+        if not os.access(settings.archive_dir, os.W_OK):
+            raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user")
+    return Delivery(sender=sender, to=to, bcc=bcc, archive=archive,
                     email_format=settings.email_format, to_by_report=to_by_report)
 
 
@@ -3935,7 +3966,7 @@ def shown_delivery(settings: Settings, report_ids: Iterable[str], test_to: str |
     for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC"):
         check_addresses(settings, name, required=False)
     return Delivery(sender=", ".join(header("SES_FROM_ADDRESS")), to=header("EXEC_REPORT_TO"),
-                    bcc=header("EXEC_REPORT_BCC"), archive_dir=None, email_format=settings.email_format,
+                    bcc=header("EXEC_REPORT_BCC"), archive=None, email_format=settings.email_format,
                     to_by_report=per_report_to(settings, report_ids), test_to=test_to)
 
 
@@ -3983,7 +4014,7 @@ def archive_folder(archive_dir: Path, period: str) -> Path:
     return folder
 
 
-def write_atomic(path: Path, data: str) -> None:
+def write_atomic(path: Path, data: str | bytes) -> None:
     """Write a file so that it is either all old or all new, and on disk when this returns.
 
     The temporary file is created exclusively and without following links; a link at
@@ -4002,8 +4033,8 @@ def write_atomic(path: Path, data: str) -> None:
             tmp.unlink()
             fd = os.open(tmp, flags, 0o666)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(data)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)  # rename never follows a link at the destination
@@ -4019,22 +4050,142 @@ def write_atomic(path: Path, data: str) -> None:
         raise OSError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path)) from None
 
 
-def read_text(path: Path, limit: int) -> str | None:
-    """A file's text (None when there is none), never read through a symbolic link; ValueError when too big."""
+def read_bytes(path: Path, limit: int) -> tuple[bytes, str] | None:
+    """A file's bytes and version (None when there is none), never read through a symbolic link.
+
+    ValueError when it is not a regular file or is over `limit` bytes. The version is the
+    file's change time and size: enough to see that it changed.
+    """
     import stat
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which fails on a folder naming only the fd
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # before fdopen, which fails on a folder naming only the fd
         os.close(fd)
         raise ValueError("not a regular file")
     with os.fdopen(fd, "rb") as fh:
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"over {limit >> 20} MiB")
-    return data.decode("utf-8")
+    return data, f"{info.st_mtime_ns}-{info.st_size}"
+
+
+def read_text(path: Path, limit: int) -> str | None:
+    """A file's text (None when there is none), never read through a symbolic link; ValueError when too big."""
+    found = read_bytes(path, limit)
+    return None if found is None else found[0].decode("utf-8")
+
+
+ARCHIVE_READ_MAX = 64 << 20  # bytes of one archived file read back (metrics.json of a large portfolio fits)
+
+
+class Archive(Protocol):
+    """Where each period's ledger, reports and figures are kept, and the run lock: a folder or S3.
+
+    Names are paths inside the archive ('2026-W47/ledger.json'). Delivery, history and
+    --status speak only to these methods, so their logic exists once for both kinds.
+    """
+
+    where: str  # how the archive is named in messages: a folder's path, or s3://bucket/prefix
+
+    def describe(self, name: str) -> str:
+        """How one archived file is named in messages."""
+
+    def read(self, name: str, limit: int = ARCHIVE_READ_MAX) -> tuple[bytes, str] | None:
+        """The bytes and version of a file; None when it does not exist."""
+
+    def write(self, name: str, data: str | bytes, *, version: str | None = None, create: bool = False) -> str:
+        """Replace a file whole; only if it still has `version`, or does not exist with `create`."""
+
+    def periods(self) -> list[str]:
+        """The periods held, oldest first."""
+
+    def acquire(self, wait: float) -> None:
+        """Take the run lock, waiting up to `wait` seconds (LockBusy after)."""
+
+    def release(self) -> None:
+        """Give the run lock back."""
+
+
+class FolderArchive:
+    """The archive in a local folder: ARCHIVE_DIR/<period>/<file>, and the run lock beside the periods.
+
+    The same methods as S3Archive, on the file functions above: atomic, durable writes
+    that never follow a symbolic link, and an flock lock. Under that lock no other run
+    can write the ledger, so a write's `version` needs no check here.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.where = str(root)
+        self._lock: RunLock | None = None
+
+    def describe(self, name: str) -> str:
+        """How an archived file is named in messages: its path."""
+        return str(self.root / name)
+
+    def _path(self, name: str, *, create: bool) -> Path:
+        """The path of an archive name; its folders created if asked, a link among them refused."""
+        path = self.root
+        *folders, leaf = name.split("/")
+        if create:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)  # ARCHIVE_DIR itself may be a link
+            except OSError as exc:
+                raise ConfigError(file_problem(exc)) from None
+        for part in folders:
+            path = path / part
+            try:
+                _no_link(path)
+                if create:
+                    path.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(file_problem(exc, "write" if create else "read")) from None
+            if create and not path.is_dir():
+                raise ConfigError(f"{path} is not a folder; move it aside, then rerun")
+        return path / leaf
+
+    def read(self, name: str, limit: int = ARCHIVE_READ_MAX) -> tuple[bytes, str] | None:
+        """A file's bytes and version; None when it does not exist. OSError or ValueError when it cannot be read."""
+        return read_bytes(self._path(name, create=False), limit)
+
+    def write(self, name: str, data: str | bytes, *, version: str | None = None, create: bool = False) -> str:
+        """Replace a file atomically and durably; return its new version.
+
+        `create`: only if it does not exist yet (ArchiveConflict otherwise). `version` is
+        not checked: the run lock already keeps every other run out.
+        """
+        path = self._path(name, create=True)
+        if create and (path.exists() or path.is_symlink()):
+            raise ArchiveConflict(name)
+        write_atomic(path, data)
+        info = path.stat()
+        return f"{info.st_mtime_ns}-{info.st_size}"
+
+    def periods(self) -> list[str]:
+        """The periods the archive holds (folders named like 2026-W47, never a link), oldest first."""
+        try:
+            names = [p.name for p in self.root.iterdir()
+                     if PERIOD_RE.match(p.name) and not p.is_symlink() and p.is_dir()]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise ConfigError(file_problem(exc, "read")) from None
+        return sorted(names)
+
+    def acquire(self, wait: float) -> None:
+        """Take the run lock (an flock on ARCHIVE_DIR/.send_exec_reports.lock), waiting up to `wait` seconds."""
+        self._path(LOCK_NAME, create=True)
+        self._lock = RunLock(self.root, wait).__enter__()
+
+    def release(self) -> None:
+        """Give the lock back."""
+        if self._lock is not None:
+            self._lock.__exit__()
+            self._lock = None
 
 
 LEDGER_STATES = ("sending", "sent", "failed")
@@ -4062,23 +4213,37 @@ def parse_ledger(text: str) -> dict[str, dict[str, Any]]:
     return data
 
 
-class Ledger:
-    """What was sent for one period: report id -> its latest state, kept in ledger.json."""
+class LedgerConflict(ReportError):
+    """Another run replaced the ledger since this run read it: this run stops sending."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    status = ExitStatus.TEMPFAIL
+
+
+class Ledger:
+    """What was done for one period: key (a report id) -> its latest state, kept in <period>/ledger.json.
+
+    Every write is a compare-and-swap on the version read (create-only when there was
+    none), so a run whose view of the ledger is stale can never record over another's.
+    """
+
+    def __init__(self, archive: Archive, period: str) -> None:
+        self.archive = archive
+        self.name = f"{period}/{LEDGER_NAME}"
+        self.where = archive.describe(self.name)
+        self.version: str | None = None
         self.entries: dict[str, dict[str, Any]] = {}
         try:
-            text = read_text(path, LEDGER_MAX_BYTES)
-            if text is not None:
-                self.entries = parse_ledger(text)
+            found = archive.read(self.name, LEDGER_MAX_BYTES)
+            if found is not None:
+                data, self.version = found
+                self.entries = parse_ledger(data.decode("utf-8"))
         except OSError as exc:
             raise ConfigError(f"the send ledger: {file_problem(exc, 'read')}; nothing was sent") from None
         except ValueError as exc:  # UnicodeDecodeError included
             raise ConfigError(
-                f"{path}: the send ledger is damaged ({exc}); nothing was sent. Compare it with the BCC copies "
-                "of the period, then repair it or move it aside (without it every report of the period is "
-                "sent again: use --only for the missing ones)"
+                f"{self.where}: the send ledger is damaged ({exc}); nothing was sent. Compare it with the BCC "
+                "copies of the period, then repair it or move it aside (without it every report of the period "
+                "is sent again: use --only for the missing ones)"
             ) from None
 
     def state(self, report_id: str) -> str | None:
@@ -4089,7 +4254,16 @@ class Ledger:
     def record(self, report_id: str, state: str, **details: Any) -> None:
         """Record a report's new state durably (in memory too only once it is on disk)."""
         entries = {**self.entries, report_id: {"state": state, "at": _now(), **details}}
-        write_atomic(self.path, json.dumps(entries, indent=2, sort_keys=True) + "\n")
+        data = json.dumps(entries, indent=2, sort_keys=True) + "\n"
+        try:
+            self.version = self.archive.write(self.name, data.encode("utf-8"), version=self.version,
+                                              create=self.version is None)
+        except ArchiveConflict:
+            raise LedgerConflict(
+                f"another run changed the ledger {self.where} while this one held it (its lock had expired or "
+                "was removed); this run stopped before sending anything more. Rerun: it sends only what is "
+                "missing"
+            ) from None
         self.entries = entries
 
 
@@ -4463,22 +4637,36 @@ def deliver(
     sender.note = say
     if delivery.test_to:
         return _deliver_test(rendered, delivery, sender, outcome, say)
-    assert delivery.archive_dir is not None
-    with RunLock(delivery.archive_dir):
-        folder = archive_folder(delivery.archive_dir, outcome.period)
-        ledger = Ledger(folder / LEDGER_NAME)
+    archive = delivery.archive
+    assert archive is not None
+    archive.acquire(LOCK_WAIT_SECONDS)
+    try:
+        ledger = Ledger(archive, outcome.period)
         in_flight: list[Any] = []  # [report id, MessageId or None] while a message is with SES
         try:
             _send_all(rendered, metrics_json, delivery, sender, outcome, ledger, in_flight, force, say)
         except KeyboardInterrupt as exc:
             raise _interrupted(exc, rendered, outcome, ledger, in_flight) from None
+        except LedgerConflict:  # the summary line names what went out and what did not
+            if in_flight and in_flight[1]:
+                outcome.unrecorded.append(in_flight[0])
+            done = {*outcome.sent, *outcome.skipped, *outcome.failed}
+            outcome.failed.extend(r.id for r in rendered if r.id not in done)
+            raise
+    finally:
+        archive.release()
+
+
+def _archive_problem(exc: BaseException) -> str:
+    """One line for an archive write that failed: a file's problem, or the S3 archive's own line."""
+    return file_problem(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Delivery, sender: SesSender,
               outcome: Outcome, ledger: Ledger, in_flight: list[Any], force: bool,
               say: Callable[[str], None]) -> None:
     """The sending loop of deliver(), under the lock."""
-    folder = ledger.path.parent
+    archive, period = ledger.archive, outcome.period
     stop_reason = ""
     metrics_written = False
     for number, report in enumerate(rendered, 1):
@@ -4505,18 +4693,20 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
             continue
         try:
             if not metrics_written:  # only a run that sends replaces the period's figures
-                write_atomic(folder / "metrics.json", metrics_json)
+                archive.write(f"{period}/{METRICS_NAME}", metrics_json.encode("utf-8"))
                 metrics_written = True
             prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
-            write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
+            archive.write(f"{period}/{report.id}.txt", envelope(report, delivery).encode("utf-8"))
+            if report.full_text and report.full_text != report.text:  # what the "more" lines point to
+                archive.write(f"{period}/{report.id}.full.txt", report.full_text.encode("utf-8"))
             raw = raw_message(report, delivery)
             if raw is not None:
-                write_atomic(folder / f"{report.id}.html", report.html())
+                archive.write(f"{period}/{report.id}.html", report.html().encode("utf-8"))
             sender.pace(len(to) + len(bcc))
             ledger.record(report.id, "sending", subject=report.subject)
             in_flight[:] = [report.id, None]  # from here until SES answers, the outcome is unknown
-        except OSError as exc:
-            log.error("%s: not sent: %s", report.id, file_problem(exc))
+        except (OSError, ConfigError) as exc:
+            log.error("%s: not sent: %s", report.id, _archive_problem(exc))
             outcome.failed.append(report.id)
             stop_reason = "the archive folder cannot be written (see above)"
             continue
@@ -4594,7 +4784,7 @@ def _interrupted(exc: KeyboardInterrupt, rendered: list[RenderedReport], outcome
         parts.append(f"{in_flight[0]} was being handed to SES: its outcome is unknown, and the next run will "
                      "say so instead of resending it (check the BCC copy)")
     sent = [r.id for r in rendered if ledger.state(r.id) == "sent"]
-    parts.append(f"the ledger {ledger.path} records as sent: {', '.join(sent) or 'none'}")
+    parts.append(f"the ledger {ledger.where} records as sent: {', '.join(sent) or 'none'}")
     rest = [r.id for r in rendered if ledger.state(r.id) in (None, "failed")]
     if rest:
         parts.append(f"not sent: {', '.join(rest)}; rerun to send them")
@@ -4602,14 +4792,20 @@ def _interrupted(exc: KeyboardInterrupt, rendered: list[RenderedReport], outcome
 
 
 def _record(ledger: Ledger, report_id: str, state: str, **details: Any) -> bool:
-    """Record in the ledger; on a write error say what it means and return False."""
+    """Record in the ledger; on a write error say what it means and return False.
+
+    Another run's change to the ledger (LedgerConflict) is not caught: it stops the run.
+    """
+    what = f"sent (SES MessageId {details['message_id']})" if "message_id" in details else state
     try:
         ledger.record(report_id, state, **details)
-    except OSError as exc:
-        what = f"sent (SES MessageId {details['message_id']})" if "message_id" in details else state
+    except LedgerConflict:
+        log.error("%s: %s, but the ledger cannot record it: another run changed it", report_id, what)
+        raise
+    except (OSError, ConfigError) as exc:
         log.error(
             "%s: %s, but the ledger cannot record it: %s; the next run will report it as unknown",
-            report_id, what, file_problem(exc),
+            report_id, what, _archive_problem(exc),
         )
         return False
     return True
@@ -4706,16 +4902,11 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
         return None
 
 
-def show_status(archive_dir: Path, period: str) -> str:
+def show_status(archive: Archive, period: str) -> str:
     """The ledger of a period as text: each report's state, when, its MessageId or what went wrong."""
-    folder = archive_dir / period
-    try:
-        _no_link(folder)
-    except OSError as exc:
-        raise ConfigError(file_problem(exc, "read")) from None
-    ledger = Ledger(folder / LEDGER_NAME)
+    ledger = Ledger(archive, period)
     if not ledger.entries:
-        return f"{period}: nothing recorded ({ledger.path} does not exist: no report was sent for this period)\n"
+        return f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this period)\n"
     meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed"}
     rows = []
     for report_id, entry in sorted(ledger.entries.items()):
@@ -4727,7 +4918,7 @@ def show_status(archive_dir: Path, period: str) -> str:
         rows.append([report_id, meaning[entry["state"]], entry.get("at", "?"), detail])
     head = ["report", "state", "at (UTC)", "MessageId or problem"]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
-    lines = [f"{period} ({ledger.path}):"]
+    lines = [f"{period} ({ledger.where}):"]
     for row in [head, *rows]:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
     return "\n".join(line.rstrip() for line in lines) + "\n"
@@ -4779,6 +4970,10 @@ class S3Archive:
         """The object key of an archive path such as 2026-W47/ledger.json."""
         return f"{self.prefix}/{name}" if self.prefix else name
 
+    def describe(self, name: str) -> str:
+        """How an archived object is named in messages: its s3:// address."""
+        return f"{self.where}/{name}"
+
     def _fail(self, exc: BaseException, doing: str) -> ReportError:
         """One clear line for an S3 error (botocore's own text is never printed)."""
         from botocore.exceptions import ClientError
@@ -4795,13 +4990,16 @@ class S3Archive:
             return ConfigError(f"ARCHIVE_DIR {self.where}: S3 refused {doing} ({code or 'no error code'})")
         return ConfigError(f"ARCHIVE_DIR {self.where}: S3 cannot be reached while {doing} ({_boto_reason(exc)})")
 
-    def read(self, name: str) -> tuple[bytes, str] | None:
-        """An object's bytes and ETag; None when it does not exist."""
+    def read(self, name: str, limit: int = ARCHIVE_READ_MAX) -> tuple[bytes, str] | None:
+        """An object's bytes and ETag; None when it does not exist; ValueError when over `limit` bytes."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=self.key(name))
-            return answer["Body"].read(), answer["ETag"]
+            data = answer["Body"].read(limit + 1)
+            if len(data) > limit:
+                raise ValueError(f"over {limit >> 20} MiB")
+            return data, answer["ETag"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
@@ -4809,7 +5007,7 @@ class S3Archive:
         except BotoCoreError as exc:
             raise self._fail(exc, f"reading {name}") from None
 
-    def write(self, name: str, data: bytes, *, version: str | None = None, create: bool = False) -> str:
+    def write(self, name: str, data: str | bytes, *, version: str | None = None, create: bool = False) -> str:
         """Put an object (a single PUT is atomic); return its ETag.
 
         `version`: only if the object still has this ETag; `create`: only if it does not
@@ -4817,7 +5015,8 @@ class S3Archive:
         """
         from botocore.exceptions import BotoCoreError, ClientError
 
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(name), "Body": data}
+        body = data.encode("utf-8") if isinstance(data, str) else data
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(name), "Body": body}
         if version is not None:
             kwargs["IfMatch"] = version
         elif create:
@@ -4875,6 +5074,8 @@ class S3Archive:
             try:
                 holder = json.loads(data)
                 expires = float(holder["expires"])
+                if not abs(expires) < float("inf"):  # NaN or infinite: no run wrote it, so it never held
+                    expires = 0.0
                 who = f"pid {int(holder['pid'])} on {str(holder['host'])[:64]} since {str(holder['since'])[:32]}"
             except (ValueError, KeyError, TypeError, RecursionError):
                 expires, who = 0.0, "an unreadable lock"  # not ours to trust: treat it as expired
@@ -4883,9 +5084,13 @@ class S3Archive:
                 self._delete(name, etag)
                 continue
             if self.clock() >= deadline:
+                try:
+                    until = dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(timespec="seconds")
+                except (OverflowError, ValueError, OSError):  # a year past 9999: a lock no run wrote
+                    until = "a time too far off to show"
                 raise LockBusy(
                     f"another run holds the lock in {self.where} ({who}); waited {wait:.0f} s. "
-                    "Try again when it has finished"
+                    f"Try again when it has finished (if that run died, its lock expires at {until})"
                 )
             self.sleep(0.2)
 
@@ -4910,6 +5115,65 @@ class S3Archive:
             raise self._fail(exc, f"deleting {name}") from None
         except BotoCoreError as exc:
             raise self._fail(exc, f"deleting {name}") from None
+
+
+def open_archive(settings: Settings) -> Archive | None:
+    """The archive ARCHIVE_DIR names: S3Archive for s3://bucket/prefix, a FolderArchive for a path; None if unset."""
+    if settings.archive_s3 is not None:
+        bucket, prefix = settings.archive_s3
+        return S3Archive(aws_client(settings, "s3"), bucket, prefix)
+    if settings.archive_dir is not None:
+        return FolderArchive(settings.archive_dir)
+    return None
+
+
+def _earlier_metrics(archive: Archive, period: str) -> dict[str, Any] | None:
+    """One earlier period's metrics.json, checked; None when that period has none (nothing was sent)."""
+    name = f"{period}/{METRICS_NAME}"
+    where = archive.describe(name)
+    remedy = "move it aside (the reports then compare with the period before it), then rerun"
+    try:
+        found = archive.read(name)
+        if found is None:
+            return None
+        data = json.loads(found[0].decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"the figures of an earlier week: {file_problem(exc, 'read')}; nothing was sent") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply to be figures; {remedy}") from None
+    except ValueError as exc:  # bad JSON, not UTF-8, too big
+        raise ConfigError(f"{where}: the figures of an earlier week cannot be read ({exc}); {remedy}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the figures of an earlier week are not a JSON object; {remedy}")
+    schema = data.get("schema", 0)  # written before the schema number existed: the same figures
+    if isinstance(schema, bool) or not isinstance(schema, int) or schema < 0:
+        raise ConfigError(f"{where}: schema {str(schema)[:20]!r} is not a version number; {remedy}")
+    if schema > METRICS_SCHEMA:
+        raise ConfigError(
+            f"{where}: written by a newer version of send_exec_reports.py (figures schema {schema}; this version "
+            f"reads up to {METRICS_SCHEMA}); update the tool, or {remedy}"
+        )
+    return data
+
+
+def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[str, Decimal]]]:
+    """The headline figures of the archived periods before `period` that the reports use.
+
+    Only the newest earlier period with figures (for the changes) and the periods of the
+    sparklines' eight weeks are read, so a long archive stays cheap to read.
+    """
+    before = [p for p in archive.periods() if p < period]
+    window = set(recent_periods(period))
+    out: dict[str, dict[str, dict[str, Decimal]]] = {}
+    for p in reversed(before):  # newest first, until one that has figures
+        data = _earlier_metrics(archive, p)
+        if data is not None:
+            out[p] = headline_figures(data)
+            break
+    for p in before:
+        if p in window and p not in out and (data := _earlier_metrics(archive, p)) is not None:
+            out[p] = headline_figures(data)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -5147,6 +5411,10 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     counts = read_tables(needs, settings.export_dir, live)
     estate = read_estate(settings, as_of) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
+    archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
+    earlier = earlier_figures(archive, metrics["period"]) if archive is not None else {}
+    headline = headline_figures(metrics)
+    metrics["history"] = {**history_figures(metrics["period"], headline, earlier), "now": headline}
     rendered = render_all(selected, metrics)
 
     if args.check:
@@ -5175,7 +5443,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
-        metrics_json = json.dumps(metrics, indent=2, default=_json_default) + "\n"
+        figures = {"schema": METRICS_SCHEMA, **{k: v for k, v in metrics.items() if k != "history"}}
+        metrics_json = json.dumps(figures, indent=2, default=_json_default) + "\n"
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
     client = ses_client(settings)
@@ -5239,10 +5508,10 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(list_text(reports))
             return ExitStatus.OK
         if args.status:
-            archive_dir = _resolver(env_path, values)("ARCHIVE_DIR")
-            if archive_dir is None:
+            archive = open_archive(archive_settings(env_path, values))
+            if archive is None:
                 raise ConfigError("ARCHIVE_DIR is not set: --status reads the send ledger kept there")
-            sys.stdout.write(show_status(archive_dir, iso_period(args.as_of or dt.date.today())))
+            sys.stdout.write(show_status(archive, iso_period(args.as_of or dt.date.today())))
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
         return run(args, reports, selected)

@@ -119,6 +119,14 @@ class SesProxy:
             def do_POST(self) -> None:
                 self._handle(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
+            def do_PUT(self) -> None:  # S3 (an archive in s3://) passes through to moto unchanged
+                if self.headers.get("Expect", "").lower() == "100-continue":  # boto3 waits a second without it
+                    self.send_response_only(100)
+                    self.end_headers()
+                self.do_POST()
+
+            do_DELETE = do_POST
+
             def _handle(self, body: bytes) -> None:
                 import time
                 import urllib.parse
@@ -143,7 +151,7 @@ class SesProxy:
                     return self._error(*verdict[1:])
                 if verdict and verdict[0] == "delay":
                     time.sleep(verdict[1])
-                status, payload, ctype = self._forward(body)
+                status, payload, ctype, passed = self._forward(body)
                 if verdict and verdict[0] == "after":
                     return self._error(*verdict[1:])
                 if verdict and verdict[0] == "garbage":
@@ -152,9 +160,9 @@ class SesProxy:
                     proxy.hung.set()
                     proxy.release.wait(120)
                     return None
-                return self._answer(status, payload, ctype)
+                return self._answer(status, payload, ctype, passed)
 
-            def _forward(self, body: bytes) -> tuple[int, bytes, str]:
+            def _forward(self, body: bytes) -> tuple[int, bytes, str, list[tuple[str, str]]]:
                 import http.client
                 import urllib.parse
 
@@ -165,7 +173,9 @@ class SesProxy:
                 response = conn.getresponse()
                 data = response.read()
                 conn.close()
-                return response.status, data, response.getheader("Content-Type", "text/xml")
+                passed = [(k, v) for k, v in response.getheaders()  # S3's ETag and x-amz-* headers
+                          if k.lower() == "etag" or k.lower().startswith("x-amz-")]
+                return response.status, data, response.getheader("Content-Type", "text/xml"), passed
 
             def _error(self, status: int, code: str, message: str) -> None:
                 self._answer(status, (
@@ -174,8 +184,11 @@ class SesProxy:
                     f"<Message>{message}</Message></Error><RequestId>e</RequestId></ErrorResponse>"
                 ).encode())
 
-            def _answer(self, status: int, payload: bytes, ctype: str = "text/xml") -> None:
+            def _answer(self, status: int, payload: bytes, ctype: str = "text/xml",
+                        passed: list[tuple[str, str]] = ()) -> None:
                 self.send_response(status)
+                for name, value in passed:
+                    self.send_header(name, value)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

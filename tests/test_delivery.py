@@ -332,7 +332,7 @@ def test_one_rejected_report_does_not_stop_the_others(tmp_path: Path, moto: str,
     [
         ({"SES_FROM_ADDRESS": ""}, "SES_FROM_ADDRESS is not set in {env}; set it (see repos.env.example)"),
         ({"EXEC_REPORT_BCC": ""}, "EXEC_REPORT_BCC is not set in {env}; set it (see repos.env.example)"),
-        ({"ARCHIVE_DIR": ""}, "ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive"),
+        ({"ARCHIVE_DIR": ""}, "ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive (or to s3://bucket/prefix)"),
         ({"EXEC_REPORT_TO": "owner@example.com, not-an-address"},
          "EXEC_REPORT_TO: 'not-an-address' is not an email address; write it like reports@example.com"),
         ({"SES_FROM_ADDRESS": "a@example.com, b@example.com"}, "SES_FROM_ADDRESS must be one address, got 2"),

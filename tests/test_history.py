@@ -110,3 +110,113 @@ def test_cloudwatch_data_skips_text_and_out_of_range_values_and_batches_by_a_tho
     assert all(d["Timestamp"] == when for d in data)
     assert [len(b) for b in ser.batches(list(range(2501)), ser.CLOUDWATCH_BATCH)] == [1000, 1000, 501]
     assert ser.batches([], 1000) == []
+
+
+# The archive's figures read back, and a sequence of real runs.
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from .conftest import EXAMPLES, SesProxy  # noqa: E402
+from .test_delivery import verify_sender, write_env  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_metrics_file_of_the_current_format_is_read_exactly(tmp_path: Path) -> None:
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/metrics.json", (FIXTURES / "metrics-schema-1.json").read_bytes())
+    archive.write("2026-W30/metrics.json", b'{"portfolio": {"cash": 1}}')  # outside the eight weeks: not read
+    earlier = ser.earlier_figures(archive, "2026-W47")
+    assert earlier == {"2026-W46": {
+        "JADA": {"cash": D("7200"), "revenue_avg": D("5100.00"), "expenses_avg": D("7000.00"),
+                 "burn": D("1900.00"), "events": D(1250)},
+        "QuickDumpNow": {"cash": D("18500"), "events": D(4724), "users": D(257)},
+        "Portfolio": {"cash": D("70300.00"), "revenue_avg": D("40658.333333"), "expenses_avg": D("36766.666667"),
+                      "burn": D("-3791.666666"), "events": D(5974), "users": D(257)},
+    }}
+    assert ser.earlier_figures(archive, "2026-W46") == {"2026-W30": {"Portfolio": {"cash": D(1)}}}
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b'{"schema": 2, "portfolio": {}}', "written by a newer version of send_exec_reports.py (figures schema 2; "
+                                         "this version reads up to 1); update the tool, or move it aside"),
+    (b'{"schema": "one"}', "schema 'one' is not a version number; move it aside"),
+    (b'{"portfolio": ', "the figures of an earlier week cannot be read (Expecting value: line 1 column 15"),
+    (b"[1]", "the figures of an earlier week are not a JSON object; move it aside"),
+])
+def test_figures_that_cannot_be_used_are_named_and_refused(tmp_path: Path, content: bytes, problem: str) -> None:
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/metrics.json", content)
+    with pytest.raises(ser.ConfigError) as err:
+        ser.earlier_figures(archive, "2026-W47")
+    assert str(err.value).startswith(f"{tmp_path / 'archive' / '2026-W46' / 'metrics.json'}: {problem}")
+
+
+def test_a_dry_run_reads_the_archive_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = tmp_path / "archive"
+    (archive / "2026-W46").mkdir(parents=True)
+    shutil.copy(FIXTURES / "metrics-schema-1.json", archive / "2026-W46" / "metrics.json")
+    before = sorted(str(p) for p in archive.rglob("*"))
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,cfo"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "No earlier week" not in text
+    assert "Cash on hand: $70,500 (+$200 vs 2026-W46) (sum of the cash figures given)" in text
+    assert "Revenue: $41,258/month (+$600 vs 2026-W46); expenses: $36,867/month (+$" in text
+    assert "- Cash: $70,500 (+$200 vs 2026-W46) ······▁█" in text  # the CFO's list: change, then the sparkline
+    assert sorted(str(p) for p in archive.rglob("*")) == before
+
+
+def portfolio_with_jada_cash(folder: Path, cash: int) -> None:
+    """The sample portfolio in `folder`, with JADA's cash changed."""
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(EXAMPLES / "handoffs", folder)
+    path = folder / "jada" / "charter-operations.md"
+    text = path.read_text(encoding="utf-8")
+    assert "\ncash: 7400\n" in text
+    path.write_text(text.replace("\ncash: 7400\n", f"\ncash: {cash}\n"), encoding="utf-8")
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from .test_archive import S3_ARCHIVE, make_bucket
+
+    verify_sender(moto)
+    if where == "s3":
+        make_bucket(moto)
+    handoffs = tmp_path / "handoffs"
+    env = write_env(tmp_path, ses_proxy.url, HANDOFF_DIR=str(handoffs),
+                    ARCHIVE_DIR=S3_ARCHIVE if where == "s3" else "archive")
+    portfolio_with_jada_cash(handoffs, 7400)
+    archive = ser.open_archive(ser.load_settings(str(env), dry_run=False))
+
+    def week(as_of: str, jada_cash: int, *extra: str) -> str:
+        portfolio_with_jada_cash(handoffs, jada_cash)
+        assert ser.main(["--env-file", str(env), "--as-of", as_of, "--only", "ceo,cfo", *extra]) == 0
+        capsys.readouterr()
+        period = ser.iso_period(ser.dt.date.fromisoformat(as_of))
+        return " ".join(archive.read(f"{period}/ceo.txt")[0].decode().split())
+
+    # the rest of the portfolio holds $63,100 of cash; JADA's changes week to week
+    w45 = week("2026-11-08", 6900)
+    assert "No earlier week in the archive to compare with." in w45
+    assert "Cash on hand: $70,000 (sum" in w45 and "Last 8 weeks" not in w45
+    w46 = week("2026-11-15", 7200)
+    assert "Cash on hand: $70,300 (+$300 vs 2026-W45) (sum" in w46
+    assert "Live numbers (DynamoDB): events 6,099 (unchanged vs 2026-W45), users 257 (unchanged vs 2026-W45)" in w46
+    w47 = week("2026-11-22", 7000)
+    assert "No earlier week" not in w47
+    assert "Cash on hand: $70,100 (-$200 vs 2026-W46) (sum" in w47
+    # 70,000 . 70,300 . 70,100 over 70,000..70,300: levels 0, 7, 2 (2.33 rounds down)
+    assert "Last 8 weeks, 2026-W40 to 2026-W47 (· a week with no figures): - Cash: $70,100 ·····▁█▃" in w47
+    # a rerun of W46 sees only W45, never the later W47
+    again = week("2026-11-15", 7400, "--force")
+    assert "Cash on hand: $70,500 (+$500 vs 2026-W45) (sum" in again
+    assert "- Cash: $70,500 ······▁█ - Revenue" in again  # W47 is not in its sparkline either
+    metrics = json.loads(archive.read("2026-W46/metrics.json")[0])
+    assert metrics["schema"] == ser.METRICS_SCHEMA and metrics["portfolio"]["cash"] == "70500"
