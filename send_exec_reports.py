@@ -2999,8 +2999,15 @@ def format_pct(value: Decimal) -> str:
 
 @_figure
 def format_months(value: Decimal) -> str:
-    """Months with one decimal: 4.3."""
-    return f"{_round(value, 1):,.1f}"
+    """Months (a runway) with one decimal, rounded toward zero: 4.39 is 4.3.
+
+    Rounded down, a runway is never overstated: 5.96 months shows as 5.9, not as the
+    6.0 that would contradict the under-6-months alert it raises.
+    """
+    with decimal.localcontext(FIGURES_CONTEXT) as ctx:
+        ctx.prec = max(ctx.prec, value.adjusted() + 4)
+        tenths = value.quantize(Decimal("0.1"), rounding=decimal.ROUND_DOWN)
+    return f"{tenths if tenths else abs(tenths):,.1f}"
 
 
 @_figure
@@ -3107,6 +3114,50 @@ def more_line(rows: Any, full_name: str) -> str:
     if not n:
         return ""
     return f"… and {format_count(n)} more: the whole list is in this report's full text ({full_name} in the archive)."
+
+
+# Totals: a total row shows the sum of the amounts of the rows above it AS SHOWN, each
+# rounded by the rule that shows it ($412.50 shows as $413, so two of them total $826, not
+# the exact $825): a reader who adds up the column gets the total printed under it. The
+# total shows cents when the shown amounts do not add up to whole dollars ($473 + $89.95 is
+# $562.95). A cut list's "N more" row carries the hidden rows' shown sum the same way, so
+# the rows shown, the "N more" row and the total still add up.
+
+
+def _field(row: Any, attribute: str | None) -> Any:
+    """A row's value at a dotted attribute (a key of a dict or an attribute); the row itself when None."""
+    if attribute is None:
+        return row
+    for part in attribute.split("."):
+        row = row.get(part) if isinstance(row, dict) else getattr(row, part, None)
+    return row
+
+
+def shown_amount(value: Any, cents: bool = False) -> Decimal | None:
+    """An amount as the money formatter shows it (None for a text such as 'no data')."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    number = _dec(value)
+    if not number.is_finite():
+        return None
+    to_cent = _round(number, 2)
+    return to_cent if cents or abs(to_cent) < 100 else _round(number)
+
+
+def shown_sum(rows: Iterable[Any], attribute: str | None = None, cents: bool = False) -> Decimal | str:
+    """The sum of the rows' amounts as shown; 'none' when no row has an amount."""
+    amounts = [a for a in (shown_amount(_field(r, attribute), cents) for r in rows) if a is not None]
+    return _sum(amounts) if amounts else NONE
+
+
+def money_total(rows: Iterable[Any], attribute: str | None = None, cents: bool = False, empty: str = NONE) -> str:
+    """A total row's amount: the sum of the rows as shown, written so that it is exactly that sum."""
+    total = shown_sum(rows, attribute, cents)
+    if isinstance(total, str):
+        return empty
+    if cents or total == total.to_integral_value():
+        return format_money_cents(total) if cents else format_money(total)
+    return _signed(total, f"${abs(total):,.2f}")  # cents of rows under $100 kept, never rounded away
 
 
 def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
@@ -3278,6 +3329,7 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
         money_cents=format_money_cents,
     )
+    env.filters["money_total"] = money_total
     env.filters["rank"] = rank_by
     env.filters["unit"] = format_unit
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per)
