@@ -3784,8 +3784,11 @@ def write_html_files(rendered: list[RenderedReport]) -> list[Path]:
     return paths
 
 
-def dry_run_text(rendered: list[RenderedReport], shown: Delivery) -> str:
-    """What would be sent: headers and body of every report."""
+def dry_run_text(rendered: list[RenderedReport], shown: Delivery, full: bool = False) -> str:
+    """What would be sent: headers and body of every report (`full`: each body uncut, every list whole)."""
+    if full:
+        rendered = [RenderedReport(id=r.id, subject=r.subject, text=r.full_text or r.text, full_text=r.full_text,
+                                   markdown=r.markdown) for r in rendered]
     return "\n".join("=" * WRAP_WIDTH + "\n" + envelope(r, shown) for r in rendered)
 
 
@@ -5114,12 +5117,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--list", action="store_true", help="list the reports found in reports/")
     p.add_argument("--to", metavar="ADDRESS", help="test send: the reports to this address only, no BCC, no ledger")
     p.add_argument("--status", action="store_true", help="show what the ledger records for the period")
+    p.add_argument("--full", action="store_true", help="with --dry-run: print each report uncut, every list whole")
     args = p.parse_args(argv)
     if args.only is not None and not [w for w in args.only.split(",") if w.strip()]:
         raise UsageError(f"--only {args.only!r} names no report; give ids from --list, comma-separated "
                          "(leave --only out for every report)")
     if args.to is not None:
         args.to = check_test_address(args.to)
+    if args.full and not args.dry_run:  # what is sent is always the cut text: --full only changes what is printed
+        raise UsageError("--full prints the uncut reports of a dry run; add --dry-run (a send is always cut)")
     return args
 
 
@@ -5197,7 +5203,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         if settings.email_format == "text+html":
             for path in write_html_files(rendered):
                 log.info("HTML alternative written to %s", path)
-        sys.stdout.write(dry_run_text(rendered, delivery))
+        sys.stdout.write(dry_run_text(rendered, delivery, full=args.full))
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt

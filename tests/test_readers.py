@@ -398,3 +398,35 @@ def test_runway_is_rounded_down_so_it_never_reads_6_when_the_alert_fires(tmp_pat
     assert ser.format_months(Decimal("5.96")) == "5.9"
     assert ser.format_months(Decimal("6")) == "6.0"
     assert ser.format_months(Decimal("-0.04")) == "0.0"
+
+
+# --- --full: a dry run prints the uncut text -----------------------------------------------
+
+
+def test_full_prints_each_report_uncut_in_a_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from make_portfolio import generate
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    env = generate(tmp_path, 300, 900)
+    common = ["--dry-run", "--only", "ceo,cmo", "--as-of", "2026-11-22", "--env-file", str(env)]
+    assert ser.main(common) == 0
+    cut = capsys.readouterr().out
+    assert ser.main([*common, "--full"]) == 0
+    full = capsys.readouterr().out
+    portfolio = ser.read_handoffs(tmp_path / "handoffs")
+    metrics = ser.compute_metrics(portfolio, ser.read_tables(ser.table_needs(portfolio), tmp_path / "dynamodb"), AS_OF)
+    rendered = ser.render_all([r for r in REPORTS if r.id in ("ceo", "cmo")], metrics)
+    for r in rendered:
+        assert r.full_text != r.text  # both are cut at this size
+        assert r.text in cut and r.full_text not in cut
+        assert r.full_text in full and r.subject in full
+    assert full.count("\n") > cut.count("\n") + 2 * ser.MAX_LINES
+    assert "Subject: " in full and full.count("=" * ser.WRAP_WIDTH) == 2
+
+
+def test_full_without_a_dry_run_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ser.main(["--full", "--env-file", "/dev/null"]) == 64
+    err = capsys.readouterr().err
+    assert "--full" in err and "--dry-run" in err and len(err.strip().splitlines()) == 1
