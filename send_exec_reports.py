@@ -4538,6 +4538,8 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
                 metrics_written = True
             prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
             write_atomic(folder / f"{report.id}.txt", envelope(report, delivery))
+            if report.full_text and report.full_text != report.text:  # where a cut list's line says the whole list is
+                write_atomic(folder / f"{report.id}.full.txt", report.full_text)
             raw = raw_message(report, delivery)
             if raw is not None:
                 write_atomic(folder / f"{report.id}.html", report.html())

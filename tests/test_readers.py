@@ -430,3 +430,23 @@ def test_full_without_a_dry_run_is_a_usage_error(capsys: pytest.CaptureFixture[s
     assert ser.main(["--full", "--env-file", "/dev/null"]) == 64
     err = capsys.readouterr().err
     assert "--full" in err and "--dry-run" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_archive_keeps_the_uncut_text_where_the_more_line_says(tmp_path: Path, moto_endpoint: str) -> None:
+    from .test_delivery import FakeClock, verify_sender, write_env
+
+    verify_sender(moto_endpoint)
+    env = write_env(tmp_path, moto_endpoint, ARCHIVE_DIR=str(tmp_path / "archive"))
+    settings = ser.load_settings(str(env), dry_run=False)
+    delivery = ser.delivery_settings(settings, ["ceo", "cfo"])
+    clock = FakeClock()
+    sender = ser.SesSender(ser.ses_client(settings), sleep=clock.sleep, clock=clock)
+    cut = ser.RenderedReport(id="ceo", subject="Executive Report: CEO — 2026-W47", text="cut\n",
+                             full_text="every row\n")
+    whole = ser.RenderedReport(id="cfo", subject="Executive Report: CFO — 2026-W47", text="all\n", full_text="all\n")
+    outcome = ser.Outcome(period="2026-W47")
+    ser.deliver([cut, whole], "{}\n", delivery, sender, outcome)
+    assert outcome.sent == ["ceo", "cfo"]
+    folder = tmp_path / "archive" / "2026-W47"
+    assert (folder / "ceo.full.txt").read_text() == "every row\n"  # the name more_line gives
+    assert not (folder / "cfo.full.txt").exists()  # nothing cut: the sent text is the whole text
