@@ -3097,6 +3097,17 @@ def rank_by(rows: Iterable[Any], attribute: str) -> list[Any]:
     return sorted(rows, key=key)
 
 
+def by_stake(rows: Iterable[Any], *attributes: str) -> list[Any]:
+    """Rows by the money at stake, largest first: the sum of the named amounts (a text such as 'no data'
+    counts as nothing); rows with no amount at all last, each group in its given order."""
+    def key(row: Any) -> tuple[bool, Decimal]:
+        amounts = [v for v in (_field(row, a) for a in attributes)
+                   if isinstance(v, (int, Decimal)) and not isinstance(v, bool)]
+        return (not amounts, -_sum(amounts))
+
+    return sorted(rows, key=key)
+
+
 def format_unit(value: Any, unit: str | None = None) -> str:
     """A KPI value in its unit: '%' is a ratio (0.02 is 2.0%), '$' money, a word follows the number."""
     if isinstance(value, str) or value is None:
@@ -3332,7 +3343,7 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     env.filters["money_total"] = money_total
     env.filters["rank"] = rank_by
     env.filters["unit"] = format_unit
-    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per)
+    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake)
     return env
 
 
@@ -3691,6 +3702,9 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
     lines = ["## Needs you this week", ""]
     if not needs["items"]:
         return "\n".join([*lines, "Nothing needs you this week.", "", ""])
+    # The same item in several businesses ("No conversion tracking" in two) is one line
+    # naming them all, where the first of them ranks.
+    grouped: dict[tuple[str, str], list[str]] = {}
     for item in needs["items"]:
         how = [item["how"]]
         if item["kind"] == "action" and item.get("priority") is not None:
@@ -3698,7 +3712,11 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
         who = item.get("persona")
         if who and not _same_persona(who, report.persona):  # the CEO and unit reports: whose it is
             how.append(f"for {who}")
-        lines.append(f"- {md_escape(item['entity'])}: {md_escape(item['what'])} ({md_escape(', '.join(how))})")
+        grouped.setdefault((item["what"], ", ".join(how)), []).append(item["entity"])
+    for (what, how), names in grouped.items():
+        # a unit report is about one business: its name on every line would only push the item right
+        where = "" if report.entity else f"{md_escape(' and '.join(names))}: "
+        lines.append(f"- {where}{md_escape(what)} ({md_escape(how)})")
     more = needs["total"] - len(needs["items"])
     if more:
         lines.append(f"- and {format_count(more)} more in the sections below")

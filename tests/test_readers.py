@@ -450,3 +450,70 @@ def test_the_archive_keeps_the_uncut_text_where_the_more_line_says(tmp_path: Pat
     folder = tmp_path / "archive" / "2026-W47"
     assert (folder / "ceo.full.txt").read_text() == "every row\n"  # the name more_line gives
     assert not (folder / "cfo.full.txt").exists()  # nothing cut: the sent text is the whole text
+
+
+# --- what the readers' 80-column read asked for ----------------------------------------------
+
+
+def section(text: str, title: str) -> str:
+    """One section of a rendered report: the lines under its heading, up to the next heading."""
+    lines = text.splitlines()
+    start = lines.index(title) + 2  # past the heading and its underline
+    end = next((i for i in range(start, len(lines) - 1)
+                if lines[i] and re.fullmatch(r"-{3,}", lines[i + 1])), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def test_needs_you_groups_the_same_item_and_unit_reports_drop_their_name() -> None:
+    texts = {r.id: r.text for r in sample_rendered()}
+    ceo = flat(section(texts["ceo"], "Needs you this week"))
+    # one line for the same shortfall in two businesses, ranked where the first of them ranks
+    assert ceo.startswith("- Expert Yacht Delivery and QueenofSanDiego: No conversion tracking on booking page "
+                          "(critical, for CMO) - JADA: Runway")
+    assert "and 18 more in the sections below" in ceo  # 23 in all, 5 named
+    for unit in ("rental", "yacht", "agency"):
+        needs = section(texts[unit], "Needs you this week")
+        name = next(r.entity for r in REPORTS if r.id == unit)
+        items = [line for line in needs.splitlines() if line.startswith("  - ")]
+        assert items and not any(name in line for line in items), unit
+    assert "- Relist unit C with new photos (P1, 14 days late, for CEO)" in flat(texts["rental"])
+
+
+def test_ceo_overdue_actions_come_first_most_days_late_first() -> None:
+    ceo = next(r for r in sample_rendered() if r.id == "ceo").text
+    actions = section(ceo, "Actions: overdue, due by 2026-12-22, and yours")
+    late = [int(m) for m in re.findall(r"^  - (\d+) days? late", actions, re.MULTILINE)]
+    assert late == sorted(late, reverse=True) and len(late) == 8 and late[0] == 21
+    assert actions.index("Overdue, most days late first:") < actions.index("Coming up, by priority then date:")
+
+
+def test_cmo_channel_period_under_the_business_not_in_every_row() -> None:
+    cmo = next(r for r in sample_rendered() if r.id == "cmo").text
+    channels = section(cmo, "Channels")
+    assert "(Oct 2026)" not in channels.replace("(period not given)", "")
+    assert "Period: Oct 2026, except Past guests newsletter (period not given)." in flat(channels)
+    assert max(len(line) for line in channels.splitlines()) <= 78
+    assert not re.search(r"^\s+\|", channels, re.MULTILINE)  # no row wrapped onto a second line
+
+
+def test_money_at_stake_orders_the_clients_and_the_capital_deployment() -> None:
+    texts = {r.id: r.text for r in sample_rendered()}
+    clients = [line.split("|")[0].strip() for line in section(texts["agency"], "Clients").splitlines()
+               if line.count("|") == 6][1:]
+    # fee + owed: 5,600, 1,800, 1,500, 1,200, 600, 450; the churned client last
+    assert clients == ["Mission Hills Law", "North Park Brewing", "Coronado Realty", "Harbor Dental Group",
+                       "Ocean Beach Tacos", "Point Loma Surf Co", "Bayview Fitness"]
+    deploy = [line.split("|")[0].strip() for line in section(texts["cfo"], "Capital deployment").splitlines()
+              if line.count("|") == 3][1:]
+    # the largest burn first, then the smallest earnings, no data last
+    assert deploy == ["JADA", "3028 51st St Rental", "QuickDumpNow", "Expert Yacht Delivery", "DangerousCentaur",
+                      "QueenofSanDiego"]
+    rows = [{"a": D, "b": E} for D, E in [(Decimal(1), None), ("no data", "no data"), (Decimal(5), Decimal(-2)),
+                                          (Decimal(4), Decimal(0))]]
+    assert [r["a"] for r in ser.by_stake(rows, "a", "b")] == [Decimal(4), Decimal(5), Decimal(1), "no data"]
+
+
+def test_a_free_service_reads_free_and_the_cut_cost_table_says_where_the_rest_is() -> None:
+    cto = next(r for r in sample_rendered() if r.id == "cto").text
+    assert "FareHarbor booking widget | FareHarbor | free |" in flat(cto)
+    assert "$0.00" not in section(cto, "Stack by entity")
