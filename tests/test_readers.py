@@ -517,3 +517,12 @@ def test_a_free_service_reads_free_and_the_cut_cost_table_says_where_the_rest_is
     cto = next(r for r in sample_rendered() if r.id == "cto").text
     assert "FareHarbor booking widget | FareHarbor | free |" in flat(cto)
     assert "$0.00" not in section(cto, "Stack by entity")
+
+
+def test_least_profitable_first_follows_the_profit_shown() -> None:
+    accounting = next(r for r in sample_rendered() if r.id == "accounting").text
+    rows = [line for line in section(accounting, "Profitability by entity").splitlines() if line.count("|") == 4][1:]
+    profits = [amount(line.split("|")[3]) for line in rows]
+    shown = [p for p in profits if p is not None]
+    # the rental's NOI leaves the mortgage out; the order must follow the profit column, which does not
+    assert shown == sorted(shown) and len(shown) == 5 and profits[-1] is None
