@@ -3048,8 +3048,15 @@ def format_pct(value: Decimal) -> str:
 
 @_figure
 def format_months(value: Decimal) -> str:
-    """Months with one decimal: 4.3."""
-    return f"{_round(value, 1):,.1f}"
+    """Months (a runway) with one decimal, rounded toward zero: 4.39 is 4.3.
+
+    Rounded down, a runway is never overstated: 5.96 months shows as 5.9, not as the
+    6.0 that would contradict the under-6-months alert it raises.
+    """
+    with decimal.localcontext(FIGURES_CONTEXT) as ctx:
+        ctx.prec = max(ctx.prec, value.adjusted() + 4)
+        tenths = value.quantize(Decimal("0.1"), rounding=decimal.ROUND_DOWN)
+    return f"{tenths if tenths else abs(tenths):,.1f}"
 
 
 @_figure
@@ -3139,6 +3146,17 @@ def rank_by(rows: Iterable[Any], attribute: str) -> list[Any]:
     return sorted(rows, key=key)
 
 
+def by_stake(rows: Iterable[Any], *attributes: str) -> list[Any]:
+    """Rows by the money at stake, largest first: the sum of the named amounts (a text such as 'no data'
+    counts as nothing); rows with no amount at all last, each group in its given order."""
+    def key(row: Any) -> tuple[bool, Decimal]:
+        amounts = [v for v in (_field(row, a) for a in attributes)
+                   if isinstance(v, (int, Decimal)) and not isinstance(v, bool)]
+        return (not amounts, -_sum(amounts))
+
+    return sorted(rows, key=key)
+
+
 def format_unit(value: Any, unit: str | None = None) -> str:
     """A KPI value in its unit: '%' is a ratio (0.02 is 2.0%), '$' money, a word follows the number."""
     if isinstance(value, str) or value is None:
@@ -3156,6 +3174,50 @@ def more_line(rows: Any, full_name: str) -> str:
     if not n:
         return ""
     return f"… and {format_count(n)} more: the whole list is in this report's full text ({full_name} in the archive)."
+
+
+# Totals: a total row shows the sum of the amounts of the rows above it AS SHOWN, each
+# rounded by the rule that shows it ($412.50 shows as $413, so two of them total $826, not
+# the exact $825): a reader who adds up the column gets the total printed under it. The
+# total shows cents when the shown amounts do not add up to whole dollars ($473 + $89.95 is
+# $562.95). A cut list's "N more" row carries the hidden rows' shown sum the same way, so
+# the rows shown, the "N more" row and the total still add up.
+
+
+def _field(row: Any, attribute: str | None) -> Any:
+    """A row's value at a dotted attribute (a key of a dict or an attribute); the row itself when None."""
+    if attribute is None:
+        return row
+    for part in attribute.split("."):
+        row = row.get(part) if isinstance(row, dict) else getattr(row, part, None)
+    return row
+
+
+def shown_amount(value: Any, cents: bool = False) -> Decimal | None:
+    """An amount as the money formatter shows it (None for a text such as 'no data')."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    number = _dec(value)
+    if not number.is_finite():
+        return None
+    to_cent = _round(number, 2)
+    return to_cent if cents or abs(to_cent) < 100 else _round(number)
+
+
+def shown_sum(rows: Iterable[Any], attribute: str | None = None, cents: bool = False) -> Decimal | str:
+    """The sum of the rows' amounts as shown; 'none' when no row has an amount."""
+    amounts = [a for a in (shown_amount(_field(r, attribute), cents) for r in rows) if a is not None]
+    return _sum(amounts) if amounts else NONE
+
+
+def money_total(rows: Iterable[Any], attribute: str | None = None, cents: bool = False, empty: str = NONE) -> str:
+    """A total row's amount: the sum of the rows as shown, written so that it is exactly that sum."""
+    total = shown_sum(rows, attribute, cents)
+    if isinstance(total, str):
+        return empty
+    if cents or total == total.to_integral_value():
+        return format_money_cents(total) if cents else format_money(total)
+    return _signed(total, f"${abs(total):,.2f}")  # cents of rows under $100 kept, never rounded away
 
 
 def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
@@ -3327,9 +3389,11 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
         money_cents=format_money_cents,
     )
+    env.filters["money_total"] = money_total
     env.filters["rank"] = rank_by
     env.filters["unit"] = format_unit
-    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, change_text=change_text)
+    env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
+                       change_text=change_text)
     return env
 
 
@@ -3688,6 +3752,9 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
     lines = ["## Needs you this week", ""]
     if not needs["items"]:
         return "\n".join([*lines, "Nothing needs you this week.", "", ""])
+    # The same item in several businesses ("No conversion tracking" in two) is one line
+    # naming them all, where the first of them ranks.
+    grouped: dict[tuple[str, str], list[str]] = {}
     for item in needs["items"]:
         how = [item["how"]]
         if item["kind"] == "action" and item.get("priority") is not None:
@@ -3695,7 +3762,11 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
         who = item.get("persona")
         if who and not _same_persona(who, report.persona):  # the CEO and unit reports: whose it is
             how.append(f"for {who}")
-        lines.append(f"- {md_escape(item['entity'])}: {md_escape(item['what'])} ({md_escape(', '.join(how))})")
+        grouped.setdefault((item["what"], ", ".join(how)), []).append(item["entity"])
+    for (what, how), names in grouped.items():
+        # a unit report is about one business: its name on every line would only push the item right
+        where = "" if report.entity else f"{md_escape(' and '.join(names))}: "
+        lines.append(f"- {where}{md_escape(what)} ({md_escape(how)})")
     more = needs["total"] - len(needs["items"])
     if more:
         lines.append(f"- and {format_count(more)} more in the sections below")
@@ -3783,8 +3854,11 @@ def write_html_files(rendered: list[RenderedReport]) -> list[Path]:
     return paths
 
 
-def dry_run_text(rendered: list[RenderedReport], shown: Delivery) -> str:
-    """What would be sent: headers and body of every report."""
+def dry_run_text(rendered: list[RenderedReport], shown: Delivery, full: bool = False) -> str:
+    """What would be sent: headers and body of every report (`full`: each body uncut, every list whole)."""
+    if full:
+        rendered = [RenderedReport(id=r.id, subject=r.subject, text=r.full_text or r.text, full_text=r.full_text,
+                                   markdown=r.markdown) for r in rendered]
     return "\n".join("=" * WRAP_WIDTH + "\n" + envelope(r, shown) for r in rendered)
 
 
@@ -5352,12 +5426,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--list", action="store_true", help="list the reports found in reports/")
     p.add_argument("--to", metavar="ADDRESS", help="test send: the reports to this address only, no BCC, no ledger")
     p.add_argument("--status", action="store_true", help="show what the ledger records for the period")
+    p.add_argument("--full", action="store_true", help="with --dry-run: print each report uncut, every list whole")
     args = p.parse_args(argv)
     if args.only is not None and not [w for w in args.only.split(",") if w.strip()]:
         raise UsageError(f"--only {args.only!r} names no report; give ids from --list, comma-separated "
                          "(leave --only out for every report)")
     if args.to is not None:
         args.to = check_test_address(args.to)
+    if args.full and not args.dry_run:  # what is sent is always the cut text: --full only changes what is printed
+        raise UsageError("--full prints the uncut reports of a dry run; add --dry-run (a send is always cut)")
     return args
 
 
@@ -5439,7 +5516,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         if settings.email_format == "text+html":
             for path in write_html_files(rendered):
                 log.info("HTML alternative written to %s", path)
-        sys.stdout.write(dry_run_text(rendered, delivery))
+        sys.stdout.write(dry_run_text(rendered, delivery, full=args.full))
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt

@@ -14,7 +14,7 @@ EXAMPLE_ENV = (ROOT / "repos.env.example").read_text(encoding="utf-8")
 
 def test_every_option_is_documented() -> None:
     parser_options = re.findall(r"add_argument\(\"(--[a-z-]+)\"", (ROOT / "send_exec_reports.py").read_text())
-    assert len(parser_options) == 9
+    assert len(parser_options) == 10
     for option in parser_options:
         assert f"| `{option}" in README, option
 

@@ -96,11 +96,12 @@ def test_money_cents_is_a_template_filter() -> None:
         (ser.format_pct, D("0.12355"), "12.4%"),
         (ser.format_pct, D("123.4567"), "12,345.7%"),
         (ser.format_pct, "n/a", "n/a"),
-        (ser.format_months, D("4.25"), "4.3"),
+        (ser.format_months, D("4.25"), "4.2"),  # rounded down: a runway is never overstated
         (ser.format_months, D("4.249"), "4.2"),
         (ser.format_months, D(13) / D(3), "4.3"),
         (ser.format_months, D("-0.04"), "0.0"),
-        (ser.format_months, D("12345.65"), "12,345.7"),
+        (ser.format_months, D("12345.65"), "12,345.6"),
+        (ser.format_months, D("5.96"), "5.9"),  # under the 6-month alert, never shown as 6.0
         (ser.format_months, "not burning", "not burning"),
         (ser.format_number, D("0.95"), "0.95"),
         (ser.format_number, D("0.955"), "0.96"),

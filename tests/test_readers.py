@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import sys
 import textwrap
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -261,3 +263,266 @@ def test_a_cut_table_keeps_its_total_equal_to_its_rows(tmp_path: Path) -> None:
     money = [float(cells[1].strip().lstrip("$").replace(",", "")) for cells in rows]
     assert rows[-2][0].strip() == "20 more entities"
     assert sum(money[:-1]) == money[-1] == sum(range(1, 31))
+
+
+# --- every total equals the rows shown above it --------------------------------------------
+
+MONEY = re.compile(r"-?\$[0-9,]+(?:\.[0-9]{2})?")
+TOTAL_ROW = re.compile(r"(Total\b.*|Portfolio)")
+
+
+def amount(cell: str) -> Decimal | None:
+    """A printed amount as a Decimal ($1,381 -> 1381; -$4.50 -> -4.50); None for any other cell."""
+    cell = cell.strip()
+    if not MONEY.fullmatch(cell):
+        return None
+    return Decimal(cell.replace("$", "").replace(",", ""))
+
+
+def tables_with_totals(text: str) -> list[tuple[list[str], list[list[str]], list[str]]]:
+    """Every text table whose last row is a total: (header, rows above the total as printed, total row)."""
+    lines = text.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        if not (line and set(line) <= {"-", "+"} and "+" in line):
+            continue  # a table's rule under its header
+        header = [c.strip() for c in lines[i - 1].split("|")]
+        body = []
+        for row in lines[i + 1:]:
+            if "|" not in row:
+                break
+            body.append([c.strip() for c in row.split("|")])
+        totals = [k for k, cells in enumerate(body) if TOTAL_ROW.fullmatch(cells[0])]
+        if totals:
+            assert totals == [len(body) - 1], f"a total row that is not the last: {header}"
+            found.append((header, body[:-1], body[-1]))
+    return found
+
+
+def check_totals(text: str) -> int:
+    """Assert that every money total printed equals the sum of the amounts printed above it."""
+    checked = 0
+    for header, rows, total in tables_with_totals(text):
+        for col, cell in enumerate(total):
+            expected = amount(cell)
+            if expected is None:
+                continue
+            shown = [amount(r[col]) for r in rows if col < len(r)]
+            assert any(a is not None for a in shown), f"{header[col]}: a total under no amount"
+            got = sum((a for a in shown if a is not None), Decimal(0))
+            assert got == expected, f"{header[0]} / {header[col]}: rows add up to {got}, total says {cell}"
+            checked += 1
+    return checked
+
+
+def sample_rendered() -> list[ser.RenderedReport]:
+    """The eight reports of the sample portfolio."""
+    portfolio = ser.read_handoffs(EXAMPLES / "handoffs")
+    counts = ser.read_tables(ser.table_needs(portfolio), EXAMPLES / "dynamodb")
+    return ser.render_all(REPORTS, ser.compute_metrics(portfolio, counts, AS_OF))
+
+
+def test_every_total_on_the_sample_equals_its_rows_as_printed() -> None:
+    rendered = {r.id: r.text for r in sample_rendered()}
+    counted = {rid: check_totals(text) for rid, text in rendered.items()}
+    # the tables with totals: assets (CEO), infra (CTO), burn and projection (CFO), blasts (CMO),
+    # receivables, deferred, accounts and uncategorized (Accounting), maintenance (rental)
+    assert counted["ceo"] >= 1 and counted["cto"] == 2 and counted["cfo"] >= 8 and counted["cmo"] == 1
+    assert counted["accounting"] >= 5 and counted["rental"] == 1
+    # the one the readers found: $825 + $556 is $1,381, not the exact $1,381.50 rounded to $1,382
+    assert "Total per blast | | | | | | $1,381" in flat(rendered["cmo"])
+
+
+def test_every_total_on_a_generated_portfolio_equals_its_rows_as_printed(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from make_portfolio import generate
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    generate(tmp_path, 300, 900, seed=11)
+    portfolio = ser.read_handoffs(tmp_path / "handoffs")
+    counts = ser.read_tables(ser.table_needs(portfolio), tmp_path / "dynamodb")
+    rendered = ser.render_all(REPORTS, ser.compute_metrics(portfolio, counts, AS_OF))
+    checked = 0
+    for r in rendered:
+        checked += check_totals(r.text) + check_totals(r.full_text)  # cut ("N more" rows) and uncut
+    assert checked >= 20
+    assert any(" more " in flat(r.text) and r.text != r.full_text for r in rendered)
+
+
+def test_a_total_of_rounded_rows_is_the_sum_of_the_rows_shown(tmp_path: Path) -> None:
+    # $412.50 shows as $413 (half up); two of them total $826 as printed, by design, not the exact $825
+    assert ser.money_total([{"a": Decimal("412.50")}, {"a": Decimal("412.50")}], "a") == "$826"
+    # in cents (the Accounting Officer's report) the total is exact
+    assert ser.money_total([{"a": Decimal("412.50")}] * 2, "a", cents=True) == "$825.00"
+    # cents of rows under $100 are kept: $473 + $89.95 is $562.95, never rounded to $563
+    assert ser.money_total([Decimal("472.6"), Decimal("89.95")]) == "$562.95"
+    assert ser.money_total([Decimal("60"), Decimal("40")]) == "$100"
+    assert ser.money_total([Decimal("-0.004"), Decimal("-150.5")]) == "-$151"
+    # rows without an amount are left out; no amount at all is a word, never $0.00
+    assert ser.money_total([{"a": "no data"}, {"a": None}], "a") == "none"
+    assert ser.money_total([], empty="none valued") == "none valued"
+    assert ser.money_total([{"a": "no data"}, {"a": Decimal(7)}], "a") == "$7.00"
+
+
+def test_a_cut_list_more_row_carries_the_hidden_rows_as_shown(tmp_path: Path) -> None:
+    # 30 entities of $150.50 each (shown $151): 10 shown, the "20 more" row $3,020, the total $4,530
+    docs = [f"entity: E{i:02d}\nstatus: active\nupdated: 2026-11-20\n"
+            f"stack:\n  - {{name: s, monthly_cost: 150.50, in_use: true}}\n" for i in range(30)]
+    metrics = metrics_of(tmp_path, *docs)
+    cto = next(r for r in REPORTS if r.id == "cto")
+    env = ser.jinja_env([cto])
+    md = env.get_template("cto").render({**metrics, "report": cto, "persona": "CTO", "mine": ser.routed(metrics, "CTO"),
+                                         "cut": ser._cutter(1.0), "more": lambda rows: f"{rows.more} more: see the archive"})
+    text = ser.text_from_markdown(md)
+    assert check_totals(text) == 1
+    assert "20 more entities | $3,020" in " ".join(text.split())
+    assert "Total | $4,530" in " ".join(text.split())
+    assert "20 more: see the archive" in text  # where the whole list is
+
+
+def test_runway_is_rounded_down_so_it_never_reads_6_when_the_alert_fires(tmp_path: Path) -> None:
+    # cash 5,960 at a burn of 1,000 a month: 5.96 months, under 6, so the alert fires
+    m = metrics_of(tmp_path, """
+        entity: Acme
+        status: active
+        updated: 2026-11-20
+        cash: 5960
+        financials:
+          2026-08: {revenue: 0, expenses: 1000}
+          2026-09: {revenue: 0, expenses: 1000}
+          2026-10: {revenue: 0, expenses: 1000}
+    """)
+    titles = [s["title"] for s in m["shortfalls"] if s["urgency"] == "critical"]
+    assert titles == ["Runway 5.9 months at $1,000/month burn"]
+    assert ser.format_months(Decimal("5.96")) == "5.9"
+    assert ser.format_months(Decimal("6")) == "6.0"
+    assert ser.format_months(Decimal("-0.04")) == "0.0"
+
+
+# --- --full: a dry run prints the uncut text -----------------------------------------------
+
+
+def test_full_prints_each_report_uncut_in_a_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from make_portfolio import generate
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    env = generate(tmp_path, 300, 900)
+    common = ["--dry-run", "--only", "ceo,cmo", "--as-of", "2026-11-22", "--env-file", str(env)]
+    assert ser.main(common) == 0
+    cut = capsys.readouterr().out
+    assert ser.main([*common, "--full"]) == 0
+    full = capsys.readouterr().out
+    portfolio = ser.read_handoffs(tmp_path / "handoffs")
+    metrics = ser.compute_metrics(portfolio, ser.read_tables(ser.table_needs(portfolio), tmp_path / "dynamodb"), AS_OF)
+    rendered = ser.render_all([r for r in REPORTS if r.id in ("ceo", "cmo")], metrics)
+    for r in rendered:
+        assert r.full_text != r.text  # both are cut at this size
+        assert r.text in cut and r.full_text not in cut
+        assert r.full_text in full and r.subject in full
+    assert full.count("\n") > cut.count("\n") + 2 * ser.MAX_LINES
+    assert "Subject: " in full and full.count("=" * ser.WRAP_WIDTH) == 2
+
+
+def test_full_without_a_dry_run_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ser.main(["--full", "--env-file", "/dev/null"]) == 64
+    err = capsys.readouterr().err
+    assert "--full" in err and "--dry-run" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_archive_keeps_the_uncut_text_where_the_more_line_says(tmp_path: Path, moto_endpoint: str) -> None:
+    from .test_delivery import FakeClock, verify_sender, write_env
+
+    verify_sender(moto_endpoint)
+    env = write_env(tmp_path, moto_endpoint, ARCHIVE_DIR=str(tmp_path / "archive"))
+    settings = ser.load_settings(str(env), dry_run=False)
+    delivery = ser.delivery_settings(settings, ["ceo", "cfo"])
+    clock = FakeClock()
+    sender = ser.SesSender(ser.ses_client(settings), sleep=clock.sleep, clock=clock)
+    cut = ser.RenderedReport(id="ceo", subject="Executive Report: CEO — 2026-W47", text="cut\n",
+                             full_text="every row\n")
+    whole = ser.RenderedReport(id="cfo", subject="Executive Report: CFO — 2026-W47", text="all\n", full_text="all\n")
+    outcome = ser.Outcome(period="2026-W47")
+    ser.deliver([cut, whole], "{}\n", delivery, sender, outcome)
+    assert outcome.sent == ["ceo", "cfo"]
+    folder = tmp_path / "archive" / "2026-W47"
+    assert (folder / "ceo.full.txt").read_text() == "every row\n"  # the name more_line gives
+    assert not (folder / "cfo.full.txt").exists()  # nothing cut: the sent text is the whole text
+
+
+# --- what the readers' 80-column read asked for ----------------------------------------------
+
+
+def section(text: str, title: str) -> str:
+    """One section of a rendered report: the lines under its heading, up to the next heading."""
+    lines = text.splitlines()
+    start = lines.index(title) + 2  # past the heading and its underline
+    end = next((i for i in range(start, len(lines) - 1)
+                if lines[i] and re.fullmatch(r"-{3,}", lines[i + 1])), len(lines))
+    return "\n".join(lines[start:end])
+
+
+def test_needs_you_groups_the_same_item_and_unit_reports_drop_their_name() -> None:
+    texts = {r.id: r.text for r in sample_rendered()}
+    ceo = flat(section(texts["ceo"], "Needs you this week"))
+    # one line for the same shortfall in two businesses, ranked where the first of them ranks
+    assert ceo.startswith("- Expert Yacht Delivery and QueenofSanDiego: No conversion tracking on booking page "
+                          "(critical, for CMO) - JADA: Runway")
+    assert "and 18 more in the sections below" in ceo  # 23 in all, 5 named
+    for unit in ("rental", "yacht", "agency"):
+        needs = section(texts[unit], "Needs you this week")
+        name = next(r.entity for r in REPORTS if r.id == unit)
+        items = [line for line in needs.splitlines() if line.startswith("  - ")]
+        assert items and not any(name in line for line in items), unit
+    assert "- Relist unit C with new photos (P1, 14 days late, for CEO)" in flat(texts["rental"])
+
+
+def test_ceo_overdue_actions_come_first_most_days_late_first() -> None:
+    ceo = next(r for r in sample_rendered() if r.id == "ceo").text
+    actions = section(ceo, "Actions: overdue, due by 2026-12-22, and yours")
+    late = [int(m) for m in re.findall(r"^  - (\d+) days? late", actions, re.MULTILINE)]
+    assert late == sorted(late, reverse=True) and len(late) == 8 and late[0] == 21
+    assert actions.index("Overdue, most days late first:") < actions.index("Coming up, by priority then date:")
+
+
+def test_cmo_channel_period_under_the_business_not_in_every_row() -> None:
+    cmo = next(r for r in sample_rendered() if r.id == "cmo").text
+    channels = section(cmo, "Channels")
+    assert "(Oct 2026)" not in channels.replace("(period not given)", "")
+    assert "Period: Oct 2026, except Past guests newsletter (period not given)." in flat(channels)
+    assert max(len(line) for line in channels.splitlines()) <= 78
+    assert not re.search(r"^\s+\|", channels, re.MULTILINE)  # no row wrapped onto a second line
+
+
+def test_money_at_stake_orders_the_clients_and_the_capital_deployment() -> None:
+    texts = {r.id: r.text for r in sample_rendered()}
+    clients = [line.split("|")[0].strip() for line in section(texts["agency"], "Clients").splitlines()
+               if line.count("|") == 6][1:]
+    # fee + owed: 5,600, 1,800, 1,500, 1,200, 600, 450; the churned client last
+    assert clients == ["Mission Hills Law", "North Park Brewing", "Coronado Realty", "Harbor Dental Group",
+                       "Ocean Beach Tacos", "Point Loma Surf Co", "Bayview Fitness"]
+    deploy = [line.split("|")[0].strip() for line in section(texts["cfo"], "Capital deployment").splitlines()
+              if line.count("|") == 3][1:]
+    # the largest burn first, then the smallest earnings, no data last
+    assert deploy == ["JADA", "3028 51st St Rental", "QuickDumpNow", "Expert Yacht Delivery", "DangerousCentaur",
+                      "QueenofSanDiego"]
+    rows = [{"a": D, "b": E} for D, E in [(Decimal(1), None), ("no data", "no data"), (Decimal(5), Decimal(-2)),
+                                          (Decimal(4), Decimal(0))]]
+    assert [r["a"] for r in ser.by_stake(rows, "a", "b")] == [Decimal(4), Decimal(5), Decimal(1), "no data"]
+
+
+def test_a_free_service_reads_free_and_the_cut_cost_table_says_where_the_rest_is() -> None:
+    cto = next(r for r in sample_rendered() if r.id == "cto").text
+    assert "FareHarbor booking widget | FareHarbor | free |" in flat(cto)
+    assert "$0.00" not in section(cto, "Stack by entity")
+
+
+def test_least_profitable_first_follows_the_profit_shown() -> None:
+    accounting = next(r for r in sample_rendered() if r.id == "accounting").text
+    rows = [line for line in section(accounting, "Profitability by entity").splitlines() if line.count("|") == 4][1:]
+    profits = [amount(line.split("|")[3]) for line in rows]
+    shown = [p for p in profits if p is not None]
+    # the rental's NOI leaves the mortgage out; the order must follow the profit column, which does not
+    assert shown == sorted(shown) and len(shown) == 5 and profits[-1] is None
