@@ -158,6 +158,11 @@ SETTING_NAMES = (
     "AWS_INVENTORY",
     "EMAIL_FORMAT",
     "REPORTS_DIR",
+    "SES_CONFIGURATION_SET",
+    "SES_EVENTS_QUEUE_URL",
+    "DASHBOARD_WEBHOOK_URL",
+    "DASHBOARD_TOKEN",
+    "CLOUDWATCH_NAMESPACE",
 )
 EMAIL_FORMATS = ("text", "text+html")  # text only (the default), or text with an HTML alternative
 AWS_NAMES = (
@@ -4011,7 +4016,7 @@ def read_text(path: Path, limit: int) -> str | None:
     return data.decode("utf-8")
 
 
-LEDGER_STATES = ("sending", "sent", "failed")
+LEDGER_STATES = ("sending", "sent", "failed", "posting", "posted", "pushing", "pushed")  # emails, cards, metrics
 LEDGER_TEXT_KEYS = ("at", "subject", "message_id", "error", "last_error")
 
 
@@ -4350,6 +4355,7 @@ class Outcome:
 
     unrecorded: list[str] = field(default_factory=list)  # sent, but the ledger could not say so
     test_to: str | None = None
+    notes: list[str] = field(default_factory=list)  # what happened after the send ("3 dashboard cards posted")
 
     def summary(self) -> str:
         """The one summary line for stderr."""
@@ -4364,7 +4370,8 @@ class Outcome:
             f"{self.period}: {part('sent', self.sent)}; {part('skipped as already sent', self.skipped)}; "
             f"{part('failed', self.failed)}"
         )
-        return line + (f"; {part('sent but not in the ledger', self.unrecorded)}" if self.unrecorded else "")
+        line += f"; {part('sent but not in the ledger', self.unrecorded)}" if self.unrecorded else ""
+        return "; ".join([line, *self.notes])
 
 
 def envelope(report: RenderedReport, delivery: Delivery) -> str:
@@ -4428,10 +4435,12 @@ def deliver(
     *,
     force: bool = False,
     progress: Any = None,
+    after: Callable[[Ledger], None] | None = None,
 ) -> None:
     """Send every report not yet sent for the period, recording each in the ledger and in outcome.
 
     `progress`: a stream for a line per report and per pacing wait (a terminal), or None (cron).
+    `after`: what to do after the sends, still under the lock, with the period's ledger.
     """
     say = _progress(progress)
     sender.note = say
@@ -4444,6 +4453,8 @@ def deliver(
         in_flight: list[Any] = []  # [report id, MessageId or None] while a message is with SES
         try:
             _send_all(rendered, metrics_json, delivery, sender, outcome, ledger, in_flight, force, say)
+            if after is not None:
+                after(ledger)
         except KeyboardInterrupt as exc:
             raise _interrupted(exc, rendered, outcome, ledger, in_flight) from None
 
@@ -4947,22 +4958,27 @@ class CardFailed(Exception):
     """The dashboard did not take a card."""
 
 
-def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT) -> list[dict[str, Any]]:
-    """The CEO report's top shortfalls as cards, most urgent first."""
-    import hashlib
+def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str = "CEO") -> list[dict[str, Any]]:
+    """The CEO report's top shortfalls as cards, in the order its "Needs you" ranks them.
 
-    cards = []
-    for s in metrics["shortfalls"][:n]:
-        identity = "\x1f".join((metrics["period"], s["entity"], s.get("project") or "", s["title"]))
-        cards.append({
-            "id": "ser-" + hashlib.sha256(identity.encode()).hexdigest()[:24],
-            "title": s["title"],
-            "entity": s["entity"],
-            "persona": s.get("persona") or "CEO",
-            "urgency": s["urgency"],
+    The ranking is needs_you()'s with the actions left out, so the cards are the
+    shortfalls the CEO reads first even in a week when overdue actions fill the list.
+    A card's id is the item's own id (the same every week for the same shortfall) with
+    the period after it: a shortfall still open next week makes next week's card.
+    """
+    ranked = needs_you({**metrics, "actions": []}, persona)["items"]
+    return [
+        {
+            "id": f"{item['id']}-{metrics['period']}",
+            "title": item["what"],
+            "entity": item["entity"],
+            "persona": item.get("persona") or persona,
+            "urgency": item["urgency"],
             "period": metrics["period"],
-        })
-    return cards
+        }
+        for item in ranked
+        if item["kind"] == "shortfall"
+    ][:n]
 
 
 def shown_url(url: str) -> str:
@@ -5020,6 +5036,187 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
             sleep(delay)
     raise CardFailed(f"the dashboard {shown_url(url)} did not take card {card['id']} after "
                      f"{CARD_ATTEMPTS} attempts ({why})")
+
+
+# ---------------------------------------------------------------------------
+# After the send: every side effect in the ledger. A card and a metrics batch are
+# entries of the period's ledger beside its emails, each going pending -> done (or
+# failed), so that a rerun completes exactly what is missing. Unlike an email, a side
+# effect left pending by a run that died between doing it and recording it is simply
+# done again: a card carries its Idempotency-Key, a metrics batch the same values at
+# the same timestamp (CloudWatch's Average and Maximum do not change with a repeat).
+
+CARD_KEY = "card:"  # card:<card id>
+METRICS_KEY = "metrics:cloudwatch:"  # metrics:cloudwatch:<batch number, from 1>
+DASHBOARD_PERSONA = "CEO"  # the report whose shortfalls become cards
+CLOUDWATCH_NAMESPACE_RE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")  # CloudWatch's namespace alphabet
+
+
+class AfterSendFailed(Exception):
+    """A side effect after the sends did not happen; the reports stay sent."""
+
+
+@dataclass
+class AfterSend:
+    """The after-the-send settings, checked before the first send."""
+
+    dashboard_url: str | None = None
+    dashboard_token: str | None = None
+    ceo_report: str | None = None  # the id of the report whose sending lets the cards go
+    namespace: str | None = None
+    cloudwatch: Any = None  # a CloudWatch client when CLOUDWATCH_NAMESPACE is set
+    sleep: Callable[[float], None] | None = None  # the cards' retry waits (tests pass their own)
+
+
+def after_send_settings(settings: Settings, reports: Iterable[ReportTemplate]) -> AfterSend:
+    """DASHBOARD_WEBHOOK_URL, DASHBOARD_TOKEN and CLOUDWATCH_NAMESPACE, validated; ConfigError if wrong."""
+    after = AfterSend()
+    url = settings.get("DASHBOARD_WEBHOOK_URL")
+    if url:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError for a bad port)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("DASHBOARD_WEBHOOK_URL is not an http(s) URL with a host; write the webhook's "
+                              "whole address, starting https://")
+        if parts.username or parts.password:
+            raise ConfigError("DASHBOARD_WEBHOOK_URL holds a user name or password; put the secret in "
+                              "DASHBOARD_TOKEN instead (it is sent as a bearer token)")
+        for piece in (parts.path.strip("/"), parts.query, parts.fragment):  # a token may hide there
+            if len(piece) >= MIN_SECRET_LENGTH:
+                _secrets.add(piece)
+        ceo = [r for r in reports if _same_persona(r.persona, DASHBOARD_PERSONA) and not r.entity]
+        if not ceo:
+            raise ConfigError("DASHBOARD_WEBHOOK_URL is set, but no report in the reports folder is the CEO's "
+                              "(persona: CEO): the cards are the CEO report's shortfalls")
+        after.dashboard_url, after.ceo_report = url, ceo[0].id
+        after.dashboard_token = settings.get("DASHBOARD_TOKEN") or None
+    namespace = settings.get("CLOUDWATCH_NAMESPACE")
+    if namespace:
+        if not CLOUDWATCH_NAMESPACE_RE.fullmatch(namespace) or namespace.startswith("AWS/"):
+            raise ConfigError(
+                f"CLOUDWATCH_NAMESPACE={namespace[:60]!r}: not a namespace CloudWatch takes; use up to 255 "
+                "letters, digits and . _ / # : - (not starting with AWS/), e.g. ExecReports"
+            )
+        after.namespace = namespace
+    return after
+
+
+def do_once(ledger: Ledger, key: str, pending: str, done: str, action: Callable[[], dict[str, Any] | None],
+            **details: Any) -> bool:
+    """Do one side effect for the period unless the ledger says it is done: record `pending`,
+    do it, then record `done` with what `action` returns (or 'failed' and raise AfterSendFailed).
+
+    Returns False when it was already done. Only side effects that are safe to repeat come
+    here: one left pending by a run that stopped is done again.
+    """
+    state = ledger.state(key)
+    if state == done:
+        return False
+    if state == pending:
+        log.info("%s: a run stopped while it was under way; doing it again (safe to repeat)", key)
+    try:
+        ledger.record(key, pending, **details)
+    except OSError as exc:
+        raise AfterSendFailed(f"{key}: not done: the ledger cannot be written ({file_problem(exc)})") from None
+    try:
+        result = action() or {}
+    except AfterSendFailed as exc:
+        try:
+            ledger.record(key, "failed", **details, error=redact(str(exc)))
+        except OSError as err:  # it still says pending: the next run does it again, as it would anyway
+            log.warning("%s: the ledger cannot record that it failed (%s)", key, file_problem(err))
+        raise
+    try:
+        ledger.record(key, done, **details, **result)
+    except OSError as exc:
+        raise AfterSendFailed(f"{key}: done, but the ledger cannot record it ({file_problem(exc)}); the next "
+                              "run does it again, which is safe") from None
+    return True
+
+
+def post_cards(ledger: Ledger, after: AfterSend, cards: list[dict[str, Any]]) -> int:
+    """Post each card the ledger does not have as posted; the number posted. Stops at the first failure."""
+    assert after.dashboard_url is not None
+    posted = 0
+    for number, card in enumerate(cards):
+        def post(card: dict[str, Any] = card) -> None:
+            try:
+                post_card(after.dashboard_url, after.dashboard_token, card, sleep=after.sleep)  # type: ignore[arg-type]
+            except CardFailed as exc:
+                raise AfterSendFailed(str(exc)) from None
+
+        try:
+            posted += do_once(ledger, CARD_KEY + card["id"], "posting", "posted", post, title=card["title"])
+        except AfterSendFailed as exc:
+            left = len(cards) - number
+            raise AfterSendFailed(f"{exc}; the reports were sent; {_plural(left, 'card')} not posted: rerun to "
+                                  "post them") from None
+    return posted
+
+
+def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now: dt.datetime) -> int:
+    """Put the headline figures in CloudWatch, a batch at a time, each batch once; the values put."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    # a rerun reuses the first push's timestamp, so a repeated batch holds the very same data points
+    stamps = [e["timestamp"] for k, e in ledger.entries.items() if k.startswith(METRICS_KEY) and "timestamp" in e]
+    when = dt.datetime.fromisoformat(stamps[0]) if stamps else now
+    data = cloudwatch_data(headline_figures(metrics), when)
+    pushed = 0
+    for number, batch in enumerate(batches(data, CLOUDWATCH_BATCH), 1):
+        def put(batch: list[dict[str, Any]] = batch) -> None:
+            try:
+                after.cloudwatch.put_metric_data(Namespace=after.namespace, MetricData=batch)
+            except ClientError as exc:
+                code = _safe_code(exc.response.get("Error", {}).get("Code"))
+                grant = "; grant cloudwatch:PutMetricData" if code in ACCESS_DENIED_CODES else ""
+                raise AfterSendFailed(f"CloudWatch refused the figures ({code or 'no error code'}){grant}") from None
+            except BotoCoreError as exc:
+                raise AfterSendFailed(f"CloudWatch cannot be reached ({_boto_reason(exc)})") from None
+
+        try:
+            if do_once(ledger, f"{METRICS_KEY}{number}", "pushing", "pushed", put,
+                       namespace=after.namespace, values=str(len(batch)), timestamp=when.isoformat()):
+                pushed += len(batch)
+        except AfterSendFailed as exc:
+            raise AfterSendFailed(f"{exc}; the reports were sent; rerun to put the missing figures "
+                                  f"(namespace {after.namespace})") from None
+    return pushed
+
+
+def after_the_send(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], outcome: Outcome,
+                   now: dt.datetime | None = None) -> list[str]:
+    """The side effects after the sends, each at most once a period; the problems, one line each."""
+    problems = []
+    if after.dashboard_url and ledger.state(after.ceo_report or "") == "sent":
+        try:
+            posted = post_cards(ledger, after, dashboard_cards(metrics, persona=DASHBOARD_PERSONA))
+            if posted:
+                outcome.notes.append(f"{_plural(posted, 'dashboard card')} posted")
+        except AfterSendFailed as exc:
+            problems.append(redact(str(exc)))
+    if after.namespace and any(ledger.state(k) == "sent" for k in ledger.entries):
+        try:
+            pushed = push_metrics(ledger, after, metrics, now or dt.datetime.now(dt.UTC))
+            if pushed:
+                outcome.notes.append(f"{_plural(pushed, 'figure')} put in CloudWatch")
+        except AfterSendFailed as exc:
+            problems.append(redact(str(exc)))
+    return problems
+
+
+def dry_run_cards(after: AfterSend, metrics: dict[str, Any]) -> str:
+    """--dry-run: the cards a real run would post, one JSON object a line (empty without a dashboard)."""
+    if not after.dashboard_url:
+        return ""
+    cards = dashboard_cards(metrics, persona=DASHBOARD_PERSONA)
+    lines = [f"Dashboard cards a real run posts to {shown_url(after.dashboard_url)} once the "
+             f"{after.ceo_report} report is sent ({len(cards)}):"]
+    lines += [json.dumps(card, ensure_ascii=False, sort_keys=True) for card in cards]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -5111,6 +5308,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         delivery = shown_delivery(settings, all_ids, args.to)
     else:
         delivery = delivery_settings(settings, all_ids, args.to)
+    after = after_send_settings(settings, reports)
     portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports])  # every report's persona
     needs = table_needs(portfolio)
 
@@ -5146,6 +5344,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
             for path in write_html_files(rendered):
                 log.info("HTML alternative written to %s", path)
         sys.stdout.write(dry_run_text(rendered, delivery))
+        sys.stdout.write(dry_run_cards(after, metrics))
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
@@ -5162,16 +5361,26 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         )
     outcome = Outcome(period=metrics["period"], test_to=args.to)
     progress = sys.stderr if sys.stderr.isatty() else None  # cron (no terminal) gets the summary line only
+    if after.namespace:
+        after.cloudwatch = aws_client(settings, "cloudwatch")
+    problems: list[str] = []
+
+    def after_sends(ledger: Ledger) -> None:
+        problems.extend(after_the_send(ledger, after, metrics, outcome))
+
     interrupted = False
     try:
-        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress)
+        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress,
+                after=None if args.to else after_sends)
+        for problem in problems:
+            log.error("%s", problem)
     except Interrupted:
         interrupted = True  # its own line says what was sent
         raise
     finally:
         if not interrupted and (outcome.sent or outcome.skipped or outcome.failed):
             log.info("%s", outcome.summary())
-    return ExitStatus.UNAVAILABLE if outcome.failed or outcome.unrecorded else ExitStatus.OK
+    return ExitStatus.UNAVAILABLE if outcome.failed or outcome.unrecorded or problems else ExitStatus.OK
 
 
 class _Redact(logging.Filter):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
@@ -62,27 +63,48 @@ def dashboard() -> Iterator[Dashboard]:
     board.close()
 
 
+def shortfall(entity: str, project: str | None, title: str, urgency: str, persona: str | None,
+              source: str = "declared") -> dict[str, object]:
+    """One shortfall as compute_metrics() lists it."""
+    return {"entity": entity, "project": project, "title": title, "urgency": urgency, "persona": persona,
+            "source": source}
+
+
 METRICS = {
     "period": "2026-W47",
+    "as_of": dt.date(2026, 11, 22),
+    "action_horizon": dt.date(2026, 12, 22),
+    "security": [],
+    "kpis": [],
+    # an overdue action ranks above the high shortfalls in "Needs you"; a card is never an action
+    "actions": [{"entity": "Acme", "project": None, "title": "File the VAT return", "done": False, "overdue": True,
+                 "days_overdue": 3, "priority": 1, "due": dt.date(2026, 11, 19), "persona": "CEO"}],
     "shortfalls": [
-        {"entity": "JADA", "project": "Charter", "title": "No yard slot booked", "urgency": "critical",
-         "persona": "CEO"},
-        {"entity": "Acme", "project": None, "title": "Runway 3.0 months", "urgency": "critical", "persona": "CFO"},
-        {"entity": "Beta", "project": "Site", "title": "Admin panel without login", "urgency": "high",
-         "persona": None},
-        {"entity": "Gamma", "project": "X", "title": "Fourth", "urgency": "low", "persona": "CMO"},
+        shortfall("Beta", "Site", "Admin panel without login", "high", None),
+        shortfall("JADA", "Charter", "No yard slot booked", "critical", "CEO"),
+        shortfall("Acme", None, "Runway 3.0 months", "critical", "CFO", source="derived"),
+        shortfall("Gamma", "X", "Fourth", "high", "CMO"),
+        shortfall("Delta", "Y", "Medium, for the CMO only", "medium", "CMO"),
     ],
 }
 
 
-def test_cards_are_the_top_three_with_ids_stable_for_the_period() -> None:
+def test_cards_are_the_ceo_reports_top_three_shortfalls_with_ids_stable_for_the_period() -> None:
     cards = ser.dashboard_cards(METRICS)
-    assert [c["title"] for c in cards] == ["No yard slot booked", "Runway 3.0 months", "Admin panel without login"]
-    assert cards[0] == {"id": cards[0]["id"], "title": "No yard slot booked", "entity": "JADA", "persona": "CEO",
+    # the order of the CEO report's "Needs you": critical first, then high, by entity; the action is left out
+    assert [c["title"] for c in cards] == ["Runway 3.0 months", "No yard slot booked", "Admin panel without login"]
+    shown = [i for i in ser.needs_you(METRICS, "CEO")["items"] if i["kind"] == "shortfall"]
+    assert [c["id"] for c in cards] == [f"{i['id']}-2026-W47" for i in shown[:3]]  # the report's own item ids
+    assert cards[1] == {"id": cards[1]["id"], "title": "No yard slot booked", "entity": "JADA", "persona": "CEO",
                         "urgency": "critical", "period": "2026-W47"}
+    assert cards[0]["persona"] == "CFO"
     assert cards[2]["persona"] == "CEO"  # a shortfall with no persona is the CEO's
     assert ser.dashboard_cards(METRICS) == cards  # the same ids on a rerun
     assert len({c["id"] for c in cards}) == 3
+    # the runway's figure changes from week to week; its card's id does not (but for the period)
+    moved = [dict(s) for s in METRICS["shortfalls"]]  # type: ignore[union-attr]
+    moved[2]["title"] = "Runway 2.5 months"
+    assert ser.dashboard_cards({**METRICS, "shortfalls": moved})[0]["id"] == cards[0]["id"]
     next_week = ser.dashboard_cards({**METRICS, "period": "2026-W48"})
     assert {c["id"] for c in next_week}.isdisjoint(c["id"] for c in cards)
 
@@ -116,7 +138,7 @@ def test_a_dashboard_that_stays_down_fails_naming_it_without_its_path_or_token(
     with pytest.raises(ser.CardFailed) as failed:
         ser.post_card(dashboard.url, "tok-123", ser.dashboard_cards(METRICS)[0], sleep=lambda s: None)
     port = dashboard.server.server_address[1]
-    assert str(failed.value).startswith(f"the dashboard http://127.0.0.1:{port} did not take card ser-")
+    assert str(failed.value).startswith(f"the dashboard http://127.0.0.1:{port} did not take card shortfall-")
     assert str(failed.value).endswith("after 4 attempts (HTTP 504)")
     text = str(failed.value) + caplog.text
     assert "s3cr3t" not in text and "tok-123" not in text and "hooks" not in text
@@ -125,7 +147,7 @@ def test_a_dashboard_that_stays_down_fails_naming_it_without_its_path_or_token(
 @pytest.mark.parametrize("status", [400, 401, 422])
 def test_a_4xx_is_reported_with_its_status_and_not_retried(dashboard: Dashboard, status: int) -> None:
     dashboard.script = [status]
-    with pytest.raises(ser.CardFailed, match=rf"refused card ser-[0-9a-f]+ \(HTTP {status}\)$"):
+    with pytest.raises(ser.CardFailed, match=rf"refused card shortfall-[0-9a-f]+-2026-W47 \(HTTP {status}\)$"):
         ser.post_card(dashboard.url, None, ser.dashboard_cards(METRICS)[0], sleep=lambda s: None)
     assert len(dashboard.requests) == 1
 
