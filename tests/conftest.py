@@ -21,6 +21,8 @@ SETTING_VARS = (
     "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED",
 )
 SETTING_VARS += ("AWS_INVENTORY",)  # the estate is read only when a test asks for it
+SETTING_VARS += ("SES_CONFIGURATION_SET", "SES_EVENTS_QUEUE_URL", "DASHBOARD_WEBHOOK_URL", "DASHBOARD_TOKEN",
+                 "CLOUDWATCH_NAMESPACE")  # after the send: only when a test asks for it
 
 
 @pytest.fixture(autouse=True)
