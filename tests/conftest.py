@@ -125,8 +125,15 @@ class SesProxy:
                 import time
                 import urllib.parse
 
-                fields = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+                fields = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(errors="replace")).items()}
                 action = fields.get("Action", self.path)
+                target = self.headers.get("X-Amz-Target", "")
+                if "Action" not in fields and target:  # a JSON-protocol call (CloudWatch, SQS): its fields as JSON
+                    action = target.rsplit(".", 1)[-1]
+                    try:
+                        fields = json.loads(body or b"{}")
+                    except ValueError:
+                        fields = {}
                 count = sum(1 for a, _, _ in proxy.seen if a == action) + 1
                 proxy.seen.append((action, time.monotonic(), fields))
                 if self.path == "/v2/email/account" and proxy.account is not None:
