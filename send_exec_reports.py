@@ -4158,6 +4158,7 @@ class SesSender:
         self.rate: float | None = None  # recipients a second; 0: unknown, one message a second
         self.quota: dict[str, Any] | None = None
         self.next_at = 0.0
+        self.configuration_set: str | None = None  # SES_CONFIGURATION_SET: SES publishes each message's events
 
     def preflight(self) -> None:
         """One authenticated call before the first send: it reads the send rate and proves
@@ -4214,7 +4215,7 @@ class SesSender:
         self.next_at = now + spacing
 
     def send(self, sender: str, to: list[str], bcc: list[str], subject: str, body: str,
-             raw: bytes | None = None) -> str:
+             raw: bytes | None = None, tags: dict[str, str] | None = None) -> str:
         """Send one message (plain text, or `raw` MIME); return SES's MessageId or raise SendFailed.
 
         Call pace() first: it is not done here, so that a run killed while waiting
@@ -4237,6 +4238,9 @@ class SesSender:
             call, request = self.client.send_raw_email, {
                 "Source": sender, "Destinations": to + bcc, "RawMessage": {"Data": raw},
             }
+        if self.configuration_set:  # delivery tracking: the events name the report and the period
+            request["ConfigurationSetName"] = self.configuration_set
+            request["Tags"] = [{"Name": k, "Value": v} for k, v in (tags or {}).items()]
         retry_why = ""
         for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
             if attempt > 1:  # the caller paced the first attempt
@@ -4506,7 +4510,8 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
             stop_reason = "the archive folder cannot be written (see above)"
             continue
         try:
-            message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text, raw=raw)
+            message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text, raw=raw,
+                                     tags={"report": report.id, "period": outcome.period})
         except SendFailed as exc:
             in_flight.clear()
             error = redact(str(exc))
@@ -4542,7 +4547,8 @@ def _deliver_test(rendered: list[RenderedReport], delivery: Delivery, sender: Se
         try:
             sender.pace(len(to) + len(bcc))
             message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text,
-                                     raw=raw_message(report, delivery))
+                                     raw=raw_message(report, delivery),
+                                     tags={"report": report.id, "period": outcome.period})
         except SendFailed as exc:
             log.error("%s: %s", report.id, redact(str(exc)))
             outcome.failed.append(report.id)
@@ -5220,6 +5226,248 @@ def dry_run_cards(after: AfterSend, metrics: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------
+# After the send: delivery tracking. With SES_CONFIGURATION_SET every message carries the
+# configuration set and the tags report=<id> and period=<period>; SES publishes its
+# events to an SNS topic, and SES_EVENTS_QUEUE_URL is an SQS queue subscribed to it.
+# Each real run reads that queue before rendering, matches the events to the MessageIds
+# in the ledgers of this period and the one before, and keeps the worst news per report
+# in its ledger entry (delivery: {state, at, detail}).
+
+SES_TAG_RE = re.compile(r"[A-Za-z0-9_.@-]{1,255}")  # the alphabet SES takes for a tag value
+CONFIGURATION_SET_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# event type -> the state recorded, least to most serious: a report keeps its worst one
+SES_EVENT_STATES = {
+    "Send": "accepted", "Delivery": "delivered", "DeliveryDelay": "delayed",
+    "Complaint": "complained", "Bounce": "bounced", "Reject": "rejected",
+}
+EVENT_RANK = {state: n for n, state in enumerate(("accepted", "delivered", "delayed", "complained", "bounced",
+                                                 "rejected"))}
+LOUD_EVENTS = frozenset({"complained", "bounced", "rejected"})  # said once, loudly, with exit 69
+EVENTS_MAX_MESSAGES = 1000  # read at most this many queue messages a run (100 calls of 10)
+EVENT_DETAIL_MAX = 200
+
+
+def tag_settings(settings: Settings, reports: Iterable[ReportTemplate]) -> str | None:
+    """SES_CONFIGURATION_SET checked, and every report id able to be an SES tag value; the set's name or None."""
+    name = settings.get("SES_CONFIGURATION_SET")
+    if not name:
+        return None
+    if not CONFIGURATION_SET_RE.fullmatch(name):
+        raise ConfigError(f"SES_CONFIGURATION_SET={name[:70]!r}: not a configuration set name (up to 64 letters, "
+                          "digits, _ and -)")
+    for r in reports:  # refused, not rewritten: a changed tag would not match the report it names
+        if not SES_TAG_RE.fullmatch(r.id):
+            raise ConfigError(f"{r.path}: the report id {r.id!r} cannot be an SES tag value (with "
+                              "SES_CONFIGURATION_SET); rename the file with letters, digits and _ - . @ only")
+    return name
+
+
+def events_queue_setting(settings: Settings) -> str | None:
+    """SES_EVENTS_QUEUE_URL checked (an https SQS queue URL), or None."""
+    url = settings.get("SES_EVENTS_QUEUE_URL")
+    if not url:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path.count("/") != 2:
+        raise ConfigError("SES_EVENTS_QUEUE_URL is not an SQS queue URL; copy it from `aws sqs get-queue-url` "
+                          "(https://sqs.<region>.amazonaws.com/<account>/<queue>)")
+    return url
+
+
+def parse_ses_event(body: str) -> dict[str, str] | None:
+    """One SES event from a queue message (inside an SNS notification, or raw): its MessageId,
+    state, time and detail; None when it is not an SES event this tool understands.
+    """
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
+            data = json.loads(data["Message"])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("mail"), dict):
+        return None
+    kind = data.get("eventType") or data.get("notificationType")  # event publishing, or identity notifications
+    message_id = data["mail"].get("messageId")
+    if kind not in SES_EVENT_STATES or not isinstance(message_id, str):
+        return None
+    what = data.get(kind[0].lower() + kind[1:])
+    what = what if isinstance(what, dict) else {}
+    at = what.get("timestamp") or data["mail"].get("timestamp") or ""
+    detail = ""
+    if kind == "Bounce":
+        who = [r.get("emailAddress", "?") for r in what.get("bouncedRecipients", []) if isinstance(r, dict)]
+        detail = f"{what.get('bounceType', '?')}/{what.get('bounceSubType', '?')}: {', '.join(map(str, who))}"
+    elif kind == "Complaint":
+        who = [r.get("emailAddress", "?") for r in what.get("complainedRecipients", []) if isinstance(r, dict)]
+        detail = f"complaint from {', '.join(map(str, who))}"
+    elif kind == "Reject":
+        detail = str(what.get("reason", ""))
+    elif kind == "Delivery":
+        detail = f"to {len(what.get('recipients', []))} recipients"
+    state = SES_EVENT_STATES[kind]
+    if kind == "Bounce" and what.get("bounceType") == "Transient":
+        state = "delayed"  # a soft bounce: SES tries again
+    return {"message_id": message_id, "state": state, "at": str(at)[:40],
+            "detail": " ".join(redact(detail).split())[:EVENT_DETAIL_MAX]}
+
+
+def worst_event(a: dict[str, str] | None, b: dict[str, str]) -> dict[str, str]:
+    """The more serious of two delivery records (the later one when they are as serious)."""
+    if a is None:
+        return b
+    ra, rb = EVENT_RANK.get(a.get("state", ""), -1), EVENT_RANK[b["state"]]
+    return b if (rb, b.get("at", "")) > (ra, a.get("at", "")) else a
+
+
+def _sqs_fail(exc: BaseException, doing: str) -> ReportError:
+    """One line for an SQS error (its own text is never printed)."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        code = _safe_code(exc.response.get("Error", {}).get("Code"))
+        grant = "; grant sqs:ReceiveMessage and sqs:DeleteMessage on the queue" if code in ACCESS_DENIED_CODES else ""
+        return SendError(f"SES_EVENTS_QUEUE_URL: SQS refused {doing} ({code or 'no error code'}){grant}")
+    return SendError(f"SES_EVENTS_QUEUE_URL: SQS cannot be reached while {doing} ({_boto_reason(exc)})")
+
+
+def read_ses_events(sqs: Any, queue_url: str, limit: int = EVENTS_MAX_MESSAGES) -> list[tuple[str, str]]:
+    """The queue's messages as (receipt handle, body), until it is empty or `limit` are read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    found: list[tuple[str, str]] = []
+    while len(found) < limit:
+        try:
+            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                         VisibilityTimeout=60)
+        except (ClientError, BotoCoreError) as exc:
+            raise _sqs_fail(exc, "reading the events") from None
+        messages = answer.get("Messages", [])
+        if not messages:
+            break
+        found += [(m["ReceiptHandle"], m.get("Body", "")) for m in messages]
+    return found
+
+
+def delete_events(sqs: Any, queue_url: str, handles: list[str]) -> None:
+    """Delete read messages from the queue, ten a call."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for batch in batches(handles, 10):
+        try:
+            answer = sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(batch)])
+        except (ClientError, BotoCoreError) as exc:
+            raise _sqs_fail(exc, "deleting the events read") from None
+        if answer.get("Failed"):  # they come back after the visibility timeout and are matched again: harmless
+            log.warning("SES_EVENTS_QUEUE_URL: %d events could not be deleted; the next run reads them again",
+                        len(answer["Failed"]))
+
+
+def previous_period(period: str) -> str:
+    """The ISO week before a period."""
+    start = period_start(period)
+    assert start is not None
+    return iso_period(start - dt.timedelta(days=7))
+
+
+def period_ledgers(archive_dir: Path, period: str) -> dict[str, Ledger]:
+    """The ledgers of this period and the one before that exist (read; none is created)."""
+    ledgers = {}
+    for p in (previous_period(period), period):
+        folder = archive_dir / p
+        _no_link(folder)
+        if (folder / LEDGER_NAME).exists():
+            ledgers[p] = Ledger(folder / LEDGER_NAME)
+    return ledgers
+
+
+def record_events(ledgers: dict[str, Ledger], events: list[dict[str, str]]) -> tuple[list[str], set[str]]:
+    """Record each report's worst delivery news in its ledger entry; the loud lines (news recorded
+    for the first time) and the MessageIds matched.
+    """
+    owner = {}
+    for period, ledger in ledgers.items():
+        for key, entry in ledger.entries.items():
+            if entry.get("message_id"):
+                owner[entry["message_id"]] = (period, ledger, key)
+    worst: dict[tuple[str, str], dict[str, str]] = {}
+    for event in events:
+        if event["message_id"] in owner:
+            period, _, key = owner[event["message_id"]]
+            worst[(period, key)] = worst_event(worst.get((period, key)), event)
+    loud = []
+    for (period, key), event in worst.items():
+        ledger = ledgers[period]
+        entry = ledger.entries[key]
+        if entry.get("message_id") != event["message_id"]:
+            continue  # resent (--force) since: the news is about a message no longer on record
+        before = entry.get("delivery")
+        news = worst_event(before, {k: event[k] for k in ("state", "at", "detail")})
+        if news == before:
+            continue
+        details = {k: v for k, v in entry.items() if k != "state"}
+        ledger.record(key, entry["state"], **{**details, "delivery": news})
+        if news["state"] in LOUD_EVENTS and (before or {}).get("state") != news["state"]:
+            loud.append(f"{key} ({period}) {news['state']}: {news['detail'] or 'no detail'}; check its readers' "
+                        f"addresses (EXEC_REPORT_TO, {report_setting(key)})")
+    return loud, set(owner)
+
+
+def track_delivery(sqs: Any, queue_url: str, archive_dir: Path, period: str) -> list[str]:
+    """Read the SES events queue and record them (under the run lock); the loud lines for stderr.
+
+    Deleted from the queue: the events matched, those that are not SES events, and those
+    about a message sent before the previous period began (no ledger read here can ever
+    match them: test sends, or a resent report's first message). The others stay for the
+    queue's retention period: they may belong to a message whose ledger is not read.
+    """
+    with RunLock(archive_dir):
+        ledgers = period_ledgers(archive_dir, period)
+        read = read_ses_events(sqs, queue_url)
+        if not read:
+            return []
+        parsed = [(handle, parse_ses_event(body)) for handle, body in read]
+        events = [e for _, e in parsed if e is not None]
+        try:
+            loud, known = record_events(ledgers, events)
+        except OSError as exc:
+            raise ConfigError(f"the send ledger: {file_problem(exc)}; nothing was sent") from None
+        oldest = str(period_start(previous_period(period)))
+        done = [h for h, e in parsed if e is None or e["message_id"] in known or e["at"][:10] < oldest]
+        if skipped := sum(1 for _, e in parsed if e is None):
+            log.warning("SES_EVENTS_QUEUE_URL: %s that are not SES events deleted", _plural(skipped, "message"))
+        delete_events(sqs, queue_url, done)
+        return loud
+
+
+def delivery_line(archive_dir: Path | None, period: str) -> str | None:
+    """The CEO report's line on the previous period's delivery; None when nothing was sent then."""
+    if archive_dir is None:
+        return None
+    prev = previous_period(period)
+    try:
+        ledger = period_ledgers(archive_dir, period).get(prev)
+    except OSError:
+        return None  # the run says what is wrong with the archive when it writes there
+    if ledger is None:
+        return None
+    reports = {k: e for k, e in ledger.entries.items() if ":" not in k and e["state"] == "sent"}
+    if not reports:
+        return None
+    states = [(k, (e.get("delivery") or {}).get("state")) for k, e in sorted(reports.items())]
+    parts = []
+    if delivered := sum(1 for _, s in states if s == "delivered"):
+        parts.append(f"{delivered} delivered")
+    parts += [f"{k} {s}" for k, s in states if s not in (None, "delivered", "accepted")]
+    if unknown := sum(1 for _, s in states if s in (None, "accepted")):
+        parts.append(f"{unknown} with no delivery news")
+    return f"Last week's reports ({prev}): {', '.join(parts)}"
+
+
+# ---------------------------------------------------------------------------
 # Command line
 
 
@@ -5309,6 +5557,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     else:
         delivery = delivery_settings(settings, all_ids, args.to)
     after = after_send_settings(settings, reports)
+    configuration_set = tag_settings(settings, reports)
+    events_queue = events_queue_setting(settings)
     portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports])  # every report's persona
     needs = table_needs(portfolio)
 
@@ -5319,6 +5569,16 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     counts = read_tables(needs, settings.export_dir, live)
     estate = read_estate(settings, as_of) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
+    problems: list[str] = []  # after the send: what failed (the reports went out), one line each
+    loud: list[str] = []  # delivery news said once: a bounce, a complaint, a rejection
+    if events_queue and not (args.dry_run or args.check or args.to) and settings.archive_dir is not None:
+        try:  # before rendering, so that the CEO report shows last week's delivery as of now
+            loud = track_delivery(aws_client(settings, "sqs"), events_queue, settings.archive_dir, metrics["period"])
+        except SendError as exc:
+            problems.append(f"{exc}; the delivery news waits in the queue for the next run")
+        for line in loud:
+            log.error("delivery: %s", line)
+    metrics["last_delivery"] = delivery_line(settings.archive_dir, metrics["period"])
     rendered = render_all(selected, metrics)
 
     if args.check:
@@ -5353,6 +5613,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
     client = ses_client(settings)
     sender = SesSender(client)
+    sender.configuration_set = configuration_set
     sender.preflight()
     if sender_verified(client, delivery.sender) is False:
         raise ConfigError(
@@ -5363,7 +5624,6 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     progress = sys.stderr if sys.stderr.isatty() else None  # cron (no terminal) gets the summary line only
     if after.namespace:
         after.cloudwatch = aws_client(settings, "cloudwatch")
-    problems: list[str] = []
 
     def after_sends(ledger: Ledger) -> None:
         problems.extend(after_the_send(ledger, after, metrics, outcome))
@@ -5380,7 +5640,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     finally:
         if not interrupted and (outcome.sent or outcome.skipped or outcome.failed):
             log.info("%s", outcome.summary())
-    return ExitStatus.UNAVAILABLE if outcome.failed or outcome.unrecorded or problems else ExitStatus.OK
+    failed = outcome.failed or outcome.unrecorded or problems or loud
+    return ExitStatus.UNAVAILABLE if failed else ExitStatus.OK
 
 
 class _Redact(logging.Filter):
