@@ -4707,20 +4707,29 @@ def show_status(archive_dir: Path, period: str) -> str:
     ledger = Ledger(folder / LEDGER_NAME)
     if not ledger.entries:
         return f"{period}: nothing recorded ({ledger.path} does not exist: no report was sent for this period)\n"
-    meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed"}
+    meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed", "posting": "outcome unknown",
+               "posted": "posted", "pushing": "outcome unknown", "pushed": "pushed"}
     rows = []
-    for report_id, entry in sorted(ledger.entries.items()):
+    # the reports first, then what followed them (cards, the metrics push)
+    for report_id, entry in sorted(ledger.entries.items(), key=lambda kv: (":" in kv[0], kv[0])):
         detail = f"MessageId {entry['message_id']}" if entry.get("message_id") else ""
         problem = entry.get("error") or entry.get("last_error")
         if problem:
             detail = f"{detail}; " if detail else ""
             detail += ("last resend failed: " if entry.get("last_error") else "") + problem
-        rows.append([report_id, meaning[entry["state"]], entry.get("at", "?"), detail])
-    head = ["report", "state", "at (UTC)", "MessageId or problem"]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+        news = entry.get("delivery") if isinstance(entry.get("delivery"), dict) else None
+        delivery = "" if ":" in report_id else "no news"
+        if news:
+            delivery = str(news.get("state", "?"))
+            if news.get("detail") and news.get("state") != "delivered":
+                detail = f"{detail}; " if detail else ""
+                detail += f"{news['state']} {news.get('at', '')}: {news['detail']}"
+        rows.append([report_id, meaning[entry["state"]], entry.get("at", "?"), delivery, detail])
+    head = ["report", "state", "at (UTC)", "delivery", "MessageId or problem"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     lines = [f"{period} ({ledger.path}):"]
     for row in [head, *rows]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -5438,7 +5447,7 @@ def track_delivery(sqs: Any, queue_url: str, archive_dir: Path, period: str) -> 
         oldest = str(period_start(previous_period(period)))
         done = [h for h, e in parsed if e is None or e["message_id"] in known or e["at"][:10] < oldest]
         if skipped := sum(1 for _, e in parsed if e is None):
-            log.warning("SES_EVENTS_QUEUE_URL: %s that are not SES events deleted", _plural(skipped, "message"))
+            log.warning("SES_EVENTS_QUEUE_URL: deleted %s that held no SES event", _plural(skipped, "message"))
         delete_events(sqs, queue_url, done)
         return loud
 
