@@ -158,6 +158,11 @@ SETTING_NAMES = (
     "AWS_INVENTORY",
     "EMAIL_FORMAT",
     "REPORTS_DIR",
+    "SES_CONFIGURATION_SET",
+    "SES_EVENTS_QUEUE_URL",
+    "DASHBOARD_WEBHOOK_URL",
+    "DASHBOARD_TOKEN",
+    "CLOUDWATCH_NAMESPACE",
 )
 EMAIL_FORMATS = ("text", "text+html")  # text only (the default), or text with an HTML alternative
 AWS_NAMES = (
@@ -4262,7 +4267,7 @@ class FolderArchive:
             self._lock = None
 
 
-LEDGER_STATES = ("sending", "sent", "failed")
+LEDGER_STATES = ("sending", "sent", "failed", "posting", "posted", "pushing", "pushed")  # emails, cards, metrics
 LEDGER_TEXT_KEYS = ("at", "subject", "message_id", "error", "last_error")
 
 
@@ -4427,6 +4432,7 @@ class SesSender:
         self.rate: float | None = None  # recipients a second; 0: unknown, one message a second
         self.quota: dict[str, Any] | None = None
         self.next_at = 0.0
+        self.configuration_set: str | None = None  # SES_CONFIGURATION_SET: SES publishes each message's events
 
     def preflight(self) -> None:
         """One authenticated call before the first send: it reads the send rate and proves
@@ -4483,7 +4489,7 @@ class SesSender:
         self.next_at = now + spacing
 
     def send(self, sender: str, to: list[str], bcc: list[str], subject: str, body: str,
-             raw: bytes | None = None) -> str:
+             raw: bytes | None = None, tags: dict[str, str] | None = None) -> str:
         """Send one message (plain text, or `raw` MIME); return SES's MessageId or raise SendFailed.
 
         Call pace() first: it is not done here, so that a run killed while waiting
@@ -4506,6 +4512,9 @@ class SesSender:
             call, request = self.client.send_raw_email, {
                 "Source": sender, "Destinations": to + bcc, "RawMessage": {"Data": raw},
             }
+        if self.configuration_set:  # delivery tracking: the events name the report and the period
+            request["ConfigurationSetName"] = self.configuration_set
+            request["Tags"] = [{"Name": k, "Value": v} for k, v in (tags or {}).items()]
         retry_why = ""
         for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
             if attempt > 1:  # the caller paced the first attempt
@@ -4624,6 +4633,7 @@ class Outcome:
 
     unrecorded: list[str] = field(default_factory=list)  # sent, but the ledger could not say so
     test_to: str | None = None
+    notes: list[str] = field(default_factory=list)  # what happened after the send ("3 dashboard cards posted")
 
     def summary(self) -> str:
         """The one summary line for stderr."""
@@ -4638,7 +4648,8 @@ class Outcome:
             f"{self.period}: {part('sent', self.sent)}; {part('skipped as already sent', self.skipped)}; "
             f"{part('failed', self.failed)}"
         )
-        return line + (f"; {part('sent but not in the ledger', self.unrecorded)}" if self.unrecorded else "")
+        line += f"; {part('sent but not in the ledger', self.unrecorded)}" if self.unrecorded else ""
+        return "; ".join([line, *self.notes])
 
 
 def envelope(report: RenderedReport, delivery: Delivery) -> str:
@@ -4702,10 +4713,12 @@ def deliver(
     *,
     force: bool = False,
     progress: Any = None,
+    after: Callable[[Ledger], None] | None = None,
 ) -> None:
     """Send every report not yet sent for the period, recording each in the ledger and in outcome.
 
     `progress`: a stream for a line per report and per pacing wait (a terminal), or None (cron).
+    `after`: what to do after the sends, still under the lock, with the period's ledger.
     """
     say = _progress(progress)
     sender.note = say
@@ -4719,6 +4732,8 @@ def deliver(
         in_flight: list[Any] = []  # [report id, MessageId or None] while a message is with SES
         try:
             _send_all(rendered, metrics_json, delivery, sender, outcome, ledger, in_flight, force, say)
+            if after is not None:
+                after(ledger)
         except KeyboardInterrupt as exc:
             raise _interrupted(exc, rendered, outcome, ledger, in_flight) from None
         except LedgerConflict:  # the summary line names what went out and what did not
@@ -4785,7 +4800,8 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
             stop_reason = "the archive folder cannot be written (see above)"
             continue
         try:
-            message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text, raw=raw)
+            message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text, raw=raw,
+                                     tags={"report": report.id, "period": outcome.period})
         except SendFailed as exc:
             in_flight.clear()
             error = redact(str(exc))
@@ -4821,7 +4837,8 @@ def _deliver_test(rendered: list[RenderedReport], delivery: Delivery, sender: Se
         try:
             sender.pace(len(to) + len(bcc))
             message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text,
-                                     raw=raw_message(report, delivery))
+                                     raw=raw_message(report, delivery),
+                                     tags={"report": report.id, "period": outcome.period})
         except SendFailed as exc:
             log.error("%s: %s", report.id, redact(str(exc)))
             outcome.failed.append(report.id)
@@ -4981,20 +4998,29 @@ def show_status(archive: Archive, period: str) -> str:
     ledger = Ledger(archive, period)
     if not ledger.entries:
         return f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this period)\n"
-    meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed"}
+    meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed", "posting": "outcome unknown",
+               "posted": "posted", "pushing": "outcome unknown", "pushed": "pushed"}
     rows = []
-    for report_id, entry in sorted(ledger.entries.items()):
+    # the reports first, then what followed them (cards, the metrics push)
+    for report_id, entry in sorted(ledger.entries.items(), key=lambda kv: (":" in kv[0], kv[0])):
         detail = f"MessageId {entry['message_id']}" if entry.get("message_id") else ""
         problem = entry.get("error") or entry.get("last_error")
         if problem:
             detail = f"{detail}; " if detail else ""
             detail += ("last resend failed: " if entry.get("last_error") else "") + problem
-        rows.append([report_id, meaning[entry["state"]], entry.get("at", "?"), detail])
-    head = ["report", "state", "at (UTC)", "MessageId or problem"]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+        news = entry.get("delivery") if isinstance(entry.get("delivery"), dict) else None
+        delivery = "" if ":" in report_id else "no news"
+        if news:
+            delivery = str(news.get("state", "?"))
+            if news.get("detail") and news.get("state") != "delivered":
+                detail = f"{detail}; " if detail else ""
+                detail += f"{news['state']} {news.get('at', '')}: {news['detail']}"
+        rows.append([report_id, meaning[entry["state"]], entry.get("at", "?"), delivery, detail])
+    head = ["report", "state", "at (UTC)", "delivery", "MessageId or problem"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     lines = [f"{period} ({ledger.where}):"]
     for row in [head, *rows]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
@@ -5311,22 +5337,27 @@ class CardFailed(Exception):
     """The dashboard did not take a card."""
 
 
-def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT) -> list[dict[str, Any]]:
-    """The CEO report's top shortfalls as cards, most urgent first."""
-    import hashlib
+def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str = "CEO") -> list[dict[str, Any]]:
+    """The CEO report's top shortfalls as cards, in the order its "Needs you" ranks them.
 
-    cards = []
-    for s in metrics["shortfalls"][:n]:
-        identity = "\x1f".join((metrics["period"], s["entity"], s.get("project") or "", s["title"]))
-        cards.append({
-            "id": "ser-" + hashlib.sha256(identity.encode()).hexdigest()[:24],
-            "title": s["title"],
-            "entity": s["entity"],
-            "persona": s.get("persona") or "CEO",
-            "urgency": s["urgency"],
+    The ranking is needs_you()'s with the actions left out, so the cards are the
+    shortfalls the CEO reads first even in a week when overdue actions fill the list.
+    A card's id is the item's own id (the same every week for the same shortfall) with
+    the period after it: a shortfall still open next week makes next week's card.
+    """
+    ranked = needs_you({**metrics, "actions": []}, persona)["items"]
+    return [
+        {
+            "id": f"{item['id']}-{metrics['period']}",
+            "title": item["what"],
+            "entity": item["entity"],
+            "persona": item.get("persona") or persona,
+            "urgency": item["urgency"],
             "period": metrics["period"],
-        })
-    return cards
+        }
+        for item in ranked
+        if item["kind"] == "shortfall"
+    ][:n]
 
 
 def shown_url(url: str) -> str:
@@ -5384,6 +5415,431 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
             sleep(delay)
     raise CardFailed(f"the dashboard {shown_url(url)} did not take card {card['id']} after "
                      f"{CARD_ATTEMPTS} attempts ({why})")
+
+
+# ---------------------------------------------------------------------------
+# After the send: every side effect in the ledger. A card and a metrics batch are
+# entries of the period's ledger beside its emails, each going pending -> done (or
+# failed), so that a rerun completes exactly what is missing. Unlike an email, a side
+# effect left pending by a run that died between doing it and recording it is simply
+# done again: a card carries its Idempotency-Key, a metrics batch the same values at
+# the same timestamp (CloudWatch's Average and Maximum do not change with a repeat).
+
+CARD_KEY = "card:"  # card:<card id>
+METRICS_KEY = "metrics:cloudwatch:"  # metrics:cloudwatch:<batch number, from 1>
+DASHBOARD_PERSONA = "CEO"  # the report whose shortfalls become cards
+CLOUDWATCH_NAMESPACE_RE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")  # CloudWatch's namespace alphabet
+
+
+class AfterSendFailed(Exception):
+    """A side effect after the sends did not happen; the reports stay sent."""
+
+
+@dataclass
+class AfterSend:
+    """The after-the-send settings, checked before the first send."""
+
+    dashboard_url: str | None = None
+    dashboard_token: str | None = None
+    ceo_report: str | None = None  # the id of the report whose sending lets the cards go
+    namespace: str | None = None
+    cloudwatch: Any = None  # a CloudWatch client when CLOUDWATCH_NAMESPACE is set
+    sleep: Callable[[float], None] | None = None  # the cards' retry waits (tests pass their own)
+
+
+def after_send_settings(settings: Settings, reports: Iterable[ReportTemplate]) -> AfterSend:
+    """DASHBOARD_WEBHOOK_URL, DASHBOARD_TOKEN and CLOUDWATCH_NAMESPACE, validated; ConfigError if wrong."""
+    after = AfterSend()
+    url = settings.get("DASHBOARD_WEBHOOK_URL")
+    if url:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError for a bad port)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("DASHBOARD_WEBHOOK_URL is not an http(s) URL with a host; write the webhook's "
+                              "whole address, starting https://")
+        if parts.username or parts.password:
+            raise ConfigError("DASHBOARD_WEBHOOK_URL holds a user name or password; put the secret in "
+                              "DASHBOARD_TOKEN instead (it is sent as a bearer token)")
+        for piece in (parts.path.strip("/"), parts.query, parts.fragment):  # a token may hide there
+            if len(piece) >= MIN_SECRET_LENGTH:
+                _secrets.add(piece)
+        ceo = [r for r in reports if _same_persona(r.persona, DASHBOARD_PERSONA) and not r.entity]
+        if not ceo:
+            raise ConfigError("DASHBOARD_WEBHOOK_URL is set, but no report in the reports folder is the CEO's "
+                              "(persona: CEO): the cards are the CEO report's shortfalls")
+        after.dashboard_url, after.ceo_report = url, ceo[0].id
+        after.dashboard_token = settings.get("DASHBOARD_TOKEN") or None
+    namespace = settings.get("CLOUDWATCH_NAMESPACE")
+    if namespace:
+        if not CLOUDWATCH_NAMESPACE_RE.fullmatch(namespace) or namespace.startswith("AWS/"):
+            raise ConfigError(
+                f"CLOUDWATCH_NAMESPACE={namespace[:60]!r}: not a namespace CloudWatch takes; use up to 255 "
+                "letters, digits and . _ / # : - (not starting with AWS/), e.g. ExecReports"
+            )
+        after.namespace = namespace
+    return after
+
+
+def do_once(ledger: Ledger, key: str, pending: str, done: str, action: Callable[[], dict[str, Any] | None],
+            **details: Any) -> bool:
+    """Do one side effect for the period unless the ledger says it is done: record `pending`,
+    do it, then record `done` with what `action` returns (or 'failed' and raise AfterSendFailed).
+
+    Returns False when it was already done. Only side effects that are safe to repeat come
+    here: one left pending by a run that stopped is done again.
+    """
+    state = ledger.state(key)
+    if state == done:
+        return False
+    if state == pending:
+        log.info("%s: a run stopped while it was under way; doing it again (safe to repeat)", key)
+    try:
+        ledger.record(key, pending, **details)
+    except OSError as exc:
+        raise AfterSendFailed(f"{key}: not done: the ledger cannot be written ({file_problem(exc)})") from None
+    try:
+        result = action() or {}
+    except AfterSendFailed as exc:
+        try:
+            ledger.record(key, "failed", **details, error=redact(str(exc)))
+        except OSError as err:  # it still says pending: the next run does it again, as it would anyway
+            log.warning("%s: the ledger cannot record that it failed (%s)", key, file_problem(err))
+        raise
+    try:
+        ledger.record(key, done, **details, **result)
+    except OSError as exc:
+        raise AfterSendFailed(f"{key}: done, but the ledger cannot record it ({file_problem(exc)}); the next "
+                              "run does it again, which is safe") from None
+    return True
+
+
+def post_cards(ledger: Ledger, after: AfterSend, cards: list[dict[str, Any]]) -> int:
+    """Post each card the ledger does not have as posted; the number posted. Stops at the first failure."""
+    assert after.dashboard_url is not None
+    posted = 0
+    for number, card in enumerate(cards):
+        def post(card: dict[str, Any] = card) -> None:
+            try:
+                post_card(after.dashboard_url, after.dashboard_token, card, sleep=after.sleep)  # type: ignore[arg-type]
+            except CardFailed as exc:
+                raise AfterSendFailed(str(exc)) from None
+
+        try:
+            posted += do_once(ledger, CARD_KEY + card["id"], "posting", "posted", post, title=card["title"])
+        except AfterSendFailed as exc:
+            left = len(cards) - number
+            raise AfterSendFailed(f"{exc}; the reports were sent; {_plural(left, 'card')} not posted: rerun to "
+                                  "post them") from None
+    return posted
+
+
+def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now: dt.datetime) -> int:
+    """Put the headline figures in CloudWatch, a batch at a time, each batch once; the values put."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    # a rerun reuses the first push's timestamp, so a repeated batch holds the very same data points
+    stamps = [e["timestamp"] for k, e in ledger.entries.items() if k.startswith(METRICS_KEY) and "timestamp" in e]
+    when = dt.datetime.fromisoformat(stamps[0]) if stamps else now
+    data = cloudwatch_data(headline_figures(metrics), when)
+    pushed = 0
+    for number, batch in enumerate(batches(data, CLOUDWATCH_BATCH), 1):
+        def put(batch: list[dict[str, Any]] = batch) -> None:
+            try:
+                after.cloudwatch.put_metric_data(Namespace=after.namespace, MetricData=batch)
+            except ClientError as exc:
+                code = _safe_code(exc.response.get("Error", {}).get("Code"))
+                grant = "; grant cloudwatch:PutMetricData" if code in ACCESS_DENIED_CODES else ""
+                raise AfterSendFailed(f"CloudWatch refused the figures ({code or 'no error code'}){grant}") from None
+            except BotoCoreError as exc:
+                raise AfterSendFailed(f"CloudWatch cannot be reached ({_boto_reason(exc)})") from None
+
+        try:
+            if do_once(ledger, f"{METRICS_KEY}{number}", "pushing", "pushed", put,
+                       namespace=after.namespace, values=str(len(batch)), timestamp=when.isoformat()):
+                pushed += len(batch)
+        except AfterSendFailed as exc:
+            raise AfterSendFailed(f"{exc}; the reports were sent; rerun to put the missing figures "
+                                  f"(namespace {after.namespace})") from None
+    return pushed
+
+
+def after_the_send(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], outcome: Outcome,
+                   now: dt.datetime | None = None) -> list[str]:
+    """The side effects after the sends, each at most once a period; the problems, one line each."""
+    problems = []
+    if after.dashboard_url and ledger.state(after.ceo_report or "") == "sent":
+        try:
+            posted = post_cards(ledger, after, dashboard_cards(metrics, persona=DASHBOARD_PERSONA))
+            if posted:
+                outcome.notes.append(f"{_plural(posted, 'dashboard card')} posted")
+        except AfterSendFailed as exc:
+            problems.append(redact(str(exc)))
+    if after.namespace and any(ledger.state(k) == "sent" for k in ledger.entries):
+        try:
+            pushed = push_metrics(ledger, after, metrics, now or dt.datetime.now(dt.UTC))
+            if pushed:
+                outcome.notes.append(f"{_plural(pushed, 'figure')} put in CloudWatch")
+        except AfterSendFailed as exc:
+            problems.append(redact(str(exc)))
+    return problems
+
+
+def dry_run_cards(after: AfterSend, metrics: dict[str, Any]) -> str:
+    """--dry-run: the cards a real run would post, one JSON object a line (empty without a dashboard)."""
+    if not after.dashboard_url:
+        return ""
+    cards = dashboard_cards(metrics, persona=DASHBOARD_PERSONA)
+    lines = [f"Dashboard cards a real run posts to {shown_url(after.dashboard_url)} once the "
+             f"{after.ceo_report} report is sent ({len(cards)}):"]
+    lines += [json.dumps(card, ensure_ascii=False, sort_keys=True) for card in cards]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# After the send: delivery tracking. With SES_CONFIGURATION_SET every message carries the
+# configuration set and the tags report=<id> and period=<period>; SES publishes its
+# events to an SNS topic, and SES_EVENTS_QUEUE_URL is an SQS queue subscribed to it.
+# Each real run reads that queue before rendering, matches the events to the MessageIds
+# in the ledgers of this period and the one before, and keeps the worst news per report
+# in its ledger entry (delivery: {state, at, detail}).
+
+SES_TAG_RE = re.compile(r"[A-Za-z0-9_.@-]{1,255}")  # the alphabet SES takes for a tag value
+CONFIGURATION_SET_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# event type -> the state recorded, least to most serious: a report keeps its worst one
+SES_EVENT_STATES = {
+    "Send": "accepted", "Delivery": "delivered", "DeliveryDelay": "delayed",
+    "Complaint": "complained", "Bounce": "bounced", "Reject": "rejected",
+}
+EVENT_RANK = {state: n for n, state in enumerate(("accepted", "delivered", "delayed", "complained", "bounced",
+                                                 "rejected"))}
+LOUD_EVENTS = frozenset({"complained", "bounced", "rejected"})  # said once, loudly, with exit 69
+EVENTS_MAX_MESSAGES = 1000  # read at most this many queue messages a run (100 calls of 10)
+EVENT_DETAIL_MAX = 200
+
+
+def tag_settings(settings: Settings, reports: Iterable[ReportTemplate]) -> str | None:
+    """SES_CONFIGURATION_SET checked, and every report id able to be an SES tag value; the set's name or None."""
+    name = settings.get("SES_CONFIGURATION_SET")
+    if not name:
+        return None
+    if not CONFIGURATION_SET_RE.fullmatch(name):
+        raise ConfigError(f"SES_CONFIGURATION_SET={name[:70]!r}: not a configuration set name (up to 64 letters, "
+                          "digits, _ and -)")
+    for r in reports:  # refused, not rewritten: a changed tag would not match the report it names
+        if not SES_TAG_RE.fullmatch(r.id):
+            raise ConfigError(f"{r.path}: the report id {r.id!r} cannot be an SES tag value (with "
+                              "SES_CONFIGURATION_SET); rename the file with letters, digits and _ - . @ only")
+    return name
+
+
+def events_queue_setting(settings: Settings) -> str | None:
+    """SES_EVENTS_QUEUE_URL checked (an https SQS queue URL), or None."""
+    url = settings.get("SES_EVENTS_QUEUE_URL")
+    if not url:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.path.count("/") != 2:
+        raise ConfigError("SES_EVENTS_QUEUE_URL is not an SQS queue URL; copy it from `aws sqs get-queue-url` "
+                          "(https://sqs.<region>.amazonaws.com/<account>/<queue>)")
+    return url
+
+
+def parse_ses_event(body: str) -> dict[str, str] | None:
+    """One SES event from a queue message (inside an SNS notification, or raw): its MessageId,
+    state, time and detail; None when it is not an SES event this tool understands.
+    """
+    try:
+        data = json.loads(body)
+        if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
+            data = json.loads(data["Message"])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("mail"), dict):
+        return None
+    kind = data.get("eventType") or data.get("notificationType")  # event publishing, or identity notifications
+    message_id = data["mail"].get("messageId")
+    if kind not in SES_EVENT_STATES or not isinstance(message_id, str):
+        return None
+    what = data.get(kind[0].lower() + kind[1:])
+    what = what if isinstance(what, dict) else {}
+    at = what.get("timestamp") or data["mail"].get("timestamp") or ""
+    detail = ""
+    if kind == "Bounce":
+        who = [r.get("emailAddress", "?") for r in what.get("bouncedRecipients", []) if isinstance(r, dict)]
+        detail = f"{what.get('bounceType', '?')}/{what.get('bounceSubType', '?')}: {', '.join(map(str, who))}"
+    elif kind == "Complaint":
+        who = [r.get("emailAddress", "?") for r in what.get("complainedRecipients", []) if isinstance(r, dict)]
+        detail = f"complaint from {', '.join(map(str, who))}"
+    elif kind == "Reject":
+        detail = str(what.get("reason", ""))
+    elif kind == "Delivery":
+        detail = f"to {len(what.get('recipients', []))} recipients"
+    state = SES_EVENT_STATES[kind]
+    if kind == "Bounce" and what.get("bounceType") == "Transient":
+        state = "delayed"  # a soft bounce: SES tries again
+    return {"message_id": message_id, "state": state, "at": str(at)[:40],
+            "detail": " ".join(redact(detail).split())[:EVENT_DETAIL_MAX]}
+
+
+def worst_event(a: dict[str, str] | None, b: dict[str, str]) -> dict[str, str]:
+    """The more serious of two delivery records (the later one when they are as serious)."""
+    if a is None:
+        return b
+    ra, rb = EVENT_RANK.get(a.get("state", ""), -1), EVENT_RANK[b["state"]]
+    return b if (rb, b.get("at", "")) > (ra, a.get("at", "")) else a
+
+
+def _sqs_fail(exc: BaseException, doing: str) -> ReportError:
+    """One line for an SQS error (its own text is never printed)."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        code = _safe_code(exc.response.get("Error", {}).get("Code"))
+        grant = "; grant sqs:ReceiveMessage and sqs:DeleteMessage on the queue" if code in ACCESS_DENIED_CODES else ""
+        return SendError(f"SES_EVENTS_QUEUE_URL: SQS refused {doing} ({code or 'no error code'}){grant}")
+    return SendError(f"SES_EVENTS_QUEUE_URL: SQS cannot be reached while {doing} ({_boto_reason(exc)})")
+
+
+def read_ses_events(sqs: Any, queue_url: str, limit: int = EVENTS_MAX_MESSAGES) -> list[tuple[str, str]]:
+    """The queue's messages as (receipt handle, body), until it is empty or `limit` are read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    found: list[tuple[str, str]] = []
+    while len(found) < limit:
+        try:
+            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                         VisibilityTimeout=60)
+        except (ClientError, BotoCoreError) as exc:
+            raise _sqs_fail(exc, "reading the events") from None
+        messages = answer.get("Messages", [])
+        if not messages:
+            break
+        found += [(m["ReceiptHandle"], m.get("Body", "")) for m in messages]
+    return found
+
+
+def delete_events(sqs: Any, queue_url: str, handles: list[str]) -> None:
+    """Delete read messages from the queue, ten a call."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for batch in batches(handles, 10):
+        try:
+            answer = sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(batch)])
+        except (ClientError, BotoCoreError) as exc:
+            raise _sqs_fail(exc, "deleting the events read") from None
+        if answer.get("Failed"):  # they come back after the visibility timeout and are matched again: harmless
+            log.warning("SES_EVENTS_QUEUE_URL: %d events could not be deleted; the next run reads them again",
+                        len(answer["Failed"]))
+
+
+def previous_period(period: str) -> str:
+    """The ISO week before a period."""
+    start = period_start(period)
+    assert start is not None
+    return iso_period(start - dt.timedelta(days=7))
+
+
+def period_ledgers(archive: Archive, period: str) -> dict[str, Ledger]:
+    """The ledgers of this period and the one before that exist (read; none is created)."""
+    ledgers = {}
+    for p in (previous_period(period), period):
+        ledger = Ledger(archive, p)
+        if ledger.version is not None:  # there is a ledger for that period
+            ledgers[p] = ledger
+    return ledgers
+
+
+def record_events(ledgers: dict[str, Ledger], events: list[dict[str, str]]) -> tuple[list[str], set[str]]:
+    """Record each report's worst delivery news in its ledger entry; the loud lines (news recorded
+    for the first time) and the MessageIds matched.
+    """
+    owner = {}
+    for period, ledger in ledgers.items():
+        for key, entry in ledger.entries.items():
+            if entry.get("message_id"):
+                owner[entry["message_id"]] = (period, ledger, key)
+    worst: dict[tuple[str, str], dict[str, str]] = {}
+    for event in events:
+        if event["message_id"] in owner:
+            period, _, key = owner[event["message_id"]]
+            worst[(period, key)] = worst_event(worst.get((period, key)), event)
+    loud = []
+    for (period, key), event in worst.items():
+        ledger = ledgers[period]
+        entry = ledger.entries[key]
+        if entry.get("message_id") != event["message_id"]:
+            continue  # resent (--force) since: the news is about a message no longer on record
+        before = entry.get("delivery")
+        news = worst_event(before, {k: event[k] for k in ("state", "at", "detail")})
+        if news == before:
+            continue
+        details = {k: v for k, v in entry.items() if k != "state"}
+        ledger.record(key, entry["state"], **{**details, "delivery": news})
+        if news["state"] in LOUD_EVENTS and (before or {}).get("state") != news["state"]:
+            loud.append(f"{key} ({period}) {news['state']}: {news['detail'] or 'no detail'}; check its readers' "
+                        f"addresses (EXEC_REPORT_TO, {report_setting(key)})")
+    return loud, set(owner)
+
+
+def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> list[str]:
+    """Read the SES events queue and record them (under the run lock); the loud lines for stderr.
+
+    Deleted from the queue: the events matched, those that are not SES events, and those
+    about a message sent before the previous period began (no ledger read here can ever
+    match them: test sends, or a resent report's first message). The others stay for the
+    queue's retention period: they may belong to a message whose ledger is not read.
+    """
+    archive.acquire(LOCK_WAIT_SECONDS)
+    try:
+        ledgers = period_ledgers(archive, period)
+        read = read_ses_events(sqs, queue_url)
+        if not read:
+            return []
+        parsed = [(handle, parse_ses_event(body)) for handle, body in read]
+        events = [e for _, e in parsed if e is not None]
+        try:
+            loud, known = record_events(ledgers, events)
+        except OSError as exc:
+            raise ConfigError(f"the send ledger: {file_problem(exc)}; nothing was sent") from None
+        oldest = str(period_start(previous_period(period)))
+        done = [h for h, e in parsed if e is None or e["message_id"] in known or e["at"][:10] < oldest]
+        if skipped := sum(1 for _, e in parsed if e is None):
+            log.warning("SES_EVENTS_QUEUE_URL: deleted %s that held no SES event", _plural(skipped, "message"))
+        delete_events(sqs, queue_url, done)
+        return loud
+    finally:
+        archive.release()
+
+
+def delivery_line(archive: Archive | None, period: str) -> str | None:
+    """The CEO report's line on the previous period's delivery; None when nothing was sent then."""
+    if archive is None:
+        return None
+    prev = previous_period(period)
+    try:
+        ledger = period_ledgers(archive, period).get(prev)
+    except (OSError, ReportError):
+        return None  # the run says what is wrong with the archive when it writes there
+    if ledger is None:
+        return None
+    reports = {k: e for k, e in ledger.entries.items() if ":" not in k and e["state"] == "sent"}
+    if not reports:
+        return None
+    states = [(k, (e.get("delivery") or {}).get("state")) for k, e in sorted(reports.items())]
+    parts = []
+    if delivered := sum(1 for _, s in states if s == "delivered"):
+        parts.append(f"{delivered} delivered")
+    parts += [f"{k} {s}" for k, s in states if s not in (None, "delivered", "accepted")]
+    if unknown := sum(1 for _, s in states if s in (None, "accepted")):
+        parts.append(f"{unknown} with no delivery news")
+    return f"Last week's reports ({prev}): {', '.join(parts)}"
 
 
 # ---------------------------------------------------------------------------
@@ -5478,6 +5934,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         delivery = shown_delivery(settings, all_ids, args.to)
     else:
         delivery = delivery_settings(settings, all_ids, args.to)
+    after = after_send_settings(settings, reports)
+    configuration_set = tag_settings(settings, reports)
+    events_queue = events_queue_setting(settings)
     portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports])  # every report's persona
     needs = table_needs(portfolio)
 
@@ -5492,6 +5951,16 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     earlier = earlier_figures(archive, metrics["period"]) if archive is not None else {}
     headline = headline_figures(metrics)
     metrics["history"] = {**history_figures(metrics["period"], headline, earlier), "now": headline}
+    problems: list[str] = []  # after the send: what failed (the reports went out), one line each
+    loud: list[str] = []  # delivery news said once: a bounce, a complaint, a rejection
+    if events_queue and not (args.dry_run or args.check or args.to) and archive is not None:
+        try:  # before rendering, so that the CEO report shows last week's delivery as of now
+            loud = track_delivery(aws_client(settings, "sqs"), events_queue, archive, metrics["period"])
+        except SendError as exc:
+            problems.append(f"{exc}; the delivery news waits in the queue for the next run")
+        for line in loud:
+            log.error("delivery: %s", line)
+    metrics["last_delivery"] = delivery_line(archive, metrics["period"])
     rendered = render_all(selected, metrics)
 
     if args.check:
@@ -5517,6 +5986,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
             for path in write_html_files(rendered):
                 log.info("HTML alternative written to %s", path)
         sys.stdout.write(dry_run_text(rendered, delivery, full=args.full))
+        sys.stdout.write(dry_run_cards(after, metrics))
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
@@ -5526,6 +5996,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
     client = ses_client(settings)
     sender = SesSender(client)
+    sender.configuration_set = configuration_set
     sender.preflight()
     if sender_verified(client, delivery.sender) is False:
         raise ConfigError(
@@ -5534,16 +6005,26 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         )
     outcome = Outcome(period=metrics["period"], test_to=args.to)
     progress = sys.stderr if sys.stderr.isatty() else None  # cron (no terminal) gets the summary line only
+    if after.namespace:
+        after.cloudwatch = aws_client(settings, "cloudwatch")
+
+    def after_sends(ledger: Ledger) -> None:
+        problems.extend(after_the_send(ledger, after, metrics, outcome))
+
     interrupted = False
     try:
-        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress)
+        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress,
+                after=None if args.to else after_sends)
+        for problem in problems:
+            log.error("%s", problem)
     except Interrupted:
         interrupted = True  # its own line says what was sent
         raise
     finally:
         if not interrupted and (outcome.sent or outcome.skipped or outcome.failed):
             log.info("%s", outcome.summary())
-    return ExitStatus.UNAVAILABLE if outcome.failed or outcome.unrecorded else ExitStatus.OK
+    failed = outcome.failed or outcome.unrecorded or problems or loud
+    return ExitStatus.UNAVAILABLE if failed else ExitStatus.OK
 
 
 class _Redact(logging.Filter):

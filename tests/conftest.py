@@ -21,6 +21,8 @@ SETTING_VARS = (
     "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED",
 )
 SETTING_VARS += ("AWS_INVENTORY",)  # the estate is read only when a test asks for it
+SETTING_VARS += ("SES_CONFIGURATION_SET", "SES_EVENTS_QUEUE_URL", "DASHBOARD_WEBHOOK_URL", "DASHBOARD_TOKEN",
+                 "CLOUDWATCH_NAMESPACE")  # after the send: only when a test asks for it
 
 
 @pytest.fixture(autouse=True)
@@ -131,8 +133,15 @@ class SesProxy:
                 import time
                 import urllib.parse
 
-                fields = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+                fields = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(errors="replace")).items()}
                 action = fields.get("Action", self.path)
+                target = self.headers.get("X-Amz-Target", "")
+                if "Action" not in fields and target:  # a JSON-protocol call (CloudWatch, SQS): its fields as JSON
+                    action = target.rsplit(".", 1)[-1]
+                    try:
+                        fields = json.loads(body or b"{}")
+                    except ValueError:
+                        fields = {}
                 count = sum(1 for a, _, _ in proxy.seen if a == action) + 1
                 proxy.seen.append((action, time.monotonic(), fields))
                 if self.path == "/v2/email/account" and proxy.account is not None:

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
 import send_exec_reports as ser
 
+from .conftest import SesProxy, install_copy, moto_messages, run_script
+from .test_delivery import send, verify_sender, write_env
+
 
 class Dashboard:
     """A dashboard webhook that honours Idempotency-Key; `script` answers each request in turn.
 
-    Each script entry is an HTTP status (answered after storing the card, for 2xx), or
-    "hang" (no answer until the test ends). When the script runs out it answers 201.
+    Each script entry is an HTTP status (answered after storing the card, for 2xx),
+    "hang" (no answer until the test ends) or "store-then-hang" (the card is stored,
+    then no answer comes). When the script runs out it answers 201.
     """
 
     def __init__(self) -> None:
@@ -34,6 +46,9 @@ class Dashboard:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 board.requests.append((self.path, dict(self.headers), body))
                 step = board.script.pop(0) if board.script else 201
+                if step == "store-then-hang":
+                    board.cards.setdefault(self.headers.get("Idempotency-Key", ""), body)
+                    step = "hang"
                 if step == "hang":
                     board.release.wait(30)
                     return
@@ -62,27 +77,48 @@ def dashboard() -> Iterator[Dashboard]:
     board.close()
 
 
+def shortfall(entity: str, project: str | None, title: str, urgency: str, persona: str | None,
+              source: str = "declared") -> dict[str, object]:
+    """One shortfall as compute_metrics() lists it."""
+    return {"entity": entity, "project": project, "title": title, "urgency": urgency, "persona": persona,
+            "source": source}
+
+
 METRICS = {
     "period": "2026-W47",
+    "as_of": dt.date(2026, 11, 22),
+    "action_horizon": dt.date(2026, 12, 22),
+    "security": [],
+    "kpis": [],
+    # an overdue action ranks above the high shortfalls in "Needs you"; a card is never an action
+    "actions": [{"entity": "Acme", "project": None, "title": "File the VAT return", "done": False, "overdue": True,
+                 "days_overdue": 3, "priority": 1, "due": dt.date(2026, 11, 19), "persona": "CEO"}],
     "shortfalls": [
-        {"entity": "JADA", "project": "Charter", "title": "No yard slot booked", "urgency": "critical",
-         "persona": "CEO"},
-        {"entity": "Acme", "project": None, "title": "Runway 3.0 months", "urgency": "critical", "persona": "CFO"},
-        {"entity": "Beta", "project": "Site", "title": "Admin panel without login", "urgency": "high",
-         "persona": None},
-        {"entity": "Gamma", "project": "X", "title": "Fourth", "urgency": "low", "persona": "CMO"},
+        shortfall("Beta", "Site", "Admin panel without login", "high", None),
+        shortfall("JADA", "Charter", "No yard slot booked", "critical", "CEO"),
+        shortfall("Acme", None, "Runway 3.0 months", "critical", "CFO", source="derived"),
+        shortfall("Gamma", "X", "Fourth", "high", "CMO"),
+        shortfall("Delta", "Y", "Medium, for the CMO only", "medium", "CMO"),
     ],
 }
 
 
-def test_cards_are_the_top_three_with_ids_stable_for_the_period() -> None:
+def test_cards_are_the_ceo_reports_top_three_shortfalls_with_ids_stable_for_the_period() -> None:
     cards = ser.dashboard_cards(METRICS)
-    assert [c["title"] for c in cards] == ["No yard slot booked", "Runway 3.0 months", "Admin panel without login"]
-    assert cards[0] == {"id": cards[0]["id"], "title": "No yard slot booked", "entity": "JADA", "persona": "CEO",
+    # the order of the CEO report's "Needs you": critical first, then high, by entity; the action is left out
+    assert [c["title"] for c in cards] == ["Runway 3.0 months", "No yard slot booked", "Admin panel without login"]
+    shown = [i for i in ser.needs_you(METRICS, "CEO")["items"] if i["kind"] == "shortfall"]
+    assert [c["id"] for c in cards] == [f"{i['id']}-2026-W47" for i in shown[:3]]  # the report's own item ids
+    assert cards[1] == {"id": cards[1]["id"], "title": "No yard slot booked", "entity": "JADA", "persona": "CEO",
                         "urgency": "critical", "period": "2026-W47"}
+    assert cards[0]["persona"] == "CFO"
     assert cards[2]["persona"] == "CEO"  # a shortfall with no persona is the CEO's
     assert ser.dashboard_cards(METRICS) == cards  # the same ids on a rerun
     assert len({c["id"] for c in cards}) == 3
+    # the runway's figure changes from week to week; its card's id does not (but for the period)
+    moved = [dict(s) for s in METRICS["shortfalls"]]  # type: ignore[union-attr]
+    moved[2]["title"] = "Runway 2.5 months"
+    assert ser.dashboard_cards({**METRICS, "shortfalls": moved})[0]["id"] == cards[0]["id"]
     next_week = ser.dashboard_cards({**METRICS, "period": "2026-W48"})
     assert {c["id"] for c in next_week}.isdisjoint(c["id"] for c in cards)
 
@@ -116,7 +152,7 @@ def test_a_dashboard_that_stays_down_fails_naming_it_without_its_path_or_token(
     with pytest.raises(ser.CardFailed) as failed:
         ser.post_card(dashboard.url, "tok-123", ser.dashboard_cards(METRICS)[0], sleep=lambda s: None)
     port = dashboard.server.server_address[1]
-    assert str(failed.value).startswith(f"the dashboard http://127.0.0.1:{port} did not take card ser-")
+    assert str(failed.value).startswith(f"the dashboard http://127.0.0.1:{port} did not take card shortfall-")
     assert str(failed.value).endswith("after 4 attempts (HTTP 504)")
     text = str(failed.value) + caplog.text
     assert "s3cr3t" not in text and "tok-123" not in text and "hooks" not in text
@@ -125,7 +161,7 @@ def test_a_dashboard_that_stays_down_fails_naming_it_without_its_path_or_token(
 @pytest.mark.parametrize("status", [400, 401, 422])
 def test_a_4xx_is_reported_with_its_status_and_not_retried(dashboard: Dashboard, status: int) -> None:
     dashboard.script = [status]
-    with pytest.raises(ser.CardFailed, match=rf"refused card ser-[0-9a-f]+ \(HTTP {status}\)$"):
+    with pytest.raises(ser.CardFailed, match=rf"refused card shortfall-[0-9a-f]+-2026-W47 \(HTTP {status}\)$"):
         ser.post_card(dashboard.url, None, ser.dashboard_cards(METRICS)[0], sleep=lambda s: None)
     assert len(dashboard.requests) == 1
 
@@ -152,3 +188,177 @@ def test_shown_url_keeps_only_scheme_host_and_port() -> None:
     assert ser.shown_url("http://127.0.0.1/hook") == "http://127.0.0.1"
     assert ser.shown_url("http://[::1]:8080/s3cr3t") == "http://[::1]:8080"
     assert ser.shown_url("http://[::1]:99999/") == "(an unreadable URL)"
+
+
+# ---------------------------------------------------------------------------
+# The ledger's one mechanism for side effects, then whole runs against moto and a dashboard.
+
+
+def test_a_side_effect_is_done_once_and_a_stopped_or_failed_one_is_done_again(tmp_path: Path) -> None:
+    ledger = ser.Ledger(ser.FolderArchive(tmp_path), "2026-W47")
+    calls: list[str] = []
+
+    def act() -> dict[str, str]:
+        calls.append(ledger.state("card:x") or "")  # what the ledger said while it was being done
+        return {"answer": "ok"}
+
+    assert ser.do_once(ledger, "card:x", "posting", "posted", act, title="T") is True
+    assert calls == ["posting"]  # recorded pending before it was done
+    entry = json.loads((tmp_path / "2026-W47" / "ledger.json").read_text())["card:x"]
+    assert {k: entry[k] for k in ("state", "title", "answer")} == {"state": "posted", "title": "T", "answer": "ok"}
+    assert ser.do_once(ledger, "card:x", "posting", "posted", act) is False  # done: not again
+    assert calls == ["posting"]
+
+    ledger.record("metrics:cloudwatch:1", "pushing")  # a run died between doing it and recording it
+    assert ser.do_once(ledger, "metrics:cloudwatch:1", "pushing", "pushed", lambda: None) is True
+    assert ledger.state("metrics:cloudwatch:1") == "pushed"
+
+    def fail() -> None:
+        raise ser.AfterSendFailed("the dashboard http://127.0.0.1:1 refused card x (HTTP 422)")
+
+    with pytest.raises(ser.AfterSendFailed):
+        ser.do_once(ledger, "card:y", "posting", "posted", fail)
+    assert ser.Ledger(ser.FolderArchive(tmp_path), "2026-W47").entries["card:y"]["state"] == "failed"  # on disk
+    assert ser.do_once(ledger, "card:y", "posting", "posted", lambda: None) is True  # a rerun tries again
+
+
+def card_env(tmp_path: Path, proxy: SesProxy, board: Dashboard, **more: str) -> Path:
+    """A repos.env sending the sample through moto (behind the proxy: no 1 a second pacing), with the dashboard."""
+    verify_sender(proxy.upstream)
+    return write_env(tmp_path, proxy.url, DASHBOARD_WEBHOOK_URL=board.url, DASHBOARD_TOKEN="tok-sekrit-123",
+                     **more)
+
+
+def ledger_of(folder: Path) -> dict[str, dict[str, object]]:
+    """The period's ledger as JSON."""
+    return json.loads((folder / "2026-W47" / "ledger.json").read_text())
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cards' retry waits shortened (their lengths are tested on post_card with a recorded sleep)."""
+    monkeypatch.setattr(ser, "CARD_BACKOFF_SECONDS", 0.01)
+
+
+def test_a_run_posts_the_three_cards_once_after_the_ceo_report(
+    tmp_path: Path, moto: str, ses_proxy: SesProxy, dashboard: Dashboard, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = card_env(tmp_path, ses_proxy, dashboard)
+    assert send(env) == 0
+    err = capsys.readouterr().err
+    assert err.endswith("failed 0; 3 dashboard cards posted\n"), err
+    assert len(moto_messages(moto)) == 8
+    assert len(dashboard.requests) == 3
+    assert [body for _, _, body in dashboard.requests] == list(dashboard.cards.values())
+    for _, headers, body in dashboard.requests:
+        assert headers["Idempotency-Key"] == body["id"]
+        assert headers["Authorization"] == "Bearer tok-sekrit-123"
+        assert body["period"] == "2026-W47"
+    ledger = ledger_of(tmp_path / "archive")
+    cards = {k: v for k, v in ledger.items() if k.startswith("card:")}
+    assert sorted(cards) == sorted(f"card:{key}" for key in dashboard.cards)
+    assert {v["state"] for v in cards.values()} == {"posted"}
+    assert "tok-sekrit" not in err and "hooks" not in err and "s3cr3t" not in err
+
+    assert send(env) == 0  # a rerun: nothing sent, nothing posted
+    assert "3 dashboard cards" not in capsys.readouterr().err
+    assert len(dashboard.requests) == 3
+
+
+def test_a_dashboard_that_is_down_leaves_the_reports_sent_and_exits_69_naming_it(
+    tmp_path: Path, moto: str, ses_proxy: SesProxy, dashboard: Dashboard, quick_retries: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = card_env(tmp_path, ses_proxy, dashboard)
+    dashboard.script = [503] * ser.CARD_ATTEMPTS
+    assert send(env) == 69
+    err = capsys.readouterr().err
+    port = dashboard.server.server_address[1]
+    assert (f"the dashboard http://127.0.0.1:{port} did not take card shortfall-" in err
+            and "after 4 attempts (HTTP 503); the reports were sent; 3 cards not posted: rerun to post them" in err)
+    assert "sent 8 (" in err and "tok-sekrit" not in err and "s3cr3t" not in err
+    assert len(moto_messages(moto)) == 8 and dashboard.cards == {}
+    states = {k: v["state"] for k, v in ledger_of(tmp_path / "archive").items()}
+    assert [v for k, v in states.items() if k.startswith("card:")] == ["failed"]
+
+    assert send(env) == 0  # the dashboard is back: the rerun posts the three, sends nothing
+    err = capsys.readouterr().err
+    assert "sent 0;" in err and err.endswith("3 dashboard cards posted\n")
+    assert len(dashboard.cards) == 3 and len(moto_messages(moto)) == 8
+
+
+def test_a_4xx_is_reported_with_its_status(tmp_path: Path, moto: str, ses_proxy: SesProxy, dashboard: Dashboard,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    env = card_env(tmp_path, ses_proxy, dashboard)
+    dashboard.script = [201, 422]
+    assert send(env) == 69
+    err = capsys.readouterr().err
+    assert re.search(r"refused card shortfall-[0-9a-f]+-2026-W47 \(HTTP 422\); the reports were sent; "
+                     r"2 cards not posted", err), err
+    assert len(dashboard.requests) == 2  # a 4xx is not retried, and the run stops posting
+
+
+def test_no_cards_before_the_ceo_report_is_sent(tmp_path: Path, moto: str, ses_proxy: SesProxy, dashboard: Dashboard) -> None:
+    env = card_env(tmp_path, ses_proxy, dashboard)
+    assert send(env, "--only", "cfo") == 0
+    assert dashboard.requests == []
+    assert send(env, "--only", "ceo") == 0
+    assert len(dashboard.cards) == 3
+    assert send(env, "--only", "cmo") == 0  # the CEO report was sent earlier in the period: nothing more
+    assert len(dashboard.requests) == 3
+
+
+@pytest.mark.parametrize("url", ["ftp://dash.example.com/x", "https:///no-host", "dash.example.com/hook",
+                                 "https://user:pw@dash.example.com/x", "http://dash.example.com:99999/"])
+def test_a_bad_dashboard_url_sends_nothing(tmp_path: Path, moto: str, url: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, moto, DASHBOARD_WEBHOOK_URL=url)
+    assert send(env) == 78
+    err = capsys.readouterr().err
+    assert err.startswith("send_exec_reports: DASHBOARD_WEBHOOK_URL ") and err.count("\n") == 1
+    assert "pw" not in err
+    assert moto_messages(moto) == []
+
+
+def test_the_dry_run_prints_the_cards_without_the_token_or_path(tmp_path: Path, dashboard: Dashboard,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    env = write_env(tmp_path, "http://127.0.0.1:9", DASHBOARD_WEBHOOK_URL=dashboard.url,
+                    DASHBOARD_TOKEN="tok-sekrit-123")
+    assert send(env, "--dry-run") == 0
+    out = capsys.readouterr().out
+    port = dashboard.server.server_address[1]
+    head, *cards = out.split(f"Dashboard cards a real run posts to http://127.0.0.1:{port} once the ceo report "
+                             "is sent (3):\n")[1].splitlines()
+    assert [json.loads(line)["period"] for line in [head, *cards]] == ["2026-W47"] * 3
+    assert "tok-sekrit" not in out and "s3cr3t" not in out and "/hooks" not in out
+    assert dashboard.requests == []
+
+
+def test_a_run_killed_between_posting_and_recording_does_not_make_a_second_card(
+    tmp_path: Path, moto: str, ses_proxy: SesProxy, dashboard: Dashboard
+) -> None:
+    verify_sender(moto)
+    script = install_copy(tmp_path / "app", examples=False)
+    write_env(script.parent, ses_proxy.url, DASHBOARD_WEBHOOK_URL=dashboard.url)
+    dashboard.script = [201, "store-then-hang"]  # the second card is stored, then no answer comes
+    first = subprocess.Popen([sys.executable, str(script), "--as-of", "2026-11-22"], cwd="/", env={},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(dashboard.requests) < 2:
+        assert first.poll() is None and time.monotonic() < deadline, "the run never posted its second card"
+        time.sleep(0.02)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    ledger = ledger_of(script.parent / "archive")
+    second = dashboard.requests[1][2]["id"]
+    assert ledger[f"card:{second}"]["state"] == "posting"  # posted, but the run died before recording it
+    assert len(dashboard.cards) == 2
+
+    again = run_script(script, "--as-of", "2026-11-22", env={}, cwd=Path("/"))
+    assert again.returncode == 0, again.stderr
+    assert "sent 0; skipped as already sent 8" in again.stderr and again.stderr.endswith("2 dashboard cards posted\n")
+    assert [body["id"] for _, _, body in dashboard.requests[2:]] == [second, dashboard.requests[-1][2]["id"]]
+    assert dashboard.requests[2][1]["Idempotency-Key"] == second  # posted again with the same key...
+    assert len(dashboard.cards) == 3  # ...so the dashboard, which honours it, made no second card
+    assert {v["state"] for k, v in ledger_of(script.parent / "archive").items() if k.startswith("card:")} == {
+        "posted"}

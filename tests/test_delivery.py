@@ -669,8 +669,9 @@ def test_status_shows_the_ledger_of_the_period(tmp_path: Path, moto: str, ses_pr
     lines = capsys.readouterr().out.splitlines()
     ledger = json.loads(ledger_path.read_text())
     assert lines[0] == f"2026-W47 ({ledger_path}):"
-    assert lines[1].split() == ["report", "state", "at", "(UTC)", "MessageId", "or", "problem"]
-    assert lines[2].split() == ["ceo", "sent", ledger["ceo"]["at"], "MessageId", ledger["ceo"]["message_id"]]
+    assert lines[1].split() == ["report", "state", "at", "(UTC)", "delivery", "MessageId", "or", "problem"]
+    assert lines[2].split() == ["ceo", "sent", ledger["ceo"]["at"], "no", "news", "MessageId",
+                                ledger["ceo"]["message_id"]]
     assert lines[3].split()[:3] == ["cmo", "failed", ledger["cmo"]["at"]]
     assert lines[3].endswith("SES rejected the message (MessageRejected): Illegal header.")
     assert len(lines) == 4

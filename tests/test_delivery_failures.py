@@ -82,7 +82,7 @@ DAMAGED = ("nothing was sent. Compare it with the BCC copies of the period, then
 @pytest.mark.parametrize(
     ("content", "why"),
     [
-        ('{"ceo": "sent"}', "entry 'ceo' is not a ledger record (state must be one of sending, sent, failed)"),
+        ('{"ceo": "sent"}', "entry 'ceo' is not a ledger record (state must be one of sending, sent, failed, posting, posted, pushing, pushed)"),
         ("[" * 100_000, "nested too deeply to be a ledger"),
         ('{"ceo": {"state": "sent", "at": "x"', "not valid JSON: Expecting ',' delimiter: line 1 column 36 (char 35)"),
         ("[]", "not a JSON object"),

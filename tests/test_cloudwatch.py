@@ -1,0 +1,147 @@
+"""The headline figures in CloudWatch after the sends, read back from moto's server with GetMetricData."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+
+import send_exec_reports as ser
+
+from .conftest import EXAMPLES, SesProxy, moto_messages
+from .test_delivery import send, verify_sender, write_env
+
+NAMESPACE = "ExecReports/Test"
+
+
+def cloudwatch(endpoint: str) -> object:
+    """A CloudWatch client on moto."""
+    return boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-west-2",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def read_back(endpoint: str, metric: str, entity: str) -> list[float]:
+    """Every value CloudWatch holds for one figure of one entity (GetMetricData, last two days)."""
+    now = dt.datetime.now(dt.UTC)
+    answer = cloudwatch(endpoint).get_metric_data(  # type: ignore[attr-defined]
+        MetricDataQueries=[{"Id": "m", "MetricStat": {
+            "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
+                       "Dimensions": [{"Name": "Entity", "Value": entity}]},
+            "Period": 60, "Stat": "Maximum"}}],
+        StartTime=now - dt.timedelta(days=1), EndTime=now + dt.timedelta(hours=1),
+    )
+    return answer["MetricDataResults"][0]["Values"]
+
+
+def sample_metrics() -> dict[str, object]:
+    """The figures of the sample portfolio on the golden as-of date, computed in-process."""
+    portfolio = ser.read_handoffs(EXAMPLES / "handoffs")
+    counts = ser.read_tables(ser.table_needs(portfolio), EXAMPLES / "dynamodb", lambda missing: {})
+    return ser.compute_metrics(portfolio, counts, dt.date(2026, 11, 22))
+
+
+def sample_headline() -> dict[str, dict[str, Decimal]]:
+    """The headline figures of the sample portfolio."""
+    return ser.headline_figures(sample_metrics())
+
+
+def put_calls(proxy: SesProxy) -> list[dict[str, str]]:
+    """The PutMetricData requests that went through the proxy."""
+    return proxy.actions("PutMetricData")
+
+
+def test_a_run_puts_every_headline_figure_once(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, CLOUDWATCH_NAMESPACE=NAMESPACE)
+    assert send(env) == 0
+    headline = sample_headline()
+    expected = ser.cloudwatch_data(headline, dt.datetime.now(dt.UTC))
+    err = capsys.readouterr().err
+    assert err.endswith(f"failed 0; {len(expected)} figures put in CloudWatch\n"), err
+    assert len(put_calls(ses_proxy)) == 1
+    # hand-checked: JADA has $7,400 of cash and burns $1,900 a month
+    assert read_back(moto, "Cash", "JADA") == [7400.0]
+    assert read_back(moto, "Burn", "JADA") == [1900.0]
+    for datum in expected:  # every figure of every entity and of the portfolio, as computed
+        entity = datum["Dimensions"][0]["Value"]
+        assert read_back(moto, datum["MetricName"], entity) == [datum["Value"]], (datum["MetricName"], entity)
+    assert {d["Dimensions"][0]["Value"] for d in expected} >= {"Portfolio", "JADA"}
+    ledger = json.loads((tmp_path / "archive" / "2026-W47" / "ledger.json").read_text())
+    assert ledger["metrics:cloudwatch:1"]["state"] == "pushed"
+    assert ledger["metrics:cloudwatch:1"]["values"] == str(len(expected))
+
+    assert send(env) == 0  # a rerun puts nothing again
+    assert len(put_calls(ses_proxy)) == 1
+    assert read_back(moto, "Cash", "JADA") == [7400.0]
+
+
+def test_a_cloudwatch_failure_leaves_the_reports_sent_and_the_rerun_puts_only_the_missing_batches(
+    tmp_path: Path, moto: str, ses_proxy: SesProxy, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(ser, "CLOUDWATCH_BATCH", 10)  # moto does not enforce the limit: batches of 10 here
+    verify_sender(moto)
+    env = write_env(tmp_path, ses_proxy.url, CLOUDWATCH_NAMESPACE=NAMESPACE)
+    # the first batch goes in; every later call is refused (the proxy answers in XML, which a JSON-protocol
+    # client reads as its HTTP status only)
+    ses_proxy.rules["PutMetricData"] = lambda fields, n: ("error", 400, "InvalidParameterValue", "no") if n > 1 else None
+    assert send(env) == 69
+    err = capsys.readouterr().err
+    assert ("CloudWatch refused the figures (400); the reports were sent; rerun to put the missing "
+            f"figures (namespace {NAMESPACE})") in err, err
+    assert "sent 8 (" in err and len(moto_messages(moto)) == 8
+    states = {k: v["state"] for k, v in json.loads(
+        (tmp_path / "archive" / "2026-W47" / "ledger.json").read_text()).items() if k.startswith("metrics:")}
+    total = len(ser.cloudwatch_data(sample_headline(), dt.datetime.now(dt.UTC)))
+    n_batches = -(-total // 10)
+    assert n_batches >= 3
+    assert states == {"metrics:cloudwatch:1": "pushed", "metrics:cloudwatch:2": "failed"}
+    first_batch = ses_proxy.actions("PutMetricData")[0]
+
+    before = len(put_calls(ses_proxy))
+    del ses_proxy.rules["PutMetricData"]
+    assert send(env) == 0
+    calls = put_calls(ses_proxy)[before:]
+    assert len(calls) == n_batches - 1  # batch 1 is not put again
+    assert first_batch not in calls
+    states = {k: v["state"] for k, v in json.loads(
+        (tmp_path / "archive" / "2026-W47" / "ledger.json").read_text()).items() if k.startswith("metrics:")}
+    assert states == {f"metrics:cloudwatch:{i}": "pushed" for i in range(1, n_batches + 1)}
+    assert read_back(moto, "Cash", "JADA") == [7400.0]
+
+
+@pytest.mark.parametrize("namespace", ["AWS/EC2", "bad*name", "x" * 256])
+def test_a_bad_namespace_sends_nothing(tmp_path: Path, moto: str, namespace: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    env = write_env(tmp_path, moto, CLOUDWATCH_NAMESPACE=namespace)
+    assert send(env) == 78
+    err = capsys.readouterr().err
+    assert err.startswith("send_exec_reports: CLOUDWATCH_NAMESPACE=") and err.count("\n") == 1
+    assert moto_messages(moto) == []
+
+
+def test_a_rerun_reuses_the_first_timestamp_so_a_repeated_batch_is_the_same_data(tmp_path: Path,
+                                                                                   moto: str) -> None:
+    first = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(second=0, microsecond=0)
+    ledger = ser.Ledger(ser.FolderArchive(tmp_path), "2026-W47")
+    # a run put batch 1 at `first`, then died before recording it
+    ledger.record("metrics:cloudwatch:1", "pushing", namespace=NAMESPACE, values="32", timestamp=first.isoformat())
+    after = ser.AfterSend(namespace=NAMESPACE, cloudwatch=cloudwatch(moto))
+    metrics = sample_metrics()
+    assert ser.push_metrics(ledger, after, metrics, dt.datetime.now(dt.UTC)) > 0
+    answer = cloudwatch(moto).get_metric_data(  # type: ignore[attr-defined]
+        MetricDataQueries=[{"Id": "m", "MetricStat": {
+            "Metric": {"Namespace": NAMESPACE, "MetricName": "Cash",
+                       "Dimensions": [{"Name": "Entity", "Value": "JADA"}]},
+            "Period": 60, "Stat": "Maximum"}}],
+        StartTime=first - dt.timedelta(hours=1), EndTime=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    )
+    result = answer["MetricDataResults"][0]
+    assert [t.astimezone(dt.UTC) for t in result["Timestamps"]] == [first] and result["Values"] == [7400.0]
+    assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == first.isoformat()
