@@ -1112,6 +1112,19 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
     return portfolio
 
 
+SKIPPED_NAMED = 5  # files named in the skipped line (and the data-sources line); the rest are counted
+
+
+def skipped_line(skipped: list[str]) -> str | None:
+    """The one stderr line naming the Markdown files skipped for having no front matter, or None."""
+    if not skipped:
+        return None
+    names = ", ".join(clean_text(name) for name in skipped[:SKIPPED_NAMED])  # a name must not act on a terminal
+    rest = len(skipped) - SKIPPED_NAMED
+    more = f" and {rest:,} more" if rest > 0 else ""
+    return f"skipped (no front matter, so not handoffs): {names}{more}"
+
+
 # ---------------------------------------------------------------------------
 # Reading DynamoDB: exports (streamed, never held in memory) or a live Scan.
 
@@ -3618,7 +3631,7 @@ def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) 
     s = metrics["sources"]
     skipped = ""
     if s["skipped_files"]:
-        names = s["skipped_files"][:5]
+        names = s["skipped_files"][:SKIPPED_NAMED]
         rest = len(s["skipped_files"]) - len(names)
         skipped = (f" ({_plural(len(s['skipped_files']), 'Markdown file')} without front matter skipped: "
                    f"{', '.join(names)}{f' and {format_count(rest)} more' if rest else ''})")
@@ -5112,6 +5125,12 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     else:
         delivery = delivery_settings(settings, all_ids, args.to)
     portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports])  # every report's persona
+    skipped = skipped_line(portfolio.skipped)
+    # A README among the handoffs is normal, and every report's data-sources line names it:
+    # cron (and a script reading a dry run) stays quiet about it; --check and a person at a
+    # terminal are told, so that a handoff whose front matter went missing is noticed.
+    if skipped and (args.check or sys.stderr.isatty()):
+        log.warning("%s", skipped)
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -5126,6 +5145,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     if args.check:
         found = (f"{_plural(len(rendered), 'report')} for {metrics['period']} from "
                  f"{_plural(len(portfolio.handoffs), 'handoff')}")
+        if portfolio.skipped:
+            found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
+                      "named on stderr)")
         if args.dry_run:
             print(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run)")
             return ExitStatus.OK

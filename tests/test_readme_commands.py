@@ -303,3 +303,54 @@ def test_readme_example_handoffs_pass_check_as_shown(app: Path) -> None:
     result = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
     assert result.returncode == 0, result.stderr
     assert f"from {len(examples)} handoff" in result.stdout
+
+
+def notes_among_handoffs(app: Path, count: int) -> Path:
+    """The README's example handoff(s), and `count` Markdown notes without front matter."""
+    folder = own_handoffs(app)
+    for i in range(count):
+        (folder / f"notes-{i}.md").write_text(f"# Notes {i}\n\nNo front matter here.\n", encoding="utf-8")
+    (folder / "notes-\x1b[2J.md").write_text("Plain notes.\n", encoding="utf-8")  # a name that must not act
+    for name in UNIT_TEMPLATES:
+        (app / "reports" / name).unlink()
+    write_env(app, HANDOFF_DIR=str(folder), DYNAMODB_EXPORT_DIR="")
+    return folder
+
+
+def test_skipped_files_are_named_in_check_and_on_a_terminal_but_not_under_cron(app: Path) -> None:
+    """A Markdown file without front matter is skipped and named: in --check and on a terminal, one line
+    (five names, then how many more); a run with no terminal (cron) stays quiet about it."""
+    notes_among_handoffs(app, 6)
+    check = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
+    assert check.returncode == 0, check.stderr
+    skipped = [line for line in check.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 1, check.stderr
+    assert re.fullmatch(r"send_exec_reports: skipped \(no front matter, so not handoffs\): "
+                        r"(notes-\S+\.md, ){4}notes-\S+\.md and 2 more", skipped[0]), skipped
+    assert "\x1b" not in check.stderr  # the escape is shown as its picture, if named at all
+    assert "(7 Markdown files without front matter skipped, named on stderr)" in check.stdout
+
+    quiet = shell(".venv/bin/python send_exec_reports.py --dry-run", app)  # no terminal: as under cron
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert "7 Markdown files without front matter skipped" in quiet.stdout  # the data-sources line still names them
+
+    controller, terminal = os.openpty()
+    try:
+        shown = subprocess.run([str(app / ".venv" / "bin" / "python"), "send_exec_reports.py", "--dry-run"],
+                               cwd=app, stdout=subprocess.DEVNULL, stderr=terminal, timeout=120,
+                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
+        os.close(terminal)
+        text = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: all was read
+                break
+            if not chunk:
+                break
+            text += chunk
+    finally:
+        os.close(controller)
+    assert shown.returncode == 0
+    assert b"send_exec_reports: skipped (no front matter, so not handoffs): notes-" in text
+    assert b"and 2 more" in text and b"\x1b" not in text
