@@ -74,6 +74,7 @@ REPORTS_DIR = SCRIPT_DIR / "reports"
 EXAMPLES_DIR = SCRIPT_DIR / "examples"
 SAMPLE_AS_OF_FILE = EXAMPLES_DIR / "AS_OF"  # the date the sample portfolio is written for
 DEFAULT_ENV_FILE = SCRIPT_DIR / "repos.env"
+EXAMPLE_ENV_FILE = SCRIPT_DIR / "repos.env.example"  # what a new installation copies to repos.env
 
 
 class ExitStatus(IntEnum):
@@ -319,7 +320,10 @@ def load_settings(
         where = " (no repos.env next to the script, and not in the environment)"
     handoff_dir = resolve("HANDOFF_DIR")
     if handoff_dir is None:
-        raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents")
+        start = ""
+        if path is None and env_file is None:  # a new installation: say where the settings come from
+            start = f" (first time: cp {EXAMPLE_ENV_FILE.name} repos.env next to the script, then edit it)"
+        raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents{start}")
     if not handoff_dir.is_dir():
         raise ConfigError(f"HANDOFF_DIR={values['HANDOFF_DIR']}: no such folder ({handoff_dir})")
     endpoint = values.get("AWS_ENDPOINT_URL", "").strip()
@@ -3899,9 +3903,9 @@ def delivery_settings(settings: Settings, report_ids: Iterable[str], test_to: st
     to = check_addresses(settings, "EXEC_REPORT_TO", required=not test_to)
     bcc = check_addresses(settings, "EXEC_REPORT_BCC", required=not test_to)
     to_by_report = per_report_to(settings, report_ids)
-    if test_to:
-        return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=None, to_by_report=to_by_report,
-                        test_to=test_to)
+    if test_to:  # in the format the weekly send will use: a template change is tried in both parts
+        return Delivery(sender=sender, to=to, bcc=bcc, archive_dir=None, email_format=settings.email_format,
+                        to_by_report=to_by_report, test_to=test_to)
     if settings.archive_dir is None:
         raise ConfigError("ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive")
     try:
