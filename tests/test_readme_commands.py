@@ -391,3 +391,13 @@ def test_a_test_send_carries_the_html_alternative_when_the_weekly_send_does(app:
     message = email.message_from_string(raw[0]["raw_data"], policy=email.policy.default)
     assert message["To"] == "me@example.com" and message["Bcc"] is None
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_every_command_line_of_the_readme_is_checked() -> None:
+    """Nothing that runs the tool or its venv escapes `readme_commands` (and so a check in HANDLERS)."""
+    spans = re.findall(r"`([^`\n]+)`", README)
+    spans += [line.strip() for line in README.splitlines() if line.startswith("    ")]
+    runs = [s for s in spans if ("send_exec_reports.py" in s or s.startswith((".venv/", "python ", "python3 "))) and "[--" not in s]
+    assert runs
+    missed = sorted({s for s in runs if s not in COMMANDS})
+    assert not missed, f"the README shows these commands but no test runs them: {missed}"
