@@ -74,6 +74,7 @@ REPORTS_DIR = SCRIPT_DIR / "reports"
 EXAMPLES_DIR = SCRIPT_DIR / "examples"
 SAMPLE_AS_OF_FILE = EXAMPLES_DIR / "AS_OF"  # the date the sample portfolio is written for
 DEFAULT_ENV_FILE = SCRIPT_DIR / "repos.env"
+EXAMPLE_ENV_FILE = SCRIPT_DIR / "repos.env.example"  # what a new installation copies to repos.env
 
 
 class ExitStatus(IntEnum):
@@ -332,7 +333,10 @@ def load_settings(
         where = " (no repos.env next to the script, and not in the environment)"
     handoff_dir = resolve("HANDOFF_DIR")
     if handoff_dir is None:
-        raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents")
+        start = ""
+        if path is None and env_file is None:  # a new installation: say where the settings come from
+            start = f" (first time: cp {EXAMPLE_ENV_FILE.name} repos.env next to the script, then edit it)"
+        raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents{start}")
     if not handoff_dir.is_dir():
         raise ConfigError(f"HANDOFF_DIR={values['HANDOFF_DIR']}: no such folder ({handoff_dir})")
     endpoint = values.get("AWS_ENDPOINT_URL", "").strip()
@@ -1153,6 +1157,19 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
             "check the setting"
         )
     return portfolio
+
+
+SKIPPED_NAMED = 5  # files named in the skipped line (and the data-sources line); the rest are counted
+
+
+def skipped_line(skipped: list[str]) -> str | None:
+    """The one stderr line naming the Markdown files skipped for having no front matter, or None."""
+    if not skipped:
+        return None
+    names = ", ".join(clean_text(name) for name in skipped[:SKIPPED_NAMED])  # a name must not act on a terminal
+    rest = len(skipped) - SKIPPED_NAMED
+    more = f" and {rest:,} more" if rest > 0 else ""
+    return f"skipped (no front matter, so not handoffs): {names}{more}"
 
 
 # ---------------------------------------------------------------------------
@@ -3736,7 +3753,7 @@ def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) 
     s = metrics["sources"]
     skipped = ""
     if s["skipped_files"]:
-        names = s["skipped_files"][:5]
+        names = s["skipped_files"][:SKIPPED_NAMED]
         rest = len(s["skipped_files"]) - len(names)
         skipped = (f" ({_plural(len(s['skipped_files']), 'Markdown file')} without front matter skipped: "
                    f"{', '.join(names)}{f' and {format_count(rest)} more' if rest else ''})")
@@ -4018,8 +4035,9 @@ def delivery_settings(settings: Settings, report_ids: Iterable[str], test_to: st
     bcc = check_addresses(settings, "EXEC_REPORT_BCC", required=not test_to)
     to_by_report = per_report_to(settings, report_ids)
     if test_to:
-        return Delivery(sender=sender, to=to, bcc=bcc, archive=None, to_by_report=to_by_report,
-                        test_to=test_to)
+        # in the format the weekly send will use: a template change is tried in both parts
+        return Delivery(sender=sender, to=to, bcc=bcc, archive=None, email_format=settings.email_format,
+                        to_by_report=to_by_report, test_to=test_to)
     archive = open_archive(settings)
     if archive is None:
         raise ConfigError("ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive "
@@ -5938,6 +5956,12 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     configuration_set = tag_settings(settings, reports)
     events_queue = events_queue_setting(settings)
     portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports])  # every report's persona
+    skipped = skipped_line(portfolio.skipped)
+    # A README among the handoffs is normal, and every report's data-sources line names it:
+    # cron (and a script reading a dry run) stays quiet about it; --check and a person at a
+    # terminal are told, so that a handoff whose front matter went missing is noticed.
+    if skipped and (args.check or sys.stderr.isatty()):
+        log.warning("%s", skipped)
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -5966,6 +5990,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     if args.check:
         found = (f"{_plural(len(rendered), 'report')} for {metrics['period']} from "
                  f"{_plural(len(portfolio.handoffs), 'handoff')}")
+        if portfolio.skipped:
+            found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
+                      "named on stderr)")
         if args.dry_run:
             print(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run)")
             return ExitStatus.OK

@@ -21,6 +21,7 @@ import send_exec_reports as ser
 
 from .conftest import EXAMPLES, SesProxy, install_copy, moto_messages, run_script
 
+SKIPPED = "send_exec_reports: skipped (no front matter, so not handoffs): README.md"
 GOLDEN = Path(__file__).parent / "golden"
 IDS = ["ceo", "cto", "cfo", "cmo", "accounting", "rental", "yacht", "agency"]
 SENDER = "reports@example.com"
@@ -503,6 +504,7 @@ def test_check_with_aws(tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: 
     assert "Account: in the SES sandbox" in captured.out
     assert "check passed" not in captured.out and "valid" not in captured.out
     assert captured.err.splitlines() == [
+        SKIPPED,  # --check names the sample's README, which has no front matter
         "send_exec_reports: SES_FROM_ADDRESS reports@example.com is not verified in SES (us-west-2): verify the "
         "address or its domain in the SES console",
         "send_exec_reports: check failed: in the SES sandbox, SES refuses mail to unverified recipients: "
@@ -518,9 +520,10 @@ def test_check_with_aws(tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: 
         "Sender reports@example.com: verified in SES (us-west-2)",
         "Send quota: 1 a second, 200 of 200 left today",
         "Account: production access (out of the sandbox)",
-        "check passed: 8 reports for 2026-W47 from 11 handoffs; settings, inputs and SES ready",
+        "check passed: 8 reports for 2026-W47 from 11 handoffs (1 Markdown file without front matter skipped, "
+        "named on stderr); settings, inputs and SES ready",
     ]
-    assert captured.err == ""
+    assert captured.err.splitlines() == [SKIPPED]
     assert ses_proxy.actions("SendEmail") == []
     assert not (tmp_path / "archive" / "2026-W47").exists()
 
@@ -536,7 +539,7 @@ def test_check_in_the_sandbox_names_each_unverified_recipient(tmp_path: Path, mo
     env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO_CFO="cfo@board.example.org, treasurer@example.net")
     assert send(env, "--check") == 78
     captured = capsys.readouterr()
-    assert captured.err == (
+    assert captured.err == SKIPPED + "\n" + (
         "send_exec_reports: check failed: in the SES sandbox, SES refuses mail to unverified recipients: "
         "partner@example.com, admin@example.com, treasurer@example.net; verify them (or their domain) in SES, "
         "or ask AWS for production access\n"
@@ -559,7 +562,7 @@ def test_check_without_credentials_fails_with_one_verdict(tmp_path: Path, moto: 
     assert send(env, "--check") == 78
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err == (
+    assert captured.err == SKIPPED + "\n" + (
         "send_exec_reports: check failed: no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY, or run where an instance role provides them\n"
     )
@@ -700,8 +703,9 @@ def test_on_a_terminal_each_report_is_shown_as_it_goes_out(tmp_path: Path, moto:
         os.close(controller)
     assert result.returncode == 0
     lines = shown.decode().replace("\r\n", "\n").splitlines()
-    assert re.fullmatch(r"send_exec_reports: waiting [0-2]\.[0-9] s for SES's send rate", lines.pop(1)), lines
+    assert re.fullmatch(r"send_exec_reports: waiting [0-2]\.[0-9] s for SES's send rate", lines.pop(2)), lines
     assert lines == [
+        SKIPPED,  # on a terminal, the Markdown files that are not handoffs are named
         "send_exec_reports: ceo: sent to 3 recipients (1 of 2)",
         "send_exec_reports: cfo: sent to 3 recipients (2 of 2)",
         "send_exec_reports: 2026-W47: sent 2 (ceo, cfo); skipped as already sent 0; failed 0",

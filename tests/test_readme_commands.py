@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-import send_exec_reports as ser
-
 from .conftest import ROOT, SesProxy, install_copy, moto_messages
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -121,15 +119,6 @@ def own_handoffs(app: Path) -> Path:
     return folder
 
 
-def supports(*argv: str) -> bool:
-    """Whether this version of the tool accepts an option (some are added on other branches)."""
-    try:
-        ser.parse_args(list(argv))
-    except ser.UsageError:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------------------
 # What each command must do, as the README says.
 
@@ -163,8 +152,6 @@ def copy_templates(command: str, app: Path, request: pytest.FixtureRequest) -> N
     assert result.returncode == 0, result.stderr
     mine = app / "my-reports"
     assert sorted(p.name for p in mine.iterdir()) == sorted(p.name for p in (app / "reports").iterdir())
-    if "REPORTS_DIR" not in ser.SETTING_NAMES:
-        pytest.skip("REPORTS_DIR is added on another branch")
     write_env(app, HANDOFF_DIR=str(own_handoffs(app)), DYNAMODB_EXPORT_DIR="", REPORTS_DIR="my-reports")
     blocked = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
     assert blocked.returncode == 65 and "my-reports/rental.md" in blocked.stderr  # the safety stays
@@ -197,8 +184,6 @@ def check_with_ses(command: str, app: Path, request: pytest.FixtureRequest) -> N
 
 def send_to_one_address(command: str, app: Path, request: pytest.FixtureRequest) -> None:
     """`--to ADDRESS`: every report to that one address, no BCC, the week's ledger untouched."""
-    if not supports("--to", "you@example.com"):
-        pytest.skip("--to is added on another branch")
     proxy: SesProxy = request.getfixturevalue("ses_proxy")
     write_env(app, **ses_env(proxy))
     address = command.rsplit(" ", 1)[-1]
@@ -210,6 +195,27 @@ def send_to_one_address(command: str, app: Path, request: pytest.FixtureRequest)
         destinations = message["destinations"]
         assert (destinations["ToAddresses"], destinations.get("BccAddresses", [])) == ([address], [])
     assert not list((app / "archive").rglob("ledger.json"))
+
+
+def check_test_address(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """`--check --to ADDRESS`: in the SES sandbox, whether the test address may receive; sends nothing."""
+    proxy: SesProxy = request.getfixturevalue("ses_proxy")
+    proxy.quota = None  # moto's own quota, 200 a day: the sandbox's
+    write_env(app, **ses_env(proxy))
+    address = command.rsplit(" ", 1)[-1]
+    refused = shell(command, app)
+    assert refused.returncode == 78
+    assert refused.stderr.splitlines()[-1].startswith("send_exec_reports: check failed: in the SES sandbox")
+    assert address in refused.stderr and "owner@example.com" not in refused.stderr  # only the test address
+    ses_env(proxy)  # the sender again, idempotent
+    import boto3
+
+    boto3.client("ses", endpoint_url=proxy.url, region_name="us-west-2", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").verify_email_identity(EmailAddress=address)
+    passed = shell(command, app)
+    assert passed.returncode == 0, passed.stderr
+    assert passed.stdout.splitlines()[-1].startswith("check passed:")
+    assert not proxy.actions("SendEmail") and not moto_messages(proxy.upstream)
 
 
 def cron(command: str, app: Path, request: pytest.FixtureRequest) -> None:
@@ -267,6 +273,7 @@ HANDLERS: list[tuple[str, Handler | None]] = [
     (r"\.venv/bin/python send_exec_reports\.py --dry-run --check", check_without_aws),
     (r"\.venv/bin/python send_exec_reports\.py --check", check_with_ses),
     (r"\.venv/bin/python send_exec_reports\.py --to \S+@\S+", send_to_one_address),
+    (r"\.venv/bin/python send_exec_reports\.py --check --to \S+@\S+", check_test_address),
     (r"0 7 \* \* 1 .*", cron),
     (r"\.venv/bin/python examples/make_exports\.py", make_exports),
 ]
@@ -295,10 +302,102 @@ def test_readme_command(command: str, app: Path, request: pytest.FixtureRequest)
 
 def test_readme_example_handoffs_pass_check_as_shown(app: Path) -> None:
     """Each example handoff in the README is valid as written, with no AWS and no exports."""
-    assert len(readme_handoffs()) >= 2
+    examples = readme_handoffs()
+    assert examples
     for name in UNIT_TEMPLATES:  # as the set-up says: no unit reports for businesses one does not have
         (app / "reports" / name).unlink()
     write_env(app, HANDOFF_DIR=str(own_handoffs(app)), DYNAMODB_EXPORT_DIR="")
     result = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
     assert result.returncode == 0, result.stderr
-    assert "2 handoffs" in result.stdout
+    assert f"from {len(examples)} handoff" in result.stdout
+
+
+def notes_among_handoffs(app: Path, count: int) -> Path:
+    """The README's example handoff(s), and `count` Markdown notes without front matter."""
+    folder = own_handoffs(app)
+    for i in range(count):
+        (folder / f"notes-{i}.md").write_text(f"# Notes {i}\n\nNo front matter here.\n", encoding="utf-8")
+    (folder / "notes-\x1b[2J.md").write_text("Plain notes.\n", encoding="utf-8")  # a name that must not act
+    for name in UNIT_TEMPLATES:
+        (app / "reports" / name).unlink()
+    write_env(app, HANDOFF_DIR=str(folder), DYNAMODB_EXPORT_DIR="")
+    return folder
+
+
+def test_skipped_files_are_named_in_check_and_on_a_terminal_but_not_under_cron(app: Path) -> None:
+    """A Markdown file without front matter is skipped and named: in --check and on a terminal, one line
+    (five names, then how many more); a run with no terminal (cron) stays quiet about it."""
+    notes_among_handoffs(app, 6)
+    check = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
+    assert check.returncode == 0, check.stderr
+    skipped = [line for line in check.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 1, check.stderr
+    assert re.fullmatch(r"send_exec_reports: skipped \(no front matter, so not handoffs\): "
+                        r"(notes-\S+\.md, ){4}notes-\S+\.md and 2 more", skipped[0]), skipped
+    assert "\x1b" not in check.stderr  # the escape is shown as its picture, if named at all
+    assert "(7 Markdown files without front matter skipped, named on stderr)" in check.stdout
+
+    quiet = shell(".venv/bin/python send_exec_reports.py --dry-run", app)  # no terminal: as under cron
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert "7 Markdown files without front matter skipped" in quiet.stdout  # the data-sources line still names them
+
+    controller, terminal = os.openpty()
+    try:
+        shown = subprocess.run([str(app / ".venv" / "bin" / "python"), "send_exec_reports.py", "--dry-run"],
+                               cwd=app, stdout=subprocess.DEVNULL, stderr=terminal, timeout=120,
+                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
+        os.close(terminal)
+        text = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: all was read
+                break
+            if not chunk:
+                break
+            text += chunk
+    finally:
+        os.close(controller)
+    assert shown.returncode == 0
+    assert b"send_exec_reports: skipped (no front matter, so not handoffs): notes-" in text
+    assert b"and 2 more" in text and b"\x1b" not in text
+
+
+def test_a_first_check_without_settings_says_to_copy_the_example(app: Path) -> None:
+    """Before `cp repos.env.example repos.env`, --check says to make the settings file, as the README does."""
+    result = shell(".venv/bin/python send_exec_reports.py --check", app)
+    assert result.returncode == 78
+    assert "HANDOFF_DIR is not set" in result.stderr
+    assert "cp repos.env.example repos.env" in result.stderr
+    assert "cp repos.env.example repos.env" in COMMANDS  # the README's first set-up step
+
+
+def test_a_test_send_carries_the_html_alternative_when_the_weekly_send_does(app: Path,
+                                                                         request: pytest.FixtureRequest) -> None:
+    """`--to` is how to try a template change on oneself: with EMAIL_FORMAT=text+html, both parts."""
+    import email
+    import email.policy
+    import json
+    import urllib.request
+
+    proxy: SesProxy = request.getfixturevalue("ses_proxy")
+    write_env(app, **ses_env(proxy), EMAIL_FORMAT="text+html")
+    result = shell(".venv/bin/python send_exec_reports.py --to me@example.com --only cfo", app)
+    assert result.returncode == 0, result.stderr
+    assert proxy.actions("SendRawEmail") and not proxy.actions("SendEmail")
+    with urllib.request.urlopen(f"{proxy.upstream}/moto-api/data.json", timeout=10) as response:
+        raw = json.load(response).get("ses", {}).get("RawMessage", [])
+    assert len(raw) == 1
+    message = email.message_from_string(raw[0]["raw_data"], policy=email.policy.default)
+    assert message["To"] == "me@example.com" and message["Bcc"] is None
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_every_command_line_of_the_readme_is_checked() -> None:
+    """Nothing that runs the tool or its venv escapes `readme_commands` (and so a check in HANDLERS)."""
+    spans = re.findall(r"`([^`\n]+)`", README)
+    spans += [line.strip() for line in README.splitlines() if line.startswith("    ")]
+    runs = [s for s in spans if ("send_exec_reports.py" in s or s.startswith((".venv/", "python ", "python3 "))) and "[--" not in s]
+    assert runs
+    missed = sorted({s for s in runs if s not in COMMANDS})
+    assert not missed, f"the README shows these commands but no test runs them: {missed}"
