@@ -3346,6 +3346,14 @@ def load_reports(reports_dir: Path = REPORTS_DIR) -> list[ReportTemplate]:
         ))
     if not reports:
         raise ConfigError(f"{reports_dir}: no report templates (*.md)")
+    seen: dict[str, ReportTemplate] = {}
+    for r in reports:  # ids are matched in any case, and name their own EXEC_REPORT_TO_<ID> setting
+        other = seen.setdefault(report_setting(r.id), r)
+        if other is not r:
+            raise ConfigError(
+                f"{r.path}: report id {r.id!r} cannot be told apart from {other.id!r} ({other.path}) in --only "
+                f"or {report_setting(r.id)}; rename one of the two files"
+            )
     return sorted(reports, key=lambda r: (r.order, r.id))
 
 
@@ -3841,6 +3849,13 @@ def render_report(
         raise ConfigError(
             f"{report.path}:{line}: template uses a figure that does not exist ({exc.message}); "
             "see README 'Adding a report' for the figures"
+        ) from None
+    except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        # a template that sorts a text with a number, or divides by zero: its line, not a traceback
+        line = _template_line(exc, report.path)
+        raise ConfigError(
+            f"{report.path}:{line}: template error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+            "fix the template"
         ) from None
     subject = " ".join(subject.split())
     if needs["total"]:

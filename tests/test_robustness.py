@@ -233,3 +233,39 @@ def test_front_matter_of_too_many_values_is_refused_before_it_is_composed(tmp_pa
         f"{tmp_path / 'many.md'}:5: front matter holds over 100,000 values; a handoff's front matter holds a few "
         "hundred: move the rest to the notes below it"
     ]
+
+
+def test_a_template_that_fails_at_run_time_is_one_line_naming_its_line(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    env = setup(tmp_path, HEAD + "cash: 100\n")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "x.md").write_text("---\ntitle: X\npersona: CEO\nsubject: S\n---\nfine\n\n"
+                                  "{{ ([1, 'a'])|sort|first }}\n", encoding="utf-8")
+    with env.open("a") as fh:
+        fh.write("REPORTS_DIR=reports\n")
+    code, out, err = dry_run(env, capsys)
+    assert (code, out) == (78, "")
+    assert "x.md:8: template error (TypeError: '<' not supported" in err and "Traceback" not in err
+
+
+def test_two_report_ids_that_name_the_same_setting_are_refused(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    env = setup(tmp_path, HEAD)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for name in ("q-a", "q_a"):
+        (reports / f"{name}.md").write_text("---\ntitle: X\npersona: CEO\nsubject: S\n---\nx\n", encoding="utf-8")
+    with env.open("a") as fh:
+        fh.write("REPORTS_DIR=reports\n")
+    code, out, err = dry_run(env, capsys)
+    assert (code, out) == (78, "")
+    assert "report id 'q_a' cannot be told apart from 'q-a'" in err and "EXEC_REPORT_TO_Q_A" in err
+
+
+def test_a_deploy_date_in_the_future_is_not_shown_as_negative_days(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    env = setup(tmp_path, HEAD + "stack:\n  - {name: api, monthly_cost: 5, in_use: true, last_deploy: 2027-01-02}\n")
+    code, out, err = dry_run(env, capsys, "cto")
+    assert (code, err) == (0, "")
+    assert "in the future: 2027-01-02" in out and "-41 days" not in out
