@@ -3,26 +3,30 @@
 
 Reads every Markdown handoff document (YAML front matter + notes) under HANDOFF_DIR,
 counts items in the DynamoDB tables the handoffs name (from "Export to S3" folders
-under DYNAMODB_EXPORT_DIR, or live with Scan), computes the figures defined in
-docs/handoff-format.md, renders one plain-text report per template in reports/ and emails each through
-Amazon SES with a BCC to the admin address. `--dry-run` prints instead of sending.
+under DYNAMODB_EXPORT_DIR, or live with Scan), optionally reads the AWS estate
+(AWS_INVENTORY=1), computes the figures defined in docs/handoff-format.md, renders one
+report per template in reports/ (or REPORTS_DIR) and emails each through Amazon SES
+with a BCC to the admin address. `--dry-run` prints instead of sending.
 
 Usage:
     python send_exec_reports.py [--dry-run] [--only ceo,cfo] [--as-of 2026-11-22]
                                 [--env-file PATH] [--force] [--check] [--list]
-                                [--to ADDRESS] [--status]
+                                [--to ADDRESS] [--full] [--status]
 
 Cron (weekly, Monday 07:00; absolute paths, cron starts in $HOME):
-    0 7 * * 1  /opt/reports/.venv/bin/python /opt/reports/send_exec_reports.py
+    0 7 * * 1  /opt/reports/.venv/bin/python /opt/reports/send_exec_reports.py 2>>/opt/reports/cron.log
 
 Settings come from repos.env next to this script (or --env-file); variables already in
 the environment win. Relative paths resolve against the env file's folder. See
 repos.env.example for every setting.
 
 Every setting and input is checked and every report rendered before the first send.
-ARCHIVE_DIR/<period>/ledger.json records each report as it is sent, so a rerun for the
-same ISO week sends only what is missing (--force resends); the same folder keeps each
-report's text and metrics.json. A lock in ARCHIVE_DIR keeps two runs from overlapping.
+The archive (ARCHIVE_DIR: a folder or s3://bucket/prefix) keeps, per ISO week, what
+was sent, the figures (metrics.json, read back next week for the changes and
+sparklines) and ledger.json, which records every side effect (each email, dashboard
+card and CloudWatch push) as it happens, so a rerun for the same week does exactly
+what is missing (--force resends). A lock in the archive keeps two runs from
+overlapping.
 
 Exit codes (sysexits): 0 done, 64 usage, 65 bad input data, 69 a send failed,
 75 another run holds the lock, 78 bad configuration.
