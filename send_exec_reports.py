@@ -3057,12 +3057,32 @@ class RenderedReport:
 
     markdown: str = ""
     _html: str | None = field(default=None, init=False, repr=False, compare=False)
+    # The uncut Markdown when its text is made only when first read (the archive, --full):
+    # a dry run of a big portfolio never reads it, and it is most of the rendering.
+    full_markdown: str | None = field(default=None, repr=False, compare=False)
 
     def html(self) -> str:
         """The HTML alternative, made when first asked for (a text-only run never pays for it)."""
         if self._html is None:
             self._html = html_from_markdown(self.markdown, self.subject)
         return self._html
+
+
+def _full_text(self: RenderedReport) -> str:
+    """The uncut text, converted from the uncut Markdown when first read."""
+    if self.full_markdown is not None:
+        self._full_text, self.full_markdown = text_from_markdown(self.full_markdown), None
+    return self._full_text
+
+
+def _set_full_text(self: RenderedReport, value: str) -> None:
+    """Keep the uncut text as given (the dataclass's __init__ sets it through here)."""
+    self._full_text = value
+
+
+# A property set after the class is made, so that full_text stays a field of the dataclass
+# (its __init__ argument, repr and comparison) while its text can be made on first read.
+RenderedReport.full_text = property(_full_text, _set_full_text)  # type: ignore[assignment]
 
 
 MAX_LINES = 250  # an email's length bound, whatever the number of handoffs
@@ -3379,16 +3399,6 @@ def _cells(row: str) -> list[str]:
     return [html.unescape(_MD_UNESCAPE_RE.sub(r"\1", c.strip())) for c in _CELL_SPLIT_RE.split(row)]
 
 
-def _take_tables(md: str, width: int) -> tuple[str, list[str]]:
-    """Lay out every Markdown table as text; return the Markdown with placeholders, and the tables.
-
-    Tables are laid out here rather than through HTML: faster on big portfolios, and
-    the columns are ours to fit into the width.
-    """
-    md, tables = _split_tables(md)
-    return md, [layout_table(rows, right, width) for rows, right in tables]
-
-
 def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]]]:
     """Take every Markdown table out as rows of plain-text cells and right-alignment flags.
 
@@ -3442,9 +3452,29 @@ class _TextConverter(html2text.HTML2Text):
             self.o(_HEADING_MARK)
 
 
+def _text_parts(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]]]:
+    """The Markdown a text is made from, its tables taken out (text_from_markdown's first step)."""
+    return _split_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md))
+
+
+def text_lines_at_least(tables: list[tuple[list[list[str]], list[bool]]]) -> int:
+    """A lower bound on the lines of the text made from Markdown holding these tables.
+
+    Every table row with a cell that is not blank becomes at least one line that is not
+    blank (cells are wrapped, never dropped), and only blank lines are ever merged: so a
+    report whose tables alone pass the email's bound need not be converted to learn it.
+    """
+    return sum(1 for rows, _right in tables for row in rows if any(not c.isspace() and c for c in row))
+
+
 def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     """Markdown to plain text for email: aligned tables, wrapped lines, no markup."""
-    md, tables = _take_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md), width)
+    return _text_from_parts(*_text_parts(md), width)
+
+
+def _text_from_parts(md: str, parts: list[tuple[list[list[str]], list[bool]]], width: int = WRAP_WIDTH) -> str:
+    """text_from_markdown after its first step: md holds a placeholder for each table of parts."""
+    tables = [layout_table(rows, right, width) for rows, right in parts]
     conv = _TextConverter(bodywidth=0)
     conv.ignore_emphasis = True
     conv.ignore_links = True
@@ -3679,16 +3709,21 @@ def render_report(
               f"{needs_you_markdown(needs, report)}")
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
 
-    def text(scale: float | None) -> tuple[str, str]:
-        md = header + env.get_template(report.id).render({**context, "cut": _cutter(scale)}) + footer
-        return md, text_from_markdown(md)
+    def markdown_at(scale: float | None) -> str:
+        return header + env.get_template(report.id).render({**context, "cut": _cutter(scale)}) + footer
 
     try:
-        sent_md, full = text(None)
-        sent, scale = full, 1.0
+        full_md = markdown_at(None)
+        parts = _text_parts(full_md)
+        # When the uncut tables alone pass the bound, the uncut text is made only if it is read.
+        full: str | None = None if text_lines_at_least(parts[1]) > MAX_LINES else _text_from_parts(*parts)
+        sent_md, sent, scale = full_md, full, 1.0
         # Long lists are cut; when the cut lists still make too long an email, they are halved.
-        while sent.count("\n") > MAX_LINES and scale >= MIN_SCALE:
-            (sent_md, sent), scale = text(scale), scale / 2
+        while (sent is None or sent.count("\n") > MAX_LINES) and scale >= MIN_SCALE:
+            md = markdown_at(scale)
+            if sent is None or md != sent_md:  # the same Markdown makes the same text
+                sent = text_from_markdown(md)
+            sent_md, scale = md, scale / 2
         subject = env.overlay(finalize=plain_text).get_template(f"{report.id}:subject").render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
@@ -3701,7 +3736,11 @@ def render_report(
     subject = " ".join(subject.split())
     if needs["total"]:
         subject += f" ({format_count(needs['total'])} need you)"
-    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full, markdown=sent_md)
+    assert sent is not None  # the loop ran at least once when the uncut text was not made
+    if full is None and sent_md == full_md:  # nothing was cut after all
+        full = sent
+    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full or "", markdown=sent_md,
+                          full_markdown=full_md if full is None else None)
 
 
 def _template_line(exc: BaseException, path: Path) -> int | str:
