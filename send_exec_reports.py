@@ -415,6 +415,7 @@ MAX_VALUES = 100_000
 EVENT_CHECK_BYTES = 1 << 16  # larger front matter has its values counted before it is composed
 SNIFF_LINES = 100  # a file without front matter is searched this far for handoff keys
 PERSONA = ("persona",)
+CHECKLIST_SPEC: dict[str, Spec] = {"table!": ("table",), "done": "text"}
 BLAST = {n: MONEY for n in ("list_size", "open_rate", "click_rate", "conversion_rate", "avg_order_value")}
 SCHEMA: dict[str, Spec] = {
     "entity!": "text",
@@ -516,6 +517,17 @@ TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# The scalars most front matter holds, in the forms whose value PyYAML's constructor
+# builds in one obvious way; any other form goes through the constructor itself.
+_BOOL_VALUES: dict[str, bool] = yaml.constructor.SafeConstructor.bool_values
+_PLAIN_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_PLAIN_FLOAT_RE = re.compile(r"[-+]?[0-9]+\.[0-9]+")
+_PLAIN_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER_TAGS = frozenset(("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"))
 # The one way a number is written: an optional minus, digits without a leading zero, an
 # optional decimal point with digits after it. YAML 1.1 reads other forms as octal,
@@ -580,6 +592,21 @@ def _other_number_form(text: str) -> str | None:
     return None
 
 
+_FIELD_NAMES: dict[int, tuple[dict[str, Spec], dict[str, Spec], tuple[str, ...]]] = {}
+
+
+def _field_names(spec: dict[str, Spec]) -> tuple[dict[str, Spec], tuple[str, ...]]:
+    """A mapping spec's fields without their '!' marks, and its required fields in spec order.
+
+    Worked out once per spec (they are module constants) rather than once per mapping read.
+    """
+    known = _FIELD_NAMES.get(id(spec))
+    if known is None or known[0] is not spec:
+        plain = {f.rstrip("!"): s for f, s in spec.items()}
+        known = _FIELD_NAMES[id(spec)] = (spec, plain, tuple(f[:-1] for f in spec if f.endswith("!")))
+    return known[1], known[2]
+
+
 class _Validator:
     """Walks a composed YAML node tree against SCHEMA, building plain values.
 
@@ -608,8 +635,28 @@ class _Validator:
         A scalar that YAML resolves to a type but cannot build (2026-13-45 looks
         like a date) is returned as its text, so the check of its field can name it.
         """
-        if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
-            return node.value  # what the constructor would return, without its overhead
+        if isinstance(node, yaml.ScalarNode):
+            # What the constructor would return, without its overhead (tests/test_fast_paths.py).
+            tag, text = node.tag, node.value
+            if tag == _STR_TAG:
+                return text
+            if tag == _NULL_TAG:
+                return None
+            if tag == _BOOL_TAG and (flag := _BOOL_VALUES.get(text.lower())) is not None:
+                return flag
+            if tag == _INT_TAG and _PLAIN_INT_RE.fullmatch(text):
+                return int(text)
+            if tag == _FLOAT_TAG and _PLAIN_FLOAT_RE.fullmatch(text):
+                return float(text)
+            if tag == _TIMESTAMP_TAG and _PLAIN_DATE_RE.fullmatch(text):
+                try:
+                    return dt.date(int(text[:4]), int(text[5:7]), int(text[8:]))
+                except ValueError:
+                    return text  # 2026-13-45: the check of its field names it
+        return self.plain_scalar(node)
+
+    def plain_scalar(self, node: yaml.Node) -> Any:
+        """scalar() through PyYAML's constructor: every tag and form, as YAML defines them."""
         try:
             return self.loader.construct_object(node, deep=True)
         except (ValueError, OverflowError, TypeError, RecursionError):
@@ -648,16 +695,17 @@ class _Validator:
         item or mapping they are dropped, so nothing unchecked reaches the figures.
         """
         pairs = self.mapping(node, key)
-        given = {name for name, _, _ in pairs}
-        for fname in spec:
-            if fname.endswith("!") and fname[:-1] not in given:
-                self.record(DocError(node, _join(key, fname[:-1]), "is required but missing; add it"))
-        plain = {f.rstrip("!"): s for f, s in spec.items()}
+        plain, required = _field_names(spec)
+        if required:
+            given = {name for name, _, _ in pairs}
+            for fname in required:
+                if fname not in given:
+                    self.record(DocError(node, _join(key, fname), "is required but missing; add it"))
         out: dict[str, Any] = dict.fromkeys(plain)
         for name, _knode, vnode in pairs:
             if name in plain:
                 try:
-                    out[name] = self.value(vnode, _join(key, name), plain[name], required=name + "!" in spec)
+                    out[name] = self.value(vnode, _join(key, name), plain[name], required=name in required)
                 except DocError as exc:
                     self.record(exc)
             elif not key:
@@ -713,7 +761,7 @@ class _Validator:
                 return self.table(node, key)
             if kind == "checklist":
                 if isinstance(node, yaml.MappingNode):
-                    got = self.fields(node, key, {"table!": ("table",), "done": "text"})
+                    got = self.fields(node, key, CHECKLIST_SPEC)
                     return {"table": got["table"], "done": got["done"] or "done"}
                 return {"table": self.table(node, key), "done": "done"}
             raise AssertionError(kind)
