@@ -694,7 +694,13 @@ class _Validator:
         """scalar() through PyYAML's constructor: every tag and form, as YAML defines them."""
         try:
             return self.loader.construct_object(node, deep=True)
-        except (ValueError, OverflowError, TypeError, RecursionError):
+        # An explicit tag the text does not fit (!!timestamp "x", !!bool maybe, !!float "")
+        # fails inside PyYAML's constructor with any of these.
+        except (ValueError, OverflowError, TypeError, RecursionError, AttributeError, KeyError, IndexError):
+            # A failed construction leaves its node marked as under way, and the next read of
+            # the same node would fail as "recursive": nothing is under way once it failed.
+            self.loader.recursive_objects.clear()
+            self.loader.deep_construct = False
             if isinstance(node, yaml.ScalarNode):
                 return node.value
             return None  # only unknown keys hold such collections, and they are ignored
