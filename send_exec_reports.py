@@ -3271,12 +3271,28 @@ def _escape_line_start(match: re.Match[str]) -> str:
     return f"{lead}{number}\\."
 
 
+# A character that clean_text or md_escape would change, or a run of spaces (made one).
+# Text without any, and not opening like a Markdown block, is its own escape: most names
+# and titles are, and a big portfolio's reports escape a few hundred thousand of them.
+_MD_TOUCHED = re.compile(
+    r"[\\`*_{}\[\]>#!&<|\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"  # escaped, shown or dropped
+    r"|[^\S ]| {2}"  # whitespace made one space
+)
+
+
 def md_escape(value: Any) -> Any:
     """Escape text from handoffs so Markdown shows it as written, on one line."""
     if value is None:
         return "—"
     if not isinstance(value, str):
         return value
+    if _MD_TOUCHED.search(value) is None and _MD_LINE_START.match(value) is None:
+        return value  # what _md_escape_text gives it (tests/test_fast_paths.py)
+    return _md_escape_text(value)
+
+
+def _md_escape_text(value: str) -> str:
+    """md_escape of any text: every step applied."""
     value = _MD_SPECIAL.sub(r"\\\1", clean_text(value))
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace("|", "&#124;")
     return _MD_LINE_START.sub(_escape_line_start, value)
@@ -3490,6 +3506,12 @@ def _cells(row: str) -> list[str]:
     return [html.unescape(_MD_UNESCAPE_RE.sub(r"\1", c.strip())) for c in _CELL_SPLIT_RE.split(row)]
 
 
+def _table_starts(lines: list[str], i: int) -> bool:
+    """Whether a Markdown table starts at lines[i]: a row, then a rule under it."""
+    return bool(_TABLE_ROW_RE.match(lines[i]) and i + 1 < len(lines) and "-" in lines[i + 1]
+                and _TABLE_RULE_RE.match(lines[i + 1]))
+
+
 def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]]]:
     """Take every Markdown table out as rows of plain-text cells and right-alignment flags.
 
@@ -3501,8 +3523,7 @@ def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]
     tables: list[tuple[list[list[str]], list[bool]]] = []
     i = 0
     while i < len(lines):
-        if (_TABLE_ROW_RE.match(lines[i]) and i + 1 < len(lines) and "-" in lines[i + 1]
-                and _TABLE_RULE_RE.match(lines[i + 1])):
+        if _table_starts(lines, i):
             right = [c.endswith(":") for c in _cells(lines[i + 1])]
             rows = [_cells(lines[i])]
             i += 2
@@ -3543,28 +3564,35 @@ class _TextConverter(html2text.HTML2Text):
             self.o(_HEADING_MARK)
 
 
-def _text_parts(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]]]:
-    """The Markdown a text is made from, its tables taken out (text_from_markdown's first step)."""
-    return _split_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md))
-
-
-def text_lines_at_least(tables: list[tuple[list[list[str]], list[bool]]]) -> int:
-    """A lower bound on the lines of the text made from Markdown holding these tables.
+def text_lines_pass(md: str, bound: int) -> bool:
+    """Whether the text made from md certainly has more than `bound` lines, told from its tables.
 
     Every table row with a cell that is not blank becomes at least one line that is not
     blank (cells are wrapped, never dropped), and only blank lines are ever merged: so a
     report whose tables alone pass the email's bound need not be converted to learn it.
+    Rows are counted only until they pass it.
     """
-    return sum(1 for rows, _right in tables for row in rows if any(not c.isspace() and c for c in row))
+    lines = _TEMPLATE_CONTROLS.sub(_control_picture, md).split("\n")
+    count = i = 0
+    while i < len(lines):
+        if _table_starts(lines, i):
+            rows = [lines[i]]  # the rule under the header is a line too, not counted here
+            i += 2
+            while i < len(lines) and _TABLE_ROW_RE.match(lines[i]):
+                rows.append(lines[i])
+                i += 1
+            for row in rows:
+                count += any(not c.isspace() and c for c in _cells(row))
+                if count > bound:
+                    return True
+            continue
+        i += 1
+    return False
 
 
 def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     """Markdown to plain text for email: aligned tables, wrapped lines, no markup."""
-    return _text_from_parts(*_text_parts(md), width)
-
-
-def _text_from_parts(md: str, parts: list[tuple[list[list[str]], list[bool]]], width: int = WRAP_WIDTH) -> str:
-    """text_from_markdown after its first step: md holds a placeholder for each table of parts."""
+    md, parts = _split_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md))
     tables = [layout_table(rows, right, width) for rows, right in parts]
     conv = _TextConverter(bodywidth=0)
     conv.ignore_emphasis = True
@@ -3805,9 +3833,8 @@ def render_report(
 
     try:
         full_md = markdown_at(None)
-        parts = _text_parts(full_md)
         # When the uncut tables alone pass the bound, the uncut text is made only if it is read.
-        full: str | None = None if text_lines_at_least(parts[1]) > MAX_LINES else _text_from_parts(*parts)
+        full = None if text_lines_pass(full_md, MAX_LINES) else text_from_markdown(full_md)
         sent_md, sent, scale = full_md, full, 1.0
         # Long lists are cut; when the cut lists still make too long an email, they are halved.
         while (sent is None or sent.count("\n") > MAX_LINES) and scale >= MIN_SCALE:

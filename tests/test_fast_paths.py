@@ -305,12 +305,41 @@ def random_table(rng: random.Random) -> str:
 @pytest.mark.parametrize("seed", range(3))
 def test_the_line_bound_never_overstates_the_text(seed: int) -> None:
     rng = random.Random(seed)
+    passed = 0
     for _ in range(150):
         parts = [rng.choice(["# Title", "Some text.", "- item", "", "    code", textwrap.fill("long " * 40)])
                  for _ in range(rng.randint(0, 4))]
         md = "\n\n".join([*parts, *(random_table(rng) for _ in range(rng.randint(1, 4)))]) + "\n"
-        bound = ser.text_lines_at_least(ser._text_parts(md)[1])
-        assert bound <= ser.text_from_markdown(md).count("\n"), md
+        lines = ser.text_from_markdown(md).count("\n")
+        for bound in (0, 3, 10, 25, lines - 1, lines):
+            if ser.text_lines_pass(md, bound):
+                assert lines > bound, (bound, md)
+                passed += 1
+    assert passed > 300
+
+
+def test_the_line_bound_passes_on_a_long_table() -> None:
+    md = "| a | b |\n|---|--:|\n" + "".join(f"| row {i} | {i} |\n" for i in range(300))
+    assert ser.text_lines_pass(md, 250)
+    assert not ser.text_lines_pass(md, 301)  # 301 rows with the header: the bound is only a bound
+
+
+def md_text(rng: random.Random) -> str:
+    """Text as handoffs write it, and as they should not: specials, spaces, controls, bidi, digits."""
+    alphabet = ["a", "Z", " ", " ", "  ", "é", "日", "🙂", "-", "+", "=", "1", "٣", ".", "\\", "`", "*", "_", "{",
+                "}", "[", "]", ">", "#", "!", "&", "<", "|", "(", ")", "\t", "\n", "\u00a0", "\u2003", "\x1b",
+                "\x85", "\x9f", "\u202e", "\u2066", "\u200f", "$", ",", "%", "'", '"']
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_md_escape_of_plain_text_is_the_full_escape(seed: int) -> None:
+    rng = random.Random(seed)
+    fast = 0
+    for text in [md_text(rng) for _ in range(20_000)] + ["Project 00001", "1.5", "1.a", " a", "a ", "1. a"]:
+        assert ser.md_escape(text) == ser._md_escape_text(text), repr(text)
+        fast += ser._MD_TOUCHED.search(text) is None and ser._MD_LINE_START.match(text) is None
+    assert fast > 500  # the fast path was taken, and agreed
 
 
 @pytest.mark.parametrize(("value", "message"), [
