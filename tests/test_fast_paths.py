@@ -357,3 +357,16 @@ def test_a_value_the_constructor_cannot_build_is_named_as_written(tmp_path: Path
         ser.parse_handoff(path, "a.md")
     assert len(caught.value.errors) == 1
     assert caught.value.errors[0].startswith(f"{path}:{message}")
+
+
+def test_the_cycle_collector_resumes_after_reading_even_on_an_error(tmp_path: Path) -> None:
+    import gc
+
+    (tmp_path / "a.md").write_text("---\nentity: A\nstatus: bogus\nupdated: 2026-11-20\n---\n", encoding="utf-8")
+    assert gc.isenabled()
+    with pytest.raises(ser.InputErrors):
+        ser.read_handoffs(tmp_path)
+    assert gc.isenabled()
+    (tmp_path / "a.md").write_text("---\nentity: A\nstatus: active\nupdated: 2026-11-20\n---\n", encoding="utf-8")
+    assert ser.read_handoffs(tmp_path).handoffs[0].entity == "A"
+    assert gc.isenabled()
