@@ -37,11 +37,13 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import decimal
 import email.message
 import email.policy
 import functools
+import gc
 import gzip
 import hashlib
 import html
@@ -63,7 +65,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import html2text
 import jinja2
@@ -452,6 +454,7 @@ MAX_VALUES = 100_000
 EVENT_CHECK_BYTES = 1 << 16  # larger front matter has its values counted before it is composed
 SNIFF_LINES = 100  # a file without front matter is searched this far for handoff keys
 PERSONA = ("persona",)
+CHECKLIST_SPEC: dict[str, Spec] = {"table!": ("table",), "done": "text"}
 BLAST = {n: MONEY for n in ("list_size", "open_rate", "click_rate", "conversion_rate", "avg_order_value")}
 SCHEMA: dict[str, Spec] = {
     "entity!": "text",
@@ -549,10 +552,64 @@ SCHEMA: dict[str, Spec] = {
 }
 # libyaml's parser when PyYAML was built with it (the PyPI wheels are): several times faster.
 YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Plain numbers in the one form a handoff writes them, and the tags PyYAML's resolvers give them.
+_RESOLVES_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_RESOLVES_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")
+_RESOLVE_MEMO_SIZE = 4096  # plain scalars whose tag is remembered, each at most 32 characters
+
+
+class _HandoffLoader(YamlLoader):  # type: ignore[misc, valid-type]
+    """YamlLoader with the same tags, resolved faster: composing calls resolve() once per value.
+
+    Its resolvers are its own copy, fixed at import, so a plain scalar's tag depends on
+    its text alone and can be remembered; a text no implicit resolver starts with is a
+    string at once (tests/test_fast_paths.py compares every answer with PyYAML's resolve()).
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[Any]]] = {
+        k: list(v) for k, v in YamlLoader.yaml_implicit_resolvers.items()
+    }
+    yaml_path_resolvers: ClassVar[dict[Any, Any]] = {}
+    # The first characters a resolver looks for; None when a wildcard resolver looks at every text.
+    _first = None if None in yaml_implicit_resolvers else frozenset(k for k in yaml_implicit_resolvers if k)
+    _memo: ClassVar[dict[str, str]] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        """The tag of a node, exactly as PyYAML's resolve() gives it."""
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return self.DEFAULT_SCALAR_TAG
+            if value and self._first is not None and value[0] not in self._first:
+                return self.DEFAULT_SCALAR_TAG
+            tag = self._memo.get(value)
+            if tag is None and value[:1] in "-0123456789":  # numbers: too many to remember
+                if _RESOLVES_INT.fullmatch(value):
+                    return _INT_TAG
+                if _RESOLVES_FLOAT.fullmatch(value):
+                    return _FLOAT_TAG
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(value) <= 32 and len(self._memo) < _RESOLVE_MEMO_SIZE:
+                    self._memo[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
 TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# The scalars most front matter holds, in the forms whose value PyYAML's constructor
+# builds in one obvious way; any other form goes through the constructor itself.
+_BOOL_VALUES: dict[str, bool] = yaml.constructor.SafeConstructor.bool_values
+_PLAIN_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_PLAIN_FLOAT_RE = re.compile(r"[-+]?[0-9]+\.[0-9]+")
+_PLAIN_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBER_TAGS = frozenset(("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"))
 # The one way a number is written: an optional minus, digits without a leading zero, an
 # optional decimal point with digits after it. YAML 1.1 reads other forms as octal,
@@ -617,6 +674,21 @@ def _other_number_form(text: str) -> str | None:
     return None
 
 
+_FIELD_NAMES: dict[int, tuple[dict[str, Spec], dict[str, Spec], tuple[str, ...]]] = {}
+
+
+def _field_names(spec: dict[str, Spec]) -> tuple[dict[str, Spec], tuple[str, ...]]:
+    """A mapping spec's fields without their '!' marks, and its required fields in spec order.
+
+    Worked out once per spec (they are module constants) rather than once per mapping read.
+    """
+    known = _FIELD_NAMES.get(id(spec))
+    if known is None or known[0] is not spec:
+        plain = {f.rstrip("!"): s for f, s in spec.items()}
+        known = _FIELD_NAMES[id(spec)] = (spec, plain, tuple(f[:-1] for f in spec if f.endswith("!")))
+    return known[1], known[2]
+
+
 class _Validator:
     """Walks a composed YAML node tree against SCHEMA, building plain values.
 
@@ -645,11 +717,37 @@ class _Validator:
         A scalar that YAML resolves to a type but cannot build (2026-13-45 looks
         like a date) is returned as its text, so the check of its field can name it.
         """
-        if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
-            return node.value  # what the constructor would return, without its overhead
+        if isinstance(node, yaml.ScalarNode):
+            # What the constructor would return, without its overhead (tests/test_fast_paths.py).
+            tag, text = node.tag, node.value
+            if tag == _STR_TAG:
+                return text
+            if tag == _NULL_TAG:
+                return None
+            if tag == _BOOL_TAG and (flag := _BOOL_VALUES.get(text.lower())) is not None:
+                return flag
+            if tag == _INT_TAG and _PLAIN_INT_RE.fullmatch(text):
+                return int(text)
+            if tag == _FLOAT_TAG and _PLAIN_FLOAT_RE.fullmatch(text):
+                return float(text)
+            if tag == _TIMESTAMP_TAG and _PLAIN_DATE_RE.fullmatch(text):
+                try:
+                    return dt.date(int(text[:4]), int(text[5:7]), int(text[8:]))
+                except ValueError:
+                    return text  # 2026-13-45: the check of its field names it
+        return self.plain_scalar(node)
+
+    def plain_scalar(self, node: yaml.Node) -> Any:
+        """scalar() through PyYAML's constructor: every tag and form, as YAML defines them."""
         try:
             return self.loader.construct_object(node, deep=True)
-        except (ValueError, OverflowError, TypeError, RecursionError):
+        # An explicit tag the text does not fit (!!timestamp "x", !!bool maybe, !!float "")
+        # fails inside PyYAML's constructor with any of these.
+        except (ValueError, OverflowError, TypeError, RecursionError, AttributeError, KeyError, IndexError):
+            # A failed construction leaves its node marked as under way, and the next read of
+            # the same node would fail as "recursive": nothing is under way once it failed.
+            self.loader.recursive_objects.clear()
+            self.loader.deep_construct = False
             if isinstance(node, yaml.ScalarNode):
                 return node.value
             return None  # only unknown keys hold such collections, and they are ignored
@@ -664,17 +762,19 @@ class _Validator:
         # (dynamodb.events, financials.2026-09): enough to name a line, small for 2,000 files.
         record = not key or ("." not in key and "[" not in key)
         for knode, vnode in node.value:
-            name = self.scalar(knode)
-            if isinstance(name, dt.date):
-                name = name.isoformat()
-            name = str(name)
-            path = _join(key, name)
+            if knode.tag == _STR_TAG and isinstance(knode, yaml.ScalarNode):
+                name = knode.value
+            else:
+                name = self.scalar(knode)
+                if isinstance(name, dt.date):
+                    name = name.isoformat()
+                name = str(name)
             if name in seen:
-                self.record(DocError(knode, path, "appears twice; keep one"))
+                self.record(DocError(knode, _join(key, name), "appears twice; keep one"))
                 continue
             seen.add(name)
             if record:
-                self.lines[path] = knode.start_mark.line + self.first_line
+                self.lines[_join(key, name)] = knode.start_mark.line + self.first_line
             out.append((name, knode, vnode))
         return out
 
@@ -685,16 +785,17 @@ class _Validator:
         item or mapping they are dropped, so nothing unchecked reaches the figures.
         """
         pairs = self.mapping(node, key)
-        given = {name for name, _, _ in pairs}
-        for fname in spec:
-            if fname.endswith("!") and fname[:-1] not in given:
-                self.record(DocError(node, _join(key, fname[:-1]), "is required but missing; add it"))
-        plain = {f.rstrip("!"): s for f, s in spec.items()}
+        plain, required = _field_names(spec)
+        if required:
+            given = {name for name, _, _ in pairs}
+            for fname in required:
+                if fname not in given:
+                    self.record(DocError(node, _join(key, fname), "is required but missing; add it"))
         out: dict[str, Any] = dict.fromkeys(plain)
         for name, _knode, vnode in pairs:
             if name in plain:
                 try:
-                    out[name] = self.value(vnode, _join(key, name), plain[name], required=name + "!" in spec)
+                    out[name] = self.value(vnode, _join(key, name), plain[name], required=name in required)
                 except DocError as exc:
                     self.record(exc)
             elif not key:
@@ -703,6 +804,11 @@ class _Validator:
 
     def value(self, node: yaml.Node, key: str, spec: Spec, *, required: bool = False) -> Any:
         """Validate one value against its spec."""
+        if spec == "text" and node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+            text = " ".join(node.value.split())  # the text branch below, for the commonest case
+            if not text and required:
+                raise DocError(node, key, "is required but empty; give it a value")
+            return text or None
         if spec == MONEY or spec == "integer":
             return self.number(node, key, spec, required)
         if isinstance(spec, tuple):
@@ -750,7 +856,7 @@ class _Validator:
                 return self.table(node, key)
             if kind == "checklist":
                 if isinstance(node, yaml.MappingNode):
-                    got = self.fields(node, key, {"table!": ("table",), "done": "text"})
+                    got = self.fields(node, key, CHECKLIST_SPEC)
                     return {"table": got["table"], "done": got["done"] or "done"}
                 return {"table": self.table(node, key), "done": "done"}
             raise AssertionError(kind)
@@ -1029,7 +1135,7 @@ def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) 
         refused := _refuse_references_safely(path, text, first_line)
     ):
         raise InputErrors([f"{path}:{line}: {message}" for line, message in refused])
-    loader = YamlLoader(text)
+    loader = _HandoffLoader(text)
     validator = _Validator(loader, first_line, personas)
     try:
         node = loader.get_single_node()
@@ -1107,6 +1213,25 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold Python's cycle collector while handoffs are read.
+
+    Reading builds a few hundred thousand small objects that all live on, and the
+    collector would walk them again and again: a third of the reading time of 2,000
+    handoffs. Reading a handoff makes no reference cycles (only an error makes a few
+    small ones), so nothing waits long to be freed: the collector resumes after.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+@_gc_paused()
 def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> Portfolio:
     """Read every *.md under handoff_dir; report every error of every document at once.
 
@@ -3139,12 +3264,32 @@ class RenderedReport:
 
     markdown: str = ""
     _html: str | None = field(default=None, init=False, repr=False, compare=False)
+    # The uncut Markdown when its text is made only when first read (the archive, --full):
+    # a dry run of a big portfolio never reads it, and it is most of the rendering.
+    full_markdown: str | None = field(default=None, repr=False, compare=False)
 
     def html(self) -> str:
         """The HTML alternative, made when first asked for (a text-only run never pays for it)."""
         if self._html is None:
             self._html = html_from_markdown(self.markdown, self.subject)
         return self._html
+
+
+def _full_text(self: RenderedReport) -> str:
+    """The uncut text, converted from the uncut Markdown when first read."""
+    if self.full_markdown is not None:
+        self._full_text, self.full_markdown = text_from_markdown(self.full_markdown), None
+    return self._full_text
+
+
+def _set_full_text(self: RenderedReport, value: str) -> None:
+    """Keep the uncut text as given (the dataclass's __init__ sets it through here)."""
+    self._full_text = value
+
+
+# A property set after the class is made, so that full_text stays a field of the dataclass
+# (its __init__ argument, repr and comparison) while its text can be made on first read.
+RenderedReport.full_text = property(_full_text, _set_full_text)  # type: ignore[assignment]
 
 
 MAX_LINES = 250  # an email's length bound, whatever the number of handoffs
@@ -3297,12 +3442,28 @@ def _escape_line_start(match: re.Match[str]) -> str:
     return f"{lead}{number}\\."
 
 
+# A character that clean_text or md_escape would change, or a run of spaces (made one).
+# Text without any, and not opening like a Markdown block, is its own escape: most names
+# and titles are, and a big portfolio's reports escape a few hundred thousand of them.
+_MD_TOUCHED = re.compile(
+    r"[\\`*_{}\[\]>#!&<|\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"  # escaped, shown or dropped
+    r"|[^\S ]| {2}"  # whitespace made one space
+)
+
+
 def md_escape(value: Any) -> Any:
     """Escape text from handoffs so Markdown shows it as written, on one line."""
     if value is None:
         return "—"
     if not isinstance(value, str):
         return value
+    if _MD_TOUCHED.search(value) is None and _MD_LINE_START.match(value) is None:
+        return value  # what _md_escape_text gives it (tests/test_fast_paths.py)
+    return _md_escape_text(value)
+
+
+def _md_escape_text(value: str) -> str:
+    """md_escape of any text: every step applied."""
     value = _MD_SPECIAL.sub(r"\\\1", clean_text(value))
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace("|", "&#124;")
     return _MD_LINE_START.sub(_escape_line_start, value)
@@ -3526,14 +3687,10 @@ def _cells(row: str) -> list[str]:
     return [html.unescape(_MD_UNESCAPE_RE.sub(r"\1", c.strip())) for c in _CELL_SPLIT_RE.split(row)]
 
 
-def _take_tables(md: str, width: int) -> tuple[str, list[str]]:
-    """Lay out every Markdown table as text; return the Markdown with placeholders, and the tables.
-
-    Tables are laid out here rather than through HTML: faster on big portfolios, and
-    the columns are ours to fit into the width.
-    """
-    md, tables = _split_tables(md)
-    return md, [layout_table(rows, right, width) for rows, right in tables]
+def _table_starts(lines: list[str], i: int) -> bool:
+    """Whether a Markdown table starts at lines[i]: a row, then a rule under it."""
+    return bool(_TABLE_ROW_RE.match(lines[i]) and i + 1 < len(lines) and "-" in lines[i + 1]
+                and _TABLE_RULE_RE.match(lines[i + 1]))
 
 
 def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]]]:
@@ -3547,8 +3704,7 @@ def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]
     tables: list[tuple[list[list[str]], list[bool]]] = []
     i = 0
     while i < len(lines):
-        if (_TABLE_ROW_RE.match(lines[i]) and i + 1 < len(lines) and "-" in lines[i + 1]
-                and _TABLE_RULE_RE.match(lines[i + 1])):
+        if _table_starts(lines, i):
             right = [c.endswith(":") for c in _cells(lines[i + 1])]
             rows = [_cells(lines[i])]
             i += 2
@@ -3589,9 +3745,36 @@ class _TextConverter(html2text.HTML2Text):
             self.o(_HEADING_MARK)
 
 
+def text_lines_pass(md: str, bound: int) -> bool:
+    """Whether the text made from md certainly has more than `bound` lines, told from its tables.
+
+    Every table row with a cell that is not blank becomes at least one line that is not
+    blank (cells are wrapped, never dropped), and only blank lines are ever merged: so a
+    report whose tables alone pass the email's bound need not be converted to learn it.
+    Rows are counted only until they pass it.
+    """
+    lines = _TEMPLATE_CONTROLS.sub(_control_picture, md).split("\n")
+    count = i = 0
+    while i < len(lines):
+        if _table_starts(lines, i):
+            rows = [lines[i]]  # the rule under the header is a line too, not counted here
+            i += 2
+            while i < len(lines) and _TABLE_ROW_RE.match(lines[i]):
+                rows.append(lines[i])
+                i += 1
+            for row in rows:
+                count += any(not c.isspace() and c for c in _cells(row))
+                if count > bound:
+                    return True
+            continue
+        i += 1
+    return False
+
+
 def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     """Markdown to plain text for email: aligned tables, wrapped lines, no markup."""
-    md, tables = _take_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md), width)
+    md, parts = _split_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md))
+    tables = [layout_table(rows, right, width) for rows, right in parts]
     conv = _TextConverter(bodywidth=0)
     conv.ignore_emphasis = True
     conv.ignore_links = True
@@ -3835,16 +4018,20 @@ def render_report(
               f"{needs_you_markdown(needs, report)}")
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
 
-    def text(scale: float | None) -> tuple[str, str]:
-        md = header + env.get_template(report.id).render({**context, "cut": _cutter(scale)}) + footer
-        return md, text_from_markdown(md)
+    def markdown_at(scale: float | None) -> str:
+        return header + env.get_template(report.id).render({**context, "cut": _cutter(scale)}) + footer
 
     try:
-        sent_md, full = text(None)
-        sent, scale = full, 1.0
+        full_md = markdown_at(None)
+        # When the uncut tables alone pass the bound, the uncut text is made only if it is read.
+        full = None if text_lines_pass(full_md, MAX_LINES) else text_from_markdown(full_md)
+        sent_md, sent, scale = full_md, full, 1.0
         # Long lists are cut; when the cut lists still make too long an email, they are halved.
-        while sent.count("\n") > MAX_LINES and scale >= MIN_SCALE:
-            (sent_md, sent), scale = text(scale), scale / 2
+        while (sent is None or sent.count("\n") > MAX_LINES) and scale >= MIN_SCALE:
+            md = markdown_at(scale)
+            if sent is None or md != sent_md:  # the same Markdown makes the same text
+                sent = text_from_markdown(md)
+            sent_md, scale = md, scale / 2
         subject = env.overlay(finalize=plain_text).get_template(f"{report.id}:subject").render(context)
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
@@ -3864,7 +4051,11 @@ def render_report(
     subject = " ".join(subject.split())
     if needs["total"]:
         subject += f" ({format_count(needs['total'])} need you)"
-    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full, markdown=sent_md)
+    assert sent is not None  # the loop ran at least once when the uncut text was not made
+    if full is None and sent_md == full_md:  # nothing was cut after all
+        full = sent
+    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full or "", markdown=sent_md,
+                          full_markdown=full_md if full is None else None)
 
 
 def _template_line(exc: BaseException, path: Path) -> int | str:
