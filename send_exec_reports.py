@@ -4075,15 +4075,19 @@ def _now() -> str:
 class RunLock:
     """An exclusive lock on ARCHIVE_DIR so two runs never overlap."""
 
-    def __init__(self, folder: Path, wait: float = LOCK_WAIT_SECONDS) -> None:
+    def __init__(self, folder: Path, wait: float = LOCK_WAIT_SECONDS, *, sleep: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        import time
+
         self.path = folder / LOCK_NAME
         self.wait = wait
+        self.sleep = sleep or time.sleep  # tests pass a fake clock: the wait is asserted, not waited
+        self.clock = clock or time.monotonic
         self.fh: Any = None
 
     def __enter__(self) -> RunLock:
         import fcntl
         import stat
-        import time
 
         try:  # O_NOFOLLOW: a link planted here must not have its target truncated
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
@@ -4101,13 +4105,13 @@ class RunLock:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             self.fh.close()
             raise ConfigError(f"{self.path}: the lock file is not a regular file; remove it, then rerun")
-        deadline = time.monotonic() + self.wait
+        deadline = self.clock() + self.wait
         while True:
             try:
                 fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                if self.clock() >= deadline:
                     self.fh.seek(0)
                     holder = self.fh.read(200).strip() or "unknown"
                     self.fh.close()
@@ -4115,7 +4119,7 @@ class RunLock:
                         f"another run holds {self.path} ({holder}); waited {self.wait:.0f} s. "
                         "Try again when it has finished"
                     ) from None
-                time.sleep(0.1)
+                self.sleep(0.1)
         self.fh.seek(0)
         self.fh.truncate()
         self.fh.write(f"pid {os.getpid()} since {_now()}\n")
@@ -4438,7 +4442,7 @@ def deliver(
     if delivery.test_to:
         return _deliver_test(rendered, delivery, sender, outcome, say)
     assert delivery.archive_dir is not None
-    with RunLock(delivery.archive_dir):
+    with RunLock(delivery.archive_dir, sleep=sender.sleep, clock=sender.clock):
         folder = archive_folder(delivery.archive_dir, outcome.period)
         ledger = Ledger(folder / LEDGER_NAME)
         in_flight: list[Any] = []  # [report id, MessageId or None] while a message is with SES
