@@ -1,0 +1,109 @@
+"""Tests for single plausible bugs that the rest of the suite let through.
+
+Each was found by planting one bug at a time in send_exec_reports.py and running the
+tests of its section; the test named for it fails with that bug in place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import send_exec_reports as ser
+
+from .conftest import EXAMPLES
+
+PATH_SECRET, QUERY_SECRET, FILE_SECRET = "PathSecret9a8b7c", "QuerySecret6d5e4f", "FileSecret3g2h1i"
+
+
+def handoffs(tmp_path: Path, *fronts: str) -> Path:
+    """A folder of handoffs, one per front matter given."""
+    folder = tmp_path / "handoffs"
+    folder.mkdir()
+    for i, front in enumerate(fronts):
+        (folder / f"h{i}.md").write_text(f"---\n{front}---\nNotes.\n", encoding="utf-8")
+    return folder
+
+
+# -- reading handoffs -------------------------------------------------------------
+
+
+def test_an_alias_with_no_anchor_is_refused_as_an_alias(tmp_path: Path) -> None:
+    # an alias is refused for what it is, before YAML is asked to resolve it
+    folder = handoffs(tmp_path, "entity: A\nstatus: active\nupdated: 2026-11-20\ncash: *money\n")
+    with pytest.raises(ser.InputError) as refused:
+        ser.read_handoffs(folder)
+    assert str(refused.value) == (
+        f"{folder / 'h0.md'}:5: alias *money is not allowed: aliases let a file of a few hundred bytes stand for "
+        "gigabytes; write the value out in full"
+    )
+
+
+# -- secrets in every message path ------------------------------------------------
+
+
+def settings_file(tmp_path: Path, endpoint: str, *extra: str) -> Path:
+    """A repos.env with a secret on a line python-dotenv cannot parse, and `endpoint`."""
+    env = tmp_path / "repos.env"
+    env.write_text("\n".join([
+        f"HANDOFF_DIR={EXAMPLES / 'handoffs'}",
+        "SES_FROM_ADDRESS=reports@example.com",
+        "EXEC_REPORT_TO=owner@example.com",
+        "EXEC_REPORT_BCC=admin@example.com",
+        "ARCHIVE_DIR=archive",
+        "AWS_ACCESS_KEY_ID=AKIAEXAMPLEKEYID0001",
+        f"AWS_SECRET_ACCESS_KEY {FILE_SECRET}",  # '=' forgotten: a line the parser rejects
+        f"AWS_SESSION_TOKEN={FILE_SECRET}x",
+        f"AWS_ENDPOINT_URL={endpoint}",
+        *extra,
+    ]) + "\n")
+    return env
+
+
+def assert_no_secret(*texts: str) -> None:
+    """None of the planted secrets shows in any text."""
+    for text in texts:
+        for secret in (PATH_SECRET, QUERY_SECRET, FILE_SECRET):
+            assert secret not in text, text
+
+
+def test_a_bad_settings_line_is_named_by_number_not_by_its_text(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    env = settings_file(tmp_path, "http://127.0.0.1:9", f"DYNAMODB_EXPORT_DIR={EXAMPLES / 'dynamodb'}")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
+    captured = capsys.readouterr()
+    assert "could not parse statement starting at line 7" in caplog.text  # python-dotenv names the line only
+    assert_no_secret(captured.out, captured.err, caplog.text)
+
+
+def test_a_token_in_the_endpoint_is_not_printed_when_a_table_cannot_be_read_live(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = settings_file(tmp_path, f"http://127.0.0.1:9/{PATH_SECRET}/?token={QUERY_SECRET}")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22"]) == 65
+    captured = capsys.readouterr()
+    assert "cannot be read live: could not connect to http://127.0.0.1:9;" in captured.err
+    assert_no_secret(captured.out, captured.err)
+
+
+def test_a_token_in_the_endpoint_is_not_printed_when_the_estate_cannot_be_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = settings_file(tmp_path, f"http://127.0.0.1:9/{PATH_SECRET}/?token={QUERY_SECRET}",
+                        f"DYNAMODB_EXPORT_DIR={EXAMPLES / 'dynamodb'}", "AWS_INVENTORY=1")
+    assert ser.main(["--env-file", str(env), "--as-of", "2026-11-22"]) != 0
+    captured = capsys.readouterr()
+    assert "AWS_INVENTORY: Lambda cannot be read (could not connect to http://127.0.0.1:9)" in captured.err
+    assert_no_secret(captured.out, captured.err)
+    assert not (tmp_path / "archive" / "2026-W47").exists()  # nothing sent, nothing archived
+
+
+def test_front_matter_of_exactly_the_most_values_is_read_and_one_more_is_refused() -> None:
+    # a mapping, three keys and values, the key x and its list: 9 values before the list's items
+    def front(items: int) -> str:
+        return "entity: A\nstatus: active\nupdated: 2026-11-20\nx: [" + ",".join(["0"] * items) + "]\n"
+
+    assert ser._refuse_references(front(ser.MAX_VALUES - 9), 2) == []
+    assert ser._refuse_references(front(ser.MAX_VALUES - 8), 2) == [
+        (5, f"front matter holds over {ser.MAX_VALUES:,} values; a handoff's front matter holds a few hundred: "
+            "move the rest to the notes below it")
+    ]
