@@ -107,3 +107,66 @@ def test_front_matter_of_exactly_the_most_values_is_read_and_one_more_is_refused
         (5, f"front matter holds over {ser.MAX_VALUES:,} values; a handoff's front matter holds a few hundred: "
             "move the rest to the notes below it")
     ]
+
+
+# -- reading exports ----------------------------------------------------------------
+
+
+def data_file(tmp_path: Path, lines: list[bytes]) -> Path:
+    """A gzip data file of these lines, each ended by a newline."""
+    import gzip
+
+    path = tmp_path / "part-0.json.gz"
+    path.write_bytes(gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0))
+    return path
+
+
+def aws_line(i: int, done: bool) -> bytes:
+    """One item as AWS writes it: compact, on one line."""
+    return b'{"Item":{"pk":{"S":"t%d"},"done":{"BOOL":%s}}}' % (i, b"true" if done else b"false")
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["aws-lines", "with-a-blank-line"])
+def test_one_item_more_than_the_manifest_says_is_found(tmp_path: Path, blank: bool) -> None:
+    # read as one block of AWS's lines, or line by line (a blank line makes the block irregular)
+    lines = [aws_line(i, True) for i in range(4)]  # all of one length
+    path = data_file(tmp_path, lines[:2] + [b""] * blank + lines[2:])
+    assert ser._read_data_file(path, "done", max_items=4) == (4, 4)  # exactly as many: all read
+    assert ser._read_data_file(path, "done", max_items=3)[0] == 4  # one more: seen, so the count differs
+    # reads of two lines each: the manifest's count is reached at the end of a read, and
+    # reading goes on to find the items past it
+    two_lines = 2 * (len(lines[0]) + 1)
+    assert ser._read_data_file(path, "done", max_items=2, block_size=two_lines)[0] > 2
+
+
+def reference_counts(path: Path, name: str) -> tuple[int, int]:
+    """(items, done) by json.loads of every non-blank line."""
+    import gzip
+    import json
+
+    items = done = 0
+    for line in gzip.decompress(path.read_bytes()).split(b"\n"):
+        if line.strip():
+            items += 1
+            record = json.loads(line)["Item"]
+            done += name in record and ser.decode_attribute(record[name]) is True
+    return items, done
+
+
+TWICE_TRUE = b'{"Item":{"done":{"BOOL":true},"pk":{"S":"1"},"done":{"BOOL":true}}}'
+TRUE_THEN_FALSE = b'{"Item":{"done":{"BOOL":true},"pk":{"S":"2"},"done":{"BOOL":false}}}'
+
+
+def test_a_line_naming_the_done_attribute_twice_counts_as_json_loads_reads_it(tmp_path: Path) -> None:
+    # read line by line (the blank line): json.loads keeps the last of a repeated key
+    path = data_file(tmp_path, [TWICE_TRUE, b"", aws_line(3, True)])
+    assert ser._read_data_file(path, "done") == reference_counts(path, "done") == (2, 2)
+
+
+@pytest.mark.xfail(strict=True, reason="known: the fast counts assume an attribute appears once in an item, as "
+                   "in everything AWS writes; a hand-made line naming it twice is counted by occurrence, not as "
+                   "json.loads reads it (the last one)")
+@pytest.mark.parametrize("line", [TWICE_TRUE, TRUE_THEN_FALSE], ids=["true-twice", "true-then-false"])
+def test_a_repeated_done_attribute_in_a_regular_block(tmp_path: Path, line: bytes) -> None:
+    path = data_file(tmp_path, [line, aws_line(3, True)])
+    assert ser._read_data_file(path, "done") == reference_counts(path, "done")
