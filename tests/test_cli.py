@@ -199,9 +199,15 @@ def test_ctrl_c_during_a_dry_run_says_nothing_was_sent(installed: Path) -> None:
     # the dry run's output fills a small pipe nobody reads, so the run is surely inside it when Ctrl-C comes
     read_end, write_end = os.pipe()
     fcntl.fcntl(write_end, 1031, 4096)  # F_SETPIPE_SZ (Linux): one page
-    child = subprocess.Popen([sys.executable, str(installed), "--dry-run", "--as-of", "2026-11-22"],
-                             cwd=installed.parent, env={"PATH": "/usr/bin:/bin"},
-                             stdout=write_end, stderr=subprocess.PIPE)
+    # A shell starts a background job with SIGINT ignored, and a child inherits that: the
+    # run would never see the Ctrl-C. Handled here, it is the default again in the child.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        child = subprocess.Popen([sys.executable, str(installed), "--dry-run", "--as-of", "2026-11-22"],
+                                 cwd=installed.parent, env={"PATH": "/usr/bin:/bin"},
+                                 stdout=write_end, stderr=subprocess.PIPE)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     os.close(write_end)
     deadline = time.monotonic() + 30
     while struct.unpack("i", fcntl.ioctl(read_end, termios.FIONREAD, b"\0\0\0\0"))[0] < 4096:
