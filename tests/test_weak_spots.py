@@ -170,3 +170,71 @@ def test_a_line_naming_the_done_attribute_twice_counts_as_json_loads_reads_it(tm
 def test_a_repeated_done_attribute_in_a_regular_block(tmp_path: Path, line: bytes) -> None:
     path = data_file(tmp_path, [line, aws_line(3, True)])
     assert ser._read_data_file(path, "done") == reference_counts(path, "done")
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["exactly-1-MiB", "one-byte-more"])
+def test_blank_lines_among_items_are_allowed_up_to_1_mib(tmp_path: Path, extra: int) -> None:
+    # one read holds it all, items and blank lines together: counted line by line
+    half = b" " * ((ser.MAX_BLANK_BYTES >> 1) - 1)  # with its newline, half of the allowance
+    path = data_file(tmp_path, [aws_line(0, True), half, aws_line(1, False), half + b" " * extra, aws_line(2, True)])
+    if extra:
+        with pytest.raises(ser.InputError, match=r":4: more than 1 MiB of blank lines \(AWS writes none\)"):
+            ser._read_data_file(path, "done", block_size=4 << 20)
+    else:
+        assert ser._read_data_file(path, "done", block_size=4 << 20) == (3, 2)
+
+
+# -- routing --------------------------------------------------------------------------
+
+
+def sample_metrics() -> dict:
+    """The figures of the sample portfolio for the golden as-of date."""
+    import datetime as dt
+
+    portfolio = ser.read_handoffs(EXAMPLES / "handoffs")
+    counts = ser.read_tables(ser.table_needs(portfolio), EXAMPLES / "dynamodb")
+    return ser.compute_metrics(portfolio, counts, dt.date(2026, 11, 22))
+
+
+def test_the_cto_sees_every_security_finding_a_unit_its_own_and_others_none() -> None:
+    metrics = sample_metrics()
+    findings = metrics["security"]
+    entities = {s["entity"] for s in findings}
+    assert len(entities) >= 2  # findings of several businesses, so "its own" is a real choice
+    assert ser.routed(metrics, "CTO")["security"] == findings
+    assert ser.routed(metrics, "cto")["security"] == findings  # the persona in any case
+    one = sorted(entities)[0]
+    assert ser.routed(metrics, "Unit", entity=one)["security"] == [s for s in findings if s["entity"] == one]
+    assert ser.routed(metrics, "CFO")["security"] == []
+    assert ser.routed(metrics, "CEO")["security"] == []
+
+
+# -- delivery -------------------------------------------------------------------------
+
+
+def test_a_test_send_stops_at_a_failure_that_stops_every_send(tmp_path: Path, moto: str, ses_proxy,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from .test_delivery import send, verify_sender, write_env
+
+    verify_sender(moto)
+    ses_proxy.rules["SendEmail"] = lambda f, n: (
+        "error", 400, "AccountSendingPausedException", "Email sending is disabled for this account."
+    )
+    assert send(write_env(tmp_path, ses_proxy.url), "--to", "me@example.com") == 69
+    err = capsys.readouterr().err
+    assert len(ses_proxy.actions("SendEmail")) == 1  # no use trying the other seven
+    assert "ceo: SES refused (AccountSendingPausedException): sending is paused" in err
+    assert err.endswith("test send to me@example.com: sent 0; failed 8 (ceo, cto, cfo, cmo, accounting, rental, "
+                        "yacht, agency); the ledger of 2026-W47 is untouched\n")
+
+
+# -- the command line -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("only", ["", " , ", ","])
+def test_selecting_no_report_is_refused_and_never_means_all(only: str) -> None:
+    # the command line refuses these first; select_reports must not fall back to every report either
+    reports = ser.load_reports()
+    with pytest.raises(ser.UsageError, match="unknown report"):
+        ser.select_reports(reports, only)
+    assert ser.select_reports(reports, None) == reports
