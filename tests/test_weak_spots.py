@@ -238,3 +238,22 @@ def test_selecting_no_report_is_refused_and_never_means_all(only: str) -> None:
     with pytest.raises(ser.UsageError, match="unknown report"):
         ser.select_reports(reports, only)
     assert ser.select_reports(reports, None) == reports
+
+
+# -- metrics.json ---------------------------------------------------------------------
+
+
+def test_the_metrics_json_a_send_keeps_holds_exactly_the_figures_of_the_reports(tmp_path: Path, moto: str,
+                                                                                ses_proxy) -> None:
+    import json
+
+    from .test_delivery import send, verify_sender, write_env
+
+    verify_sender(moto)
+    assert send(write_env(tmp_path, ses_proxy.url), "--only", "cfo") == 0
+    kept = json.loads((tmp_path / "archive" / "2026-W47" / "metrics.json").read_text(encoding="utf-8"))
+    assert kept == json.loads(json.dumps(sample_metrics(), default=ser._json_default))
+    # and a few figures by value, as the reports show them (money as exact decimal text)
+    assert kept["period"] == "2026-W47" and kept["as_of"] == "2026-11-22"
+    assert kept["portfolio"]["cash"] == "70500"  # "$70,500 across 6 businesses" in the reports
+    assert len(kept["entities"]) == 6
