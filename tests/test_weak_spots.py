@@ -257,3 +257,33 @@ def test_the_metrics_json_a_send_keeps_holds_exactly_the_figures_of_the_reports(
     assert kept["period"] == "2026-W47" and kept["as_of"] == "2026-11-22"
     assert kept["portfolio"]["cash"] == "70500"  # "$70,500 across 6 businesses" in the reports
     assert len(kept["entities"]) == 6
+
+
+# -- needs you and routing: the day windows on both sides ----------------------------
+
+
+def action_metrics(tmp_path: Path, *actions: tuple[str, str, str]) -> dict:
+    """Figures of one handoff whose actions are (title, due, persona), as of 2026-11-22."""
+    import datetime as dt
+
+    rows = "".join(f"  - title: {t}\n    due: {d}\n    persona: {p}\n" for t, d, p in actions)
+    folder = handoffs(tmp_path, f"entity: A\nstatus: active\nupdated: 2026-11-20\nactions:\n{rows}")
+    return ser.compute_metrics(ser.read_handoffs(folder), {}, dt.date(2026, 11, 22))
+
+
+def test_an_action_due_in_seven_days_needs_you_and_in_eight_does_not(tmp_path: Path) -> None:
+    m = action_metrics(tmp_path, ("In six", "2026-11-28", "CFO"), ("In seven", "2026-11-29", "CFO"),
+                       ("In eight", "2026-11-30", "CFO"), ("Today", "2026-11-22", "CFO"))
+    needs = ser.needs_you(m, "CFO")
+    assert [(i["what"], i["how"]) for i in needs["items"]] == [
+        ("Today", "due today"), ("In six", "due in 6 days"), ("In seven", "due in 7 days"),
+    ]  # soonest first
+    assert needs["total"] == 3
+
+
+def test_the_ceo_gets_actions_due_on_the_horizon_and_not_a_day_after(tmp_path: Path) -> None:
+    m = action_metrics(tmp_path, ("On the horizon", "2026-12-22", "CFO"), ("A day after", "2026-12-23", "CFO"),
+                       ("Long before", "2026-11-23", "CFO"))
+    assert str(m["action_horizon"]) == "2026-12-22"  # 30 days after the as-of date
+    assert [a["title"] for a in ser.routed(m, "CEO")["actions"]] == ["Long before", "On the horizon"]
+    assert len(ser.routed(m, "CFO")["actions"]) == 3  # its own persona gets all of them
