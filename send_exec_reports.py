@@ -2995,6 +2995,7 @@ def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
 # storage layer and handed in.
 
 METRICS_SCHEMA = 1  # the version of metrics.json this code writes and reads
+RUN_CONTEXT = ("history", "last_delivery")  # given to the reports with the figures, never kept in metrics.json
 SPARK_PERIODS = 8  # sparklines: the period and the seven before it
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn", "events", "users")
@@ -4425,9 +4426,11 @@ class FolderArchive:
     can write the ledger, so a write's `version` needs no check here.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, sleep: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.root = root
         self.where = str(root)
+        self.sleep, self.clock = sleep, clock  # the lock's wait (tests pass a fake clock)
         self._lock: RunLock | None = None
 
     def describe(self, name: str) -> str:
@@ -4486,7 +4489,7 @@ class FolderArchive:
     def acquire(self, wait: float) -> None:
         """Take the run lock (an flock on ARCHIVE_DIR/.send_exec_reports.lock), waiting up to `wait` seconds."""
         self._path(LOCK_NAME, create=True)
-        self._lock = RunLock(self.root, wait).__enter__()
+        self._lock = RunLock(self.root, wait, sleep=self.sleep, clock=self.clock).__enter__()
 
     def release(self) -> None:
         """Give the lock back."""
@@ -4582,15 +4585,19 @@ def _now() -> str:
 class RunLock:
     """An exclusive lock on ARCHIVE_DIR so two runs never overlap."""
 
-    def __init__(self, folder: Path, wait: float = LOCK_WAIT_SECONDS) -> None:
+    def __init__(self, folder: Path, wait: float = LOCK_WAIT_SECONDS, *, sleep: Callable[[float], None] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        import time
+
         self.path = folder / LOCK_NAME
         self.wait = wait
+        self.sleep = sleep or time.sleep  # tests pass a fake clock: the wait is asserted, not waited
+        self.clock = clock or time.monotonic
         self.fh: Any = None
 
     def __enter__(self) -> RunLock:
         import fcntl
         import stat
-        import time
 
         try:  # O_NOFOLLOW: a link planted here must not have its target truncated
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
@@ -4608,13 +4615,13 @@ class RunLock:
             os.close(fd)
             raise ConfigError(f"{self.path}: the lock file is not a regular file; remove it, then rerun")
         self.fh = os.fdopen(fd, "r+", encoding="utf-8")  # held open for the run: closing releases it
-        deadline = time.monotonic() + self.wait
+        deadline = self.clock() + self.wait
         while True:
             try:
                 fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                if self.clock() >= deadline:
                     self.fh.seek(0)
                     holder = self.fh.read(200).strip() or "unknown"
                     self.fh.close()
@@ -4622,7 +4629,7 @@ class RunLock:
                         f"another run holds {self.path} ({holder}); waited {self.wait:.0f} s. "
                         "Try again when it has finished"
                     ) from None
-                time.sleep(0.1)
+                self.sleep(0.1)
         self.fh.seek(0)
         self.fh.truncate()
         self.fh.write(f"pid {os.getpid()} since {_now()}\n")
@@ -6227,7 +6234,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
-        figures = {"schema": METRICS_SCHEMA, **{k: v for k, v in metrics.items() if k != "history"}}
+        # the run's figures, not what a report is given about other weeks (history, last week's delivery)
+        figures = {"schema": METRICS_SCHEMA, **{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}}
         metrics_json = json.dumps(figures, indent=2, default=_json_default) + "\n"
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import threading
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +22,7 @@ from botocore.exceptions import ClientError
 
 import send_exec_reports as ser
 
-from .conftest import ROOT, install_copy, run_script
+from .conftest import ROOT, install_copy, run_script, serve_in_background
 
 UTC = dt.UTC
 TODAY = dt.datetime.now(UTC).date()  # moto dates its S3 metrics and invalidations with the real clock
@@ -518,7 +517,7 @@ class EstateProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
 
     def close(self) -> None:
         """Stop the server."""
