@@ -2333,6 +2333,9 @@ def _dec(value: Any) -> Decimal:
     return Decimal(value)
 
 
+_QUANTUM = tuple(Decimal(1).scaleb(-places) for places in range(7))  # 1, 0.1, ... 0.000001
+
+
 def _round(value: Any, places: int = 0) -> Decimal:
     """Round half up (halves away from zero, as people do) to `places` decimals; never -0.
 
@@ -2342,9 +2345,12 @@ def _round(value: Any, places: int = 0) -> Decimal:
     number = _dec(value)
     if not number.is_finite():
         return number
-    with decimal.localcontext(FIGURES_CONTEXT) as ctx:
-        ctx.prec = max(ctx.prec, number.adjusted() + places + 3)
-        rounded = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    quantum = _QUANTUM[places] if 0 <= places < len(_QUANTUM) else Decimal(1).scaleb(-places)
+    context = FIGURES_CONTEXT  # enough digits for any amount a handoff can hold; more only for larger ones
+    if number.adjusted() + places + 3 > context.prec:
+        context = context.copy()
+        context.prec = number.adjusted() + places + 3
+    rounded = number.quantize(quantum, rounding=ROUND_HALF_UP, context=context)
     return rounded if rounded else abs(rounded)  # -0.00 is 0.00
 
 
@@ -2859,15 +2865,17 @@ def _item_id(kind: str, *parts: Any) -> str:
     return f"{kind}-{digest[:12]}"
 
 
-def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None) -> dict[str, Any]:
+def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
+              mine: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """What one report's reader must act on this week: the top named items and how many in all.
 
     Ranked: critical shortfalls, overdue actions (highest priority, then latest, first),
     unfixed critical and high security findings for the CTO, high shortfalls, then
     actions due within a week (soonest first). Each item carries an `id` that stays
-    the same from week to week, for dashboard cards.
+    the same from week to week, for dashboard cards. `mine`: routed()'s answer, when the
+    caller has it already.
     """
-    mine = routed(metrics, persona, entity)
+    mine = mine if mine is not None else routed(metrics, persona, entity)
     cto = _same_persona("CTO", persona)
     as_of = metrics["as_of"]
     found = []
@@ -3996,11 +4004,12 @@ def render_report(
 ) -> RenderedReport:
     """Render one report to its subject, its plain-text body within MAX_LINES, and its uncut body."""
     env = env or jinja_env([report])
-    needs = needs_you(metrics, report.persona, report.entity)
+    mine = routed(metrics, report.persona, report.entity)
+    needs = needs_you(metrics, report.persona, report.entity, mine)
     history = metrics.get("history") or {**history_figures(metrics["period"], {}, {}), "now": {}}
     context = {
         **metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
-        "needs_you": needs, "mine": routed(metrics, report.persona, report.entity),
+        "needs_you": needs, "mine": mine,
     }
     full_name = f"{metrics['period']}/{report.id}.full.txt"
     context["more"] = functools.partial(more_line, full_name=full_name)
