@@ -5903,18 +5903,24 @@ def parse_ses_event(body: str) -> dict[str, str] | None:
         return None
     what = data.get(kind[0].lower() + kind[1:])
     what = what if isinstance(what, dict) else {}
+
+    def listed(key: str) -> list[Any]:
+        """A list field of the event; [] when it is missing or not a list (the queue is not ours to trust)."""
+        value = what.get(key)
+        return value if isinstance(value, list) else []
+
     at = what.get("timestamp") or data["mail"].get("timestamp") or ""
     detail = ""
     if kind == "Bounce":
-        who = [r.get("emailAddress", "?") for r in what.get("bouncedRecipients", []) if isinstance(r, dict)]
+        who = [r.get("emailAddress", "?") for r in listed("bouncedRecipients") if isinstance(r, dict)]
         detail = f"{what.get('bounceType', '?')}/{what.get('bounceSubType', '?')}: {', '.join(map(str, who))}"
     elif kind == "Complaint":
-        who = [r.get("emailAddress", "?") for r in what.get("complainedRecipients", []) if isinstance(r, dict)]
+        who = [r.get("emailAddress", "?") for r in listed("complainedRecipients") if isinstance(r, dict)]
         detail = f"complaint from {', '.join(map(str, who))}"
     elif kind == "Reject":
         detail = str(what.get("reason", ""))
     elif kind == "Delivery":
-        detail = f"to {len(what.get('recipients', []))} recipients"
+        detail = f"to {len(listed('recipients'))} recipients"
     state = SES_EVENT_STATES[kind]
     if kind == "Bounce" and what.get("bounceType") == "Transient":
         state = "delayed"  # a soft bounce: SES tries again
