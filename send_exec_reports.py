@@ -4500,6 +4500,11 @@ class FolderArchive:
 
 LEDGER_STATES = ("sending", "sent", "failed", "posting", "posted", "pushing", "pushed")  # emails, cards, metrics
 LEDGER_TEXT_KEYS = ("at", "subject", "message_id", "error", "last_error")
+LEDGER_KIND_STATES = {  # key prefix -> the states its entries go through ("": a report's email)
+    "card:": ("posting", "posted", "failed"),
+    "metrics:": ("pushing", "pushed", "failed"),
+    "": ("sending", "sent", "failed"),
+}
 
 
 def parse_ledger(text: str) -> dict[str, dict[str, Any]]:
@@ -4517,9 +4522,22 @@ def parse_ledger(text: str) -> dict[str, dict[str, Any]]:
             raise ValueError(
                 f"entry {report_id!r} is not a ledger record (state must be one of {', '.join(LEDGER_STATES)})"
             )
+        # each kind of entry has its own states: a report read as 'posted' would be sent again
+        states = next((s for prefix, s in LEDGER_KIND_STATES.items() if report_id.startswith(prefix)),
+                      LEDGER_KIND_STATES[""])
+        if entry["state"] not in states:
+            raise ValueError(f"entry {report_id!r}: state {entry['state']!r} is not one of {', '.join(states)}")
         for key in LEDGER_TEXT_KEYS:
             if key in entry and not isinstance(entry[key], str):
                 raise ValueError(f"entry {report_id!r}: {key} is not text")
+        if "timestamp" in entry:  # a metrics push's time, reused by its rerun
+            try:
+                dt.datetime.fromisoformat(entry["timestamp"])
+            except (TypeError, ValueError):
+                raise ValueError(f"entry {report_id!r}: timestamp is not an ISO 8601 time") from None
+        news = entry.get("delivery")
+        if news is not None and not (isinstance(news, dict) and all(isinstance(v, str) for v in news.values())):
+            raise ValueError(f"entry {report_id!r}: delivery is not a record of texts")
     return data
 
 
