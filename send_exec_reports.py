@@ -3001,6 +3001,8 @@ SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn", "events", "users")
 MONEY_HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn")
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+HEADLINE_MAX_ADJUSTED = 30  # a headline figure is under 10**30 (a handoff amount is under 10**15) ...
+HEADLINE_MIN_ADJUSTED = -60  # ... and a nonzero one over 10**-60 (quotients keep 34 digits)
 PORTFOLIO_SCOPE = "Portfolio"  # the scope of portfolio-wide figures beside the entities'
 
 
@@ -3042,7 +3044,13 @@ def _headline_value(value: Any) -> Decimal | None:
             return None
     else:
         return None
-    return number if number.is_finite() else None
+    if not number.is_finite():
+        return None
+    # no figure this tool writes is that large or that finely divided: junk in an archived
+    # metrics.json, which would print as a line of millions of digits or overflow
+    if not number.is_zero() and not HEADLINE_MIN_ADJUSTED <= number.adjusted() < HEADLINE_MAX_ADJUSTED:
+        return None
+    return number
 
 
 def headline_figures(metrics: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
@@ -5515,7 +5523,9 @@ def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[s
     Only the newest earlier period with figures (for the changes) and the periods of the
     sparklines' eight weeks are read, so a long archive stays cheap to read.
     """
-    before = [p for p in archive.periods() if p < period]
+    # a folder named like a week that is none (2026-W99, 2025-W53, a newline or a full-width digit
+    # after the name) would sort among the real ones and be compared with: only real weeks count
+    before = [p for p in archive.periods() if p < period and (start := period_start(p)) and iso_period(start) == p]
     window = set(recent_periods(period))
     out: dict[str, dict[str, dict[str, Decimal]]] = {}
     for p in reversed(before):  # newest first, until one that has figures

@@ -8,11 +8,11 @@ without its fix.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -144,7 +144,7 @@ def test_an_absurd_earlier_figure_is_left_out_not_printed_or_a_traceback(
 class Recorder(BaseHTTPRequestHandler):
     """Records every request it gets (another origin a redirect points at)."""
 
-    seen: list[tuple[str, str, str | None]] = []
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
 
     def log_message(self, *args: object) -> None:
         return None
@@ -161,7 +161,7 @@ class Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def servers() -> Iterator[tuple[str, list[tuple[str, str, str | None]]]]:
     """A dashboard that answers every POST with 302 to another local server, and what that one saw."""
-    seen: list[tuple[str, str, str | None]] = []
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
     other = ThreadingHTTPServer(("127.0.0.1", 0), type("Other", (Recorder,), {"seen": seen}))
     elsewhere = f"http://127.0.0.1:{other.server_address[1]}/collect"
 
