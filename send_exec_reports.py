@@ -5647,10 +5647,20 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
     if token:
         headers["Authorization"] = f"Bearer {token}"
     why = ""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect is an answer, not a place to go: followed, it would carry the bearer token to
+        another origin as a GET, and the card would be recorded as posted without being posted."""
+
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            """Follow no redirect (the 3xx comes back as an HTTPError)."""
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
     for attempt in range(1, CARD_ATTEMPTS + 1):
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:
+            with opener.open(request, timeout=timeout) as answer:
                 answer.read(65536)
             return
         except urllib.error.HTTPError as exc:
