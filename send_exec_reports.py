@@ -5660,8 +5660,8 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
     for attempt in range(1, CARD_ATTEMPTS + 1):
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with opener.open(request, timeout=timeout) as answer:
-                answer.read(65536)
+            with opener.open(request, timeout=timeout):
+                pass  # the status is the answer; a body is not read (one sent a byte at a time held the run)
             return
         except urllib.error.HTTPError as exc:
             status = exc.code

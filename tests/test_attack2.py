@@ -205,3 +205,44 @@ def test_every_dimension_value_is_one_cloudwatch_takes() -> None:
     # the API reference's rule for Dimension.Value: 1-1024 ASCII characters, no control
     # characters, at least one that is not white space
     assert values and all(v.isascii() and v.isprintable() and v.strip() and len(v) <= 1024 for v in values), values
+
+
+# --- a dashboard that answers a byte at a time ---------------------------------------------
+
+def test_a_dashboard_that_trickles_its_answer_does_not_hold_the_run() -> None:
+    stop = threading.Event()
+
+    class Trickling(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(201)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            while not stop.wait(0.05):  # a byte well inside every socket timeout, for as long as the test lasts
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    done = threading.Event()
+
+    def post() -> None:
+        ser.post_card(f"http://127.0.0.1:{server.server_address[1]}/hook", None, {"id": "c-1"}, timeout=1.0)
+        done.set()
+
+    threading.Thread(target=post, daemon=True).start()
+    try:
+        # the card is taken once the 201 is in; reading 65,536 bytes of its body at 20 a second took
+        # nearly an hour while the run held the archive's lock (the generous wait is not a timing test)
+        assert done.wait(30), "post_card was still reading the dashboard's answer"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
