@@ -3009,6 +3009,8 @@ SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn", "events", "users")
 MONEY_HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn")
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+HEADLINE_MAX_ADJUSTED = 30  # a headline figure is under 10**30 (a handoff amount is under 10**15) ...
+HEADLINE_MIN_ADJUSTED = -60  # ... and a nonzero one over 10**-60 (quotients keep 34 digits)
 PORTFOLIO_SCOPE = "Portfolio"  # the scope of portfolio-wide figures beside the entities'
 
 
@@ -3050,7 +3052,13 @@ def _headline_value(value: Any) -> Decimal | None:
             return None
     else:
         return None
-    return number if number.is_finite() else None
+    if not number.is_finite():
+        return None
+    # no figure this tool writes is that large or that finely divided: junk in an archived
+    # metrics.json, which would print as a line of millions of digits or overflow
+    if not number.is_zero() and not HEADLINE_MIN_ADJUSTED <= number.adjusted() < HEADLINE_MAX_ADJUSTED:
+        return None
+    return number
 
 
 def headline_figures(metrics: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
@@ -4509,6 +4517,11 @@ class FolderArchive:
 
 LEDGER_STATES = ("sending", "sent", "failed", "posting", "posted", "pushing", "pushed")  # emails, cards, metrics
 LEDGER_TEXT_KEYS = ("at", "subject", "message_id", "error", "last_error")
+LEDGER_KIND_STATES = {  # key prefix -> the states its entries go through ("": a report's email)
+    "card:": ("posting", "posted", "failed"),
+    "metrics:": ("pushing", "pushed", "failed"),
+    "": ("sending", "sent", "failed"),
+}
 
 
 def parse_ledger(text: str) -> dict[str, dict[str, Any]]:
@@ -4526,9 +4539,22 @@ def parse_ledger(text: str) -> dict[str, dict[str, Any]]:
             raise ValueError(
                 f"entry {report_id!r} is not a ledger record (state must be one of {', '.join(LEDGER_STATES)})"
             )
+        # each kind of entry has its own states: a report read as 'posted' would be sent again
+        states = next((s for prefix, s in LEDGER_KIND_STATES.items() if report_id.startswith(prefix)),
+                      LEDGER_KIND_STATES[""])
+        if entry["state"] not in states:
+            raise ValueError(f"entry {report_id!r}: state {entry['state']!r} is not one of {', '.join(states)}")
         for key in LEDGER_TEXT_KEYS:
             if key in entry and not isinstance(entry[key], str):
                 raise ValueError(f"entry {report_id!r}: {key} is not text")
+        if "timestamp" in entry:  # a metrics push's time, reused by its rerun
+            try:
+                dt.datetime.fromisoformat(entry["timestamp"])
+            except (TypeError, ValueError):
+                raise ValueError(f"entry {report_id!r}: timestamp is not an ISO 8601 time") from None
+        news = entry.get("delivery")
+        if news is not None and not (isinstance(news, dict) and all(isinstance(v, str) for v in news.values())):
+            raise ValueError(f"entry {report_id!r}: delivery is not a record of texts")
     return data
 
 
@@ -5506,7 +5532,9 @@ def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[s
     Only the newest earlier period with figures (for the changes) and the periods of the
     sparklines' eight weeks are read, so a long archive stays cheap to read.
     """
-    before = [p for p in archive.periods() if p < period]
+    # a folder named like a week that is none (2026-W99, 2025-W53, a newline or a full-width digit
+    # after the name) would sort among the real ones and be compared with: only real weeks count
+    before = [p for p in archive.periods() if p < period and (start := period_start(p)) and iso_period(start) == p]
     window = set(recent_periods(period))
     out: dict[str, dict[str, dict[str, Decimal]]] = {}
     for p in reversed(before):  # newest first, until one that has figures
@@ -5628,11 +5656,21 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
     if token:
         headers["Authorization"] = f"Bearer {token}"
     why = ""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect is an answer, not a place to go: followed, it would carry the bearer token to
+        another origin as a GET, and the card would be recorded as posted without being posted."""
+
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            """Follow no redirect (the 3xx comes back as an HTTPError)."""
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
     for attempt in range(1, CARD_ATTEMPTS + 1):
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:
-                answer.read(65536)
+            with opener.open(request, timeout=timeout):
+                pass  # the status is the answer; a body is not read (one sent a byte at a time held the run)
             return
         except urllib.error.HTTPError as exc:
             status = exc.code
@@ -5912,18 +5950,24 @@ def parse_ses_event(body: str) -> dict[str, str] | None:
         return None
     what = data.get(kind[0].lower() + kind[1:])
     what = what if isinstance(what, dict) else {}
+
+    def listed(key: str) -> list[Any]:
+        """A list field of the event; [] when it is missing or not a list (the queue is not ours to trust)."""
+        value = what.get(key)
+        return value if isinstance(value, list) else []
+
     at = what.get("timestamp") or data["mail"].get("timestamp") or ""
     detail = ""
     if kind == "Bounce":
-        who = [r.get("emailAddress", "?") for r in what.get("bouncedRecipients", []) if isinstance(r, dict)]
+        who = [r.get("emailAddress", "?") for r in listed("bouncedRecipients") if isinstance(r, dict)]
         detail = f"{what.get('bounceType', '?')}/{what.get('bounceSubType', '?')}: {', '.join(map(str, who))}"
     elif kind == "Complaint":
-        who = [r.get("emailAddress", "?") for r in what.get("complainedRecipients", []) if isinstance(r, dict)]
+        who = [r.get("emailAddress", "?") for r in listed("complainedRecipients") if isinstance(r, dict)]
         detail = f"complaint from {', '.join(map(str, who))}"
     elif kind == "Reject":
         detail = str(what.get("reason", ""))
     elif kind == "Delivery":
-        detail = f"to {len(what.get('recipients', []))} recipients"
+        detail = f"to {len(listed('recipients'))} recipients"
     state = SES_EVENT_STATES[kind]
     if kind == "Bounce" and what.get("bounceType") == "Transient":
         state = "delayed"  # a soft bounce: SES tries again

@@ -1,0 +1,248 @@
+"""Attacks on the archive, the side effects after the send and the options that read them.
+
+Each test here was written against a defect found by attacking the tool (a damaged or
+hostile archive, a hostile SES events queue, a dashboard that redirects); it fails
+without its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+import send_exec_reports as ser
+
+from .conftest import SesProxy, moto_messages
+from .test_delivery import IDS, send, verify_sender, write_env
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# --- a hostile SES events queue ---------------------------------------------------------
+
+@pytest.mark.parametrize("kind, what", [
+    ("Bounce", {"bounceType": "Permanent", "bouncedRecipients": 5}),
+    ("Bounce", {"bounceType": "Permanent", "bouncedRecipients": None}),
+    ("Complaint", {"complainedRecipients": True}),
+    ("Delivery", {"recipients": None}),
+    ("Delivery", {"recipients": 7}),
+])
+def test_an_event_with_fields_of_the_wrong_type_is_read_without_a_traceback(kind: str, what: dict) -> None:
+    body = json.dumps({"eventType": kind, "mail": {"messageId": "m-1", "timestamp": "2026-11-22T08:00:05Z"},
+                       kind[0].lower() + kind[1:]: what})
+    event = ser.parse_ses_event(body)  # a traceback here stopped the run before any report was rendered
+    assert event is not None and event["message_id"] == "m-1"
+    assert event["state"] == ser.SES_EVENT_STATES[kind]
+
+
+# --- a damaged ledger ----------------------------------------------------------------------
+
+def write_ledger(folder: Path, period: str, entries: dict[str, dict[str, object]]) -> Path:
+    """A ledger.json in the archive folder for `period`."""
+    path = folder / "archive" / period / "ledger.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    return path
+
+
+def sent(report_id: str) -> dict[str, object]:
+    """A ledger entry for a report sent in an earlier run."""
+    return {"state": "sent", "at": "2026-11-22T08:00:00+00:00", "subject": report_id, "message_id": f"m-{report_id}"}
+
+
+def test_a_delivery_record_that_is_not_an_object_is_named_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # last week's ledger, hand-edited: "delivery" written as a word instead of a record
+    write_ledger(tmp_path, "2026-W46", {"ceo": {**sent("ceo"), "delivery": "bounced"}})
+    with pytest.raises(ValueError, match="delivery"):
+        ser.parse_ledger((tmp_path / "archive" / "2026-W46" / "ledger.json").read_text())
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo"]) == 0
+    assert "Subject:" in capsys.readouterr().out
+
+
+def test_a_report_recorded_with_a_side_effects_state_is_not_resent_silently(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    # every report sent; the CEO's entry damaged into a state only a metrics push has
+    write_ledger(tmp_path, "2026-W47", {**{i: sent(i) for i in IDS}, "ceo": {"state": "pushed", "at": "x"}})
+    env = write_env(tmp_path, ses_proxy.url)
+    assert send(env) == ser.ExitStatus.CONFIG
+    assert moto_messages(moto) == []  # the CEO report went out a second time, with exit 0
+    err = capsys.readouterr().err
+    assert "the send ledger is damaged" in err and "'ceo'" in err
+
+
+def test_a_card_recorded_as_a_sent_email_is_refused(tmp_path: Path) -> None:
+    text = json.dumps({"ceo": sent("ceo"), "card:shortfall-0123456789ab-2026-W47": {"state": "sending"}})
+    with pytest.raises(ValueError, match="card:shortfall-0123456789ab-2026-W47"):
+        ser.parse_ledger(text)
+
+
+def test_a_metrics_timestamp_that_is_not_a_time_is_named_not_a_traceback(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    verify_sender(moto)
+    write_ledger(tmp_path, "2026-W47", {**{i: sent(i) for i in IDS}, "metrics:cloudwatch:1": {
+        "state": "pushing", "at": "2026-11-22T08:00:09+00:00", "namespace": "ExecReports", "values": "3",
+        "timestamp": "last tuesday"}})
+    env = write_env(tmp_path, ses_proxy.url, CLOUDWATCH_NAMESPACE="ExecReports")
+    assert send(env) == ser.ExitStatus.CONFIG  # was: ValueError from fromisoformat, after the sends
+    err = capsys.readouterr().err
+    assert "the send ledger is damaged" in err and "timestamp" in err
+
+
+# --- period folders that only look like weeks ----------------------------------------------
+
+def metrics_with_cash(cash: str) -> bytes:
+    """The committed metrics.json fixture with the portfolio's cash replaced."""
+    data = json.loads((FIXTURES / "metrics-schema-1.json").read_text(encoding="utf-8"))
+    data["portfolio"]["cash"] = cash
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize("planted, period", [
+    ("2026-W99", "2027-W01"),  # no such week: sorted between 2026-W53 and 2027-W01
+    ("2026-W46\n", "2026-W47"),  # a week's name with a newline after it
+    ("2026-W5\uff13", "2027-W01"),  # a full-width digit: week 53 to int(), sorted after 2026-W53
+    ("2025-W53", "2026-W01"),  # 2025 has 52 weeks
+])
+def test_a_folder_named_like_a_week_that_is_no_week_is_never_the_week_before(
+        tmp_path: Path, planted: str, period: str) -> None:
+    archive = ser.FolderArchive(tmp_path / "archive")
+    real = ser.iso_period(ser.period_start(period) - ser.dt.timedelta(days=7))
+    archive.write(f"{real}/metrics.json", metrics_with_cash("1000"))
+    archive.write(f"{planted}/metrics.json", metrics_with_cash("999999"))
+    earlier = ser.earlier_figures(archive, period)
+    assert list(earlier) == [real]
+    history = ser.history_figures(period, {"Portfolio": {"cash": ser.Decimal(1500)}}, earlier)
+    assert ser.change_text(history, "Portfolio", "cash") == f" (+$500 vs {real})"
+
+
+# --- absurd figures in an earlier week ---------------------------------------------------
+
+@pytest.mark.parametrize("cash", ["1E+1000000", "1e999999", "-1e-999999"])
+def test_an_absurd_earlier_figure_is_left_out_not_printed_or_a_traceback(
+        tmp_path: Path, cash: str, capsys: pytest.CaptureFixture[str]) -> None:
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/metrics.json", metrics_with_cash(cash))
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,cfo"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert len(text) < 20_000  # was a 1.3 MB "Cash on hand" line for 1e999999; Overflow for 1E+1000000
+    assert "Cash on hand: $70,500 (sum of the cash figures given)" in text  # no change against junk
+    assert "Revenue: $41,258/month (+$600 vs 2026-W46)" in text  # the other figures still compare
+
+
+# --- a dashboard that redirects ------------------------------------------------------------
+
+class Recorder(BaseHTTPRequestHandler):
+    """Records every request it gets (another origin a redirect points at)."""
+
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_GET
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[str, list[tuple[str, str, str | None]]]]:
+    """A dashboard that answers every POST with 302 to another local server, and what that one saw."""
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
+    other = ThreadingHTTPServer(("127.0.0.1", 0), type("Other", (Recorder,), {"seen": seen}))
+    elsewhere = f"http://127.0.0.1:{other.server_address[1]}/collect"
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(302)
+            self.send_header("Location", elsewhere)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    board = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (other, board):
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    yield f"http://127.0.0.1:{board.server_address[1]}/hooks/cards", seen
+    for server in (other, board):
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_redirecting_dashboard_gets_no_token_elsewhere_and_the_card_is_not_recorded_as_posted(
+        servers: tuple[str, list[tuple[str, str, str | None]]]) -> None:
+    url, seen = servers
+    card = {"id": "shortfall-0123456789ab-2026-W47", "title": "Fix the pump"}
+    with pytest.raises(ser.CardFailed, match=r"HTTP 302"):
+        ser.post_card(url, "dash-token-0123456789", card, sleep=lambda s: None)
+    assert seen == []  # was: a GET with "Authorization: Bearer dash-token-..." to the other server, and "posted"
+
+
+# --- CloudWatch's dimension alphabet -----------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="CloudWatch takes only ASCII dimension values (moto takes any): an entity "
+                   "named 'Café Holdings' fails every push with exit 69; skip, refuse or rename is the lead's call")
+def test_every_dimension_value_is_one_cloudwatch_takes() -> None:
+    headline = {"Café Holdings": {"cash": ser.Decimal(5)}, "Portfolio": {"cash": ser.Decimal(5)}}
+    data = ser.cloudwatch_data(headline, ser.dt.datetime(2026, 11, 22, tzinfo=ser.dt.UTC))
+    values = [d["Dimensions"][0]["Value"] for d in data]
+    # the API reference's rule for Dimension.Value: 1-1024 ASCII characters, no control
+    # characters, at least one that is not white space
+    assert values and all(v.isascii() and v.isprintable() and v.strip() and len(v) <= 1024 for v in values), values
+
+
+# --- a dashboard that answers a byte at a time ---------------------------------------------
+
+def test_a_dashboard_that_trickles_its_answer_does_not_hold_the_run() -> None:
+    stop = threading.Event()
+
+    class Trickling(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(201)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            while not stop.wait(0.05):  # a byte well inside every socket timeout, for as long as the test lasts
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    done = threading.Event()
+
+    def post() -> None:
+        ser.post_card(f"http://127.0.0.1:{server.server_address[1]}/hook", None, {"id": "c-1"}, timeout=1.0)
+        done.set()
+
+    threading.Thread(target=post, daemon=True).start()
+    try:
+        # the card is taken once the 201 is in; reading 65,536 bytes of its body at 20 a second took
+        # nearly an hour while the run held the archive's lock (the generous wait is not a timing test)
+        assert done.wait(30), "post_card was still reading the dashboard's answer"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
