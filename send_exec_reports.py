@@ -5564,6 +5564,23 @@ CLOUDWATCH_SMALLEST = Decimal("8.515920e-109")  # CloudWatch refuses magnitudes 
 CLOUDWATCH_LARGEST = Decimal("1.174271e+108")
 
 
+def cloudwatch_dimension(name: str, taken: set[str]) -> str:
+    """An entity's name as a CloudWatch dimension value, which must be printable ASCII (1-1,024).
+
+    Accents are dropped (Café -> Cafe) and any other character becomes '_'; should two
+    names come out the same, or one come out blank, a short hash of the real name tells
+    them apart, so that each business keeps series of its own, the same every week.
+    """
+    import hashlib
+
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    value = "".join(ch if ch.isprintable() else "_" for ch in folded).strip()[:1000]
+    if not value or value in taken:
+        value = f"{value or 'entity'} ({hashlib.sha256(name.encode()).hexdigest()[:8]})"
+    taken.add(value)
+    return value
+
+
 def cloudwatch_data(headline: dict[str, dict[str, Decimal]], when: dt.datetime) -> list[dict[str, Any]]:
     """One MetricDatum per headline figure of each entity and of the portfolio (dimension Entity).
 
@@ -5571,7 +5588,9 @@ def cloudwatch_data(headline: dict[str, dict[str, Decimal]], when: dt.datetime) 
     cannot hold. Sorted, so that the batches of a rerun are the batches of the first run.
     """
     data = []
+    taken: set[str] = set()
     for scope in sorted(headline):
+        dimension = cloudwatch_dimension(scope, taken)
         for name, value in sorted(headline[scope].items()):
             if name not in CLOUDWATCH_NAMES or not value.is_finite():
                 continue
@@ -5580,7 +5599,7 @@ def cloudwatch_data(headline: dict[str, dict[str, Decimal]], when: dt.datetime) 
             metric, unit = CLOUDWATCH_NAMES[name]
             data.append({
                 "MetricName": metric,
-                "Dimensions": [{"Name": "Entity", "Value": scope}],
+                "Dimensions": [{"Name": "Entity", "Value": dimension}],
                 "Timestamp": when,
                 "Value": float(value),
                 "Unit": unit,

@@ -196,15 +196,25 @@ def test_a_redirecting_dashboard_gets_no_token_elsewhere_and_the_card_is_not_rec
 
 # --- CloudWatch's dimension alphabet -----------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="CloudWatch takes only ASCII dimension values (moto takes any): an entity "
-                   "named 'Café Holdings' fails every push with exit 69; skip, refuse or rename is the lead's call")
 def test_every_dimension_value_is_one_cloudwatch_takes() -> None:
+    """CloudWatch takes only ASCII dimension values (moto takes any): the name is folded to ASCII."""
     headline = {"Café Holdings": {"cash": ser.Decimal(5)}, "Portfolio": {"cash": ser.Decimal(5)}}
     data = ser.cloudwatch_data(headline, ser.dt.datetime(2026, 11, 22, tzinfo=ser.dt.UTC))
     values = [d["Dimensions"][0]["Value"] for d in data]
     # the API reference's rule for Dimension.Value: 1-1024 ASCII characters, no control
     # characters, at least one that is not white space
     assert values and all(v.isascii() and v.isprintable() and v.strip() and len(v) <= 1024 for v in values), values
+    assert values == ["Cafe Holdings", "Portfolio"]
+
+
+def test_names_that_fold_to_the_same_dimension_keep_series_of_their_own() -> None:
+    taken: set[str] = set()
+    names = ["Café", "Cafe", "東京", "Cafe\u0301", "Cafe"]
+    values = [ser.cloudwatch_dimension(n, taken) for n in names[:4]]
+    assert "Cafe" in values and values[2].startswith("entity (")
+    assert len(set(values)) == 4 and all(v.isascii() and v.isprintable() and v.strip() for v in values), values
+    again: set[str] = set()
+    assert [ser.cloudwatch_dimension(n, again) for n in names[:4]] == values  # the same every week
 
 
 # --- a dashboard that answers a byte at a time ---------------------------------------------
