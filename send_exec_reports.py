@@ -5285,7 +5285,9 @@ def show_status(archive: Archive, period: str) -> str:
             if news.get("detail") and news.get("state") != "delivered":
                 detail = f"{detail}; " if detail else ""
                 detail += f"{news['state']} {news.get('at', '')}: {news['detail']}"
-        rows.append([report_id, meaning[entry["state"]], entry.get("at", "?"), delivery, detail])
+        # a ledger is a file anyone may have edited: its text is shown, never obeyed by the terminal
+        rows.append([clean_text(str(c)) for c in (report_id, meaning[entry["state"]], entry.get("at", "?"),
+                                                  delivery, detail)])
     head = ["report", "state", "at (UTC)", "delivery", "MessageId or problem"]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     lines = [f"{period} ({ledger.where}):"]
@@ -5551,6 +5553,7 @@ def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[s
 # ---------------------------------------------------------------------------
 # After the send: the headline figures to CloudWatch.
 
+CLOUDWATCH_MAX_AGE_DAYS = 13  # CloudWatch takes data points up to two weeks old
 CLOUDWATCH_BATCH = 1000  # PutMetricData takes at most 1,000 values a call
 CLOUDWATCH_NAMES = {
     "cash": ("Cash", "None"),
@@ -5844,6 +5847,8 @@ def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now:
     # a rerun reuses the first push's timestamp, so a repeated batch holds the very same data points
     stamps = [e["timestamp"] for k, e in ledger.entries.items() if k.startswith(METRICS_KEY) and "timestamp" in e]
     when = dt.datetime.fromisoformat(stamps[0]) if stamps else now
+    if when.tzinfo is None or now - when > dt.timedelta(days=CLOUDWATCH_MAX_AGE_DAYS):
+        when = now  # CloudWatch refuses data points older than two weeks: a late rerun puts them now
     data = cloudwatch_data(headline_figures(metrics), when)
     pushed = 0
     for number, batch in enumerate(batches(data, CLOUDWATCH_BATCH), 1):

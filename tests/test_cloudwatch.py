@@ -145,3 +145,15 @@ def test_a_rerun_reuses_the_first_timestamp_so_a_repeated_batch_is_the_same_data
     result = answer["MetricDataResults"][0]
     assert [t.astimezone(dt.UTC) for t in result["Timestamps"]] == [first] and result["Values"] == [7400.0]
     assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == first.isoformat()
+
+
+def test_a_rerun_more_than_two_weeks_later_puts_the_figures_now(tmp_path: Path, moto: str) -> None:
+    """CloudWatch refuses data points over two weeks old (moto does not): a late rerun does not reuse
+    the first timestamp, or every rerun would fail."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    stale = now - dt.timedelta(days=20)
+    ledger = ser.Ledger(ser.FolderArchive(tmp_path), "2026-W47")
+    ledger.record("metrics:cloudwatch:1", "pushing", namespace=NAMESPACE, values="32", timestamp=stale.isoformat())
+    after = ser.AfterSend(namespace=NAMESPACE, cloudwatch=cloudwatch(moto))
+    assert ser.push_metrics(ledger, after, sample_metrics(), now) > 0
+    assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == now.isoformat()

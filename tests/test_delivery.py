@@ -726,3 +726,16 @@ def test_on_a_terminal_each_report_is_shown_as_it_goes_out(tmp_path: Path, moto:
         "send_exec_reports: cfo: sent to 3 recipients (2 of 2)",
         "send_exec_reports: 2026-W47: sent 2 (ceo, cfo); skipped as already sent 0; failed 0",
     ]
+
+
+def test_status_shows_a_hostile_ledger_without_obeying_it(tmp_path: Path) -> None:
+    import json as _json
+
+    folder = tmp_path / "archive" / "2026-W47"
+    folder.mkdir(parents=True)
+    (folder / "ledger.json").write_text(_json.dumps({
+        "ceo": {"state": "failed", "at": "2026-11-23T07:00:00+00:00", "error": "\x1b]0;owned\x07\x1b[2J gone"},
+    }))
+    text = ser.show_status(ser.FolderArchive(tmp_path / "archive"), "2026-W47")
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\u241b]0;owned\u2407\u241b[2J gone" in text
