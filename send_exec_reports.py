@@ -4309,19 +4309,6 @@ def _no_link(path: Path) -> None:
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
 
 
-def archive_folder(archive_dir: Path, period: str) -> Path:
-    """ARCHIVE_DIR/<period>, created if need be; a symbolic link there is refused."""
-    folder = archive_dir / period
-    try:
-        _no_link(folder)
-        folder.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(file_problem(exc)) from None
-    if not folder.is_dir():
-        raise ConfigError(f"{folder} is not a folder; move it aside, then rerun")
-    return folder
-
-
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write a file so that it is either all old or all new, and on disk when this returns.
 
@@ -4379,12 +4366,6 @@ def read_bytes(path: Path, limit: int) -> tuple[bytes, str] | None:
     if len(data) > limit:
         raise ValueError(f"over {limit >> 20} MiB")
     return data, f"{info.st_mtime_ns}-{info.st_size}"
-
-
-def read_text(path: Path, limit: int) -> str | None:
-    """A file's text (None when there is none), never read through a symbolic link; ValueError when too big."""
-    found = read_bytes(path, limit)
-    return None if found is None else found[0].decode("utf-8")
 
 
 ARCHIVE_READ_MAX = 64 << 20  # bytes of one archived file read back (metrics.json of a large portfolio fits)
