@@ -3387,9 +3387,9 @@ def money_total(rows: Iterable[Any], attribute: str | None = None, cents: bool =
     total = shown_sum(rows, attribute, cents)
     if isinstance(total, str):
         return empty
-    if cents or total == total.to_integral_value():
-        return format_money_cents(total) if cents else format_money(total)
-    return _signed(total, f"${abs(total):,.2f}")  # cents of rows under $100 kept, never rounded away
+    if not cents and total == total.to_integral_value():
+        return format_money(total)
+    return format_money_cents(total)  # cents of rows under $100 kept, never rounded away
 
 
 def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
