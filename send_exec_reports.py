@@ -5576,17 +5576,6 @@ def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str =
     ][:n]
 
 
-def shown_url(url: str) -> str:
-    """A URL as it may be printed: scheme, host and port only (a token in its path or query stays hidden)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "(an unreadable URL)"
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
-
-
 def post_card(url: str, token: str | None, card: dict[str, Any], *,
               sleep: Callable[[float], None] | None = None, timeout: float = CARD_TIMEOUT_SECONDS) -> None:
     """POST one card; retry a 5xx or a timeout with the same Idempotency-Key; raise CardFailed."""
@@ -5613,7 +5602,7 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
                 log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
                 return
             if status < 500:
-                raise CardFailed(f"the dashboard {shown_url(url)} refused card {card['id']} (HTTP {status})") from None
+                raise CardFailed(f"the dashboard {url_origin(url)} refused card {card['id']} (HTTP {status})") from None
             why = f"HTTP {status}"
         except TimeoutError:
             why = "no answer in time"
@@ -5629,7 +5618,7 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
             delay = CARD_BACKOFF_SECONDS * 2 ** (attempt - 1)
             log.info("dashboard: %s for card %s; retrying in %.2g s", why, card["id"], delay)
             sleep(delay)
-    raise CardFailed(f"the dashboard {shown_url(url)} did not take card {card['id']} after "
+    raise CardFailed(f"the dashboard {url_origin(url)} did not take card {card['id']} after "
                      f"{CARD_ATTEMPTS} attempts ({why})")
 
 
@@ -5808,7 +5797,7 @@ def dry_run_cards(after: AfterSend, metrics: dict[str, Any]) -> str:
     if not after.dashboard_url:
         return ""
     cards = dashboard_cards(metrics, persona=DASHBOARD_PERSONA)
-    lines = [f"Dashboard cards a real run posts to {shown_url(after.dashboard_url)} once the "
+    lines = [f"Dashboard cards a real run posts to {url_origin(after.dashboard_url)} once the "
              f"{after.ceo_report} report is sent ({len(cards)}):"]
     lines += [json.dumps(card, ensure_ascii=False, sort_keys=True) for card in cards]
     return "\n".join(lines) + "\n"

@@ -183,11 +183,11 @@ def test_a_dashboard_that_is_not_there_is_retried_then_named() -> None:
                       sleep=lambda s: None)
 
 
-def test_shown_url_keeps_only_scheme_host_and_port() -> None:
-    assert ser.shown_url("https://user:pw@dash.example.com:8443/p/s3cr3t?token=x#f") == "https://dash.example.com:8443"
-    assert ser.shown_url("http://127.0.0.1/hook") == "http://127.0.0.1"
-    assert ser.shown_url("http://[::1]:8080/s3cr3t") == "http://[::1]:8080"
-    assert ser.shown_url("http://[::1]:99999/") == "(an unreadable URL)"
+def test_url_origin_keeps_only_scheme_host_and_port() -> None:
+    assert ser.url_origin("https://user:pw@dash.example.com:8443/p/s3cr3t?token=x#f") == "https://dash.example.com:8443"
+    assert ser.url_origin("http://127.0.0.1/hook") == "http://127.0.0.1"
+    assert ser.url_origin("http://[::1]:8080/s3cr3t") == "http://[::1]:8080"
+    assert ser.url_origin("http://[::1]:99999/") == "(a URL)"
 
 
 # ---------------------------------------------------------------------------
