@@ -3220,6 +3220,11 @@ def format_number(value: Decimal) -> str:
     return f"{rounded:,.2f}".rstrip("0").rstrip(".")
 
 
+def _plural(n: int, word: str) -> str:
+    """'1 handoff', '1,375 handoffs'."""
+    return f"{format_count(n)} {word}{'s' * (n != 1)}"
+
+
 @_figure
 def format_days(value: Decimal) -> str:
     """A count of days: 1 day, 14 days."""
@@ -3919,11 +3924,6 @@ def html_from_markdown(md: str, subject: str) -> str:
         f'<div style="max-width:600px;margin:0 auto;padding:16px;font-family:{_FONT};font-size:14px;'
         f'line-height:1.45;color:#222222;">\n{body}\n</div>\n</body>\n</html>\n'
     )
-
-
-def _plural(n: int, word: str) -> str:
-    """'1 handoff', '1,375 handoffs'."""
-    return f"{format_count(n)} {word}{'s' * (n != 1)}"
 
 
 def period_line(metrics: dict[str, Any]) -> str:
