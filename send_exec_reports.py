@@ -2199,7 +2199,7 @@ def format_bytes(size: Any) -> str:
         return NO_DATA
     value = float(size)
     if value < 1000:
-        return f"{int(value):,} byte{'s' * (int(value) != 1)}"
+        return _plural(int(value), "byte")
     for unit in ("kB", "MB", "GB", "TB", "PB"):
         value /= 1000
         if value < 1000 or unit == "PB":
@@ -3220,7 +3220,7 @@ def format_number(value: Decimal) -> str:
     return f"{rounded:,.2f}".rstrip("0").rstrip(".")
 
 
-def _plural(n: int, word: str) -> str:
+def _plural(n: Decimal | int, word: str) -> str:
     """'1 handoff', '1,375 handoffs'."""
     return f"{format_count(n)} {word}{'s' * (n != 1)}"
 
@@ -3228,7 +3228,7 @@ def _plural(n: int, word: str) -> str:
 @_figure
 def format_days(value: Decimal) -> str:
     """A count of days: 1 day, 14 days."""
-    return f"{format_count(value)} day{'s' * (value != 1)}"
+    return _plural(value, "day")
 
 
 def format_date(value: Any) -> str:
