@@ -5944,17 +5944,10 @@ def delete_events(sqs: Any, queue_url: str, handles: list[str]) -> None:
                         len(answer["Failed"]))
 
 
-def previous_period(period: str) -> str:
-    """The ISO week before a period."""
-    start = period_start(period)
-    assert start is not None
-    return iso_period(start - dt.timedelta(days=7))
-
-
 def period_ledgers(archive: Archive, period: str) -> dict[str, Ledger]:
     """The ledgers of this period and the one before that exist (read; none is created)."""
     ledgers = {}
-    for p in (previous_period(period), period):
+    for p in (recent_periods(period, 2)[0], period):
         ledger = Ledger(archive, p)
         if ledger.version is not None:  # there is a ledger for that period
             ledgers[p] = ledger
@@ -6013,7 +6006,7 @@ def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> l
             loud, known = record_events(ledgers, events)
         except OSError as exc:
             raise ConfigError(f"the send ledger: {file_problem(exc)}; nothing was sent") from None
-        oldest = str(period_start(previous_period(period)))
+        oldest = str(period_start(recent_periods(period, 2)[0]))
         done = [h for h, e in parsed if e is None or e["message_id"] in known or e["at"][:10] < oldest]
         if skipped := sum(1 for _, e in parsed if e is None):
             log.warning("SES_EVENTS_QUEUE_URL: deleted %s that held no SES event", _plural(skipped, "message"))
@@ -6027,7 +6020,7 @@ def delivery_line(archive: Archive | None, period: str) -> str | None:
     """The CEO report's line on the previous period's delivery; None when nothing was sent then."""
     if archive is None:
         return None
-    prev = previous_period(period)
+    prev = recent_periods(period, 2)[0]
     try:
         ledger = period_ledgers(archive, period).get(prev)
     except (OSError, ReportError):
