@@ -101,6 +101,22 @@ def serve_in_background(server: object) -> threading.Thread:
     return thread
 
 
+def serve_loopback(handler: type) -> tuple[object, str]:
+    """A threaded HTTP server on 127.0.0.1 (a free port) answering with `handler`, running; and its URL."""
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    serve_in_background(server)
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def stop_server(server: object) -> None:
+    """Stop a server from serve_loopback and free its port."""
+    server.shutdown()  # type: ignore[attr-defined]
+    server.server_close()  # type: ignore[attr-defined]
+
+
 class SesProxy:
     """A local HTTP server in front of moto that can answer SES errors, slow or hang.
 
@@ -114,7 +130,7 @@ class SesProxy:
 
     def __init__(self, upstream: str) -> None:
         import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         self.upstream = upstream
         self.quota: tuple[float, float] | None = (100.0, 50000.0)
@@ -217,10 +233,7 @@ class SesProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = serve_in_background(self.server)
+        self.server, self.url = serve_loopback(Handler)
 
     def actions(self, name: str) -> list[dict[str, str]]:
         """The form fields of every request for one action, in order."""
@@ -229,8 +242,7 @@ class SesProxy:
     def close(self) -> None:
         """Stop the server, releasing any hung request."""
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        stop_server(self.server)
 
 
 @pytest.fixture
