@@ -117,6 +117,28 @@ def stop_server(server: object) -> None:
     server.server_close()  # type: ignore[attr-defined]
 
 
+def run_on_terminal(args: list[str], **kwargs: object) -> tuple[subprocess.CompletedProcess[bytes], bytes]:
+    """Run a command with its stderr on a pseudo-terminal (as when a person runs it); what that terminal showed."""
+    controller, terminal = os.openpty()
+    try:
+        try:
+            result = subprocess.run(args, stderr=terminal, **kwargs)  # type: ignore[call-overload]
+        finally:
+            os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    return result, shown
+
+
 class SesProxy:
     """A local HTTP server in front of moto that can answer SES errors, slow or hang.
 
