@@ -3588,11 +3588,8 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     env.filters.update(
         money=format_money, count=format_count, pct=format_pct, months=format_months,
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
-        money_cents=format_money_cents,
+        money_cents=format_money_cents, money_total=money_total, rank=rank_by, unit=format_unit,
     )
-    env.filters["money_total"] = money_total
-    env.filters["rank"] = rank_by
-    env.filters["unit"] = format_unit
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
                        change_text=change_text)
     return env
