@@ -5490,51 +5490,6 @@ def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[s
 
 
 # ---------------------------------------------------------------------------
-# After the send: the headline figures to CloudWatch.
-
-CLOUDWATCH_BATCH = 1000  # PutMetricData takes at most 1,000 values a call
-CLOUDWATCH_NAMES = {
-    "cash": ("Cash", "None"),
-    "revenue_avg": ("Revenue3MonthAverage", "None"),
-    "expenses_avg": ("Expenses3MonthAverage", "None"),
-    "burn": ("Burn", "None"),
-    "events": ("Events", "Count"),
-    "users": ("Users", "Count"),
-}
-CLOUDWATCH_SMALLEST = Decimal("8.515920e-109")  # CloudWatch refuses magnitudes outside its range
-CLOUDWATCH_LARGEST = Decimal("1.174271e+108")
-
-
-def cloudwatch_data(headline: dict[str, dict[str, Decimal]], when: dt.datetime) -> list[dict[str, Any]]:
-    """One MetricDatum per headline figure of each entity and of the portfolio (dimension Entity).
-
-    Only numbers go: a text figure ("no data") is left out, and so is a value CloudWatch
-    cannot hold. Sorted, so that the batches of a rerun are the batches of the first run.
-    """
-    data = []
-    for scope in sorted(headline):
-        for name, value in sorted(headline[scope].items()):
-            if name not in CLOUDWATCH_NAMES or not value.is_finite():
-                continue
-            if value != 0 and not CLOUDWATCH_SMALLEST <= abs(value) <= CLOUDWATCH_LARGEST:
-                continue
-            metric, unit = CLOUDWATCH_NAMES[name]
-            data.append({
-                "MetricName": metric,
-                "Dimensions": [{"Name": "Entity", "Value": scope}],
-                "Timestamp": when,
-                "Value": float(value),
-                "Unit": unit,
-            })
-    return data
-
-
-def batches(items: list[Any], size: int) -> list[list[Any]]:
-    """Split items into consecutive lists of at most `size`."""
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-# ---------------------------------------------------------------------------
 # After the send: dashboard cards. After the CEO report is sent, its top shortfalls go
 # to DASHBOARD_WEBHOOK_URL as JSON cards. Each card's id is stable for its period and
 # is sent as the Idempotency-Key, so a retry or a rerun after a crash never makes a
@@ -5617,6 +5572,51 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
             sleep(delay)
     raise CardFailed(f"the dashboard {url_origin(url)} did not take card {card['id']} after "
                      f"{CARD_ATTEMPTS} attempts ({why})")
+
+
+# ---------------------------------------------------------------------------
+# After the send: the headline figures to CloudWatch.
+
+CLOUDWATCH_BATCH = 1000  # PutMetricData takes at most 1,000 values a call
+CLOUDWATCH_NAMES = {
+    "cash": ("Cash", "None"),
+    "revenue_avg": ("Revenue3MonthAverage", "None"),
+    "expenses_avg": ("Expenses3MonthAverage", "None"),
+    "burn": ("Burn", "None"),
+    "events": ("Events", "Count"),
+    "users": ("Users", "Count"),
+}
+CLOUDWATCH_SMALLEST = Decimal("8.515920e-109")  # CloudWatch refuses magnitudes outside its range
+CLOUDWATCH_LARGEST = Decimal("1.174271e+108")
+
+
+def cloudwatch_data(headline: dict[str, dict[str, Decimal]], when: dt.datetime) -> list[dict[str, Any]]:
+    """One MetricDatum per headline figure of each entity and of the portfolio (dimension Entity).
+
+    Only numbers go: a text figure ("no data") is left out, and so is a value CloudWatch
+    cannot hold. Sorted, so that the batches of a rerun are the batches of the first run.
+    """
+    data = []
+    for scope in sorted(headline):
+        for name, value in sorted(headline[scope].items()):
+            if name not in CLOUDWATCH_NAMES or not value.is_finite():
+                continue
+            if value != 0 and not CLOUDWATCH_SMALLEST <= abs(value) <= CLOUDWATCH_LARGEST:
+                continue
+            metric, unit = CLOUDWATCH_NAMES[name]
+            data.append({
+                "MetricName": metric,
+                "Dimensions": [{"Name": "Entity", "Value": scope}],
+                "Timestamp": when,
+                "Value": float(value),
+                "Unit": unit,
+            })
+    return data
+
+
+def batches(items: list[Any], size: int) -> list[list[Any]]:
+    """Split items into consecutive lists of at most `size`."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 # ---------------------------------------------------------------------------
