@@ -42,6 +42,7 @@ import datetime as dt
 import decimal
 import email.message
 import email.policy
+import errno
 import functools
 import gc
 import gzip
@@ -56,6 +57,7 @@ import stat
 import sys
 import tempfile
 import textwrap
+import time
 import unicodedata
 import urllib.parse
 import zlib
@@ -4281,8 +4283,6 @@ def shown_delivery(settings: Settings, report_ids: Iterable[str], test_to: str |
 
 def file_problem(exc: OSError, verb: str = "write") -> str:
     """One line for a file that could not be used: which file, what happened, what to do."""
-    import errno
-
     name = exc.filename or "a file in ARCHIVE_DIR"
     if exc.errno == errno.ELOOP:
         return (f"{name} is a symbolic link, and the tool never follows links inside ARCHIVE_DIR "
@@ -4300,8 +4300,6 @@ def file_problem(exc: OSError, verb: str = "write") -> str:
 
 def _no_link(path: Path) -> None:
     """Raise ELOOP if path is a symbolic link."""
-    import errno
-
     if path.is_symlink():
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
 
@@ -4312,8 +4310,6 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     The temporary file is created exclusively and without following links; a link at
     the destination is refused. Any failure names `path`, never the temporary file.
     """
-    import errno
-
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -4348,8 +4344,6 @@ def read_bytes(path: Path, limit: int) -> tuple[bytes, str] | None:
     ValueError when it is not a regular file or is over `limit` bytes. The version is the
     file's change time and size: enough to see that it changed.
     """
-    import stat
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -4565,8 +4559,6 @@ class RunLock:
 
     def __init__(self, folder: Path, wait: float = LOCK_WAIT_SECONDS, *, sleep: Callable[[float], None] | None = None,
                  clock: Callable[[], float] | None = None) -> None:
-        import time
-
         self.path = folder / LOCK_NAME
         self.wait = wait
         self.sleep = sleep or time.sleep  # tests pass a fake clock: the wait is asserted, not waited
@@ -4575,15 +4567,12 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         import fcntl
-        import stat
 
         try:  # O_NOFOLLOW: a link planted here must not have its target truncated
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             if exc.filename is None:
                 exc.filename = str(self.path)
-            import errno
-
             if exc.errno == errno.ELOOP:
                 raise ConfigError(f"the lock file: {file_problem(exc)}") from None
             raise ConfigError(
@@ -4636,8 +4625,6 @@ class SesSender:
 
     def __init__(self, client: Any, sleep: Callable[[float], None] | None = None,
                  clock: Callable[[], float] | None = None) -> None:
-        import time
-
         self.client = client
         self.sleep = sleep or time.sleep
         self.clock = clock or time.monotonic
@@ -5270,8 +5257,6 @@ class S3Archive:
 
     def __init__(self, client: Any, bucket: str, prefix: str, *, lock_ttl: float = S3_LOCK_TTL_SECONDS,
                  sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> None:
-        import time
-
         self.client, self.bucket, self.prefix = client, bucket, prefix
         self.lock_ttl = lock_ttl
         self.sleep = sleep or time.sleep
@@ -5531,7 +5516,6 @@ def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str =
 def post_card(url: str, token: str | None, card: dict[str, Any], *,
               sleep: Callable[[float], None] | None = None, timeout: float = CARD_TIMEOUT_SECONDS) -> None:
     """POST one card; retry a 5xx or a timeout with the same Idempotency-Key; raise CardFailed."""
-    import time
     import urllib.error
     import urllib.request
 
