@@ -554,9 +554,6 @@ SCHEMA: dict[str, Spec] = {
 }
 # libyaml's parser when PyYAML was built with it (the PyPI wheels are): several times faster.
 YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Plain numbers in the one form a handoff writes them, and the tags PyYAML's resolvers give them.
-_RESOLVES_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
-_RESOLVES_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")
 _RESOLVE_MEMO_SIZE = 4096  # plain scalars whose tag is remembered, each at most 32 characters
 
 
@@ -585,9 +582,9 @@ class _HandoffLoader(YamlLoader):  # type: ignore[misc, valid-type]
                 return self.DEFAULT_SCALAR_TAG
             tag = self._memo.get(value)
             if tag is None and value[:1] in "-0123456789":  # numbers: too many to remember
-                if _RESOLVES_INT.fullmatch(value):
+                if _PLAIN_INT_RE.fullmatch(value):
                     return _INT_TAG
-                if _RESOLVES_FLOAT.fullmatch(value):
+                if _PLAIN_FLOAT_RE.fullmatch(value):
                     return _FLOAT_TAG
             if tag is None:
                 tag = super().resolve(kind, value, implicit)
@@ -612,7 +609,7 @@ _BOOL_VALUES: dict[str, bool] = yaml.constructor.SafeConstructor.bool_values
 _PLAIN_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _PLAIN_FLOAT_RE = re.compile(r"[-+]?[0-9]+\.[0-9]+")
 _PLAIN_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_NUMBER_TAGS = frozenset(("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"))
+_NUMBER_TAGS = frozenset((_INT_TAG, _FLOAT_TAG))
 # The one way a number is written: an optional minus, digits without a leading zero, an
 # optional decimal point with digits after it. YAML 1.1 reads other forms as octal,
 # base 60 or hexadecimal, or drops underscores: a handoff must not mean something else.
