@@ -5350,7 +5350,7 @@ class S3Archive:
         """Take the run lock, an object created only if absent; take over one that has expired."""
         import socket
 
-        name = ".send_exec_reports.lock"
+        name = LOCK_NAME
         deadline = self.clock() + wait
         while True:
             body = json.dumps({
@@ -5393,7 +5393,7 @@ class S3Archive:
         """Give the lock back (only if it is still ours)."""
         if self.lock_etag is not None:
             try:
-                self._delete(".send_exec_reports.lock", self.lock_etag)
+                self._delete(LOCK_NAME, self.lock_etag)
             except ReportError as exc:
                 log.warning("the lock in %s was not released (%s); it expires by itself", self.where, exc)
             self.lock_etag = None
