@@ -42,6 +42,7 @@ import datetime as dt
 import decimal
 import email.message
 import email.policy
+import errno
 import functools
 import gc
 import gzip
@@ -56,6 +57,7 @@ import stat
 import sys
 import tempfile
 import textwrap
+import time
 import unicodedata
 import urllib.parse
 import zlib
@@ -552,9 +554,6 @@ SCHEMA: dict[str, Spec] = {
 }
 # libyaml's parser when PyYAML was built with it (the PyPI wheels are): several times faster.
 YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Plain numbers in the one form a handoff writes them, and the tags PyYAML's resolvers give them.
-_RESOLVES_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
-_RESOLVES_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")
 _RESOLVE_MEMO_SIZE = 4096  # plain scalars whose tag is remembered, each at most 32 characters
 
 
@@ -583,9 +582,9 @@ class _HandoffLoader(YamlLoader):  # type: ignore[misc, valid-type]
                 return self.DEFAULT_SCALAR_TAG
             tag = self._memo.get(value)
             if tag is None and value[:1] in "-0123456789":  # numbers: too many to remember
-                if _RESOLVES_INT.fullmatch(value):
+                if _PLAIN_INT_RE.fullmatch(value):
                     return _INT_TAG
-                if _RESOLVES_FLOAT.fullmatch(value):
+                if _PLAIN_FLOAT_RE.fullmatch(value):
                     return _FLOAT_TAG
             if tag is None:
                 tag = super().resolve(kind, value, implicit)
@@ -610,7 +609,7 @@ _BOOL_VALUES: dict[str, bool] = yaml.constructor.SafeConstructor.bool_values
 _PLAIN_INT_RE = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _PLAIN_FLOAT_RE = re.compile(r"[-+]?[0-9]+\.[0-9]+")
 _PLAIN_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_NUMBER_TAGS = frozenset(("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"))
+_NUMBER_TAGS = frozenset((_INT_TAG, _FLOAT_TAG))
 # The one way a number is written: an optional minus, digits without a leading zero, an
 # optional decimal point with digits after it. YAML 1.1 reads other forms as octal,
 # base 60 or hexadecimal, or drops underscores: a handoff must not mean something else.
@@ -2199,7 +2198,7 @@ def format_bytes(size: Any) -> str:
         return NO_DATA
     value = float(size)
     if value < 1000:
-        return f"{int(value):,} byte{'s' * (int(value) != 1)}"
+        return _plural(int(value), "byte")
     for unit in ("kB", "MB", "GB", "TB", "PB"):
         value /= 1000
         if value < 1000 or unit == "PB":
@@ -3236,10 +3235,15 @@ def format_number(value: Decimal) -> str:
     return f"{rounded:,.2f}".rstrip("0").rstrip(".")
 
 
+def _plural(n: Decimal | int, word: str) -> str:
+    """'1 handoff', '1,375 handoffs'."""
+    return f"{format_count(n)} {word}{'s' * (n != 1)}"
+
+
 @_figure
 def format_days(value: Decimal) -> str:
     """A count of days: 1 day, 14 days."""
-    return f"{format_count(value)} day{'s' * (value != 1)}"
+    return _plural(value, "day")
 
 
 def format_date(value: Any) -> str:
@@ -3403,9 +3407,9 @@ def money_total(rows: Iterable[Any], attribute: str | None = None, cents: bool =
     total = shown_sum(rows, attribute, cents)
     if isinstance(total, str):
         return empty
-    if cents or total == total.to_integral_value():
-        return format_money_cents(total) if cents else format_money(total)
-    return _signed(total, f"${abs(total):,.2f}")  # cents of rows under $100 kept, never rounded away
+    if not cents and total == total.to_integral_value():
+        return format_money(total)
+    return format_money_cents(total)  # cents of rows under $100 kept, never rounded away
 
 
 def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
@@ -3599,11 +3603,8 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     env.filters.update(
         money=format_money, count=format_count, pct=format_pct, months=format_months,
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
-        money_cents=format_money_cents,
+        money_cents=format_money_cents, money_total=money_total, rank=rank_by, unit=format_unit,
     )
-    env.filters["money_total"] = money_total
-    env.filters["rank"] = rank_by
-    env.filters["unit"] = format_unit
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
                        change_text=change_text)
     return env
@@ -3935,11 +3936,6 @@ def html_from_markdown(md: str, subject: str) -> str:
         f'<div style="max-width:600px;margin:0 auto;padding:16px;font-family:{_FONT};font-size:14px;'
         f'line-height:1.45;color:#222222;">\n{body}\n</div>\n</body>\n</html>\n'
     )
-
-
-def _plural(n: int, word: str) -> str:
-    """'1 handoff', '1,375 handoffs'."""
-    return f"{format_count(n)} {word}{'s' * (n != 1)}"
 
 
 def period_line(metrics: dict[str, Any]) -> str:
@@ -4301,8 +4297,6 @@ def shown_delivery(settings: Settings, report_ids: Iterable[str], test_to: str |
 
 def file_problem(exc: OSError, verb: str = "write") -> str:
     """One line for a file that could not be used: which file, what happened, what to do."""
-    import errno
-
     name = exc.filename or "a file in ARCHIVE_DIR"
     if exc.errno == errno.ELOOP:
         return (f"{name} is a symbolic link, and the tool never follows links inside ARCHIVE_DIR "
@@ -4320,23 +4314,8 @@ def file_problem(exc: OSError, verb: str = "write") -> str:
 
 def _no_link(path: Path) -> None:
     """Raise ELOOP if path is a symbolic link."""
-    import errno
-
     if path.is_symlink():
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
-
-
-def archive_folder(archive_dir: Path, period: str) -> Path:
-    """ARCHIVE_DIR/<period>, created if need be; a symbolic link there is refused."""
-    folder = archive_dir / period
-    try:
-        _no_link(folder)
-        folder.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(file_problem(exc)) from None
-    if not folder.is_dir():
-        raise ConfigError(f"{folder} is not a folder; move it aside, then rerun")
-    return folder
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -4345,8 +4324,6 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     The temporary file is created exclusively and without following links; a link at
     the destination is refused. Any failure names `path`, never the temporary file.
     """
-    import errno
-
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -4381,8 +4358,6 @@ def read_bytes(path: Path, limit: int) -> tuple[bytes, str] | None:
     ValueError when it is not a regular file or is over `limit` bytes. The version is the
     file's change time and size: enough to see that it changed.
     """
-    import stat
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -4396,12 +4371,6 @@ def read_bytes(path: Path, limit: int) -> tuple[bytes, str] | None:
     if len(data) > limit:
         raise ValueError(f"over {limit >> 20} MiB")
     return data, f"{info.st_mtime_ns}-{info.st_size}"
-
-
-def read_text(path: Path, limit: int) -> str | None:
-    """A file's text (None when there is none), never read through a symbolic link; ValueError when too big."""
-    found = read_bytes(path, limit)
-    return None if found is None else found[0].decode("utf-8")
 
 
 ARCHIVE_READ_MAX = 64 << 20  # bytes of one archived file read back (metrics.json of a large portfolio fits)
@@ -4622,8 +4591,6 @@ class RunLock:
 
     def __init__(self, folder: Path, wait: float = LOCK_WAIT_SECONDS, *, sleep: Callable[[float], None] | None = None,
                  clock: Callable[[], float] | None = None) -> None:
-        import time
-
         self.path = folder / LOCK_NAME
         self.wait = wait
         self.sleep = sleep or time.sleep  # tests pass a fake clock: the wait is asserted, not waited
@@ -4632,15 +4599,12 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         import fcntl
-        import stat
 
         try:  # O_NOFOLLOW: a link planted here must not have its target truncated
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             if exc.filename is None:
                 exc.filename = str(self.path)
-            import errno
-
             if exc.errno == errno.ELOOP:
                 raise ConfigError(f"the lock file: {file_problem(exc)}") from None
             raise ConfigError(
@@ -4693,8 +4657,6 @@ class SesSender:
 
     def __init__(self, client: Any, sleep: Callable[[float], None] | None = None,
                  clock: Callable[[], float] | None = None) -> None:
-        import time
-
         self.client = client
         self.sleep = sleep or time.sleep
         self.clock = clock or time.monotonic
@@ -5329,8 +5291,6 @@ class S3Archive:
 
     def __init__(self, client: Any, bucket: str, prefix: str, *, lock_ttl: float = S3_LOCK_TTL_SECONDS,
                  sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> None:
-        import time
-
         self.client, self.bucket, self.prefix = client, bucket, prefix
         self.lock_ttl = lock_ttl
         self.sleep = sleep or time.sleep
@@ -5427,7 +5387,7 @@ class S3Archive:
         """Take the run lock, an object created only if absent; take over one that has expired."""
         import socket
 
-        name = ".send_exec_reports.lock"
+        name = LOCK_NAME
         deadline = self.clock() + wait
         while True:
             body = json.dumps({
@@ -5470,7 +5430,7 @@ class S3Archive:
         """Give the lock back (only if it is still ours)."""
         if self.lock_etag is not None:
             try:
-                self._delete(".send_exec_reports.lock", self.lock_etag)
+                self._delete(LOCK_NAME, self.lock_etag)
             except ReportError as exc:
                 log.warning("the lock in %s was not released (%s); it expires by itself", self.where, exc)
             self.lock_etag = None
@@ -5551,6 +5511,101 @@ def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[s
 
 
 # ---------------------------------------------------------------------------
+# After the send: dashboard cards. After the CEO report is sent, its top shortfalls go
+# to DASHBOARD_WEBHOOK_URL as JSON cards. Each card's id is stable for its period and
+# is sent as the Idempotency-Key, so a retry or a rerun after a crash never makes a
+# second card on a dashboard that honours the key.
+
+CARD_COUNT = 3
+CARD_ATTEMPTS = 4  # a 5xx or a timeout is tried again, with the same key, this many times in all
+CARD_BACKOFF_SECONDS = 0.5  # then 1, 2 seconds
+CARD_TIMEOUT_SECONDS = 10.0
+
+
+class CardFailed(Exception):
+    """The dashboard did not take a card."""
+
+
+def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str = "CEO") -> list[dict[str, Any]]:
+    """The CEO report's top shortfalls as cards, in the order its "Needs you" ranks them.
+
+    The ranking is needs_you()'s with the actions left out, so the cards are the
+    shortfalls the CEO reads first even in a week when overdue actions fill the list.
+    A card's id is the item's own id (the same every week for the same shortfall) with
+    the period after it: a shortfall still open next week makes next week's card.
+    """
+    ranked = needs_you({**metrics, "actions": []}, persona)["items"]
+    return [
+        {
+            "id": f"{item['id']}-{metrics['period']}",
+            "title": item["what"],
+            "entity": item["entity"],
+            "persona": item.get("persona") or persona,
+            "urgency": item["urgency"],
+            "period": metrics["period"],
+        }
+        for item in ranked
+        if item["kind"] == "shortfall"
+    ][:n]
+
+
+def post_card(url: str, token: str | None, card: dict[str, Any], *,
+              sleep: Callable[[float], None] | None = None, timeout: float = CARD_TIMEOUT_SECONDS) -> None:
+    """POST one card; retry a 5xx or a timeout with the same Idempotency-Key; raise CardFailed."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    sleep = sleep or time.sleep
+    body = json.dumps(card, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": card["id"]}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    why = ""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A redirect is an answer, not a place to go: followed, it would carry the bearer token to
+        another origin as a GET, and the card would be recorded as posted without being posted."""
+
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            """Follow no redirect (the 3xx comes back as an HTTPError)."""
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    for attempt in range(1, CARD_ATTEMPTS + 1):
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with opener.open(request, timeout=timeout):
+                pass  # the status is the answer; a body is not read (one sent a byte at a time held the run)
+            return
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            exc.close()
+            if status == 409:  # the dashboard already has a card with this key: it is there
+                log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
+                return
+            if status < 500:
+                raise CardFailed(f"the dashboard {url_origin(url)} refused card {card['id']} (HTTP {status})") from None
+            why = f"HTTP {status}"
+        except TimeoutError:
+            why = "no answer in time"
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, TimeoutError):
+                why = "no answer in time"
+            else:
+                why = f"cannot connect ({type(reason).__name__})"
+        except (OSError, ValueError) as exc:  # a connection reset, an unreadable answer
+            why = type(exc).__name__
+        if attempt < CARD_ATTEMPTS:
+            delay = CARD_BACKOFF_SECONDS * 2 ** (attempt - 1)
+            log.info("dashboard: %s for card %s; retrying in %.2g s", why, card["id"], delay)
+            sleep(delay)
+    raise CardFailed(f"the dashboard {url_origin(url)} did not take card {card['id']} after "
+                     f"{CARD_ATTEMPTS} attempts ({why})")
+
+
+# ---------------------------------------------------------------------------
 # After the send: the headline figures to CloudWatch.
 
 CLOUDWATCH_MAX_AGE_DAYS = 13  # CloudWatch takes data points up to two weeks old
@@ -5616,111 +5671,6 @@ def batches(items: list[Any], size: int) -> list[list[Any]]:
 
 
 # ---------------------------------------------------------------------------
-# After the send: dashboard cards. After the CEO report is sent, its top shortfalls go
-# to DASHBOARD_WEBHOOK_URL as JSON cards. Each card's id is stable for its period and
-# is sent as the Idempotency-Key, so a retry or a rerun after a crash never makes a
-# second card on a dashboard that honours the key.
-
-CARD_COUNT = 3
-CARD_ATTEMPTS = 4  # a 5xx or a timeout is tried again, with the same key, this many times in all
-CARD_BACKOFF_SECONDS = 0.5  # then 1, 2 seconds
-CARD_TIMEOUT_SECONDS = 10.0
-
-
-class CardFailed(Exception):
-    """The dashboard did not take a card."""
-
-
-def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str = "CEO") -> list[dict[str, Any]]:
-    """The CEO report's top shortfalls as cards, in the order its "Needs you" ranks them.
-
-    The ranking is needs_you()'s with the actions left out, so the cards are the
-    shortfalls the CEO reads first even in a week when overdue actions fill the list.
-    A card's id is the item's own id (the same every week for the same shortfall) with
-    the period after it: a shortfall still open next week makes next week's card.
-    """
-    ranked = needs_you({**metrics, "actions": []}, persona)["items"]
-    return [
-        {
-            "id": f"{item['id']}-{metrics['period']}",
-            "title": item["what"],
-            "entity": item["entity"],
-            "persona": item.get("persona") or persona,
-            "urgency": item["urgency"],
-            "period": metrics["period"],
-        }
-        for item in ranked
-        if item["kind"] == "shortfall"
-    ][:n]
-
-
-def shown_url(url: str) -> str:
-    """A URL as it may be printed: scheme, host and port only (a token in its path or query stays hidden)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "(an unreadable URL)"
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{port}"
-
-
-def post_card(url: str, token: str | None, card: dict[str, Any], *,
-              sleep: Callable[[float], None] | None = None, timeout: float = CARD_TIMEOUT_SECONDS) -> None:
-    """POST one card; retry a 5xx or a timeout with the same Idempotency-Key; raise CardFailed."""
-    import time
-    import urllib.error
-    import urllib.request
-
-    sleep = sleep or time.sleep
-    body = json.dumps(card, ensure_ascii=False).encode()
-    headers = {"Content-Type": "application/json", "Idempotency-Key": card["id"]}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    why = ""
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        """A redirect is an answer, not a place to go: followed, it would carry the bearer token to
-        another origin as a GET, and the card would be recorded as posted without being posted."""
-
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            """Follow no redirect (the 3xx comes back as an HTTPError)."""
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    for attempt in range(1, CARD_ATTEMPTS + 1):
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        try:
-            with opener.open(request, timeout=timeout):
-                pass  # the status is the answer; a body is not read (one sent a byte at a time held the run)
-            return
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            exc.close()
-            if status == 409:  # the dashboard already has a card with this key: it is there
-                log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
-                return
-            if status < 500:
-                raise CardFailed(f"the dashboard {shown_url(url)} refused card {card['id']} (HTTP {status})") from None
-            why = f"HTTP {status}"
-        except TimeoutError:
-            why = "no answer in time"
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, TimeoutError):
-                why = "no answer in time"
-            else:
-                why = f"cannot connect ({type(reason).__name__})"
-        except (OSError, ValueError) as exc:  # a connection reset, an unreadable answer
-            why = type(exc).__name__
-        if attempt < CARD_ATTEMPTS:
-            delay = CARD_BACKOFF_SECONDS * 2 ** (attempt - 1)
-            log.info("dashboard: %s for card %s; retrying in %.2g s", why, card["id"], delay)
-            sleep(delay)
-    raise CardFailed(f"the dashboard {shown_url(url)} did not take card {card['id']} after "
-                     f"{CARD_ATTEMPTS} attempts ({why})")
-
-
 # ---------------------------------------------------------------------------
 # After the send: every side effect in the ledger. A card and a metrics batch are
 # entries of the period's ledger beside its emails, each going pending -> done (or
@@ -5898,7 +5848,7 @@ def dry_run_cards(after: AfterSend, metrics: dict[str, Any]) -> str:
     if not after.dashboard_url:
         return ""
     cards = dashboard_cards(metrics, persona=DASHBOARD_PERSONA)
-    lines = [f"Dashboard cards a real run posts to {shown_url(after.dashboard_url)} once the "
+    lines = [f"Dashboard cards a real run posts to {url_origin(after.dashboard_url)} once the "
              f"{after.ceo_report} report is sent ({len(cards)}):"]
     lines += [json.dumps(card, ensure_ascii=False, sort_keys=True) for card in cards]
     return "\n".join(lines) + "\n"
@@ -6051,17 +6001,10 @@ def delete_events(sqs: Any, queue_url: str, handles: list[str]) -> None:
                         len(answer["Failed"]))
 
 
-def previous_period(period: str) -> str:
-    """The ISO week before a period."""
-    start = period_start(period)
-    assert start is not None
-    return iso_period(start - dt.timedelta(days=7))
-
-
 def period_ledgers(archive: Archive, period: str) -> dict[str, Ledger]:
     """The ledgers of this period and the one before that exist (read; none is created)."""
     ledgers = {}
-    for p in (previous_period(period), period):
+    for p in (recent_periods(period, 2)[0], period):
         ledger = Ledger(archive, p)
         if ledger.version is not None:  # there is a ledger for that period
             ledgers[p] = ledger
@@ -6120,7 +6063,7 @@ def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> l
             loud, known = record_events(ledgers, events)
         except OSError as exc:
             raise ConfigError(f"the send ledger: {file_problem(exc)}; nothing was sent") from None
-        oldest = str(period_start(previous_period(period)))
+        oldest = str(period_start(recent_periods(period, 2)[0]))
         done = [h for h, e in parsed if e is None or e["message_id"] in known or e["at"][:10] < oldest]
         if skipped := sum(1 for _, e in parsed if e is None):
             log.warning("SES_EVENTS_QUEUE_URL: deleted %s that held no SES event", _plural(skipped, "message"))
@@ -6134,7 +6077,7 @@ def delivery_line(archive: Archive | None, period: str) -> str | None:
     """The CEO report's line on the previous period's delivery; None when nothing was sent then."""
     if archive is None:
         return None
-    prev = previous_period(period)
+    prev = recent_periods(period, 2)[0]
     try:
         ledger = period_ledgers(archive, period).get(prev)
     except (OSError, ReportError):

@@ -101,6 +101,44 @@ def serve_in_background(server: object) -> threading.Thread:
     return thread
 
 
+def serve_loopback(handler: type) -> tuple[object, str]:
+    """A threaded HTTP server on 127.0.0.1 (a free port) answering with `handler`, running; and its URL."""
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    serve_in_background(server)
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def stop_server(server: object) -> None:
+    """Stop a server from serve_loopback and free its port."""
+    server.shutdown()  # type: ignore[attr-defined]
+    server.server_close()  # type: ignore[attr-defined]
+
+
+def run_on_terminal(args: list[str], **kwargs: object) -> tuple[subprocess.CompletedProcess[bytes], bytes]:
+    """Run a command with its stderr on a pseudo-terminal (as when a person runs it); what that terminal showed."""
+    controller, terminal = os.openpty()
+    try:
+        try:
+            result = subprocess.run(args, stderr=terminal, **kwargs)  # type: ignore[call-overload]
+        finally:
+            os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: all was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    return result, shown
+
+
 class SesProxy:
     """A local HTTP server in front of moto that can answer SES errors, slow or hang.
 
@@ -114,7 +152,7 @@ class SesProxy:
 
     def __init__(self, upstream: str) -> None:
         import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
         self.upstream = upstream
         self.quota: tuple[float, float] | None = (100.0, 50000.0)
@@ -217,10 +255,7 @@ class SesProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = serve_in_background(self.server)
+        self.server, self.url = serve_loopback(Handler)
 
     def actions(self, name: str) -> list[dict[str, str]]:
         """The form fields of every request for one action, in order."""
@@ -229,8 +264,7 @@ class SesProxy:
     def close(self) -> None:
         """Stop the server, releasing any hung request."""
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        stop_server(self.server)
 
 
 @pytest.fixture

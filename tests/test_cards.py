@@ -12,14 +12,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 import send_exec_reports as ser
 
-from .conftest import SesProxy, install_copy, moto_messages, run_script
+from .conftest import SesProxy, install_copy, moto_messages, run_script, serve_loopback, stop_server
 from .test_delivery import send, verify_sender, write_env
 
 
@@ -59,15 +59,12 @@ class Dashboard:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cards?token=s3cr3t-query"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, origin = serve_loopback(Handler)
+        self.url = f"{origin}/hooks/cards?token=s3cr3t-query"
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        stop_server(self.server)
 
 
 @pytest.fixture
@@ -183,11 +180,11 @@ def test_a_dashboard_that_is_not_there_is_retried_then_named() -> None:
                       sleep=lambda s: None)
 
 
-def test_shown_url_keeps_only_scheme_host_and_port() -> None:
-    assert ser.shown_url("https://user:pw@dash.example.com:8443/p/s3cr3t?token=x#f") == "https://dash.example.com:8443"
-    assert ser.shown_url("http://127.0.0.1/hook") == "http://127.0.0.1"
-    assert ser.shown_url("http://[::1]:8080/s3cr3t") == "http://[::1]:8080"
-    assert ser.shown_url("http://[::1]:99999/") == "(an unreadable URL)"
+def test_url_origin_keeps_only_scheme_host_and_port() -> None:
+    assert ser.url_origin("https://user:pw@dash.example.com:8443/p/s3cr3t?token=x#f") == "https://dash.example.com:8443"
+    assert ser.url_origin("http://127.0.0.1/hook") == "http://127.0.0.1"
+    assert ser.url_origin("http://[::1]:8080/s3cr3t") == "http://[::1]:8080"
+    assert ser.url_origin("http://[::1]:99999/") == "(a URL)"
 
 
 # ---------------------------------------------------------------------------

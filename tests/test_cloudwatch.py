@@ -157,3 +157,16 @@ def test_a_rerun_more_than_two_weeks_later_puts_the_figures_now(tmp_path: Path, 
     after = ser.AfterSend(namespace=NAMESPACE, cloudwatch=cloudwatch(moto))
     assert ser.push_metrics(ledger, after, sample_metrics(), now) > 0
     assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == now.isoformat()
+
+
+def test_a_value_cloudwatch_cannot_hold_is_left_out() -> None:
+    """CloudWatch refuses a magnitude outside about 1e-109 to 1e108 (and the whole call with it): such a
+    figure, an infinite one and a name that is not a headline metric stay out; zero and cents go."""
+    when = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    headline = {"Acme": {"cash": Decimal("1e200"), "burn": Decimal("1e-200"), "events": Decimal("Infinity"),
+                         "revenue_avg": Decimal(0), "expenses_avg": Decimal("-12.50"), "margin": Decimal(5)}}
+    data = ser.cloudwatch_data(headline, when)
+    assert [(d["MetricName"], d["Value"], d["Dimensions"]) for d in data] == [
+        ("Expenses3MonthAverage", -12.5, [{"Name": "Entity", "Value": "Acme"}]),
+        ("Revenue3MonthAverage", 0.0, [{"Name": "Entity", "Value": "Acme"}]),
+    ]

@@ -19,7 +19,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, SesProxy, install_copy, moto_messages, run_script
+from .conftest import EXAMPLES, SesProxy, install_copy, moto_messages, run_on_terminal, run_script
 
 SKIPPED = "send_exec_reports: skipped (no front matter, so not handoffs): README.md"
 GOLDEN = Path(__file__).parent / "golden"
@@ -701,22 +701,8 @@ def test_on_a_terminal_each_report_is_shown_as_it_goes_out(tmp_path: Path, moto:
     verify_sender(moto)
     ses_proxy.quota = (1.5, 50000.0)  # 2 s between messages: a wait long enough to be shown while it runs
     script = app_with_env(tmp_path, ses_proxy.url)
-    controller, terminal = os.openpty()
-    try:
-        result = subprocess.run([sys.executable, str(script), "--as-of", "2026-11-22", "--only", "ceo,cfo"],
-                                cwd="/", env={}, stdout=subprocess.PIPE, stderr=terminal, timeout=60)
-        os.close(terminal)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # the terminal closed: all was read
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(controller)
+    result, shown = run_on_terminal([sys.executable, str(script), "--as-of", "2026-11-22", "--only", "ceo,cfo"],
+                                    cwd="/", env={}, stdout=subprocess.PIPE, timeout=60)
     assert result.returncode == 0
     lines = shown.decode().replace("\r\n", "\n").splitlines()
     assert re.fullmatch(r"send_exec_reports: waiting [0-2]\.[0-9] s for SES's send rate", lines.pop(2)), lines

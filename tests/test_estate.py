@@ -13,7 +13,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import boto3
@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 import send_exec_reports as ser
 
-from .conftest import ROOT, install_copy, run_script, serve_in_background
+from .conftest import ROOT, install_copy, run_script, serve_loopback, stop_server
 
 UTC = dt.UTC
 TODAY = dt.datetime.now(UTC).date()  # moto dates its S3 metrics and invalidations with the real clock
@@ -514,15 +514,11 @@ class EstateProxy:
 
             do_GET = do_POST = do_PUT = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        serve_in_background(self.server)
+        self.server, self.url = serve_loopback(Handler)
 
     def close(self) -> None:
         """Stop the server."""
-        self.server.shutdown()
-        self.server.server_close()
+        stop_server(self.server)
 
 
 @pytest.fixture

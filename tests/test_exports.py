@@ -503,9 +503,9 @@ class RefusingProxy:
     """
 
     def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
 
-        from .conftest import serve_in_background
+        from .conftest import serve_loopback
 
         self.seen: list[str] = []
         proxy = self
@@ -525,14 +525,12 @@ class RefusingProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        serve_in_background(self.server)
+        self.server, self.url = serve_loopback(Handler)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        from .conftest import stop_server
+
+        stop_server(self.server)
 
 
 def test_refused_credentials_name_the_handoff_line(tmp_path, capsys):

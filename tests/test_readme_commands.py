@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SesProxy, install_copy, moto_messages
+from .conftest import ROOT, SesProxy, install_copy, moto_messages, run_on_terminal
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 INSTALL = "/opt/reports"  # where the README's commands assume the clone is
@@ -341,23 +341,9 @@ def test_skipped_files_are_named_in_check_and_on_a_terminal_but_not_under_cron(a
     assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
     assert "7 Markdown files without front matter skipped" in quiet.stdout  # the data-sources line still names them
 
-    controller, terminal = os.openpty()
-    try:
-        shown = subprocess.run([str(app / ".venv" / "bin" / "python"), "send_exec_reports.py", "--dry-run"],
-                               cwd=app, stdout=subprocess.DEVNULL, stderr=terminal, timeout=120,
-                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
-        os.close(terminal)
-        text = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # the terminal closed: all was read
-                break
-            if not chunk:
-                break
-            text += chunk
-    finally:
-        os.close(controller)
+    shown, text = run_on_terminal([str(app / ".venv" / "bin" / "python"), "send_exec_reports.py", "--dry-run"],
+                                  cwd=app, stdout=subprocess.DEVNULL, timeout=120,
+                                  env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
     assert shown.returncode == 0
     assert b"send_exec_reports: skipped (no front matter, so not handoffs): notes-" in text
     assert b"and 2 more" in text and b"\x1b" not in text
