@@ -1570,8 +1570,16 @@ def _done_without_parsing(text: bytes, patterns: tuple[bytes, bytes, bytes] | No
         return 0
     if not direct or b'"M"' in text:
         return None
+    if found > 1 and _twice_on_a_line(key).search(text):  # json.loads keeps the last of a repeated key
+        return None
     hits = text.count(true)
     return hits if hits + text.count(false) == found else None
+
+
+@functools.lru_cache(maxsize=64)
+def _twice_on_a_line(key: bytes) -> re.Pattern[bytes]:
+    """A line that names the same key twice (AWS never writes one; json.loads would keep the last)."""
+    return re.compile(re.escape(key) + rb"[^\n]*" + re.escape(key))
 
 
 def _read_data_file(

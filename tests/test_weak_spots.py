@@ -163,9 +163,6 @@ def test_a_line_naming_the_done_attribute_twice_counts_as_json_loads_reads_it(tm
     assert ser._read_data_file(path, "done") == reference_counts(path, "done") == (2, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="known: the fast counts assume an attribute appears once in an item, as "
-                   "in everything AWS writes; a hand-made line naming it twice is counted by occurrence, not as "
-                   "json.loads reads it (the last one)")
 @pytest.mark.parametrize("line", [TWICE_TRUE, TRUE_THEN_FALSE], ids=["true-twice", "true-then-false"])
 def test_a_repeated_done_attribute_in_a_regular_block(tmp_path: Path, line: bytes) -> None:
     path = data_file(tmp_path, [line, aws_line(3, True)])
