@@ -282,3 +282,25 @@ def moto_messages(endpoint: str) -> list[dict[str, object]]:
     with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as response:
         data = json.load(response)
     return data.get("ses", {}).get("Message", [])
+
+
+@pytest.fixture(scope="session")
+def bench_metrics_300(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The figures of bench/'s generated portfolio at 300 handoffs (900 export items), as of 2026-11-22.
+
+    Made once a session: tests render from it and must not change it.
+    """
+    import datetime as dt
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from make_portfolio import generate
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    import send_exec_reports as ser
+
+    folder = tmp_path_factory.mktemp("bench300")
+    generate(folder, 300, 900)
+    portfolio = ser.read_handoffs(folder / "handoffs")
+    counts = ser.read_tables(ser.table_needs(portfolio), folder / "dynamodb")
+    return ser.compute_metrics(portfolio, counts, dt.date(2026, 11, 22))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,6 @@ import pytest
 import yaml
 
 import send_exec_reports as ser
-
-from .conftest import ROOT
 
 AS_OF = dt.date(2026, 11, 22)
 PLAIN_LOADER = ser.YamlLoader  # PyYAML's own resolver and constructor (libyaml's parser)
@@ -271,16 +268,8 @@ def eager_render(report: ser.ReportTemplate, metrics: dict[str, Any], env: Any) 
     return sent, full, sent_md
 
 
-def test_reports_render_as_the_eager_path_renders_them(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from make_portfolio import generate
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    generate(tmp_path, 300, 900)
-    portfolio = ser.read_handoffs(tmp_path / "handoffs")
-    metrics = ser.compute_metrics(portfolio, ser.read_tables(ser.table_needs(portfolio), tmp_path / "dynamodb"),
-                                  AS_OF)
+def test_reports_render_as_the_eager_path_renders_them(bench_metrics_300: dict[str, Any]) -> None:
+    metrics = bench_metrics_300
     reports = ser.load_reports()
     env = ser.jinja_env(reports)
     lazy = 0

@@ -226,16 +226,8 @@ def test_routing_on_generated_portfolios(tmp_path: Path, seed: int) -> None:
 # --- any portfolio size, a readable email ----------------------------------------------
 
 
-def test_every_report_stays_under_250_lines_at_300_handoffs(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from make_portfolio import generate
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    generate(tmp_path, 300, 900)
-    portfolio = ser.read_handoffs(tmp_path / "handoffs")
-    counts = ser.read_tables(ser.table_needs(portfolio), tmp_path / "dynamodb")
-    metrics = ser.compute_metrics(portfolio, counts, AS_OF)
+def test_every_report_stays_under_250_lines_at_300_handoffs(bench_metrics_300: dict[str, object]) -> None:
+    metrics = bench_metrics_300
     cut = set()
     for r in ser.render_all(REPORTS, metrics):
         lines = r.text.count("\n")
