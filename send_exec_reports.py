@@ -3254,6 +3254,13 @@ def format_days(value: Decimal) -> str:
     return _plural(value, "day")
 
 
+def format_due(value: Any, as_of: dt.date) -> str:
+    """When an action is due: 'today', 'tomorrow', else its ISO date; 'no date' when it has none."""
+    if not isinstance(value, dt.date):
+        return "no date"
+    return {0: "today", 1: "tomorrow"}.get((value - as_of).days, value.isoformat())
+
+
 def format_date(value: Any) -> str:
     """ISO date."""
     if isinstance(value, dt.date):
@@ -3612,6 +3619,7 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         money=format_money, count=format_count, pct=format_pct, months=format_months,
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
         money_cents=format_money_cents, money_total=money_total, rank=rank_by, unit=format_unit,
+        when_due=format_due,
     )
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
                        change_text=change_text)

@@ -123,3 +123,14 @@ def test_money_cents_is_a_template_filter() -> None:
 )
 def test_counts_percentages_months_numbers(fn, value, text: str) -> None:
     assert fn(value) == text
+
+
+def test_when_an_action_is_due_reads_as_a_person_says_it() -> None:
+    import datetime as dt
+
+    as_of = dt.date(2026, 11, 22)
+    assert ser.format_due(as_of, as_of) == "today"
+    assert ser.format_due(dt.date(2026, 11, 23), as_of) == "tomorrow"
+    assert ser.format_due(dt.date(2026, 11, 24), as_of) == "2026-11-24"
+    assert ser.format_due(dt.date(2026, 11, 21), as_of) == "2026-11-21"  # overdue ones say how late elsewhere
+    assert ser.format_due(None, as_of) == "no date"
