@@ -24,6 +24,7 @@ import yaml
 import send_exec_reports as ser
 
 from .conftest import EXAMPLES, SesProxy, moto_messages
+from .test_rendering import render_with
 
 GOLDEN = Path(__file__).parent / "golden"
 IDS = ["ceo", "cto", "cfo", "cmo", "accounting", "rental", "yacht", "agency"]
@@ -358,19 +359,15 @@ def test_an_unknown_format_is_a_configuration_error(tmp_path: Path, value: str,
 
 def test_markup_a_template_holds_is_cut_to_the_allow_list(tmp_path: Path) -> None:
     handoff(tmp_path / "handoffs", "doc", entity="Acme")
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    (reports / "x.md").write_text(
+    report = render_with(
+        tmp_path,
         "---\ntitle: X\npersona: CEO\nsubject: X\n---\n"
         "Before <a href=\"javascript:alert(1)\" onclick=\"x()\">link text</a> after.\n\n"
         "<script>alert(2)</script>\n\n<style>p { color: red }</style>\n\n"
         "<p onmouseover=\"x()\" style=\"background:url(http://t.example/x)\">styled</p>\n\n"
         "![alt text](http://tracker.example/p.gif) [a link](http://example.com) <http://auto.example>\n\n"
         "**strong** and *em*\n\n<iframe src=\"http://example.com\">framed</iframe><!-- note -->\n",
-        encoding="utf-8",
     )
-    metrics = ser.compute_metrics(ser.read_handoffs(tmp_path / "handoffs"), {}, AS_OF)
-    (report,) = ser.render_all(ser.load_reports(reports), metrics)
     assert report._html is None  # the text path never builds the HTML
     found = audit(report.html())
     text = " ".join(" ".join(found.text).split())

@@ -46,6 +46,16 @@ def report(out: str, subject_word: str) -> list[str]:
     return block.splitlines()
 
 
+def render_with(tmp_path: Path, template: str) -> ser.RenderedReport:
+    """The handoffs under tmp_path/handoffs rendered through one report template (front matter and body)."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "x.md").write_text(template, encoding="utf-8")
+    metrics = ser.compute_metrics(ser.read_handoffs(tmp_path / "handoffs"), {}, AS_OF)
+    (rendered,) = ser.render_all(ser.load_reports(reports), metrics)
+    return rendered
+
+
 def test_the_reproductions_show_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "handoffs"
     stack = [{"name": "api", "service": "AWS Lambda", "monthly_cost": 1, "in_use": True}]
@@ -88,16 +98,12 @@ NASTY = [
 @pytest.mark.parametrize("value", NASTY)
 def test_any_text_shows_exactly_as_written_in_every_place(tmp_path: Path, value: str) -> None:
     handoff(tmp_path / "handoffs", "doc", entity=value)
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    (reports / "x.md").write_text(
+    rendered = render_with(
+        tmp_path,
         "---\ntitle: X\npersona: CEO\nsubject: 'Report: {{ entities|first }} ({{ period }})'\n---\n"
         "{% for e in entities.values() %}\nSTART\n\n{{ e.name }}\n\n- {{ e.name }}\n\n### {{ e.name }}\n\n"
         "| Name | N |\n|---|---:|\n| {{ e.name }} | 1 |\n\nLine:\n{{ e.name }}\n\nEND\n{% endfor %}\n",
-        encoding="utf-8",
     )
-    metrics = ser.compute_metrics(ser.read_handoffs(tmp_path / "handoffs"), {}, AS_OF)
-    (rendered,) = ser.render_all(ser.load_reports(reports), metrics)
     expected = " ".join(value.split())  # whitespace folded, as on one line
     lines = rendered.text.splitlines()
     body = lines[lines.index("START") + 1:lines.index("END")]
@@ -125,16 +131,12 @@ def test_control_characters_are_made_visible_or_removed(tmp_path: Path, value: s
     handoff(tmp_path / "handoffs", "doc", entity=value,
             actions=[{"title": value, "due": dt.date(2026, 11, 25), "priority": 1}],
             stack=[{"name": value, "service": "S3", "monthly_cost": 1, "in_use": True}])
-    reports = tmp_path / "reports"
-    reports.mkdir()
-    (reports / "x.md").write_text(
+    rendered = render_with(
+        tmp_path,
         "---\ntitle: X\npersona: CEO\nsubject: '{{ entities|first }}'\n---\n"
         "{% for a in actions %}\n- {{ a.title }}\n{% endfor %}\n\n{% for s in stack %}\n### {{ s.entity }}\n\n"
         "| Name | Cost |\n|---|---:|\n| {{ s.name }} | {{ s.monthly_cost|money }} |\n{% endfor %}\n",
-        encoding="utf-8",
     )
-    metrics = ser.compute_metrics(ser.read_handoffs(tmp_path / "handoffs"), {}, AS_OF)
-    (rendered,) = ser.render_all(ser.load_reports(reports), metrics)
     assert rendered.subject == f"{shown} (1 need you)"  # the action due within a week
     lines = rendered.text.splitlines()
     assert f"  - {shown}" in lines
