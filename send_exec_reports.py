@@ -62,7 +62,7 @@ import unicodedata
 import urllib.parse
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import IntEnum
@@ -3300,9 +3300,10 @@ class RenderedReport:
 
     markdown: str = ""
     _html: str | None = field(default=None, init=False, repr=False, compare=False)
-    # The uncut Markdown when its text is made only when first read (the archive, --full):
-    # a dry run of a big portfolio never reads it, and it is most of the rendering.
-    full_markdown: str | None = field(default=None, repr=False, compare=False)
+    # What makes the uncut Markdown when its text is made only when first read (the
+    # archive, --full): a dry run of a big portfolio never reads it, and it is most of the
+    # rendering.
+    uncut_markdown: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
     def html(self) -> str:
         """The HTML alternative, made when first asked for (a text-only run never pays for it)."""
@@ -3312,9 +3313,9 @@ class RenderedReport:
 
 
 def _full_text(self: RenderedReport) -> str:
-    """The uncut text, converted from the uncut Markdown when first read."""
-    if self.full_markdown is not None:
-        self._full_text, self.full_markdown = text_from_markdown(self.full_markdown), None
+    """The uncut text, made from the uncut Markdown when first read."""
+    if self.uncut_markdown is not None:
+        self._full_text, self.uncut_markdown = text_from_markdown(self.uncut_markdown()), None
     return self._full_text
 
 
@@ -3780,15 +3781,23 @@ class _TextConverter(html2text.HTML2Text):
 
 
 def text_lines_pass(md: str, bound: int) -> bool:
-    """Whether the text made from md certainly has more than `bound` lines, told from its tables.
+    """Whether the text made from md certainly has more than `bound` lines, told from its tables and lists.
 
     Every table row with a cell that is not blank becomes at least one line that is not
-    blank (cells are wrapped, never dropped), and only blank lines are ever merged: so a
-    report whose tables alone pass the email's bound need not be converted to learn it.
-    Rows are counted only until they pass it.
+    blank (cells are wrapped, never dropped), and so does every item of a list of `- `
+    lines that follows a blank line, when its text starts with a letter or digit (an
+    item that shows nothing, such as `- [x]: url`, shares the next one's line); only
+    blank lines are ever merged. Markdown from a template's first `<` on is not counted
+    as list items: raw HTML there could hold the lines that follow it, but never those
+    before it. So a report whose rows and items alone pass the email's bound need not be
+    converted to learn it. Lines are counted only until they pass it, and whatever
+    follows a line never changes whether it counts.
     """
-    lines = _TEMPLATE_CONTROLS.sub(_control_picture, md).split("\n")
+    md = _TEMPLATE_CONTROLS.sub(_control_picture, md)
+    lines = md.split("\n")
+    first_html = md.count("\n", 0, md.index("<")) if "<" in md else len(lines)
     count = i = 0
+    listed = False  # the line before is a counted list item
     while i < len(lines):
         if _table_starts(lines, i):
             rows = [lines[i]]  # the rule under the header is a line too, not counted here
@@ -3800,7 +3809,13 @@ def text_lines_pass(md: str, bound: int) -> bool:
                 count += any(not c.isspace() and c for c in _cells(row))
                 if count > bound:
                     return True
+            listed = False
             continue
+        listed = (i < first_html and lines[i].startswith("- ") and lines[i][2:3].isalnum()
+                  and (listed or (i > 0 and lines[i - 1] == "")))
+        count += listed
+        if count > bound:
+            return True
         i += 1
     return False
 
@@ -4020,9 +4035,14 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
 
 
 def render_report(
-    report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None
+    report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None, *, whole: bool = True
 ) -> RenderedReport:
-    """Render one report to its subject, its plain-text body within MAX_LINES, and its uncut body."""
+    """Render one report to its subject, its plain-text body within MAX_LINES, and its uncut body.
+
+    With whole=False (a dry run, which shows only what would be sent), a long report's
+    uncut lists are rendered only until they prove it long, and again if its uncut text
+    is read; a send and --check render them whole before anything is sent.
+    """
     env = env or jinja_env([report])
     mine = routed(metrics, report.persona, report.entity)
     needs = needs_you(metrics, report.persona, report.entity, mine)
@@ -4051,10 +4071,24 @@ def render_report(
     def markdown_at(scale: float | None) -> str:
         return header + env.get_template(report.id).render({**context, "cut": _cutter(scale)}) + footer
 
-    try:
-        full_md = markdown_at(None)
+    def uncut_pieces() -> Generator[str, None, None]:
+        yield header
+        yield from env.get_template(report.id).generate({**context, "cut": _cutter(None)})
+        yield footer
+
+    def uncut_markdown() -> str:
+        with _template_errors(report):
+            return markdown_at(None)
+
+    with _template_errors(report):
+        if whole:
+            full_md: str | None = markdown_at(None)
+            long = text_lines_pass(full_md, MAX_LINES)
+        else:
+            full_md = markdown_unless_long(uncut_pieces(), MAX_LINES)
+            long = full_md is None
         # When the uncut tables alone pass the bound, the uncut text is made only if it is read.
-        full = None if text_lines_pass(full_md, MAX_LINES) else text_from_markdown(full_md)
+        full = None if long else text_from_markdown(full_md or "")
         sent_md, sent, scale = full_md, full, 1.0
         # Long lists are cut; when the cut lists still make too long an email, they are halved.
         while (sent is None or sent.count("\n") > MAX_LINES) and scale >= MIN_SCALE:
@@ -4063,6 +4097,46 @@ def render_report(
                 sent = text_from_markdown(md)
             sent_md, scale = md, scale / 2
         subject = env.overlay(finalize=plain_text).get_template(f"{report.id}:subject").render(context)
+    subject = " ".join(subject.split())
+    if needs["total"]:
+        subject += f" ({format_count(needs['total'])} need you)"
+    assert sent is not None and sent_md is not None  # the loop ran at least once when the uncut text was not made
+    if full is None and sent_md == full_md:  # nothing was cut after all
+        full = sent
+    later = None
+    if full is None:  # the uncut Markdown as made above, or made again when it was left unfinished
+        later = uncut_markdown if full_md is None else functools.partial(str, full_md)
+    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full or "", markdown=sent_md,
+                          uncut_markdown=later)
+
+
+def markdown_unless_long(pieces: Generator[str, None, None], bound: int) -> str | None:
+    """The Markdown the pieces make, or None as soon as its tables alone pass `bound` lines.
+
+    The complete lines read so far are looked at each time their number doubles, with
+    text_lines_pass itself: every line it counts in them it counts in the whole Markdown
+    too, so once they pass, the whole passes, and the answer is the one the whole gives.
+    """
+    parts: list[str] = []
+    lines, look_at = 0, bound
+    for piece in pieces:
+        parts.append(piece)
+        lines += piece.count("\n")
+        if lines > look_at:
+            so_far = "".join(parts)
+            if text_lines_pass(so_far[: so_far.rfind("\n") + 1], bound):
+                pieces.close()  # the rest of the template is never rendered
+                return None
+            look_at = lines * 2
+    md = "".join(parts)
+    return None if text_lines_pass(md, bound) else md
+
+
+@contextlib.contextmanager
+def _template_errors(report: ReportTemplate) -> Iterator[None]:
+    """A template's mistake as one line naming its file and line, never a traceback."""
+    try:
+        yield
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
     except jinja2.UndefinedError as exc:
@@ -4078,14 +4152,6 @@ def render_report(
             f"{report.path}:{line}: template error ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
             "fix the template"
         ) from None
-    subject = " ".join(subject.split())
-    if needs["total"]:
-        subject += f" ({format_count(needs['total'])} need you)"
-    assert sent is not None  # the loop ran at least once when the uncut text was not made
-    if full is None and sent_md == full_md:  # nothing was cut after all
-        full = sent
-    return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full or "", markdown=sent_md,
-                          full_markdown=full_md if full is None else None)
 
 
 def _template_line(exc: BaseException, path: Path) -> int | str:
@@ -4099,10 +4165,10 @@ def _template_line(exc: BaseException, path: Path) -> int | str:
     return line
 
 
-def render_all(reports: list[ReportTemplate], metrics: dict[str, Any]) -> list[RenderedReport]:
-    """Render every selected report before anything is sent."""
+def render_all(reports: list[ReportTemplate], metrics: dict[str, Any], *, whole: bool = True) -> list[RenderedReport]:
+    """Render every selected report before anything is sent (whole=False: see render_report)."""
     env = jinja_env(reports)
-    return [render_report(r, metrics, env) for r in reports]
+    return [render_report(r, metrics, env, whole=whole) for r in reports]
 
 
 def write_html_files(rendered: list[RenderedReport]) -> list[Path]:
@@ -6238,7 +6304,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         for line in loud:
             log.error("delivery: %s", line)
     metrics["last_delivery"] = delivery_line(archive, metrics["period"])
-    rendered = render_all(selected, metrics)
+    # a plain dry run shows only what would be sent; whatever may send, archive or show
+    # the uncut text renders it whole first, so no template mistake is found mid-send
+    rendered = render_all(selected, metrics, whole=not args.dry_run or args.check or args.full)
 
     if args.check:
         found = (f"{_plural(len(rendered), 'report')} for {metrics['period']} from "

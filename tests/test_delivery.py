@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -361,6 +362,21 @@ def test_bad_input_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
     assert send(env, "--only", "ceo") == 65
     assert "b.md:3: status is text 'sleeping'; use one of" in capsys.readouterr().err
     assert ses_proxy.seen == []
+
+
+def test_a_template_mistake_in_rows_beyond_the_cut_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A send renders every report whole, uncut lists included, before the first is sent."""
+    from .test_robustness import LATE_MISTAKE
+
+    verify_sender(moto)
+    reports = tmp_path / "reports"
+    shutil.copytree(EXAMPLES.parent / "reports", reports)
+    (reports / "zz.md").write_text(LATE_MISTAKE, encoding="utf-8")  # rendered last, after the eight
+    env = write_env(tmp_path, ses_proxy.url, REPORTS_DIR=str(reports))
+    assert send(env) == 78
+    assert "zz.md:8: template error (ZeroDivisionError" in capsys.readouterr().err
+    assert ses_proxy.seen == [] and not (tmp_path / "archive" / "2026-W47").exists()
 
 
 def test_lock_held_by_another_run_exits_75(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:

@@ -268,17 +268,71 @@ def eager_render(report: ser.ReportTemplate, metrics: dict[str, Any], env: Any) 
     return sent, full, sent_md
 
 
-def test_reports_render_as_the_eager_path_renders_them(bench_metrics_300: dict[str, Any]) -> None:
+@pytest.mark.parametrize("whole", [True, False], ids=["whole", "dry-run"])
+def test_reports_render_as_the_eager_path_renders_them(bench_metrics_300: dict[str, Any], whole: bool) -> None:
     metrics = bench_metrics_300
     reports = ser.load_reports()
     env = ser.jinja_env(reports)
     lazy = 0
     for report in reports:
-        r = ser.render_report(report, metrics, env)
-        lazy += r.full_markdown is not None
+        r = ser.render_report(report, metrics, env, whole=whole)
+        lazy += r.uncut_markdown is not None
         assert (r.text, r.full_text, r.markdown) == eager_render(report, metrics, env), report.id
-        assert r.full_markdown is None  # made once, when read
+        assert r.uncut_markdown is None  # made once, when read
     assert lazy >= 3  # the big reports did not make their uncut text up front
+
+
+def test_a_dry_run_renders_a_long_uncut_report_only_until_it_is_known_long(
+    bench_metrics_300: dict[str, Any], tmp_path: Path
+) -> None:
+    # A template that counts its rows as Jinja renders them: the uncut table has 1,000 rows.
+    rendered: list[int] = []
+    body = ("| n | x |\n|---|--:|\n{% for i in cut(range(1000), 100) %}| {{ seen(i) }} | x |\n{% endfor %}")
+    (tmp_path / "long.md").write_text(f"---\nid: long\ntitle: Long\npersona: CEO\nsubject: Long\n---\n{body}\n")
+    (report,) = ser.load_reports(tmp_path)
+    env = ser.jinja_env([report])
+    env.globals["seen"] = lambda i: rendered.append(i) or i
+    whole = ser.render_report(report, bench_metrics_300, env)
+    assert len(rendered) == 1000 + 100  # uncut, then cut to 100 rows
+    rendered.clear()
+    lazy = ser.render_report(report, bench_metrics_300, env, whole=False)
+    assert lazy.uncut_markdown is not None
+    assert 250 + 100 < len(rendered) < 600 + 100  # stopped soon after the rows passed the bound; then the cut render
+    assert (lazy.text, lazy.markdown, lazy.subject) == (whole.text, whole.markdown, whole.subject)
+    assert lazy.full_text == whole.full_text and lazy.full_text.count("\n") > ser.MAX_LINES
+
+
+def random_markdown(rng: random.Random) -> str:
+    """Prose, lists, code and tables (some with a rule that is not one, or no rule at all)."""
+    parts = [rng.choice(["# Title", "Some text.", "- item", "", "    code", "| not | a table |", "|---|",
+                         "text | with | bars", "\u00a0| x |", "| é | 日本 |\n| -- |"])
+             for _ in range(rng.randint(0, 6))]
+    parts += [random_table(rng) for _ in range(rng.randint(0, 6))]
+    rng.shuffle(parts)
+    return rng.choice(["\n\n", "\n"]).join(parts) + rng.choice(["", "\n"])
+
+
+def pieces_of(text: str, rng: random.Random) -> Any:
+    """The text in random pieces, as Jinja yields them: empty, one character, across lines."""
+    i = 0
+    while i < len(text):
+        n = rng.choice([0, 1, 2, 5, 17, 80])
+        yield text[i:i + n]
+        i += n
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_markdown_unless_long_answers_as_the_whole_text_does(seed: int) -> None:
+    rng = random.Random(seed)
+    stopped = 0
+    for _ in range(300):
+        md = random_markdown(rng)
+        for bound in (0, 1, 2, 3, 5, 8, 13, 40):
+            pieces = pieces_of(md, rng)
+            got = ser.markdown_unless_long(pieces, bound)
+            assert got == (None if ser.text_lines_pass(md, bound) else md), (bound, md)
+            stopped += got is None and next(pieces, None) is None and md.count("\n") > 2 * bound + 2
+    assert stopped > 50  # a long text was left unread, not only told long at its end
 
 
 def random_table(rng: random.Random) -> str:
@@ -293,26 +347,50 @@ def random_table(rng: random.Random) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.parametrize("seed", range(3))
+# Markdown a template could make around its lists: items after text, headings, code, rules,
+# raw HTML and comments that hold lines, reference definitions, setext underlines, empty items.
+BLOCKS = [
+    "# Title", "## Section", "Some text.", "", "    code", textwrap.fill("long " * 40), "- item", "- a\n- b\n- c",
+    "- a\n  lazy\n- b", "text\n- a\n- b", "- a\n\n- b", "- a\n    - nested\n- b", "- ", "-  ", "- \u00a0",
+    "- &nbsp;", "- [x]: http://example.com", "- - -", "---", "- a\n===", "- a\n---", "> - quoted\n- lazy",
+    "<div>\n- a\n- b\n</div>", "<!--\n- a\n\n- b\n-->", "- a <b>bold\n- b</b>", "<pre>\n\n- a\n- b",
+    "1. one\n- b", "* star\n- dash", "- `code\n- b`", "\\- escaped", " - indented", "-no space", "- *a*\n- _b_",
+    "Title\n=====", "- 日本語 " + "word " * 30, "\t- tab", "- ![image](x.png)", "- [](x)", "- &zwnj;", "- \u0301a",
+    "- a\n- ", "- a\n-  \n- b", "- 1. one", "- a\r- b", "- a\n\n    code\n\n- b", "- a\n> quote\n- b",
+]
+
+
+def random_markdown_with_lists(rng: random.Random) -> str:
+    """Blocks and tables joined by blank lines, or by one line break (no blank line before a list)."""
+    parts = [rng.choice(BLOCKS) for _ in range(rng.randint(0, 8))]
+    parts += [random_table(rng) for _ in range(rng.randint(0, 3))]
+    rng.shuffle(parts)
+    return "".join(p + rng.choice(["\n\n", "\n\n", "\n", "\n\n\n"]) for p in parts)
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_the_line_bound_never_overstates_the_text(seed: int) -> None:
     rng = random.Random(seed)
-    passed = 0
-    for _ in range(150):
-        parts = [rng.choice(["# Title", "Some text.", "- item", "", "    code", textwrap.fill("long " * 40)])
-                 for _ in range(rng.randint(0, 4))]
-        md = "\n\n".join([*parts, *(random_table(rng) for _ in range(rng.randint(1, 4)))]) + "\n"
+    counted = 0
+    for _ in range(400):
+        md = random_markdown_with_lists(rng)
         lines = ser.text_from_markdown(md).count("\n")
-        for bound in (0, 3, 10, 25, lines - 1, lines):
-            if ser.text_lines_pass(md, bound):
-                assert lines > bound, (bound, md)
-                passed += 1
-    assert passed > 300
+        # the lines the bound counts: the smallest bound it does not pass
+        least = next(bound for bound in range(lines + 2) if not ser.text_lines_pass(md, bound))
+        assert least <= lines, (least, lines, md)
+        counted += least
+    assert counted > 2000  # rows and items were counted, not only the empty case
 
 
-def test_the_line_bound_passes_on_a_long_table() -> None:
-    md = "| a | b |\n|---|--:|\n" + "".join(f"| row {i} | {i} |\n" for i in range(300))
-    assert ser.text_lines_pass(md, 250)
-    assert not ser.text_lines_pass(md, 301)  # 301 rows with the header: the bound is only a bound
+def test_the_line_bound_counts_rows_and_list_items() -> None:
+    table = "| a | b |\n|---|--:|\n" + "".join(f"| row {i} | {i} |\n" for i in range(300))
+    assert ser.text_lines_pass(table, 250)
+    assert not ser.text_lines_pass(table, 301)  # 301 rows with the header: the bound is only a bound
+    items = "".join(f"- item {i}\n" for i in range(300))
+    assert ser.text_lines_pass("# T\n\n" + items, 250)
+    assert not ser.text_lines_pass("# T\nText.\n" + items, 0)  # no blank line: one paragraph
+    assert not ser.text_lines_pass("<div>\n\n" + items, 0)  # raw HTML may hold what follows it
+    assert ser.text_lines_pass("# T\n\n" + items + "\n<div>\n\n" + items, 299)  # but not what comes before
 
 
 def md_text(rng: random.Random) -> str:

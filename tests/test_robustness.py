@@ -249,6 +249,33 @@ def test_a_template_that_fails_at_run_time_is_one_line_naming_its_line(tmp_path:
     assert "x.md:8: template error (TypeError: '<' not supported" in err and "Traceback" not in err
 
 
+# Row 900 of the uncut list divides by zero; the cut list (100 rows) never reaches it.
+LATE_MISTAKE = ("---\ntitle: X\npersona: CEO\nsubject: S\n---\n| n | x |\n|---|--:|\n"
+                "{% for i in cut(range(1000), 100) %}| {{ i }} | {{ 1 // (900 - i) }} |\n{% endfor %}\n")
+
+
+@pytest.mark.parametrize("extra, code", [((), 0), (("--full",), 78), (("--check",), 78)],
+                         ids=["dry-run", "full", "check"])
+def test_a_mistake_only_the_uncut_rows_reach(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             extra: tuple[str, ...], code: int) -> None:
+    """A plain dry run shows what would be sent, and renders a long list only until it is known long;
+    what shows the uncut text (--full), or vouches for a send (--check), renders it whole and finds the
+    mistake on its line."""
+    env = setup(tmp_path, HEAD + "cash: 100\n")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "x.md").write_text(LATE_MISTAKE, encoding="utf-8")
+    with env.open("a") as fh:
+        fh.write("REPORTS_DIR=reports\n")
+    got = ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22", *extra])
+    out, err = capsys.readouterr()
+    assert got == code, err
+    if code:
+        assert out == "" and "x.md:8: template error (ZeroDivisionError: integer division or modulo by zero)" in err
+        assert "Traceback" not in err
+    else:
+        assert "\n99 | 0\n" in out and "\n100 | " not in out  # the 100 rows that would be sent
+
+
 def test_two_report_ids_that_name_the_same_setting_are_refused(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     env = setup(tmp_path, HEAD)
