@@ -3587,6 +3587,27 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
             log.debug("template cache not written: %s", exc)
 
 
+_DICT_ATTRIBUTES = frozenset(dir({}))  # what getattr finds on a plain dict: its methods
+
+
+class _Environment(jinja2.Environment):
+    """Jinja2's environment, with `row.name` on a plain dict found by its key first.
+
+    Jinja2 tries getattr and then the key; a plain dict has no attribute but dict's own
+    (`items`, `keys`, ...), so for any other name the key gives what Jinja2 would give,
+    without the AttributeError it raises and catches for each of a report's many figures.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """obj.attribute in a template: as Jinja2 finds it."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass  # Jinja2's own lookup makes the undefined value that names the figure
+        return super().getattr(obj, attribute)
+
+
 def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     """The template environment: strict, escaping handoff text for Markdown.
 
@@ -3606,7 +3627,7 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     except (OSError, RuntimeError) as exc:  # no private cache folder can be made
         log.debug("no template cache: %s", exc)
         cache = None
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FunctionLoader(load),
         bytecode_cache=cache,
         undefined=jinja2.StrictUndefined,

@@ -439,3 +439,27 @@ def test_the_cycle_collector_resumes_after_reading_even_on_an_error(tmp_path: Pa
     (tmp_path / "a.md").write_text("---\nentity: A\nstatus: active\nupdated: 2026-11-20\n---\n", encoding="utf-8")
     assert ser.read_handoffs(tmp_path).handoffs[0].entity == "A"
     assert gc.isenabled()
+
+
+def test_template_attribute_lookup_finds_what_jinja2_finds() -> None:
+    """`row.name` on a plain dict is looked up by key first: the same value, or the same undefined."""
+    import collections
+
+    import jinja2
+
+    fast, plain = ser.jinja_env(), jinja2.Environment(undefined=jinja2.StrictUndefined)
+    names = ["name", "items", "keys", "get", "__class__", "__len__", "__doc__", "missing", "", "é", "0", "mro",
+             "__name__", "__dict__", "values"]
+    objects: list[Any] = [
+        {}, {"name": "A", "items": 3, "keys": "k", "__class__": "c", "é": 1, "0": 0, "": "blank", "mro": 1},
+        collections.defaultdict(int, {"name": "B"}), collections.OrderedDict(name="C", items=1),
+        ser.Cut([1, 2], [3]), "text", 5, None, [1], ser.RenderedReport(id="x", subject="s", text="t"),
+    ]
+    for obj in objects:
+        for name in names:
+            got, want = fast.getattr(obj, name), plain.getattr(obj, name)
+            if isinstance(want, jinja2.Undefined):
+                assert isinstance(got, jinja2.Undefined), (obj, name)
+                assert (got._undefined_obj, got._undefined_name) == (want._undefined_obj, want._undefined_name)
+            else:
+                assert got == want or (callable(want) and got.__self__ is want.__self__), (obj, name)
