@@ -1490,6 +1490,7 @@ MAX_EXPORT_LINE_BYTES = 1 << 20
 MAX_BLANK_BYTES = 1 << 20
 _JSON_SPACE = b" \t\r\n"
 _ITEM_START = b'{"Item":{'
+_ITEM_BETWEEN = b"}}\n" + _ITEM_START  # one line's end, its line break, the next line's start
 
 
 class _LineTooLong(Exception):
@@ -1601,8 +1602,11 @@ def _read_data_file(
         with gzip.open(path, "rb") as fh:
             for block in _blocks(fh, block_size):
                 ends = block.count(b"\n")
+                # Every line a whole {"Item":{...}}: it starts and ends the block, and every
+                # line break but the last stands between a line's end and the next one's start
+                # (the pattern holds one line break and cannot overlap itself).
                 if (block.endswith(b"}}\n") and block.startswith(_ITEM_START)
-                        and block.count(b"}}\n") == ends and block.count(b'\n{"Item":{') == ends - 1):
+                        and block.count(_ITEM_BETWEEN) == ends - 1):
                     found = 0 if done_attr is None else _done_without_parsing(block, patterns, direct)
                     if found is not None:
                         count += ends
