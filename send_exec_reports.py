@@ -3793,12 +3793,13 @@ def text_lines_pass(md: str, bound: int) -> bool:
     blank (cells are wrapped, never dropped), and so does every item of a list of `- `
     lines that follows a blank line, when its text starts with a letter or digit and
     does not open a numbered list (an item that shows nothing, such as `- [x]: url` or
-    `- 1. `, shares the next one's line); only
-    blank lines are ever merged. Markdown from a template's first `<` on is not counted
-    as list items: raw HTML there could hold the lines that follow it, but never those
-    before it. So a report whose rows and items alone pass the email's bound need not be
-    converted to learn it. Lines are counted only until they pass it, and whatever
-    follows a line never changes whether it counts.
+    `- 1. `, shares the next one's line); only blank lines are ever merged. Markdown
+    from a template's first `<` on is not counted, neither rows nor items: raw HTML
+    there could hold the lines that follow it (a table inside `<div>` shares one line,
+    inside `<!--` it shows nothing), but never those before it. So a report whose rows
+    and items alone pass the email's bound need not be converted to learn it. Lines are
+    counted only until they pass it, and whatever follows a line never changes whether
+    it counts.
     """
     md = _TEMPLATE_CONTROLS.sub(_control_picture, md)
     lines = md.split("\n")
@@ -3807,13 +3808,13 @@ def text_lines_pass(md: str, bound: int) -> bool:
     listed = False  # the line before is a counted list item
     while i < len(lines):
         if _table_starts(lines, i):
-            rows = [lines[i]]  # the rule under the header is a line too, not counted here
+            rows = [i]  # the rule under the header is a line too, not counted here
             i += 2
             while i < len(lines) and _TABLE_ROW_RE.match(lines[i]):
-                rows.append(lines[i])
+                rows.append(i)
                 i += 1
             for row in rows:
-                count += any(not c.isspace() and c for c in _cells(row))
+                count += row < first_html and any(not c.isspace() and c for c in _cells(lines[row]))
                 if count > bound:
                     return True
             listed = False
