@@ -3805,18 +3805,26 @@ class _TextConverter(html2text.HTML2Text):
             self.o(_HEADING_MARK)
 
 
+# An item's text that opens a numbered list inside it ("- 1. "): that list's item may be
+# empty ("- 1. " alone, "- 1. [x]: url"), and html2text writes an item that shows nothing
+# on the next item's line, so such an item is never counted as a line of its own.
+_ORDERED_OPENING_RE = re.compile(r"\d+[.)](?:\s|$)")
+
+
 def text_lines_pass(md: str, bound: int) -> bool:
     """Whether the text made from md certainly has more than `bound` lines, told from its tables and lists.
 
     Every table row with a cell that is not blank becomes at least one line that is not
     blank (cells are wrapped, never dropped), and so does every item of a list of `- `
-    lines that follows a blank line, when its text starts with a letter or digit (an
-    item that shows nothing, such as `- [x]: url`, shares the next one's line); only
-    blank lines are ever merged. Markdown from a template's first `<` on is not counted
-    as list items: raw HTML there could hold the lines that follow it, but never those
-    before it. So a report whose rows and items alone pass the email's bound need not be
-    converted to learn it. Lines are counted only until they pass it, and whatever
-    follows a line never changes whether it counts.
+    lines that follows a blank line, when its text starts with a letter or digit and
+    does not open a numbered list (an item that shows nothing, such as `- [x]: url` or
+    `- 1. `, shares the next one's line); only blank lines are ever merged. Markdown
+    from a template's first `<` on is not counted, neither rows nor items: raw HTML
+    there could hold the lines that follow it (a table inside `<div>` shares one line,
+    inside `<!--` it shows nothing), but never those before it. So a report whose rows
+    and items alone pass the email's bound need not be converted to learn it. Lines are
+    counted only until they pass it, and whatever follows a line never changes whether
+    it counts.
     """
     md = _TEMPLATE_CONTROLS.sub(_control_picture, md)
     lines = md.split("\n")
@@ -3825,18 +3833,19 @@ def text_lines_pass(md: str, bound: int) -> bool:
     listed = False  # the line before is a counted list item
     while i < len(lines):
         if _table_starts(lines, i):
-            rows = [lines[i]]  # the rule under the header is a line too, not counted here
+            rows = [i]  # the rule under the header is a line too, not counted here
             i += 2
             while i < len(lines) and _TABLE_ROW_RE.match(lines[i]):
-                rows.append(lines[i])
+                rows.append(i)
                 i += 1
             for row in rows:
-                count += any(not c.isspace() and c for c in _cells(row))
+                count += row < first_html and any(not c.isspace() and c for c in _cells(lines[row]))
                 if count > bound:
                     return True
             listed = False
             continue
         listed = (i < first_html and lines[i].startswith("- ") and lines[i][2:3].isalnum()
+                  and not _ORDERED_OPENING_RE.match(lines[i], 2)
                   and (listed or (i > 0 and lines[i - 1] == "")))
         count += listed
         if count > bound:

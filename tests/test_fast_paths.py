@@ -357,6 +357,9 @@ BLOCKS = [
     "1. one\n- b", "* star\n- dash", "- `code\n- b`", "\\- escaped", " - indented", "-no space", "- *a*\n- _b_",
     "Title\n=====", "- 日本語 " + "word " * 30, "\t- tab", "- ![image](x.png)", "- [](x)", "- &zwnj;", "- \u0301a",
     "- a\n- ", "- a\n-  \n- b", "- 1. one", "- a\r- b", "- a\n\n    code\n\n- b", "- a\n> quote\n- b",
+    "- 1. \n- 1. \n- 1. ", "- 1. \n- a\n- 2026. \n- b", "- \u0663. \n- 1.\t", "- 1. [x]: http://x\n- 1. [x]: y",
+    "- 1) a", "- 1.\n- 1.5", "- a\n  1. \n- b", "- a\n\n  [x]: y\n- b", "- a\u2028b\n- c\u2029",
+    "<div>\nfoo", "<!--", "-->", "<div>", "</div>", "Text <span>", "</span>",  # tables after them: raw HTML
 ]
 
 
@@ -391,6 +394,26 @@ def test_the_line_bound_counts_rows_and_list_items() -> None:
     assert not ser.text_lines_pass("# T\nText.\n" + items, 0)  # no blank line: one paragraph
     assert not ser.text_lines_pass("<div>\n\n" + items, 0)  # raw HTML may hold what follows it
     assert ser.text_lines_pass("# T\n\n" + items + "\n<div>\n\n" + items, 299)  # but not what comes before
+
+
+@pytest.mark.parametrize("html", ["<div>\nAbove.\n", "<!-- left out for now\n", "<div>\n"])
+def test_table_rows_in_raw_html_are_not_counted(html: str) -> None:
+    """A table inside a template's raw HTML shows on one line (in <div>) or not at all (in <!--)."""
+    table = "| a | b |\n|---|---|\n" + "".join(f"| row {i} | {i} |\n" for i in range(6))
+    md = html + table + "\n" + table + ("-->" if "<!--" in html else "</div>")
+    lines = ser.text_from_markdown(md).count("\n")
+    assert lines < 6
+    assert not ser.text_lines_pass(md, lines)
+    assert ser.text_lines_pass(table + "\n" + md, 6)  # the rows before it still count
+
+
+@pytest.mark.parametrize("item", ["- 1. ", "- 2026.\t", "- \u0663. ", "- 1. [x]: http://example.com"])
+def test_an_item_opening_a_numbered_list_is_not_counted(item: str) -> None:
+    """`- 1. ` holds a numbered list whose item shows nothing: html2text writes the next item on its line."""
+    md = "Text.\n\n" + "\n".join([item] * 6)
+    lines = ser.text_from_markdown(md).count("\n")
+    assert lines < 6  # the six items share one line
+    assert not ser.text_lines_pass(md, lines)
 
 
 def md_text(rng: random.Random) -> str:
