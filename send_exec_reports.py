@@ -40,8 +40,6 @@ import binascii
 import contextlib
 import datetime as dt
 import decimal
-import email.message
-import email.policy
 import errno
 import functools
 import gc
@@ -4917,6 +4915,10 @@ def build_mime(report: RenderedReport, sender: str, to: list[str], bcc: list[str
     """
     if fmt not in EMAIL_FORMATS:
         raise ValueError(f"email format {fmt!r} is not one of {', '.join(EMAIL_FORMATS)}")
+    # Imported here, not at the top: a dry run never builds a message, and these take ~10 ms to load.
+    import email.message
+    import email.policy
+
     del bcc
     msg = email.message.EmailMessage(policy=email.policy.SMTP)
     msg["From"] = sender
