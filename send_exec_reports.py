@@ -3803,6 +3803,19 @@ def text_lines_pass(md: str, bound: int) -> bool:
     return False
 
 
+def _wrap_line(line: str, width: int) -> list[str]:
+    """A line of text wrapped at `width`, list items and indented lines hanging under their text."""
+    # Most lines fit: then textwrap's answer is the line itself, as long as nothing in it is
+    # rewritten (a tab is expanded, other whitespace becomes a space or is dropped at the end:
+    # printable text holds no whitespace but the space) and it does not end in a space.
+    # Building a TextWrapper and splitting the line into words costs more than the rest of the loop.
+    if width > 0 and len(line) <= width and line.isprintable() and not line.endswith(" "):
+        return [line] if line else [""]
+    item = _LIST_ITEM_RE.match(line)
+    indent = " " * (len(item.group(0)) if item else len(line) - len(line.lstrip()))
+    return textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False) or [""]
+
+
 def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
     """Markdown to plain text for email: aligned tables, wrapped lines, no markup."""
     md, parts = _split_tables(_TEMPLATE_CONTROLS.sub(_control_picture, md))
@@ -3829,12 +3842,7 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
         elif line == _RULE_MARK:
             out.append("-" * width)
         else:
-            item = _LIST_ITEM_RE.match(line)
-            indent = " " * (len(item.group(0)) if item else len(line) - len(line.lstrip()))
-            out.extend(
-                textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
-                or [""]
-            )
+            out.extend(_wrap_line(line, width))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
 
 

@@ -361,3 +361,45 @@ def test_the_cycle_collector_resumes_after_reading_even_on_an_error(tmp_path: Pa
     (tmp_path / "a.md").write_text("---\nentity: A\nstatus: active\nupdated: 2026-11-20\n---\n", encoding="utf-8")
     assert ser.read_handoffs(tmp_path).handoffs[0].entity == "A"
     assert gc.isenabled()
+
+
+# Pieces of the lines html2text gives text_from_markdown to wrap: wide and combining
+# characters, spaces that are not ASCII, tabs, list marks and indents.
+WRAP_PIECES = [
+    "a", "word", "longerwordthanmost", "-", "1.", "*", "+", "- ", "  - ", "10. ", " ", "  ", "\t", " \t ",
+    "日本語", "界", "e\u0301", "\u0301", "\u00a0", "\u2003", "\u3000", "\u200b", "\u00ad", "🙂", "café",
+    "x-y", "a/b", "$1,200", "(P1)", "\\", "|", "\x85", "\u2028", "\r", "\x0b", "\x0c", "\x1f",
+]
+
+
+def wrap_lines(rng: random.Random, count: int, width: int) -> list[str]:
+    """Lines around `width` characters long, and the edge cases of a line that fits."""
+    lines = ["", " ", "   ", "\t", "\u00a0", "\u2003", "x" * width, "x" * (width + 1), " " * width + "x",
+             "- " + "y" * (width - 2), "- " + "y" * (width - 1), "  - " + "z " * (width // 2)]
+    for _ in range(count):
+        target = rng.choice([width - 1, width, width + 1, rng.randint(0, 2 * width)])
+        parts: list[str] = []
+        while sum(map(len, parts)) < target:
+            parts.append(rng.choice(WRAP_PIECES))
+            if rng.random() < 0.5:
+                parts.append(" ")
+        line = "".join(parts)
+        lines.append(line)
+        lines.append(line.rstrip())  # text_from_markdown's own lines end in no whitespace
+        lines.append(line[:width])
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_wrapped_line_is_textwraps(seed: int) -> None:
+    rng = random.Random(seed)
+    fast = 0
+    for width in (1, 2, 8, 20, ser.WRAP_WIDTH):
+        for line in wrap_lines(rng, 400, width):
+            item = ser._LIST_ITEM_RE.match(line)
+            indent = " " * (len(item.group(0)) if item else len(line) - len(line.lstrip()))
+            plain = textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False,
+                                  break_long_words=False) or [""]
+            assert ser._wrap_line(line, width) == plain, (line, width)
+            fast += len(line) <= width and line.isprintable() and not line.endswith(" ")
+    assert fast > 500  # the fast path was taken, not only the plain one
