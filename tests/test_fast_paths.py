@@ -9,6 +9,7 @@ a line is a defect.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 import random
 import textwrap
@@ -403,3 +404,30 @@ def test_a_wrapped_line_is_textwraps(seed: int) -> None:
             assert ser._wrap_line(line, width) == plain, (line, width)
             fast += len(line) <= width and line.isprintable() and not line.endswith(" ")
     assert fast > 500  # the fast path was taken, not only the plain one
+
+
+def plain_cells(row: str) -> list[str]:
+    """A table row's cells as the plain path reads them: split on unescaped pipes, unescape every cell."""
+    row = row.strip()
+    row = row[1:] if row.startswith("|") else row
+    row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
+    return [html.unescape(ser._MD_UNESCAPE_RE.sub(r"\1", c.strip())) for c in ser._CELL_SPLIT_RE.split(row)]
+
+
+CELL_PIECES = ["a", "Jada", "$1,200", "12%", " ", "  ", "\t", "|", "\\|", "\\", "\\\\", "\\-", "\\*", "\\_",
+               "&amp;", "&nbsp;", "&#124;", "&lt;b&gt;", "&", "&bogus;", "日本", "e\u0301", "\u00a0", "\u2003",
+               ":--", "---:", "🙂", "*x*", "`c`", "R&D"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_table_cells_are_the_plain_paths(seed: int) -> None:
+    rng = random.Random(seed)
+    rows = ["", "|", "||", "| |", "|a|", "a|b", "| a \\|", "\\|", "| &nbsp; |", "  | x |  "]
+    for _ in range(3000):
+        row = "".join(rng.choice(CELL_PIECES) for _ in range(rng.randint(0, 12)))
+        rows.append(rng.choice(["| ", "|", "", " |"]) + row + rng.choice([" |", "|", "", "\\|", " "]))
+    fast = 0
+    for row in rows:
+        assert ser._cells(row) == plain_cells(row), row
+        fast += "\\" not in row
+    assert fast > 300  # the fast path was taken, not only the plain one
