@@ -431,3 +431,54 @@ def test_table_cells_are_the_plain_paths(seed: int) -> None:
         assert ser._cells(row) == plain_cells(row), row
         fast += "\\" not in row
     assert fast > 300  # the fast path was taken, not only the plain one
+
+
+# Markdown a template can hold: every inline pattern (and near misses of each), block
+# structures whose text the inline pass sees, unicode and spaces that are not ASCII.
+MD_WORDS = [
+    "plain", "words", "$1,200", "12.5%", "café", "日本語", "e\u0301", "\u00a0", "\u2003", "🙂", "R&D", "&amp;", "&#124;",
+    "&bogus;", "&", "*em*", "**strong**", "_u_", "__uu__", "a_b_c", "*", "_", "\\*", "\\_", "\\\\", "\\", "`code`",
+    "``", "`", "[link](http://x.test)", "[ref][1]", "[ref]", "[", "]", "![img](a.png)", "![", "!", "<http://x.test>",
+    "<a@b.test>", "<b>bold</b>", "<br>", "<", ">", "<!-- c -->", "a  \nb", "  \n", "x\ty", "(P1)", "-", "1.", "#",
+    "\x02", "\x03",
+]
+MD_LINE_STARTS = ["", "", "", "# ", "## ", "- ", "  - ", "* ", "1. ", "> ", "    ", "\t", "---", "===", "[1]: http://r.test"]
+
+
+def markdown_docs(rng: random.Random, count: int) -> list[str]:
+    """Markdown documents of a few blocks each, made of the pieces above."""
+    docs = []
+    for _ in range(count):
+        lines = []
+        for _ in range(rng.randint(1, 14)):
+            words = " ".join(rng.choice(MD_WORDS) for _ in range(rng.randint(0, 8)))
+            lines.append(rng.choice(MD_LINE_STARTS) + words + rng.choice(["", "", "  ", " "]))
+            if rng.random() < 0.3:
+                lines.append("")
+            if rng.random() < 0.05:
+                lines += ["<div>", "raw *block*", "</div>", ""]
+        docs.append("\n".join(lines))
+    return docs
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_markdown_with_plain_text_first_is_python_markdowns(seed: int) -> None:
+    import markdown
+
+    converter = ser._markdown()
+    assert "plain_text_first" in converter.treeprocessors  # the fast pass is on with this Python-Markdown
+    plain = markdown.Markdown()
+    for doc in markdown_docs(random.Random(seed), 400):
+        assert converter.reset().convert(doc) == plain.reset().convert(doc), doc
+
+
+def test_plain_text_first_leaves_only_text_with_a_pattern_to_the_inline_pass() -> None:
+    import xml.etree.ElementTree as etree
+
+    import markdown
+
+    tree = etree.fromstring("<div><p>a plain line</p><p>an *em* line</p>tail &amp; more</div>")
+    ser._PlainTextFirst(ser._markdown()).run(tree)
+    texts = [(el.text, isinstance(el.text, markdown.util.AtomicString)) for el in tree.iter("p")]
+    assert texts == [("a plain line", True), ("an *em* line", False)]
+    assert not isinstance(tree[-1].tail, markdown.util.AtomicString)  # "&" may start an entity
