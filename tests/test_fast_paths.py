@@ -9,6 +9,7 @@ a line is a defect.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 import random
 import textwrap
@@ -486,3 +487,123 @@ def test_template_attribute_lookup_finds_what_jinja2_finds() -> None:
                 assert (got._undefined_obj, got._undefined_name) == (want._undefined_obj, want._undefined_name)
             else:
                 assert got == want or (callable(want) and got.__self__ is want.__self__), (obj, name)
+
+
+# Pieces of the lines html2text gives text_from_markdown to wrap: wide and combining
+# characters, spaces that are not ASCII, tabs, list marks and indents.
+WRAP_PIECES = [
+    "a", "word", "longerwordthanmost", "-", "1.", "*", "+", "- ", "  - ", "10. ", " ", "  ", "\t", " \t ",
+    "日本語", "界", "e\u0301", "\u0301", "\u00a0", "\u2003", "\u3000", "\u200b", "\u00ad", "🙂", "café",
+    "x-y", "a/b", "$1,200", "(P1)", "\\", "|", "\x85", "\u2028", "\r", "\x0b", "\x0c", "\x1f",
+]
+
+
+def wrap_lines(rng: random.Random, count: int, width: int) -> list[str]:
+    """Lines around `width` characters long, and the edge cases of a line that fits."""
+    lines = ["", " ", "   ", "\t", "\u00a0", "\u2003", "x" * width, "x" * (width + 1), " " * width + "x",
+             "- " + "y" * (width - 2), "- " + "y" * (width - 1), "  - " + "z " * (width // 2)]
+    for _ in range(count):
+        target = rng.choice([width - 1, width, width + 1, rng.randint(0, 2 * width)])
+        parts: list[str] = []
+        while sum(map(len, parts)) < target:
+            parts.append(rng.choice(WRAP_PIECES))
+            if rng.random() < 0.5:
+                parts.append(" ")
+        line = "".join(parts)
+        lines.append(line)
+        lines.append(line.rstrip())  # text_from_markdown's own lines end in no whitespace
+        lines.append(line[:width])
+    return lines
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_wrapped_line_is_textwraps(seed: int) -> None:
+    rng = random.Random(seed)
+    fast = 0
+    for width in (1, 2, 8, 20, ser.WRAP_WIDTH):
+        for line in wrap_lines(rng, 400, width):
+            item = ser._LIST_ITEM_RE.match(line)
+            indent = " " * (len(item.group(0)) if item else len(line) - len(line.lstrip()))
+            plain = textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False,
+                                  break_long_words=False) or [""]
+            assert ser._wrap_line(line, width) == plain, (line, width)
+            fast += len(line) <= width and line.isprintable() and not line.endswith(" ")
+    assert fast > 500  # the fast path was taken, not only the plain one
+
+
+def plain_cells(row: str) -> list[str]:
+    """A table row's cells as the plain path reads them: split on unescaped pipes, unescape every cell."""
+    row = row.strip()
+    row = row[1:] if row.startswith("|") else row
+    row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
+    return [html.unescape(ser._MD_UNESCAPE_RE.sub(r"\1", c.strip())) for c in ser._CELL_SPLIT_RE.split(row)]
+
+
+CELL_PIECES = ["a", "Jada", "$1,200", "12%", " ", "  ", "\t", "|", "\\|", "\\", "\\\\", "\\-", "\\*", "\\_",
+               "&amp;", "&nbsp;", "&#124;", "&lt;b&gt;", "&", "&bogus;", "日本", "e\u0301", "\u00a0", "\u2003",
+               ":--", "---:", "🙂", "*x*", "`c`", "R&D"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_table_cells_are_the_plain_paths(seed: int) -> None:
+    rng = random.Random(seed)
+    rows = ["", "|", "||", "| |", "|a|", "a|b", "| a \\|", "\\|", "| &nbsp; |", "  | x |  "]
+    for _ in range(3000):
+        row = "".join(rng.choice(CELL_PIECES) for _ in range(rng.randint(0, 12)))
+        rows.append(rng.choice(["| ", "|", "", " |"]) + row + rng.choice([" |", "|", "", "\\|", " "]))
+    fast = 0
+    for row in rows:
+        assert ser._cells(row) == plain_cells(row), row
+        fast += "\\" not in row
+    assert fast > 300  # the fast path was taken, not only the plain one
+
+
+# Markdown a template can hold: every inline pattern (and near misses of each), block
+# structures whose text the inline pass sees, unicode and spaces that are not ASCII.
+MD_WORDS = [
+    "plain", "words", "$1,200", "12.5%", "café", "日本語", "e\u0301", "\u00a0", "\u2003", "🙂", "R&D", "&amp;", "&#124;",
+    "&bogus;", "&", "*em*", "**strong**", "_u_", "__uu__", "a_b_c", "*", "_", "\\*", "\\_", "\\\\", "\\", "`code`",
+    "``", "`", "[link](http://x.test)", "[ref][1]", "[ref]", "[", "]", "![img](a.png)", "![", "!", "<http://x.test>",
+    "<a@b.test>", "<b>bold</b>", "<br>", "<", ">", "<!-- c -->", "a  \nb", "  \n", "x\ty", "(P1)", "-", "1.", "#",
+    "\x02", "\x03",
+]
+MD_LINE_STARTS = ["", "", "", "# ", "## ", "- ", "  - ", "* ", "1. ", "> ", "    ", "\t", "---", "===", "[1]: http://r.test"]
+
+
+def markdown_docs(rng: random.Random, count: int) -> list[str]:
+    """Markdown documents of a few blocks each, made of the pieces above."""
+    docs = []
+    for _ in range(count):
+        lines = []
+        for _ in range(rng.randint(1, 14)):
+            words = " ".join(rng.choice(MD_WORDS) for _ in range(rng.randint(0, 8)))
+            lines.append(rng.choice(MD_LINE_STARTS) + words + rng.choice(["", "", "  ", " "]))
+            if rng.random() < 0.3:
+                lines.append("")
+            if rng.random() < 0.05:
+                lines += ["<div>", "raw *block*", "</div>", ""]
+        docs.append("\n".join(lines))
+    return docs
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_markdown_with_plain_text_first_is_python_markdowns(seed: int) -> None:
+    import markdown
+
+    converter = ser._markdown()
+    assert "plain_text_first" in converter.treeprocessors  # the fast pass is on with this Python-Markdown
+    plain = markdown.Markdown()
+    for doc in markdown_docs(random.Random(seed), 400):
+        assert converter.reset().convert(doc) == plain.reset().convert(doc), doc
+
+
+def test_plain_text_first_leaves_only_text_with_a_pattern_to_the_inline_pass() -> None:
+    import xml.etree.ElementTree as etree
+
+    import markdown
+
+    tree = etree.fromstring("<div><p>a plain line</p><p>an *em* line</p>tail &amp; more</div>")
+    ser._PlainTextFirst(ser._markdown()).run(tree)
+    texts = [(el.text, isinstance(el.text, markdown.util.AtomicString)) for el in tree.iter("p")]
+    assert texts == [("a plain line", True), ("an *em* line", False)]
+    assert not isinstance(tree[-1].tail, markdown.util.AtomicString)  # "&" may start an entity
