@@ -3924,6 +3924,12 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
             out.append(tables[int(table.group(1))])
         elif line == _RULE_MARK:
             out.append("-" * width)
+        elif _TABLE_MARK in line:  # a table inside a template's raw HTML shares a line with its text
+            for k, piece in enumerate(_TEXT_TABLE_RE.split(line)):
+                if k % 2:
+                    out.append(tables[int(piece)])
+                elif piece.strip():
+                    out.extend(_wrap_line(piece.strip(), width))
         else:
             out.extend(_wrap_line(line, width))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"

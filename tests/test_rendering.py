@@ -156,3 +156,16 @@ def test_the_sources_line_shows_table_names_as_written(tmp_path: Path, capsys: p
     flat = " ".join(out.split())
     assert flat.endswith("DynamoDB tables: -dash-, 1.x, __init__, a_b_c (exported 2026-11-21 09:00 UTC); "
                          "as of 2026-11-22.")
+
+
+@pytest.mark.parametrize("md", [
+    "<div>\nBefore.\n\n| Name | Amount |\n|---|--:|\n| Acme | 2 |\n\nAfter.\n</div>\n",
+    "<div>\nBefore.\n| Name | Amount |\n|---|--:|\n| Acme | 2 |\n</div>\n",
+])
+def test_a_table_inside_a_templates_raw_html_shows_as_a_table(md: str) -> None:
+    """Python-Markdown leaves raw HTML as it is, with the table's place inside it: the table is shown there."""
+    text = ser.text_from_markdown(md)
+    assert "\x10" not in text
+    assert "Name | Amount\n-----+-------\nAcme |      2\n" in text and text.startswith("Before.\n")
+    page = ser.html_from_markdown(md, "S")
+    assert "\x10" not in page and ">Acme</td>" in page
