@@ -303,16 +303,6 @@ def test_a_dry_run_renders_a_long_uncut_report_only_until_it_is_known_long(
     assert lazy.full_text == whole.full_text and lazy.full_text.count("\n") > ser.MAX_LINES
 
 
-def random_markdown(rng: random.Random) -> str:
-    """Prose, lists, code and tables (some with a rule that is not one, or no rule at all)."""
-    parts = [rng.choice(["# Title", "Some text.", "- item", "", "    code", "| not | a table |", "|---|",
-                         "text | with | bars", "\u00a0| x |", "| é | 日本 |\n| -- |"])
-             for _ in range(rng.randint(0, 6))]
-    parts += [random_table(rng) for _ in range(rng.randint(0, 6))]
-    rng.shuffle(parts)
-    return rng.choice(["\n\n", "\n"]).join(parts) + rng.choice(["", "\n"])
-
-
 def pieces_of(text: str, rng: random.Random) -> Any:
     """The text in random pieces, as Jinja yields them: empty, one character, across lines."""
     i = 0
@@ -327,7 +317,7 @@ def test_markdown_unless_long_answers_as_the_whole_text_does(seed: int) -> None:
     rng = random.Random(seed)
     stopped = 0
     for _ in range(300):
-        md = random_markdown(rng)
+        md = random_markdown_with_lists(rng)
         for bound in (0, 1, 2, 3, 5, 8, 13, 40):
             pieces = pieces_of(md, rng)
             got = ser.markdown_unless_long(pieces, bound)
