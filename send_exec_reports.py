@@ -143,11 +143,12 @@ class ConfigError(ReportError):
 
 
 class InputErrors(InputError):
-    """Several input errors, one line each."""
+    """Several input errors, one line each; `total` counts those found, shown or not."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], total: int | None = None) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+        self.total = len(errors) if total is None else total
 
 
 # ---------------------------------------------------------------------------
@@ -698,6 +699,7 @@ class _Validator:
         self.first_line = first_line  # file line of the front matter's first line
         self.personas = personas  # casefolded -> as the report writes it; None: not checked
         self.errors: list[tuple[int, str]] = []
+        self.unshown = 0  # errors found past ERRORS_SHOWN: counted, not kept
         self.lines: dict[str, int] = {}
 
     def line(self, node: yaml.Node | None) -> int:
@@ -706,7 +708,14 @@ class _Validator:
 
     def record(self, exc: DocError) -> None:
         """Keep an error and go on."""
-        self.errors.append((self.line(exc.node), f"{exc.key or 'front matter'} {exc.message}"))
+        # An error raised from a local while another was handled (`except ValueError: raise
+        # bad`) ties both exceptions and the frame in a cycle that only the cycle collector
+        # frees, and it is paused while handoffs are read: the frame holds the file's nodes.
+        exc.__traceback__ = exc.__context__ = None
+        if len(self.errors) < ERRORS_SHOWN:
+            self.errors.append((self.line(exc.node), f"{exc.key or 'front matter'} {exc.message}"))
+        else:
+            self.unshown += 1
 
     def scalar(self, node: yaml.Node) -> Any:
         """Construct the Python value of any node.
@@ -1118,6 +1127,24 @@ def _yaml_error(path: Path, exc: yaml.YAMLError, text: str, first_line: int) -> 
     return f"{path}:{line}: front matter is not valid YAML ({problem}); fix the syntax"
 
 
+ERRORS_SHOWN = 20  # errors shown a file: past them, one mistake repeats, or the file is no handoff at all
+
+
+def file_errors(path: Path, found: list[tuple[int, str]], unshown: int = 0) -> InputErrors:
+    """A document's errors as lines naming it, first line first: at most ERRORS_SHOWN, then how many more.
+
+    A file of 100,000 bad values would otherwise make a line for each: a screenful no
+    one reads, and hundreds of MB held to print it.
+    """
+    found = sorted(found, key=lambda e: e[0])
+    lines = [f"{path}:{line}: {message}" for line, message in found[:ERRORS_SHOWN]]
+    more = unshown + len(found[ERRORS_SHOWN:])
+    if more:
+        lines.append(f"{path}: {more:,} more {'error' if more == 1 else 'errors'} in this file, not shown; "
+                     "fix those above and run again")
+    return InputErrors(lines, total=len(found) + unshown)
+
+
 def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) -> Handoff | None:
     """Read one handoff document; None when it has no front matter (not a handoff).
 
@@ -1131,7 +1158,7 @@ def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) 
     if (len(text) > EVENT_CHECK_BYTES or "&" in text or "*" in text or "<<" in text) and (
         refused := _refuse_references_safely(path, text, first_line)
     ):
-        raise InputErrors([f"{path}:{line}: {message}" for line, message in refused])
+        raise file_errors(path, refused)
     loader = _HandoffLoader(text)
     validator = _Validator(loader, first_line, personas)
     try:
@@ -1147,8 +1174,7 @@ def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) 
     finally:
         loader.dispose()
     if validator.errors:
-        validator.errors.sort(key=lambda e: e[0])
-        raise InputErrors([f"{path}:{line}: {message}" for line, message in validator.errors])
+        raise file_errors(path, validator.errors, validator.unshown)
     if not data["project"]:
         data["project"] = path.stem
     return Handoff(file=rel, data=data, lines=validator.lines)
@@ -1242,6 +1268,7 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
             valid.setdefault(persona.casefold(), persona)
     portfolio = Portfolio(handoffs=[])
     paths, errors = _markdown_files(handoff_dir)
+    unshown = 0  # errors counted but not shown (a file's past ERRORS_SHOWN)
     projects: dict[tuple[str, str], Path] = {}
     spellings: dict[str, tuple[str, Path]] = {}  # folded entity -> its first spelling and file
     for path in paths:
@@ -1250,6 +1277,7 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
             handoff = parse_handoff(path, rel, valid)
         except InputErrors as exc:
             errors += exc.errors
+            unshown += exc.total - len(exc.errors)
             continue
         except InputError as exc:
             errors.append(str(exc))
@@ -1276,7 +1304,7 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
         projects[key] = path
         portfolio.handoffs.append(handoff)
     if errors:
-        raise InputErrors(errors)
+        raise InputErrors(errors, total=len(errors) + unshown)
     if not portfolio.handoffs:
         raise InputError(
             f"HANDOFF_DIR {handoff_dir}: no handoff documents (*.md with front matter) found; "
@@ -6509,7 +6537,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputErrors as exc:
         for line in exc.errors:
             log.error("%s", line)
-        count = _plural(len(exc.errors), "error")
+        count = _plural(exc.total, "error")
         log.error("check failed: bad input (%s, above)" if checking else "bad input: nothing was sent (%s)", count)
         return exc.status
     except ReportError as exc:
