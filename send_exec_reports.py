@@ -4177,14 +4177,17 @@ def render_report(
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
 
     def markdown_at(scale: float | None) -> str:
+        """The report's Markdown with its lists cut at `scale` (None: every list whole)."""
         return header + env.get_template(report.id).render({**context, "cut": _cutter(scale)}) + footer
 
     def uncut_pieces() -> Generator[str, None, None]:
+        """The uncut Markdown in the pieces Jinja2 yields, so that rendering can stop once it is known long."""
         yield header
         yield from env.get_template(report.id).generate({**context, "cut": _cutter(None)})
         yield footer
 
     def uncut_markdown() -> str:
+        """The uncut Markdown rendered again when read (a dry run left it unfinished), a mistake as one line."""
         with _template_errors(report):
             return markdown_at(None)
 

@@ -311,6 +311,18 @@ def test_a_mistake_only_the_uncut_rows_reach(tmp_path: Path, capsys: pytest.Capt
         assert "\n99 | 0\n" in out and "\n100 | " not in out  # the 100 rows that would be sent
 
 
+def test_the_uncut_text_of_a_dry_run_render_names_a_late_mistake_in_one_line(
+        tmp_path: Path, bench_metrics_300: dict[str, object]) -> None:
+    """A dry run's render leaves the uncut lists unfinished; reading the uncut text renders them again,
+    and a mistake found then is the same one-line error as one found up front."""
+    (tmp_path / "x.md").write_text(LATE_MISTAKE, encoding="utf-8")
+    (report,) = ser.load_reports(tmp_path)
+    rendered = ser.render_report(report, bench_metrics_300, whole=False)
+    assert "\n99 | 0\n" in rendered.text and rendered.uncut_markdown is not None
+    with pytest.raises(ser.ConfigError, match=r"x\.md:8: template error \(ZeroDivisionError: integer division"):
+        _ = rendered.full_text  # reading it renders the uncut lists
+
+
 def test_two_report_ids_that_name_the_same_setting_are_refused(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     env = setup(tmp_path, HEAD)
