@@ -3810,10 +3810,27 @@ def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]
 # Python-Markdown's inline patterns (links, emphasis, code, escapes, entities, raw HTML,
 # line breaks), each of which needs one of these to match: a text holding none of them
 # comes out of the inline pass as it went in. STX and ETX are Python-Markdown's own marks.
-_INLINE_PATTERNS = frozenset({
-    "backtick", "escape", "reference", "link", "image_link", "image_reference", "short_reference",
-    "short_image_ref", "autolink", "automail", "linebreak", "html", "entity", "em_strong",
-})
+# Python-Markdown's inline patterns (3.11), each by name: its class and what it looks for.
+# _INLINE_TRIGGER holds every character one of them can start a match on; with any other
+# set of patterns (another version, an extension) the fast pass below stays off.
+_INLINE_PATTERNS: dict[str, tuple[str, str]] = {
+    "backtick": ("BacktickInlineProcessor", r"(?:(?<!\\)((?:\\{2})+)(?=`+)|(?<!\\)`)"),
+    "escape": ("EscapeInlineProcessor", r"\\(.)"),
+    "reference": ("ReferenceInlineProcessor", r"(?<!\!)\["),
+    "link": ("LinkInlineProcessor", r"(?<!\!)\["),
+    "image_link": ("ImageInlineProcessor", r"\!\["),
+    "image_reference": ("ImageReferenceInlineProcessor", r"\!\["),
+    "short_reference": ("ShortReferenceInlineProcessor", r"(?<!\!)\["),
+    "short_image_ref": ("ShortImageReferenceInlineProcessor", r"\!\["),
+    "autolink": ("AutolinkInlineProcessor", r"<([A-Za-z][A-Za-z0-9+.-]*://[^<>]*)>"),
+    "automail": ("AutomailInlineProcessor", r"<([^<> !]+@[^@<> ]+)>"),
+    "linebreak": ("SubstituteTagInlineProcessor", r"  \n"),
+    "html": ("HtmlInlineProcessor",
+             r"""(<(\/?+[a-zA-Z][^\s"'<>@]*+(?:\s+[^\s"'=<>]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s"'=<>]++))?+)*+\s*+/?"""
+             r"""|!--(?:(?!<!--|-->).)*--|[?](?:(?!<[?]|[?]>).)*[?]|!\[CDATA\[(?:(?!<!\[CDATA\[|\]\]>).)*\]\])>)"""),
+    "entity": ("HtmlInlineProcessor", r"(&(?:\#[0-9]+|\#x[0-9a-fA-F]+|[a-zA-Z0-9]+);)"),
+    "em_strong": ("DelimiterProcessor", r"\*|_"),
+}
 _INLINE_TRIGGER = re.compile(r"[`\\\[!<&*_\x02\x03]|  \n")
 
 
@@ -3834,13 +3851,19 @@ class _PlainTextFirst(markdown.treeprocessors.Treeprocessor):
                 el.tail = atomic(el.tail)
 
 
+def _plain_text_first_fits(md: markdown.Markdown) -> bool:
+    """Whether md's inline patterns are exactly those _INLINE_TRIGGER was written for, and no other
+    tree processor (an extension's) reads the text the fast pass marks."""
+    installed = {item.name: md.inlinePatterns[item.name] for item in md.inlinePatterns._priority}
+    return ({name: (type(p).__name__, getattr(p, "pattern", None)) for name, p in installed.items()} == _INLINE_PATTERNS
+            and [item.name for item in md.treeprocessors._priority] == ["inline", "prettify", "unescape"])
+
+
 @functools.cache
 def _markdown() -> markdown.Markdown:
     """One Markdown converter for the run (building one costs more than converting a report)."""
     md = markdown.Markdown()
-    # Only where the inline patterns are the ones _INLINE_TRIGGER was written for (another
-    # version of Python-Markdown may differ): then the output is the same, only sooner.
-    if len(md.inlinePatterns) == len(_INLINE_PATTERNS) and all(n in md.inlinePatterns for n in _INLINE_PATTERNS):
+    if _plain_text_first_fits(md):  # then the output is the same, only sooner
         md.treeprocessors.register(_PlainTextFirst(md), "plain_text_first", 25)  # before "inline" (20)
     return md
 
