@@ -6569,6 +6569,8 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as exc:
         log.error("%s%s", "check failed: " if checking else "", exc)
         return exc.status
+    except BrokenPipeError:  # what reads the output went away (`--dry-run | head`)
+        return output_closed()
     except OSError as exc:  # a file or folder the checks above could not foresee
         log.error("%s%s", "check failed: " if checking else "", file_problem(exc, "use"))
         return ExitStatus.CONFIG
@@ -6581,10 +6583,23 @@ def main(argv: list[str] | None = None) -> int:
         log.removeHandler(handler)
 
 
+def output_closed() -> int:
+    """Stop quietly when what reads standard output has gone: as a shell's `yes | head` does."""
+    # Python would try to flush what is left at exit, and complain of the closed pipe.
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + 13  # killed by SIGPIPE, as a shell reports it; nothing was sent by a command that prints
+
+
 if __name__ == "__main__":
     for stream in (sys.stdout, sys.stderr):  # a report's dashes must not crash an ASCII terminal
         stream.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
     # What the imports and this file made lives until the process ends: Python's cycle
     # collector need not walk it over and over while the run works (a tenth of a small run).
     gc.freeze()
-    sys.exit(main())
+    status = main()
+    try:
+        sys.stdout.flush()  # output held in the buffer goes now, while a closed pipe can be told
+    except BrokenPipeError:
+        status = output_closed()
+    sys.exit(status)

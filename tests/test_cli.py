@@ -314,3 +314,22 @@ def test_a_table_missing_everywhere_names_table_and_entity(tmp_path: Path, moto:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "DynamoDB table acme-users (Acme) not found in the exports nor live" in captured.err
+
+
+@pytest.mark.parametrize("args", [("--dry-run",), ("--list",)])
+def test_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`--dry-run | head`: the reader went away. Not 'cannot use a file in ARCHIVE_DIR', no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    script = install_copy(tmp_path / "tool")
+    read, write = os.pipe()
+    os.close(read)  # closed before the script writes: every write to the pipe fails
+    try:
+        done = subprocess.run([sys.executable, str(script), *args], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=60, env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"})
+    finally:
+        os.close(write)
+    assert done.returncode == 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
+    assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
