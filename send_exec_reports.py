@@ -47,6 +47,7 @@ import gzip
 import hashlib
 import html
 import html.parser
+import io
 import json
 import logging
 import os
@@ -72,6 +73,7 @@ import jinja2
 import markdown
 import yaml
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 log = logging.getLogger("send_exec_reports")
 
@@ -285,6 +287,7 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
     values: dict[str, str] = {}
     if path is not None:
         try:
+            check_settings_lines(path, path.read_text(encoding="utf-8"))
             file_values = dotenv_values(path, encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
@@ -292,10 +295,39 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
         values.update({k: v for k, v in file_values.items() if v is not None and v.strip()})
     values.update({
         k: v for k, v in environ.items()
-        if (k in SETTING_NAMES + AWS_NAMES or k.startswith(PER_REPORT_TO)) and v.strip()
+        if known_setting(k) and v.strip()
     })
     _remember_secrets(values)
     return path, values
+
+
+def known_setting(name: str) -> bool:
+    """Whether a name is one this tool reads: a setting, a standard AWS one, or EXEC_REPORT_TO_<ID>."""
+    return name in SETTING_NAMES + AWS_NAMES or name.startswith(PER_REPORT_TO)
+
+
+def check_settings_lines(path: Path, text: str) -> None:
+    """Refuse a settings file with a line that is not NAME=value, or a name this tool does not read.
+
+    Either would be ignored, and a setting silently missing (a misspelt EXEC_REPORT_BCC,
+    a forgotten '=') changes who gets the reports or turns a feature off. Only the line's
+    number and name are shown: its value may be a secret.
+    """
+    import difflib
+
+    for binding in parse_stream(io.StringIO(text)):
+        raw = binding.original.string
+        # the parser counts a binding from the blank lines before it: number its first written line
+        line = binding.original.line + raw[: len(raw) - len(raw.lstrip())].count("\n")
+        if binding.error or (binding.key is not None and binding.value is None):  # no '=': a word, or a pasted value
+            raise ConfigError(f"{path}:{line}: not a NAME=value line; write it as NAME=value (or start it with # "
+                              "for a comment)")
+        if binding.key is not None and not known_setting(binding.key):
+            # the name is not shown (a pasted token can stand where a name should): only our own suggestion is
+            close = difflib.get_close_matches(binding.key.upper(), SETTING_NAMES + AWS_NAMES, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"{path}:{line}: not a name this tool reads{hint}; fix the name or remove the line "
+                              "(repos.env.example lists every setting)")
 
 
 def _resolver(path: Path | None, values: dict[str, str]) -> Callable[[str], Path | None]:

@@ -333,3 +333,35 @@ def test_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[
         os.close(write)
     assert done.returncode == 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
     assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ("HANDOF_DIR=handoffs", "not a name this tool reads (did you mean HANDOFF_DIR?)"),
+    ("EXEC_REPORTS_BCC=admin@example.com", "not a name this tool reads (did you mean EXEC_REPORT_BCC?)"),
+    ("email_format=text+html", "not a name this tool reads (did you mean EMAIL_FORMAT?)"),
+    ("SES_CONFIGURATION_SET exec-reports", "not a NAME=value line; write it as NAME=value"),
+    ("AKIAPASTEDTOKEN0001", "not a NAME=value line; write it as NAME=value"),
+])
+def test_a_settings_line_the_tool_would_ignore_stops_the_run_naming_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, said: str) -> None:
+    write_portfolio(tmp_path)
+    env = tmp_path / "repos.env"
+    env.write_text(f"# mine\r\nHANDOFF_DIR=handoffs\r\n\r\n{line}\r\n", encoding="utf-8")  # Windows line ends
+    assert ser.main(["--env-file", str(env), "--check", "--dry-run", "--as-of", "2026-11-22"]) == 78
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert lines == [f"send_exec_reports: check failed: {env}:4: {said}" + lines[0].split(said, 1)[1]], lines
+    assert line.split("=")[0].split()[0] not in captured.err  # the line's own text is never shown: it may be a secret
+    assert captured.out == ""
+
+
+def test_a_settings_file_of_export_lines_quotes_and_windows_line_ends_is_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_portfolio(tmp_path)
+    env = tmp_path / "repos.env"
+    env.write_text('export HANDOFF_DIR="handoffs"\r\nexport EXEC_REPORT_TO=\'a@example.com, b@example.com,\'\r\n'
+                   "# EXEC_REPORT_BCC=\r\n\r\nEMAIL_FORMAT=text  # the default\r\n", encoding="utf-8")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
+    captured = capsys.readouterr()
+    assert "\nTo: a@example.com, b@example.com\n" in captured.out
+    assert captured.err == ""

@@ -43,8 +43,8 @@ def test_an_alias_with_no_anchor_is_refused_as_an_alias(tmp_path: Path) -> None:
 # -- secrets in every message path ------------------------------------------------
 
 
-def settings_file(tmp_path: Path, endpoint: str, *extra: str) -> Path:
-    """A repos.env with a secret on a line python-dotenv cannot parse, and `endpoint`."""
+def settings_file(tmp_path: Path, endpoint: str, *extra: str, broken: bool = False) -> Path:
+    """A repos.env with secrets and `endpoint`; `broken`: the secret key's '=' forgotten (a line the parser rejects)."""
     env = tmp_path / "repos.env"
     env.write_text("\n".join([
         f"HANDOFF_DIR={EXAMPLES / 'handoffs'}",
@@ -53,7 +53,7 @@ def settings_file(tmp_path: Path, endpoint: str, *extra: str) -> Path:
         "EXEC_REPORT_BCC=admin@example.com",
         "ARCHIVE_DIR=archive",
         "AWS_ACCESS_KEY_ID=AKIAEXAMPLEKEYID0001",
-        f"AWS_SECRET_ACCESS_KEY {FILE_SECRET}",  # '=' forgotten: a line the parser rejects
+        f"AWS_SECRET_ACCESS_KEY{' ' if broken else '='}{FILE_SECRET}",
         f"AWS_SESSION_TOKEN={FILE_SECRET}x",
         f"AWS_ENDPOINT_URL={endpoint}",
         *extra,
@@ -70,10 +70,10 @@ def assert_no_secret(*texts: str) -> None:
 
 def test_a_bad_settings_line_is_named_by_number_not_by_its_text(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                 caplog: pytest.LogCaptureFixture) -> None:
-    env = settings_file(tmp_path, "http://127.0.0.1:9", f"DYNAMODB_EXPORT_DIR={EXAMPLES / 'dynamodb'}")
-    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
+    env = settings_file(tmp_path, "http://127.0.0.1:9", f"DYNAMODB_EXPORT_DIR={EXAMPLES / 'dynamodb'}", broken=True)
+    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 78
     captured = capsys.readouterr()
-    assert "could not parse statement starting at line 7" in caplog.text  # python-dotenv names the line only
+    assert f"{env}:7: not a NAME=value line; write it as NAME=value" in captured.err  # stopped: a setting is lost
     assert_no_secret(captured.out, captured.err, caplog.text)
 
 
