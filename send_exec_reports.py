@@ -377,7 +377,8 @@ def load_settings(
             start = f" (first time: cp {EXAMPLE_ENV_FILE.name} repos.env next to the script, then edit it)"
         raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents{start}")
     if not handoff_dir.is_dir():
-        raise ConfigError(f"HANDOFF_DIR={values['HANDOFF_DIR']}: no such folder ({handoff_dir})")
+        raise ConfigError(f"HANDOFF_DIR={values['HANDOFF_DIR']}: no such folder ({handoff_dir}); fix the path "
+                          f"(a relative one is relative to {path.parent if path else SCRIPT_DIR})")
     endpoint = values.get("AWS_ENDPOINT_URL", "").strip()
     if endpoint:
         try:
@@ -4519,9 +4520,11 @@ def delivery_settings(settings: Settings, report_ids: Iterable[str], test_to: st
             settings.archive_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(
-                f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: cannot create it ({exc.strerror})") from None
+                f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: cannot create it ({exc.strerror}); fix the path, "
+                "or create the folder and let this user write in it") from None
         if not os.access(settings.archive_dir, os.W_OK):
-            raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user")
+            raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user; let it "
+                              "write there, or choose another folder")
     return Delivery(sender=sender, to=to, bcc=bcc, archive=archive,
                     email_format=settings.email_format, to_by_report=to_by_report)
 

@@ -365,3 +365,27 @@ def test_a_settings_file_of_export_lines_quotes_and_windows_line_ends_is_read(
     captured = capsys.readouterr()
     assert "\nTo: a@example.com, b@example.com\n" in captured.out
     assert captured.err == ""
+
+
+def test_a_handoff_dir_that_is_not_there_says_what_to_do_and_against_what_it_was_resolved(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = tmp_path / "conf" / "repos.env"
+    env.parent.mkdir()
+    env.write_text("HANDOFF_DIR=handofs\n", encoding="utf-8")
+    assert ser.main(["--env-file", str(env), "--dry-run"]) == 78
+    assert capsys.readouterr().err == (
+        f"send_exec_reports: HANDOFF_DIR=handofs: no such folder ({env.parent / 'handofs'}); fix the path "
+        f"(a relative one is relative to {env.parent})\n")
+
+
+def test_an_archive_dir_that_cannot_be_made_says_what_to_do(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    write_portfolio(tmp_path)
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\nSES_FROM_ADDRESS=r@example.com\nEXEC_REPORT_TO=o@example.com\n"
+                   "EXEC_REPORT_BCC=a@example.com\nARCHIVE_DIR=file/archive\n", encoding="utf-8")
+    assert ser.main(["--env-file", str(env), "--only", "ceo"]) == 78
+    assert capsys.readouterr().err == (
+        "send_exec_reports: ARCHIVE_DIR=file/archive: cannot create it (Not a directory); fix the path, "
+        "or create the folder and let this user write in it\n")
