@@ -301,17 +301,21 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
     return path, values
 
 
+SETTING_TYPO_CUTOFF = 0.8  # how alike a name must be to a setting's to be taken for its misspelling
+
+
 def known_setting(name: str) -> bool:
     """Whether a name is one this tool reads: a setting, a standard AWS one, or EXEC_REPORT_TO_<ID>."""
     return name in SETTING_NAMES + AWS_NAMES or name.startswith(PER_REPORT_TO)
 
 
 def check_settings_lines(path: Path, text: str) -> None:
-    """Refuse a settings file with a line that is not NAME=value, or a name this tool does not read.
+    """Refuse a settings file with a line that is not NAME=value, or a misspelt setting's name.
 
     Either would be ignored, and a setting silently missing (a misspelt EXEC_REPORT_BCC,
-    a forgotten '=') changes who gets the reports or turns a feature off. Only the line's
-    number and name are shown: its value may be a secret.
+    a forgotten '=') changes who gets the reports or turns a feature off. A name like no
+    setting of this tool's (GITHUB_TOKEN) is left alone: the file may serve other tools
+    too. Only the line's number and our own suggestion are shown: the line may be a secret.
     """
     import difflib
 
@@ -324,10 +328,11 @@ def check_settings_lines(path: Path, text: str) -> None:
                               "for a comment)")
         if binding.key is not None and not known_setting(binding.key):
             # the name is not shown (a pasted token can stand where a name should): only our own suggestion is
-            close = difflib.get_close_matches(binding.key.upper(), SETTING_NAMES + AWS_NAMES, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"{path}:{line}: not a name this tool reads{hint}; fix the name or remove the line "
-                              "(repos.env.example lists every setting)")
+            close = difflib.get_close_matches(binding.key.upper(), SETTING_NAMES + AWS_NAMES, n=1,
+                                              cutoff=SETTING_TYPO_CUTOFF)
+            if close:
+                raise ConfigError(f"{path}:{line}: not a name this tool reads (did you mean {close[0]}?); fix the "
+                                  "name (repos.env.example lists every setting)")
 
 
 def _resolver(path: Path | None, values: dict[str, str]) -> Callable[[str], Path | None]:

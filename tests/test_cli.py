@@ -355,6 +355,17 @@ def test_a_settings_line_the_tool_would_ignore_stops_the_run_naming_its_line(
     assert captured.out == ""
 
 
+def test_a_settings_file_shared_with_other_tools_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Names like none of this tool's settings belong to other tools: left alone, never shown."""
+    write_portfolio(tmp_path)
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\nGITHUB_TOKEN=ghp_notours0123456789\nREPOS=a b c\nDATABASE_URL=x\n",
+                   encoding="utf-8")
+    assert ser.main(["--env-file", str(env), "--check", "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
+    captured = capsys.readouterr()
+    assert "check passed" in captured.out and "GITHUB" not in captured.out + captured.err
+
+
 def test_a_settings_file_of_export_lines_quotes_and_windows_line_ends_is_read(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_portfolio(tmp_path)
