@@ -6493,7 +6493,12 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
             found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
                       "named on stderr)")
         if args.dry_run:
-            print(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run)")
+            # what a send would still refuse to start without: said here, so that it is not first
+            # heard of from cron
+            unset = [name for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "ARCHIVE_DIR")
+                     if not settings.get(name)]
+            needs = f"; a send also needs {', '.join(unset)}" if unset else ""
+            print(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){needs}")
             return ExitStatus.OK
         result = check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region,
                            [r.id for r in rendered])

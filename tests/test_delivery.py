@@ -613,8 +613,14 @@ def test_check_of_bad_input_gives_one_verdict(tmp_path: Path, capsys: pytest.Cap
     (handoffs / "a.md").write_text("---\nentity: A\nstatus: active\nupdated: 2026-11-20\n---\n")
     assert ser.main(["--env-file", str(env), "--dry-run", "--check", "--as-of", "2026-11-22", "--only", "ceo"]) == 0
     assert capsys.readouterr().out == (
-        "check passed: 1 report for 2026-W47 from 1 handoff; settings and inputs valid (SES not asked: --dry-run)\n"
+        "check passed: 1 report for 2026-W47 from 1 handoff; settings and inputs valid (SES not asked: --dry-run); "
+        "a send also needs SES_FROM_ADDRESS, EXEC_REPORT_TO, EXEC_REPORT_BCC, ARCHIVE_DIR\n"
     )
+    env.write_text("HANDOFF_DIR=handoffs\nSES_FROM_ADDRESS=r@example.com\nEXEC_REPORT_TO=o@example.com\n"
+                   "EXEC_REPORT_BCC=a@example.com\nARCHIVE_DIR=archive\n")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--check", "--as-of", "2026-11-22", "--only", "ceo"]) == 0
+    assert capsys.readouterr().out.endswith("settings and inputs valid (SES not asked: --dry-run)\n")
+    assert not (tmp_path / "archive").exists()  # a dry run writes nothing
 
 
 def test_a_report_with_its_own_readers_and_the_bcc_on_every_report(tmp_path: Path, moto: str,
