@@ -220,3 +220,32 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
     assert "- Cash: $70,500 ······▁█ - Revenue" in again  # W47 is not in its sparkline either
     metrics = json.loads(archive.read("2026-W46/metrics.json")[0])
     assert metrics["schema"] == ser.METRICS_SCHEMA and metrics["portfolio"]["cash"] == "70500"
+
+
+def test_a_dry_run_on_an_s3_archive_reads_it_and_writes_nothing(tmp_path: Path, moto: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Versioning is on, so any write, overwrite or delete (a lock taken and given back
+    included) would leave a version or a delete marker behind."""
+    from .test_archive import BUCKET, PREFIX, S3_ARCHIVE, make_bucket, s3
+
+    make_bucket(moto)
+    client = s3(moto)
+    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/2026-W46/metrics.json",
+                      Body=(FIXTURES / "metrics-schema-1.json").read_bytes())
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/2026-W46/ledger.json",
+                      Body=b'{"ceo": {"state": "sent", "message_id": "m-1", "delivery": {"state": "delivered"}}}')
+
+    def versions() -> list[tuple[str, str]]:
+        answer = client.list_object_versions(Bucket=BUCKET)
+        return sorted((v["Key"], v["VersionId"]) for v in answer.get("Versions", []) + answer.get("DeleteMarkers", []))
+
+    before = versions()
+    assert len(before) == 2
+    env = write_env(tmp_path, moto, ARCHIVE_DIR=S3_ARCHIVE)
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,cfo"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Cash on hand: $70,500 (+$200 vs 2026-W46) (sum of the cash figures given)" in text
+    assert "- Cash: $70,500 (+$200 vs 2026-W46) ······▁█" in text
+    assert "Last week's reports (2026-W46): 1 delivered" in text  # the previous week's ledger is read too
+    assert versions() == before
