@@ -3177,12 +3177,14 @@ def change_text(history: dict[str, Any], scope: str, name: str) -> str:
     delta = history.get("change", {}).get(scope, {}).get(name)
     if previous is None or delta is None:
         return ""
-    if delta == 0:
-        return f" (unchanged vs {previous})"
-    sign = "+" if delta > 0 else "-"
-    shown = format_money(abs(delta)) if name in MONEY_HEADLINE else format_count(abs(delta))
-    counts_this_week = history.get("previous_is_last_week") and name not in MONEY_HEADLINE
+    money = name in MONEY_HEADLINE
+    counts_this_week = history.get("previous_is_last_week") and not money
     when = "this week" if counts_this_week else f"vs {previous}"
+    # a change too small to show (a fraction of a cent, as an older, rounded metrics.json gives) is none
+    if _round(delta, 2 if money else 0) == 0:
+        return f" (unchanged {when})"
+    sign = "+" if delta > 0 else "-"
+    shown = format_money(abs(delta)) if money else format_count(abs(delta))
     return f" ({sign}{shown} {when})"
 
 

@@ -72,6 +72,20 @@ def test_a_gap_of_weeks_names_the_period_and_falls_are_negative() -> None:
                            "Portfolio", "cash") == " (unchanged vs 2026-W46)"
 
 
+def test_no_change_reads_unchanged_in_the_words_a_change_would_use() -> None:
+    """A count unchanged since last week is 'unchanged this week', like '+125 this week'; a change
+    that rounds to nothing as shown ($0.00) is no change, never '+$0.00'."""
+    h = ser.history_figures("2026-W47", hl(events=1375, revenue_avg="40658.3333333333333333333333333"),
+                            {"2026-W46": hl(events=1375, revenue_avg="40658.333333")})  # an older, rounded file
+    assert ser.change_text(h, "Portfolio", "events") == " (unchanged this week)"
+    assert ser.change_text(h, "Portfolio", "revenue_avg") == " (unchanged vs 2026-W46)"
+    h = ser.history_figures("2026-W47", hl(events=1375, cash="100.004"), {"2026-W44": hl(events=1375, cash=100)})
+    assert ser.change_text(h, "Portfolio", "events") == " (unchanged vs 2026-W44)"  # not last week: named
+    assert ser.change_text(h, "Portfolio", "cash") == " (unchanged vs 2026-W44)"
+    h = ser.history_figures("2026-W47", hl(cash="100.005"), {"2026-W46": hl(cash=100)})
+    assert ser.change_text(h, "Portfolio", "cash") == " (+$0.01 vs 2026-W46)"  # a cent, as shown
+
+
 def test_first_run_has_no_changes_and_no_sparklines() -> None:
     h = ser.history_figures("2026-W47", hl(cash=5), {})
     assert h["previous"] is None and h["change"] == {}
@@ -208,7 +222,7 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
     assert "Cash on hand: $70,000 (sum" in w45 and "Last 8 weeks" not in w45
     w46 = week("2026-11-15", 7200)
     assert "Cash on hand: $70,300 (+$300 vs 2026-W45) (sum" in w46
-    assert "Live numbers (DynamoDB): events 6,099 (unchanged vs 2026-W45), users 257 (unchanged vs 2026-W45)" in w46
+    assert "Live numbers (DynamoDB): events 6,099 (unchanged this week), users 257 (unchanged this week)" in w46
     w47 = week("2026-11-22", 7000)
     assert "No earlier week" not in w47
     assert "Cash on hand: $70,100 (-$200 vs 2026-W46) (sum" in w47
