@@ -5450,8 +5450,12 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
 def show_status(archive: Archive, period: str) -> str:
     """The ledger of a period as text: each report's state, when, its MessageId or what went wrong."""
     ledger = Ledger(archive, period)
+    # the news of last week's sends comes in with this week's run: shown as the CEO report shows it
+    last = delivery_line(archive, period)
+    last_week = f"{clean_text(last)}\n" if last else ""
     if not ledger.entries:
-        return f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this period)\n"
+        return (f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this "
+                f"period)\n{last_week}")
     meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed", "posting": "outcome unknown",
                "posted": "posted", "pushing": "outcome unknown", "pushed": "pushed"}
     rows = []
@@ -5477,7 +5481,7 @@ def show_status(archive: Archive, period: str) -> str:
     lines = [f"{period} ({ledger.where}):"]
     for row in [head, *rows]:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n" + last_week
 
 
 # ---------------------------------------------------------------------------
