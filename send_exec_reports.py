@@ -5952,6 +5952,10 @@ def after_send_settings(settings: Settings, reports: Iterable[ReportTemplate]) -
                               "(persona: CEO): the cards are the CEO report's shortfalls")
         after.dashboard_url, after.ceo_report = url, ceo[0].id
         after.dashboard_token = settings.get("DASHBOARD_TOKEN") or None
+        # found now, not as a card that fails once the reports are out: a header takes no such token
+        if after.dashboard_token is not None and not re.fullmatch(r"[!-~]+", after.dashboard_token):
+            raise ConfigError("DASHBOARD_TOKEN holds a space, a control character or a character outside ASCII, "
+                              "which a bearer token cannot; copy the token again, exactly")
     namespace = settings.get("CLOUDWATCH_NAMESPACE")
     if namespace:
         if not CLOUDWATCH_NAMESPACE_RE.fullmatch(namespace) or namespace.startswith("AWS/"):
