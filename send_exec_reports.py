@@ -3215,12 +3215,14 @@ def change_text(history: dict[str, Any], scope: str, name: str) -> str:
     delta = history.get("change", {}).get(scope, {}).get(name)
     if previous is None or delta is None:
         return ""
-    if delta == 0:
-        return f" (unchanged vs {previous})"
-    sign = "+" if delta > 0 else "-"
-    shown = format_money(abs(delta)) if name in MONEY_HEADLINE else format_count(abs(delta))
-    counts_this_week = history.get("previous_is_last_week") and name not in MONEY_HEADLINE
+    money = name in MONEY_HEADLINE
+    counts_this_week = history.get("previous_is_last_week") and not money
     when = "this week" if counts_this_week else f"vs {previous}"
+    # a change too small to show (a fraction of a cent, as an older, rounded metrics.json gives) is none
+    if _round(delta, 2 if money else 0) == 0:
+        return f" (unchanged {when})"
+    sign = "+" if delta > 0 else "-"
+    shown = format_money(abs(delta)) if money else format_count(abs(delta))
     return f" ({sign}{shown} {when})"
 
 
@@ -5488,8 +5490,12 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
 def show_status(archive: Archive, period: str) -> str:
     """The ledger of a period as text: each report's state, when, its MessageId or what went wrong."""
     ledger = Ledger(archive, period)
+    # the news of last week's sends comes in with this week's run: shown as the CEO report shows it
+    last = delivery_line(archive, period)
+    last_week = f"{clean_text(last)}\n" if last else ""
     if not ledger.entries:
-        return f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this period)\n"
+        return (f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this "
+                f"period)\n{last_week}")
     meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed", "posting": "outcome unknown",
                "posted": "posted", "pushing": "outcome unknown", "pushed": "pushed"}
     rows = []
@@ -5515,7 +5521,7 @@ def show_status(archive: Archive, period: str) -> str:
     lines = [f"{period} ({ledger.where}):"]
     for row in [head, *rows]:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n" + last_week
 
 
 # ---------------------------------------------------------------------------
@@ -5986,6 +5992,10 @@ def after_send_settings(settings: Settings, reports: Iterable[ReportTemplate]) -
                               "(persona: CEO): the cards are the CEO report's shortfalls")
         after.dashboard_url, after.ceo_report = url, ceo[0].id
         after.dashboard_token = settings.get("DASHBOARD_TOKEN") or None
+        # found now, not as a card that fails once the reports are out: a header takes no such token
+        if after.dashboard_token is not None and not re.fullmatch(r"[!-~]+", after.dashboard_token):
+            raise ConfigError("DASHBOARD_TOKEN holds a space, a control character or a character outside ASCII, "
+                              "which a bearer token cannot; copy the token again, exactly")
     namespace = settings.get("CLOUDWATCH_NAMESPACE")
     if namespace:
         if not CLOUDWATCH_NAMESPACE_RE.fullmatch(namespace) or namespace.startswith("AWS/"):

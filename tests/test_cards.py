@@ -359,3 +359,17 @@ def test_a_run_killed_between_posting_and_recording_does_not_make_a_second_card(
     assert len(dashboard.cards) == 3  # ...so the dashboard, which honours it, made no second card
     assert {v["state"] for k, v in ledger_of(script.parent / "archive").items() if k.startswith("card:")} == {
         "posted"}
+
+
+@pytest.mark.parametrize("token", ["tok-sekrit-€uro", "tok sekrit 123", "tok-sekrit-\x7f"])
+def test_a_token_that_cannot_be_a_bearer_token_sends_nothing(tmp_path: Path, moto: str, dashboard: Dashboard,
+                                                            token: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """An HTTP header takes no such characters: found before the first send, not as a card that
+    fails after the reports went out."""
+    verify_sender(moto)
+    env = write_env(tmp_path, moto, DASHBOARD_WEBHOOK_URL=dashboard.url, DASHBOARD_TOKEN=token)
+    assert send(env) == 78
+    err = capsys.readouterr().err
+    assert err.startswith("send_exec_reports: DASHBOARD_TOKEN ") and err.count("\n") == 1, err
+    assert "sekrit" not in err
+    assert moto_messages(moto) == [] and dashboard.requests == []

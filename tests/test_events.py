@@ -186,3 +186,23 @@ def test_a_queue_that_cannot_be_read_does_not_stop_the_reports(tmp_path: Path, m
     err = capsys.readouterr().err
     assert "SES_EVENTS_QUEUE_URL: SQS refused reading the events (" in err
     assert "the delivery news waits in the queue for the next run" in err and "sent 8 (" in err
+
+
+def test_status_shows_the_previous_weeks_delivery_as_the_ceo_report_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The news of a week's sends arrives with the next week's run: --status (this week by default)
+    says how last week's reports fared, even before anything is recorded for this week."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/ledger.json", json.dumps({
+        "ceo": {"state": "sent", "at": "2026-11-15T08:00:00Z", "message_id": "m-1",
+                "delivery": {"state": "delivered", "at": "2026-11-15T08:00:05Z", "detail": "to 2 recipients"}},
+        "cfo": {"state": "sent", "at": "2026-11-15T08:00:01Z", "message_id": "m-2",
+                "delivery": {"state": "bounced", "at": "2026-11-15T08:00:06Z", "detail": "Permanent/General: x"}},
+    }).encode())
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert ser.main(["--env-file", str(env), "--status", "--as-of", "2026-11-22"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("2026-W47: nothing recorded (")
+    assert out[1:] == ["Last week's reports (2026-W46): 1 delivered, cfo bounced"]
+    assert ser.main(["--env-file", str(env), "--status", "--as-of", "2026-11-15"]) == 0  # W46's own: no W45
+    assert "Last week's" not in capsys.readouterr().out

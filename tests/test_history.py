@@ -72,6 +72,20 @@ def test_a_gap_of_weeks_names_the_period_and_falls_are_negative() -> None:
                            "Portfolio", "cash") == " (unchanged vs 2026-W46)"
 
 
+def test_no_change_reads_unchanged_in_the_words_a_change_would_use() -> None:
+    """A count unchanged since last week is 'unchanged this week', like '+125 this week'; a change
+    that rounds to nothing as shown ($0.00) is no change, never '+$0.00'."""
+    h = ser.history_figures("2026-W47", hl(events=1375, revenue_avg="40658.3333333333333333333333333"),
+                            {"2026-W46": hl(events=1375, revenue_avg="40658.333333")})  # an older, rounded file
+    assert ser.change_text(h, "Portfolio", "events") == " (unchanged this week)"
+    assert ser.change_text(h, "Portfolio", "revenue_avg") == " (unchanged vs 2026-W46)"
+    h = ser.history_figures("2026-W47", hl(events=1375, cash="100.004"), {"2026-W44": hl(events=1375, cash=100)})
+    assert ser.change_text(h, "Portfolio", "events") == " (unchanged vs 2026-W44)"  # not last week: named
+    assert ser.change_text(h, "Portfolio", "cash") == " (unchanged vs 2026-W44)"
+    h = ser.history_figures("2026-W47", hl(cash="100.005"), {"2026-W46": hl(cash=100)})
+    assert ser.change_text(h, "Portfolio", "cash") == " (+$0.01 vs 2026-W46)"  # a cent, as shown
+
+
 def test_first_run_has_no_changes_and_no_sparklines() -> None:
     h = ser.history_figures("2026-W47", hl(cash=5), {})
     assert h["previous"] is None and h["change"] == {}
@@ -208,7 +222,7 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
     assert "Cash on hand: $70,000 (sum" in w45 and "Last 8 weeks" not in w45
     w46 = week("2026-11-15", 7200)
     assert "Cash on hand: $70,300 (+$300 vs 2026-W45) (sum" in w46
-    assert "Live numbers (DynamoDB): events 6,099 (unchanged vs 2026-W45), users 257 (unchanged vs 2026-W45)" in w46
+    assert "Live numbers (DynamoDB): events 6,099 (unchanged this week), users 257 (unchanged this week)" in w46
     w47 = week("2026-11-22", 7000)
     assert "No earlier week" not in w47
     assert "Cash on hand: $70,100 (-$200 vs 2026-W46) (sum" in w47
@@ -220,3 +234,32 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
     assert "- Cash: $70,500 ······▁█ - Revenue" in again  # W47 is not in its sparkline either
     metrics = json.loads(archive.read("2026-W46/metrics.json")[0])
     assert metrics["schema"] == ser.METRICS_SCHEMA and metrics["portfolio"]["cash"] == "70500"
+
+
+def test_a_dry_run_on_an_s3_archive_reads_it_and_writes_nothing(tmp_path: Path, moto: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Versioning is on, so any write, overwrite or delete (a lock taken and given back
+    included) would leave a version or a delete marker behind."""
+    from .test_archive import BUCKET, PREFIX, S3_ARCHIVE, make_bucket, s3
+
+    make_bucket(moto)
+    client = s3(moto)
+    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/2026-W46/metrics.json",
+                      Body=(FIXTURES / "metrics-schema-1.json").read_bytes())
+    client.put_object(Bucket=BUCKET, Key=f"{PREFIX}/2026-W46/ledger.json",
+                      Body=b'{"ceo": {"state": "sent", "message_id": "m-1", "delivery": {"state": "delivered"}}}')
+
+    def versions() -> list[tuple[str, str]]:
+        answer = client.list_object_versions(Bucket=BUCKET)
+        return sorted((v["Key"], v["VersionId"]) for v in answer.get("Versions", []) + answer.get("DeleteMarkers", []))
+
+    before = versions()
+    assert len(before) == 2
+    env = write_env(tmp_path, moto, ARCHIVE_DIR=S3_ARCHIVE)
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,cfo"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Cash on hand: $70,500 (+$200 vs 2026-W46) (sum of the cash figures given)" in text
+    assert "- Cash: $70,500 (+$200 vs 2026-W46) ······▁█" in text
+    assert "Last week's reports (2026-W46): 1 delivered" in text  # the previous week's ledger is read too
+    assert versions() == before
