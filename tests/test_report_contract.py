@@ -34,3 +34,53 @@ def test_entity_names_beside_an_average_are_cut_to_the_line_bound(tmp_path: Path
             assert "E0000" in r.text and "E0001" in r.text  # one of each kind still named
             assert f"the whole list is in this report's full text (2026-W47/{r.id}.full.txt" in flat(r.text)
             assert "E0598" in r.full_text and "E0599" in r.full_text
+
+
+UNIT_NAMES = ("3028 51st St Rental", "Expert Yacht Delivery", "DangerousCentaur")
+
+
+def _everything_long(entities: int = 80) -> list[str]:
+    """Entities with enough of every list (assets, receivables, deferred revenue, expense categories,
+    uncategorized expenses, email lists, maintenance) that every report is cut."""
+    docs = []
+    for i, name in enumerate([*UNIT_NAMES, *(f"E{i:02d}" for i in range(entities))]):
+        lines = [f"entity: {name}", "status: active", "updated: 2026-09-01", "cash: 1000",
+                 "financials:", "  2026-10: {revenue: 100, expenses: 200}",
+                 "assets:", f"  - {{name: a{i}, type: equipment, value: {100 + i}}}",
+                 "revenue_recognition:",
+                 f"  - {{description: r{i}, amount: {10 + i}, service_date: 2026-11-10}}",
+                 f"  - {{description: d{i}, amount: {20 + i}, received: 2026-11-01, service_date: 2027-01-10}}",
+                 "expenses:",
+                 f"  - {{vendor: v{i}, amount: {30 + i}, category: Cat{i:02d}}}",
+                 f"  - {{vendor: u{i}, amount: {40 + i}}}",
+                 "channels:",
+                 *(f"  - {{name: List {i}-{k}, kind: email, status: live, blast: {{list_size: {100 + i},"
+                   " open_rate: 0.5, click_rate: 0.1, conversion_rate: 0.1, avg_order_value: 100}}" for k in range(2)),
+                 "maintenance:",
+                 *(f"  - {{item: Fix {i}-{k}, cost: {50 + k}, status: open, opened: 2026-11-0{1 + k % 9}}}"
+                   for k in range(200 if name == UNIT_NAMES[0] else 1)),
+                 "units:", f"  - {{unit: U{i}, tenant: T, rent: 1000, status: occupied}}"]
+        docs.append("\n".join(lines) + "\n")
+    return docs
+
+
+MORE_ROW = re.compile(r"^[\d,]+ more( \w+)? +\|")
+
+
+def test_every_cut_table_says_where_the_whole_list_is(tmp_path: Path) -> None:
+    # a table's "N more" row says how many rows are left out; the line under the table says where they are
+    metrics = metrics_of(tmp_path, *_everything_long())
+    rows_seen = 0
+    for r in ser.render_all(REPORTS, metrics):
+        lines = r.text.splitlines()
+        for i, line in enumerate(lines):
+            if not MORE_ROW.match(line):
+                continue
+            rows_seen += 1
+            rest = []
+            for later in lines[i + 1:]:
+                if later and set(later) == {"-"}:  # the next section's heading underline
+                    break
+                rest.append(later)
+            assert "the whole list is in this report's full text" in flat("\n".join(rest)), f"{r.id}: {line}"
+    assert rows_seen >= 8  # assets, burn, four of accounting's, email lists, maintenance
