@@ -84,3 +84,42 @@ def test_every_cut_table_says_where_the_whole_list_is(tmp_path: Path) -> None:
                 rest.append(later)
             assert "the whole list is in this report's full text" in flat("\n".join(rest)), f"{r.id}: {line}"
     assert rows_seen >= 8  # assets, burn, four of accounting's, email lists, maintenance
+
+
+def _section(text: str, title: str) -> str:
+    """One section of a report's text, from its title to the next title, on one line."""
+    return flat(text.split(f"\n{title}\n", 1)[1].split("\n---", 1)[0])
+
+
+def test_an_empty_sum_is_a_word_never_a_zero(tmp_path: Path) -> None:
+    # no job in the pipeline, no completed job with costs, no client owing, no stack: none, not $0.00
+    metrics = metrics_of(tmp_path, """
+        entity: Expert Yacht Delivery
+        status: active
+        updated: 2026-11-20
+        deliveries:
+          - {id: D-1, vessel: Boat, route: A - B, date: 2026-10-20, status: completed, revenue: 6800}
+          - {id: D-2, vessel: Boat, route: A - B, date: 2026-10-21, status: cancelled, revenue: 0}
+        """, """
+        entity: DangerousCentaur
+        status: active
+        updated: 2026-11-20
+        clients:
+          - {name: Acme, service: SEO, monthly_fee: 900, status: active, hours_last_30d: 10, outstanding: 0,
+             last_contact: 2026-11-10}
+        """, """
+        entity: 3028 51st St Rental
+        status: active
+        updated: 2026-11-20
+        """)
+    text = {r.id: r.text for r in ser.render_all(REPORTS, metrics)}
+    summary = _section(text["yacht"], "Summary")
+    assert "Pipeline (quoted and booked): none" in summary
+    assert "margin none (1 not costed, left out of the margin)" in summary
+    assert "$0.00" not in summary
+    assert "no margin shown: D-1 " in summary + " " and "D-2" not in summary  # a cancelled job is not to be costed
+    agency = _section(text["agency"], "Summary")
+    assert "Outstanding: none" in agency and "from 1 active client " in agency + " "
+    assert "$0.00" not in agency
+    assert "Infrastructure: none" in flat(text["ceo"])
+    assert "Monthly infrastructure: none" in flat(text["cto"])
