@@ -1,0 +1,125 @@
+"""The reports against their contract: bounded length, cut lists that say where the rest is, words for no figure."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import send_exec_reports as ser
+
+from .test_readers import REPORTS, flat, metrics_of
+
+
+def _partial_and_missing(n: int) -> list[str]:
+    """n entities: half burning over two of the three months (covered in part), half with no figures."""
+    docs = []
+    for i in range(n):
+        head = f"entity: E{i:04d}\nstatus: active\nupdated: 2026-11-20\ncash: {1000 + i}\n"
+        if i % 2:
+            docs.append(head)
+        else:
+            docs.append(head + "financials:\n  2026-09: {revenue: 100, expenses: 250}\n"
+                               "  2026-10: {revenue: 100, expenses: 250}\n")
+    return docs
+
+
+def test_entity_names_beside_an_average_are_cut_to_the_line_bound(tmp_path: Path) -> None:
+    # every average names what it leaves out or covers in part, but a few hundred names
+    # must not make an email longer than the bound: they are ranked and cut like any list
+    metrics = metrics_of(tmp_path, *_partial_and_missing(600))
+    for r in ser.render_all([t for t in REPORTS if not t.entity], metrics):
+        lines = r.text.count("\n")
+        assert lines <= ser.MAX_LINES, f"{r.id}: {lines} lines"
+        if r.id == "cfo":
+            assert "E0000" in r.text and "E0001" in r.text  # one of each kind still named
+            assert f"the whole list is in this report's full text (2026-W47/{r.id}.full.txt" in flat(r.text)
+            assert "E0598" in r.full_text and "E0599" in r.full_text
+
+
+UNIT_NAMES = ("3028 51st St Rental", "Expert Yacht Delivery", "DangerousCentaur")
+
+
+def _everything_long(entities: int = 80) -> list[str]:
+    """Entities with enough of every list (assets, receivables, deferred revenue, expense categories,
+    uncategorized expenses, email lists, maintenance) that every report is cut."""
+    docs = []
+    for i, name in enumerate([*UNIT_NAMES, *(f"E{i:02d}" for i in range(entities))]):
+        lines = [f"entity: {name}", "status: active", "updated: 2026-09-01", "cash: 1000",
+                 "financials:", "  2026-10: {revenue: 100, expenses: 200}",
+                 "assets:", f"  - {{name: a{i}, type: equipment, value: {100 + i}}}",
+                 "revenue_recognition:",
+                 f"  - {{description: r{i}, amount: {10 + i}, service_date: 2026-11-10}}",
+                 f"  - {{description: d{i}, amount: {20 + i}, received: 2026-11-01, service_date: 2027-01-10}}",
+                 "expenses:",
+                 f"  - {{vendor: v{i}, amount: {30 + i}, category: Cat{i:02d}}}",
+                 f"  - {{vendor: u{i}, amount: {40 + i}}}",
+                 "channels:",
+                 *(f"  - {{name: List {i}-{k}, kind: email, status: live, blast: {{list_size: {100 + i},"
+                   " open_rate: 0.5, click_rate: 0.1, conversion_rate: 0.1, avg_order_value: 100}}" for k in range(2)),
+                 "maintenance:",
+                 *(f"  - {{item: Fix {i}-{k}, cost: {50 + k}, status: open, opened: 2026-11-0{1 + k % 9}}}"
+                   for k in range(200 if name == UNIT_NAMES[0] else 1)),
+                 "units:", f"  - {{unit: U{i}, tenant: T, rent: 1000, status: occupied}}"]
+        docs.append("\n".join(lines) + "\n")
+    return docs
+
+
+MORE_ROW = re.compile(r"^[\d,]+ more( \w+)? +\|")
+
+
+def test_every_cut_table_says_where_the_whole_list_is(tmp_path: Path) -> None:
+    # a table's "N more" row says how many rows are left out; the line under the table says where they are
+    metrics = metrics_of(tmp_path, *_everything_long())
+    rows_seen = 0
+    for r in ser.render_all(REPORTS, metrics):
+        lines = r.text.splitlines()
+        for i, line in enumerate(lines):
+            if not MORE_ROW.match(line):
+                continue
+            rows_seen += 1
+            rest = []
+            for later in lines[i + 1:]:
+                if later and set(later) == {"-"}:  # the next section's heading underline
+                    break
+                rest.append(later)
+            assert "the whole list is in this report's full text" in flat("\n".join(rest)), f"{r.id}: {line}"
+    assert rows_seen >= 8  # assets, burn, four of accounting's, email lists, maintenance
+
+
+def _section(text: str, title: str) -> str:
+    """One section of a report's text, from its title to the next title, on one line."""
+    return flat(text.split(f"\n{title}\n", 1)[1].split("\n---", 1)[0])
+
+
+def test_an_empty_sum_is_a_word_never_a_zero(tmp_path: Path) -> None:
+    # no job in the pipeline, no completed job with costs, no client owing, no stack: none, not $0.00
+    metrics = metrics_of(tmp_path, """
+        entity: Expert Yacht Delivery
+        status: active
+        updated: 2026-11-20
+        deliveries:
+          - {id: D-1, vessel: Boat, route: A - B, date: 2026-10-20, status: completed, revenue: 6800}
+          - {id: D-2, vessel: Boat, route: A - B, date: 2026-10-21, status: cancelled, revenue: 0}
+        """, """
+        entity: DangerousCentaur
+        status: active
+        updated: 2026-11-20
+        clients:
+          - {name: Acme, service: SEO, monthly_fee: 900, status: active, hours_last_30d: 10, outstanding: 0,
+             last_contact: 2026-11-10}
+        """, """
+        entity: 3028 51st St Rental
+        status: active
+        updated: 2026-11-20
+        """)
+    text = {r.id: r.text for r in ser.render_all(REPORTS, metrics)}
+    summary = _section(text["yacht"], "Summary")
+    assert "Pipeline (quoted and booked): none" in summary
+    assert "margin none (1 not costed, left out of the margin)" in summary
+    assert "$0.00" not in summary
+    assert "no margin shown: D-1 " in summary + " " and "D-2" not in summary  # a cancelled job is not to be costed
+    agency = _section(text["agency"], "Summary")
+    assert "Outstanding: none" in agency and "from 1 active client " in agency + " "
+    assert "$0.00" not in agency
+    assert "Infrastructure: none" in flat(text["ceo"])
+    assert "Monthly infrastructure: none" in flat(text["cto"])
