@@ -1274,6 +1274,12 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
+# The name the reports, the history and CloudWatch give the whole portfolio's figures, beside
+# each entity's: a business of that name (in any case, width or accent form) would be given
+# the portfolio's figures, so no handoff may name its entity so.
+PORTFOLIO_SCOPE = "Portfolio"
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Hold Python's cycle collector while handoffs are read.
@@ -1324,6 +1330,12 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
             portfolio.skipped.append(rel)
             continue
         folded = name_key(handoff.entity)
+        if folded == name_key(PORTFOLIO_SCOPE):
+            errors.append(
+                f"{path}:{handoff.lines['entity']}: entity {handoff.entity!r} is the name the reports give the "
+                "whole portfolio; name the business differently in every handoff of it"
+            )
+            continue
         key = (folded, name_key(handoff.project))
         if key in projects:  # a copied handoff would count the project's cash twice
             line = handoff.lines.get("project", handoff.lines["entity"])
@@ -3086,7 +3098,6 @@ MONEY_HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn")
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 HEADLINE_MAX_ADJUSTED = 30  # a headline figure is under 10**30 (a handoff amount is under 10**15) ...
 HEADLINE_MIN_ADJUSTED = -60  # ... and a nonzero one over 10**-60 (quotients keep 34 digits)
-PORTFOLIO_SCOPE = "Portfolio"  # the scope of portfolio-wide figures beside the entities'
 
 
 def period_start(period: str) -> dt.date | None:

@@ -627,3 +627,43 @@ def test_lines_of_keys_are_recorded(tmp_path):
     assert (lines["entity"], lines["status"], lines["updated"]) == (4, 5, 6)
     assert (lines["dynamodb"], lines["dynamodb.events"], lines["dynamodb.checklist"]) == (7, 8, 9)
     assert lines["actions"] == 10
+
+
+# ---------------------------------------------------------------------------
+# A business named "Portfolio": the history, the week-on-week changes and CloudWatch key
+# the whole portfolio's figures by that name beside each entity's, so the business would
+# be given the portfolio's figures (and share its CloudWatch series).
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Portfolio", "portfolio", "\uff30\uff4f\uff52\uff54\uff46\uff4f\uff4c\uff49\uff4f", "Portfol\u2170o"],
+    ids=["exact", "lower", "fullwidth", "compatibility-form"],  # the last: a small roman numeral one for i
+)
+def test_an_entity_named_as_the_portfolio_is_an_error(portfolio, capsys, name):
+    handoffs = portfolio / "handoffs"
+    (handoffs / "acme.md").write_text(doc(HEAD + "cash: 8200\n"), encoding="utf-8")
+    (handoffs / "p.md").write_text(doc(f"entity: {name}\nstatus: active\nupdated: 2026-11-18\ncash: 100\n"),
+                                   encoding="utf-8")
+
+    status = run(portfolio, "--only", "ceo")
+
+    out, err = capsys.readouterr()
+    assert status == 65
+    assert out == ""
+    assert error_lines(err) == [
+        f"{handoff_path(portfolio, 'p.md')}:2: entity {name!r} is the name the reports give the whole "
+        "portfolio; name the business differently in every handoff of it",
+        "bad input: nothing was sent (1 error)",
+    ]
+
+
+def test_the_portfolio_figures_are_the_whole_portfolios(tmp_path):
+    """What the refusal protects: the scope named as the portfolio holds the sum, each entity its own."""
+    (tmp_path / "a.md").write_text(doc(HEAD + "cash: 8200\n"), encoding="utf-8")
+    (tmp_path / "b.md").write_text(doc("entity: Beta\nstatus: active\nupdated: 2026-11-18\ncash: 100\n"),
+                                   encoding="utf-8")
+    metrics = ser.compute_metrics(ser.read_handoffs(tmp_path), {}, dt.date.fromisoformat(AS_OF))
+    figures = ser.headline_figures(metrics)
+    assert figures[ser.PORTFOLIO_SCOPE]["cash"] == Decimal(8300)
+    assert figures["Beta"]["cash"] == Decimal(100)
