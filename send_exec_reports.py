@@ -4216,6 +4216,40 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
     return "\n".join([*lines, "", ""])
 
 
+ENTITIES_NAMED = 20  # entity names listed in the error about a unit report's entity; the rest are counted
+
+
+def unit_entity_errors(reports: list[ReportTemplate], metrics: dict[str, Any]) -> list[str]:
+    """One line for each business-unit report whose entity has no handoff documents (a renamed business)."""
+    missing = [r for r in reports if r.entity and r.entity not in metrics["entities"]]
+    if not missing:
+        return []
+    names = list(metrics["entities"])
+    known = ", ".join(clean_text(name) for name in names[:ENTITIES_NAMED]) or "none"  # one line, inert
+    if len(names) > ENTITIES_NAMED:
+        known += f" and {format_count(len(names) - ENTITIES_NAMED)} more"
+    return [
+        f"{r.path}:{_front_matter_line(r.path, 'entity')}: entity {r.entity!r} has no handoff documents; "
+        f"fix the template's entity, add a handoff, or delete the template if the business is gone "
+        f"(entities: {known})"
+        for r in missing
+    ]
+
+
+def _front_matter_line(path: Path, key: str) -> int:
+    """The line of a template's front matter that sets `key` (2, the front matter's first, when not found)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):  # read when the templates were loaded: changed since, say where it began
+        return 2
+    for number, line in enumerate(lines[1:], start=2):
+        if line.strip() == "---":
+            break
+        if line.startswith(f"{key}:"):
+            return number
+    return 2
+
+
 def render_report(
     report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None, *, whole: bool = True
 ) -> RenderedReport:
@@ -4236,15 +4270,9 @@ def render_report(
     full_name = f"{metrics['period']}/{report.id}.full.txt"
     context["more"] = functools.partial(more_line, full_name=full_name)
     if report.entity:
-        unit = metrics["entities"].get(report.entity)
-        if unit is None:
-            known = ", ".join(metrics["entities"]) or "none"
-            raise InputError(
-                f"{report.path}:2: entity {report.entity!r} has no handoff documents; "
-                f"fix the template's entity, add a handoff, or delete the template if the business is gone "
-                f"(entities: {known})"
-            )
-        context["e"] = unit
+        if errors := unit_entity_errors([report], metrics):
+            raise InputErrors(errors)
+        context["e"] = metrics["entities"][report.entity]
     first = "No earlier week in the archive to compare with.\n\n" if history["previous"] is None else ""
     header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n{first}"
               f"{needs_you_markdown(needs, report)}")
@@ -4351,7 +4379,13 @@ def _template_line(exc: BaseException, path: Path) -> int | str:
 
 
 def render_all(reports: list[ReportTemplate], metrics: dict[str, Any], *, whole: bool = True) -> list[RenderedReport]:
-    """Render every selected report before anything is sent (whole=False: see render_report)."""
+    """Render every selected report before anything is sent (whole=False: see render_report).
+
+    Every unit report whose entity has no handoffs is named before any is rendered, so
+    that one run names them all.
+    """
+    if errors := unit_entity_errors(reports, metrics):
+        raise InputErrors(errors)
     env = jinja_env(reports)
     return [render_report(r, metrics, env, whole=whole) for r in reports]
 

@@ -667,3 +667,40 @@ def test_the_portfolio_figures_are_the_whole_portfolios(tmp_path):
     figures = ser.headline_figures(metrics)
     assert figures[ser.PORTFOLIO_SCOPE]["cash"] == Decimal(8300)
     assert figures["Beta"]["cash"] == Decimal(100)
+
+
+# ---------------------------------------------------------------------------
+# Unit reports whose entity has no handoffs: one run names every one of them (a newcomer
+# with the three bundled unit templates and handoffs of their own), and lists a bounded
+# number of the entities there are.
+
+# in the reports' order
+UNIT_TEMPLATES = {"rental": "3028 51st St Rental", "yacht": "Expert Yacht Delivery", "agency": "DangerousCentaur"}
+
+
+def test_check_names_every_unit_report_without_handoffs_in_one_run(portfolio, capsys):
+    (portfolio / "handoffs" / "acme.md").write_text(doc(HEAD + "cash: 8200\n"), encoding="utf-8")
+
+    status = run(portfolio, "--check")
+
+    out, err = capsys.readouterr()
+    assert status == 65
+    assert out == ""
+    advice = ("has no handoff documents; fix the template's entity, add a handoff, or delete the template "
+              "if the business is gone (entities: Acme)")
+    assert error_lines(err) == [
+        *(f"{ser.REPORTS_DIR / f'{rid}.md'}:4: entity {entity!r} {advice}" for rid, entity in UNIT_TEMPLATES.items()),
+        "check failed: bad input (3 errors, above)",
+    ]
+
+
+def test_the_entities_listed_are_bounded(portfolio, capsys):
+    for i in range(ser.ENTITIES_NAMED + 7):
+        (portfolio / "handoffs" / f"v{i:02d}.md").write_text(
+            doc(f"entity: Venture {i:02d}\nstatus: active\nupdated: 2026-11-18\n"), encoding="utf-8")
+
+    assert run(portfolio, "--only", "rental") == 65
+
+    (line, _) = error_lines(capsys.readouterr().err)
+    listed = ", ".join(f"Venture {i:02d}" for i in range(ser.ENTITIES_NAMED))
+    assert line.endswith(f"(entities: {listed} and 7 more)"), line
