@@ -4169,6 +4169,9 @@ def report_tables(report: ReportTemplate, metrics: dict[str, Any]) -> list[dict[
     return []
 
 
+TABLES_NAMED = 12  # DynamoDB tables named in the data-sources line (the sample's nine all are); the rest are counted
+
+
 def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) -> str:
     """The closing data-sources line: handoffs read and skipped, this report's tables and their time, as-of."""
     s = metrics["sources"]
@@ -4180,10 +4183,12 @@ def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) 
                    f"{', '.join(names)}{f' and {format_count(rest)} more' if rest else ''})")
     tables = report_tables(report, metrics) if report else s["table_info"]
     groups: dict[str, list[str]] = {}
-    for t in tables:  # tables exported together share one time
+    for t in tables[:TABLES_NAMED]:  # tables exported together share one time
         when = f"exported {t['exported']:%Y-%m-%d %H:%M} UTC" if t["exported"] else t["source"]
         groups.setdefault(when, []).append(t["table"])
     used = "; ".join(f"{', '.join(names)} ({when})" for when, names in groups.items())
+    if len(tables) > TABLES_NAMED:  # hundreds of tables on one line would pass an email's length bound
+        used += f" and {_plural(len(tables) - TABLES_NAMED, 'more table')}"
     return (
         f"Data sources: {_plural(s['handoffs'], 'handoff')} read{skipped}; "
         f"DynamoDB tables: {used or 'none used by this report'}; as of {metrics['as_of'].isoformat()}."

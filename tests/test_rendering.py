@@ -169,3 +169,28 @@ def test_a_table_inside_a_templates_raw_html_shows_as_a_table(md: str) -> None:
     assert "Name | Amount\n-----+-------\nAcme |      2\n" in text and text.startswith("Before.\n")
     page = ser.html_from_markdown(md, "S")
     assert "\x10" not in page and ">Acme</td>" in page
+
+
+def test_the_sources_line_names_a_bounded_number_of_tables(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Hundreds of tables: the line names the first TABLES_NAMED, counts the rest, and the email keeps its bound."""
+    docs, rental = 150, "3028 51st St Rental"
+    long = "events-of-the-booking-site-" * 5  # a table name may have 255 characters
+    for i in range(docs):
+        entity = rental if i < 10 else f"Venture {i:03d}"
+        tables = {"events": f"venture-{i:03d}-{long}", "users": f"venture-{i:03d}-users"}
+        for j, name in enumerate(tables.values()):  # two export times: two groups among the named
+            write_export(tmp_path / "exports" / name, [{"id": {"S": "1"}}],
+                         export_time=T0 + dt.timedelta(hours=(i + j) % 2))
+        handoff(tmp_path / "handoffs", f"d{i:03d}", entity=entity, project=f"P{i}", dynamodb=tables)
+    out = dry_run(tmp_path, capsys, "ceo,rental", exports=True)
+    for word, tables in (("CEO", 2 * docs), (rental, 20)):
+        lines = report(out, word)
+        body = lines[lines.index("") + 1:]  # after the headers
+        assert len(body) <= ser.MAX_LINES
+        flat = " ".join(" ".join(body).split())
+        sources = flat[flat.index("DynamoDB tables: "):]
+        named = re.findall(rf"venture-\d{{3}}-(?:{long}|users)", sources)
+        assert len(named) == ser.TABLES_NAMED
+        assert f"and {tables - ser.TABLES_NAMED} more tables; as of 2026-11-22." in sources
+        assert "(exported 2026-11-21 09:00 UTC)" in sources and "(exported 2026-11-21 10:00 UTC)" in sources
