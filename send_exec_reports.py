@@ -1275,9 +1275,15 @@ def name_key(name: str) -> str:
 
 
 # The name the reports, the history and CloudWatch give the whole portfolio's figures, beside
-# each entity's: a business of that name (in any case, width or accent form) would be given
-# the portfolio's figures, so no handoff may name its entity so.
+# each entity's, and the entity of an AWS resource no handoff names: a business of either
+# name (in any case, width or accent form) would be given figures or findings not its own,
+# so no handoff may name its entity so.
 PORTFOLIO_SCOPE = "Portfolio"
+ESTATE_ENTITY = "AWS estate"
+RESERVED_ENTITIES = {
+    PORTFOLIO_SCOPE: "the name the reports give the whole portfolio",
+    ESTATE_ENTITY: "the name the CTO report gives AWS resources no handoff names",
+}
 
 
 @contextlib.contextmanager
@@ -1330,10 +1336,11 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
             portfolio.skipped.append(rel)
             continue
         folded = name_key(handoff.entity)
-        if folded == name_key(PORTFOLIO_SCOPE):
+        reserved = [why for name, why in RESERVED_ENTITIES.items() if name_key(name) == folded]
+        if reserved:
             errors.append(
-                f"{path}:{handoff.lines['entity']}: entity {handoff.entity!r} is the name the reports give the "
-                "whole portfolio; name the business differently in every handoff of it"
+                f"{path}:{handoff.lines['entity']}: entity {handoff.entity!r} is {reserved[0]}; "
+                "name the business differently in every handoff of it"
             )
             continue
         key = (folded, name_key(handoff.project))
@@ -1952,7 +1959,6 @@ class EstateUnavailable(ReportError):
     status = ExitStatus.UNAVAILABLE
 
 
-ESTATE_ENTITY = "AWS estate"  # the entity of a shortfall about a resource no handoff names
 ESTATE_ROWS = 25  # rows of each estate table in the CTO report; the rest are counted
 S3_LIST_CAP = 10_000  # keys counted by listing a bucket that has no daily storage metrics
 S3_METRIC_DAYS = 3  # how far before the as-of date the daily storage metrics are looked for

@@ -635,12 +635,18 @@ def test_lines_of_keys_are_recorded(tmp_path):
 # be given the portfolio's figures (and share its CloudWatch series).
 
 
+PORTFOLIO = "the name the reports give the whole portfolio"
+ESTATE = "the name the CTO report gives AWS resources no handoff names"
+
+
 @pytest.mark.parametrize(
-    "name",
-    ["Portfolio", "portfolio", "\uff30\uff4f\uff52\uff54\uff46\uff4f\uff4c\uff49\uff4f", "Portfol\u2170o"],
-    ids=["exact", "lower", "fullwidth", "compatibility-form"],  # the last: a small roman numeral one for i
+    ("name", "why"),
+    [("Portfolio", PORTFOLIO), ("portfolio", PORTFOLIO),
+     ("\uff30\uff4f\uff52\uff54\uff46\uff4f\uff4c\uff49\uff4f", PORTFOLIO), ("Portfol\u2170o", PORTFOLIO),
+     ("AWS Estate", ESTATE)],
+    ids=["exact", "lower", "fullwidth", "compatibility-form", "estate"],  # compatibility: a roman numeral one for i
 )
-def test_an_entity_named_as_the_portfolio_is_an_error(portfolio, capsys, name):
+def test_an_entity_named_as_the_portfolio_is_an_error(portfolio, capsys, name, why):
     handoffs = portfolio / "handoffs"
     (handoffs / "acme.md").write_text(doc(HEAD + "cash: 8200\n"), encoding="utf-8")
     (handoffs / "p.md").write_text(doc(f"entity: {name}\nstatus: active\nupdated: 2026-11-18\ncash: 100\n"),
@@ -652,8 +658,8 @@ def test_an_entity_named_as_the_portfolio_is_an_error(portfolio, capsys, name):
     assert status == 65
     assert out == ""
     assert error_lines(err) == [
-        f"{handoff_path(portfolio, 'p.md')}:2: entity {name!r} is the name the reports give the whole "
-        "portfolio; name the business differently in every handoff of it",
+        f"{handoff_path(portfolio, 'p.md')}:2: entity {name!r} is {why}; name the business differently in every "
+        "handoff of it",
         "bad input: nothing was sent (1 error)",
     ]
 
