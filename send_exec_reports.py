@@ -6060,13 +6060,26 @@ def post_cards(ledger: Ledger, after: AfterSend, cards: list[dict[str, Any]]) ->
     return posted
 
 
+def cloudwatch_timestamp(as_of: dt.date, now: dt.datetime) -> dt.datetime:
+    """When the figures of a first push happened: the end of the as-of day (UTC), or now.
+
+    A send for an earlier week puts its figures in that week on a graph, not today's; an
+    as-of day not yet over goes at now (CloudWatch refuses points over two hours ahead),
+    and one older than CloudWatch takes goes at now too, as a late rerun does.
+    """
+    end = dt.datetime.combine(as_of, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    if end > now or now - end > dt.timedelta(days=CLOUDWATCH_MAX_AGE_DAYS):
+        return now
+    return end
+
+
 def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now: dt.datetime) -> int:
     """Put the headline figures in CloudWatch, a batch at a time, each batch once; the values put."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     # a rerun reuses the first push's timestamp, so a repeated batch holds the very same data points
     stamps = [e["timestamp"] for k, e in ledger.entries.items() if k.startswith(METRICS_KEY) and "timestamp" in e]
-    when = dt.datetime.fromisoformat(stamps[0]) if stamps else now
+    when = dt.datetime.fromisoformat(stamps[0]) if stamps else cloudwatch_timestamp(metrics["as_of"], now)
     if when.tzinfo is None or now - when > dt.timedelta(days=CLOUDWATCH_MAX_AGE_DAYS):
         when = now  # CloudWatch refuses data points older than two weeks: a late rerun puts them now
     data = cloudwatch_data(headline_figures(metrics), when)
