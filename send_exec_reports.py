@@ -2011,8 +2011,8 @@ def inventory_enabled(settings: Settings) -> bool:
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
-    raise ConfigError("AWS_INVENTORY is neither 1 nor 0: set 1 to read the AWS estate into the CTO report, "
-                      "0 (or leave it unset) to skip it")
+    raise ConfigError("AWS_INVENTORY is none of 1, true, yes, on, 0, false, no, off: set 1 to read the AWS estate "
+                      "into the CTO report, 0 (or leave it unset) to skip it")
 
 
 def secret_looking(name: str) -> bool:

@@ -682,5 +682,20 @@ def test_a_bad_setting_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     env = estate_env(tmp_path, "http://127.0.0.1:9", AWS_INVENTORY="maybe")
     assert ser.main(["--dry-run", "--env-file", str(env)]) == ser.ExitStatus.CONFIG
     err = capsys.readouterr().err
-    assert err == ("send_exec_reports: AWS_INVENTORY is neither 1 nor 0: set 1 to read the AWS estate into the "
-                   "CTO report, 0 (or leave it unset) to skip it\n")
+    assert err == ("send_exec_reports: AWS_INVENTORY is none of 1, true, yes, on, 0, false, no, off: set 1 to read "
+                   "the AWS estate into the CTO report, 0 (or leave it unset) to skip it\n")
+
+
+@pytest.mark.parametrize(("value", "on"), [
+    ("1", True), ("true", True), ("Yes", True), ("ON", True), (" on ", True),
+    ("0", False), ("False", False), ("no", False), ("off", False), ("", False),
+])
+def test_every_documented_spelling_of_the_setting_is_taken(value: str, on: bool) -> None:
+    """The README and repos.env.example name these spellings; each means what they say."""
+    settings = ser.Settings(env_file=None, values={"AWS_INVENTORY": value}, handoff_dir=ROOT, export_dir=None,
+                            archive_dir=None, region="us-west-2")
+    assert ser.inventory_enabled(settings) is on
+    documented = " ".join([(ROOT / "README.md").read_text(encoding="utf-8"),
+                           (ROOT / "repos.env.example").read_text(encoding="utf-8")])
+    if value.strip():
+        assert f"`{value.strip().lower()}`" in documented, value
