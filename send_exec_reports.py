@@ -3206,15 +3206,29 @@ def history_figures(
                 spark[scope][k] = sparkline(series)
     last_week = weeks[-2] if len(weeks) >= 2 else None
     return {"period": period, "previous": previous, "previous_is_last_week": previous == last_week,
-            "change": change, "spark": spark, "weeks": weeks}
+            "change": change, "spark": spark, "weeks": weeks,
+            "previous_figures": earlier[previous] if previous is not None else {}}
 
 
-def change_text(history: dict[str, Any], scope: str, name: str) -> str:
-    """' (+$600 vs 2026-W46)' for a headline figure; '' when there is no earlier value."""
+def change_text(history: dict[str, Any], scope: str, name: str, earning: bool = False) -> str:
+    """' (+$600 vs 2026-W46)' for a headline figure; '' when there is no earlier value.
+
+    `earning=True` is for burn shown as earnings (a negative burn): the change is that of
+    the earnings, so a fall in burn reads as a rise. Burn that crossed zero since then
+    (burning then, earning now, or the other way) names what it was instead, since a
+    difference across zero reads as neither: ' (was burning $300/month in 2026-W46)'.
+    """
     previous = history.get("previous")
     delta = history.get("change", {}).get(scope, {}).get(name)
     if previous is None or delta is None:
         return ""
+    if name == "burn":
+        was = history.get("previous_figures", {}).get(scope, {}).get("burn")
+        if was is not None and (was > 0) != (was + delta > 0):  # burning is above zero, as the reports say
+            doing = f"burning {format_per_month(was)}" if was > 0 else f"earning {format_per_month(-was)}"
+            return f" (was {doing} in {previous})"
+        if earning:
+            delta = -delta
     money = name in MONEY_HEADLINE
     counts_this_week = history.get("previous_is_last_week") and not money
     when = "this week" if counts_this_week else f"vs {previous}"
