@@ -2029,8 +2029,8 @@ def inventory_enabled(settings: Settings) -> bool:
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
-    raise ConfigError("AWS_INVENTORY is neither 1 nor 0: set 1 to read the AWS estate into the CTO report, "
-                      "0 (or leave it unset) to skip it")
+    raise ConfigError("AWS_INVENTORY is none of 1, true, yes, on, 0, false, no, off: set 1 to read the AWS estate "
+                      "into the CTO report, 0 (or leave it unset) to skip it")
 
 
 def secret_looking(name: str) -> bool:
@@ -3223,15 +3223,29 @@ def history_figures(
                 spark[scope][k] = sparkline(series)
     last_week = weeks[-2] if len(weeks) >= 2 else None
     return {"period": period, "previous": previous, "previous_is_last_week": previous == last_week,
-            "change": change, "spark": spark, "weeks": weeks}
+            "change": change, "spark": spark, "weeks": weeks,
+            "previous_figures": earlier[previous] if previous is not None else {}}
 
 
-def change_text(history: dict[str, Any], scope: str, name: str) -> str:
-    """' (+$600 vs 2026-W46)' for a headline figure; '' when there is no earlier value."""
+def change_text(history: dict[str, Any], scope: str, name: str, earning: bool = False) -> str:
+    """' (+$600 vs 2026-W46)' for a headline figure; '' when there is no earlier value.
+
+    `earning=True` is for burn shown as earnings (a negative burn): the change is that of
+    the earnings, so a fall in burn reads as a rise. Burn that crossed zero since then
+    (burning then, earning now, or the other way) names what it was instead, since a
+    difference across zero reads as neither: ' (was burning $300/month in 2026-W46)'.
+    """
     previous = history.get("previous")
     delta = history.get("change", {}).get(scope, {}).get(name)
     if previous is None or delta is None:
         return ""
+    if name == "burn":
+        was = history.get("previous_figures", {}).get(scope, {}).get("burn")
+        if was is not None and (was > 0) != (was + delta > 0):  # burning is above zero, as the reports say
+            doing = f"burning {format_per_month(was)}" if was > 0 else f"earning {format_per_month(-was)}"
+            return f" (was {doing} in {previous})"
+        if earning:
+            delta = -delta
     money = name in MONEY_HEADLINE
     counts_this_week = history.get("previous_is_last_week") and not money
     when = "this week" if counts_this_week else f"vs {previous}"
@@ -6116,13 +6130,26 @@ def post_cards(ledger: Ledger, after: AfterSend, cards: list[dict[str, Any]]) ->
     return posted
 
 
+def cloudwatch_timestamp(as_of: dt.date, now: dt.datetime) -> dt.datetime:
+    """When the figures of a first push happened: the end of the as-of day (UTC), or now.
+
+    A send for an earlier week puts its figures in that week on a graph, not today's; an
+    as-of day not yet over goes at now (CloudWatch refuses points over two hours ahead),
+    and one older than CloudWatch takes goes at now too, as a late rerun does.
+    """
+    end = dt.datetime.combine(as_of, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    if end > now or now - end > dt.timedelta(days=CLOUDWATCH_MAX_AGE_DAYS):
+        return now
+    return end
+
+
 def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now: dt.datetime) -> int:
     """Put the headline figures in CloudWatch, a batch at a time, each batch once; the values put."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     # a rerun reuses the first push's timestamp, so a repeated batch holds the very same data points
     stamps = [e["timestamp"] for k, e in ledger.entries.items() if k.startswith(METRICS_KEY) and "timestamp" in e]
-    when = dt.datetime.fromisoformat(stamps[0]) if stamps else now
+    when = dt.datetime.fromisoformat(stamps[0]) if stamps else cloudwatch_timestamp(metrics["as_of"], now)
     if when.tzinfo is None or now - when > dt.timedelta(days=CLOUDWATCH_MAX_AGE_DAYS):
         when = now  # CloudWatch refuses data points older than two weeks: a late rerun puts them now
     data = cloudwatch_data(headline_figures(metrics), when)

@@ -25,14 +25,18 @@ def cloudwatch(endpoint: str) -> object:
 
 
 def read_back(endpoint: str, metric: str, entity: str) -> list[float]:
-    """Every value CloudWatch holds for one figure of one entity (GetMetricData, last two days)."""
+    """Every value CloudWatch holds for one figure of one entity (GetMetricData, last two weeks and a day).
+
+    The window covers the golden as-of date's end as well as now: which of the two a send
+    stamps its figures at depends on how long ago that date is.
+    """
     now = dt.datetime.now(dt.UTC)
     answer = cloudwatch(endpoint).get_metric_data(  # type: ignore[attr-defined]
         MetricDataQueries=[{"Id": "m", "MetricStat": {
             "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
                        "Dimensions": [{"Name": "Entity", "Value": entity}]},
             "Period": 60, "Stat": "Maximum"}}],
-        StartTime=now - dt.timedelta(days=1), EndTime=now + dt.timedelta(hours=1),
+        StartTime=now - dt.timedelta(days=ser.CLOUDWATCH_MAX_AGE_DAYS + 2), EndTime=now + dt.timedelta(hours=1),
     )
     return answer["MetricDataResults"][0]["Values"]
 
@@ -170,3 +174,53 @@ def test_a_value_cloudwatch_cannot_hold_is_left_out() -> None:
         ("Expenses3MonthAverage", -12.5, [{"Name": "Entity", "Value": "Acme"}]),
         ("Revenue3MonthAverage", 0.0, [{"Name": "Entity", "Value": "Acme"}]),
     ]
+
+
+def jada_cash_points(endpoint: str, around: dt.datetime) -> list[tuple[dt.datetime, float]]:
+    """The (timestamp, value) points of JADA's Cash within 30 days of `around` (GetMetricStatistics)."""
+    answer = cloudwatch(endpoint).get_metric_statistics(  # type: ignore[attr-defined]
+        Namespace=NAMESPACE, MetricName="Cash", Dimensions=[{"Name": "Entity", "Value": "JADA"}],
+        StartTime=around - dt.timedelta(days=30), EndTime=around + dt.timedelta(days=1),
+        Period=60, Statistics=["Maximum"],
+    )
+    return sorted((p["Timestamp"].astimezone(dt.UTC), p["Maximum"]) for p in answer["Datapoints"])
+
+
+AS_OF = dt.date(2026, 11, 22)  # the sample's as-of date (a Sunday)
+AS_OF_END = dt.datetime(2026, 11, 22, 23, 59, 59, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    # the as-of day is today: its end is still ahead, and CloudWatch refuses points over two hours ahead
+    (dt.datetime(2026, 11, 22, 7, 30, tzinfo=dt.UTC), dt.datetime(2026, 11, 22, 7, 30, tzinfo=dt.UTC)),
+    # a send for a week three days back: the figures belong to that day, not to today
+    (dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC), AS_OF_END),
+    # twenty days back is older than CloudWatch takes: now, as for a late rerun
+    (dt.datetime(2026, 12, 12, 9, 0, tzinfo=dt.UTC), dt.datetime(2026, 12, 12, 9, 0, tzinfo=dt.UTC)),
+], ids=["as-of-today", "as-of-3-days-ago", "as-of-20-days-ago"])
+def test_the_figures_go_at_the_end_of_the_as_of_day_when_cloudwatch_takes_it(
+    tmp_path: Path, moto: str, now: dt.datetime, expected: dt.datetime,
+) -> None:
+    ledger = ser.Ledger(ser.FolderArchive(tmp_path), "2026-W47")
+    after = ser.AfterSend(namespace=NAMESPACE, cloudwatch=cloudwatch(moto))
+    metrics = sample_metrics()
+    assert metrics["as_of"] == AS_OF
+    assert ser.push_metrics(ledger, after, metrics, now) > 0
+    assert jada_cash_points(moto, now) == [(expected, 7400.0)]  # hand-checked: JADA has $7,400 of cash
+    assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == expected.isoformat()
+
+    # a rerun a day later puts a missing batch at the first push's timestamp, not at its own now
+    ledger.record("metrics:cloudwatch:1", "pushing", namespace=NAMESPACE, values="1", timestamp=expected.isoformat())
+    assert ser.push_metrics(ledger, after, metrics, now + dt.timedelta(days=1)) > 0
+    assert jada_cash_points(moto, now) == [(expected, 7400.0)]
+    assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == expected.isoformat()
+
+
+def test_an_as_of_date_ahead_of_now_puts_the_figures_now() -> None:
+    """An as-of day in the future (a clock behind, or a send prepared ahead) never stamps ahead of now."""
+    now = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
+    assert ser.cloudwatch_timestamp(AS_OF, now) == now
+    # the boundary: exactly CLOUDWATCH_MAX_AGE_DAYS after the day's end still goes at that end; a second more, now
+    edge = AS_OF_END + dt.timedelta(days=ser.CLOUDWATCH_MAX_AGE_DAYS)
+    assert ser.cloudwatch_timestamp(AS_OF, edge) == AS_OF_END
+    assert ser.cloudwatch_timestamp(AS_OF, edge + dt.timedelta(seconds=1)) == edge + dt.timedelta(seconds=1)

@@ -297,6 +297,58 @@ def test_every_lambda_function_is_read_beyond_one_page(moto: str) -> None:
     assert OTHER_VALUE not in repr(functions) and PLAIN_VALUE not in repr(functions)
 
 
+def test_every_bucket_is_read_beyond_one_page(moto: str) -> None:
+    # moto 5.2 answers ListBuckets in one page (it ignores ContinuationToken and never sends
+    # one; MaxBuckets only cuts the list short): the proxy pages its answer, 2 buckets a page
+    s3 = client(moto, "s3")
+    names = [f"paged-{i}" for i in range(5)]
+    for name in names:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    proxy = EstateProxy(moto, bucket_page=2)
+    try:
+        first_page = client(proxy.url, "s3").list_buckets()
+        assert len(first_page["Buckets"]) == 2 and first_page["ContinuationToken"] == "2"
+        proxy.markers.clear()
+        buckets = ser.read_buckets(client(proxy.url, "s3"), client(proxy.url, "cloudwatch"),
+                                   TODAY - dt.timedelta(days=365))
+    finally:
+        proxy.close()
+    assert proxy.markers == [None, "2", "4"]
+    assert [b["name"] for b in buckets] == names
+
+
+def test_a_bucket_listing_follows_every_page_below_the_cap(moto: str) -> None:
+    # S3 answers at most 1,000 keys a page; rather than put 1,001 objects, the proxy asks moto
+    # for pages of 3, which moto pages with its own continuation tokens
+    s3 = client(moto, "s3")
+    s3.create_bucket(Bucket="listed", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    for i in range(8):
+        s3.put_object(Bucket="listed", Key=f"k{i}", Body=b"x" * (i + 1))
+    proxy = EstateProxy(moto, small_pages=3)
+    try:
+        counted = ser.count_objects(client(proxy.url, "s3"), "listed", cap=100)
+    finally:
+        proxy.close()
+    listings = [q for path, q in proxy.requests if path == "/listed" and q.get("list-type") == ["2"]]
+    assert len(listings) == 3  # keys 3 + 3 + 2
+    assert "continuation-token" not in listings[0] and all("continuation-token" in q for q in listings[1:])
+    assert counted == (8, sum(range(1, 9)), False)
+
+
+def test_every_storage_metric_is_read_beyond_one_page(moto: str) -> None:
+    # moto pages ListMetrics as AWS does, 500 metrics a page: 501 buckets' metrics make two pages
+    cw = client(moto, "cloudwatch")
+    names = [f"metric-{i:03d}" for i in range(501)]
+    cw.put_metric_data(Namespace="AWS/S3", MetricData=[{  # moto takes the AWS/ namespace (AWS does not)
+        "MetricName": "NumberOfObjects", "Value": 1.0, "Timestamp": dt.datetime.now(UTC),
+        "Dimensions": [{"Name": "BucketName", "Value": n}, {"Name": "StorageType", "Value": "AllStorageTypes"}],
+    } for n in names])
+    first_page = cw.list_metrics(Namespace="AWS/S3", MetricName="NumberOfObjects")
+    assert len(first_page["Metrics"]) == 500 and first_page.get("NextToken")
+    found = ser._storage_metrics(cw, "NumberOfObjects")
+    assert sorted(found) == names and all(found[n] == ["AllStorageTypes"] for n in names)
+
+
 def test_buckets_are_counted_from_the_daily_metrics_else_by_a_capped_listing(moto: str) -> None:
     s3 = client(moto, "s3")
     for name, n in (("estate-small", 2), ("estate-big", 7)):
@@ -334,6 +386,33 @@ def test_distributions_with_their_invalidations_in_the_period(moto: str) -> None
     assert d["status"] and isinstance(d["last_change"], dt.date)
     assert d["invalidations"] == 2  # moto dates them now
     assert ser.read_distributions(cf, TODAY - dt.timedelta(days=14))[0]["invalidations"] == 0
+
+
+def test_every_distribution_is_read_beyond_one_page(moto: str) -> None:
+    # moto pages ListDistributions as AWS does, 100 a page; creating 101 distributions takes
+    # seconds, so the proxy asks moto for pages of 2 and moto's own markers are followed
+    ids = [make_distribution(moto, f"site-{i}") for i in range(5)]
+    proxy = EstateProxy(moto, small_pages=2)
+    try:
+        read = ser.read_distributions(client(proxy.url, "cloudfront"), TODAY)
+    finally:
+        proxy.close()
+    listings = [q for path, q in proxy.requests if path == "/2020-05-31/distribution"]
+    assert len(listings) == 3  # 2 + 2 + 1
+    assert "Marker" not in listings[0] and all(q.get("Marker") for q in listings[1:])
+    assert sorted(d["id"] for d in read) == sorted(ids)
+
+
+def test_every_invalidation_is_read_beyond_one_page(moto: str) -> None:
+    # moto pages ListInvalidations as AWS does, 100 a page: 101 invalidations make two pages
+    dist = make_distribution(moto)
+    cf = client(moto, "cloudfront")
+    for i in range(101):
+        cf.create_invalidation(DistributionId=dist, InvalidationBatch={
+            "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": f"deploy-{i}"})
+    first_page = cf.list_invalidations(DistributionId=dist)["InvalidationList"]
+    assert len(first_page["Items"]) == 100 and first_page["IsTruncated"]
+    assert ser.read_distributions(cf, TODAY)[0]["invalidations"] == 101  # moto dates them now
 
 
 # ---------------------------------------------------------------------------
@@ -443,18 +522,26 @@ class EstateProxy:
     403 AccessDenied, with a message carrying a marker that must never reach the output
     (botocore text is not printed). `lambda_page`: ListFunctions is answered
     `lambda_page` functions at a time with a NextMarker, as AWS does and moto does not.
+    `bucket_page`: ListBuckets is answered `bucket_page` buckets at a time with a
+    ContinuationToken (moto 5.2 ignores the token and never sends one). `small_pages`:
+    ListObjectsV2 (max-keys) and ListDistributions (MaxItems) ask moto for pages that
+    small, which moto then pages itself, with its own tokens and markers.
+    `markers` records the tokens of the paged listings, `requests` every request's path
+    and query as sent to moto.
     Every other request is forwarded to moto unchanged.
     """
 
     MARKER = "PLANTED-botocore-message"
 
-    def __init__(self, upstream: str, deny: str | None = None, lambda_page: int | None = None) -> None:
+    def __init__(self, upstream: str, deny: str | None = None, lambda_page: int | None = None,
+                 bucket_page: int | None = None, small_pages: int | None = None) -> None:
         import http.client
         import urllib.parse
 
         target = urllib.parse.urlsplit(upstream)
         self.denied: list[str] = []
         self.markers: list[str | None] = []
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []  # (path, query) of each request forwarded
         service = deny
         proxy = self
 
@@ -470,11 +557,36 @@ class EstateProxy:
                 url = urllib.parse.urlsplit(self.path)
                 paging = lambda_page and self.command == "GET" and url.path.rstrip("/") == "/2015-03-31/functions"
                 query = urllib.parse.parse_qs(url.query)
+                proxy.requests.append((url.path, query))
+                forward = url.path if paging else self.path
+                listing_buckets = (bucket_page and self.command == "GET" and url.path == "/"
+                                   and "/s3/aws4_request" in self.headers.get("Authorization", ""))
+                if small_pages and self.command == "GET":  # ask moto for small pages, which it then pages itself
+                    if "max-keys" in query:  # S3 ListObjectsV2
+                        query["max-keys"] = [str(small_pages)]
+                    if url.path == "/2020-05-31/distribution":  # CloudFront ListDistributions
+                        query["MaxItems"] = [str(small_pages)]
+                    forward = url.path + "?" + urllib.parse.urlencode(query, doseq=True)
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                conn.request(self.command, url.path if paging else self.path, body=body or None, headers=headers)
+                conn.request(self.command, forward, body=body or None, headers=headers)
                 answer = conn.getresponse()
                 data = answer.read()
+                if listing_buckets:  # ListBuckets: `bucket_page` buckets a page with a ContinuationToken
+                    import re
+
+                    token = query.get("continuation-token", [None])[0]
+                    proxy.markers.append(token)
+                    text = data.decode()
+                    everything = re.findall(r"<Bucket>.*?</Bucket>", text, re.S)
+                    start = int(token or 0)
+                    page_text = "".join(everything[start:start + bucket_page])
+                    text = re.sub(r"<Buckets>.*</Buckets>", lambda _: f"<Buckets>{page_text}</Buckets>", text,
+                                  flags=re.S)
+                    if start + bucket_page < len(everything):
+                        text = text.replace("</ListAllMyBucketsResult>", f"<ContinuationToken>{start + bucket_page}"
+                                            "</ContinuationToken></ListAllMyBucketsResult>")
+                    data = text.encode()
                 if paging:
                     marker = query.get("Marker", [None])[0]
                     proxy.markers.append(marker)
@@ -570,5 +682,20 @@ def test_a_bad_setting_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     env = estate_env(tmp_path, "http://127.0.0.1:9", AWS_INVENTORY="maybe")
     assert ser.main(["--dry-run", "--env-file", str(env)]) == ser.ExitStatus.CONFIG
     err = capsys.readouterr().err
-    assert err == ("send_exec_reports: AWS_INVENTORY is neither 1 nor 0: set 1 to read the AWS estate into the "
-                   "CTO report, 0 (or leave it unset) to skip it\n")
+    assert err == ("send_exec_reports: AWS_INVENTORY is none of 1, true, yes, on, 0, false, no, off: set 1 to read "
+                   "the AWS estate into the CTO report, 0 (or leave it unset) to skip it\n")
+
+
+@pytest.mark.parametrize(("value", "on"), [
+    ("1", True), ("true", True), ("Yes", True), ("ON", True), (" on ", True),
+    ("0", False), ("False", False), ("no", False), ("off", False), ("", False),
+])
+def test_every_documented_spelling_of_the_setting_is_taken(value: str, on: bool) -> None:
+    """The README and repos.env.example name these spellings; each means what they say."""
+    settings = ser.Settings(env_file=None, values={"AWS_INVENTORY": value}, handoff_dir=ROOT, export_dir=None,
+                            archive_dir=None, region="us-west-2")
+    assert ser.inventory_enabled(settings) is on
+    documented = " ".join([(ROOT / "README.md").read_text(encoding="utf-8"),
+                           (ROOT / "repos.env.example").read_text(encoding="utf-8")])
+    if value.strip():
+        assert f"`{value.strip().lower()}`" in documented, value

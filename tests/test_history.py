@@ -65,7 +65,7 @@ def test_changes_are_against_the_newest_earlier_period_only() -> None:
 
 
 def test_a_gap_of_weeks_names_the_period_and_falls_are_negative() -> None:
-    h = ser.history_figures("2026-W47", hl(burn="-300.50", events=900), {"2026-W44": hl(burn=200, events=1000)})
+    h = ser.history_figures("2026-W47", hl(burn=200, events=900), {"2026-W44": hl(burn="700.50", events=1000)})
     assert ser.change_text(h, "Portfolio", "burn") == " (-$501 vs 2026-W44)"
     assert ser.change_text(h, "Portfolio", "events") == " (-100 vs 2026-W44)"
     assert ser.change_text(ser.history_figures("2026-W47", hl(cash=5), {"2026-W46": hl(cash=5)}),
@@ -84,6 +84,23 @@ def test_no_change_reads_unchanged_in_the_words_a_change_would_use() -> None:
     assert ser.change_text(h, "Portfolio", "cash") == " (unchanged vs 2026-W44)"
     h = ser.history_figures("2026-W47", hl(cash="100.005"), {"2026-W46": hl(cash=100)})
     assert ser.change_text(h, "Portfolio", "cash") == " (+$0.01 vs 2026-W46)"  # a cent, as shown
+
+
+def test_earnings_change_with_the_sign_of_earnings_and_a_crossing_names_what_burn_was() -> None:
+    """Burn below zero reads as earnings: its change is the earnings' (burn down $600 is earnings up
+    $600). Burn that crossed zero names last period's state, for the portfolio and an entity alike."""
+    earlier = {"2026-W46": {"Portfolio": {"burn": D("-3791.67")}, "Acme": {"burn": D(300)},
+                            "Beta": {"burn": D(-200)}, "Gamma": {"burn": D(0)}}}
+    now = {"Portfolio": {"burn": D("-4391.67")}, "Acme": {"burn": D(-200)}, "Beta": {"burn": D(300)},
+           "Gamma": {"burn": D(50)}}
+    h = ser.history_figures("2026-W47", now, earlier)
+    assert ser.change_text(h, "Portfolio", "burn", earning=True) == " (+$600 vs 2026-W46)"
+    assert ser.change_text(h, "Portfolio", "burn") == " (-$600 vs 2026-W46)"  # as burn: it fell
+    # burning $300 then, earning $200 now: not "+$500", not "-$500"
+    assert ser.change_text(h, "Acme", "burn", earning=True) == " (was burning $300/month in 2026-W46)"
+    assert ser.change_text(h, "Beta", "burn") == " (was earning $200/month in 2026-W46)"
+    # zero burn is shown as earning $0.00 (not burning): from there to burning is a crossing too
+    assert ser.change_text(h, "Gamma", "burn") == " (was earning $0.00/month in 2026-W46)"
 
 
 def test_first_run_has_no_changes_and_no_sparklines() -> None:
@@ -183,6 +200,24 @@ def test_a_dry_run_reads_the_archive_and_writes_nothing(tmp_path: Path, capsys: 
     assert "Revenue: $41,258/month (+$600 vs 2026-W46); expenses: $36,867/month (+$" in text
     assert "- Cash: $70,500 (+$200 vs 2026-W46) ······▁█" in text  # the CFO's list: change, then the sparkline
     assert sorted(str(p) for p in archive.rglob("*")) == before
+
+
+@pytest.mark.parametrize(("burn_before", "line"), [
+    # the sample earns $4,391.67 a month; a week before it earned $3,791.67: earnings up $600
+    ("-3791.67", "Earning $4,392/month (+$600 vs 2026-W46) across the portfolio (not burning)"),
+    # a week before it burned $500 a month
+    ("500", "Earning $4,392/month (was burning $500/month in 2026-W46) across the portfolio (not burning)"),
+])
+def test_the_ceo_earning_line_says_how_it_changed(tmp_path: Path, burn_before: str, line: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    metrics = json.loads((FIXTURES / "metrics-schema-1.json").read_text(encoding="utf-8"))
+    metrics["portfolio"]["burn"] = burn_before
+    (tmp_path / "archive" / "2026-W46").mkdir(parents=True)
+    (tmp_path / "archive" / "2026-W46" / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"- {line} - JADA is burning $1,900/month" in text
 
 
 def portfolio_with_jada_cash(folder: Path, cash: int) -> None:
