@@ -161,3 +161,55 @@ def test_a_portfolio_figure_reads_the_same_in_every_report(bench_metrics_300: di
     assert _one(r"Monthly infrastructure: " + MONEY + "/month", cto) == total_row[1]
     assert _one(r"Possible savings \([^)]*\): " + MONEY + "/month", cto) == total_row[2]
     assert _one(MONEY + r"/month of possible savings", ceo) == total_row[2]
+
+
+# --- lists ranked by what matters, never alphabetically ----------------------------------------
+
+
+def test_cto_stack_ranks_businesses_by_cost_and_unused_components_first(tmp_path: Path) -> None:
+    metrics = metrics_of(tmp_path, """
+        entity: Alpha
+        status: active
+        updated: 2026-11-20
+        stack:
+          - {name: small, monthly_cost: 5}
+        """, """
+        entity: Zed
+        status: active
+        updated: 2026-11-20
+        stack:
+          - {name: a-cheap, monthly_cost: 10}
+          - {name: b-dear, monthly_cost: 300}
+          - {name: c-unused-cheap, monthly_cost: 1, in_use: false}
+          - {name: d-unused-dear, monthly_cost: 40, in_use: false}
+          - {name: e-uncosted}
+        """)
+    assert [g["entity"] for g in metrics["stack_by_entity"]] == ["Zed", "Alpha"]
+    cto = next(r for r in ser.render_all([t for t in REPORTS if t.id == "cto"], metrics)).text
+    stack = cto.split("Stack by entity", 1)[1]
+    assert stack.index("Zed") < stack.index("Alpha")  # $351 a month before $5
+    names = ["d-unused-dear", "c-unused-cheap", "b-dear", "a-cheap", "e-uncosted"]
+    at = [stack.index(n) for n in names]
+    assert at == sorted(at), names
+
+
+def test_cmo_channels_rank_businesses_by_leads(tmp_path: Path) -> None:
+    metrics = metrics_of(tmp_path, """
+        entity: Alpha
+        status: active
+        updated: 2026-11-20
+        channels:
+          - {name: Ads, kind: paid, status: live, visits: 1000, leads: 10, spend: 5000}
+        """, """
+        entity: Zed
+        status: active
+        updated: 2026-11-20
+        channels:
+          - {name: Blog, kind: organic, status: live, visits: 900, leads: 30}
+          - {name: Social, kind: organic, status: live, visits: 900, leads: 90}
+        """)
+    assert [g["entity"] for g in metrics["channels_by_entity"]] == ["Zed", "Alpha"]
+    cmo = next(r for r in ser.render_all([t for t in REPORTS if t.id == "cmo"], metrics)).text
+    channels = cmo.split("\nChannels\n", 1)[1]
+    assert channels.index("Zed") < channels.index("Alpha")  # 120 leads before 10
+    assert channels.index("Social") < channels.index("Blog")
