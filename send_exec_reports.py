@@ -2767,7 +2767,7 @@ def compute_metrics(
             state = "on target"  # equal to the target is on target, either direction
         kpis.append({**k, "better": better, "state": state})
     m["kpis"] = kpis
-    m["kpi_gaps"] = [k for k in kpis if k["state"] == "gap"]
+    m["kpi_gaps"] = kpi_gaps(kpis)
     m["kpi_missing"] = [k for k in kpis if k["state"] == "missing"]
 
     shortfalls = [{**s, "source": "declared"} for s in rows("shortfalls")]
@@ -3028,6 +3028,29 @@ def by_runway(entities: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         return (0, float(r), e["name"].casefold())
 
     return sorted(entities, key=key)
+
+
+def kpi_gaps(kpis: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The KPIs short of their target, furthest first: by the shortfall relative to the target.
+
+    shortfall = (target - value) / |target| (the other way round when lower is better):
+    6 against 10 is 40% short, 41 against a ceiling of 30 is 36.7% over. A target of
+    zero makes any gap infinitely far ('n/a'): those come first. Ties by entity, then name.
+    """
+    gaps = []
+    for k in kpis:
+        if k["state"] != "gap":
+            continue
+        value, target = _dec(k["value"]), _dec(k["target"])
+        gap = target - value if k["better"] == "higher" else value - target
+        gaps.append({**k, "shortfall": NOT_APPLICABLE if target == 0 else gap / abs(target)})
+
+    def key(k: dict[str, Any]) -> tuple[bool, Decimal, str, str]:
+        unbounded = isinstance(k["shortfall"], str)
+        return (not unbounded, Decimal(0) if unbounded else -k["shortfall"],
+                k["entity"].casefold(), str(k["name"]).casefold())
+
+    return sorted(gaps, key=key)
 
 
 def _amount(value: Any) -> Decimal | None:
