@@ -3163,6 +3163,9 @@ def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ]
     else:
         p["growth"] = p["projection"] = INSUFFICIENT
+    # the businesses the growth leaves out (fewer than 3 of the last 6 months): named beside it
+    p["entities_with_trend"] = len(projected)
+    p["trend_left_out"] = [e["name"] for e in entities.values() if isinstance(e["projection"], str)]
     p["infra_cost"] = _shown_sum(e["infra_cost"] for e in entities.values())
     p["savings"] = _shown_sum(e["savings"] for e in entities.values())
     valued = [e["assets_total"] for e in entities.values() if not isinstance(e["assets_total"], str)]

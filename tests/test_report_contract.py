@@ -213,3 +213,23 @@ def test_cmo_channels_rank_businesses_by_leads(tmp_path: Path) -> None:
     channels = cmo.split("\nChannels\n", 1)[1]
     assert channels.index("Zed") < channels.index("Alpha")  # 120 leads before 10
     assert channels.index("Social") < channels.index("Blog")
+
+
+def test_ceo_growth_names_the_businesses_with_too_few_months_cut_to_the_bound(tmp_path: Path) -> None:
+    # the growth is an average-like portfolio figure: it names what it leaves out, cut like the other names
+    trend = "financials:\n" + "".join(f"  2026-{m:02d}: {{revenue: {100 * m}, expenses: 50}}\n" for m in range(5, 11))
+    docs = [f"entity: Grower {i}\nstatus: active\nupdated: 2026-11-20\n{trend}" for i in range(2)]
+    docs += [f"entity: Short {i:03d}\nstatus: active\nupdated: 2026-11-20\n"
+             "financials:\n  2026-10: {revenue: 100, expenses: 50}\n" for i in range(1500)]
+    metrics = metrics_of(tmp_path, *docs)
+    ceo = next(r for r in ser.render_all([t for t in REPORTS if t.id == "ceo"], metrics))
+    line = flat(ceo.text).split("Revenue growth", 1)[1].split("- Infrastructure", 1)[0]
+    assert "over 2 of 1,502 businesses; left out, fewer than 3 months: Short 000, Short 001" in line
+    assert "Grower" not in line
+    assert re.search(r"and [\d,]+ more\)", line)
+    assert ceo.text.count("\n") <= ser.MAX_LINES
+    assert "Short 1499" in ceo.full_text and "Short 1499" not in ceo.text
+    assert "the whole list is in this report's full text" in line
+    small = metrics_of(tmp_path / "small", docs[0], docs[2])
+    text = flat(next(r for r in ser.render_all([t for t in REPORTS if t.id == "ceo"], small)).text)
+    assert "more each month (over 1 of 2 businesses; left out, fewer than 3 months: Short 000)" in text
