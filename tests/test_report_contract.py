@@ -233,3 +233,20 @@ def test_ceo_growth_names_the_businesses_with_too_few_months_cut_to_the_bound(tm
     small = metrics_of(tmp_path / "small", docs[0], docs[2])
     text = flat(next(r for r in ser.render_all([t for t in REPORTS if t.id == "ceo"], small)).text)
     assert "more each month (over 1 of 2 businesses; left out, fewer than 3 months: Short 000)" in text
+
+
+def test_cmo_channel_without_visits_shows_its_leads_sales_spend_and_costs(tmp_path: Path) -> None:
+    metrics = metrics_of(tmp_path, """
+        entity: Alpha
+        status: active
+        updated: 2026-11-20
+        channels:
+          - {name: Referrals, kind: referral, status: live, leads: 8, conversions: 2, spend: 400, window: Oct 2026}
+          - {name: Flyers, kind: print, status: live, spend: 50}
+          - {name: Newsletter, kind: email, status: planned}
+        """)
+    cmo = flat(next(r for r in ser.render_all([t for t in REPORTS if t.id == "cmo"], metrics)).text)
+    others = cmo.split("Channels without traffic figures:", 1)[1]
+    assert "Alpha: Referrals (referral, live): 8 leads, 2 sales, spent $400: $50.00 per lead, $200 per sale (Oct 2026)" in others
+    assert "Alpha: Flyers (print, live): spent $50.00 (period not given)" in others
+    assert "Alpha: Newsletter (email, planned) Email blast revenue potential" in others  # nothing known: as before
