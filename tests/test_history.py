@@ -180,7 +180,7 @@ def test_a_dry_run_reads_the_archive_and_writes_nothing(tmp_path: Path, capsys: 
     text = " ".join(capsys.readouterr().out.split())
     assert "No earlier week" not in text
     assert "Cash on hand: $70,500 (+$200 vs 2026-W46) (sum of the cash figures given)" in text
-    assert "Revenue: $41,258/month (+$600 vs 2026-W46); expenses: $36,866/month (+$" in text
+    assert "Revenue: $41,258/month (+$600 vs 2026-W46); expenses: $36,867/month (+$" in text
     assert "- Cash: $70,500 (+$200 vs 2026-W46) ······▁█" in text  # the CFO's list: change, then the sparkline
     assert sorted(str(p) for p in archive.rglob("*")) == before
 
