@@ -2429,17 +2429,6 @@ def _round(value: Any, places: int = 0) -> Decimal:
     return rounded if rounded else abs(rounded)  # -0.00 is 0.00
 
 
-def as_shown(value: Any) -> Decimal:
-    """An amount as the reports show it in dollars: to the cent under $100, else in whole dollars.
-
-    Rounded once from the exact amount ($100.495 is $100, not the $101 of $100.50). A
-    portfolio figure is the sum of its entities' amounts as shown, so the CEO's headline
-    and the total row under the CFO's or CTO's table print one number.
-    """
-    cents = _round(value, 2)
-    return cents if abs(cents) < 100 else _round(value)
-
-
 def iso_period(day: dt.date) -> str:
     """The ISO week of a date, written 2026-W47 (the year always in four digits)."""
     year, week, _ = day.isocalendar()
@@ -3122,43 +3111,31 @@ def _product(values: list[Any]) -> Decimal:
     return out
 
 
-def _shown_sum(values: Iterable[Any]) -> Decimal:
-    """The sum of the amounts as shown (as_shown), ignoring None and texts such as 'no data'."""
-    return _sum(as_shown(v) for v in values if v is not None and not isinstance(v, str))
-
-
 @_exact
 def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Portfolio totals: sums over the entities that have data, of each amount as shown.
-
-    Summed as shown, a portfolio figure is the total row of the table that lists its
-    entities (the CFO's, the CTO's), so the CEO's headline, that total row, the
-    week-over-week change and the archived figure are one number: $67,155, never $67,156
-    in one report and $67,155 in another. It differs from the exact sum by under $0.50
-    an entity.
-    """
+    """Portfolio totals: sums over the entities that have data."""
     with_data = [e for e in entities.values() if not isinstance(e["burn"], str)]
-    cash_values = [as_shown(e["cash"]) for e in entities.values() if not isinstance(e["cash"], str)]
+    cash_values = [e["cash"] for e in entities.values() if not isinstance(e["cash"], str)]
     p: dict[str, Any] = {"entities": len(entities), "entities_with_data": len(with_data)}
     p["cash"] = _sum(cash_values) if cash_values else NO_DATA
     if with_data:
-        p["revenue_avg"] = _shown_sum(e["revenue_avg"] for e in with_data)
-        p["expenses_avg"] = _shown_sum(e["expenses_avg"] for e in with_data)
-        p["burn"] = _shown_sum(e["burn"] for e in with_data)
+        p["revenue_avg"] = _sum(e["revenue_avg"] for e in with_data)
+        p["expenses_avg"] = _sum(e["expenses_avg"] for e in with_data)
+        p["burn"] = _sum(e["burn"] for e in with_data)
         p["break_even_gap"] = max(p["burn"], ZERO)
         if p["burn"] <= 0:
             p["runway"] = NOT_BURNING
         else:
-            funded = [as_shown(e["cash"]) for e in with_data if not isinstance(e["cash"], str)]
+            funded = [e["cash"] for e in with_data if not isinstance(e["cash"], str)]
             p["runway"] = _sum(funded) / p["burn"] if funded else NO_CASH
     else:
         for key in ("revenue_avg", "expenses_avg", "burn", "break_even_gap", "runway"):
             p[key] = NO_DATA
     projected = [e for e in entities.values() if not isinstance(e["projection"], str)]
     if projected:
-        p["growth"] = _shown_sum(e["growth"] for e in projected)
+        p["growth"] = _sum(e["growth"] for e in projected)
         p["projection"] = [
-            {"month": month["month"], "revenue": _shown_sum(e["projection"][i]["revenue"] for e in projected)}
+            {"month": month["month"], "revenue": _sum(e["projection"][i]["revenue"] for e in projected)}
             for i, month in enumerate(projected[0]["projection"])
         ]
     else:
@@ -3166,10 +3143,9 @@ def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     # the businesses the growth leaves out (fewer than 3 of the last 6 months): named beside it
     p["entities_with_trend"] = len(projected)
     p["trend_left_out"] = [e["name"] for e in entities.values() if isinstance(e["projection"], str)]
-    p["infra_cost"] = _shown_sum(e["infra_cost"] for e in entities.values())
-    p["savings"] = _shown_sum(e["savings"] for e in entities.values())
-    valued = [e["assets_total"] for e in entities.values() if not isinstance(e["assets_total"], str)]
-    p["assets_total"] = _shown_sum(valued) if valued else NONE
+    p["infra_cost"] = _sum(e["infra_cost"] for e in entities.values())
+    p["savings"] = _sum(e["savings"] for e in entities.values())
+    p["assets_total"] = _valued_total(a for e in entities.values() for a in e["assets"])
     p["assets_count"] = sum(len(e["assets"]) for e in entities.values())
     return p
 
@@ -3363,8 +3339,11 @@ def _signed(rounded: Decimal, text: str) -> str:
 @_figure
 def format_money(value: Decimal) -> str:
     """$12,345 in whole dollars; $23.50 when the amount rounded to the cent is under $100."""
-    shown = as_shown(value)
-    return _signed(shown, f"${abs(shown):,.2f}" if abs(shown) < 100 else f"${abs(shown):,.0f}")
+    cents = _round(value, 2)
+    if abs(cents) < 100:
+        return _signed(cents, f"${abs(cents):,.2f}")
+    dollars = _round(value)
+    return _signed(dollars, f"${abs(dollars):,.0f}")
 
 
 @_figure
@@ -3374,24 +3353,9 @@ def format_money_cents(value: Decimal) -> str:
     return _signed(cents, f"${abs(cents):,.2f}")
 
 
-@_figure
-def format_total(value: Decimal) -> str:
-    """A total of amounts as shown (a portfolio figure): whole dollars when whole, else cents ($562.95).
-
-    $473 and $89.95 total $562.95: rounded to $563, the total would not be the rows' sum.
-    """
-    cents = _round(value, 2)
-    return format_money(cents) if cents == cents.to_integral_value() else format_money_cents(cents)
-
-
-def format_per_month(value: Any, money: Callable[[Any], str] = format_money) -> str:
+def format_per_month(value: Any) -> str:
     """Money a month: $1,234/month (a text such as 'no data' as it is)."""
-    return money(value) + ("/month" if isinstance(value, (int, float, Decimal)) else "")
-
-
-def format_total_per_month(value: Any) -> str:
-    """A total a month (a portfolio figure): $2,228.50/month."""
-    return format_per_month(value, format_total)
+    return format_money(value) + ("/month" if isinstance(value, (int, float, Decimal)) else "")
 
 
 @_figure
@@ -3593,7 +3557,8 @@ def shown_amount(value: Any, cents: bool = False) -> Decimal | None:
     number = _dec(value)
     if not number.is_finite():
         return None
-    return _round(number, 2) if cents else as_shown(number)
+    to_cent = _round(number, 2)
+    return to_cent if cents or abs(to_cent) < 100 else _round(number)
 
 
 def shown_sum(rows: Iterable[Any], attribute: str | None = None, cents: bool = False) -> Decimal | str:
@@ -3607,7 +3572,9 @@ def money_total(rows: Iterable[Any], attribute: str | None = None, cents: bool =
     total = shown_sum(rows, attribute, cents)
     if isinstance(total, str):
         return empty
-    return format_money_cents(total) if cents else format_total(total)  # cents of rows under $100 kept
+    if not cents and total == total.to_integral_value():
+        return format_money(total)
+    return format_money_cents(total)  # cents of rows under $100 kept, never rounded away
 
 
 def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
@@ -3822,8 +3789,7 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     env.filters.update(
         money=format_money, count=format_count, pct=format_pct, months=format_months,
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
-        money_cents=format_money_cents, money_total=money_total, total=format_total,
-        total_per_month=format_total_per_month, rank=rank_by, unit=format_unit,
+        money_cents=format_money_cents, money_total=money_total, rank=rank_by, unit=format_unit,
         when_due=format_due,
     )
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,

@@ -756,8 +756,7 @@ def test_kpi_unit_is_kept_and_unvalued_assets_are_words() -> None:
     assert [x["value"] for x in a["assets"]] == ["not valued", "not valued", D("1500.50")]
     assert (a["assets_total"], b["assets_total"]) == (D("1500.50"), "none")
     assert [x["value"] for x in m["assets"]] == ["not valued", "not valued", D("1500.50"), "not valued"]
-    # a portfolio figure is the sum of its entities' amounts as shown: $1,500.50 shows as $1,501
-    assert (m["portfolio"]["assets_total"], m["portfolio"]["assets_count"]) == (D("1501"), 4)
+    assert (m["portfolio"]["assets_total"], m["portfolio"]["assets_count"]) == (D("1500.50"), 4)
     assert metrics(handoff(assets=[{"name": "x", "value": D(0)}]))["portfolio"]["assets_total"] == "none"
 
 
