@@ -2774,7 +2774,7 @@ def compute_metrics(
             state = "on target"  # equal to the target is on target, either direction
         kpis.append({**k, "better": better, "state": state})
     m["kpis"] = kpis
-    m["kpi_gaps"] = [k for k in kpis if k["state"] == "gap"]
+    m["kpi_gaps"] = kpi_gaps(kpis)
     m["kpi_missing"] = [k for k in kpis if k["state"] == "missing"]
 
     shortfalls = [{**s, "source": "declared"} for s in rows("shortfalls")]
@@ -2826,6 +2826,7 @@ def compute_metrics(
         stack.append({**s, "in_use": s.get("in_use") is not False,
                       "days_since_deploy": (as_of - last).days if last else NO_DATA})
     m["stack"] = stack
+    m["stack_by_entity"] = stack_by_entity(stack, entities)
 
     channels = rows("channels")
     m["channels"] = []
@@ -2840,6 +2841,7 @@ def compute_metrics(
                 NO_DATA if spend is None or c.get("conversions") is None else _ratio(spend, c["conversions"])
             ),
         })
+    m["channels_by_entity"] = channels_by_entity(m["channels"])
     blasts = []
     for c in channels:
         b = c.get("blast")
@@ -3035,6 +3037,80 @@ def by_runway(entities: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(entities, key=key)
 
 
+def kpi_gaps(kpis: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The KPIs short of their target, furthest first: by the shortfall relative to the target.
+
+    shortfall = (target - value) / |target| (the other way round when lower is better):
+    6 against 10 is 40% short, 41 against a ceiling of 30 is 36.7% over. A target of
+    zero makes any gap infinitely far ('n/a'): those come first. Ties by entity, then name.
+    """
+    gaps = []
+    for k in kpis:
+        if k["state"] != "gap":
+            continue
+        value, target = _dec(k["value"]), _dec(k["target"])
+        gap = target - value if k["better"] == "higher" else value - target
+        gaps.append({**k, "shortfall": NOT_APPLICABLE if target == 0 else gap / abs(target)})
+
+    def key(k: dict[str, Any]) -> tuple[bool, Decimal, str, str]:
+        unbounded = isinstance(k["shortfall"], str)
+        return (not unbounded, Decimal(0) if unbounded else -k["shortfall"],
+                k["entity"].casefold(), str(k["name"]).casefold())
+
+    return sorted(gaps, key=key)
+
+
+def _amount(value: Any) -> Decimal | None:
+    """A figure as a Decimal; None for a text ('no data') or nothing."""
+    if value is None or isinstance(value, (str, bool)):
+        return None
+    return _dec(value)
+
+
+def _largest_first(value: Any) -> tuple[bool, Decimal]:
+    """Sort key of an amount, largest first; no amount last."""
+    number = _amount(value)
+    return (number is None, -number if number is not None else Decimal(0))
+
+
+def stack_by_entity(stack: list[dict[str, Any]], entities: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stack by business, costliest first: within one, unused components first (to cancel), then by cost.
+
+    A business's components are ranked unused first, then by monthly cost, largest first
+    (not costed last), then by name; businesses by infrastructure cost, then by name.
+    """
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in stack:
+        groups[s["entity"]].append(s)
+    return [
+        {"entity": name, "infra_cost": entities[name]["infra_cost"], "savings": entities[name]["savings"],
+         "components": sorted(rows, key=lambda s: (s["in_use"], *_largest_first(s.get("monthly_cost")),
+                                               str(s["name"]).casefold()))}
+        for name, rows in sorted(groups.items(),
+                                 key=lambda g: (*_largest_first(entities[g[0]]["infra_cost"]), g[0].casefold()))
+    ]
+
+
+def channels_by_entity(channels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The channels with visits by business, most leads first (then most spend, then name).
+
+    Leads, not spend: every channel with traffic can count its leads, while spend is
+    given only for paid channels, so ranking by spend would put a business whose leads
+    come free last whatever it brings in. Within a business: most leads first (none
+    last), then by name.
+    """
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in channels:
+        if _amount(c.get("visits")) is not None:
+            groups[c["entity"]].append(c)
+    out = [
+        {"entity": name, "leads": _sum(c.get("leads") for c in rows), "spend": _sum(c.get("spend") for c in rows),
+         "channels": sorted(rows, key=lambda c: (*_largest_first(c.get("leads")), str(c["name"]).casefold()))}
+        for name, rows in groups.items()
+    ]
+    return sorted(out, key=lambda g: (-g["leads"], -g["spend"], g["entity"].casefold()))
+
+
 def cost_per(channel: dict[str, Any], what: str) -> Any:
     """A channel's spend per lead or per sale ('n/a' over zero; None when no spend is given)."""
     named = {"leads": "cost_per_lead", "conversions": "cost_per_sale"}[what]
@@ -3082,6 +3158,9 @@ def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ]
     else:
         p["growth"] = p["projection"] = INSUFFICIENT
+    # the businesses the growth leaves out (fewer than 3 of the last 6 months): named beside it
+    p["entities_with_trend"] = len(projected)
+    p["trend_left_out"] = [e["name"] for e in entities.values() if isinstance(e["projection"], str)]
     p["infra_cost"] = _sum(e["infra_cost"] for e in entities.values())
     p["savings"] = _sum(e["savings"] for e in entities.values())
     p["assets_total"] = _valued_total(a for e in entities.values() for a in e["assets"])

@@ -946,3 +946,24 @@ def test_metrics_json_holds_the_figures_as_exact_decimals() -> None:
     assert D(e["runway"]) == 20_000  # 1000 / 0.05
     assert back["portfolio"]["burn"] == "0.05"
     assert back["as_of"] == "2026-11-22" and back["period"] == "2026-W47"
+
+
+def test_kpi_gaps_rank_by_how_far_each_is_from_its_target_then_by_name(tmp_path: Path) -> None:
+    m = figures(tmp_path, doc("Alpha", kpis="""
+        kpis:
+          - {name: Bookings, value: 9, target: 10}
+          - {name: Cost per lead, value: 45, target: 30, better: lower}
+          - {name: Refunds, value: 2, target: 0, better: lower}
+    """), doc("Zed", kpis="""
+        kpis:
+          - {name: Reviews, value: 2, target: 10}
+          - {name: Calls, value: 90, target: 100}
+          - {name: Arrivals, value: 18, target: 20}
+    """))
+    # Refunds: over a target of zero, unbounded; Reviews 80% short; Cost per lead 50% over;
+    # Arrivals and Bookings both 10% short (by entity), Calls 10% short too (by name after Arrivals)
+    assert [(k["entity"], k["name"]) for k in m["kpi_gaps"]] == [
+        ("Alpha", "Refunds"), ("Zed", "Reviews"), ("Alpha", "Cost per lead"),
+        ("Alpha", "Bookings"), ("Zed", "Arrivals"), ("Zed", "Calls"),
+    ]
+    assert m["kpi_gaps"][1]["shortfall"] == Decimal("0.8")

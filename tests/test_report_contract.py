@@ -123,3 +123,92 @@ def test_an_empty_sum_is_a_word_never_a_zero(tmp_path: Path) -> None:
     assert "$0.00" not in agency
     assert "Infrastructure: none" in flat(text["ceo"])
     assert "Monthly infrastructure: none" in flat(text["cto"])
+
+
+# --- lists ranked by what matters, never alphabetically ----------------------------------------
+
+
+def test_cto_stack_ranks_businesses_by_cost_and_unused_components_first(tmp_path: Path) -> None:
+    metrics = metrics_of(tmp_path, """
+        entity: Alpha
+        status: active
+        updated: 2026-11-20
+        stack:
+          - {name: small, monthly_cost: 5}
+        """, """
+        entity: Zed
+        status: active
+        updated: 2026-11-20
+        stack:
+          - {name: a-cheap, monthly_cost: 10}
+          - {name: b-dear, monthly_cost: 300}
+          - {name: c-unused-cheap, monthly_cost: 1, in_use: false}
+          - {name: d-unused-dear, monthly_cost: 40, in_use: false}
+          - {name: e-uncosted}
+        """)
+    assert [g["entity"] for g in metrics["stack_by_entity"]] == ["Zed", "Alpha"]
+    cto = next(r for r in ser.render_all([t for t in REPORTS if t.id == "cto"], metrics)).text
+    stack = cto.split("Stack by entity", 1)[1]
+    assert stack.index("Zed") < stack.index("Alpha")  # $351 a month before $5
+    names = ["d-unused-dear", "c-unused-cheap", "b-dear", "a-cheap", "e-uncosted"]
+    at = [stack.index(n) for n in names]
+    assert at == sorted(at), names
+
+
+def test_cmo_channels_rank_businesses_by_leads(tmp_path: Path) -> None:
+    metrics = metrics_of(tmp_path, """
+        entity: Alpha
+        status: active
+        updated: 2026-11-20
+        channels:
+          - {name: Ads, kind: paid, status: live, visits: 1000, leads: 10, spend: 5000}
+        """, """
+        entity: Zed
+        status: active
+        updated: 2026-11-20
+        channels:
+          - {name: Blog, kind: organic, status: live, visits: 900, leads: 30}
+          - {name: Social, kind: organic, status: live, visits: 900, leads: 90}
+        """)
+    assert [g["entity"] for g in metrics["channels_by_entity"]] == ["Zed", "Alpha"]
+    cmo = next(r for r in ser.render_all([t for t in REPORTS if t.id == "cmo"], metrics)).text
+    channels = cmo.split("\nChannels\n", 1)[1]
+    assert channels.index("Zed") < channels.index("Alpha")  # 120 leads before 10
+    assert channels.index("Social") < channels.index("Blog")
+
+
+def test_ceo_growth_names_the_businesses_with_too_few_months_cut_to_the_bound(tmp_path: Path) -> None:
+    # the growth is an average-like portfolio figure: it names what it leaves out, cut like the other names
+    trend = "financials:\n" + "".join(f"  2026-{m:02d}: {{revenue: {100 * m}, expenses: 50}}\n" for m in range(5, 11))
+    docs = [f"entity: Grower {i}\nstatus: active\nupdated: 2026-11-20\n{trend}" for i in range(2)]
+    docs += [f"entity: Short {i:03d}\nstatus: active\nupdated: 2026-11-20\n"
+             "financials:\n  2026-10: {revenue: 100, expenses: 50}\n" for i in range(1500)]
+    metrics = metrics_of(tmp_path, *docs)
+    ceo = next(r for r in ser.render_all([t for t in REPORTS if t.id == "ceo"], metrics))
+    line = flat(ceo.text).split("Revenue growth", 1)[1].split("- Infrastructure", 1)[0]
+    assert "over 2 of 1,502 businesses; left out, fewer than 3 months: Short 000, Short 001" in line
+    assert "Grower" not in line
+    assert re.search(r"and [\d,]+ more\)", line)
+    assert ceo.text.count("\n") <= ser.MAX_LINES
+    assert "Short 1499" in ceo.full_text and "Short 1499" not in ceo.text
+    assert "the whole list is in this report's full text" in line
+    small = metrics_of(tmp_path / "small", docs[0], docs[2])
+    text = flat(next(r for r in ser.render_all([t for t in REPORTS if t.id == "ceo"], small)).text)
+    assert "more each month (over 1 of 2 businesses; left out, fewer than 3 months: Short 000)" in text
+
+
+def test_cmo_channel_without_visits_shows_its_leads_sales_spend_and_costs(tmp_path: Path) -> None:
+    metrics = metrics_of(tmp_path, """
+        entity: Alpha
+        status: active
+        updated: 2026-11-20
+        channels:
+          - {name: Referrals, kind: referral, status: live, leads: 8, conversions: 2, spend: 400, window: Oct 2026}
+          - {name: Flyers, kind: print, status: live, spend: 50}
+          - {name: Newsletter, kind: email, status: planned}
+        """)
+    cmo = flat(next(r for r in ser.render_all([t for t in REPORTS if t.id == "cmo"], metrics)).text)
+    others = cmo.split("Channels without traffic figures:", 1)[1]
+    assert "Alpha: Referrals (referral, live): 8 leads, 2 sales, spent $400: $50.00 per lead, $200 per sale (Oct 2026)" in others
+    assert "Alpha: Flyers (print, live): spent $50.00 (period not given)" in others
+    assert "Alpha: Newsletter (email, planned) Email blast revenue potential" in others  # nothing known: as before
