@@ -400,3 +400,22 @@ def test_an_archive_dir_that_cannot_be_made_says_what_to_do(tmp_path: Path,
     assert capsys.readouterr().err == (
         "send_exec_reports: ARCHIVE_DIR=file/archive: cannot create it (Not a directory); fix the path, "
         "or create the folder and let this user write in it\n")
+
+
+def test_every_form_python_dotenv_reads_passes_the_line_check_and_lines_are_counted_after_a_long_value(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A UTF-8 BOM, a quoted value over several lines, `NAME=` empty, spaces around '=', a comment
+    after a value and no newline at the end are all NAME=value lines; a misspelt name after a
+    multi-line value is named at its own line, not at the binding's count."""
+    write_portfolio(tmp_path)
+    env = tmp_path / "repos.env"
+    env.write_text('\ufeffHANDOFF_DIR = handoffs  # the folder\nEXEC_REPORT_BCC=\n'
+                   'OTHER_TOOL_KEY="first line\nsecond line\nthird line"\nEMAIL_FORMAT=text', encoding="utf-8")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "CEO" in captured.out
+    env.write_text(env.read_text(encoding="utf-8") + "\nEXEC_REPORT_BC=a@example.com\n", encoding="utf-8")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 78
+    err = capsys.readouterr().err
+    assert f"{env}:7: not a name this tool reads (did you mean EXEC_REPORT_BCC?)" in err, err
+    assert "second line" not in err and "a@example.com" not in err
