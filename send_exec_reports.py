@@ -2834,8 +2834,14 @@ def compute_metrics(
         spend = c.get("spend")
         m["channels"].append({
             **c,
-            "lead_rate": _ratio(c.get("leads") or 0, c["visits"]) if c.get("visits") is not None else NO_DATA,
-            "close_rate": _ratio(c.get("conversions") or 0, c["leads"]) if c.get("leads") is not None else NO_DATA,
+            # a rate whose count is not given is not known: 'no data', never 0%
+            "lead_rate": (
+                NO_DATA if c.get("visits") is None or c.get("leads") is None else _ratio(c["leads"], c["visits"])
+            ),
+            "close_rate": (
+                NO_DATA if c.get("leads") is None or c.get("conversions") is None
+                else _ratio(c["conversions"], c["leads"])
+            ),
             "cost_per_lead": NO_DATA if spend is None or c.get("leads") is None else _ratio(spend, c["leads"]),
             "cost_per_sale": (
                 NO_DATA if spend is None or c.get("conversions") is None else _ratio(spend, c["conversions"])

@@ -967,3 +967,14 @@ def test_kpi_gaps_rank_by_how_far_each_is_from_its_target_then_by_name(tmp_path:
         ("Alpha", "Bookings"), ("Zed", "Arrivals"), ("Zed", "Calls"),
     ]
     assert m["kpi_gaps"][1]["shortfall"] == Decimal("0.8")
+
+
+def test_a_rate_whose_count_is_not_given_is_no_data_not_zero() -> None:
+    """Visits without a count of leads, or leads without a count of sales: the rate is unknown, not 0%."""
+    m = metrics(handoff(channels=[
+        {"name": "Blog", "visits": D(900)},
+        {"name": "Referrals", "visits": D(40), "leads": D(8)},
+    ]))
+    blog, referrals = m["channels"]
+    assert (blog["lead_rate"], blog["close_rate"]) == ("no data", "no data")
+    assert referrals["lead_rate"] == Decimal("0.2") and referrals["close_rate"] == "no data"
