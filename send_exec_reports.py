@@ -3044,10 +3044,10 @@ def by_runway(entities: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def kpi_gaps(kpis: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The KPIs short of their target, furthest first: by the shortfall relative to the target.
+    """The KPIs short of their target, furthest first: by their gap as a share of the target.
 
-    shortfall = (target - value) / |target| (the other way round when lower is better):
-    6 against 10 is 40% short, 41 against a ceiling of 30 is 36.7% over. A target of
+    gap_share = (target - value) / |target| (the other way round when lower is better):
+    6 against 10 is 0.4 short, 41 against a ceiling of 30 is 0.367 over. A target of
     zero makes any gap infinitely far ('n/a'): those come first. Ties by entity, then name.
     """
     gaps = []
@@ -3056,11 +3056,11 @@ def kpi_gaps(kpis: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         value, target = _dec(k["value"]), _dec(k["target"])
         gap = target - value if k["better"] == "higher" else value - target
-        gaps.append({**k, "shortfall": NOT_APPLICABLE if target == 0 else gap / abs(target)})
+        gaps.append({**k, "gap_share": NOT_APPLICABLE if target == 0 else gap / abs(target)})
 
     def key(k: dict[str, Any]) -> tuple[bool, Decimal, str, str]:
-        unbounded = isinstance(k["shortfall"], str)
-        return (not unbounded, Decimal(0) if unbounded else -k["shortfall"],
+        unbounded = isinstance(k["gap_share"], str)
+        return (not unbounded, Decimal(0) if unbounded else -k["gap_share"],
                 k["entity"].casefold(), str(k["name"]).casefold())
 
     return sorted(gaps, key=key)

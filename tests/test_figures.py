@@ -966,7 +966,7 @@ def test_kpi_gaps_rank_by_how_far_each_is_from_its_target_then_by_name(tmp_path:
         ("Alpha", "Refunds"), ("Zed", "Reviews"), ("Alpha", "Cost per lead"),
         ("Alpha", "Bookings"), ("Zed", "Arrivals"), ("Zed", "Calls"),
     ]
-    assert m["kpi_gaps"][1]["shortfall"] == Decimal("0.8")
+    assert m["kpi_gaps"][1]["gap_share"] == Decimal("0.8")
 
 
 def test_a_rate_whose_count_is_not_given_is_no_data_not_zero() -> None:
