@@ -272,7 +272,12 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
         given = Path(env_file).expanduser()
         if not env_file.strip():
             raise ConfigError("--env-file is empty: give the path of your repos.env (or /dev/null for none)")
-        if given.resolve() == Path(os.devnull).resolve():
+        try:
+            resolved = given.resolve()
+        except (OSError, RuntimeError):  # RuntimeError: Python before 3.13 says so of a loop of symbolic links
+            raise ConfigError(f"--env-file {env_file}: a loop of symbolic links; give the path of your repos.env") \
+                from None
+        if resolved == Path(os.devnull).resolve():
             path = None  # "no settings file": the environment only
         elif given.is_dir():
             raise ConfigError(f"--env-file {env_file}: a folder, not a file; give the path of your repos.env")
@@ -281,27 +286,43 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
         elif not given.is_file():
             raise ConfigError(f"--env-file {env_file}: not a regular file; give the path of your repos.env")
         else:
-            path = given.resolve()
+            path = resolved
     else:
         path = DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
     values: dict[str, str] = {}
     if path is not None:
         try:
-            check_settings_lines(path, path.read_text(encoding="utf-8"))
-            file_values = dotenv_values(path, encoding="utf-8")
+            with path.open("rb") as file:
+                raw = file.read(SETTINGS_MAX_BYTES + 1)
+            if len(raw) > SETTINGS_MAX_BYTES:
+                raise ConfigError(f"{path}: over {SETTINGS_MAX_BYTES >> 10} kB, too big for a settings file; give "
+                                  "the path of your repos.env")
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise ConfigError(f"{path}: cannot read settings ({reason}); save it as UTF-8 text") from None
-        values.update({k: v for k, v in file_values.items() if v is not None and v.strip()})
+        check_settings_lines(path, text)
+        file_values = dotenv_values(stream=io.StringIO(text))  # the text just checked: read once
+        values.update({setting_key(k): v for k, v in file_values.items() if v is not None and v.strip()})
     values.update({
-        k: v for k, v in environ.items()
+        setting_key(k): v for k, v in environ.items()
         if known_setting(k) and v.strip()
     })
     _remember_secrets(values)
     return path, values
 
 
+SETTINGS_MAX_BYTES = 256 << 10  # a repos.env is a few kB: a file far past this is none, refused before parsing
 SETTING_TYPO_CUTOFF = 0.8  # how alike a name must be to a setting's to be taken for its misspelling
+
+
+def setting_key(name: str) -> str:
+    """A setting's name as the tool keeps it: EXEC_REPORT_TO_<ID> in capitals, the id matched without case.
+
+    Folded as it is read, the environment's EXEC_REPORT_TO_CFO replaces the file's
+    EXEC_REPORT_TO_cfo instead of standing beside it, the file's then winning.
+    """
+    return name.upper() if name.startswith(PER_REPORT_TO) else name
 
 
 def known_setting(name: str) -> bool:
@@ -319,6 +340,10 @@ def check_settings_lines(path: Path, text: str) -> None:
     """
     import difflib
 
+    if "\x00" in text:  # a path with one cannot be opened; and no text file holds one
+        raise ConfigError(f"{path}:{text.count(chr(10), 0, text.index(chr(0))) + 1}: a NUL byte, so not a text "
+                          "file; save it as UTF-8 text")
+    first_line: dict[str, int] = {}  # each setting of this tool's: the line that sets it
     for binding in parse_stream(io.StringIO(text)):
         raw = binding.original.string
         # the parser counts a binding from the blank lines before it: number its first written line
@@ -326,7 +351,14 @@ def check_settings_lines(path: Path, text: str) -> None:
         if binding.error or (binding.key is not None and binding.value is None):  # no '=': a word, or a pasted value
             raise ConfigError(f"{path}:{line}: not a NAME=value line; write it as NAME=value (or start it with # "
                               "for a comment)")
-        if binding.key is not None and not known_setting(binding.key):
+        if binding.key is not None and known_setting(binding.key):
+            # which of two lines wins is not for the reader to guess: the one edited may be the one ignored
+            key = setting_key(binding.key)
+            if key in first_line:
+                raise ConfigError(f"{path}:{line}: {key} is set again (first on line {first_line[key]}); keep one "
+                                  "of the two lines")
+            first_line[key] = line
+        elif binding.key is not None:
             # the name is not shown (a pasted token can stand where a name should): only our own suggestion is
             close = difflib.get_close_matches(binding.key.upper(), SETTING_NAMES + AWS_NAMES, n=1,
                                               cutoff=SETTING_TYPO_CUTOFF)

@@ -256,3 +256,76 @@ def test_a_dashboard_that_trickles_its_answer_does_not_hold_the_run() -> None:
         stop.set()
         server.shutdown()
         server.server_close()
+
+
+# --- a hostile or careless settings file ------------------------------------------------
+
+def settings_refused(env: Path, capsys: pytest.CaptureFixture[str], *planted: str) -> str:
+    """Run --check on a settings file: it must stop (78) with one line and show none of the planted text."""
+    assert ser.main(["--env-file", str(env), "--check", "--dry-run", "--as-of", "2026-11-22"]) == 78
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1, captured.err
+    for secret in planted:
+        assert secret not in captured.err
+    return captured.err
+
+
+def test_a_settings_file_that_is_a_loop_of_links_is_named_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.env").symlink_to(tmp_path / "b.env")
+    (tmp_path / "b.env").symlink_to(tmp_path / "a.env")
+    said = settings_refused(tmp_path / "a.env", capsys)
+    assert f"--env-file {tmp_path / 'a.env'}: a loop of symbolic links" in said and "give the path" in said
+
+
+def test_a_settings_file_far_too_big_for_one_is_refused_before_it_is_parsed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A log or a dump given as --env-file would take minutes and gigabytes to parse: refused at once."""
+    env = tmp_path / "repos.env"
+    head = b"HANDOFF_DIR=handoffs\nSECRET_THING=planted-secret-0123\n"
+    env.write_bytes(head + b"#" * (ser.SETTINGS_MAX_BYTES - len(head)) + b"\n")  # one byte over
+    said = settings_refused(env, capsys, "planted-secret-0123")
+    assert f"{env}: over {ser.SETTINGS_MAX_BYTES >> 10} kB, too big for a settings file" in said
+
+
+def test_a_settings_file_of_exactly_the_most_bytes_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = tmp_path / "repos.env"
+    head = b"HANDOFF_DIR=nowhere\n"
+    env.write_bytes(head + b"#" * (ser.SETTINGS_MAX_BYTES - len(head) - 1) + b"\n")
+    assert "HANDOFF_DIR=nowhere: no such folder" in settings_refused(env, capsys)  # read: its setting is used
+
+
+@pytest.mark.parametrize("name", ["HANDOFF_DIR", "ARCHIVE_DIR", "REPORTS_DIR", "DYNAMODB_EXPORT_DIR", "OTHER_TOOL"])
+def test_a_nul_byte_in_the_settings_file_is_named_by_line_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    env = tmp_path / "repos.env"
+    env.write_bytes(b"# settings\nEXEC_REPORT_TO=o@example.com\n" + name.encode() + b"=plant\x00ed-0123\n")
+    said = settings_refused(env, capsys, "plant", "ed-0123")
+    assert f"{env}:3: a NUL byte, so not a text file; save it as UTF-8 text" in said
+
+
+def test_a_report_s_own_readers_from_the_environment_win_over_the_file_whatever_its_case(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """EXEC_REPORT_TO_cfo in the file must not beat EXEC_REPORT_TO_CFO in the environment: the environment wins."""
+    env = tmp_path / "repos.env"
+    env.write_text(f"HANDOFF_DIR={FIXTURES.parent.parent / 'examples' / 'handoffs'}\n"
+                   f"DYNAMODB_EXPORT_DIR={FIXTURES.parent.parent / 'examples' / 'dynamodb'}\n"
+                   "EXEC_REPORT_TO=all@example.com\nEXEC_REPORT_TO_cfo=file@example.com\n", encoding="utf-8")
+    monkeypatch.setenv("EXEC_REPORT_TO_CFO", "env@example.com")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "cfo", "--as-of", "2026-11-22"]) == 0
+    out = capsys.readouterr().out
+    assert "\nTo: env@example.com\n" in out and "file@example.com" not in out
+
+
+@pytest.mark.parametrize("first, again", [
+    ("EXEC_REPORT_BCC=old@example.com", "EXEC_REPORT_BCC=new@example.com"),
+    ("EXEC_REPORT_TO_CFO=a@example.com", "export EXEC_REPORT_TO_cfo=b@example.com"),
+])
+def test_a_setting_written_twice_in_the_file_is_refused_naming_both_lines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], first: str, again: str) -> None:
+    """Which of two lines wins is not for the reader to guess: the one they edited may be the one ignored."""
+    env = tmp_path / "repos.env"
+    env.write_text(f"HANDOFF_DIR=handoffs\n{first}\n\nOTHER=1\n{again}\n", encoding="utf-8")
+    said = settings_refused(env, capsys, "example.com")
+    name = first.split("=")[0]
+    assert f"{env}:5: {name} is set again (first on line 2); keep one of the two lines" in said
