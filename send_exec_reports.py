@@ -1302,8 +1302,11 @@ def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
 
 
 def name_key(name: str) -> str:
-    """A name as compared: case, width and composed or decomposed accents do not make another name."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """A name as compared: case, width, accent forms and invisible characters do not make another name."""
+    # a zero-width space, a soft hyphen or a direction mark (format characters) is not seen on the
+    # page: "Portfolio\u200b" would be a second row that reads "Portfolio"
+    shown = "".join(ch for ch in unicodedata.normalize("NFKC", name) if unicodedata.category(ch) != "Cf")
+    return " ".join(shown.split()).casefold()
 
 
 # The name the reports, the history and CloudWatch give the whole portfolio's figures, beside

@@ -329,3 +329,37 @@ def test_a_setting_written_twice_in_the_file_is_refused_naming_both_lines(
     said = settings_refused(env, capsys, "example.com")
     name = first.split("=")[0]
     assert f"{env}:5: {name} is set again (first on line 2); keep one of the two lines" in said
+
+
+# --- names no handoff may give its business -----------------------------------------------
+
+def handoff_of(folder: Path, entity: str, name: str = "a.md", project: str = "P") -> None:
+    """Write one minimal handoff of entity (written as a JSON string: any character survives)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"---\nentity: {json.dumps(entity)}\nproject: {project}\nstatus: active\n"
+                               "updated: 2026-10-09\nowner: JR\n---\nNotes.\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("entity", ["Portfolio\u200b", "Port\u00adfolio", "\u2060PORTFOLIO", "\ufeffPortfolio",
+                                    "AWS\u200d estate", "AWS e\u200cstate", "AWS \u200b estate", "ＡＷＳ estate\u200e"])
+def test_a_reserved_name_with_an_invisible_character_in_it_is_still_refused(tmp_path: Path, entity: str) -> None:
+    """A zero-width space or a soft hyphen is not seen on the page: the report would show two 'Portfolio' rows."""
+    handoff_of(tmp_path, entity)
+    with pytest.raises(ser.InputErrors) as caught:
+        ser.read_handoffs(tmp_path)
+    assert "name the business differently in every handoff of it" in caught.value.errors[0]
+
+
+@pytest.mark.parametrize("entity", ["Portfolio Co", "Portfolios", "The Portfolio", "AWS Estates", "AWS-estate",
+                                    "AWS estate agents", "Pörtfolio"])
+def test_a_name_that_only_looks_like_a_reserved_one_is_a_business_of_its_own(tmp_path: Path, entity: str) -> None:
+    handoff_of(tmp_path, entity)
+    assert [h.entity for h in ser.read_handoffs(tmp_path).handoffs] == [entity]
+
+
+def test_one_business_spelt_with_an_invisible_character_is_named_not_shown_as_two_rows(tmp_path: Path) -> None:
+    handoff_of(tmp_path, "JADA", "a.md", project="Haul-out")
+    handoff_of(tmp_path, "JA\u200bDA", "b.md", project="Charters")
+    with pytest.raises(ser.InputErrors) as caught:
+        ser.read_handoffs(tmp_path)
+    assert "spell it the same way in every handoff" in caught.value.errors[0]
