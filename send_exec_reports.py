@@ -6705,14 +6705,14 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
             unset = [name for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "ARCHIVE_DIR")
                      if not settings.get(name)]
             needs = f"; a send also needs {', '.join(unset)}" if unset else ""
-            print(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){needs}")
+            show(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){needs}\n")
             return ExitStatus.OK
         result = check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region,
                            [r.id for r in rendered])
         for line in result.details:
-            print(redact(line))
+            show(redact(line) + "\n")
         if not result.problems:
-            print(f"check passed: {found}; settings, inputs and SES ready")
+            show(f"check passed: {found}; settings, inputs and SES ready\n")
             return ExitStatus.OK
         for problem in result.problems[:-1] if len(result.problems) > 1 else []:
             log.error("%s", problem)
@@ -6723,8 +6723,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         if settings.email_format == "text+html":
             for path in write_html_files(rendered):
                 log.info("HTML alternative written to %s", path)
-        sys.stdout.write(dry_run_text(rendered, delivery, full=args.full))
-        sys.stdout.write(dry_run_cards(after, metrics))
+        show(dry_run_text(rendered, delivery, full=args.full))
+        show(dry_run_cards(after, metrics))
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
@@ -6802,13 +6802,13 @@ def main(argv: list[str] | None = None) -> int:
         env_path, values = read_settings(args.env_file)
         reports = load_reports(reports_dir_setting(env_path, values))
         if args.list:
-            sys.stdout.write(list_text(reports))
+            show(list_text(reports))
             return ExitStatus.OK
         if args.status:
             archive = open_archive(archive_settings(env_path, values))
             if archive is None:
                 raise ConfigError("ARCHIVE_DIR is not set: --status reads the send ledger kept there")
-            sys.stdout.write(show_status(archive, iso_period(args.as_of or dt.date.today())))
+            show(show_status(archive, iso_period(args.as_of or dt.date.today())))
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
         return run(args, reports, selected)
@@ -6843,7 +6843,41 @@ def output_closed() -> int:
     return 128 + 13  # killed by SIGPIPE, as a shell reports it; nothing was sent by a command that prints
 
 
+def output_failed(exc: OSError) -> ConfigError:
+    """The one line for standard output that cannot be written (`>/dev/full`); what is left of it is dropped."""
+    # told apart from a file of the archive's, which an OSError without a file name also is
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ConfigError("cannot write standard output: the disk is full; free some space (or send the output "
+                           "elsewhere), then rerun")
+    return ConfigError(f"cannot write standard output ({exc.strerror or type(exc).__name__}); check where it goes, "
+                       "then rerun")
+
+
+def show(text: str) -> None:
+    """Write text to standard output, a failure there named as such (a closed pipe stays a BrokenPipeError)."""
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise output_failed(exc) from None
+
+
+def _reopen_closed_std() -> None:
+    """Open standard output or error on /dev/null when closed (`2>&-`), so no file the run opens takes its number."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 -- lives with the process
+
+
 if __name__ == "__main__":
+    _reopen_closed_std()
     for stream in (sys.stdout, sys.stderr):  # a report's dashes must not crash an ASCII terminal
         stream.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
     # What the imports and this file made lives until the process ends: Python's cycle
@@ -6854,4 +6888,13 @@ if __name__ == "__main__":
         sys.stdout.flush()  # output held in the buffer goes now, while a closed pipe can be told
     except BrokenPipeError:
         status = output_closed()
+    except OSError as exc:  # a full disk, found when what the buffer held goes
+        status = ExitStatus.CONFIG
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"send_exec_reports: {output_failed(exc)}\n")
+    try:
+        sys.stderr.flush()
+    except OSError:  # stderr on a full disk or a closed pipe: its lines are lost, but not the exit code
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
     sys.exit(status)

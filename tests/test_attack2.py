@@ -8,6 +8,9 @@ without its fix.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +21,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import SesProxy, moto_messages
+from .conftest import SesProxy, install_copy, moto_messages
 from .test_delivery import IDS, send, verify_sender, write_env
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -363,3 +366,68 @@ def test_one_business_spelt_with_an_invisible_character_is_named_not_shown_as_tw
     with pytest.raises(ser.InputErrors) as caught:
         ser.read_handoffs(tmp_path)
     assert "spell it the same way in every handoff" in caught.value.errors[0]
+
+
+# --- standard output and error that cannot be written -----------------------------------
+
+def run_tool(tmp_path: Path, *args: str, stdout: int | None = None, stderr: int | None = None,
+             close: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run an installed copy on the sample portfolio, its output where asked, the descriptors in close closed."""
+    script = install_copy(tmp_path / "tool")
+    archive = tmp_path / "archive"
+    archive.mkdir(exist_ok=True)
+    env = tmp_path / "repos.env"
+    env.write_text(f"HANDOFF_DIR={script.parent / 'examples' / 'handoffs'}\n"
+                   f"DYNAMODB_EXPORT_DIR={script.parent / 'examples' / 'dynamodb'}\nARCHIVE_DIR={archive}\n",
+                   encoding="utf-8")
+
+    def close_them() -> None:
+        for fd in close:
+            os.close(fd)
+
+    return subprocess.run([sys.executable, str(script), "--env-file", str(env), "--as-of", "2026-11-22", *args],
+                          stdout=subprocess.PIPE if stdout is None else stdout,
+                          stderr=subprocess.PIPE if stderr is None else stderr, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}, preexec_fn=close_them)
+
+
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])
+def test_output_to_a_full_disk_is_one_line_naming_standard_output_not_the_archive(
+        tmp_path: Path, args: tuple[str, ...]) -> None:
+    with open("/dev/full", "w") as full:
+        done = run_tool(tmp_path, *args, stdout=full.fileno())
+    assert done.returncode == 78, done.stderr
+    assert done.stderr.splitlines()[-1].endswith("cannot write standard output: the disk is full; "
+                                            "free some space (or send the output elsewhere), then rerun")
+    assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])
+def test_a_closed_standard_error_does_not_stop_the_run(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`2>&-`: the run goes on; what it would have said on stderr is lost, its output and exit code are not."""
+    done = run_tool(tmp_path, *args, stderr=subprocess.DEVNULL, close=(2,))
+    assert done.returncode == 0 and done.stdout.strip(), done
+
+
+def test_a_closed_standard_output_still_gives_the_exit_code_of_the_check(tmp_path: Path) -> None:
+    done = run_tool(tmp_path, "--check", "--dry-run", "--only", "nosuch", stdout=subprocess.DEVNULL, close=(1,))
+    assert done.returncode == 64 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_error_said_to_a_full_disk_keeps_its_exit_code(tmp_path: Path) -> None:
+    """`2>/dev/full`: the line is lost, but cron still sees 64 (a usage error), not Python's 120."""
+    with open("/dev/full", "w") as full:
+        done = run_tool(tmp_path, "--dry-run", "--only", "nosuch", stderr=full.fileno())
+    assert done.returncode == 64 and done.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--status",)])
+def test_more_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe fails
+    try:
+        done = run_tool(tmp_path, *args, stdout=write)
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
