@@ -431,3 +431,47 @@ def test_more_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: t
         os.close(write)
     assert done.returncode == 141, done.stderr
     assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
+
+
+# --- many bad handoffs: memory as for one -------------------------------------------------
+
+PAD = "expenses:\n" + "".join(f"  - {{vendor: V{i}, amount: {i}, category: Repairs}}\n" for i in range(200))
+MISTAKES = {
+    "a bad date": "updated: 2026-13-45\nowner: JR\n",
+    "a bad number": "owner: JR\nexpenses:\n  - {vendor: X, amount: 12abc, category: Repairs}\n",
+    "a bad enum": "status: sleeping\nowner: JR\n",
+    "a wrong type": "owner: [1, 2]\n",
+    "a missing key": None,
+    "a duplicated key": "owner: JR\nowner: JR\n",
+    "a YAML syntax error": "owner: [unclosed\n",
+    "an anchor": "owner: &a JR\nother: *a\n",
+    "a bad due date": "owner: JR\nactions:\n  - {title: T, due: 2026-02-30, priority: 3, persona: CEO, done: false}\n",
+}
+
+
+def peak_reading(folder: Path, mistake: str, count: int) -> int:
+    """Peak bytes allocated reading count handoffs of 200 expenses each, all with the mistake."""
+    import shutil
+    import tracemalloc
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for i in range(count):
+        extra = MISTAKES[mistake]
+        front = (f"entity: E{i}\nproject: P\n" if extra is None
+                 else f"entity: E{i}\nproject: P\nstatus: active\nupdated: 2026-10-09\n{PAD}{extra}")
+        (folder / f"f{i}.md").write_text(f"---\n{front}---\nNotes.\n", encoding="utf-8")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ser.InputErrors):
+            ser.read_handoffs(folder, ["CEO"])
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_the_memory_of_reading_bad_handoffs_does_not_grow_with_their_number(tmp_path: Path, mistake: str) -> None:
+    """A bad file's YAML nodes (some 100 kB here) are freed with the cycle collector paused: only its lines stay."""
+    few, many = peak_reading(tmp_path / "h", mistake, 8), peak_reading(tmp_path / "h", mistake, 32)
+    assert (many - few) / 24 < 5_000  # bytes a file: its error lines (a few hundred bytes), never its nodes
