@@ -312,7 +312,7 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
     return path, values
 
 
-SETTINGS_MAX_BYTES = 256 << 10  # a repos.env is a few kB: a file far past this is none, refused before parsing
+SETTINGS_MAX_BYTES = 64 << 10  # a repos.env is a few kB: a file far past this is none, refused before parsing
 SETTING_TYPO_CUTOFF = 0.8  # how alike a name must be to a setting's to be taken for its misspelling
 
 
