@@ -272,7 +272,12 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
         given = Path(env_file).expanduser()
         if not env_file.strip():
             raise ConfigError("--env-file is empty: give the path of your repos.env (or /dev/null for none)")
-        if given.resolve() == Path(os.devnull).resolve():
+        try:
+            resolved = given.resolve()
+        except (OSError, RuntimeError):  # RuntimeError: Python before 3.13 says so of a loop of symbolic links
+            raise ConfigError(f"--env-file {env_file}: a loop of symbolic links; give the path of your repos.env") \
+                from None
+        if resolved == Path(os.devnull).resolve():
             path = None  # "no settings file": the environment only
         elif given.is_dir():
             raise ConfigError(f"--env-file {env_file}: a folder, not a file; give the path of your repos.env")
@@ -281,27 +286,43 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
         elif not given.is_file():
             raise ConfigError(f"--env-file {env_file}: not a regular file; give the path of your repos.env")
         else:
-            path = given.resolve()
+            path = resolved
     else:
         path = DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
     values: dict[str, str] = {}
     if path is not None:
         try:
-            check_settings_lines(path, path.read_text(encoding="utf-8"))
-            file_values = dotenv_values(path, encoding="utf-8")
+            with path.open("rb") as file:
+                raw = file.read(SETTINGS_MAX_BYTES + 1)
+            if len(raw) > SETTINGS_MAX_BYTES:
+                raise ConfigError(f"{path}: over {SETTINGS_MAX_BYTES >> 10} kB, too big for a settings file; give "
+                                  "the path of your repos.env")
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise ConfigError(f"{path}: cannot read settings ({reason}); save it as UTF-8 text") from None
-        values.update({k: v for k, v in file_values.items() if v is not None and v.strip()})
+        check_settings_lines(path, text)
+        file_values = dotenv_values(stream=io.StringIO(text))  # the text just checked: read once
+        values.update({setting_key(k): v for k, v in file_values.items() if v is not None and v.strip()})
     values.update({
-        k: v for k, v in environ.items()
+        setting_key(k): v for k, v in environ.items()
         if known_setting(k) and v.strip()
     })
     _remember_secrets(values)
     return path, values
 
 
+SETTINGS_MAX_BYTES = 64 << 10  # a repos.env is a few kB: a file far past this is none, refused before parsing
 SETTING_TYPO_CUTOFF = 0.8  # how alike a name must be to a setting's to be taken for its misspelling
+
+
+def setting_key(name: str) -> str:
+    """A setting's name as the tool keeps it: EXEC_REPORT_TO_<ID> in capitals, the id matched without case.
+
+    Folded as it is read, the environment's EXEC_REPORT_TO_CFO replaces the file's
+    EXEC_REPORT_TO_cfo instead of standing beside it, the file's then winning.
+    """
+    return name.upper() if name.startswith(PER_REPORT_TO) else name
 
 
 def known_setting(name: str) -> bool:
@@ -319,6 +340,10 @@ def check_settings_lines(path: Path, text: str) -> None:
     """
     import difflib
 
+    if "\x00" in text:  # a path with one cannot be opened; and no text file holds one
+        raise ConfigError(f"{path}:{text.count(chr(10), 0, text.index(chr(0))) + 1}: a NUL byte, so not a text "
+                          "file; save it as UTF-8 text")
+    first_line: dict[str, int] = {}  # each setting of this tool's: the line that sets it
     for binding in parse_stream(io.StringIO(text)):
         raw = binding.original.string
         # the parser counts a binding from the blank lines before it: number its first written line
@@ -326,7 +351,14 @@ def check_settings_lines(path: Path, text: str) -> None:
         if binding.error or (binding.key is not None and binding.value is None):  # no '=': a word, or a pasted value
             raise ConfigError(f"{path}:{line}: not a NAME=value line; write it as NAME=value (or start it with # "
                               "for a comment)")
-        if binding.key is not None and not known_setting(binding.key):
+        if binding.key is not None and known_setting(binding.key):
+            # which of two lines wins is not for the reader to guess: the one edited may be the one ignored
+            key = setting_key(binding.key)
+            if key in first_line:
+                raise ConfigError(f"{path}:{line}: {key} is set again (first on line {first_line[key]}); keep one "
+                                  "of the two lines")
+            first_line[key] = line
+        elif binding.key is not None:
             # the name is not shown (a pasted token can stand where a name should): only our own suggestion is
             close = difflib.get_close_matches(binding.key.upper(), SETTING_NAMES + AWS_NAMES, n=1,
                                               cutoff=SETTING_TYPO_CUTOFF)
@@ -1270,8 +1302,11 @@ def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
 
 
 def name_key(name: str) -> str:
-    """A name as compared: case, width and composed or decomposed accents do not make another name."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """A name as compared: case, width, accent forms and invisible characters do not make another name."""
+    # a zero-width space, a soft hyphen or a direction mark (format characters) is not seen on the
+    # page: "Portfolio\u200b" would be a second row that reads "Portfolio"
+    shown = "".join(ch for ch in unicodedata.normalize("NFKC", name) if unicodedata.category(ch) != "Cf")
+    return " ".join(shown.split()).casefold()
 
 
 # The name the reports, the history and CloudWatch give the whole portfolio's figures, beside
@@ -6676,14 +6711,14 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
             unset = [name for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "ARCHIVE_DIR")
                      if not settings.get(name)]
             needs = f"; a send also needs {', '.join(unset)}" if unset else ""
-            print(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){needs}")
+            show(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){needs}\n")
             return ExitStatus.OK
         result = check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region,
                            [r.id for r in rendered])
         for line in result.details:
-            print(redact(line))
+            show(redact(line) + "\n")
         if not result.problems:
-            print(f"check passed: {found}; settings, inputs and SES ready")
+            show(f"check passed: {found}; settings, inputs and SES ready\n")
             return ExitStatus.OK
         for problem in result.problems[:-1] if len(result.problems) > 1 else []:
             log.error("%s", problem)
@@ -6694,8 +6729,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         if settings.email_format == "text+html":
             for path in write_html_files(rendered):
                 log.info("HTML alternative written to %s", path)
-        sys.stdout.write(dry_run_text(rendered, delivery, full=args.full))
-        sys.stdout.write(dry_run_cards(after, metrics))
+        show(dry_run_text(rendered, delivery, full=args.full))
+        show(dry_run_cards(after, metrics))
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
@@ -6773,13 +6808,13 @@ def main(argv: list[str] | None = None) -> int:
         env_path, values = read_settings(args.env_file)
         reports = load_reports(reports_dir_setting(env_path, values))
         if args.list:
-            sys.stdout.write(list_text(reports))
+            show(list_text(reports))
             return ExitStatus.OK
         if args.status:
             archive = open_archive(archive_settings(env_path, values))
             if archive is None:
                 raise ConfigError("ARCHIVE_DIR is not set: --status reads the send ledger kept there")
-            sys.stdout.write(show_status(archive, iso_period(args.as_of or dt.date.today())))
+            show(show_status(archive, iso_period(args.as_of or dt.date.today())))
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
         return run(args, reports, selected)
@@ -6814,7 +6849,41 @@ def output_closed() -> int:
     return 128 + 13  # killed by SIGPIPE, as a shell reports it; nothing was sent by a command that prints
 
 
+def output_failed(exc: OSError) -> ConfigError:
+    """The one line for standard output that cannot be written (`>/dev/full`); what is left of it is dropped."""
+    # told apart from a file of the archive's, which an OSError without a file name also is
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ConfigError("cannot write standard output: the disk is full; free some space (or send the output "
+                           "elsewhere), then rerun")
+    return ConfigError(f"cannot write standard output ({exc.strerror or type(exc).__name__}); check where it goes, "
+                       "then rerun")
+
+
+def show(text: str) -> None:
+    """Write text to standard output, a failure there named as such (a closed pipe stays a BrokenPipeError)."""
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise output_failed(exc) from None
+
+
+def _reopen_closed_std() -> None:
+    """Open standard output or error on /dev/null when closed (`2>&-`), so no file the run opens takes its number."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 -- lives with the process
+
+
 if __name__ == "__main__":
+    _reopen_closed_std()
     for stream in (sys.stdout, sys.stderr):  # a report's dashes must not crash an ASCII terminal
         stream.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
     # What the imports and this file made lives until the process ends: Python's cycle
@@ -6825,4 +6894,13 @@ if __name__ == "__main__":
         sys.stdout.flush()  # output held in the buffer goes now, while a closed pipe can be told
     except BrokenPipeError:
         status = output_closed()
+    except OSError as exc:  # a full disk, found when what the buffer held goes
+        status = ExitStatus.CONFIG
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"send_exec_reports: {output_failed(exc)}\n")
+    try:
+        sys.stderr.flush()
+    except OSError:  # stderr on a full disk or a closed pipe: its lines are lost, but not the exit code
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
     sys.exit(status)

@@ -8,6 +8,9 @@ without its fix.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +21,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import SesProxy, moto_messages
+from .conftest import SesProxy, install_copy, moto_messages
 from .test_delivery import IDS, send, verify_sender, write_env
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -256,3 +259,219 @@ def test_a_dashboard_that_trickles_its_answer_does_not_hold_the_run() -> None:
         stop.set()
         server.shutdown()
         server.server_close()
+
+
+# --- a hostile or careless settings file ------------------------------------------------
+
+def settings_refused(env: Path, capsys: pytest.CaptureFixture[str], *planted: str) -> str:
+    """Run --check on a settings file: it must stop (78) with one line and show none of the planted text."""
+    assert ser.main(["--env-file", str(env), "--check", "--dry-run", "--as-of", "2026-11-22"]) == 78
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == 1, captured.err
+    for secret in planted:
+        assert secret not in captured.err
+    return captured.err
+
+
+def test_a_settings_file_that_is_a_loop_of_links_is_named_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.env").symlink_to(tmp_path / "b.env")
+    (tmp_path / "b.env").symlink_to(tmp_path / "a.env")
+    said = settings_refused(tmp_path / "a.env", capsys)
+    assert f"--env-file {tmp_path / 'a.env'}: a loop of symbolic links" in said and "give the path" in said
+
+
+def test_a_settings_file_far_too_big_for_one_is_refused_before_it_is_parsed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A log or a dump given as --env-file would take minutes and gigabytes to parse: refused at once."""
+    env = tmp_path / "repos.env"
+    head = b"HANDOFF_DIR=handoffs\nSECRET_THING=planted-secret-0123\n"
+    env.write_bytes(head + b"#" * (ser.SETTINGS_MAX_BYTES - len(head)) + b"\n")  # one byte over
+    said = settings_refused(env, capsys, "planted-secret-0123")
+    assert f"{env}: over {ser.SETTINGS_MAX_BYTES >> 10} kB, too big for a settings file" in said
+
+
+def test_a_settings_file_of_exactly_the_most_bytes_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = tmp_path / "repos.env"
+    head = b"HANDOFF_DIR=nowhere\n"
+    env.write_bytes(head + b"#" * (ser.SETTINGS_MAX_BYTES - len(head) - 1) + b"\n")
+    assert "HANDOFF_DIR=nowhere: no such folder" in settings_refused(env, capsys)  # read: its setting is used
+
+
+@pytest.mark.parametrize("name", ["HANDOFF_DIR", "ARCHIVE_DIR", "REPORTS_DIR", "DYNAMODB_EXPORT_DIR", "OTHER_TOOL"])
+def test_a_nul_byte_in_the_settings_file_is_named_by_line_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    env = tmp_path / "repos.env"
+    env.write_bytes(b"# settings\nEXEC_REPORT_TO=o@example.com\n" + name.encode() + b"=plant\x00ed-0123\n")
+    said = settings_refused(env, capsys, "plant", "ed-0123")
+    assert f"{env}:3: a NUL byte, so not a text file; save it as UTF-8 text" in said
+
+
+def test_a_report_s_own_readers_from_the_environment_win_over_the_file_whatever_its_case(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """EXEC_REPORT_TO_cfo in the file must not beat EXEC_REPORT_TO_CFO in the environment: the environment wins."""
+    env = tmp_path / "repos.env"
+    env.write_text(f"HANDOFF_DIR={FIXTURES.parent.parent / 'examples' / 'handoffs'}\n"
+                   f"DYNAMODB_EXPORT_DIR={FIXTURES.parent.parent / 'examples' / 'dynamodb'}\n"
+                   "EXEC_REPORT_TO=all@example.com\nEXEC_REPORT_TO_cfo=file@example.com\n", encoding="utf-8")
+    monkeypatch.setenv("EXEC_REPORT_TO_CFO", "env@example.com")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "cfo", "--as-of", "2026-11-22"]) == 0
+    out = capsys.readouterr().out
+    assert "\nTo: env@example.com\n" in out and "file@example.com" not in out
+
+
+@pytest.mark.parametrize("first, again", [
+    ("EXEC_REPORT_BCC=old@example.com", "EXEC_REPORT_BCC=new@example.com"),
+    ("EXEC_REPORT_TO_CFO=a@example.com", "export EXEC_REPORT_TO_cfo=b@example.com"),
+])
+def test_a_setting_written_twice_in_the_file_is_refused_naming_both_lines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], first: str, again: str) -> None:
+    """Which of two lines wins is not for the reader to guess: the one they edited may be the one ignored."""
+    env = tmp_path / "repos.env"
+    env.write_text(f"HANDOFF_DIR=handoffs\n{first}\n\nOTHER=1\n{again}\n", encoding="utf-8")
+    said = settings_refused(env, capsys, "example.com")
+    name = first.split("=")[0]
+    assert f"{env}:5: {name} is set again (first on line 2); keep one of the two lines" in said
+
+
+# --- names no handoff may give its business -----------------------------------------------
+
+def handoff_of(folder: Path, entity: str, name: str = "a.md", project: str = "P") -> None:
+    """Write one minimal handoff of entity (written as a JSON string: any character survives)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"---\nentity: {json.dumps(entity)}\nproject: {project}\nstatus: active\n"
+                               "updated: 2026-10-09\nowner: JR\n---\nNotes.\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("entity", ["Portfolio\u200b", "Port\u00adfolio", "\u2060PORTFOLIO", "\ufeffPortfolio",
+                                    "AWS\u200d estate", "AWS e\u200cstate", "AWS \u200b estate", "ＡＷＳ estate\u200e"])
+def test_a_reserved_name_with_an_invisible_character_in_it_is_still_refused(tmp_path: Path, entity: str) -> None:
+    """A zero-width space or a soft hyphen is not seen on the page: the report would show two 'Portfolio' rows."""
+    handoff_of(tmp_path, entity)
+    with pytest.raises(ser.InputErrors) as caught:
+        ser.read_handoffs(tmp_path)
+    assert "name the business differently in every handoff of it" in caught.value.errors[0]
+
+
+@pytest.mark.parametrize("entity", ["Portfolio Co", "Portfolios", "The Portfolio", "AWS Estates", "AWS-estate",
+                                    "AWS estate agents", "Pörtfolio"])
+def test_a_name_that_only_looks_like_a_reserved_one_is_a_business_of_its_own(tmp_path: Path, entity: str) -> None:
+    handoff_of(tmp_path, entity)
+    assert [h.entity for h in ser.read_handoffs(tmp_path).handoffs] == [entity]
+
+
+def test_one_business_spelt_with_an_invisible_character_is_named_not_shown_as_two_rows(tmp_path: Path) -> None:
+    handoff_of(tmp_path, "JADA", "a.md", project="Haul-out")
+    handoff_of(tmp_path, "JA\u200bDA", "b.md", project="Charters")
+    with pytest.raises(ser.InputErrors) as caught:
+        ser.read_handoffs(tmp_path)
+    assert "spell it the same way in every handoff" in caught.value.errors[0]
+
+
+# --- standard output and error that cannot be written -----------------------------------
+
+def run_tool(tmp_path: Path, *args: str, stdout: int | None = None, stderr: int | None = None,
+             close: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run an installed copy on the sample portfolio, its output where asked, the descriptors in close closed."""
+    script = install_copy(tmp_path / "tool")
+    archive = tmp_path / "archive"
+    archive.mkdir(exist_ok=True)
+    env = tmp_path / "repos.env"
+    env.write_text(f"HANDOFF_DIR={script.parent / 'examples' / 'handoffs'}\n"
+                   f"DYNAMODB_EXPORT_DIR={script.parent / 'examples' / 'dynamodb'}\nARCHIVE_DIR={archive}\n",
+                   encoding="utf-8")
+
+    def close_them() -> None:
+        for fd in close:
+            os.close(fd)
+
+    return subprocess.run([sys.executable, str(script), "--env-file", str(env), "--as-of", "2026-11-22", *args],
+                          stdout=subprocess.PIPE if stdout is None else stdout,
+                          stderr=subprocess.PIPE if stderr is None else stderr, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}, preexec_fn=close_them)
+
+
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])
+def test_output_to_a_full_disk_is_one_line_naming_standard_output_not_the_archive(
+        tmp_path: Path, args: tuple[str, ...]) -> None:
+    with open("/dev/full", "w") as full:
+        done = run_tool(tmp_path, *args, stdout=full.fileno())
+    assert done.returncode == 78, done.stderr
+    assert done.stderr.splitlines()[-1].endswith("cannot write standard output: the disk is full; "
+                                            "free some space (or send the output elsewhere), then rerun")
+    assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])
+def test_a_closed_standard_error_does_not_stop_the_run(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`2>&-`: the run goes on; what it would have said on stderr is lost, its output and exit code are not."""
+    done = run_tool(tmp_path, *args, stderr=subprocess.DEVNULL, close=(2,))
+    assert done.returncode == 0 and done.stdout.strip(), done
+
+
+def test_a_closed_standard_output_still_gives_the_exit_code_of_the_check(tmp_path: Path) -> None:
+    done = run_tool(tmp_path, "--check", "--dry-run", "--only", "nosuch", stdout=subprocess.DEVNULL, close=(1,))
+    assert done.returncode == 64 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_error_said_to_a_full_disk_keeps_its_exit_code(tmp_path: Path) -> None:
+    """`2>/dev/full`: the line is lost, but cron still sees 64 (a usage error), not Python's 120."""
+    with open("/dev/full", "w") as full:
+        done = run_tool(tmp_path, "--dry-run", "--only", "nosuch", stderr=full.fileno())
+    assert done.returncode == 64 and done.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--status",)])
+def test_more_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe fails
+    try:
+        done = run_tool(tmp_path, *args, stdout=write)
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
+
+
+# --- many bad handoffs: memory as for one -------------------------------------------------
+
+PAD = "expenses:\n" + "".join(f"  - {{vendor: V{i}, amount: {i}, category: Repairs}}\n" for i in range(200))
+MISTAKES = {
+    "a bad date": "updated: 2026-13-45\nowner: JR\n",
+    "a bad number": "owner: JR\nexpenses:\n  - {vendor: X, amount: 12abc, category: Repairs}\n",
+    "a bad enum": "status: sleeping\nowner: JR\n",
+    "a wrong type": "owner: [1, 2]\n",
+    "a missing key": None,
+    "a duplicated key": "owner: JR\nowner: JR\n",
+    "a YAML syntax error": "owner: [unclosed\n",
+    "an anchor": "owner: &a JR\nother: *a\n",
+    "a bad due date": "owner: JR\nactions:\n  - {title: T, due: 2026-02-30, priority: 3, persona: CEO, done: false}\n",
+}
+
+
+def peak_reading(folder: Path, mistake: str, count: int) -> int:
+    """Peak bytes allocated reading count handoffs of 200 expenses each, all with the mistake."""
+    import shutil
+    import tracemalloc
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for i in range(count):
+        extra = MISTAKES[mistake]
+        front = (f"entity: E{i}\nproject: P\n" if extra is None
+                 else f"entity: E{i}\nproject: P\nstatus: active\nupdated: 2026-10-09\n{PAD}{extra}")
+        (folder / f"f{i}.md").write_text(f"---\n{front}---\nNotes.\n", encoding="utf-8")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ser.InputErrors):
+            ser.read_handoffs(folder, ["CEO"])
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_the_memory_of_reading_bad_handoffs_does_not_grow_with_their_number(tmp_path: Path, mistake: str) -> None:
+    """A bad file's YAML nodes (some 100 kB here) are freed with the cycle collector paused: only its lines stay."""
+    few, many = peak_reading(tmp_path / "h", mistake, 8), peak_reading(tmp_path / "h", mistake, 32)
+    assert (many - few) / 24 < 5_000  # bytes a file: its error lines (a few hundred bytes), never its nodes
