@@ -341,6 +341,10 @@ def test_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[
     ("email_format=text+html", "not a name this tool reads (did you mean EMAIL_FORMAT?)"),
     ("SES_CONFIGURATION_SET exec-reports", "not a NAME=value line; write it as NAME=value"),
     ("AKIAPASTEDTOKEN0001", "not a NAME=value line; write it as NAME=value"),
+    # names other AWS tools read: ignored, the reports would go through the default region or endpoint
+    ("AWS_DEFAULT_REGION=eu-west-1", "not a name this tool reads; it reads AWS_REGION for that"),
+    ("AWS_ENDPOINT_URL_S3=http://127.0.0.1:9", "not a name this tool reads; it reads AWS_ENDPOINT_URL for that"),
+    ("AWS_PROFILE_NAME=nightly-x", "not a name this tool reads; it reads AWS_PROFILE for that"),
 ])
 def test_a_settings_line_the_tool_would_ignore_stops_the_run_naming_its_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, said: str) -> None:
@@ -419,20 +423,3 @@ def test_every_form_python_dotenv_reads_passes_the_line_check_and_lines_are_coun
     err = capsys.readouterr().err
     assert f"{env}:7: not a name this tool reads (did you mean EXEC_REPORT_BCC?)" in err, err
     assert "second line" not in err and "a@example.com" not in err
-
-
-@pytest.mark.parametrize(("line", "instead"), [
-    ("AWS_DEFAULT_REGION=eu-west-1", "AWS_REGION"),
-    ("AWS_ENDPOINT_URL_S3=http://127.0.0.1:9", "AWS_ENDPOINT_URL"),
-    ("AWS_PROFILE_NAME=nightly-x", "AWS_PROFILE"),
-])
-def test_an_aws_name_this_tool_reads_under_another_name_is_named(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, instead: str) -> None:
-    """Ignored, it would send from the default region or another endpoint: the line is named, with the name to use."""
-    write_portfolio(tmp_path)
-    env = tmp_path / "repos.env"
-    env.write_text(f"HANDOFF_DIR=handoffs\n{line}\n", encoding="utf-8")
-    assert ser.main(["--env-file", str(env), "--check", "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 78
-    err = capsys.readouterr().err
-    assert f"{env}:2: not a name this tool reads; it reads {instead} for that" in err
-    assert line.split("=", 1)[1] not in err
