@@ -212,3 +212,21 @@ def test_cmo_channel_without_visits_shows_its_leads_sales_spend_and_costs(tmp_pa
     assert "Alpha: Referrals (referral, live): 8 leads, 2 sales, spent $400: $50.00 per lead, $200 per sale (Oct 2026)" in others
     assert "Alpha: Flyers (print, live): spent $50.00 (period not given)" in others
     assert "Alpha: Newsletter (email, planned) Email blast revenue potential" in others  # nothing known: as before
+
+
+def test_cmo_channels_without_visits_rank_by_what_is_at_stake(tmp_path: Path) -> None:
+    """By leads, then spend (the most first), as the channels with traffic are; nothing known last, as written."""
+    metrics = metrics_of(tmp_path, """
+        entity: Alpha
+        status: active
+        updated: 2026-11-20
+        channels:
+          - {name: Newsletter, kind: email, status: planned}
+          - {name: Flyers, kind: print, status: live, spend: 50}
+          - {name: Podcast, kind: audio, status: planned}
+          - {name: Referrals, kind: referral, status: live, leads: 8, conversions: 2, spend: 400}
+        """)
+    cmo = flat(next(r for r in ser.render_all([t for t in REPORTS if t.id == "cmo"], metrics)).text)
+    others = cmo.split("Channels without traffic figures:", 1)[1].split("Email blast", 1)[0]
+    order = [name for name in ("Referrals", "Flyers", "Newsletter", "Podcast") if name in others]
+    assert sorted(order, key=others.index) == ["Referrals", "Flyers", "Newsletter", "Podcast"]
