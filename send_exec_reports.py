@@ -314,9 +314,6 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
 
 SETTINGS_MAX_BYTES = 64 << 10  # a repos.env is a few kB: a file far past this is none, refused before parsing
 SETTING_TYPO_CUTOFF = 0.8  # how alike a name must be to a setting's to be taken for its misspelling
-# Names other AWS tools read that this one reads under another name: in repos.env they
-# would be ignored, and the reports sent from the default region.
-SETTING_INSTEAD = {"AWS_DEFAULT_REGION": "AWS_REGION", "AWS_REGION_NAME": "AWS_REGION"}
 
 
 def setting_key(name: str) -> str:
@@ -361,14 +358,11 @@ def check_settings_lines(path: Path, text: str) -> None:
                 raise ConfigError(f"{path}:{line}: {key} is set again (first on line {first_line[key]}); keep one "
                                   "of the two lines")
             first_line[key] = line
-        elif binding.key is not None:
-            # the name is not shown (a pasted token can stand where a name should): only our own suggestion is
+        elif binding.key is not None and not binding.key.upper().startswith("AWS_"):
+            # AWS's own names (AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3) are other AWS tools' settings, not
+            # misspellings of ours. The name is not shown (a pasted token can stand where a name should):
+            # only our own suggestion is.
             upper = binding.key.upper()
-            instead = SETTING_INSTEAD.get(upper) or next(
-                (name for name in AWS_NAMES if upper.startswith(name + "_")), None)  # AWS_ENDPOINT_URL_S3
-            if instead:
-                raise ConfigError(f"{path}:{line}: not a name this tool reads; it reads {instead} for that: "
-                                  "rename the line (repos.env.example lists every setting)")
             close = difflib.get_close_matches(upper, SETTING_NAMES + AWS_NAMES, n=1, cutoff=SETTING_TYPO_CUTOFF)
             if close:
                 raise ConfigError(f"{path}:{line}: not a name this tool reads (did you mean {close[0]}?); fix the "

@@ -341,10 +341,6 @@ def test_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[
     ("email_format=text+html", "not a name this tool reads (did you mean EMAIL_FORMAT?)"),
     ("SES_CONFIGURATION_SET exec-reports", "not a NAME=value line; write it as NAME=value"),
     ("AKIAPASTEDTOKEN0001", "not a NAME=value line; write it as NAME=value"),
-    # names other AWS tools read: ignored, the reports would go through the default region or endpoint
-    ("AWS_DEFAULT_REGION=eu-west-1", "not a name this tool reads; it reads AWS_REGION for that"),
-    ("AWS_ENDPOINT_URL_S3=http://127.0.0.1:9", "not a name this tool reads; it reads AWS_ENDPOINT_URL for that"),
-    ("AWS_PROFILE_NAME=nightly-x", "not a name this tool reads; it reads AWS_PROFILE for that"),
 ])
 def test_a_settings_line_the_tool_would_ignore_stops_the_run_naming_its_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, said: str) -> None:
@@ -363,7 +359,9 @@ def test_a_settings_file_shared_with_other_tools_is_read(tmp_path: Path, capsys:
     """Names like none of this tool's settings belong to other tools: left alone, never shown."""
     write_portfolio(tmp_path)
     env = tmp_path / "repos.env"
-    env.write_text("HANDOFF_DIR=handoffs\nGITHUB_TOKEN=ghp_notours0123456789\nREPOS=a b c\nDATABASE_URL=x\n",
+    env.write_text("HANDOFF_DIR=handoffs\nGITHUB_TOKEN=ghp_notours0123456789\nREPOS=a b c\nDATABASE_URL=x\n"
+                   # AWS's own names other AWS tools read, however like ours: not taken for misspellings
+                   "AWS_DEFAULT_REGION=us-east-1\nAWS_ENDPOINT_URL_SES=http://127.0.0.1:9\nAWS_SECURITY_TOKEN=x\n",
                    encoding="utf-8")
     assert ser.main(["--env-file", str(env), "--check", "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
     captured = capsys.readouterr()
