@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import send_exec_reports as ser
@@ -230,3 +231,19 @@ def test_cmo_channels_without_visits_rank_by_what_is_at_stake(tmp_path: Path) ->
     others = cmo.split("Channels without traffic figures:", 1)[1].split("Email blast", 1)[0]
     order = [name for name in ("Referrals", "Flyers", "Newsletter", "Podcast") if name in others]
     assert sorted(order, key=others.index) == ["Referrals", "Flyers", "Newsletter", "Podcast"]
+
+
+def test_the_ceo_live_numbers_and_last_weeks_delivery_are_two_lines(tmp_path: Path) -> None:
+    """With an earlier week, DynamoDB counts and last week's delivery, each is its own line of the headline."""
+    metrics = metrics_of(tmp_path, """
+        entity: Alpha
+        status: active
+        updated: 2026-11-20
+        """)
+    now = {"Portfolio": {"events": Decimal(1375), "users": Decimal(40)}}
+    earlier = {"2026-W46": {"Portfolio": {"events": Decimal(1250), "users": Decimal(40)}}}
+    metrics["history"] = {**ser.history_figures(metrics["period"], now, earlier), "now": now}
+    metrics["last_delivery"] = "Last week's reports (2026-W46): 8 delivered"
+    ceo = next(r for r in ser.render_all([t for t in REPORTS if t.id == "ceo"], metrics)).text
+    assert "- Live numbers (DynamoDB): events 1,375 (+125 this week), users 40 (unchanged this week) - Last" in flat(ceo)
+    assert "\n  - Last week's reports (2026-W46): 8 delivered\n" in ceo  # a line of its own, not the end of the last
