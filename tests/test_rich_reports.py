@@ -1,0 +1,202 @@
+"""The eight reports with every optional part present, read for what only shows there.
+
+The golden files have no archive, no AWS estate, no delivery news and no dashboard. Here
+each report is rendered (a dry run, text and HTML) with an archive of earlier weeks (changes,
+and sparklines with gap weeks), last week's delivery news, the AWS estate from moto's server
+and dashboard cards, on the sample portfolio and on a generated one, and every email is held
+to properties that hold of any good report: lines within 78 columns, at most MAX_LINES lines,
+no template text, no list item run onto the line before it, no change or sparkline inside a
+table, no empty or repeated section, no name cut in two, and HTML that says what the text says.
+"""
+
+from __future__ import annotations
+
+import collections
+import html
+import json
+import re
+import sys
+import tempfile
+from decimal import Decimal as D
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+
+import send_exec_reports as ser
+
+from .conftest import EXAMPLES, ROOT, serve_loopback, stop_server
+from .test_estate import client, make_distribution, make_functions
+
+AS_OF = "2026-11-22"
+IDS = ["ceo", "cto", "cfo", "cmo", "accounting", "rental", "yacht", "agency"]
+GAP_WEEKS = (1, 4)  # of the seven weeks before the period, these have no figures
+# last week's delivery news of each report: every kind the CEO's line words differently
+DELIVERY = dict(zip(IDS, ["delivered", "delivered", "bounced", "delivered", "complained", None, "delayed", "delivered"],
+                    strict=True))
+SEPARATOR = "=" * 78 + "\n"
+SPARK = set(ser.SPARK_LEVELS)
+
+
+def plant_estate(endpoint: str) -> list[str]:
+    """Lambda functions (a secret-looking variable, a deprecated runtime), buckets and distributions;
+    the name of each as the CTO report shows it."""
+    make_functions(endpoint, ["eyd-booking-api"], runtime="nodejs16.x",
+                   env={"STRIPE_SECRET_KEY": "x", "DB_PASSWORD": "y", "STAGE": "z"})
+    make_functions(endpoint, ["qdn-worker", "jada-sync"])
+    s3 = client(endpoint, "s3")
+    for bucket in ("loose-bucket", "eyd-site"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+        s3.put_object(Bucket=bucket, Key="index.html", Body=b"<html></html>")
+    cf = client(endpoint, "cloudfront")
+    domains = [cf.get_distribution(Id=make_distribution(endpoint, c))["Distribution"]["DomainName"]
+               for c in ("site", "other")]
+    return ["eyd-booking-api", "qdn-worker", "jada-sync", "loose-bucket", "eyd-site", *domains]
+
+
+def write_archive(env: Path) -> None:
+    """metrics.json for earlier weeks (the tool's own figures of now, scaled, two weeks missing) and
+    last week's ledger, as a sending run writes them."""
+    settings = ser.load_settings(str(env), dry_run=True)
+    portfolio = ser.read_handoffs(settings.handoff_dir)
+    counts = ser.read_tables(ser.table_needs(portfolio), settings.export_dir, lambda missing: {})
+    metrics = ser.compute_metrics(portfolio, counts, ser.dt.date.fromisoformat(AS_OF), None)
+    weeks = ser.recent_periods(metrics["period"])
+    archive = env.parent / "archive"
+    for i, week in enumerate(weeks[:-1]):
+        if i in GAP_WEEKS:
+            continue
+        figures = json.loads(json.dumps({"schema": ser.METRICS_SCHEMA, **metrics, "period": week},
+                                        default=ser._json_default))
+        factor = 1 + D(i - len(weeks) + 1) / 50  # a steady rise to this week's figures
+        for scope in [figures["portfolio"], *figures["entities"].values()]:
+            for name in ser.HEADLINE:
+                if (value := ser._headline_value(scope.get(name))) is not None:
+                    scope[name] = str((value * factor).quantize(D("0.01")))
+        (archive / week).mkdir(parents=True)
+        (archive / week / "metrics.json").write_text(json.dumps(figures), encoding="utf-8")
+    ledger = {rid: {"state": "sent", "message_id": f"m-{rid}", **({"delivery": {"state": s}} if s else {})}
+              for rid, s in DELIVERY.items()}
+    (archive / weeks[-2] / "ledger.json").write_text(json.dumps(ledger), encoding="utf-8")
+
+
+class Dashboard(BaseHTTPRequestHandler):
+    """A dashboard webhook a dry run must never call."""
+
+    def do_POST(self) -> None:
+        raise AssertionError("a dry run posted a card")
+
+
+def words(text: str) -> collections.Counter[str]:
+    """The words of a text, case-folded (the text's title is upper case, the HTML's not)."""
+    return collections.Counter(w.casefold() for w in re.findall(r"[\w$€%.,'’()/:&+-]+", text)
+                               if not set(w) <= set("-=|:+"))
+
+
+def html_words(page: str) -> collections.Counter[str]:
+    """The words a reader sees in an HTML page."""
+    body = re.sub(r"<(head|style)\b.*?</\1>", " ", page, flags=re.S)
+    return words(html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def is_table(line: str) -> bool:
+    """A row or rule of a plain-text table."""
+    return " | " in line or line.endswith(" |") or bool(re.fullmatch(r"-+(\+-+)+", line))
+
+
+def headings(lines: list[str]) -> list[int]:
+    """The index of each section heading (a line underlined with dashes of its width)."""
+    return [i for i in range(len(lines) - 1)
+            if lines[i].strip() and re.fullmatch(r"-+", lines[i + 1]) and len(lines[i + 1]) == ser._cols(lines[i])]
+
+
+def assert_reads_well(rid: str, email: str) -> None:
+    """The properties every report holds, whatever its data."""
+    body = email.split("\n\n", 1)[1]
+    lines = body.splitlines()
+    where = f"{rid}: "
+    assert len(lines) <= ser.MAX_LINES, where + f"{len(lines)} lines"
+    for n, line in enumerate(lines, 1):
+        at = f"{where}line {n}: {line!r}"
+        assert ser._cols(line) <= 78, at
+        assert not re.search(r"\{\{|\}\}|\{%|%\}|\{#|#\}|\bNone\b|Undefined|\[\]|\{\}", line), at
+        assert not re.search(r"\S- ", line), at + " (a list item run onto the line before it)"
+        assert not re.search(r"\+\$0\.00|-\$0(\.00)?\b|[+-]0 (this week|vs)|(?<![\d,.$])1 (businesses|projects|"
+                             r"handoffs|reports|months|days|weeks|findings|actions|shortfalls|entities|clients|units|"
+                             r"jobs|items|files|functions|buckets|distributions)\b", line), at
+        if is_table(line):
+            assert not SPARK & set(line), at + " (a sparkline in a table)"
+            assert not re.search(r"this week\)|vs \d{4}-W\d\d\)", line), at + " (a change in a table)"
+    marks = headings(lines)
+    titles = [lines[i] for i in marks]
+    assert len(titles) == len(set(titles)), where + f"a section repeats: {titles}"
+    for k, i in enumerate(marks):
+        end = marks[k + 1] if k + 1 < len(marks) else len(lines)
+        assert any(x.strip() and not re.fullmatch(r"-+", x) for x in lines[i + 2:end]), where + f"{lines[i]!r} is empty"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated portfolio of 300 handoffs and 900 items."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import make_portfolio
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    out = tmp_path_factory.mktemp("portfolio")
+    make_portfolio.generate(out, 300, 900)
+    return out
+
+
+@pytest.mark.parametrize("portfolio", ["sample", "generated"])
+def test_every_report_with_every_optional_part_reads_well(
+    portfolio: str, tmp_path: Path, moto: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = EXAMPLES if portfolio == "sample" else request.getfixturevalue("generated")
+    names = plant_estate(moto)
+    server, url = serve_loopback(Dashboard)
+    try:
+        env = tmp_path / "repos.env"
+        env.write_text(
+            f"HANDOFF_DIR={source / 'handoffs'}\nDYNAMODB_EXPORT_DIR={source / 'dynamodb'}\nARCHIVE_DIR=archive\n"
+            "SES_FROM_ADDRESS=reports@example.com\nEXEC_REPORT_TO=owner@example.com\n"
+            "EXEC_REPORT_BCC=admin@example.com\nEMAIL_FORMAT=text+html\n"
+            f"AWS_ENDPOINT_URL={moto}\nAWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\nAWS_INVENTORY=1\n"
+            f"DASHBOARD_WEBHOOK_URL={url}/hook\n",
+            encoding="utf-8",
+        )
+        write_archive(env)
+        (tmp_path / "tmp").mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+        assert ser.main(["--dry-run", "--env-file", str(env), "--as-of", AS_OF]) == 0
+    finally:
+        stop_server(server)
+    out, err = capsys.readouterr()
+    reports, cards = out.split("\nDashboard cards a real run posts to ")
+    emails = reports.split(SEPARATOR)[1:]
+    assert len(emails) == len(IDS)
+    assert len(cards.splitlines()) > 1  # the cards are there to see
+
+    pages = {Path(p).stem: Path(p).read_text(encoding="utf-8")
+             for p in re.findall(r"^send_exec_reports: HTML alternative written to (.+)$", err, re.M)}
+    assert list(pages) == IDS
+    for rid, email in zip(IDS, emails, strict=True):
+        assert_reads_well(rid, email)
+        body = email.split("\n\n", 1)[1]
+        text = re.sub(r"^\s*\d+\. ", "", body, flags=re.M)  # an ordered list's numbers are the HTML's <ol>
+        assert words(text) == html_words(pages[rid]), f"{rid}: the HTML says something else than the text"
+
+    flat = {rid: " ".join(email.split()) for rid, email in zip(IDS, emails, strict=True)}
+    # every optional part is present, so the properties above were held to them
+    assert "No earlier week" not in reports
+    assert "Last week's reports (2026-W46): 4 delivered, accounting complained, cfo bounced, yacht delayed, " \
+           "1 with no delivery news" in flat["ceo"]
+    for rid in ("ceo", "cfo"):
+        assert "Last 8 weeks, 2026-W40 to 2026-W47 (· a week with no figures): - Cash: $" in flat[rid]
+        assert "▁·▃▄·▆▇█" in flat[rid]
+    assert "(+$" in flat["cfo"] and "vs 2026-W46)" in flat["cfo"]
+    assert "this week)" in flat["ceo"]
+    assert "AWS estate" in flat["cto"] and "(deprecated)" in flat["cto"] and "(secret?)" in flat["cto"]
+    for name in names:  # a name is never cut in two by a table column
+        assert re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", emails[IDS.index("cto")]), name
