@@ -6323,7 +6323,8 @@ def dry_run_cards(after: AfterSend, metrics: dict[str, Any]) -> str:
     if not after.dashboard_url:
         return ""
     cards = dashboard_cards(metrics, persona=DASHBOARD_PERSONA)
-    lines = [f"Dashboard cards a real run posts to {url_origin(after.dashboard_url)} once the "
+    # set apart from the last report's body, as each report is from the one before
+    lines = ["=" * WRAP_WIDTH, f"Dashboard cards a real run posts to {url_origin(after.dashboard_url)} once the "
              f"{after.ceo_report} report is sent ({len(cards)}):"]
     lines += [json.dumps(card, ensure_ascii=False, sort_keys=True) for card in cards]
     return "\n".join(lines) + "\n"

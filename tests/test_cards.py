@@ -324,8 +324,10 @@ def test_the_dry_run_prints_the_cards_without_the_token_or_path(tmp_path: Path, 
     assert send(env, "--dry-run") == 0
     out = capsys.readouterr().out
     port = dashboard.server.server_address[1]
-    head, *cards = out.split(f"Dashboard cards a real run posts to http://127.0.0.1:{port} once the ceo report "
-                             "is sent (3):\n")[1].splitlines()
+    reports, block = out.split("=" * 78 + f"\nDashboard cards a real run posts to http://127.0.0.1:{port} once the "
+                               "ceo report is sent (3):\n")
+    assert reports.endswith(".\n")  # the last report's data-sources line, then the rule setting the cards apart
+    head, *cards = block.splitlines()
     assert [json.loads(line)["period"] for line in [head, *cards]] == ["2026-W47"] * 3
     assert "tok-sekrit" not in out and "s3cr3t" not in out and "/hooks" not in out
     assert dashboard.requests == []

@@ -173,7 +173,7 @@ def test_every_report_with_every_optional_part_reads_well(
     finally:
         stop_server(server)
     out, err = capsys.readouterr()
-    reports, cards = out.split("\nDashboard cards a real run posts to ")
+    reports, cards = out.split("=" * 78 + "\nDashboard cards a real run posts to ")
     emails = reports.split(SEPARATOR)[1:]
     assert len(emails) == len(IDS)
     assert len(cards.splitlines()) > 1  # the cards are there to see
