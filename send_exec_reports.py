@@ -5679,11 +5679,11 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
         return None
 
 
-def show_status(archive: Archive, period: str) -> str:
+def show_status(archive: Archive, period: str, titles: dict[str, str] | None = None) -> str:
     """The ledger of a period as text: each report's state, when, its MessageId or what went wrong."""
     ledger = Ledger(archive, period)
     # the news of last week's sends comes in with this week's run: shown as the CEO report shows it
-    last = delivery_line(archive, period)
+    last = delivery_line(archive, period, titles)
     last_week = f"{clean_text(last)}\n" if last else ""
     if not ledger.entries:
         return (f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this "
@@ -6549,8 +6549,12 @@ def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> l
         archive.release()
 
 
-def delivery_line(archive: Archive | None, period: str) -> str | None:
-    """The CEO report's line on the previous period's delivery; None when nothing was sent then."""
+def delivery_line(archive: Archive | None, period: str, titles: dict[str, str] | None = None) -> str | None:
+    """The CEO report's line on the previous period's delivery; None when nothing was sent then.
+
+    A report is named by its title ('CFO Report bounced', not 'cfo bounced'), by its id
+    when its template is gone.
+    """
     if archive is None:
         return None
     prev = recent_periods(period, 2)[0]
@@ -6567,7 +6571,7 @@ def delivery_line(archive: Archive | None, period: str) -> str | None:
     parts = []
     if delivered := sum(1 for _, s in states if s == "delivered"):
         parts.append(f"{delivered} delivered")
-    parts += [f"{k} {s}" for k, s in states if s not in (None, "delivered", "accepted")]
+    parts += [f"{(titles or {}).get(k, k)} {s}" for k, s in states if s not in (None, "delivered", "accepted")]
     if unknown := sum(1 for _, s in states if s in (None, "accepted")):
         parts.append(f"{unknown} with no delivery news")
     return f"Last week's reports ({prev}): {', '.join(parts)}"
@@ -6697,7 +6701,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
             problems.append(f"{exc}; the delivery news waits in the queue for the next run")
         for line in loud:
             log.error("delivery: %s", line)
-    metrics["last_delivery"] = delivery_line(archive, metrics["period"])
+    metrics["last_delivery"] = delivery_line(archive, metrics["period"], {r.id: r.title for r in reports})
     # a plain dry run shows only what would be sent; whatever may send, archive or show
     # the uncut text renders it whole first, so no template mistake is found mid-send
     rendered = render_all(selected, metrics, whole=not args.dry_run or args.check or args.full)
@@ -6817,7 +6821,7 @@ def main(argv: list[str] | None = None) -> int:
             archive = open_archive(archive_settings(env_path, values))
             if archive is None:
                 raise ConfigError("ARCHIVE_DIR is not set: --status reads the send ledger kept there")
-            show(show_status(archive, iso_period(args.as_of or dt.date.today())))
+            show(show_status(archive, iso_period(args.as_of or dt.date.today()), {r.id: r.title for r in reports}))
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
         return run(args, reports, selected)

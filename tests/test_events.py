@@ -172,7 +172,7 @@ def test_events_are_recorded_a_bounce_is_loud_once_and_the_ceo_report_shows_last
 
     assert send(env, "--as-of", "2026-11-29", "--only", "ceo") == 0  # next week
     ceo = (tmp_path / "archive" / "2026-W48" / "ceo.txt").read_text(encoding="utf-8")
-    assert ("Last week's reports (2026-W47): 2 delivered, cfo bounced, cmo complained, 4 with no delivery news"
+    assert ("Last week's reports (2026-W47): 2 delivered, CFO Report bounced, CMO Report complained, 4 with no delivery news"
             in " ".join(ceo.split()))
     assert len(IDS) == 2 + 2 + 4
 
@@ -203,6 +203,9 @@ def test_status_shows_the_previous_weeks_delivery_as_the_ceo_report_does(
     assert ser.main(["--env-file", str(env), "--status", "--as-of", "2026-11-22"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("2026-W47: nothing recorded (")
-    assert out[1:] == ["Last week's reports (2026-W46): 1 delivered, cfo bounced"]
+    assert out[1:] == ["Last week's reports (2026-W46): 1 delivered, CFO Report bounced"]
+    # a report whose template is gone since is named by its id
+    assert ser.delivery_line(archive, "2026-W47", {"ceo": "CEO Report"}) == (
+        "Last week's reports (2026-W46): 1 delivered, cfo bounced")
     assert ser.main(["--env-file", str(env), "--status", "--as-of", "2026-11-15"]) == 0  # W46's own: no W45
     assert "Last week's" not in capsys.readouterr().out
