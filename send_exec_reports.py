@@ -4047,9 +4047,15 @@ class _PlainTextFirst(markdown.treeprocessors.Treeprocessor):
 def _plain_text_first_fits(md: markdown.Markdown) -> bool:
     """Whether md's inline patterns are exactly those _INLINE_TRIGGER was written for, and no other
     tree processor (an extension's) reads the text the fast pass marks."""
-    installed = {item.name: md.inlinePatterns[item.name] for item in md.inlinePatterns._priority}
-    return ({name: (type(p).__name__, getattr(p, "pattern", None)) for name, p in installed.items()} == _INLINE_PATTERNS
-            and [item.name for item in md.treeprocessors._priority] == ["inline", "prettify", "unescape"])
+    # through the registries' public API only (names, count, order): a later release cannot make this raise
+    patterns, trees = md.inlinePatterns, md.treeprocessors
+    if len(patterns) != len(_INLINE_PATTERNS) or any(name not in patterns for name in _INLINE_PATTERNS):
+        return False
+    if len(trees) != 3 or any(name not in trees for name in ("inline", "prettify", "unescape")):
+        return False
+    return (all((type(patterns[name]).__name__, getattr(patterns[name], "pattern", None)) == known
+                for name, known in _INLINE_PATTERNS.items())
+            and trees.get_index_for_name("inline") == 0)
 
 
 @functools.cache
