@@ -6854,19 +6854,22 @@ def main(argv: list[str] | None = None) -> int:
         log.removeHandler(handler)
 
 
+def _drop_output(stream: Any) -> None:
+    """Send what is left for a stream to /dev/null: Python flushes it at exit, and would complain."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
 def output_closed() -> int:
     """Stop quietly when what reads standard output has gone: as a shell's `yes | head` does."""
-    # Python would try to flush what is left at exit, and complain of the closed pipe.
-    with contextlib.suppress(OSError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    _drop_output(sys.stdout)
     return 128 + 13  # killed by SIGPIPE, as a shell reports it; nothing was sent by a command that prints
 
 
 def output_failed(exc: OSError) -> ConfigError:
     """The one line for standard output that cannot be written (`>/dev/full`); what is left of it is dropped."""
     # told apart from a file of the archive's, which an OSError without a file name also is
-    with contextlib.suppress(OSError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    _drop_output(sys.stdout)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return ConfigError("cannot write standard output: the disk is full; free some space (or send the output "
                            "elsewhere), then rerun")
@@ -6914,6 +6917,5 @@ if __name__ == "__main__":
     try:
         sys.stderr.flush()
     except OSError:  # stderr on a full disk or a closed pipe: its lines are lost, but not the exit code
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+        _drop_output(sys.stderr)
     sys.exit(status)
