@@ -65,8 +65,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import IntEnum
-from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import html2text
 import jinja2
@@ -243,8 +243,8 @@ class Settings:
 
     env_file: Path | None
     values: dict[str, str]
-    handoff_dir: Path
-    export_dir: Path | None
+    handoff_dir: Path | S3Url  # a folder, or s3://bucket/prefix
+    export_dir: Path | S3Url | None
     archive_dir: Path | None
     region: str
     used_examples: bool = False
@@ -409,13 +409,13 @@ def load_settings(
         where = " (no settings file, and not in the environment)"
     else:
         where = " (no repos.env next to the script, and not in the environment)"
-    handoff_dir = resolve("HANDOFF_DIR")
+    handoff_dir = input_setting(resolve, values, "HANDOFF_DIR")
     if handoff_dir is None:
         start = ""
         if path is None and env_file is None:  # a new installation: say where the settings come from
             start = f" (first time: cp {EXAMPLE_ENV_FILE.name} repos.env next to the script, then edit it)"
         raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents{start}")
-    if not handoff_dir.is_dir():
+    if isinstance(handoff_dir, Path) and not handoff_dir.is_dir():
         raise ConfigError(f"HANDOFF_DIR={values['HANDOFF_DIR']}: no such folder ({handoff_dir}); fix the path "
                           f"(a relative one is relative to {path.parent if path else SCRIPT_DIR})")
     endpoint = values.get("AWS_ENDPOINT_URL", "").strip()
@@ -435,8 +435,8 @@ def load_settings(
             f"EMAIL_FORMAT={email_format}: not a format; write text (the default: plain text only) "
             "or text+html (plain text with an HTML alternative)"
         )
-    export_dir = resolve("DYNAMODB_EXPORT_DIR")
-    if export_dir is not None and not export_dir.is_dir():
+    export_dir = input_setting(resolve, values, "DYNAMODB_EXPORT_DIR")
+    if isinstance(export_dir, Path) and not export_dir.is_dir():
         raise ConfigError(
             f"DYNAMODB_EXPORT_DIR={values['DYNAMODB_EXPORT_DIR']}: no such folder ({export_dir}); "
             "fix the path or remove the setting to read DynamoDB live"
@@ -455,18 +455,140 @@ def load_settings(
     )
 
 
+def input_setting(resolve: Callable[[str], Path | None], values: dict[str, str], name: str) -> Path | S3Url | None:
+    """An input folder setting (HANDOFF_DIR, DYNAMODB_EXPORT_DIR): s3://bucket/prefix checked, a folder resolved."""
+    raw = values.get(name, "")
+    if is_s3_setting(raw):
+        return parse_s3_url(raw, name, "an S3 input")
+    return resolve(name)
+
+
 def archive_settings(path: Path | None, values: dict[str, str]) -> Settings:
     """ARCHIVE_DIR checked and resolved (a folder, or s3://bucket/prefix), with the AWS settings; no inputs.
 
     Enough for --status, which reads the ledger and nothing else.
     """
     archive = values.get("ARCHIVE_DIR", "").strip()
-    archive_s3 = parse_s3_url(archive) if archive.lower().startswith("s3:") else None
+    archive_s3 = parse_s3_url(archive) if is_s3_setting(archive) else None
     return Settings(
         env_file=path, values=values, handoff_dir=SCRIPT_DIR, export_dir=None,
         archive_dir=None if archive_s3 else _resolver(path, values)("ARCHIVE_DIR"),
         region=values.get("AWS_REGION", "").strip() or "us-west-2", archive_s3=archive_s3,
     )
+
+
+# AWS errors and S3 addresses: what every reader and writer below (inputs, the estate, SES,
+# the archive) says of a botocore error, and how an s3://bucket/prefix setting is read.
+
+CREDENTIAL_CODES = {
+    "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "ExpiredToken",
+}
+S3_CREDENTIAL_CODES = CREDENTIAL_CODES | {"InvalidAccessKeyId", "InvalidToken", "TokenRefreshRequired"}
+S3_REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301"}
+
+
+def _boto_reason(exc: BaseException) -> str:
+    """What to print of a botocore error: the endpoint's origin or the profile it names, else only its class.
+
+    Other botocore messages can carry a credential helper's output, tokens among it, and
+    an endpoint's full URL (a token in its path or query): only scheme, host and port are shown.
+    """
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProfileNotFound
+
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
+        what = "timed out connecting to" if isinstance(exc, ConnectTimeoutError) else "could not connect to"
+        return f"{what} {url_origin(str(exc.kwargs.get('endpoint_url', '')))}"
+    if isinstance(exc, ProfileNotFound):
+        return redact(" ".join(str(exc).split()))
+    return type(exc).__name__
+
+
+def _credential_errors() -> tuple[type[BaseException], ...]:
+    """botocore's exceptions for credentials that are missing, expired or cannot be fetched."""
+    import botocore.exceptions as bex
+
+    names = ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "TokenRetrievalError",
+             "SSOError", "NoAuthTokenError", "RefreshWithMFAUnsupportedError", "UnauthorizedSSOTokenError")
+    return tuple(getattr(bex, n) for n in names if hasattr(bex, n))
+
+
+class S3Url(NamedTuple):
+    """An s3://bucket/prefix setting: the bucket, and the prefix without slashes at either end."""
+
+    bucket: str
+    prefix: str
+
+    def __str__(self) -> str:
+        """The address as messages show it."""
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+
+S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # AWS's rules for a bucket name
+S3_PREFIX_MAX_BYTES = 512  # an object key is at most 1,024 bytes: leave room for the names under the prefix
+
+
+def is_s3_setting(value: str) -> bool:
+    """Whether a folder setting's value names an S3 location (s3:..., in any case) rather than a folder."""
+    return value.strip().lower().startswith("s3:")
+
+
+def parse_s3_url(url: str, setting: str = "ARCHIVE_DIR", what: str = "an S3 archive") -> S3Url:
+    """Split s3://bucket/prefix into (bucket, prefix without slashes at either end), checked.
+
+    The bucket name follows AWS's rules (3-63 of a-z 0-9 . -, no '..', not an IP
+    address); the prefix has no empty, '.' or '..' part (a slip: S3 would read it as a
+    different place, not as the folder meant), no control character, and room left for
+    the keys under it.
+    """
+    parts = urllib.parse.urlsplit(url.strip())
+    bucket = parts.netloc
+    if (parts.scheme != "s3" or not S3_BUCKET_RE.fullmatch(bucket) or ".." in bucket
+            or re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+", bucket)):
+        raise ConfigError(
+            f"{setting}: {what} is written s3://bucket/prefix with a valid bucket name "
+            "(3-63 of a-z 0-9 . -)"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{setting}: {what} URL takes no ?query or #fragment; write s3://bucket/prefix")
+    prefix = parts.path.strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise ConfigError(f"{setting}: the prefix {prefix!r} has an empty, '.' or '..' part; write "
+                          "s3://bucket/folder/folder")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in prefix):
+        raise ConfigError(f"{setting}: the prefix holds a control character; write s3://bucket/folder/folder")
+    if len(prefix.encode("utf-8")) > S3_PREFIX_MAX_BYTES:
+        raise ConfigError(f"{setting}: the prefix is over {S3_PREFIX_MAX_BYTES} bytes; S3 keys are at most 1,024: "
+                          "use a shorter prefix")
+    return S3Url(bucket, prefix)
+
+
+def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: str) -> ReportError:
+    """One line for an S3 error naming the setting and what to do (botocore's own text is never printed).
+
+    `grant`: the IAM actions the setting needs, named when access is denied.
+    """
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "NoSuchBucket":
+            return ConfigError(f"{setting} {where}: no such bucket; create it or fix the setting")
+        if code in ("AccessDenied", "AccessDeniedException", "403"):
+            return ConfigError(f"{setting} {where}: access denied while {doing}; grant {grant} on the bucket")
+        if code in S3_CREDENTIAL_CODES:
+            return ConfigError(f"{setting} {where}: AWS refused the credentials ({code}) while {doing}; fix "
+                               "AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, in the settings")
+        if code in S3_REGION_CODES:
+            return ConfigError(f"{setting} {where}: the bucket is not in AWS_REGION's region ({code}); set "
+                               "AWS_REGION to the bucket's region")
+        return ConfigError(f"{setting} {where}: S3 refused {doing} ({code or 'no error code'})")
+    if isinstance(exc, _credential_errors()):
+        problem = ("no AWS credentials were found" if isinstance(exc, NoCredentialsError)
+                   else f"the AWS credentials cannot be loaded ({_boto_reason(exc)})")
+        return ConfigError(f"{setting} {where}: {problem} while {doing}; give AWS credentials (AWS_PROFILE, or "
+                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the settings)")
+    return ConfigError(f"{setting} {where}: S3 cannot be reached while {doing} ({_boto_reason(exc)}); check "
+                       "AWS_ENDPOINT_URL, AWS_REGION and the network")
 
 
 # ---------------------------------------------------------------------------
@@ -1057,7 +1179,181 @@ def split_front_matter(text: str) -> tuple[str, str] | None:
     raise ValueError("front matter opened on line 1 never closes")
 
 
-def read_front_matter(path: Path) -> tuple[str, int] | None:
+# HANDOFF_DIR and DYNAMODB_EXPORT_DIR may name s3://bucket/prefix. The readers below then
+# walk, glob and open S3Paths instead of local paths: an S3Path offers the few methods of
+# pathlib.Path they use, so every rule and message is the same code for a folder and a
+# prefix, a file named by its s3://bucket/key. Objects are streamed (one GET each, read
+# only as far as the reader reads), never held whole.
+
+S3_LIST_PAGE_SIZE = 1000  # keys per ListObjectsV2 page: S3's own maximum
+S3_READ_BUFFER = 1 << 16  # bytes asked of an object's body at a time
+
+
+class _S3Body(io.RawIOBase):
+    """An object's streaming body as a raw stream for io.BufferedReader; a failed read is one clear line."""
+
+    def __init__(self, body: Any, fail: Callable[[BaseException], ReportError]) -> None:
+        self.body, self.fail = body, fail
+
+    def readable(self) -> bool:
+        """Always: it is a body to read."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill `buffer` from the body; 0 at its end."""
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return int(self.body.readinto(buffer))
+        except BotoCoreError as exc:
+            raise self.fail(exc) from None
+
+    def close(self) -> None:
+        """Close the connection too: what is left of the body is never read."""
+        if not self.closed:
+            self.body.close()
+        super().close()
+
+
+class S3Input:
+    """The objects under an input setting's s3://bucket/prefix, for S3Paths to read (client passed in).
+
+    `page_size` bounds the keys of one ListObjectsV2 answer (tests make it small to
+    cross pages; moto's server honours MaxKeys and continuation tokens as S3 does).
+    """
+
+    def __init__(self, client: Any, url: S3Url, setting: str, page_size: int = S3_LIST_PAGE_SIZE) -> None:
+        self.client, self.url, self.setting, self.page_size = client, url, setting, page_size
+
+    def root(self) -> S3Path:
+        """The prefix the setting names, as an S3Path."""
+        return S3Path(self, self.url.prefix)
+
+    def fail(self, exc: BaseException, doing: str) -> ReportError:
+        """One line for an S3 error, naming the setting and what to do."""
+        return s3_failure(self.setting, str(self.url), exc, doing, "s3:GetObject and s3:ListBucket")
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key that starts with `prefix`, page by page, in S3's order."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.url.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size}
+            ):
+                for entry in page.get("Contents", []):
+                    yield entry["Key"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self.fail(exc, f"listing s3://{self.url.bucket}/{prefix}") from None
+
+    def open(self, key: str) -> io.BufferedReader:
+        """An object's body as a binary stream, read as it is read; FileNotFoundError when there is no such key."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"s3://{self.url.bucket}/{key}"
+        try:
+            answer = self.client.get_object(Bucket=self.url.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), where) from None
+            raise self.fail(exc, f"reading {where}") from None
+        except BotoCoreError as exc:
+            raise self.fail(exc, f"reading {where}") from None
+        body = _S3Body(answer["Body"], lambda exc: self.fail(exc, f"reading {where}"))
+        return io.BufferedReader(body, S3_READ_BUFFER)
+
+
+@dataclass(frozen=True)
+class S3Path:
+    """A key (a file) or a prefix (a folder) under an S3Input, read like a pathlib.Path."""
+
+    store: S3Input = field(compare=False, repr=False)
+    key: str  # without a slash at either end; "" for the bucket's top
+
+    def __str__(self) -> str:
+        """How messages name it: s3://bucket/key."""
+        return f"s3://{self.store.url.bucket}/{self.key}" if self.key else f"s3://{self.store.url.bucket}"
+
+    def __truediv__(self, name: str) -> S3Path:
+        """The key `name` under this prefix."""
+        return S3Path(self.store, f"{self.key}/{name}" if self.key else name)
+
+    def __lt__(self, other: S3Path) -> bool:
+        """Ordered as pathlib orders paths: part by part."""
+        return self.key.split("/") < other.key.split("/")
+
+    def joinpath(self, *names: str) -> S3Path:
+        """The key of these parts under this prefix."""
+        return S3Path(self.store, "/".join([self.key, *names] if self.key else names))
+
+    @property
+    def name(self) -> str:
+        """The last part of the key."""
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def stem(self) -> str:
+        """The name without its last suffix."""
+        return PurePosixPath(self.name).stem
+
+    @property
+    def parent(self) -> S3Path:
+        """The prefix this key is under."""
+        return S3Path(self.store, self.key.rsplit("/", 1)[0] if "/" in self.key else "")
+
+    def relative_to(self, other: S3Path) -> PurePosixPath:
+        """This key's name under `other`'s prefix."""
+        return PurePosixPath(self.key[len(other.key) + 1:] if other.key else self.key)
+
+    def _under(self) -> str:
+        """The prefix of the keys under this one."""
+        return f"{self.key}/" if self.key else ""
+
+    def files(self) -> Iterator[S3Path]:
+        """Every key under this prefix, at any depth (a key ending in '/' is S3's folder marker: none)."""
+        return (S3Path(self.store, key) for key in self.store.keys(self._under()) if not key.endswith("/"))
+
+    def is_dir(self) -> bool:
+        """Whether any key lies under this prefix (S3 has no folders: a prefix with keys is one)."""
+        return next(self.files(), None) is not None
+
+    def glob(self, pattern: str) -> list[S3Path]:
+        """The keys under this prefix matching `pattern` part by part (`*` within a part, as pathlib's)."""
+        import fnmatch
+
+        parts = pattern.split("/")
+        fixed = []
+        for part in parts:
+            if any(c in part for c in "*?["):
+                break
+            fixed.append(part)
+        found = []
+        for key in self.store.keys(self._under() + "".join(p + "/" for p in fixed)):
+            names = key[len(self._under()):].split("/")
+            if len(names) == len(parts) and all(
+                n and fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts, strict=True)
+            ):
+                found.append(S3Path(self.store, key))
+        return found
+
+    def open(self, mode: str = "rb") -> io.BufferedReader:
+        """The object's body, streamed (binary only)."""
+        if mode != "rb":
+            raise ValueError(f"an S3 input is read only as bytes, not {mode!r}")
+        return self.store.open(self.key)
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        """The whole object as text (for the small files: an export's manifests)."""
+        with self.open() as fh:
+            return fh.read().decode(encoding)
+
+
+def looks_like_handoff_name(name: str) -> bool:
+    """Whether a file's name makes it a candidate handoff, in a folder or under an S3 prefix: *.md."""
+    return name.endswith(".md")
+
+
+def read_front_matter(path: Path | S3Path) -> tuple[str, int] | None:
     """Read a handoff's front matter: (text, file line of its first line), None if it has none.
 
     Reads line by line and stops at the closing '---': the body is never read, so memory
@@ -1065,7 +1361,7 @@ def read_front_matter(path: Path) -> tuple[str, int] | None:
     handoff (a required key near the top) is an error: a dropped project is a wrong report.
     """
     try:
-        fh = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+        fh = path.open("rb")  # closed by the with below
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror}); check the file and its permissions") from None
     with fh:
@@ -1120,7 +1416,7 @@ def read_front_matter(path: Path) -> tuple[str, int] | None:
     return text, opened + 1
 
 
-def _refuse_lookalike(path: Path, fh: Any, line: bytes, number: int) -> None:
+def _refuse_lookalike(path: Path | S3Path, fh: Any, line: bytes, number: int) -> None:
     """Raise if a file without front matter looks like a handoff; return if it does not."""
     rule = 0  # the line of a '---' further down, front matter that does not open the file
     fenced = False
@@ -1182,7 +1478,7 @@ def _refuse_references(text: str, first_line: int) -> list[tuple[int, str]]:
     return found
 
 
-def _yaml_error(path: Path, exc: yaml.YAMLError, text: str, first_line: int) -> str:
+def _yaml_error(path: Path | S3Path, exc: yaml.YAMLError, text: str, first_line: int) -> str:
     """One line for a YAML syntax error, naming the line (and tabs, when they are the cause)."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = (mark.line if mark else 0) + first_line
@@ -1202,7 +1498,7 @@ def _yaml_error(path: Path, exc: yaml.YAMLError, text: str, first_line: int) -> 
 ERRORS_SHOWN = 20  # errors shown a file: past them, one mistake repeats, or the file is no handoff at all
 
 
-def file_errors(path: Path, found: list[tuple[int, str]], unshown: int = 0) -> InputErrors:
+def file_errors(path: Path | S3Path, found: list[tuple[int, str]], unshown: int = 0) -> InputErrors:
     """A document's errors as lines naming it, first line first: at most ERRORS_SHOWN, then how many more.
 
     A file of 100,000 bad values would otherwise make a line for each: a screenful no
@@ -1217,7 +1513,7 @@ def file_errors(path: Path, found: list[tuple[int, str]], unshown: int = 0) -> I
     return InputErrors(lines, total=len(found) + unshown)
 
 
-def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) -> Handoff | None:
+def parse_handoff(path: Path | S3Path, rel: str, personas: dict[str, str] | None = None) -> Handoff | None:
     """Read one handoff document; None when it has no front matter (not a handoff).
 
     Raises InputErrors with every error found in the document. personas maps each valid
@@ -1252,7 +1548,7 @@ def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) 
     return Handoff(file=rel, data=data, lines=validator.lines)
 
 
-def _refuse_references_safely(path: Path, text: str, first_line: int) -> list[tuple[int, str]]:
+def _refuse_references_safely(path: Path | S3Path, text: str, first_line: int) -> list[tuple[int, str]]:
     """_refuse_references, with a syntax error reported as such."""
     try:
         return _refuse_references(text, first_line)
@@ -1260,12 +1556,15 @@ def _refuse_references_safely(path: Path, text: str, first_line: int) -> list[tu
         raise InputError(_yaml_error(path, exc, text, first_line)) from None
 
 
-def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
+def _markdown_files(root: Path | S3Path) -> tuple[list[Any], list[str]]:
     """Every *.md file under root, each file once however many links reach it, sorted; and errors.
 
     Symlinked folders are followed (once each); a link that leads nowhere, or to what is
-    not a file, is an error naming it, never a silently missing project.
+    not a file, is an error naming it, never a silently missing project. Under an S3
+    prefix every key is a file, reached once.
     """
+    if isinstance(root, S3Path):
+        return sorted(p for p in root.files() if looks_like_handoff_name(p.name)), []
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
 
@@ -1279,7 +1578,7 @@ def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs.sort()
-        found += [Path(folder) / f for f in files if f.endswith(".md")]
+        found += [Path(folder) / f for f in files if looks_like_handoff_name(f)]
     files_read: list[Path] = []
     errors: list[str] = []
     seen.clear()
@@ -1342,7 +1641,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 @_gc_paused()
-def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> Portfolio:
+def read_handoffs(handoff_dir: Path | S3Path, personas: Iterable[str] | None = None) -> Portfolio:
     """Read every *.md under handoff_dir; report every error of every document at once.
 
     personas: those of the reports found; a shortfall's or action's persona must be one of
@@ -1356,8 +1655,8 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
     portfolio = Portfolio(handoffs=[])
     paths, errors = _markdown_files(handoff_dir)
     unshown = 0  # errors counted but not shown (a file's past ERRORS_SHOWN)
-    projects: dict[tuple[str, str], Path] = {}
-    spellings: dict[str, tuple[str, Path]] = {}  # folded entity -> its first spelling and file
+    projects: dict[tuple[str, str], Path | S3Path] = {}
+    spellings: dict[str, tuple[str, Path | S3Path]] = {}  # folded entity -> its first spelling and file
     for path in paths:
         rel = path.relative_to(handoff_dir).as_posix()
         try:
@@ -1509,7 +1808,7 @@ def _parse_export_time(text: Any) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def find_export(table_dir: Path) -> tuple[Path, dict[str, Any]]:
+def find_export(table_dir: Path | S3Path) -> tuple[Any, dict[str, Any]]:
     """Return the newest complete full export of a table folder and its summary."""
     exports = []
     for summary_path in sorted(table_dir.glob("AWSDynamoDB/*/manifest-summary.json")):
@@ -1535,8 +1834,8 @@ def find_export(table_dir: Path) -> tuple[Path, dict[str, Any]]:
     return folder, summary
 
 
-def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
-    """Count a table's items in its newest export, streaming every data file."""
+def read_export(table_dir: Path | S3Path, done_attr: str | None = None) -> TableCount:
+    """Count a table's items in its newest export, streaming every data file (a folder, or keys in S3)."""
     folder, summary = find_export(table_dir)
     files_path = folder / "manifest-files.json"
     try:
@@ -1546,7 +1845,7 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
     except ValueError as exc:
         raise InputError(f"{files_path}: not UTF-8 text ({exc}); re-sync the export") from None
     total = done = 0
-    listed: dict[tuple[int, int], int] = {}  # each data file (by device and inode) -> its manifest line
+    listed: dict[Any, int] = {}  # each data file (by device and inode, or its S3 key) -> its manifest line
     for lineno, line in enumerate(manifest_lines, 1):
         if not line.strip():
             continue
@@ -1562,11 +1861,12 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
             raise InputError(f"{files_path}:{lineno}: not a manifest entry ({exc}); re-sync the export") from None
         data_path = _local_data_path(folder, key)
         try:
-            st = data_path.stat()
+            st = None if isinstance(data_path, S3Path) else data_path.stat()
         except OSError:
             pass  # a missing or unreadable file is named by the read below
         else:
-            if (first := listed.setdefault((st.st_dev, st.st_ino), lineno)) != lineno:  # its items twice
+            same = data_path.key if st is None else (st.st_dev, st.st_ino)
+            if (first := listed.setdefault(same, lineno)) != lineno:  # its items twice
                 raise InputError(
                     f"{files_path}:{lineno}: lists {data_path.name} again (first on line {first}); "
                     "the manifest is damaged: sync the export again"
@@ -1590,7 +1890,7 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
                       exported=_parse_export_time(summary.get("exportTime")))
 
 
-def _local_data_path(folder: Path, key: str) -> Path:
+def _local_data_path(folder: Any, key: str) -> Any:
     """Map a manifest's S3 key to the synced file under the export folder."""
     marker = f"{folder.name}/"
     rel = key.split(marker, 1)[1] if marker in key else f"data/{key.rsplit('/', 1)[-1]}"
@@ -1704,7 +2004,7 @@ def _twice_on_a_line(key: bytes) -> re.Pattern[bytes]:
 
 
 def _read_data_file(
-    path: Path, done_attr: str | None, max_items: int | None = None, block_size: int = EXPORT_BLOCK_BYTES
+    path: Path | S3Path, done_attr: str | None, max_items: int | None = None, block_size: int = EXPORT_BLOCK_BYTES
 ) -> tuple[int, int]:
     """Stream one gzip data file: (items, items whose done_attr is true).
 
@@ -1719,7 +2019,7 @@ def _read_data_file(
     count = done = blank = 0
     lineno = 0  # lines read before the current block
     try:
-        with gzip.open(path, "rb") as fh:
+        with path.open("rb") as raw, gzip.open(raw, "rb") as fh:
             for block in _blocks(fh, block_size):
                 ends = block.count(b"\n")
                 # Every line a whole {"Item":{...}}: it starts and ends the block, and every
@@ -1824,7 +2124,7 @@ def table_needs(portfolio: Portfolio) -> dict[str, TableNeed]:
 
 def read_tables(
     needs: dict[str, TableNeed],
-    export_dir: Path | None,
+    export_dir: Path | S3Path | None,
     live: Callable[[list[TableNeed]], dict[str, TableCount]] | None = None,
 ) -> dict[str, TableCount]:
     """Count every needed table: from its export where there is one, else live."""
@@ -1958,29 +2258,11 @@ def aws_client(settings: Settings, service: str, config: Any = None) -> Any:
         raise ConfigError(f"AWS settings: {_boto_reason(exc)}; check AWS_PROFILE and AWS_REGION") from None
 
 
-def _boto_reason(exc: BaseException) -> str:
-    """What to print of a botocore error: the endpoint's origin or the profile it names, else only its class.
-
-    Other botocore messages can carry a credential helper's output, tokens among it, and
-    an endpoint's full URL (a token in its path or query): only scheme, host and port are shown.
-    """
-    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProfileNotFound
-
-    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
-        what = "timed out connecting to" if isinstance(exc, ConnectTimeoutError) else "could not connect to"
-        return f"{what} {url_origin(str(exc.kwargs.get('endpoint_url', '')))}"
-    if isinstance(exc, ProfileNotFound):
-        return redact(" ".join(str(exc).split()))
-    return type(exc).__name__
-
-
-def _credential_errors() -> tuple[type[BaseException], ...]:
-    """botocore's exceptions for credentials that are missing, expired or cannot be fetched."""
-    import botocore.exceptions as bex
-
-    names = ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError", "TokenRetrievalError",
-             "SSOError", "NoAuthTokenError", "RefreshWithMFAUnsupportedError", "UnauthorizedSSOTokenError")
-    return tuple(getattr(bex, n) for n in names if hasattr(bex, n))
+def input_location(settings: Settings, setting: str, where: Path | S3Url | None) -> Path | S3Path | None:
+    """An input setting's folder as it is, or its s3://bucket/prefix as an S3Path read with the settings' client."""
+    if isinstance(where, S3Url):
+        return S3Input(aws_client(settings, "s3"), where, setting).root()
+    return where
 
 
 # ---------------------------------------------------------------------------
@@ -4571,9 +4853,6 @@ def dry_run_text(rendered: list[RenderedReport], shown: Delivery, full: bool = F
 
 
 THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
-CREDENTIAL_CODES = {
-    "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch", "ExpiredToken",
-}
 FATAL_CODES = {
     "AccountSendingPausedException": "sending is paused for this SES account; see the SES console's "
     "account dashboard (reputation) and ask AWS to resume it",
@@ -5736,20 +6015,6 @@ class ArchiveConflict(Exception):
     """A conditional write lost: the object changed (or appeared) since it was read."""
 
 
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """Split s3://bucket/prefix into (bucket, prefix without slashes at either end)."""
-    parts = urllib.parse.urlsplit(url)
-    bucket = parts.netloc
-    if parts.scheme != "s3" or not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
-        raise ConfigError(
-            "ARCHIVE_DIR: an S3 archive is written s3://bucket/prefix with a valid bucket name "
-            "(3-63 of a-z 0-9 . -)"
-        )
-    if parts.query or parts.fragment:
-        raise ConfigError("ARCHIVE_DIR: an S3 archive URL takes no ?query or #fragment; write s3://bucket/prefix")
-    return bucket, parts.path.strip("/")
-
-
 class S3Archive:
     """The archive as objects under s3://bucket/prefix (client passed in)."""
 
@@ -5772,19 +6037,8 @@ class S3Archive:
 
     def _fail(self, exc: BaseException, doing: str) -> ReportError:
         """One clear line for an S3 error (botocore's own text is never printed)."""
-        from botocore.exceptions import ClientError
-
-        if isinstance(exc, ClientError):
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "NoSuchBucket":
-                return ConfigError(f"ARCHIVE_DIR {self.where}: no such bucket; create it or fix the setting")
-            if code in ("AccessDenied", "AccessDeniedException", "403"):
-                return ConfigError(
-                    f"ARCHIVE_DIR {self.where}: access denied while {doing}; grant s3:GetObject, s3:PutObject, "
-                    "s3:DeleteObject and s3:ListBucket on the bucket"
-                )
-            return ConfigError(f"ARCHIVE_DIR {self.where}: S3 refused {doing} ({code or 'no error code'})")
-        return ConfigError(f"ARCHIVE_DIR {self.where}: S3 cannot be reached while {doing} ({_boto_reason(exc)})")
+        return s3_failure("ARCHIVE_DIR", self.where, exc, doing,
+                          "s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket")
 
     def read(self, name: str, limit: int = ARCHIVE_READ_MAX) -> tuple[bytes, str] | None:
         """An object's bytes and ETag; None when it does not exist; ValueError when over `limit` bytes."""
@@ -6678,7 +6932,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     after = after_send_settings(settings, reports)
     configuration_set = tag_settings(settings, reports)
     events_queue = events_queue_setting(settings)
-    portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports])  # every report's persona
+    handoff_dir = input_location(settings, "HANDOFF_DIR", settings.handoff_dir)
+    portfolio = read_handoffs(handoff_dir, [r.persona for r in reports])  # every report's persona
     skipped = skipped_line(portfolio.skipped)
     # A README among the handoffs is normal, and every report's data-sources line names it:
     # cron (and a script reading a dry run) stays quiet about it; --check and a person at a
@@ -6691,7 +6946,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         where = f"(DYNAMODB_EXPORT_DIR={settings.export_dir})" if settings.export_dir else "(no DYNAMODB_EXPORT_DIR)"
         return scan_counts(aws_client(settings, "dynamodb"), missing, where=where)
 
-    counts = read_tables(needs, settings.export_dir, live)
+    counts = read_tables(needs, input_location(settings, "DYNAMODB_EXPORT_DIR", settings.export_dir), live)
     estate = read_estate(settings, as_of) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
     archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
