@@ -224,6 +224,37 @@ def test_whole_export_counts_equal_json_loads(tmp_path: Path, name: str) -> None
     assert (count.items, count.done) == (sum(i for i, _ in expected), sum(d for _, d in expected))
 
 
+def test_exports_in_s3_count_as_the_synced_folder(tmp_path: Path, moto: str) -> None:
+    """The same generated exports read from moto's S3 (streamed, listed two keys a page) and from the folder."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=moto, region_name="us-west-2", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+    client.create_bucket(Bucket="exports", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    names = ["done", "✅ fini 🎉"]
+    for table, name in zip(("tasks", "jobs"), names, strict=True):
+        for export_id, when, seed in (("01700000000000-aaaa0001", "2026-11-20T09:00:00Z", 1),
+                                      ("01700000000000-bbbb0002", "2026-11-21T09:00:00Z", 2)):
+            export = tmp_path / table / "AWSDynamoDB" / export_id
+            paths = write_corpus(export / "data", name, seed=seed, files=5, lines=600)
+            counts = [reference(p, name)[0] for p in paths]
+            (export / "manifest-files.json").write_text("".join(
+                json.dumps({"itemCount": n, "dataFileS3Key": f"ddb/{table}/AWSDynamoDB/{export_id}/data/{p.name}"})
+                + "\n" for p, n in zip(paths, counts, strict=True)))
+            (export / "manifest-summary.json").write_text(json.dumps(
+                {"exportTime": when, "itemCount": sum(counts), "outputFormat": "DYNAMODB_JSON"}))
+    for path in sorted(tmp_path.rglob("*")):
+        if path.is_file():
+            client.put_object(Bucket="exports", Key=f"ddb/{path.relative_to(tmp_path).as_posix()}",
+                              Body=path.read_bytes())
+    root = ser.S3Input(client, ser.S3Url("exports", "ddb"), "DYNAMODB_EXPORT_DIR", page_size=2).root()
+    for table, name in zip(("tasks", "jobs"), names, strict=True):
+        folder = ser.read_export(tmp_path / table, done_attr=name)
+        in_s3 = ser.read_export(root / table, done_attr=name)
+        assert (in_s3.items, in_s3.done, in_s3.exported) == (folder.items, folder.done, folder.exported)
+        assert folder.done and folder.exported.day == 21  # the newer export, with done items to find
+
+
 def aws_block(name: str, done: list[bool | None]) -> bytes:
     """Compact lines as AWS writes them, the done attribute true, false or missing."""
     lines = []
