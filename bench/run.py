@@ -16,6 +16,10 @@ warm-up run; peak RSS is the highest of the runs):
                     lines and the done bytes (<= 3x)
   double            4,000 handoffs + 2,000,000 items, against the large case, in the same
                     turns (<= 2.1x)
+  s3                20 handoffs + 1,000,000 items read from moto's S3 (HANDOFF_DIR and
+                    DYNAMODB_EXPORT_DIR = s3://...), whole dry run, against the same with a
+                    tenth of the items: peak RSS must not grow with the exports (<= 1.1x);
+                    the same portfolio read from its folders is shown beside it
   huge (--huge)     10,000 handoffs + 5,000,000 items, run once, against the same handoffs
                     with a tenth of the items: peak RSS must not grow with the exports (<= 1.1x)
 
@@ -142,6 +146,29 @@ def portfolio(base: Path, handoffs: int, items: int) -> Path:
 Row = tuple[str, str, str, str, str, str, str]
 
 
+S3_BUCKET = "bench-inputs"
+
+
+def in_moto_s3(folder: Path, endpoint: str) -> Path:
+    """Copy a portfolio's handoffs and exports to moto's S3; return a repos.env that reads them there."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="bench",
+                          aws_secret_access_key="bench")
+    if S3_BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+        client.create_bucket(Bucket=S3_BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    for sub in ("handoffs", "dynamodb"):
+        for path in sorted((folder / sub).rglob("*")):
+            if path.is_file():
+                client.upload_file(str(path), S3_BUCKET, f"{folder.name}/{path.relative_to(folder).as_posix()}")
+    env = folder / "repos-s3.env"
+    env.write_text(f"HANDOFF_DIR=s3://{S3_BUCKET}/{folder.name}/handoffs\n"
+                   f"DYNAMODB_EXPORT_DIR=s3://{S3_BUCKET}/{folder.name}/dynamodb\n"
+                   f"AWS_ENDPOINT_URL={endpoint}\nAWS_REGION=us-west-2\n"
+                   "AWS_ACCESS_KEY_ID=bench\nAWS_SECRET_ACCESS_KEY=bench\n")
+    return env
+
+
 def row(case: str, wall: float, rss_kib: int | None, floor: str, ratio: float | None, target: str,
         met: bool | None) -> Row:
     """One line of the table."""
@@ -167,11 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="portfolio cases at a tenth of their size")
     p.add_argument("--huge", action="store_true", help="also 10,000 handoffs + 5,000,000 items (minutes)")
-    p.add_argument("--only", choices=("sample", "large", "double", "huge"), action="append",
+    p.add_argument("--only", choices=("sample", "large", "double", "s3", "huge"), action="append",
                    help="run only these cases (repeatable)")
     p.add_argument("--keep", type=Path, help="generate portfolios here and reuse them")
     args = p.parse_args(argv)
-    wanted = set(args.only or ["sample", "large", "double", *(["huge"] if args.huge else [])])
+    wanted = set(args.only or ["sample", "large", "double", "s3", *(["huge"] if args.huge else [])])
     scale = 10 if args.quick else 1
     judged = not args.quick
     load_before = os.getloadavg()
@@ -226,6 +253,27 @@ def main(argv: list[str] | None = None) -> int:
             growth = wall / large_wall
             rows.append(row(f"double ({4000 // scale:,} + {2_000_000 // scale:,})", wall, rss, "the large case",
                             growth, "<= 2.1x", growth <= 2.1 if judged else None))
+
+        if "s3" in wanted:
+            from moto.server import ThreadedMotoServer
+
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            try:
+                host, port = server.get_host_and_port()
+                few = portfolio(base, 20, 100_000 // scale)
+                many = portfolio(base, 20, 1_000_000 // scale)
+                few_env = in_moto_s3(few, f"http://{host}:{port}")
+                many_env = in_moto_s3(many, f"http://{host}:{port}")
+                (few_wall, few_rss), (wall, rss), (local_wall, local_rss) = interleaved(
+                    args.runs, process(dry_run(few_env)), process(dry_run(many_env)),
+                    process(dry_run(many / "repos.env")))
+            finally:
+                server.stop()
+            rows.append(row(f"s3 (20 + {1_000_000 // scale:,}), from moto's S3", wall, rss,
+                            f"{few_rss / 1024:.0f} MB, {few_wall:.2f} s (a tenth of the items); from the "
+                            f"folders {local_rss / 1024:.0f} MB, {local_wall:.2f} s", rss / few_rss,
+                            "RSS <= 1.1x", rss / few_rss <= 1.1 if judged else None))
 
         if "huge" in wanted:
             small = portfolio(base, 10_000 // scale, 500_000 // scale)
