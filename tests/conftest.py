@@ -31,6 +31,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting or AWS credential of the host leaks into a test."""
     for name in SETTING_VARS:
         monkeypatch.delenv(name, raising=False)
+    for name in os.environ:  # a host's own readers of one report, and its templates
+        if name.startswith("EXEC_REPORT_TO_") or name == "REPORTS_DIR":
+            monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a non-loopback address for credentials
