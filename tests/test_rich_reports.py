@@ -198,8 +198,9 @@ def test_every_report_with_every_optional_part_reads_well(
     assert "(+$" in flat["cfo"] and "vs 2026-W46)" in flat["cfo"]
     assert "this week)" in flat["ceo"]
     # a burn below zero is read as such where the report does not explain it (the CFO's table does)
-    assert "- Burn: -$" not in flat["ceo"]
-    assert "- Burn (negative: earning): -$" in flat["ceo"] or "- Burn: $" in flat["ceo"]
+    # the sparkline is of the net (earning up), never a negative burn
+    assert "- Burn:" not in flat["ceo"] and "negative: earning" not in flat["ceo"]
+    assert "- Net: $" in flat["ceo"] or "- Net: -$" in flat["ceo"]
     assert "AWS estate" in flat["cto"] and "(deprecated)" in flat["cto"] and "(secret?)" in flat["cto"]
     for name in names:  # a name is never cut in two by a table column
         assert re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", emails[IDS.index("cto")]), name
