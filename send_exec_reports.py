@@ -2850,6 +2850,7 @@ def compute_metrics(
                 "entity": e["name"], "project": None, "urgency": "critical", "persona": "CFO", "source": "derived",
                 "title": runway_title(e, m["portfolio"]["cents"]),
             })
+    shortfalls += disagreements(by_entity, as_of)
     security = rows("security")
     for s in security:
         if not s.get("fixed") and s["severity"] in ("critical", "high"):
@@ -2939,7 +2940,7 @@ def compute_metrics(
         (
             {**r, "days_outstanding": (as_of - r["service_date"]).days}
             for r in recognition
-            if r["service_date"] <= as_of and not (r.get("received") and r["received"] <= as_of)
+            if receivable_entry(r, as_of)
         ),
         key=lambda r: (r["service_date"], r["entity"].casefold()),
     )
@@ -3103,6 +3104,41 @@ def runway_title(e: dict[str, Any], cents: dict[str, bool]) -> str:
         cash = format_money(-e["cash"], cents["cash"])
         return f"Overdrawn by {cash}" + (f", burning {burn}" if e["burn"] > 0 else "")
     return f"Runway {format_months(e['runway'])} months at {burn} burn"
+
+
+def receivable_entry(r: dict[str, Any], as_of: dt.date) -> bool:
+    """A revenue-recognition entry is a receivable: its service is delivered by the as-of date, not yet paid."""
+    return r["service_date"] <= as_of and not (r.get("received") and r["received"] <= as_of)
+
+
+def _files(docs: list[Handoff]) -> str:
+    """The files named in a sentence: 'a.md', 'a.md and b.md'."""
+    names = sorted({d.file for d in docs})
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def disagreements(by_entity: dict[str, list[Handoff]], as_of: dt.date) -> list[dict[str, Any]]:
+    """Derived shortfalls where two keys of one entity give the same figure two ways: what its clients'
+    `outstanding` says is owed against the receivables its revenue_recognition entries give."""
+    out = []
+    for entity, docs in sorted(by_entity.items(), key=lambda kv: kv[0].casefold()):
+        client_docs = [d for d in docs if any(c.get("outstanding") is not None for c in d.data.get("clients") or [])]
+        entry_docs = [d for d in docs if d.data.get("revenue_recognition")]
+        if not client_docs or not entry_docs:
+            continue  # one source only: nothing to disagree with
+        outstanding = _sum(c.get("outstanding") for d in client_docs for c in d.data["clients"])
+        receivable = _sum(
+            r["amount"] for d in entry_docs for r in d.data["revenue_recognition"] if receivable_entry(r, as_of)
+        )
+        if outstanding != receivable:
+            out.append({
+                "entity": entity, "project": None, "urgency": "medium", "persona": "Accounting Officer",
+                "source": "derived",
+                "title": (f"Clients' outstanding {format_money_cents(outstanding)} ({_files(client_docs)}, clients) "
+                          f"disagrees with receivables {format_money_cents(receivable)} ({_files(entry_docs)}, "
+                          f"revenue_recognition): {format_money_cents(abs(receivable - outstanding))} apart"),
+            })
+    return out
 
 
 def by_runway(entities: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
