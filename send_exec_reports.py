@@ -2816,6 +2816,26 @@ def _sum(values: Iterable[Any]) -> Decimal:
     return sum((_dec(v) for v in values if v is not None and not isinstance(v, str)), Decimal(0))
 
 
+CENTS_BELOW = 100  # money shows cents when every amount of its column is under $100
+
+
+def _amounts(values: Iterable[Any]) -> list[Decimal]:
+    """The finite numbers among the values, as Decimals (texts such as 'no data', None and booleans left out)."""
+    numbers = (_dec(v) for v in values if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool))
+    return [n for n in numbers if n.is_finite()]
+
+
+def shows_cents(values: Iterable[Any]) -> bool:
+    """The precision of a column of money: cents when every amount in it, and their exact sum, is under
+    $100 at the cent ($23.50, $9.99); whole dollars as soon as one is not, for all of them.
+
+    One rule for a table column, its total and the same figure shown alone, so a figure
+    shows the same digits wherever it appears.
+    """
+    amounts = _amounts(values)
+    return all(abs(_round(a, 2)) < CENTS_BELOW for a in [*amounts, _sum(amounts)])
+
+
 def _rank(level: str) -> int:
     """Sort key of an urgency or severity, most urgent first."""
     return URGENCIES.index(level)
@@ -2831,6 +2851,20 @@ def _valued_total(assets: Iterable[dict[str, Any]]) -> Decimal | str:
     """Sum of the asset values given, or 'none' when no asset is valued."""
     values = [a["value"] for a in assets if not isinstance(a["value"], str)]
     return _sum(values) if values else NONE
+
+
+OVERDRAWN = "overdrawn"
+
+
+def runway(cash: Decimal | str, burn: Decimal) -> Decimal | str:
+    """Months of cash at this burn; 'overdrawn' when cash is below zero (never a negative runway)."""
+    if not isinstance(cash, str) and cash < 0:
+        return OVERDRAWN
+    if burn <= 0:
+        return NOT_BURNING
+    if isinstance(cash, str):
+        return NO_CASH
+    return cash / burn
 
 
 @_exact
@@ -2870,12 +2904,7 @@ def entity_figures(
         e["noi"] = e["cash_flow"] + e["debt_service_avg"]  # before loan payments
         e["break_even_gap"] = max(e["burn"], ZERO)
         e["margin"] = _ratio(e["cash_flow"], e["revenue_avg"])
-        if e["burn"] <= 0:
-            e["runway"] = NOT_BURNING
-        elif isinstance(e["cash"], str):
-            e["runway"] = NO_CASH
-        else:
-            e["runway"] = e["cash"] / e["burn"]
+        e["runway"] = runway(e["cash"], e["burn"])
     else:
         for key in ("revenue_avg", "expenses_avg", "debt_service_avg", "burn", "cash_flow", "noi",
                     "break_even_gap", "margin", "runway"):
@@ -3098,11 +3127,12 @@ def compute_metrics(
 
     shortfalls = [{**s, "source": "declared"} for s in rows("shortfalls")]
     for e in entities.values():
-        if not isinstance(e["runway"], str) and e["runway"] < RUNWAY_ALERT_MONTHS:
+        if e["runway"] == OVERDRAWN or (not isinstance(e["runway"], str) and e["runway"] < RUNWAY_ALERT_MONTHS):
             shortfalls.append({
                 "entity": e["name"], "project": None, "urgency": "critical", "persona": "CFO", "source": "derived",
-                "title": f"Runway {format_months(e['runway'])} months at {format_money(e['burn'])}/month burn",
+                "title": runway_title(e, m["portfolio"]["cents"]),
             })
+    shortfalls += disagreements(by_entity, as_of)
     security = rows("security")
     for s in security:
         if not s.get("fixed") and s["severity"] in ("critical", "high"):
@@ -3192,7 +3222,7 @@ def compute_metrics(
         (
             {**r, "days_outstanding": (as_of - r["service_date"]).days}
             for r in recognition
-            if r["service_date"] <= as_of and not (r.get("received") and r["received"] <= as_of)
+            if receivable_entry(r, as_of)
         ),
         key=lambda r: (r["service_date"], r["entity"].casefold()),
     )
@@ -3349,12 +3379,59 @@ def receivables_aging(receivables: list[dict[str, Any]]) -> list[dict[str, Any]]
     return buckets
 
 
+def runway_title(e: dict[str, Any], cents: dict[str, bool]) -> str:
+    """The derived shortfall of a short runway or of cash below zero, its money at the reports' precision."""
+    burn = format_money(e["burn"], cents["burn"]) + "/month"
+    if e["runway"] == OVERDRAWN:
+        cash = format_money(-e["cash"], cents["cash"])
+        return f"Overdrawn by {cash}" + (f", burning {burn}" if e["burn"] > 0 else "")
+    return f"Runway {format_months(e['runway'])} months at {burn} burn"
+
+
+def receivable_entry(r: dict[str, Any], as_of: dt.date) -> bool:
+    """A revenue-recognition entry is a receivable: its service is delivered by the as-of date, not yet paid."""
+    return r["service_date"] <= as_of and not (r.get("received") and r["received"] <= as_of)
+
+
+def _files(docs: list[Handoff]) -> str:
+    """The files named in a sentence: 'a.md', 'a.md and b.md'."""
+    names = sorted({d.file for d in docs})
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def disagreements(by_entity: dict[str, list[Handoff]], as_of: dt.date) -> list[dict[str, Any]]:
+    """Derived shortfalls where two keys of one entity give the same figure two ways: what its clients'
+    `outstanding` says is owed against the receivables its revenue_recognition entries give."""
+    out = []
+    for entity, docs in sorted(by_entity.items(), key=lambda kv: kv[0].casefold()):
+        client_docs = [d for d in docs if any(c.get("outstanding") is not None for c in d.data.get("clients") or [])]
+        entry_docs = [d for d in docs if d.data.get("revenue_recognition")]
+        if not client_docs or not entry_docs:
+            continue  # one source only: nothing to disagree with
+        outstanding = _sum(c.get("outstanding") for d in client_docs for c in d.data["clients"])
+        receivable = _sum(
+            r["amount"] for d in entry_docs for r in d.data["revenue_recognition"] if receivable_entry(r, as_of)
+        )
+        if outstanding != receivable:
+            out.append({
+                "entity": entity, "project": None, "urgency": "medium", "persona": "Accounting Officer",
+                "source": "derived",
+                "title": (f"Clients' outstanding {format_money_cents(outstanding)} ({_files(client_docs)}, clients) "
+                          f"disagrees with receivables {format_money_cents(receivable)} ({_files(entry_docs)}, "
+                          f"revenue_recognition): {format_money_cents(abs(receivable - outstanding))} apart"),
+            })
+    return out
+
+
 def by_runway(entities: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Entities by runway, shortest first; then those with no cash figure, not burning, no data."""
+    """Entities by runway, shortest first (overdrawn ones before all, most overdrawn first); then those
+    with no cash figure, not burning, no data."""
     after = (NO_CASH, NOT_BURNING, NO_DATA)
 
     def key(e: dict[str, Any]) -> tuple[int, float, str]:
         r = e["runway"]
+        if r == OVERDRAWN:
+            return (-1, float(e["cash"]), e["name"].casefold())
         if isinstance(r, str):
             return (1 + after.index(r) if r in after else len(after) + 1, 0.0, e["name"].casefold())
         return (0, float(r), e["name"].casefold())
@@ -3465,14 +3542,12 @@ def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
         p["revenue_avg"] = _sum(e["revenue_avg"] for e in with_data)
         p["expenses_avg"] = _sum(e["expenses_avg"] for e in with_data)
         p["burn"] = _sum(e["burn"] for e in with_data)
+        p["cash_flow"] = -p["burn"] + 0  # + 0: never -0.00
         p["break_even_gap"] = max(p["burn"], ZERO)
-        if p["burn"] <= 0:
-            p["runway"] = NOT_BURNING
-        else:
-            funded = [e["cash"] for e in with_data if not isinstance(e["cash"], str)]
-            p["runway"] = _sum(funded) / p["burn"] if funded else NO_CASH
+        funded = [e["cash"] for e in with_data if not isinstance(e["cash"], str)]
+        p["runway"] = runway(_sum(funded) if funded else NO_CASH, p["burn"])
     else:
-        for key in ("revenue_avg", "expenses_avg", "burn", "break_even_gap", "runway"):
+        for key in ("revenue_avg", "expenses_avg", "burn", "cash_flow", "break_even_gap", "runway"):
             p[key] = NO_DATA
     projected = [e for e in entities.values() if not isinstance(e["projection"], str)]
     if projected:
@@ -3490,7 +3565,25 @@ def portfolio_figures(entities: dict[str, dict[str, Any]]) -> dict[str, Any]:
     p["savings"] = _sum(e["savings"] for e in entities.values())
     p["assets_total"] = _valued_total(a for e in entities.values() for a in e["assets"])
     p["assets_count"] = sum(len(e["assets"]) for e in entities.values())
+    p["cents"] = money_precision(entities)
     return p
+
+
+# The figures shown per entity and for the portfolio, each with one precision in every
+# report (see shows_cents): the CEO's headline and the CFO's table show the same digits.
+MONEY_FAMILIES = ("cash", "revenue_avg", "expenses_avg", "burn", "cash_flow", "break_even_gap", "growth",
+                  "projection", "infra_cost", "savings")
+
+
+def money_precision(entities: dict[str, dict[str, Any]]) -> dict[str, bool]:
+    """Per figure family, whether it shows cents: decided once over every entity's amount and their sum."""
+    def values(e: dict[str, Any], family: str) -> list[Any]:
+        if family == "projection":
+            return [] if isinstance(e["projection"], str) else [p["revenue"] for p in e["projection"]]
+        return [e[family]]
+
+    # the projection's months are columns of one table, so all of them share a precision
+    return {f: shows_cents(v for e in entities.values() for v in values(e, f)) for f in MONEY_FAMILIES}
 
 
 # ---------------------------------------------------------------------------
@@ -3625,6 +3718,8 @@ def history_figures(
             ]
             if sum(v is not None for v in series) >= 2:  # one point is not a trend
                 spark[scope][k] = sparkline(series)
+                if k == "burn":  # the same drawn as net (earning up), the way the reports name it
+                    spark[scope]["net"] = sparkline([None if v is None else -v for v in series])
     last_week = weeks[-2] if len(weeks) >= 2 else None
     return {"period": period, "previous": previous, "previous_is_last_week": previous == last_week,
             "change": change, "spark": spark, "weeks": weeks,
@@ -3674,7 +3769,7 @@ def _figure(fmt: Callable[[Decimal], str]) -> Callable[[Any], str]:
     """A formatter of any number (as a Decimal) that passes a figure's text ('no data') through."""
 
     @functools.wraps(fmt)
-    def wrapper(value: Any) -> str:
+    def wrapper(value: Any, *args: Any) -> str:
         if isinstance(value, str) or value is None:
             return value or NO_DATA
         if not isinstance(value, (int, float, Decimal)):
@@ -3682,7 +3777,7 @@ def _figure(fmt: Callable[[Decimal], str]) -> Callable[[Any], str]:
         number = _dec(value)
         if not number.is_finite():
             return NOT_APPLICABLE
-        return fmt(number)
+        return fmt(number, *args)
 
     return wrapper
 
@@ -3693,11 +3788,13 @@ def _signed(rounded: Decimal, text: str) -> str:
 
 
 @_figure
-def format_money(value: Decimal) -> str:
-    """$12,345 in whole dollars; $23.50 when the amount rounded to the cent is under $100."""
-    cents = _round(value, 2)
-    if abs(cents) < 100:
-        return _signed(cents, f"${abs(cents):,.2f}")
+def format_money(value: Decimal, cents: bool | None = None) -> str:
+    """$12,345 in whole dollars, $23.50 in cents: cents as its column has them (shows_cents), or alone,
+    when the amount is under $100."""
+    if cents is None:
+        cents = shows_cents([value])
+    if cents:
+        return format_money_cents(value)
     dollars = _round(value)
     return _signed(dollars, f"${abs(dollars):,.0f}")
 
@@ -3709,9 +3806,19 @@ def format_money_cents(value: Decimal) -> str:
     return _signed(cents, f"${abs(cents):,.2f}")
 
 
-def format_per_month(value: Any) -> str:
+def format_per_month(value: Any, cents: bool | None = None) -> str:
     """Money a month: $1,234/month (a text such as 'no data' as it is)."""
-    return format_money(value) + ("/month" if isinstance(value, (int, float, Decimal)) else "")
+    return format_money(value, cents) + ("/month" if isinstance(value, (int, float, Decimal)) else "")
+
+
+def format_trend(value: Any, cents: bool | None = None) -> str:
+    """A signed monthly trend worded by its sign: '$76 more each month', '$4,436 less each month', 'flat'."""
+    if not isinstance(value, (int, float, Decimal)) or isinstance(value, bool):
+        return format_money(value)
+    shown = format_money(abs(_dec(value)), cents)
+    if shown in ("$0", "$0.00"):
+        return "flat (no change each month)"
+    return f"{shown} {'more' if value > 0 else 'less'} each month"
 
 
 @_figure
@@ -3720,14 +3827,23 @@ def format_count(value: Decimal) -> str:
     return f"{_round(value):,.0f}"
 
 
-@_figure
-def format_pct(value: Decimal) -> str:
-    """A ratio as a percentage with one decimal: 0.4286 -> 42.9%."""
-    return f"{_round(value.scaleb(2), 1):,.1f}%"
+PCT_MAX_PLACES = 4  # a percentage shows at most this many decimals to be told from its target
 
 
 @_figure
-def format_months(value: Decimal) -> str:
+def format_pct(value: Decimal, target: Any = None) -> str:
+    """A ratio as a percentage with one decimal: 0.4286 -> 42.9%; with a target, the decimals it
+    takes to tell the two apart: 0.9986 against 0.999 is 99.86% (99.9% would read as on target)."""
+    places = 1
+    goal = _dec(target).scaleb(2) if isinstance(target, (int, float, Decimal)) else None
+    while goal is not None and goal.is_finite() and places < PCT_MAX_PLACES and value.scaleb(2) != goal \
+            and _round(value.scaleb(2), places) == _round(goal, places):
+        places += 1
+    return f"{_round(value.scaleb(2), places):,.{places}f}%"
+
+
+@_figure
+def format_months(value: Decimal, unit: str = "") -> str:
     """Months (a runway) with one decimal, rounded toward zero: 4.39 is 4.3.
 
     Rounded down, a runway is never overstated: 5.96 months shows as 5.9, not as the
@@ -3736,7 +3852,7 @@ def format_months(value: Decimal) -> str:
     with decimal.localcontext(FIGURES_CONTEXT) as ctx:
         ctx.prec = max(ctx.prec, value.adjusted() + 4)
         tenths = value.quantize(Decimal("0.1"), rounding=decimal.ROUND_DOWN)
-    return f"{tenths if tenths else abs(tenths):,.1f}"
+    return f"{tenths if tenths else abs(tenths):,.1f}" + (f" {unit}" if unit else "")
 
 
 @_figure
@@ -3870,12 +3986,13 @@ def by_stake(rows: Iterable[Any], *attributes: str) -> list[Any]:
     return sorted(rows, key=key)
 
 
-def format_unit(value: Any, unit: str | None = None) -> str:
-    """A KPI value in its unit: '%' is a ratio (0.02 is 2.0%), '$' money, a word follows the number."""
+def format_unit(value: Any, unit: str | None = None, target: Any = None) -> str:
+    """A KPI value in its unit: '%' is a ratio (0.02 is 2.0%; with its target, the decimals that tell
+    them apart), '$' money, a word follows the number."""
     if isinstance(value, str) or value is None:
         return value or NO_DATA
     if unit == "%":
-        return format_pct(value)
+        return format_pct(value, target)
     if unit == "$":
         return format_money(value)
     return f"{format_number(value)} {unit}" if unit else format_number(value)
@@ -3889,12 +4006,11 @@ def more_line(rows: Any, full_name: str) -> str:
     return f"… and {format_count(n)} more: the whole list is in this report's full text ({full_name} in the archive)."
 
 
-# Totals: a total row shows the sum of the amounts of the rows above it AS SHOWN, each
-# rounded by the rule that shows it ($412.50 shows as $413, so two of them total $826, not
-# the exact $825): a reader who adds up the column gets the total printed under it. The
-# total shows cents when the shown amounts do not add up to whole dollars ($473 + $89.95 is
-# $562.95). A cut list's "N more" row carries the hidden rows' shown sum the same way, so
-# the rows shown, the "N more" row and the total still add up.
+# Totals: a total is the EXACT sum of its rows, rounded once, never a sum of rounded rows,
+# so a figure shows the same digits wherever it appears (the CFO's Portfolio row and the
+# CEO's headline). A column has one precision, its total too (shows_cents). Where the rows
+# as shown do not add up to the total, rounding_note says so in a line under the table. A
+# cut list's "N more" row is the exact sum of the hidden rows, rounded once, the same way.
 
 
 def _field(row: Any, attribute: str | None) -> Any:
@@ -3902,35 +4018,62 @@ def _field(row: Any, attribute: str | None) -> Any:
     if attribute is None:
         return row
     for part in attribute.split("."):
-        row = row.get(part) if isinstance(row, dict) else getattr(row, part, None)
+        if isinstance(row, list):  # projection.0.revenue: a list item by its index
+            row = row[int(part)] if part.isdigit() and int(part) < len(row) else None
+        else:
+            row = row.get(part) if isinstance(row, dict) else getattr(row, part, None)
     return row
 
 
-def shown_amount(value: Any, cents: bool = False) -> Decimal | None:
-    """An amount as the money formatter shows it (None for a text such as 'no data')."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        return None
-    number = _dec(value)
-    if not number.is_finite():
-        return None
-    to_cent = _round(number, 2)
-    return to_cent if cents or abs(to_cent) < 100 else _round(number)
+def column_cents(rows: Iterable[Any], attribute: str | None = None) -> bool:
+    """The templates' `cents_for`: whether a column of the rows' amounts shows cents (shows_cents)."""
+    return shows_cents(_field(r, attribute) for r in rows)
 
 
-def shown_sum(rows: Iterable[Any], attribute: str | None = None, cents: bool = False) -> Decimal | str:
-    """The sum of the rows' amounts as shown; 'none' when no row has an amount."""
-    amounts = [a for a in (shown_amount(_field(r, attribute), cents) for r in rows) if a is not None]
-    return _sum(amounts) if amounts else NONE
-
-
-def money_total(rows: Iterable[Any], attribute: str | None = None, cents: bool = False, empty: str = NONE) -> str:
-    """A total row's amount: the sum of the rows as shown, written so that it is exactly that sum."""
-    total = shown_sum(rows, attribute, cents)
-    if isinstance(total, str):
+def money_total(rows: Iterable[Any], attribute: str | None = None, cents: bool | None = None,
+                empty: str = NONE) -> str:
+    """A total row's amount: the exact sum of the rows' amounts, rounded once at the column's precision
+    (`cents`, or the rows' own by shows_cents when not given); `empty` when no row has an amount."""
+    amounts = _amounts(_field(r, attribute) for r in rows)
+    if not amounts:
         return empty
-    if not cents and total == total.to_integral_value():
-        return format_money(total)
-    return format_money_cents(total)  # cents of rows under $100 kept, never rounded away
+    return format_money(_sum(amounts), column_cents(amounts) if cents is None else cents)
+
+
+def _shown(value: Decimal, cents: bool) -> Decimal:
+    """An amount as a column of this precision shows it."""
+    return _round(value, 2 if cents else 0)
+
+
+def rounding_note(rows: Any, columns: Iterable[tuple[str, str | None]],
+                  cents: bool | dict[str, bool] | None = None, total_rows: Any = None) -> str:
+    """The line under a table whose rounded rows do not add up to its exact total; '' when they do.
+
+    `rows` are the rows shown (a cut list's hidden rows count as its one "N more" row);
+    `columns` are (label, attribute) for each money column with a total; `cents` their
+    precision (one for all, or by attribute; the column's own when not given); `total_rows`
+    are the rows the total sums (default: every row, shown or not).
+    """
+    shown_rows = list(rows)
+    rest = list(getattr(rows, "rest", []))
+    every = list(total_rows) if total_rows is not None else shown_rows + rest
+    columns = list(columns)
+    parts = []
+    for label, attribute in columns:
+        exact = _amounts(_field(r, attribute) for r in every)
+        if not exact:
+            continue
+        given = cents.get(attribute) if isinstance(cents, dict) else cents
+        precision = column_cents(exact) if given is None else given
+        hidden = _amounts(_field(r, attribute) for r in rest)
+        shown = [_shown(a, precision) for a in _amounts(_field(r, attribute) for r in shown_rows)]
+        added = _sum(shown) + (_shown(_sum(hidden), precision) if hidden else 0)
+        total = _shown(_sum(exact), precision)
+        if added != total:
+            which = "they" if len(columns) == 1 else f"the {label} rows"
+            parts.append(f"{which} add up to {format_money(added, precision)} against the exact total "
+                         f"{format_money(total, precision)}")
+    return f"Rows are rounded; {'; '.join(parts)}." if parts else ""
 
 
 def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
@@ -4146,10 +4289,10 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         money=format_money, count=format_count, pct=format_pct, months=format_months,
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
         money_cents=format_money_cents, money_total=money_total, rank=rank_by, unit=format_unit,
-        when_due=format_due,
+        when_due=format_due, trend=format_trend, cents_for=column_cents,
     )
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
-                       change_text=change_text)
+                       change_text=change_text, rounding_note=rounding_note)
     return env
 
 

@@ -261,6 +261,45 @@ def test_deferred_revenue_and_receivables(tmp_path: Path) -> None:
     assert (m["deferred_total"], m["receivables_total"]) == (2500, 340)
 
 
+def test_clients_outstanding_against_receivables_is_a_shortfall_naming_both(tmp_path: Path) -> None:
+    """Two keys giving what one business is owed two ways must be said, not hidden (agency $4,400 vs $5,040)."""
+    m = figures(
+        tmp_path,
+        doc("Agency", rr="""
+            revenue_recognition:
+              - {description: Milestone, amount: 3200, service_date: 2026-11-15}
+              - {description: Final invoice, amount: 640, service_date: 2026-07-31}
+              - {description: Paid, amount: 900, received: 2026-10-03, service_date: 2026-10-31}
+              - {description: Prepaid, amount: 3600, received: 2026-11-12, service_date: 2027-01-05}
+        """),
+        doc("Agency", project="project: Clients", clients="""
+            clients:
+              - {name: Law, monthly_fee: 2400, status: active, outstanding: 3200}
+              - {name: Tacos, monthly_fee: 300, status: active, outstanding: 0.50}
+              - {name: Gone, monthly_fee: 800, status: churned}
+        """),
+        doc("Agreeing", rr="""
+            revenue_recognition:
+              - {description: Owed, amount: 100, service_date: 2026-11-01}
+        """, clients="""
+            clients:
+              - {name: One, monthly_fee: 100, status: active, outstanding: 100}
+        """),
+        doc("Clients only", clients="""
+            clients:
+              - {name: One, monthly_fee: 100, status: active, outstanding: 100}
+        """),
+    )
+    derived = [s for s in m["shortfalls"] if s["persona"] == "Accounting Officer"]
+    # receivables 3200 + 640 = 3840 (paid and prepaid entries are not owed); clients 3200 + 0.50
+    assert derived == [{
+        "entity": "Agency", "project": None, "urgency": "medium", "persona": "Accounting Officer",
+        "source": "derived",
+        "title": "Clients' outstanding $3,200.50 (doc1.md, clients) disagrees with receivables $3,840.00 "
+                 "(doc0.md, revenue_recognition): $639.50 apart",
+    }]
+
+
 def test_chart_of_accounts_and_uncategorized(tmp_path: Path) -> None:
     m = figures(tmp_path, doc(x="""
         expenses:
@@ -399,6 +438,10 @@ def test_email_blast_potential_and_ota_sequence(tmp_path: Path) -> None:
         (ser.format_months, 4.25, "4.2"),
         (ser.format_months, 13 / 3, "4.3"),
         (ser.format_months, "not burning", "not burning"),
+        (ser.format_trend, Decimal("75.80"), "$75.80 more each month"),
+        (ser.format_trend, Decimal("-4436.2"), "$4,436 less each month"),
+        (ser.format_trend, Decimal("0.004"), "flat (no change each month)"),
+        (ser.format_trend, "insufficient data", "insufficient data"),
         (ser.format_number, 0.95, "0.95"),
         (ser.format_number, 30, "30"),
         (ser.format_date, dt.date(2026, 1, 2), "2026-01-02"),
@@ -406,6 +449,44 @@ def test_email_blast_potential_and_ota_sequence(tmp_path: Path) -> None:
 )
 def test_formatting(fn, value, text: str) -> None:
     assert fn(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "target", "text"),
+    [
+        ("0.9986", "0.999", "99.86%"),  # 99.9% would read as on target
+        ("0.9993", "0.999", "99.93%"),
+        ("0.71", "0.75", "71.0%"),
+        ("0.999", "0.999", "99.9%"),  # equal: one decimal is the truth
+        ("0.99899", "0.999", "99.899%"),
+        ("0.9994", None, "99.9%"),
+    ],
+)
+def test_a_percentage_has_the_decimals_that_tell_it_from_its_target(value: str, target: str | None, text: str) -> None:
+    """'99.9% | ≥ 99.9% | gap' read as a contradiction; the value shows the decimals that tell them apart."""
+    assert ser.format_pct(Decimal(value), None if target is None else Decimal(target)) == text
+    assert ser.format_unit(Decimal(value), "%", None if target is None else Decimal(target)) == text
+
+
+def test_months_carry_their_unit_in_a_table_cell() -> None:
+    """'Runway 3.8' had no unit."""
+    assert ser.format_months(Decimal("3.89"), "mo") == "3.8 mo"
+    assert ser.format_months("not burning", "mo") == "not burning"
+
+
+def test_a_total_is_the_exact_sum_rounded_once_and_the_note_says_when_rows_do_not_add_up() -> None:
+    """The CFO's Expenses total $36,866 (a sum of rounded rows) against the CEO's $36,867."""
+    rows = [{"x": Decimal("8133.33")}, {"x": Decimal("9733.33")}, {"x": Decimal("6700")}, {"x": Decimal("5000")},
+            {"x": Decimal("7300")}]
+    assert ser.money_total(rows, "x", False) == "$36,867"  # 36,866.66 rounded once
+    assert ser.rounding_note(rows, [("Expenses", "x")], False) == (
+        "Rows are rounded; they add up to $36,866 against the exact total $36,867.")
+    assert ser.rounding_note(rows, [("Expenses", "x")], True) == ""  # in cents they add up
+    cut = ser.Cut(rows[:1], rows[1:])  # hidden rows count as their one 'N more' row: 8,133 + 28,733
+    assert ser.rounding_note(cut, [("Expenses", "x")], False) == (
+        "Rows are rounded; they add up to $36,866 against the exact total $36,867.")
+    two = ser.rounding_note(rows, [("Expenses", "x"), ("Cash", "x")], False)
+    assert two.startswith("Rows are rounded; the Expenses rows add up to $36,866") and "; the Cash rows" in two
 
 
 # ---------------------------------------------------------------------------
@@ -774,6 +855,32 @@ def test_runway_alert_is_under_six_months_not_at_six(cash: str, alert: bool) -> 
     assert m["entities"]["Acme"]["runway"] == D(cash) / 100
     derived = [s["title"] for s in m["shortfalls"] if s["persona"] == "CFO"]
     assert derived == (["Runway 5.9 months at $100/month burn"] if alert else [])  # never 6.0 under 6
+
+
+def test_cash_below_zero_is_overdrawn_never_a_negative_runway() -> None:
+    """A negative cash figure once gave 'Runway -10.0 months'; it is 'overdrawn', first, and a critical shortfall."""
+    m = metrics(
+        handoff("Under", cash=D("-1200"), financials=months(m2026_10=("100", "220"))),
+        handoff("Earner", cash=D("-50"), financials=months(m2026_10=("300", "200"))),
+        handoff("Fine", cash=D("100"), financials=months(m2026_10=("100", "110"))),
+    )
+    e = m["entities"]
+    assert (e["Under"]["runway"], e["Earner"]["runway"], e["Fine"]["runway"]) == ("overdrawn", "overdrawn", 10)
+    assert [x["name"] for x in ser.by_runway(e.values())] == ["Under", "Earner", "Fine"]
+    assert m["portfolio"]["runway"] == "overdrawn"  # -1,150 of cash in all
+    derived = sorted(s["title"] for s in m["shortfalls"] if s["persona"] == "CFO")
+    assert derived == ["Overdrawn by $1,200, burning $120/month", "Overdrawn by $50"]
+
+
+def test_a_figure_family_has_one_precision_decided_over_every_entity_and_the_sum() -> None:
+    """The CEO's '$75.80 more each month' against the CFO's '$76.00': one family, one precision."""
+    small = metrics(handoff("A", stack=[{"name": "x", "monthly_cost": D("9.99"), "in_use": False}]),
+                    handoff("B", stack=[{"name": "y", "monthly_cost": D("45"), "in_use": False}]))
+    assert small["portfolio"]["cents"]["infra_cost"] is True  # 9.99 + 45 = 54.99: all under $100
+    big = metrics(handoff("A", stack=[{"name": "x", "monthly_cost": D("9.99"), "in_use": False}]),
+                  handoff("B", stack=[{"name": "y", "monthly_cost": D("90.01"), "in_use": False}]))
+    assert big["portfolio"]["cents"]["infra_cost"] is False  # their sum is $100.00
+    assert ser.format_money(D("9.99"), False) == "$10" and ser.format_money(D("9.99"), True) == "$9.99"
 
 
 def test_thirty_day_window_and_overdue_on_both_sides() -> None:

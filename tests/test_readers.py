@@ -15,6 +15,8 @@ import pytest
 import send_exec_reports as ser
 
 from .conftest import EXAMPLES, ROOT
+from .test_rich_reports import _amount as amount
+from .test_rich_reports import check_totals as rich_check_totals
 
 AS_OF = dt.date(2026, 11, 22)
 REPORTS = ser.load_reports()
@@ -257,54 +259,12 @@ def test_a_cut_table_keeps_its_total_equal_to_its_rows(tmp_path: Path) -> None:
     assert sum(money[:-1]) == money[-1] == sum(range(1, 31))
 
 
-# --- every total equals the rows shown above it --------------------------------------------
-
-MONEY = re.compile(r"-?\$[0-9,]+(?:\.[0-9]{2})?")
-TOTAL_ROW = re.compile(r"(Total\b.*|Portfolio)")
-
-
-def amount(cell: str) -> Decimal | None:
-    """A printed amount as a Decimal ($1,381 -> 1381; -$4.50 -> -4.50); None for any other cell."""
-    cell = cell.strip()
-    if not MONEY.fullmatch(cell):
-        return None
-    return Decimal(cell.replace("$", "").replace(",", ""))
-
-
-def tables_with_totals(text: str) -> list[tuple[list[str], list[list[str]], list[str]]]:
-    """Every text table whose last row is a total: (header, rows above the total as printed, total row)."""
-    lines = text.splitlines()
-    found = []
-    for i, line in enumerate(lines):
-        if not (line and set(line) <= {"-", "+"} and "+" in line):
-            continue  # a table's rule under its header
-        header = [c.strip() for c in lines[i - 1].split("|")]
-        body = []
-        for row in lines[i + 1:]:
-            if "|" not in row:
-                break
-            body.append([c.strip() for c in row.split("|")])
-        totals = [k for k, cells in enumerate(body) if TOTAL_ROW.fullmatch(cells[0])]
-        if totals:
-            assert totals == [len(body) - 1], f"a total row that is not the last: {header}"
-            found.append((header, body[:-1], body[-1]))
-    return found
+# --- every total is the exact sum rounded once, said under the table when rows do not add up ---
 
 
 def check_totals(text: str) -> int:
-    """Assert that every money total printed equals the sum of the amounts printed above it."""
-    checked = 0
-    for header, rows, total in tables_with_totals(text):
-        for col, cell in enumerate(total):
-            expected = amount(cell)
-            if expected is None:
-                continue
-            shown = [amount(r[col]) for r in rows if col < len(r)]
-            assert any(a is not None for a in shown), f"{header[col]}: a total under no amount"
-            got = sum((a for a in shown if a is not None), Decimal(0))
-            assert got == expected, f"{header[0]} / {header[col]}: rows add up to {got}, total says {cell}"
-            checked += 1
-    return checked
+    """Every money total of a report against its rows as printed (see test_rich_reports.check_totals)."""
+    return rich_check_totals("report", text)
 
 
 def sample_rendered() -> list[ser.RenderedReport]:
@@ -314,18 +274,21 @@ def sample_rendered() -> list[ser.RenderedReport]:
     return ser.render_all(REPORTS, ser.compute_metrics(portfolio, counts, AS_OF))
 
 
-def test_every_total_on_the_sample_equals_its_rows_as_printed() -> None:
+def test_every_total_on_the_sample_is_exact_and_says_when_its_rows_do_not_add_up() -> None:
+    """Totals were sums of rounded rows, so the CEO and the CFO disagreed about one figure."""
     rendered = {r.id: r.text for r in sample_rendered()}
     counted = {rid: check_totals(text) for rid, text in rendered.items()}
     # the tables with totals: assets (CEO), infra (CTO), burn and projection (CFO), blasts (CMO),
     # receivables, deferred, accounts and uncategorized (Accounting), maintenance (rental)
     assert counted["ceo"] >= 1 and counted["cto"] == 2 and counted["cfo"] >= 8 and counted["cmo"] == 1
     assert counted["accounting"] >= 5 and counted["rental"] == 1
-    # the one the readers found: $825 + $556 is $1,381, not the exact $1,381.50 rounded to $1,382
-    assert "Total per blast | | | | | | $1,381" in flat(rendered["cmo"])
+    # $825 + $556 as shown is $1,381; the exact $1,381.50 is $1,382, and the line under the table says so
+    assert "Total per blast | | | | | | $1,382" in flat(rendered["cmo"])
+    assert "Rows are rounded; they add up to $1,381 against the exact total $1,382." in flat(rendered["cmo"])
 
 
-def test_every_total_on_a_generated_portfolio_equals_its_rows_as_printed(tmp_path: Path) -> None:
+def test_every_total_on_a_generated_portfolio_is_exact_and_says_when_its_rows_do_not_add_up(tmp_path: Path) -> None:
+    """The same on a big portfolio, cut ("N more" rows) and uncut."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         from make_portfolio import generate
@@ -342,13 +305,13 @@ def test_every_total_on_a_generated_portfolio_equals_its_rows_as_printed(tmp_pat
     assert any(" more " in flat(r.text) and r.text != r.full_text for r in rendered)
 
 
-def test_a_total_of_rounded_rows_is_the_sum_of_the_rows_shown(tmp_path: Path) -> None:
-    # $412.50 shows as $413 (half up); two of them total $826 as printed, by design, not the exact $825
-    assert ser.money_total([{"a": Decimal("412.50")}, {"a": Decimal("412.50")}], "a") == "$826"
-    # in cents (the Accounting Officer's report) the total is exact
+def test_a_total_is_the_exact_sum_of_its_rows_rounded_once(tmp_path: Path) -> None:
+    """$412.50 shows as $413 (half up), yet two of them total the exact $825, never $826."""
+    assert ser.money_total([{"a": Decimal("412.50")}, {"a": Decimal("412.50")}], "a") == "$825"
     assert ser.money_total([{"a": Decimal("412.50")}] * 2, "a", cents=True) == "$825.00"
-    # cents of rows under $100 are kept: $473 + $89.95 is $562.95, never rounded to $563
-    assert ser.money_total([Decimal("472.6"), Decimal("89.95")]) == "$562.95"
+    # one precision per column: $473 + $89.95 is a column of whole dollars, total $563
+    assert ser.money_total([Decimal("472.6"), Decimal("89.95")]) == "$563"
+    assert ser.money_total([Decimal("40"), Decimal("9.95")]) == "$49.95"
     assert ser.money_total([Decimal("60"), Decimal("40")]) == "$100"
     assert ser.money_total([Decimal("-0.004"), Decimal("-150.5")]) == "-$151"
     # rows without an amount are left out; no amount at all is a word, never $0.00
@@ -357,8 +320,9 @@ def test_a_total_of_rounded_rows_is_the_sum_of_the_rows_shown(tmp_path: Path) ->
     assert ser.money_total([{"a": "no data"}, {"a": Decimal(7)}], "a") == "$7.00"
 
 
-def test_a_cut_list_more_row_carries_the_hidden_rows_as_shown(tmp_path: Path) -> None:
-    # 30 entities of $150.50 each (shown $151): 10 shown, the "20 more" row $3,020, the total $4,530
+def test_a_cut_list_more_row_is_the_exact_sum_of_the_hidden_rows(tmp_path: Path) -> None:
+    """30 entities of $150.50 (shown $151): 10 shown, "20 more" the exact $3,010, the total the exact $4,515,
+    and the line under the table says the rows as shown add up to $4,520."""
     docs = [f"entity: E{i:02d}\nstatus: active\nupdated: 2026-11-20\n"
             f"stack:\n  - {{name: s, monthly_cost: 150.50, in_use: true}}\n" for i in range(30)]
     metrics = metrics_of(tmp_path, *docs)
@@ -368,8 +332,9 @@ def test_a_cut_list_more_row_carries_the_hidden_rows_as_shown(tmp_path: Path) ->
                                          "cut": ser._cutter(1.0), "more": lambda rows: f"{rows.more} more: see the archive"})
     text = ser.text_from_markdown(md)
     assert check_totals(text) == 1
-    assert "20 more entities | $3,020" in " ".join(text.split())
-    assert "Total | $4,530" in " ".join(text.split())
+    assert "20 more entities | $3,010" in " ".join(text.split())
+    assert "Total | $4,515" in " ".join(text.split())
+    assert "Rows are rounded; the Monthly cost rows add up to $4,520 against the exact total $4,515." in flat(text)
     assert "20 more: see the archive" in text  # where the whole list is
 
 

@@ -198,8 +198,180 @@ def test_every_report_with_every_optional_part_reads_well(
     assert "(+$" in flat["cfo"] and "vs 2026-W46)" in flat["cfo"]
     assert "this week)" in flat["ceo"]
     # a burn below zero is read as such where the report does not explain it (the CFO's table does)
-    assert "- Burn: -$" not in flat["ceo"]
-    assert "- Burn (negative: earning): -$" in flat["ceo"] or "- Burn: $" in flat["ceo"]
+    # the sparkline is of the net (earning up), never a negative burn
+    assert "- Burn:" not in flat["ceo"] and "negative: earning" not in flat["ceo"]
+    assert "- Net: $" in flat["ceo"] or "- Net: -$" in flat["ceo"]
     assert "AWS estate" in flat["cto"] and "(deprecated)" in flat["cto"] and "(secret?)" in flat["cto"]
     for name in names:  # a name is never cut in two by a table column
         assert re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", emails[IDS.index("cto")]), name
+
+
+# ---------------------------------------------------------------------------
+# One quantity, one number: the eight reports of a portfolio with history, read as a
+# reader who compares them would.
+
+MONEY = r"-?\$[\d,]+(?:\.\d\d)?"
+TOTAL_ROWS = ("Total", "Portfolio", "Total categorized", "Total per blast")
+
+
+def _amount(text: str) -> D | None:
+    """A money cell as a Decimal; None for anything else ('no data', '—')."""
+    return D(text.replace("$", "").replace(",", "")) if re.fullmatch(MONEY, text.strip()) else None
+
+
+def text_tables(body: str) -> list[tuple[list[str], list[list[str]], str]]:
+    """Every plain-text table of a report: its header, its rows (cells) and the paragraph under it."""
+    lines = body.splitlines()
+    out = []
+    i = 0
+    while i < len(lines) - 1:
+        if " | " in lines[i] and re.fullmatch(r"-+(\+-+)+", lines[i + 1]):
+            j = i + 2
+            rows = []
+            while j < len(lines) and is_table(lines[j]):
+                cells = [c.strip() for c in lines[j].split("|")]
+                if cells[0]:  # a continuation line of a wrapped cell has no first cell
+                    rows.append(cells)
+                j += 1
+            para = []
+            k = j + 1 if j < len(lines) and not lines[j].strip() else j
+            while k < len(lines) and lines[k].strip():
+                para.append(lines[k].strip())
+                k += 1
+            out.append(([c.strip() for c in lines[i].split("|")], rows, " ".join(para)))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def check_totals(rid: str, body: str) -> int:
+    """Every total of a table against its rows as shown: one precision per column, and the line under
+    the table present exactly when the rounded rows do not add up. The number of totals checked."""
+    checked = 0
+    for header, rows, under in text_tables(body):
+        totals = [r for r in rows if r[0] in TOTAL_ROWS]
+        if not totals:
+            continue
+        total = totals[-1]
+        above = rows[:rows.index(total)]
+        mismatched = []
+        for col, cell in enumerate(total):
+            shown_total = _amount(cell)
+            if shown_total is None:
+                continue
+            column = [r[col] for r in above if col < len(r) and _amount(r[col]) is not None]
+            places = {len(c.split(".")[1]) if "." in c else 0 for c in [*column, cell]}
+            assert len(places) == 1, f"{rid}: column {header[col]!r} mixes precisions: {column} and {cell}"
+            added = sum((_amount(c) for c in column), D(0))
+            checked += 1
+            if added != shown_total:
+                mismatched.append((header[col], added, shown_total))
+        said = under.startswith("Rows are rounded;")
+        assert said == bool(mismatched), f"{rid}: table {header}: rows off by rounding {mismatched}, line: {under!r}"
+        for _, added, shown_total in mismatched:
+            assert f"{ser.format_money(added, '.' in str(shown_total))}" in under, (rid, under)
+    return checked
+
+
+def _one(pattern: str, text: str, where: str) -> str:
+    """The one group a pattern finds in a report."""
+    found = re.findall(pattern, text)
+    assert len(found) >= 1, f"{where}: {pattern!r} not found"
+    assert len(set(found)) == 1, f"{where}: {pattern!r} shows several values {found}"
+    return found[0]
+
+
+def _row(text: str, first: str, header: str, must: bool = True) -> list[str] | None:
+    """The cells of the row whose first cell is `first` in the table whose header starts with `header`."""
+    for head, rows, _ in text_tables(text):
+        if " | ".join(head).startswith(header):
+            for r in rows:
+                if r[0] == first:
+                    return r
+    assert not must, f"no row {first!r} in a table {header!r}"
+    return None
+
+
+def quantities(emails: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Each quantity that two reports show, as each report shows it (the digits only, signed by meaning)."""
+    ceo, cfo, cto, acc = (" ".join(emails[r].split()) for r in ("ceo", "cfo", "cto", "accounting"))
+    q: dict[str, dict[str, str]] = collections.defaultdict(dict)
+    net = re.search(rf"- (Earning|Burning) ({MONEY})/month", ceo)
+    q["portfolio net"]["ceo"] = ("" if net.group(1) == "Earning" else "-") + net.group(2)
+    q["portfolio net"]["cfo"] = _row(emails["cfo"], "Portfolio", "Entity | Cash")[4]
+    q["portfolio cash"]["ceo"] = _one(rf"Cash on hand: ({MONEY})", ceo, "ceo")
+    q["portfolio cash"]["cfo"] = _row(emails["cfo"], "Portfolio", "Entity | Cash")[1]
+    q["portfolio revenue"]["ceo"] = _one(rf"- Revenue: ({MONEY})/month", ceo, "ceo")
+    q["portfolio revenue"]["cfo"] = _row(emails["cfo"], "Portfolio", "Entity | Cash")[2]
+    q["portfolio expenses"]["ceo"] = _one(rf"; expenses: ({MONEY})/month", ceo, "ceo")
+    q["portfolio expenses"]["cfo"] = _row(emails["cfo"], "Portfolio", "Entity | Cash")[3]
+    trend = re.search(rf"least-squares trend over the last 6 months\): ({MONEY}) (more|less) each month", ceo)
+    if trend:
+        q["portfolio growth"]["ceo"] = ("-" if trend.group(2) == "less" else "") + trend.group(1)
+        q["portfolio growth"]["cfo"] = _row(emails["cfo"], "Portfolio", "Entity | 20")[-1]
+    q["infra cost"]["ceo"] = _one(rf"- Infrastructure: ({MONEY})/month", ceo, "ceo")
+    q["infra cost"]["cto"] = _one(rf"Monthly infrastructure: ({MONEY})/month", cto, "cto")
+    q["infra cost"]["cto table"] = _row(emails["cto"], "Total", "Entity | Monthly cost")[1]
+    q["savings"]["ceo"] = _one(rf"({MONEY})/month of possible savings", ceo, "ceo")
+    q["savings"]["cto"] = _one(rf"Possible savings \(services not in use\): ({MONEY})/month", cto, "cto")
+    q["savings"]["cto table"] = _row(emails["cto"], "Total", "Entity | Monthly cost")[2]
+    # each burning business: its burn and runway in the CEO's headline, the CFO's table and the shortfall
+    for name, burn, runway in re.findall(rf"- ([^-:]+?) is burning ({MONEY})/month: ([\d.,]+) months of cash", ceo):
+        row = _row(emails["cfo"], name, "Entity | Cash", must=False)  # a long table is cut
+        q[f"{name} net"]["ceo"], q[f"{name} runway"]["ceo"] = "-" + burn, runway
+        if row:
+            q[f"{name} net"]["cfo"], q[f"{name} runway"]["cfo"] = row[4], row[5].removesuffix(" mo")
+        if title := re.search(rf"{re.escape(name)}: Runway ([\d.,]+) months at ({MONEY})/month burn", cfo):
+            q[f"{name} runway"]["shortfall"] = title.group(1)
+            q[f"{name} net"]["shortfall"] = "-" + title.group(2)
+    # an agency's receivables in the shortfall that says its sources disagree, against the Accounting rows
+    for entity, owed in re.findall(rf"- MEDIUM: ([^:]+): Clients' outstanding {MONEY} \(.*?\) disagrees with "
+                                   rf"receivables ({MONEY})", acc):
+        rows = [r for _, rs, _ in text_tables(emails["accounting"]) for r in rs if r[0] == entity and
+                re.fullmatch(r"[\d,]+", r[2])]  # receivables rows: their third cell is a count of days
+        q[f"{entity} receivables"] |= {"shortfall": owed, "accounting": ser.format_money_cents(
+            sum((_amount(r[-1]) for r in rows), D(0)))}
+    return q
+
+
+@pytest.mark.parametrize("portfolio", ["sample", "generated"])
+def test_one_quantity_shows_one_number_in_every_report_and_totals_are_exact(
+    portfolio: str, tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CEO said 'Earning $2,878/month' where the CFO's table said -$2,879, and the CTO's total was a
+    sum of rounded rows ($1,138.05, not $1,138.43): every figure two reports show has one set of digits,
+    and every table total is its rows' exact sum rounded once, said so under the table when they differ."""
+    source = EXAMPLES if portfolio == "sample" else request.getfixturevalue("generated")
+    env = tmp_path / "repos.env"
+    env.write_text(
+        f"HANDOFF_DIR={source / 'handoffs'}\nDYNAMODB_EXPORT_DIR={source / 'dynamodb'}\nARCHIVE_DIR=archive\n"
+        "SES_FROM_ADDRESS=reports@example.com\nEXEC_REPORT_TO=owner@example.com\n",
+        encoding="utf-8",
+    )
+    write_archive(env)
+    assert ser.main(["--dry-run", "--full", "--env-file", str(env), "--as-of", AS_OF]) == 0
+    out = capsys.readouterr().out
+    emails = dict(zip(IDS, (e.split("\n\n", 1)[1] for e in out.split(SEPARATOR)[1:]), strict=True))
+    assert "Last 8 weeks" in emails["ceo"]  # the history is there
+
+    q = quantities(emails)
+    assert {"portfolio net", "portfolio cash", "infra cost", "savings"} <= set(q)
+    for name, shown in q.items():
+        assert len(set(shown.values())) == 1, f"{name} shows {shown}"
+
+    assert sum(check_totals(rid, body) for rid, body in emails.items()) >= 10
+    # the totals are the exact sums rounded once (computed here from the figures, not from the text)
+    settings = ser.load_settings(str(env), dry_run=True)
+    handoffs = ser.read_handoffs(settings.handoff_dir)
+    counts = ser.read_tables(ser.table_needs(handoffs), settings.export_dir, lambda missing: {})
+    metrics = ser.compute_metrics(handoffs, counts, ser.dt.date.fromisoformat(AS_OF))
+    entities = metrics["entities"].values()
+    for col, family in ((1, "cash"), (2, "revenue_avg"), (3, "expenses_avg"), (4, "cash_flow")):
+        exact = sum((e[family] for e in entities if not isinstance(e[family], str)), D(0))
+        cents = metrics["portfolio"]["cents"][family]
+        assert _amount(_row(emails["cfo"], "Portfolio", "Entity | Cash")[col]) == exact.quantize(
+            D("0.01") if cents else D("1"), rounding="ROUND_HALF_UP"), family
+    infra = sum((e["infra_cost"] for e in entities), D(0))
+    assert _amount(_row(emails["cto"], "Total", "Entity | Monthly cost")[1]) == infra.quantize(
+        D("0.01") if metrics["portfolio"]["cents"]["infra_cost"] else D("1"), rounding="ROUND_HALF_UP")
