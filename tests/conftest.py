@@ -24,6 +24,7 @@ SETTING_VARS = (
 SETTING_VARS += ("AWS_INVENTORY",)  # the estate is read only when a test asks for it
 SETTING_VARS += ("SES_CONFIGURATION_SET", "SES_EVENTS_QUEUE_URL", "DASHBOARD_WEBHOOK_URL", "DASHBOARD_TOKEN",
                  "CLOUDWATCH_NAMESPACE")  # after the send: only when a test asks for it
+SETTING_VARS += ("SETTINGS_SECRET_ID", "REPORTS_DIR")  # a host's secret or templates must never be read by a test
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +32,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting or AWS credential of the host leaks into a test."""
     for name in SETTING_VARS:
         monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.upper().startswith("EXEC_REPORT_TO_")]:  # one report's readers
+        monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a non-loopback address for credentials
