@@ -96,6 +96,13 @@ class ExitStatus(IntEnum):
     CONFIG = 78
 
 
+EXIT_MEANINGS = {  # what each exit status says, in the exception a failed Lambda invocation raises
+    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input data", ExitStatus.UNAVAILABLE: "a send failed",
+    ExitStatus.TEMPFAIL: "another run holds the lock", ExitStatus.CONFIG: "bad configuration",
+    130: "interrupted", 143: "stopped (SIGTERM)",
+}
+
+
 STATUSES = ("active", "at-risk", "blocked", "paused", "done")
 URGENCIES = ("critical", "high", "medium", "low")  # also security severities, most urgent first
 STALE_DAYS = 30
@@ -153,6 +160,19 @@ class InputErrors(InputError):
         self.total = len(errors) if total is None else total
 
 
+class RunFailed(Exception):
+    """A run started by AWS Lambda ended with an exit status other than 0: raised so that the invocation fails.
+
+    Its message is the exit status, what it means and the run's first error line, as printed.
+    """
+
+    def __init__(self, status: int, lines: list[str]) -> None:
+        more = f" ({len(lines) - 1} more in the log)" if len(lines) > 1 else ""
+        first = lines[0] if lines else "see the log"
+        super().__init__(f"exit {status}: {EXIT_MEANINGS.get(status, 'failed')}: {first}{more}")
+        self.status = status
+
+
 # ---------------------------------------------------------------------------
 # Settings
 
@@ -173,6 +193,7 @@ SETTING_NAMES = (
     "DASHBOARD_WEBHOOK_URL",
     "DASHBOARD_TOKEN",
     "CLOUDWATCH_NAMESPACE",
+    "SETTINGS_SECRET_ID",
 )
 EMAIL_FORMATS = ("text", "text+html")  # text only (the default), or text with an HTML alternative
 AWS_NAMES = (
@@ -184,6 +205,7 @@ AWS_NAMES = (
 )
 PER_REPORT_TO = "EXEC_REPORT_TO_"  # EXEC_REPORT_TO_CFO: the CFO report's own readers
 SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PRIVATE|CREDENTIAL|KEY")
+SECRET_ID = "SETTINGS_SECRET_ID"  # names a secret (an id or ARN, shown in messages): itself no secret
 MIN_SECRET_LENGTH = 8  # shorter values are masked at their source only: masking "test" everywhere hides too much
 # A URL in a message: scheme, user info (dropped), host, port, then whatever path, query and
 # fragment follow up to a blank or a quote (dropped whole, closing brackets and all).
@@ -225,7 +247,7 @@ def redact(text: str) -> str:
 def _remember_secrets(values: dict[str, str]) -> None:
     """Note the values no message may show: secret-looking settings and an endpoint's path and query."""
     for name, value in values.items():
-        if SECRET_NAME.search(name) and len(value.strip()) >= MIN_SECRET_LENGTH:
+        if SECRET_NAME.search(name) and name != SECRET_ID and len(value.strip()) >= MIN_SECRET_LENGTH:
             _secrets.add(value.strip())
     endpoint = values.get("AWS_ENDPOINT_URL", "").strip()
     try:
@@ -304,10 +326,16 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
         check_settings_lines(path, text)
         file_values = dotenv_values(stream=io.StringIO(text))  # the text just checked: read once
         values.update({setting_key(k): v for k, v in file_values.items() if v is not None and v.strip()})
-    values.update({
-        setting_key(k): v for k, v in environ.items()
-        if known_setting(k) and v.strip()
-    })
+    from_environment = {setting_key(k): v for k, v in environ.items() if known_setting(k) and v.strip()}
+    secret_id = (from_environment.get(SECRET_ID) or values.get(SECRET_ID, "")).strip()
+    if secret_id:  # read with the AWS settings of the file and the environment (the secret may not hold them)
+        from_secret = read_settings_secret(secret_id, path, {**values, **from_environment})
+        both = sorted(set(from_secret) & set(values))
+        if both:  # which of the two wins is not for the reader to guess
+            raise ConfigError(f"{path}: {both[0]} is set both here and in the secret {secret_id} "
+                              f"({SECRET_ID}); keep one of the two")
+        values.update(from_secret)
+    values.update(from_environment)
     _remember_secrets(values)
     return path, values
 
@@ -338,8 +366,6 @@ def check_settings_lines(path: Path, text: str) -> None:
     setting of this tool's (GITHUB_TOKEN) is left alone: the file may serve other tools
     too. Only the line's number and our own suggestion are shown: the line may be a secret.
     """
-    import difflib
-
     if "\x00" in text:  # a path with one cannot be opened; and no text file holds one
         raise ConfigError(f"{path}:{text.count(chr(10), 0, text.index(chr(0))) + 1}: a NUL byte, so not a text "
                           "file; save it as UTF-8 text")
@@ -362,11 +388,93 @@ def check_settings_lines(path: Path, text: str) -> None:
             # AWS's own names (AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3) are other AWS tools' settings, not
             # misspellings of ours. The name is not shown (a pasted token can stand where a name should):
             # only our own suggestion is.
-            upper = binding.key.upper()
-            close = difflib.get_close_matches(upper, SETTING_NAMES + AWS_NAMES, n=1, cutoff=SETTING_TYPO_CUTOFF)
+            close = misspelt_setting(binding.key)
             if close:
-                raise ConfigError(f"{path}:{line}: not a name this tool reads (did you mean {close[0]}?); fix the "
+                raise ConfigError(f"{path}:{line}: not a name this tool reads (did you mean {close}?); fix the "
                                   "name (repos.env.example lists every setting)")
+
+
+def misspelt_setting(name: str) -> str | None:
+    """The setting a name that is none probably meant (HANDOF_DIR: HANDOFF_DIR), or None."""
+    import difflib
+
+    close = difflib.get_close_matches(name.upper(), SETTING_NAMES + AWS_NAMES, n=1, cutoff=SETTING_TYPO_CUTOFF)
+    return close[0] if close else None
+
+
+# The secret's JSON holds this tool's settings only: a name that is none is a mistake. The
+# AWS settings say how the secret itself is reached, so they come from the environment (a
+# Lambda function's role) or repos.env, never from the secret.
+SECRET_REFUSED = ("AWS_REGION", *AWS_NAMES, SECRET_ID)
+SECRET_MAX_BYTES = 64 << 10  # Secrets Manager's own limit for a secret's value
+JSON_KINDS = {bool: "true or false", int: "a number", float: "a number", list: "a list", dict: "an object",
+              type(None): "null", str: "text"}
+
+
+def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
+    """A secret's JSON object of settings, checked; every error names the secret and the key, never a value."""
+    where = f"{SECRET_ID} {secret_id}"
+    seen: set[str] = set()
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        for key, _ in items:
+            if key in seen:
+                raise ConfigError(f"{where}: {key} is set twice; keep one of the two")
+            seen.add(key)
+        return dict(items)
+
+    try:
+        found = json.loads(text, object_pairs_hook=pairs)
+    except (ValueError, RecursionError) as exc:
+        at = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ConfigError(f'{where}: not JSON{at}; write the secret as a JSON object of settings, '
+                          '{"NAME": "value", ...}') from None
+    if not isinstance(found, dict):
+        raise ConfigError(f'{where}: not a JSON object; write the secret as {{"NAME": "value", ...}}')
+    values: dict[str, str] = {}
+    for key, value in found.items():
+        if key.upper() in SECRET_REFUSED or key in SECRET_REFUSED:
+            raise ConfigError(f"{where}: {key} cannot be set in the secret (it says how the secret itself is "
+                              "read); set it in the environment or repos.env")
+        if not known_setting(key):
+            close = misspelt_setting(key)
+            hint = f"did you mean {close}?" if close else "repos.env.example lists every setting"
+            raise ConfigError(f"{where}: {key} is not a setting of this tool ({hint}); fix or remove the key")
+        if not isinstance(value, str):
+            kind = JSON_KINDS.get(type(value), "of another kind")
+            raise ConfigError(f"{where}: {key} is {kind}, not a string; write every value as a JSON string")
+        if value.strip():  # empty counts as unset, as in repos.env
+            values[setting_key(key)] = value
+    return values
+
+
+def read_settings_secret(secret_id: str, path: Path | None, values: dict[str, str]) -> dict[str, str]:
+    """The settings in the Secrets Manager secret SETTINGS_SECRET_ID names, read afresh on every run."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"{SECRET_ID} {secret_id}"
+    reach = Settings(env_file=path, values=values, handoff_dir=SCRIPT_DIR, export_dir=None, archive_dir=None,
+                     region=values.get("AWS_REGION", "").strip() or "us-west-2")
+    try:
+        answer = aws_client(reach, "secretsmanager").get_secret_value(SecretId=secret_id)
+    except ClientError as exc:
+        code = _safe_code(exc.response.get("Error", {}).get("Code"))
+        if code == "ResourceNotFoundException":
+            raise ConfigError(f"{where}: no such secret in Secrets Manager ({reach.region}); create it (README "
+                              "'Run it on AWS without a machine') or fix the setting") from None
+        if code in ACCESS_DENIED_CODES:
+            raise ConfigError(f"{where}: access denied; grant secretsmanager:GetSecretValue on the secret") from None
+        raise ConfigError(f"{where}: Secrets Manager refused to read it ({code or 'no error code'})") from None
+    except BotoCoreError as exc:
+        raise ConfigError(f"{where}: Secrets Manager cannot be reached ({_boto_reason(exc)}); check the AWS "
+                          "settings") from None
+    text = answer.get("SecretString")
+    if not isinstance(text, str):
+        raise ConfigError(f'{where}: holds binary data, not text; store the settings as a JSON object, '
+                          '{"NAME": "value", ...}')
+    if len(text.encode("utf-8", "surrogatepass")) > SECRET_MAX_BYTES:
+        raise ConfigError(f"{where}: over {SECRET_MAX_BYTES >> 10} kB, too big for settings")
+    return settings_from_secret(secret_id, text)
 
 
 def _resolver(path: Path | None, values: dict[str, str]) -> Callable[[str], Path | None]:
@@ -392,10 +500,11 @@ def reports_dir_setting(path: Path | None, values: dict[str, str]) -> Path:
 
 
 def load_settings(
-    env_file: str | None, *, dry_run: bool, environ: dict[str, str] | None = None
+    env_file: str | None, *, dry_run: bool, environ: dict[str, str] | None = None,
+    read: tuple[Path | None, dict[str, str]] | None = None,
 ) -> Settings:
-    """Read repos.env (or --env-file), let the environment win, resolve paths."""
-    path, values = read_settings(env_file, environ)
+    """Read repos.env (or --env-file), let the environment win, resolve paths (`read`: what read_settings gave)."""
+    path, values = read or read_settings(env_file, environ)
     used_examples = False
     if not values.get("HANDOFF_DIR", "").strip() and path is None and dry_run:
         used_examples = True
@@ -409,6 +518,9 @@ def load_settings(
         where = " (no settings file, and not in the environment)"
     else:
         where = " (no repos.env next to the script, and not in the environment)"
+    secret_id = values.get(SECRET_ID, "").strip()
+    if secret_id:  # the secret is where a Lambda function's settings are: say it was looked in
+        where = f"{where}, nor in the secret {secret_id}" if path else f"{where[:-1]}, nor in the secret {secret_id})"
     handoff_dir = input_setting(resolve, values, "HANDOFF_DIR")
     if handoff_dir is None:
         start = ""
@@ -7055,9 +7167,14 @@ def list_text(reports: list[ReportTemplate]) -> str:
     )
 
 
-def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate]) -> int:
-    """Validate everything, render every report, then print, check or send."""
-    settings = load_settings(args.env_file, dry_run=args.dry_run)
+def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate],
+        read: tuple[Path | None, dict[str, str]] | None = None, done: list[Outcome] | None = None) -> int:
+    """Validate everything, render every report, then print, check or send.
+
+    `read`: the settings read_settings gave (read once a run: the secret is asked once);
+    `done`: where the run's Outcome is put (the Lambda handler returns it).
+    """
+    settings = load_settings(args.env_file, dry_run=args.dry_run, read=read)
     as_of = args.as_of or dt.date.today()
     if settings.used_examples:
         # The sample's overdue actions and stale handoffs are written for one date: show it as intended.
@@ -7142,6 +7259,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
                 log.info("HTML alternative written to %s", path)
         show(dry_run_text(rendered, delivery, full=args.full))
         show(dry_run_cards(after, metrics))
+        if done is not None:
+            done.append(Outcome(period=metrics["period"]))
         return ExitStatus.OK
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
@@ -7160,6 +7279,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
             "address or its domain in the SES console; nothing was sent"
         )
     outcome = Outcome(period=metrics["period"], test_to=args.to)
+    if done is not None:
+        done.append(outcome)
     progress = sys.stderr if sys.stderr.isatty() else None  # cron (no terminal) gets the summary line only
     if after.namespace:
         after.cloudwatch = aws_client(settings, "cloudwatch")
@@ -7197,8 +7318,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; the only place that turns errors into exit codes."""
+def main(argv: list[str] | None = None, done: list[Outcome] | None = None) -> int:
+    """Run the command line; the only place that turns errors into exit codes (`done`: see run())."""
     import signal
     import threading
 
@@ -7228,7 +7349,7 @@ def main(argv: list[str] | None = None) -> int:
             show(show_status(archive, iso_period(args.as_of or dt.date.today()), {r.id: r.title for r in reports}))
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
-        return run(args, reports, selected)
+        return run(args, reports, selected, (env_path, values), done)
     except InputErrors as exc:
         for line in exc.errors:
             log.error("%s", line)
@@ -7250,6 +7371,87 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         log.removeHandler(handler)
+
+
+# AWS Lambda: the same run, started by EventBridge Scheduler (or by hand) instead of cron.
+# Settings come from the environment and SETTINGS_SECRET_ID's secret, never a repos.env.
+# Nothing is kept between two calls of a warm container: main() reads the settings, the
+# secret, the templates and the inputs afresh and makes its own AWS clients each time.
+
+EVENT_KEYS = ("as_of", "only", "dry_run")  # what an invocation's event may carry
+
+
+class _ErrorLines(logging.Handler):
+    """The error lines one run logs, as printed: what a failed invocation's exception says."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the line, secrets hidden."""
+        self.lines.append(redact(record.getMessage()))
+
+
+def event_argv(event: Any) -> list[str]:
+    """The command line an invocation's event stands for (as_of, only, dry_run), checked; no repos.env."""
+    import difflib
+
+    event = {} if event is None else event
+    if not isinstance(event, dict):
+        raise UsageError(f"the event is {JSON_KINDS.get(type(event), 'of another kind')}, not an object; send {{}} "
+                         'for the weekly run, or {"dry_run": true, "as_of": "2026-11-22", "only": ["ceo"]}')
+    for key in event:
+        if key not in EVENT_KEYS:
+            close = difflib.get_close_matches(str(key), EVENT_KEYS, n=1, cutoff=SETTING_TYPO_CUTOFF)
+            hint = f"did you mean {close[0]}?" if close else f"it takes {', '.join(EVENT_KEYS)}"
+            raise UsageError(f"event key {str(key)[:40]!r}: not one this function reads ({hint})")
+    argv = ["--env-file", os.devnull]
+    as_of, only, dry_run = event.get("as_of"), event.get("only"), event.get("dry_run", False)
+    if as_of is not None:
+        if not isinstance(as_of, str):
+            raise UsageError(f'event as_of is {JSON_KINDS.get(type(as_of), "of another kind")}; write a date as text, '
+                             '"2026-11-22"')
+        try:
+            _date_arg(as_of)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"event as_of: {exc}") from None
+        argv += ["--as-of", as_of]
+    if only is not None:
+        if isinstance(only, list) and all(isinstance(w, str) for w in only):
+            only = ",".join(only)
+        if not isinstance(only, str) or not only.replace(",", "").strip():
+            raise UsageError('event only: give report ids, ["ceo", "cfo"] or "ceo,cfo" (leave it out for every '
+                             "report)")
+        argv += ["--only", only]
+    if not isinstance(dry_run, bool):
+        raise UsageError(f"event dry_run is {JSON_KINDS.get(type(dry_run), 'of another kind')}, not true or false; "
+                         "write true or false")
+    return argv + (["--dry-run"] if dry_run else [])
+
+
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """AWS Lambda's entry point: the weekly run as the plain command does it.
+
+    A run that ends with any exit status but 0 raises RunFailed, so the invocation is
+    marked failed (and the alarm on errors fires); one with nothing left to send returns.
+    """
+    try:
+        argv = event_argv(event)
+    except UsageError as exc:
+        raise RunFailed(exc.status, [str(exc)]) from None
+    errors = _ErrorLines()
+    done: list[Outcome] = []
+    log.addHandler(errors)
+    try:
+        status = main(argv, done)
+    finally:
+        log.removeHandler(errors)
+    if status != ExitStatus.OK:
+        raise RunFailed(status, errors.lines)
+    outcome = done[0]
+    return {"status": int(status), "period": outcome.period, "dry_run": "--dry-run" in argv,
+            "sent": outcome.sent, "skipped": outcome.skipped}
 
 
 def _drop_output(stream: Any) -> None:

@@ -24,6 +24,7 @@ SETTING_VARS = (
 SETTING_VARS += ("AWS_INVENTORY",)  # the estate is read only when a test asks for it
 SETTING_VARS += ("SES_CONFIGURATION_SET", "SES_EVENTS_QUEUE_URL", "DASHBOARD_WEBHOOK_URL", "DASHBOARD_TOKEN",
                  "CLOUDWATCH_NAMESPACE")  # after the send: only when a test asks for it
+SETTING_VARS += ("SETTINGS_SECRET_ID", "REPORTS_DIR")  # a host's secret or templates must never be read by a test
 
 
 @pytest.fixture(autouse=True)

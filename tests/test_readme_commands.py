@@ -263,6 +263,19 @@ def make_exports(command: str, app: Path, request: pytest.FixtureRequest) -> Non
         pending += cmp.subdirs.values()
 
 
+def build_lambda(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """`scripts/build_lambda.py` makes template.yaml's CodeUri: the script, reports/ and requirements.txt only."""
+    (app / "scripts").mkdir()
+    shutil.copy2(ROOT / "scripts" / "build_lambda.py", app / "scripts" / "build_lambda.py")
+    result = shell(command, app)
+    assert result.returncode == 0, result.stderr
+    folder = app / "build" / "lambda"
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == sorted(
+        ["send_exec_reports.py", "requirements.txt", "reports"] + [f"reports/{p.name}" for p in (app / "reports").glob("*.md")])
+    assert (folder / "send_exec_reports.py").read_bytes() == (app / "send_exec_reports.py").read_bytes()
+    assert "CodeUri: build/lambda/" in (ROOT / "template.yaml").read_text()
+
+
 Handler = Callable[[str, Path, pytest.FixtureRequest], None]
 HANDLERS: list[tuple[str, Handler | None]] = [
     (r"python3 -m venv .* requirements\.txt && \.venv/bin/python send_exec_reports\.py --dry-run", sample_dry_run),
@@ -276,6 +289,7 @@ HANDLERS: list[tuple[str, Handler | None]] = [
     (r"\.venv/bin/python send_exec_reports\.py --check --to \S+@\S+", check_test_address),
     (r"0 7 \* \* 1 .*", cron),
     (r"\.venv/bin/python examples/make_exports\.py", make_exports),
+    (r"\.venv/bin/python scripts/build_lambda\.py", build_lambda),
 ]
 
 
