@@ -173,8 +173,9 @@ def test_a_metrics_file_of_the_current_format_is_read_exactly(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("content", "problem"), [
-    (b'{"schema": 2, "portfolio": {}}', "written by a newer version of send_exec_reports.py (figures schema 2; "
-                                         "this version reads up to 1); update the tool, or move it aside"),
+    (b'{"schema": 3, "runs": {}}', "written by a newer version of send_exec_reports.py (figures schema 3; "
+                                    "this version reads up to 2); update the tool, or move it aside"),
+    (b'{"schema": 2, "portfolio": {}}', 'figures schema 2 without its "runs" (an object of figures); move it aside'),
     (b'{"schema": "one"}', "schema 'one' is not a version number; move it aside"),
     (b'{"portfolio": ', "the figures of an earlier week cannot be read (Expecting value: line 1 column 15"),
     (b"[1]", "the figures of an earlier week are not a JSON object; move it aside"),
@@ -268,7 +269,9 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
     assert "Cash on hand: $70,500 (+$500 vs 2026-W45) (sum" in again
     assert "- Cash: $70,500 ······▁█ - Revenue" in again  # W47 is not in its sparkline either
     metrics = json.loads(archive.read("2026-W46/metrics.json")[0])
-    assert metrics["schema"] == ser.METRICS_SCHEMA and metrics["portfolio"]["cash"] == "70500"
+    ledger = json.loads(archive.read("2026-W46/ledger.json")[0])
+    assert metrics["schema"] == ser.METRICS_SCHEMA == 2
+    assert {metrics["runs"][ledger[r]["figures"]]["portfolio"]["cash"] for r in ("ceo", "cfo")} == {"70500"}
 
 
 def test_a_dry_run_on_an_s3_archive_reads_it_and_writes_nothing(tmp_path: Path, moto: str,
