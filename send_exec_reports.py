@@ -5971,6 +5971,8 @@ def show_status(archive: Archive, period: str, titles: dict[str, str] | None = N
     # the reports first, then what followed them (cards, the metrics push)
     for report_id, entry in sorted(ledger.entries.items(), key=lambda kv: (":" in kv[0], kv[0])):
         detail = f"MessageId {entry['message_id']}" if entry.get("message_id") else ""
+        if entry.get("replaces"):  # a --force resend
+            detail += f"{'; ' if detail else ''}replaced {entry['replaces']}"
         problem = entry.get("error") or entry.get("last_error")
         if problem:
             detail = f"{detail}; " if detail else ""

@@ -274,6 +274,106 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
     assert {metrics["runs"][ledger[r]["figures"]]["portfolio"]["cash"] for r in ("ceo", "cfo")} == {"70500"}
 
 
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_each_report_compares_with_what_its_own_send_showed_after_a_partial_rerun(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rerun later in the week (--only cfo --force, changed handoffs) adds to the week's record: next
+    week the CEO report compares with the figures the CEO's email showed, the CFO's with the CFO's."""
+    from .test_archive import S3_ARCHIVE, make_bucket
+
+    verify_sender(moto)
+    if where == "s3":
+        make_bucket(moto)
+    handoffs = tmp_path / "handoffs"
+    env = write_env(tmp_path, ses_proxy.url, HANDOFF_DIR=str(handoffs),
+                    ARCHIVE_DIR=S3_ARCHIVE if where == "s3" else "archive")
+    portfolio_with_jada_cash(handoffs, 7400)
+    archive = ser.open_archive(ser.load_settings(str(env), dry_run=False))
+
+    def run(as_of: str, jada_cash: int, *extra: str) -> str:
+        portfolio_with_jada_cash(handoffs, jada_cash)
+        assert ser.main(["--env-file", str(env), "--as-of", as_of, *extra]) == 0
+        return capsys.readouterr().err
+
+    def sent(period: str, report_id: str) -> str:
+        return " ".join(archive.read(f"{period}/{report_id}.txt")[0].decode().split())
+
+    run("2026-12-06", 7400, "--only", "ceo,cfo")  # W49: $70,500 in both emails
+    first = json.loads(archive.read("2026-W49/ledger.json")[0])["cfo"]
+    err = run("2026-12-06", 1900, "--only", "cfo", "--force")  # later that week: the CFO's shows $65,000
+    assert (f"cfo: resending (--force): this send replaces the send of {first['at']} (MessageId "
+            f"{first['message_id']}); next week's cfo report compares with it") in err
+    assert "Portfolio | $65,000 |" in sent("2026-W49", "cfo") and "Cash on hand: $70,500" in sent("2026-W49", "ceo")
+    run("2026-12-06", 6900, "--only", "cto")  # a report not sent yet adds its own figures, replacing none
+    assert ser.main(["--env-file", str(env), "--as-of", "2026-12-06", "--status"]) == 0
+    status = capsys.readouterr().out
+    cfo_line = next(line for line in status.splitlines() if line.startswith("cfo "))
+    assert f"MessageId {json.loads(archive.read('2026-W49/ledger.json')[0])['cfo']['message_id']}; replaced the " \
+           f"send of {first['at']} (MessageId {first['message_id']})" in cfo_line
+    assert "replaced" not in next(line for line in status.splitlines() if line.startswith("ceo "))
+    kept = json.loads(archive.read("2026-W49/metrics.json")[0])
+    ledger = json.loads(archive.read("2026-W49/ledger.json")[0])
+    assert {r: kept["runs"][ledger[r]["figures"]]["portfolio"]["cash"] for r in ("ceo", "cfo", "cto")} == {
+        "ceo": "70500", "cfo": "65000", "cto": "70000"}
+
+    run("2026-12-13", 7000, "--only", "ceo,cfo")  # W50: $70,100
+    ceo, cfo = sent("2026-W50", "ceo"), sent("2026-W50", "cfo")
+    assert "Cash on hand: $70,100 (-$400 vs 2026-W49) (sum" in ceo  # the CEO's email said $70,500
+    assert "- Cash: $70,100 (+$5,100 vs 2026-W49) ······▁█" in cfo  # the CFO's last said $65,000
+    assert "- Cash: $70,100 ······█▁" in ceo  # each sparkline is of what its report showed
+
+
+def test_a_forced_resend_that_fails_keeps_the_figures_of_the_send_that_went_out(tmp_path: Path) -> None:
+    """The ledger keeps a failed resend's predecessor: its figures stay those the reader saw."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    ledger = ser.Ledger(archive, "2026-W49")
+    first = ser.keep_figures(ledger, '{"portfolio": {"cash": "1"}}')
+    ledger.record("ceo", "sent", message_id="m-1", figures=first)
+    ledger.record("cfo", "sent", message_id="m-2", figures=first)
+    second = ser.keep_figures(ledger, '{"portfolio": {"cash": "2"}}')  # a rerun: both kept
+    assert second != first
+    ledger.record("cfo", "sent", message_id="m-3", figures=second)
+    third = ser.keep_figures(ledger, '{"portfolio": {"cash": "3"}}')  # the first is still the CEO's
+    again = ser.keep_figures(ledger, '{"portfolio": {"cash": "3"}}')  # the same figures are kept once
+    kept = json.loads(archive.read("2026-W49/metrics.json")[0])
+    assert third == again and list(kept["runs"]) == [first, second, third]
+    ledger.record("ceo", "sent", message_id="m-4", figures=second)
+    ser.keep_figures(ledger, '{"portfolio": {"cash": "4"}}')  # the first is no send's any more: dropped
+    assert first not in json.loads(archive.read("2026-W49/metrics.json")[0])["runs"]
+    record = ser.read_period_record(archive, "2026-W49")
+    assert record.run_of("ceo") == record.run_of("cfo") == {"portfolio": {"cash": "2"}}
+    assert record.run_of("cto") is None  # not sent that week: compares with an earlier one
+
+
+def test_a_week_sent_by_an_earlier_version_is_kept_when_a_rerun_adds_to_it(tmp_path: Path) -> None:
+    """A schema-1 week rerun by this version: its figures stay those its sends (no figures key) showed."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/metrics.json", (FIXTURES / "metrics-schema-1.json").read_bytes())
+    archive.write("2026-W46/ledger.json", b'{"ceo": {"state": "sent", "message_id": "m-1"}}')
+    ledger = ser.Ledger(archive, "2026-W46")
+    key = ser.keep_figures(ledger, '{"portfolio": {"cash": "5"}}')
+    ledger.record("cfo", "sent", message_id="m-2", figures=key)
+    assert ser.earlier_figures(archive, "2026-W47", "ceo")["2026-W46"]["Portfolio"]["cash"] == D("70300.00")
+    assert ser.earlier_figures(archive, "2026-W47", "cfo")["2026-W46"]["Portfolio"] == {"cash": D(5)}
+
+
+def test_a_report_not_sent_last_week_compares_with_the_week_it_was_last_sent(tmp_path: Path) -> None:
+    """Only the CEO report went out in W46: the CFO's compares with W45, what it showed last."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    for period, cash in (("2026-W45", "10000"), ("2026-W46", "20000")):
+        ledger = ser.Ledger(archive, period)
+        key = ser.keep_figures(ledger, json.dumps({"portfolio": {"cash": cash}}))
+        for report_id in ("ceo", "cfo") if period == "2026-W45" else ("ceo",):
+            ledger.record(report_id, "sent", message_id=f"m-{period}-{report_id}", figures=key)
+    records = ser.earlier_records(archive, "2026-W47", ["ceo", "cfo"])
+    now = {"Portfolio": {"cash": D(25000)}}
+    ceo = ser.report_history("2026-W47", "ceo", now, records, {})
+    cfo = ser.report_history("2026-W47", "cfo", now, records, {})
+    assert ser.change_text(ceo, "Portfolio", "cash") == " (+$5,000 vs 2026-W46)"
+    assert ser.change_text(cfo, "Portfolio", "cash") == " (+$15,000 vs 2026-W45)"
+    assert cfo["spark"]["Portfolio"]["cash"] == "     ▁ █"  # W46 is a gap: the CFO did not show it
+
+
 def test_a_dry_run_on_an_s3_archive_reads_it_and_writes_nothing(tmp_path: Path, moto: str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Versioning is on, so any write, overwrite or delete (a lock taken and given back
