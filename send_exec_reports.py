@@ -3505,7 +3505,7 @@ def item_changes(now: list[dict[str, Any]], before: list[dict[str, Any]] | None)
                 out["status_changes"].append({"item": item, "was": was.get("status")})
             if item["stale"] and not was.get("stale"):
                 out["newly_stale"].append(item)
-        elif item["kind"] == "kpi" and item["met"] is not None and was.get("met") in (True, False):
+        elif item["kind"] == "kpi" and item["met"] is not None and isinstance(was.get("met"), bool):
             if item["met"] != was["met"]:
                 out["kpis_met" if item["met"] else "kpis_missed"].append(item)
         elif item["kind"] == "cash":

@@ -153,8 +153,112 @@ import pytest  # noqa: E402
 
 from .conftest import EXAMPLES, SesProxy  # noqa: E402
 from .test_delivery import verify_sender, write_env  # noqa: E402
+from .test_readers import write_portfolio  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# The items each run keeps, and what changed between two weeks of them.
+
+LAST_WEEK = """
+entity: Acme
+project: Shop
+status: active
+updated: 2026-11-10
+cash: 1000
+shortfalls:
+  - {title: No backups, urgency: high}
+  - {title: Old shortfall, urgency: low}
+security:
+  - {severity: high, finding: Admin without login, fixed: false}
+actions:
+  - {title: Book the audit, due: 2026-11-30, priority: 1, done: false}
+  - {title: Renew the domain, due: 2026-12-10, priority: 2, done: false}
+  - {title: Call the bank, due: 2026-11-10, priority: 2, done: false}
+  - {title: Dropped task, due: 2027-01-10, priority: 3, done: false}
+kpis:
+  - {name: Uptime, value: 0.98, target: 0.99}
+  - {name: Churn, value: 0.05, target: 0.10, better: lower}
+"""
+
+
+def items_of(folder: Path, front: str, as_of: str) -> list[dict[str, object]]:
+    """The items a run keeps for one hand-made handoff (a second, steady business beside it)."""
+    portfolio = write_portfolio(folder / as_of, [
+        front, "entity: Beta\nstatus: active\nupdated: 2026-11-20\ncash: 500\n"])
+    return ser.report_items(ser.compute_metrics(portfolio, {}, ser.dt.date.fromisoformat(as_of)))
+
+
+def test_a_runs_items_have_ids_that_fold_case_and_spaces_and_json_values(tmp_path: Path) -> None:
+    """The items next week compares with: the same item, however its case or spacing is retyped, keeps its id."""
+    items = items_of(tmp_path, LAST_WEEK, "2026-11-22")
+    kinds = [i["kind"] for i in items]
+    assert kinds.count("shortfall") == 3  # two declared, and the unfixed high finding
+    assert {i["kind"] for i in items} == {"shortfall", "finding", "action", "project", "kpi", "cash"}
+    retyped = items_of(tmp_path / "retyped", LAST_WEEK.replace("Book the audit", "book  THE audit")
+                       .replace("entity: Acme", "entity: ACME"), "2026-11-22")
+    assert [i["id"] for i in retyped] == [i["id"] for i in items]
+    assert len({i["id"] for i in items}) == len(items)
+    call = next(i for i in items if i["title"] == "Call the bank")
+    assert call == {"id": call["id"], "kind": "action", "entity": "Acme", "project": "Shop", "title": "Call the bank",
+                    "persona": None, "priority": 2, "due": "2026-11-10", "done": False, "overdue": True,
+                    "days_late": 12}
+    uptime = next(i for i in items if i["title"] == "Uptime")
+    assert (uptime["value"], uptime["target"], uptime["met"]) == ("0.98", "0.99", False)
+    assert next(i for i in items if i["kind"] == "cash" and i["entity"] == "Acme")["cash"] == "1000"
+    assert json.loads(json.dumps(items)) == items  # kept in metrics.json and read back the same
+
+
+def test_the_changes_between_two_weeks_of_items_are_complete(tmp_path: Path) -> None:
+    """Every kind of change the reports say: new and gone shortfalls and findings, actions done and
+    newly overdue, a status change, KPIs crossing their target both ways, cash per entity, a stale handoff."""
+    before = items_of(tmp_path, LAST_WEEK, "2026-11-15")
+    this_week = (LAST_WEEK.replace("status: active", "status: at-risk").replace("cash: 1000", "cash: 900")
+                 .replace("  - {title: Old shortfall, urgency: low}\n", "  - {title: Payroll late, urgency: critical}\n")
+                 .replace("fixed: false", "fixed: true")
+                 .replace("priority: 1, done: false", "priority: 1, done: true")
+                 .replace("  - {title: Dropped task, due: 2027-01-10, priority: 3, done: false}\n", "")
+                 .replace("value: 0.98", "value: 0.995").replace("value: 0.05", "value: 0.2"))
+    now = items_of(tmp_path, this_week, "2026-12-12")  # 32 days after the update: the handoff is stale now
+    changes = ser.item_changes(now, before)
+
+    def titles(key: str) -> list[str]:
+        return [i["title"] for i in changes[key]]
+
+    assert changes["kept"] is True
+    assert titles("new_shortfalls") == ["Payroll late"]
+    assert sorted(titles("gone_shortfalls")) == ["Old shortfall", "Unfixed security finding: Admin without login"]
+    assert titles("new_findings") == [] and titles("gone_findings") == ["Admin without login"]
+    assert titles("actions_done") == ["Book the audit"]
+    assert titles("gone_actions") == ["Dropped task"]
+    assert titles("newly_overdue") == ["Renew the domain"]  # "Call the bank" was overdue already
+    assert [(c["item"]["title"], c["was"], c["item"]["status"]) for c in changes["status_changes"]] == [
+        ("Shop", "active", "at-risk")]
+    assert titles("kpis_met") == ["Uptime"] and titles("kpis_missed") == ["Churn"]
+    assert changes["cash"] == [{"entity": "Acme", "was": D(1000), "now": D(900), "change": D(-100)}]
+    assert titles("newly_stale") == ["Shop"]
+    assert ser.item_changes(before, before) == {"kept": True, **{k: [] for k in ser.ITEM_CHANGES}}
+
+
+def test_a_week_of_schema_1_compares_its_figures_and_its_items_are_not_kept(tmp_path: Path) -> None:
+    """A metrics.json of schema 1 still gives its figures; its items read as "not kept that week"."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/metrics.json", (FIXTURES / "metrics-schema-1.json").read_bytes())
+    records = ser.earlier_records(archive, "2026-W47", ["ceo"])
+    history = ser.report_history("2026-W47", "ceo", {"Portfolio": {"cash": D(70500)}}, records, {})
+    assert ser.change_text(history, "Portfolio", "cash") == " (+$200 vs 2026-W46)"
+    assert history["previous_items"] is None
+    assert ser.item_changes(items_of(tmp_path, LAST_WEEK, "2026-11-22"), history["previous_items"]) == {
+        "kept": False, **{k: [] for k in ser.ITEM_CHANGES}}
+
+
+def test_hand_edited_earlier_items_are_read_with_care(tmp_path: Path) -> None:
+    """An earlier item without an id, of no known kind, or with junk for its cash is passed over."""
+    now = items_of(tmp_path, LAST_WEEK, "2026-11-22")
+    acme_cash = next(i for i in now if i["kind"] == "cash" and i["entity"] == "Acme")
+    junk = [{"kind": "action"}, "text", {**acme_cash, "cash": "lots"}, {"id": "x", "kind": "mystery"}]
+    changes = ser.item_changes(now, junk)
+    assert changes["cash"] == [] and changes["actions_done"] == []
 
 
 def test_a_metrics_file_of_the_current_format_is_read_exactly(tmp_path: Path) -> None:
