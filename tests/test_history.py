@@ -325,6 +325,30 @@ def test_the_ceo_earning_line_says_how_it_changed(tmp_path: Path, burn_before: s
     assert f"- {line} - JADA is burning $1,900/month" in text
 
 
+def test_a_count_from_an_export_not_refreshed_is_named_and_not_compared(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An export older than the week before the report's week says so, and its count's change is not
+    "unchanged this week" (it would be the old export's): in the live numbers and the data sources."""
+    exports = tmp_path / "dynamodb"
+    shutil.copytree(EXAMPLES / "dynamodb", exports)
+    summary = next((exports / "eyd-events").glob("AWSDynamoDB/*/manifest-summary.json"))
+    text = summary.read_text(encoding="utf-8")
+    assert '"exportTime":"2026-11-21T09:00:00.000Z"' in text
+    summary.write_text(text.replace('"exportTime":"2026-11-21T09:00:00.000Z"', '"exportTime":"2026-11-07T09:00:00.000Z"'),
+                       encoding="utf-8")
+    (tmp_path / "archive" / "2026-W46").mkdir(parents=True)
+    shutil.copy(FIXTURES / "metrics-schema-1.json", tmp_path / "archive" / "2026-W46" / "metrics.json")
+    env = write_env(tmp_path, "http://127.0.0.1:9", DYNAMODB_EXPORT_DIR=str(exports))
+    # W47 begins on 2026-11-16, the week before it on 2026-11-09: an export of 2026-11-07 is older
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,yacht,cfo"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    stale = "(export of 2026-11-07: not refreshed this week, so not compared)"
+    assert f"Live numbers (DynamoDB): events 6,099 {stale}, users 257 (unchanged this week)" in out
+    assert f"Live numbers: events 646 {stale}, users 74, checklist done" in out  # the yacht report
+    assert "eyd-checklist, eyd-users (exported 2026-11-21 09:00 UTC); eyd-events (export of 2026-11-07: not refreshed this week); as of" in out
+    assert "unchanged this week), users 257" not in out
+
+
 def portfolio_with_jada_cash(folder: Path, cash: int) -> None:
     """The sample portfolio in `folder`, with JADA's cash changed."""
     shutil.rmtree(folder, ignore_errors=True)
