@@ -359,19 +359,23 @@ def portfolio_with_jada_cash(folder: Path, cash: int) -> None:
     path.write_text(text.replace("\ncash: 7400\n", f"\ncash: {cash}\n"), encoding="utf-8")
 
 
-@pytest.mark.parametrize("where", ["folder", "s3"])
-def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
-        tmp_path: Path, moto: str, ses_proxy: SesProxy, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+def sending_setup(tmp_path: Path, moto: str, endpoint: str, where: str) -> tuple[Path, Path, ser.Archive]:
+    """The sample portfolio's handoffs to edit, a repos.env that sends it, and its archive (a folder or S3)."""
     from .test_archive import S3_ARCHIVE, make_bucket
 
     verify_sender(moto)
     if where == "s3":
         make_bucket(moto)
     handoffs = tmp_path / "handoffs"
-    env = write_env(tmp_path, ses_proxy.url, HANDOFF_DIR=str(handoffs),
-                    ARCHIVE_DIR=S3_ARCHIVE if where == "s3" else "archive")
+    env = write_env(tmp_path, endpoint, HANDOFF_DIR=str(handoffs), ARCHIVE_DIR=S3_ARCHIVE if where == "s3" else "archive")
     portfolio_with_jada_cash(handoffs, 7400)
-    archive = ser.open_archive(ser.load_settings(str(env), dry_run=False))
+    return handoffs, env, ser.open_archive(ser.load_settings(str(env), dry_run=False))
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    handoffs, env, archive = sending_setup(tmp_path, moto, ses_proxy.url, where)
 
     def week(as_of: str, jada_cash: int, *extra: str) -> str:
         portfolio_with_jada_cash(handoffs, jada_cash)
@@ -407,16 +411,7 @@ def test_each_report_compares_with_what_its_own_send_showed_after_a_partial_reru
         tmp_path: Path, moto: str, ses_proxy: SesProxy, where: str, capsys: pytest.CaptureFixture[str]) -> None:
     """A rerun later in the week (--only cfo --force, changed handoffs) adds to the week's record: next
     week the CEO report compares with the figures the CEO's email showed, the CFO's with the CFO's."""
-    from .test_archive import S3_ARCHIVE, make_bucket
-
-    verify_sender(moto)
-    if where == "s3":
-        make_bucket(moto)
-    handoffs = tmp_path / "handoffs"
-    env = write_env(tmp_path, ses_proxy.url, HANDOFF_DIR=str(handoffs),
-                    ARCHIVE_DIR=S3_ARCHIVE if where == "s3" else "archive")
-    portfolio_with_jada_cash(handoffs, 7400)
-    archive = ser.open_archive(ser.load_settings(str(env), dry_run=False))
+    handoffs, env, archive = sending_setup(tmp_path, moto, ses_proxy.url, where)
 
     def run(as_of: str, jada_cash: int, *extra: str) -> str:
         portfolio_with_jada_cash(handoffs, jada_cash)
