@@ -2893,6 +2893,12 @@ def month_key(day: dt.date, offset: int = 0) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def export_cutoff(as_of: dt.date) -> dt.datetime:
+    """The start (Monday 00:00 UTC) of the period before as_of's: an export older than this was not refreshed."""
+    monday = as_of - dt.timedelta(days=as_of.weekday())
+    return dt.datetime.combine(monday - dt.timedelta(weeks=1), dt.time(), tzinfo=dt.UTC)
+
+
 def days_after(day: dt.date, days: int) -> dt.date:
     """day + days, held at 9999-12-31 (the last date there is, so no due date passes it)."""
     try:
@@ -3054,9 +3060,13 @@ def entity_figures(
     e["assets_total"] = _valued_total(e["assets"])
     e["assets_unvalued"] = sum(1 for a in e["assets"] if a["value"] == NOT_VALUED)
 
+    e["stale_exports"] = {}  # role -> the day of its oldest export not refreshed since the period before
     for role in ("events", "users"):
         tables = {d.data["dynamodb"][role] for d in docs if (d.data.get("dynamodb") or {}).get(role)}
         e[role] = sum(counts[t].items for t in tables) if tables else NO_DATA
+        old = [c.exported for t in tables if (c := counts[t]).exported and c.exported < export_cutoff(as_of)]
+        if old:
+            e["stale_exports"][role] = min(old).date()
     checklists = {
         d.data["dynamodb"]["checklist"]["table"] for d in docs if (d.data.get("dynamodb") or {}).get("checklist")
     }
@@ -3356,7 +3366,7 @@ def compute_metrics(
         "handoffs": len(docs),
         "skipped": len(portfolio.skipped),
         "skipped_files": list(portfolio.skipped),
-        "table_info": table_sources(docs, counts),
+        "table_info": table_sources(docs, counts, as_of),
         "tables": sorted(counts),
         "dynamodb": sorted({c.source for c in counts.values()}),
     }
@@ -3367,8 +3377,9 @@ NEEDS_YOU_SHOWN = 5  # named items in a report's "Needs you this week"
 SOON_DAYS = 7  # an action due within this many days needs its reader this week
 
 
-def table_sources(docs: list[Handoff], counts: dict[str, TableCount]) -> list[dict[str, Any]]:
-    """Each table read: the entities that name it, how it was read and when it was exported."""
+def table_sources(docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date) -> list[dict[str, Any]]:
+    """Each table read: the entities that name it, how it was read, when it was exported, and whether
+    that export is older than the period before as_of's (not refreshed: its count cannot be compared)."""
     entities: dict[str, set[str]] = defaultdict(set)
     for d in docs:
         for role, spec in (d.data.get("dynamodb") or {}).items():
@@ -3376,7 +3387,7 @@ def table_sources(docs: list[Handoff], counts: dict[str, TableCount]) -> list[di
                 entities[spec["table"] if role == "checklist" else spec].add(d.entity)
     return [
         {"table": name, "entities": sorted(entities[name], key=str.casefold), "source": c.source,
-         "exported": c.exported}
+         "exported": c.exported, "stale": bool(c.exported and c.exported < export_cutoff(as_of))}
         for name, c in sorted(counts.items())
     ]
 
@@ -3422,9 +3433,15 @@ def routed(metrics: dict[str, Any], persona: str, entity: str | None = None) -> 
 
 
 def _item_id(kind: str, *parts: Any) -> str:
-    """A short id that stays the same from run to run for the same item."""
-    digest = hashlib.sha256("\x1f".join(str(p) for p in (kind, *parts)).encode()).hexdigest()
+    """A short id that stays the same from run to run for the same item: case, spacing and width do not count."""
+    folded = (name_key("" if p is None else str(p)) for p in (kind, *parts))
+    digest = hashlib.sha256("\x1f".join(folded).encode()).hexdigest()
     return f"{kind}-{digest[:12]}"
+
+
+def shortfall_key(s: dict[str, Any]) -> str:
+    """What names a shortfall from week to week: its title; the runway's carries this week's figure."""
+    return "runway" if s["source"] == "derived" and s.get("persona") == "CFO" else s["title"]
 
 
 def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
@@ -3449,10 +3466,8 @@ def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
             rank, how = 0, "critical"
         else:
             rank, how = (2 if cto and security else 3), "high"
-        # a derived runway title carries this week's figure; its id must not change with it
-        stable = "runway" if s["source"] == "derived" and s.get("persona") == "CFO" else s["title"]
         found.append({
-            "id": _item_id("shortfall", s["entity"], s.get("project"), stable), "kind": "shortfall",
+            "id": _item_id("shortfall", s["entity"], s.get("project"), shortfall_key(s)), "kind": "shortfall",
             "entity": s["entity"], "project": s.get("project"), "what": s["title"], "how": how,
             "urgency": s["urgency"], "persona": s.get("persona"),
             "rank": (rank, 0, 0, s["entity"].casefold(), s["title"].casefold()),
@@ -3704,8 +3719,11 @@ def money_precision(entities: dict[str, dict[str, Any]]) -> dict[str, bool]:
 # each report its changes and sparklines. Pure functions: the archive is read by the
 # storage layer and handed in.
 
-METRICS_SCHEMA = 1  # the version of metrics.json this code writes and reads
-RUN_CONTEXT = ("history", "last_delivery")  # given to the reports with the figures, never kept in metrics.json
+METRICS_SCHEMA = 2  # the version of metrics.json this code writes and reads
+LEGACY_RUN = "schema-1"  # a period's one set of figures before schema 2: every report of the period showed it
+# given to the reports with the figures, never kept in metrics.json
+RUN_CONTEXT = ("history", "report_history", "last_delivery")
+HISTORY_LOOKBACK_WEEKS = 53  # how far back a report's last sent period is looked for
 SPARK_PERIODS = 8  # sparklines: the period and the seven before it
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
 HEADLINE = ("cash", "revenue_avg", "expenses_avg", "burn", "events", "users")
@@ -3838,6 +3856,155 @@ def history_figures(
             "previous_figures": earlier[previous] if previous is not None else {}}
 
 
+@dataclass
+class PeriodRecord:
+    """What an archived period keeps: the figures (with items) of each run that sent, and which
+    run each report's send showed.
+
+    `runs` maps a run's key to its figures; `shown` maps a report id to the key of the run
+    its send showed. `shown` is None for a metrics.json written before schema 2, whose one
+    set of figures (LEGACY_RUN) every report of the period showed.
+    """
+
+    period: str
+    runs: dict[str, dict[str, Any]]
+    shown: dict[str, str] | None = None
+
+    def run_of(self, report_id: str | None) -> dict[str, Any] | None:
+        """The figures a report showed that period, None when it was not sent; report_id None: the newest run."""
+        if report_id is None or self.shown is None:
+            return next(reversed(self.runs.values()), None)
+        key = self.shown.get(report_id)
+        return self.runs.get(key) if key is not None else None
+
+
+def figures_shown(records: dict[str, PeriodRecord], report_id: str | None) -> dict[str, dict[str, dict[str, Decimal]]]:
+    """The headline figures a report showed in each archived period in which it was sent."""
+    return {p: headline_figures(run) for p, r in records.items() if (run := r.run_of(report_id)) is not None}
+
+
+def stale_counts(metrics: dict[str, Any]) -> dict[str, dict[str, dt.date]]:
+    """Counts read from an export not refreshed since the period before, by scope: the export's day.
+
+    The portfolio's count sums the entities': it is stale when any of them is (the oldest day).
+    """
+    out = {name: dict(e.get("stale_exports") or {}) for name, e in metrics["entities"].items()}
+    portfolio: dict[str, dt.date] = {}
+    for days in out.values():
+        for role, day in days.items():
+            portfolio[role] = min(day, portfolio.get(role, day))
+    out[PORTFOLIO_SCOPE] = portfolio
+    return out
+
+
+def report_history(period: str, report_id: str | None, now: dict[str, dict[str, Decimal]],
+                   records: dict[str, PeriodRecord], stale: dict[str, dict[str, dt.date]]) -> dict[str, Any]:
+    """One report's history: changes and sparklines against what that report showed in earlier periods.
+
+    `previous_items` are the items of its last sent period (see report_items), None when that
+    period's metrics.json kept none (schema 1: "not kept that week") or there is no such period.
+    """
+    history = history_figures(period, now, figures_shown(records, report_id))
+    run = records[history["previous"]].run_of(report_id) if history["previous"] else None
+    items = run.get("items") if run is not None else None
+    return {**history, "now": now, "stale": stale, "previous_items": items if isinstance(items, list) else None}
+
+
+def _item_text(value: Any) -> str | None:
+    """A value of an item as metrics.json keeps it: text (a date in ISO form), None when not given."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def report_items(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items of a run that next week's reports compare with, each with an id that stays the same.
+
+    Every shortfall, unfixed security finding, action (done, overdue, days late), project
+    (status, stale or not), KPI (value, target, met or not) and each entity's cash. Values
+    are JSON (text, numbers, booleans), the same whether made now or read back.
+    """
+    items: list[dict[str, Any]] = []
+
+    def add(kind: str, entity: str, project: str | None, title: str, key: str, **state: Any) -> None:
+        items.append({"id": _item_id(kind, entity, project, key), "kind": kind, "entity": entity,
+                      "project": project, "title": title, **state})
+
+    for s in metrics["shortfalls"]:
+        add("shortfall", s["entity"], s.get("project"), s["title"], shortfall_key(s), urgency=s["urgency"],
+            persona=s.get("persona"))
+    for f in metrics["security"]:
+        add("finding", f["entity"], f.get("project"), f["finding"], f["finding"], severity=f["severity"])
+    for a in metrics["actions"]:
+        add("action", a["entity"], a.get("project"), a["title"], a["title"], persona=a.get("persona"),
+            priority=a.get("priority"), due=_item_text(a.get("due")), done=a["done"], overdue=a["overdue"],
+            days_late=a["days_overdue"])
+    for p in metrics["projects"]:
+        add("project", p["entity"], p["project"], p["project"], "", status=p["status"], owner=p.get("owner"),
+            updated=_item_text(p["updated"]), stale=p["stale"])
+    for k in metrics["kpis"]:
+        met = {"on target": True, "gap": False}.get(k["state"])  # None: no value or no target
+        add("kpi", k["entity"], k.get("project"), k["name"], k["name"], value=_item_text(k.get("value")),
+            target=_item_text(k.get("target")), better=k["better"], state=k["state"], met=met)
+    for name, e in metrics["entities"].items():
+        add("cash", name, None, "cash", "", cash=None if isinstance(e["cash"], str) else _item_text(e["cash"]))
+    # the same title twice in one project (two actions both "Call the bank") is two items
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item["id"]] = n = seen.get(item["id"], 0) + 1
+        if n > 1:
+            item["id"] += f"-{n}"
+    return items
+
+
+ITEM_CHANGES = ("new_shortfalls", "gone_shortfalls", "new_findings", "gone_findings", "actions_done",
+                "gone_actions", "newly_overdue", "status_changes", "kpis_met", "kpis_missed", "cash", "newly_stale")
+
+
+def item_changes(now: list[dict[str, Any]], before: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What changed between an earlier period's items and this run's (both as report_items gives them).
+
+    `kept` is False when the earlier period kept no items (a metrics.json of schema 1): then
+    every list is empty and a report says the items were "not kept that week". Otherwise:
+    shortfalls and findings new and gone; actions done since (or gone from the handoffs
+    undone); actions overdue now that were not (or were not there); status changes
+    ({"item", "was"}); KPIs that now meet their target and that no longer do; each entity's
+    cash that changed ({"entity", "was", "now", "change"}, exact decimals); projects stale
+    now that were not. An earlier item is read with care: a hand-edited file is no error.
+    """
+    out: dict[str, Any] = {"kept": before is not None, **{k: [] for k in ITEM_CHANGES}}
+    if before is None:
+        return out
+    old = {i["id"]: i for i in before if isinstance(i, dict) and isinstance(i.get("id"), str)}
+    new = {i["id"]: i for i in now}
+    for kind, plural in (("shortfall", "shortfalls"), ("finding", "findings")):
+        out[f"new_{plural}"] = [i for key, i in new.items() if i["kind"] == kind and key not in old]
+        out[f"gone_{plural}"] = [i for key, i in old.items() if i.get("kind") == kind and key not in new]
+    out["gone_actions"] = [i for key, i in old.items()
+                           if i.get("kind") == "action" and not i.get("done") and key not in new]
+    for key, item in new.items():
+        was = old.get(key, {})
+        if item["kind"] == "action":
+            if item["done"] and was and not was.get("done"):
+                out["actions_done"].append(item)
+            if item["overdue"] and not was.get("overdue"):
+                out["newly_overdue"].append(item)
+        elif item["kind"] == "project":
+            if was and was.get("status") != item["status"]:
+                out["status_changes"].append({"item": item, "was": was.get("status")})
+            if item["stale"] and not was.get("stale"):
+                out["newly_stale"].append(item)
+        elif item["kind"] == "kpi" and item["met"] is not None and isinstance(was.get("met"), bool):
+            if item["met"] != was["met"]:
+                out["kpis_met" if item["met"] else "kpis_missed"].append(item)
+        elif item["kind"] == "cash":
+            cash, before_cash = _headline_value(item["cash"]), _headline_value(was.get("cash"))
+            if cash is not None and before_cash is not None and cash != before_cash:
+                out["cash"].append({"entity": item["entity"], "was": before_cash, "now": cash,
+                                    "change": cash - before_cash})
+    return out
+
+
 def change_text(history: dict[str, Any], scope: str, name: str, earning: bool = False) -> str:
     """' (+$600 vs 2026-W46)' for a headline figure; '' when there is no earlier value.
 
@@ -3845,9 +4012,15 @@ def change_text(history: dict[str, Any], scope: str, name: str, earning: bool = 
     the earnings, so a fall in burn reads as a rise. Burn that crossed zero since then
     (burning then, earning now, or the other way) names what it was instead, since a
     difference across zero reads as neither: ' (was burning $300/month in 2026-W46)'.
+    A count read from an export not refreshed since the period before is not compared: its
+    change would be that of an old export: ' (export of 2026-11-14: not refreshed this week,
+    so not compared)'.
     """
     previous = history.get("previous")
     delta = history.get("change", {}).get(scope, {}).get(name)
+    stale = history.get("stale", {}).get(scope, {}).get(name)  # a count from an export not refreshed
+    if previous is not None and stale is not None:
+        return f" (export of {stale.isoformat()}: not refreshed this week, so not compared)"
     if previous is None or delta is None:
         return ""
     if name == "burn":
@@ -4870,6 +5043,8 @@ def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) 
     groups: dict[str, list[str]] = {}
     for t in tables[:TABLES_NAMED]:  # tables exported together share one time
         when = f"exported {t['exported']:%Y-%m-%d %H:%M} UTC" if t["exported"] else t["source"]
+        if t.get("stale"):  # older than the period before: the count is that of an earlier week
+            when = f"export of {t['exported']:%Y-%m-%d}: not refreshed this week"
         groups.setdefault(when, []).append(t["table"])
     used = "; ".join(f"{', '.join(names)} ({when})" for when, names in groups.items())
     if len(tables) > TABLES_NAMED:  # hundreds of tables on one line would pass an email's length bound
@@ -4952,7 +5127,8 @@ def render_report(
     env = env or jinja_env([report])
     mine = routed(metrics, report.persona, report.entity)
     needs = needs_you(metrics, report.persona, report.entity, mine)
-    history = metrics.get("history") or {**history_figures(metrics["period"], {}, {}), "now": {}}
+    history = (metrics.get("report_history") or {}).get(report.id) or metrics.get("history") or {
+        **history_figures(metrics["period"], {}, {}), "now": {}}
     context = {
         **metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
         "needs_you": needs, "mine": mine,
@@ -5475,7 +5651,8 @@ class FolderArchive:
 
 
 LEDGER_STATES = ("sending", "sent", "failed", "posting", "posted", "pushing", "pushed")  # emails, cards, metrics
-LEDGER_TEXT_KEYS = ("at", "subject", "message_id", "error", "last_error")
+# figures: the key of the figures (metrics.json's runs) a report's send showed; replaces: what a --force resend replaced
+LEDGER_TEXT_KEYS = ("at", "subject", "message_id", "error", "last_error", "figures", "replaces")
 LEDGER_KIND_STATES = {  # key prefix -> the states its entries go through ("": a report's email)
     "card:": ("posting", "posted", "failed"),
     "metrics:": ("pushing", "pushed", "failed"),
@@ -5532,6 +5709,7 @@ class Ledger:
 
     def __init__(self, archive: Archive, period: str) -> None:
         self.archive = archive
+        self.period = period
         self.name = f"{period}/{LEDGER_NAME}"
         self.where = archive.describe(self.name)
         self.version: str | None = None
@@ -5569,6 +5747,85 @@ class Ledger:
                 "missing"
             ) from None
         self.entries = entries
+
+
+def _period_metrics(archive: Archive, period: str, what: str, remedy: str) -> dict[str, Any] | None:
+    """A period's metrics.json, checked (schema 2: its runs); None when that period has none (nothing was sent)."""
+    name = f"{period}/{METRICS_NAME}"
+    where = archive.describe(name)
+    try:
+        found = archive.read(name)
+        if found is None:
+            return None
+        data = json.loads(found[0].decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{what}: {file_problem(exc, 'read')}; nothing was sent") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply to be figures; {remedy}") from None
+    except ValueError as exc:  # bad JSON, not UTF-8, too big
+        raise ConfigError(f"{where}: {what} cannot be read ({exc}); {remedy}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: {what} are not a JSON object; {remedy}")
+    schema = data.get("schema", 0)  # written before the schema number existed: the same figures
+    if isinstance(schema, bool) or not isinstance(schema, int) or schema < 0:
+        raise ConfigError(f"{where}: schema {str(schema)[:20]!r} is not a version number; {remedy}")
+    if schema > METRICS_SCHEMA:
+        raise ConfigError(
+            f"{where}: written by a newer version of send_exec_reports.py (figures schema {schema}; this version "
+            f"reads up to {METRICS_SCHEMA}); update the tool, or {remedy}"
+        )
+    runs = data.get("runs")
+    if schema >= 2 and not (isinstance(runs, dict) and all(isinstance(r, dict) for r in runs.values())):
+        raise ConfigError(f"{where}: figures schema {schema} without its \"runs\" (an object of figures); {remedy}")
+    return data
+
+
+EARLIER_REMEDY = "move it aside (the reports then compare with the period before it), then rerun"
+
+
+def _shown_runs(entries: dict[str, dict[str, Any]], states: tuple[str, ...] = ("sent",)) -> dict[str, str]:
+    """Report id -> the key of the figures its send showed, for each report a ledger records in `states`."""
+    # an entry written before schema 2 names no figures: it showed the period's one set
+    return {report_id: entry.get("figures", LEGACY_RUN) for report_id, entry in entries.items()
+            if ":" not in report_id and entry["state"] in states}
+
+
+def read_period_record(archive: Archive, period: str) -> PeriodRecord | None:
+    """What an earlier period kept (its figures and, from its ledger, which each report showed); None: nothing."""
+    data = _period_metrics(archive, period, "the figures of an earlier week", EARLIER_REMEDY)
+    if data is None:
+        return None
+    if data.get("schema", 0) < 2:  # one set of figures, shown by every report of the period
+        return PeriodRecord(period, {LEGACY_RUN: data})
+    entries = Ledger(archive, period).entries
+    # a ledger moved aside: which report showed which figures is not known, so each shows the newest
+    return PeriodRecord(period, data["runs"], _shown_runs(entries) if entries else None)
+
+
+def keep_figures(ledger: Ledger, run_json: str) -> str:
+    """Add this run's figures to its period's metrics.json before its first send; their key.
+
+    The figures that an earlier send of the period showed, as long as the ledger names that
+    send, are kept as they were: a rerun adds to the period's record, never rewrites it.
+    The same figures twice (a rerun after a failure, with nothing changed) are kept once.
+    """
+    archive, period = ledger.archive, ledger.period
+    key = hashlib.sha256(run_json.encode("utf-8")).hexdigest()[:12]
+    remedy = ("what the period's earlier sends showed is lost: move it aside, then rerun (next week's reports "
+              "then compare with what this run shows)")
+    data = _period_metrics(archive, period, "the figures kept for this period", remedy)
+    if data is None:
+        runs: dict[str, Any] = {}
+    elif data.get("schema", 0) < 2:  # written by an earlier version: what its sends showed
+        runs = {LEGACY_RUN: data}
+    else:
+        runs = data["runs"]
+    shown = set(_shown_runs(ledger.entries, ("sent", "sending")).values())
+    kept = {k: v for k, v in runs.items() if k in shown and k != key}
+    kept[key] = json.loads(run_json)
+    text = json.dumps({"schema": METRICS_SCHEMA, "period": period, "runs": kept}, indent=2) + "\n"
+    archive.write(f"{period}/{METRICS_NAME}", text.encode("utf-8"))
+    return key
 
 
 def _now() -> str:
@@ -5983,7 +6240,7 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
     """The sending loop of deliver(), under the lock."""
     archive, period = ledger.archive, outcome.period
     stop_reason = ""
-    metrics_written = False
+    run_key = ""  # the key of this run's figures in the period's metrics.json, once kept
     for number, report in enumerate(rendered, 1):
         to, bcc = delivery.recipients(report.id)
         state = ledger.state(report.id)
@@ -6007,10 +6264,10 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
             outcome.failed.append(report.id)
             continue
         try:
-            if not metrics_written:  # only a run that sends replaces the period's figures
-                archive.write(f"{period}/{METRICS_NAME}", metrics_json.encode("utf-8"))
-                metrics_written = True
+            if not run_key:  # only a run that sends adds its figures to the period's
+                run_key = keep_figures(ledger, metrics_json)
             prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
+            replaces = _replaced(report.id, prior)
             archive.write(f"{period}/{report.id}.txt", envelope(report, delivery).encode("utf-8"))
             if report.full_text and report.full_text != report.text:  # what the "more" lines point to
                 archive.write(f"{period}/{report.id}.full.txt", report.full_text.encode("utf-8"))
@@ -6018,7 +6275,7 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
             if raw is not None:
                 archive.write(f"{period}/{report.id}.html", report.html().encode("utf-8"))
             sender.pace(len(to) + len(bcc))
-            ledger.record(report.id, "sending", subject=report.subject)
+            ledger.record(report.id, "sending", subject=report.subject, figures=run_key, **replaces)
             in_flight[:] = [report.id, None]  # from here until SES answers, the outcome is unknown
         except (OSError, ConfigError) as exc:
             log.error("%s: not sent: %s", report.id, _archive_problem(exc))
@@ -6036,7 +6293,8 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
             if exc.fatal:
                 stop_reason = "an earlier send failed in a way that stops the run (see above)"
             if not exc.definite:  # stays 'sending': the next run reports it instead of resending
-                recorded = _record(ledger, report.id, "sending", subject=report.subject, error=error)
+                recorded = _record(ledger, report.id, "sending", subject=report.subject, error=error,
+                                   figures=run_key, **replaces)
             elif prior and prior["state"] == "sent":  # a failed resend leaves the first send on record
                 details = {k: v for k, v in prior.items() if k != "state"}
                 recorded = _record(ledger, report.id, "sent", **details, last_error=error)
@@ -6047,12 +6305,24 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
             continue
         in_flight[1] = message_id
         outcome.sent.append(report.id)
-        if _record(ledger, report.id, "sent", subject=report.subject, message_id=message_id):
+        if _record(ledger, report.id, "sent", subject=report.subject, message_id=message_id, figures=run_key,
+                   **replaces):
             say(f"{report.id}: sent to {len(to) + len(bcc)} recipients ({number} of {len(rendered)})")
         else:
             outcome.unrecorded.append(report.id)
             stop_reason = "the ledger cannot be written (see above)"
         in_flight.clear()
+
+
+def _replaced(report_id: str, prior: dict[str, Any] | None) -> dict[str, str]:
+    """For a --force resend of a report sent before: what it replaces, said on stderr and kept in the ledger."""
+    if not prior or prior["state"] != "sent":
+        return {}
+    replaces = f"the send of {prior.get('at', '?')}" + (
+        f" (MessageId {prior['message_id']})" if prior.get("message_id") else "")
+    log.warning("%s: resending (--force): this send replaces %s; next week's %s report compares with it",
+                report_id, replaces, report_id)
+    return {"replaces": replaces}
 
 
 def _deliver_test(rendered: list[RenderedReport], delivery: Delivery, sender: SesSender, outcome: Outcome,
@@ -6093,8 +6363,9 @@ def _interrupted(exc: KeyboardInterrupt, rendered: list[RenderedReport], outcome
     if in_flight and in_flight[1]:  # SES took it, the ledger had not yet said so: try once more
         report_id, message_id = in_flight
         outcome.sent.append(report_id)
+        sending = {k: v for k, v in ledger.entries.get(report_id, {}).items() if k in ("figures", "replaces")}
         kept = _record(ledger, report_id, "sent", subject=next(r.subject for r in rendered if r.id == report_id),
-                       message_id=message_id)
+                       message_id=message_id, **sending)
         parts.append(f"{report_id} was accepted by SES (MessageId {message_id})"
                      + ("" if kept else " but the ledger could not record it"))
     elif in_flight:
@@ -6234,6 +6505,8 @@ def show_status(archive: Archive, period: str, titles: dict[str, str] | None = N
     # the reports first, then what followed them (cards, the metrics push)
     for report_id, entry in sorted(ledger.entries.items(), key=lambda kv: (":" in kv[0], kv[0])):
         detail = f"MessageId {entry['message_id']}" if entry.get("message_id") else ""
+        if entry.get("replaces"):  # a --force resend
+            detail += f"{'; ' if detail else ''}replaced {entry['replaces']}"
         problem = entry.get("error") or entry.get("last_error")
         if problem:
             detail = f"{detail}; " if detail else ""
@@ -6432,55 +6705,34 @@ def open_archive(settings: Settings) -> Archive | None:
     return None
 
 
-def _earlier_metrics(archive: Archive, period: str) -> dict[str, Any] | None:
-    """One earlier period's metrics.json, checked; None when that period has none (nothing was sent)."""
-    name = f"{period}/{METRICS_NAME}"
-    where = archive.describe(name)
-    remedy = "move it aside (the reports then compare with the period before it), then rerun"
-    try:
-        found = archive.read(name)
-        if found is None:
-            return None
-        data = json.loads(found[0].decode("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"the figures of an earlier week: {file_problem(exc, 'read')}; nothing was sent") from None
-    except RecursionError:
-        raise ConfigError(f"{where}: nested too deeply to be figures; {remedy}") from None
-    except ValueError as exc:  # bad JSON, not UTF-8, too big
-        raise ConfigError(f"{where}: the figures of an earlier week cannot be read ({exc}); {remedy}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: the figures of an earlier week are not a JSON object; {remedy}")
-    schema = data.get("schema", 0)  # written before the schema number existed: the same figures
-    if isinstance(schema, bool) or not isinstance(schema, int) or schema < 0:
-        raise ConfigError(f"{where}: schema {str(schema)[:20]!r} is not a version number; {remedy}")
-    if schema > METRICS_SCHEMA:
-        raise ConfigError(
-            f"{where}: written by a newer version of send_exec_reports.py (figures schema {schema}; this version "
-            f"reads up to {METRICS_SCHEMA}); update the tool, or {remedy}"
-        )
-    return data
+def earlier_records(archive: Archive, period: str, report_ids: Iterable[str | None]) -> dict[str, PeriodRecord]:
+    """What the archived periods before `period` kept, as far as the reports use it.
 
-
-def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[str, Decimal]]]:
-    """The headline figures of the archived periods before `period` that the reports use.
-
-    Only the newest earlier period with figures (for the changes) and the periods of the
-    sparklines' eight weeks are read, so a long archive stays cheap to read.
+    Read newest first: the periods of the sparklines' eight weeks, and further back only
+    until each report has found the last period it was sent in (a year at most), so a
+    long archive stays cheap to read.
     """
     # a folder named like a week that is none (2026-W99, 2025-W53, a newline or a full-width digit
     # after the name) would sort among the real ones and be compared with: only real weeks count
     before = [p for p in archive.periods() if p < period and (start := period_start(p)) and iso_period(start) == p]
     window = set(recent_periods(period))
-    out: dict[str, dict[str, dict[str, Decimal]]] = {}
-    for p in reversed(before):  # newest first, until one that has figures
-        data = _earlier_metrics(archive, p)
-        if data is not None:
-            out[p] = headline_figures(data)
-            break
-    for p in before:
-        if p in window and p not in out and (data := _earlier_metrics(archive, p)) is not None:
-            out[p] = headline_figures(data)
+    reach = set(recent_periods(period, HISTORY_LOOKBACK_WEEKS + 1))
+    wanted = set(report_ids)  # the reports still looking for their last sent period
+    out: dict[str, PeriodRecord] = {}
+    for p in reversed(before):
+        if p not in window and not (wanted and p in reach):
+            continue
+        record = read_period_record(archive, p)
+        if record is not None:
+            out[p] = record
+            wanted = {r for r in wanted if record.run_of(r) is None}
     return out
+
+
+def earlier_figures(archive: Archive, period: str,
+                    report_id: str | None = None) -> dict[str, dict[str, dict[str, Decimal]]]:
+    """The headline figures one report (None: any) showed in the archived periods before `period` it uses."""
+    return figures_shown(earlier_records(archive, period, [report_id]), report_id)
 
 
 # ---------------------------------------------------------------------------
@@ -7210,9 +7462,11 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     estate = read_estate(settings, as_of) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
     archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
-    earlier = earlier_figures(archive, metrics["period"]) if archive is not None else {}
-    headline = headline_figures(metrics)
-    metrics["history"] = {**history_figures(metrics["period"], headline, earlier), "now": headline}
+    # each report compares with what it showed in its last sent period
+    records = earlier_records(archive, metrics["period"], [r.id for r in selected]) if archive is not None else {}
+    headline, stale = headline_figures(metrics), stale_counts(metrics)
+    metrics["report_history"] = {r.id: report_history(metrics["period"], r.id, headline, records, stale)
+                                 for r in selected}
     problems: list[str] = []  # after the send: what failed (the reports went out), one line each
     loud: list[str] = []  # delivery news said once: a bounce, a complaint, a rejection
     if events_queue and not (args.dry_run or args.check or args.to) and archive is not None:
@@ -7265,8 +7519,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
         # the run's figures, not what a report is given about other weeks (history, last week's delivery)
-        figures = {"schema": METRICS_SCHEMA, **{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}}
-        metrics_json = json.dumps(figures, indent=2, default=_json_default) + "\n"
+        figures = {**{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}, "items": report_items(metrics)}
+        metrics_json = json.dumps(figures, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
     client = ses_client(settings)

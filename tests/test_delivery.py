@@ -117,10 +117,13 @@ def test_sends_all_eight_with_bcc(tmp_path: Path, moto: str, ses_proxy: SesProxy
         [f"{i}.txt" for i in IDS] + ["ledger.json", "metrics.json"]
     )
     assert (folder / "cfo.txt").read_text(encoding="utf-8").split("\n\n", 1)[1] == golden_body("cfo")
-    metrics = json.loads((folder / "metrics.json").read_text())
+    kept = json.loads((folder / "metrics.json").read_text())
+    ledger = json.loads((folder / "ledger.json").read_text())
+    assert kept["period"] == "2026-W47" and len(kept["runs"]) == 1  # one run: every report showed its figures
+    assert {v["figures"] for v in ledger.values()} == set(kept["runs"])
+    metrics = next(iter(kept["runs"].values()))
     assert metrics["period"] == "2026-W47"
     assert Decimal(metrics["entities"]["JADA"]["runway"]) == pytest.approx(Decimal(7400) / Decimal(1900))
-    ledger = json.loads((folder / "ledger.json").read_text())
     assert {k: v["state"] for k, v in ledger.items()} == dict.fromkeys(IDS, "sent")
     assert {v["message_id"] for v in ledger.values()} == {m["id"] for m in moto_messages(moto)}
 

@@ -153,8 +153,112 @@ import pytest  # noqa: E402
 
 from .conftest import EXAMPLES, SesProxy  # noqa: E402
 from .test_delivery import verify_sender, write_env  # noqa: E402
+from .test_readers import write_portfolio  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+# The items each run keeps, and what changed between two weeks of them.
+
+LAST_WEEK = """
+entity: Acme
+project: Shop
+status: active
+updated: 2026-11-10
+cash: 1000
+shortfalls:
+  - {title: No backups, urgency: high}
+  - {title: Old shortfall, urgency: low}
+security:
+  - {severity: high, finding: Admin without login, fixed: false}
+actions:
+  - {title: Book the audit, due: 2026-11-30, priority: 1, done: false}
+  - {title: Renew the domain, due: 2026-12-10, priority: 2, done: false}
+  - {title: Call the bank, due: 2026-11-10, priority: 2, done: false}
+  - {title: Dropped task, due: 2027-01-10, priority: 3, done: false}
+kpis:
+  - {name: Uptime, value: 0.98, target: 0.99}
+  - {name: Churn, value: 0.05, target: 0.10, better: lower}
+"""
+
+
+def items_of(folder: Path, front: str, as_of: str) -> list[dict[str, object]]:
+    """The items a run keeps for one hand-made handoff (a second, steady business beside it)."""
+    portfolio = write_portfolio(folder / as_of, [
+        front, "entity: Beta\nstatus: active\nupdated: 2026-11-20\ncash: 500\n"])
+    return ser.report_items(ser.compute_metrics(portfolio, {}, ser.dt.date.fromisoformat(as_of)))
+
+
+def test_a_runs_items_have_ids_that_fold_case_and_spaces_and_json_values(tmp_path: Path) -> None:
+    """The items next week compares with: the same item, however its case or spacing is retyped, keeps its id."""
+    items = items_of(tmp_path, LAST_WEEK, "2026-11-22")
+    kinds = [i["kind"] for i in items]
+    assert kinds.count("shortfall") == 3  # two declared, and the unfixed high finding
+    assert {i["kind"] for i in items} == {"shortfall", "finding", "action", "project", "kpi", "cash"}
+    retyped = items_of(tmp_path / "retyped", LAST_WEEK.replace("Book the audit", "book  THE audit")
+                       .replace("entity: Acme", "entity: ACME"), "2026-11-22")
+    assert [i["id"] for i in retyped] == [i["id"] for i in items]
+    assert len({i["id"] for i in items}) == len(items)
+    call = next(i for i in items if i["title"] == "Call the bank")
+    assert call == {"id": call["id"], "kind": "action", "entity": "Acme", "project": "Shop", "title": "Call the bank",
+                    "persona": None, "priority": 2, "due": "2026-11-10", "done": False, "overdue": True,
+                    "days_late": 12}
+    uptime = next(i for i in items if i["title"] == "Uptime")
+    assert (uptime["value"], uptime["target"], uptime["met"]) == ("0.98", "0.99", False)
+    assert next(i for i in items if i["kind"] == "cash" and i["entity"] == "Acme")["cash"] == "1000"
+    assert json.loads(json.dumps(items)) == items  # kept in metrics.json and read back the same
+
+
+def test_the_changes_between_two_weeks_of_items_are_complete(tmp_path: Path) -> None:
+    """Every kind of change the reports say: new and gone shortfalls and findings, actions done and
+    newly overdue, a status change, KPIs crossing their target both ways, cash per entity, a stale handoff."""
+    before = items_of(tmp_path, LAST_WEEK, "2026-11-15")
+    this_week = (LAST_WEEK.replace("status: active", "status: at-risk").replace("cash: 1000", "cash: 900")
+                 .replace("  - {title: Old shortfall, urgency: low}\n", "  - {title: Payroll late, urgency: critical}\n")
+                 .replace("fixed: false", "fixed: true")
+                 .replace("priority: 1, done: false", "priority: 1, done: true")
+                 .replace("  - {title: Dropped task, due: 2027-01-10, priority: 3, done: false}\n", "")
+                 .replace("value: 0.98", "value: 0.995").replace("value: 0.05", "value: 0.2"))
+    now = items_of(tmp_path, this_week, "2026-12-12")  # 32 days after the update: the handoff is stale now
+    changes = ser.item_changes(now, before)
+
+    def titles(key: str) -> list[str]:
+        return [i["title"] for i in changes[key]]
+
+    assert changes["kept"] is True
+    assert titles("new_shortfalls") == ["Payroll late"]
+    assert sorted(titles("gone_shortfalls")) == ["Old shortfall", "Unfixed security finding: Admin without login"]
+    assert titles("new_findings") == [] and titles("gone_findings") == ["Admin without login"]
+    assert titles("actions_done") == ["Book the audit"]
+    assert titles("gone_actions") == ["Dropped task"]
+    assert titles("newly_overdue") == ["Renew the domain"]  # "Call the bank" was overdue already
+    assert [(c["item"]["title"], c["was"], c["item"]["status"]) for c in changes["status_changes"]] == [
+        ("Shop", "active", "at-risk")]
+    assert titles("kpis_met") == ["Uptime"] and titles("kpis_missed") == ["Churn"]
+    assert changes["cash"] == [{"entity": "Acme", "was": D(1000), "now": D(900), "change": D(-100)}]
+    assert titles("newly_stale") == ["Shop"]
+    assert ser.item_changes(before, before) == {"kept": True, **{k: [] for k in ser.ITEM_CHANGES}}
+
+
+def test_a_week_of_schema_1_compares_its_figures_and_its_items_are_not_kept(tmp_path: Path) -> None:
+    """A metrics.json of schema 1 still gives its figures; its items read as "not kept that week"."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/metrics.json", (FIXTURES / "metrics-schema-1.json").read_bytes())
+    records = ser.earlier_records(archive, "2026-W47", ["ceo"])
+    history = ser.report_history("2026-W47", "ceo", {"Portfolio": {"cash": D(70500)}}, records, {})
+    assert ser.change_text(history, "Portfolio", "cash") == " (+$200 vs 2026-W46)"
+    assert history["previous_items"] is None
+    assert ser.item_changes(items_of(tmp_path, LAST_WEEK, "2026-11-22"), history["previous_items"]) == {
+        "kept": False, **{k: [] for k in ser.ITEM_CHANGES}}
+
+
+def test_hand_edited_earlier_items_are_read_with_care(tmp_path: Path) -> None:
+    """An earlier item without an id, of no known kind, or with junk for its cash is passed over."""
+    now = items_of(tmp_path, LAST_WEEK, "2026-11-22")
+    acme_cash = next(i for i in now if i["kind"] == "cash" and i["entity"] == "Acme")
+    junk = [{"kind": "action"}, "text", {**acme_cash, "cash": "lots"}, {"id": "x", "kind": "mystery"}]
+    changes = ser.item_changes(now, junk)
+    assert changes["cash"] == [] and changes["actions_done"] == []
 
 
 def test_a_metrics_file_of_the_current_format_is_read_exactly(tmp_path: Path) -> None:
@@ -173,8 +277,9 @@ def test_a_metrics_file_of_the_current_format_is_read_exactly(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("content", "problem"), [
-    (b'{"schema": 2, "portfolio": {}}', "written by a newer version of send_exec_reports.py (figures schema 2; "
-                                         "this version reads up to 1); update the tool, or move it aside"),
+    (b'{"schema": 3, "runs": {}}', "written by a newer version of send_exec_reports.py (figures schema 3; "
+                                    "this version reads up to 2); update the tool, or move it aside"),
+    (b'{"schema": 2, "portfolio": {}}', 'figures schema 2 without its "runs" (an object of figures); move it aside'),
     (b'{"schema": "one"}', "schema 'one' is not a version number; move it aside"),
     (b'{"portfolio": ', "the figures of an earlier week cannot be read (Expecting value: line 1 column 15"),
     (b"[1]", "the figures of an earlier week are not a JSON object; move it aside"),
@@ -220,6 +325,30 @@ def test_the_ceo_earning_line_says_how_it_changed(tmp_path: Path, burn_before: s
     assert f"- {line} - JADA is burning $1,900/month" in text
 
 
+def test_a_count_from_an_export_not_refreshed_is_named_and_not_compared(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An export older than the week before the report's week says so, and its count's change is not
+    "unchanged this week" (it would be the old export's): in the live numbers and the data sources."""
+    exports = tmp_path / "dynamodb"
+    shutil.copytree(EXAMPLES / "dynamodb", exports)
+    summary = next((exports / "eyd-events").glob("AWSDynamoDB/*/manifest-summary.json"))
+    text = summary.read_text(encoding="utf-8")
+    assert '"exportTime":"2026-11-21T09:00:00.000Z"' in text
+    summary.write_text(text.replace('"exportTime":"2026-11-21T09:00:00.000Z"', '"exportTime":"2026-11-07T09:00:00.000Z"'),
+                       encoding="utf-8")
+    (tmp_path / "archive" / "2026-W46").mkdir(parents=True)
+    shutil.copy(FIXTURES / "metrics-schema-1.json", tmp_path / "archive" / "2026-W46" / "metrics.json")
+    env = write_env(tmp_path, "http://127.0.0.1:9", DYNAMODB_EXPORT_DIR=str(exports))
+    # W47 begins on 2026-11-16, the week before it on 2026-11-09: an export of 2026-11-07 is older
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,yacht,cfo"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    stale = "(export of 2026-11-07: not refreshed this week, so not compared)"
+    assert f"Live numbers (DynamoDB): events 6,099 {stale}, users 257 (unchanged this week)" in out
+    assert f"Live numbers: events 646 {stale}, users 74, checklist done" in out  # the yacht report
+    assert "eyd-checklist, eyd-users (exported 2026-11-21 09:00 UTC); eyd-events (export of 2026-11-07: not refreshed this week); as of" in out
+    assert "unchanged this week), users 257" not in out
+
+
 def portfolio_with_jada_cash(folder: Path, cash: int) -> None:
     """The sample portfolio in `folder`, with JADA's cash changed."""
     shutil.rmtree(folder, ignore_errors=True)
@@ -230,19 +359,23 @@ def portfolio_with_jada_cash(folder: Path, cash: int) -> None:
     path.write_text(text.replace("\ncash: 7400\n", f"\ncash: {cash}\n"), encoding="utf-8")
 
 
-@pytest.mark.parametrize("where", ["folder", "s3"])
-def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
-        tmp_path: Path, moto: str, ses_proxy: SesProxy, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+def sending_setup(tmp_path: Path, moto: str, endpoint: str, where: str) -> tuple[Path, Path, ser.Archive]:
+    """The sample portfolio's handoffs to edit, a repos.env that sends it, and its archive (a folder or S3)."""
     from .test_archive import S3_ARCHIVE, make_bucket
 
     verify_sender(moto)
     if where == "s3":
         make_bucket(moto)
     handoffs = tmp_path / "handoffs"
-    env = write_env(tmp_path, ses_proxy.url, HANDOFF_DIR=str(handoffs),
-                    ARCHIVE_DIR=S3_ARCHIVE if where == "s3" else "archive")
+    env = write_env(tmp_path, endpoint, HANDOFF_DIR=str(handoffs), ARCHIVE_DIR=S3_ARCHIVE if where == "s3" else "archive")
     portfolio_with_jada_cash(handoffs, 7400)
-    archive = ser.open_archive(ser.load_settings(str(env), dry_run=False))
+    return handoffs, env, ser.open_archive(ser.load_settings(str(env), dry_run=False))
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    handoffs, env, archive = sending_setup(tmp_path, moto, ses_proxy.url, where)
 
     def week(as_of: str, jada_cash: int, *extra: str) -> str:
         portfolio_with_jada_cash(handoffs, jada_cash)
@@ -268,7 +401,100 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
     assert "Cash on hand: $70,500 (+$500 vs 2026-W45) (sum" in again
     assert "- Cash: $70,500 ······▁█ - Revenue" in again  # W47 is not in its sparkline either
     metrics = json.loads(archive.read("2026-W46/metrics.json")[0])
-    assert metrics["schema"] == ser.METRICS_SCHEMA and metrics["portfolio"]["cash"] == "70500"
+    ledger = json.loads(archive.read("2026-W46/ledger.json")[0])
+    assert metrics["schema"] == ser.METRICS_SCHEMA == 2
+    assert {metrics["runs"][ledger[r]["figures"]]["portfolio"]["cash"] for r in ("ceo", "cfo")} == {"70500"}
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_each_report_compares_with_what_its_own_send_showed_after_a_partial_rerun(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, where: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rerun later in the week (--only cfo --force, changed handoffs) adds to the week's record: next
+    week the CEO report compares with the figures the CEO's email showed, the CFO's with the CFO's."""
+    handoffs, env, archive = sending_setup(tmp_path, moto, ses_proxy.url, where)
+
+    def run(as_of: str, jada_cash: int, *extra: str) -> str:
+        portfolio_with_jada_cash(handoffs, jada_cash)
+        assert ser.main(["--env-file", str(env), "--as-of", as_of, *extra]) == 0
+        return capsys.readouterr().err
+
+    def sent(period: str, report_id: str) -> str:
+        return " ".join(archive.read(f"{period}/{report_id}.txt")[0].decode().split())
+
+    run("2026-12-06", 7400, "--only", "ceo,cfo")  # W49: $70,500 in both emails
+    first = json.loads(archive.read("2026-W49/ledger.json")[0])["cfo"]
+    err = run("2026-12-06", 1900, "--only", "cfo", "--force")  # later that week: the CFO's shows $65,000
+    assert (f"cfo: resending (--force): this send replaces the send of {first['at']} (MessageId "
+            f"{first['message_id']}); next week's cfo report compares with it") in err
+    assert "Portfolio | $65,000 |" in sent("2026-W49", "cfo") and "Cash on hand: $70,500" in sent("2026-W49", "ceo")
+    run("2026-12-06", 6900, "--only", "cto")  # a report not sent yet adds its own figures, replacing none
+    assert ser.main(["--env-file", str(env), "--as-of", "2026-12-06", "--status"]) == 0
+    status = capsys.readouterr().out
+    cfo_line = next(line for line in status.splitlines() if line.startswith("cfo "))
+    assert f"MessageId {json.loads(archive.read('2026-W49/ledger.json')[0])['cfo']['message_id']}; replaced the " \
+           f"send of {first['at']} (MessageId {first['message_id']})" in cfo_line
+    assert "replaced" not in next(line for line in status.splitlines() if line.startswith("ceo "))
+    kept = json.loads(archive.read("2026-W49/metrics.json")[0])
+    ledger = json.loads(archive.read("2026-W49/ledger.json")[0])
+    assert {r: kept["runs"][ledger[r]["figures"]]["portfolio"]["cash"] for r in ("ceo", "cfo", "cto")} == {
+        "ceo": "70500", "cfo": "65000", "cto": "70000"}
+
+    run("2026-12-13", 7000, "--only", "ceo,cfo")  # W50: $70,100
+    ceo, cfo = sent("2026-W50", "ceo"), sent("2026-W50", "cfo")
+    assert "Cash on hand: $70,100 (-$400 vs 2026-W49) (sum" in ceo  # the CEO's email said $70,500
+    assert "- Cash: $70,100 (+$5,100 vs 2026-W49) ······▁█" in cfo  # the CFO's last said $65,000
+    assert "- Cash: $70,100 ······█▁" in ceo  # each sparkline is of what its report showed
+
+
+def test_a_forced_resend_that_fails_keeps_the_figures_of_the_send_that_went_out(tmp_path: Path) -> None:
+    """The ledger keeps a failed resend's predecessor: its figures stay those the reader saw."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    ledger = ser.Ledger(archive, "2026-W49")
+    first = ser.keep_figures(ledger, '{"portfolio": {"cash": "1"}}')
+    ledger.record("ceo", "sent", message_id="m-1", figures=first)
+    ledger.record("cfo", "sent", message_id="m-2", figures=first)
+    second = ser.keep_figures(ledger, '{"portfolio": {"cash": "2"}}')  # a rerun: both kept
+    assert second != first
+    ledger.record("cfo", "sent", message_id="m-3", figures=second)
+    third = ser.keep_figures(ledger, '{"portfolio": {"cash": "3"}}')  # the first is still the CEO's
+    again = ser.keep_figures(ledger, '{"portfolio": {"cash": "3"}}')  # the same figures are kept once
+    kept = json.loads(archive.read("2026-W49/metrics.json")[0])
+    assert third == again and list(kept["runs"]) == [first, second, third]
+    ledger.record("ceo", "sent", message_id="m-4", figures=second)
+    ser.keep_figures(ledger, '{"portfolio": {"cash": "4"}}')  # the first is no send's any more: dropped
+    assert first not in json.loads(archive.read("2026-W49/metrics.json")[0])["runs"]
+    record = ser.read_period_record(archive, "2026-W49")
+    assert record.run_of("ceo") == record.run_of("cfo") == {"portfolio": {"cash": "2"}}
+    assert record.run_of("cto") is None  # not sent that week: compares with an earlier one
+
+
+def test_a_week_sent_by_an_earlier_version_is_kept_when_a_rerun_adds_to_it(tmp_path: Path) -> None:
+    """A schema-1 week rerun by this version: its figures stay those its sends (no figures key) showed."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/metrics.json", (FIXTURES / "metrics-schema-1.json").read_bytes())
+    archive.write("2026-W46/ledger.json", b'{"ceo": {"state": "sent", "message_id": "m-1"}}')
+    ledger = ser.Ledger(archive, "2026-W46")
+    key = ser.keep_figures(ledger, '{"portfolio": {"cash": "5"}}')
+    ledger.record("cfo", "sent", message_id="m-2", figures=key)
+    assert ser.earlier_figures(archive, "2026-W47", "ceo")["2026-W46"]["Portfolio"]["cash"] == D("70300.00")
+    assert ser.earlier_figures(archive, "2026-W47", "cfo")["2026-W46"]["Portfolio"] == {"cash": D(5)}
+
+
+def test_a_report_not_sent_last_week_compares_with_the_week_it_was_last_sent(tmp_path: Path) -> None:
+    """Only the CEO report went out in W46: the CFO's compares with W45, what it showed last."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    for period, cash in (("2026-W45", "10000"), ("2026-W46", "20000")):
+        ledger = ser.Ledger(archive, period)
+        key = ser.keep_figures(ledger, json.dumps({"portfolio": {"cash": cash}}))
+        for report_id in ("ceo", "cfo") if period == "2026-W45" else ("ceo",):
+            ledger.record(report_id, "sent", message_id=f"m-{period}-{report_id}", figures=key)
+    records = ser.earlier_records(archive, "2026-W47", ["ceo", "cfo"])
+    now = {"Portfolio": {"cash": D(25000)}}
+    ceo = ser.report_history("2026-W47", "ceo", now, records, {})
+    cfo = ser.report_history("2026-W47", "cfo", now, records, {})
+    assert ser.change_text(ceo, "Portfolio", "cash") == " (+$5,000 vs 2026-W46)"
+    assert ser.change_text(cfo, "Portfolio", "cash") == " (+$15,000 vs 2026-W45)"
+    assert cfo["spark"]["Portfolio"]["cash"] == "     ▁ █"  # W46 is a gap: the CFO did not show it
 
 
 def test_a_dry_run_on_an_s3_archive_reads_it_and_writes_nothing(tmp_path: Path, moto: str,

@@ -66,16 +66,17 @@ def write_archive(env: Path) -> None:
     for i, week in enumerate(weeks[:-1]):
         if i in GAP_WEEKS:
             continue
-        figures = json.loads(json.dumps({"schema": ser.METRICS_SCHEMA, **metrics, "period": week},
-                                        default=ser._json_default))
+        figures = json.loads(json.dumps({**metrics, "period": week}, default=ser._json_default))
         factor = 1 + D(i - len(weeks) + 1) / 50  # a steady rise to this week's figures
         for scope in [figures["portfolio"], *figures["entities"].values()]:
             for name in ser.HEADLINE:
                 if (value := ser._headline_value(scope.get(name))) is not None:
                     scope[name] = str((value * factor).quantize(D("0.01")))
         (archive / week).mkdir(parents=True)
-        (archive / week / "metrics.json").write_text(json.dumps(figures), encoding="utf-8")
-    ledger = {rid: {"state": "sent", "message_id": f"m-{rid}", **({"delivery": {"state": s}} if s else {})}
+        kept = {"schema": ser.METRICS_SCHEMA, "period": week, "runs": {"run-1": figures}}
+        (archive / week / "metrics.json").write_text(json.dumps(kept), encoding="utf-8")
+    ledger = {rid: {"state": "sent", "message_id": f"m-{rid}", "figures": "run-1",
+                    **({"delivery": {"state": s}} if s else {})}
               for rid, s in DELIVERY.items()}
     (archive / weeks[-2] / "ledger.json").write_text(json.dumps(ledger), encoding="utf-8")
 

@@ -248,8 +248,11 @@ def test_the_metrics_json_a_send_keeps_holds_exactly_the_figures_of_the_reports(
 
     verify_sender(moto)
     assert send(write_env(tmp_path, ses_proxy.url), "--only", "cfo") == 0
-    kept = json.loads((tmp_path / "archive" / "2026-W47" / "metrics.json").read_text(encoding="utf-8"))
-    assert kept == {"schema": ser.METRICS_SCHEMA, **json.loads(json.dumps(sample_metrics(), default=ser._json_default))}
+    record = json.loads((tmp_path / "archive" / "2026-W47" / "metrics.json").read_text(encoding="utf-8"))
+    assert record["schema"] == ser.METRICS_SCHEMA and len(record["runs"]) == 1
+    kept = next(iter(record["runs"].values()))
+    figures = sample_metrics()
+    assert kept == json.loads(json.dumps({**figures, "items": ser.report_items(figures)}, default=ser._json_default))
     # and a few figures by value, as the reports show them (money as exact decimal text)
     assert kept["period"] == "2026-W47" and kept["as_of"] == "2026-11-22"
     assert kept["portfolio"]["cash"] == "70500"  # "$70,500 across 6 businesses" in the reports
