@@ -313,7 +313,56 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
 
 
 SETTINGS_MAX_BYTES = 64 << 10  # a repos.env is a few kB: a file far past this is none, refused before parsing
-SETTING_TYPO_CUTOFF = 0.8  # how alike a name must be to a setting's to be taken for its misspelling
+TYPO_CUTOFF = 0.8  # how alike (difflib's ratio) a name must be to a setting's or key's to be taken for its misspelling
+
+
+def _typo_distance(a: str, b: str) -> int:
+    """Letters inserted, deleted, substituted or swapped side by side to make b of a (capped at 2)."""
+    if abs(len(a) - len(b)) > 1:
+        return 2
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return min(prev[-1], 2)
+
+
+def closest_names(name: str, known: Iterable[str]) -> list[str]:
+    """The known names, nearest to `name` first (case does not count): for "did you mean" lists."""
+    import difflib
+
+    folded = name.casefold()
+
+    def nearness(k: str) -> tuple[int, float]:
+        return _typo_distance(folded, k.casefold()), -difflib.SequenceMatcher(None, folded, k.casefold()).ratio()
+
+    return sorted(dict.fromkeys(known), key=nearness)
+
+
+def near_miss(name: str, known: Iterable[str]) -> str | None:
+    """The known name `name` is probably a misspelling of, or None.
+
+    A near miss differs in case, or by one letter inserted, deleted, substituted or swapped
+    with its neighbour (`shortfals`, `Cash`, `taget`, `di` for `id`), or is as alike as
+    TYPO_CUTOFF by difflib's ratio (`EXEC_REPORTS_BCC`).
+    """
+    import difflib
+
+    folded = name.casefold()
+    for k in closest_names(name, known):
+        other = k.casefold()
+        if other != folded and (_typo_distance(folded, other) <= 1
+                                or difflib.SequenceMatcher(None, folded, other).ratio() >= TYPO_CUTOFF):
+            return k
+        if other == folded and k != name:
+            return k
+        break
+    return None
 
 
 def setting_key(name: str) -> str:
@@ -338,8 +387,6 @@ def check_settings_lines(path: Path, text: str) -> None:
     setting of this tool's (GITHUB_TOKEN) is left alone: the file may serve other tools
     too. Only the line's number and our own suggestion are shown: the line may be a secret.
     """
-    import difflib
-
     if "\x00" in text:  # a path with one cannot be opened; and no text file holds one
         raise ConfigError(f"{path}:{text.count(chr(10), 0, text.index(chr(0))) + 1}: a NUL byte, so not a text "
                           "file; save it as UTF-8 text")
@@ -362,10 +409,9 @@ def check_settings_lines(path: Path, text: str) -> None:
             # AWS's own names (AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_S3) are other AWS tools' settings, not
             # misspellings of ours. The name is not shown (a pasted token can stand where a name should):
             # only our own suggestion is.
-            upper = binding.key.upper()
-            close = difflib.get_close_matches(upper, SETTING_NAMES + AWS_NAMES, n=1, cutoff=SETTING_TYPO_CUTOFF)
+            close = near_miss(binding.key, SETTING_NAMES + AWS_NAMES)
             if close:
-                raise ConfigError(f"{path}:{line}: not a name this tool reads (did you mean {close[0]}?); fix the "
+                raise ConfigError(f"{path}:{line}: not a name this tool reads (did you mean {close}?); fix the "
                                   "name (repos.env.example lists every setting)")
 
 
@@ -514,7 +560,8 @@ class DocError(Exception):
 
 # A field spec is a kind name, or a tuple: ("enum", values), ("list", fields),
 # ("map", fields), ("months", fields), ("amounts",), ("table",), ("checklist",),
-# ("persona",). A field name ending in "!" is required.
+# ("persona",), ("fixes",) (the title of a shortfall or security finding of the same
+# entity, checked once every handoff is read). A field name ending in "!" is required.
 Spec = Any
 
 MONEY = "number"  # any amount or count: an exact Decimal built from the text as written
@@ -540,7 +587,8 @@ SCHEMA: dict[str, Spec] = {
     "financials": ("months", {"revenue!": MONEY, "expenses!": MONEY, "debt_service": MONEY}),
     "kpis": (
         "list",
-        {"name!": "text", "value": MONEY, "target": MONEY, "better": ("enum", ("higher", "lower")), "unit": "text"},
+        {"name!": "text", "value": MONEY, "target": MONEY, "better": ("enum", ("higher", "lower")), "unit": "text",
+         "persona": PERSONA},
     ),
     "stack": (
         "list",
@@ -574,7 +622,8 @@ SCHEMA: dict[str, Spec] = {
     "shortfalls": ("list", {"title!": "text", "urgency!": ("enum", URGENCIES), "persona": PERSONA}),
     "actions": (
         "list",
-        {"title!": "text", "due": "date", "priority": "integer", "persona": PERSONA, "done": "bool"},
+        {"title!": "text", "due": "date", "priority": "integer", "persona": PERSONA, "done": "bool",
+         "fixes": ("fixes",)},
     ),
     "revenue_recognition": (
         "list",
@@ -859,8 +908,10 @@ class _Validator:
     def fields(self, node: yaml.Node, key: str, spec: dict[str, Spec]) -> dict[str, Any]:
         """Validate a mapping against named fields.
 
-        Unknown keys are kept at the top of a document (and ignored); inside a list
-        item or mapping they are dropped, so nothing unchecked reaches the figures.
+        A key the format does not define is a typing slip, never silently dropped: an
+        error naming the key it probably meant, and inside a list item or mapping an
+        error whatever it is (listing the keys there). At the top of a document a key
+        unlike every defined one is kept for people (notes:, links:) and ignored.
         """
         pairs = self.mapping(node, key)
         plain, required = _field_names(spec)
@@ -870,13 +921,21 @@ class _Validator:
                 if fname not in given:
                     self.record(DocError(node, _join(key, fname), "is required but missing; add it"))
         out: dict[str, Any] = dict.fromkeys(plain)
-        for name, _knode, vnode in pairs:
+        for name, knode, vnode in pairs:
             if name in plain:
                 try:
                     out[name] = self.value(vnode, _join(key, name), plain[name], required=name in required)
                 except DocError as exc:
                     self.record(exc)
-            elif not key:
+            elif (meant := near_miss(name, plain)) is not None:
+                keys = (f"; the keys here are: {', '.join(plain)}" if key
+                        else " (a key kept for people must be unlike every key of the format)")
+                self.record(DocError(knode, _join(key, name),
+                                     f"is not a key of the format (did you mean {meant}?); fix its name{keys}"))
+            elif key:
+                self.record(DocError(knode, _join(key, name),
+                                     f"is not a key of the format; the keys here are: {', '.join(plain)}"))
+            else:
                 out[name] = self.scalar(vnode)
         return out
 
@@ -898,6 +957,11 @@ class _Validator:
                 return raw
             if kind == "persona":
                 return self.persona(node, key)
+            if kind == "fixes":
+                text = self.value(node, key, "text")
+                if text is not None:  # its line, for the error if it names nothing
+                    self.lines[key] = self.line(node)
+                return text
             if self._is_null(node) and not required:
                 return None
             if kind == "list":
@@ -1323,6 +1387,43 @@ RESERVED_ENTITIES = {
 }
 
 
+TITLES_SHOWN = 5  # titles a `fixes:` that names nothing is told it could mean, nearest first
+
+
+def link_fixes(handoffs: list[Handoff], handoff_dir: Path) -> list[str]:
+    """Match each action's `fixes:` to a shortfall or security finding of its entity; the errors.
+
+    Matched without regard to case or spacing, in any handoff of the entity; the action
+    then holds the title as the shortfall or finding writes it.
+    """
+    titles: dict[str, dict[str, str]] = {}  # folded entity -> folded title -> the title as written
+    for h in handoffs:
+        mine = titles.setdefault(name_key(h.entity), {})
+        for item in h.data.get("shortfalls") or []:
+            mine.setdefault(name_key(item["title"]), item["title"])
+        for item in h.data.get("security") or []:
+            mine.setdefault(name_key(item["finding"]), item["finding"])
+    errors = []
+    for h in handoffs:
+        mine = titles[name_key(h.entity)]
+        for i, action in enumerate(h.data.get("actions") or []):
+            named = action.get("fixes")
+            if named is None:
+                continue
+            if (title := mine.get(name_key(named))) is not None:
+                action["fixes"] = title
+                continue
+            where = f"{handoff_dir / h.file}:{h.lines.get(f'actions[{i}].fixes', h.lines.get('actions'))}"
+            if mine:
+                could = ", ".join(repr(t) for t in closest_names(named, mine.values())[:TITLES_SHOWN])
+                hint = f"name one of its titles (nearest first): {could}"
+            else:
+                hint = "it has none in any handoff: add the shortfall, or remove fixes:"
+            errors.append(f"{where}: actions[{i}].fixes is {named!r}, which names no shortfall or security "
+                          f"finding of {h.entity}; {hint}")
+    return errors
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Hold Python's cycle collector while handoffs are read.
@@ -1397,6 +1498,7 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
             continue
         projects[key] = path
         portfolio.handoffs.append(handoff)
+    errors += link_fixes(portfolio.handoffs, handoff_dir)
     if errors:
         raise InputErrors(errors, total=len(errors) + unshown)
     if not portfolio.handoffs:
