@@ -544,10 +544,12 @@ class Handoff:
 
 @dataclass
 class Portfolio:
-    """All handoffs read from HANDOFF_DIR, and the Markdown files skipped (relative paths)."""
+    """All handoffs read from HANDOFF_DIR, the Markdown files skipped (no front matter), and the
+    files skipped that look like handoffs but are not named *.md or *.markdown (relative paths)."""
 
     handoffs: list[Handoff]
     skipped: list[str] = field(default_factory=list)
+    misnamed: list[str] = field(default_factory=list)
 
 
 class DocError(Exception):
@@ -1324,13 +1326,50 @@ def _refuse_references_safely(path: Path, text: str, first_line: int) -> list[tu
         raise InputError(_yaml_error(path, exc, text, first_line)) from None
 
 
-def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
-    """Every *.md file under root, each file once however many links reach it, sorted; and errors.
+HANDOFF_SUFFIXES = (".md", ".markdown")
+LOOKALIKE_BYTES = 512  # what is read of a file not named as a handoff to see whether it is one
+# A name that holds a handoff's suffix with more after it: ops.md.txt, ops.md~, ops.MD.bak.
+_MISNAMED_RE = re.compile(r"\.(?:md|markdown)[^a-z0-9]", re.IGNORECASE)
+_ENTITY_LINE_RE = re.compile(rb"^entity[ \t]*:", re.MULTILINE)
+
+
+def looks_like_handoff_name(name: str) -> bool:
+    """Whether a file name is a handoff's: *.md or *.markdown, in any case (ops.MD, Ops.Markdown)."""
+    return name.lower().endswith(HANDOFF_SUFFIXES)
+
+
+def _misnamed_handoff(path: Path) -> bool:
+    """Whether a file not named as a handoff looks like one, so that it is named as skipped.
+
+    Its name holds a handoff's suffix with more after it (ops.md.txt, ops.md~), or its
+    first LOOKALIKE_BYTES open with front matter (a '---' line, after a byte order mark
+    and blank lines) holding an `entity:` line (ops.txt, ops.yaml). Hidden files (an
+    editor's .ops.md.swp) are left alone; only regular files are opened.
+    """
+    if _MISNAMED_RE.search(path.name):
+        return True
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(LOOKALIKE_BYTES)
+    except OSError:
+        return False  # nothing says it is a handoff; a file that is one would be named *.md
+    head = head.removeprefix(_BOM).lstrip(b" \t\r\n")
+    first, _, rest = head.partition(b"\n")
+    return bool(_OPEN_RE.fullmatch(first + b"\n") and _ENTITY_LINE_RE.search(rest))
+
+
+def _markdown_files(root: Path) -> tuple[list[Path], list[str], list[Path]]:
+    """Every handoff-named file under root, each once however many links reach it, sorted; errors;
+    and the files that look like handoffs but are not named so (see _misnamed_handoff).
 
     Symlinked folders are followed (once each); a link that leads nowhere, or to what is
-    not a file, is an error naming it, never a silently missing project.
+    not a file, is an error naming it, never a silently missing project. Hidden folders
+    (.git) are not searched for misnamed handoffs.
     """
     found: list[Path] = []
+    misnamed: list[Path] = []
     seen: set[tuple[int, int]] = set()
 
     def unreadable(exc: OSError) -> None:
@@ -1343,7 +1382,10 @@ def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs.sort()
-        found += [Path(folder) / f for f in files if f.endswith(".md")]
+        found += [Path(folder) / f for f in files if looks_like_handoff_name(f)]
+        hidden = any(part.startswith(".") for part in Path(folder).relative_to(root).parts)
+        misnamed += [Path(folder) / f for f in files if not (hidden or f.startswith(".") or looks_like_handoff_name(f))
+                     and _misnamed_handoff(Path(folder) / f)]
     files_read: list[Path] = []
     errors: list[str] = []
     seen.clear()
@@ -1364,7 +1406,7 @@ def _markdown_files(root: Path) -> tuple[list[Path], list[str]]:
             continue
         seen.add((st.st_dev, st.st_ino))
         files_read.append(path)
-    return files_read, errors
+    return files_read, errors, sorted(misnamed)
 
 
 def name_key(name: str) -> str:
@@ -1385,6 +1427,22 @@ RESERVED_ENTITIES = {
     PORTFOLIO_SCOPE: "the name the reports give the whole portfolio",
     ESTATE_ENTITY: "the name the CTO report gives AWS resources no handoff names",
 }
+
+
+SKIPPED_NAMED = 5  # files named in the skipped line (and the data-sources line); the rest are counted
+
+
+MISNAMED_WHY = "they look like handoffs but are not named *.md or *.markdown; rename them to read them"
+
+
+def skipped_line(skipped: list[str], why: str = "no front matter, so not handoffs") -> str | None:
+    """The one stderr line naming the files skipped (for having no front matter, or `why`), or None."""
+    if not skipped:
+        return None
+    names = ", ".join(clean_text(name) for name in skipped[:SKIPPED_NAMED])  # a name must not act on a terminal
+    rest = len(skipped) - SKIPPED_NAMED
+    more = f" and {rest:,} more" if rest > 0 else ""
+    return f"skipped ({why}): {names}{more}"
 
 
 TITLES_SHOWN = 5  # titles a `fixes:` that names nothing is told it could mean, nearest first
@@ -1455,7 +1513,8 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
         for persona in personas:
             valid.setdefault(persona.casefold(), persona)
     portfolio = Portfolio(handoffs=[])
-    paths, errors = _markdown_files(handoff_dir)
+    paths, errors, misnamed = _markdown_files(handoff_dir)
+    portfolio.misnamed = [path.relative_to(handoff_dir).as_posix() for path in misnamed]
     unshown = 0  # errors counted but not shown (a file's past ERRORS_SHOWN)
     projects: dict[tuple[str, str], Path] = {}
     spellings: dict[str, tuple[str, Path]] = {}  # folded entity -> its first spelling and file
@@ -1504,22 +1563,9 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
     if not portfolio.handoffs:
         raise InputError(
             f"HANDOFF_DIR {handoff_dir}: no handoff documents (*.md with front matter) found; "
-            "check the setting"
+            + (f"{skipped_line(portfolio.misnamed, MISNAMED_WHY)}" if portfolio.misnamed else "check the setting")
         )
     return portfolio
-
-
-SKIPPED_NAMED = 5  # files named in the skipped line (and the data-sources line); the rest are counted
-
-
-def skipped_line(skipped: list[str]) -> str | None:
-    """The one stderr line naming the Markdown files skipped for having no front matter, or None."""
-    if not skipped:
-        return None
-    names = ", ".join(clean_text(name) for name in skipped[:SKIPPED_NAMED])  # a name must not act on a terminal
-    rest = len(skipped) - SKIPPED_NAMED
-    more = f" and {rest:,} more" if rest > 0 else ""
-    return f"skipped (no front matter, so not handoffs): {names}{more}"
 
 
 # ---------------------------------------------------------------------------
@@ -3034,6 +3080,7 @@ def compute_metrics(
         "handoffs": len(docs),
         "skipped": len(portfolio.skipped),
         "skipped_files": list(portfolio.skipped),
+        "misnamed_files": list(portfolio.misnamed),
         "table_info": table_sources(docs, counts),
         "tables": sorted(counts),
         "dynamodb": sorted({c.source for c in counts.values()}),
@@ -4425,12 +4472,19 @@ TABLES_NAMED = 12  # DynamoDB tables named in the data-sources line (the sample'
 def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) -> str:
     """The closing data-sources line: handoffs read and skipped, this report's tables and their time, as-of."""
     s = metrics["sources"]
-    skipped = ""
+
+    def named(files: list[str]) -> str:
+        rest = len(files) - SKIPPED_NAMED
+        return f"{', '.join(files[:SKIPPED_NAMED])}{f' and {format_count(rest)} more' if rest > 0 else ''}"
+
+    parts = []
     if s["skipped_files"]:
-        names = s["skipped_files"][:SKIPPED_NAMED]
-        rest = len(s["skipped_files"]) - len(names)
-        skipped = (f" ({_plural(len(s['skipped_files']), 'Markdown file')} without front matter skipped: "
-                   f"{', '.join(names)}{f' and {format_count(rest)} more' if rest else ''})")
+        parts.append(f"{_plural(len(s['skipped_files']), 'Markdown file')} without front matter skipped: "
+                     f"{named(s['skipped_files'])}")
+    if s.get("misnamed_files"):
+        parts.append(f"{_plural(len(s['misnamed_files']), 'file')} like a handoff but not named .md skipped: "
+                     f"{named(s['misnamed_files'])}")
+    skipped = f" ({'; '.join(parts)})" if parts else ""
     tables = report_tables(report, metrics) if report else s["table_info"]
     groups: dict[str, list[str]] = {}
     for t in tables[:TABLES_NAMED]:  # tables exported together share one time
@@ -6787,6 +6841,10 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     # terminal are told, so that a handoff whose front matter went missing is noticed.
     if skipped and (args.check or sys.stderr.isatty()):
         log.warning("%s", skipped)
+    # A file that looks like a handoff but is not named as one (ops.md.txt) is not normal:
+    # its project is missing from every report, so cron says so too.
+    if misnamed := skipped_line(portfolio.misnamed, MISNAMED_WHY):
+        log.warning("%s", misnamed)
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -6819,6 +6877,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
                  f"{_plural(len(portfolio.handoffs), 'handoff')}")
         if portfolio.skipped:
             found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
+                      "named on stderr)")
+        if portfolio.misnamed:
+            found += (f" ({_plural(len(portfolio.misnamed), 'file')} like a handoff but not named .md skipped, "
                       "named on stderr)")
         if args.dry_run:
             # what a send would still refuse to start without: said here, so that it is not first

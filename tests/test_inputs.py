@@ -319,13 +319,17 @@ def test_quoted_iso_date_is_a_date(tmp_path, updated):
 
 
 @pytest.mark.parametrize(
-    "files",
+    ("files", "advice"),
     [
-        pytest.param({}, id="empty-folder"),
-        pytest.param({"README.md": "# Notes\n", "notes.txt": "---\nentity: X\n---\n"}, id="no-front-matter"),
+        pytest.param({}, "check the setting", id="empty-folder"),
+        pytest.param({"README.md": "# Notes\n", "notes.txt": "# entity: X\n"}, "check the setting",
+                     id="no-front-matter"),
+        pytest.param({"README.md": "# Notes\n", "notes.txt": "---\nentity: X\n---\n"},
+                     "skipped (they look like handoffs but are not named *.md or *.markdown; rename them to "
+                     "read them): notes.txt", id="misnamed"),
     ],
 )
-def test_no_handoff_at_all(portfolio, capsys, files):
+def test_no_handoff_at_all(portfolio, capsys, files, advice):
     for name, text in files.items():
         (portfolio / "handoffs" / name).write_text(text)
 
@@ -335,11 +339,59 @@ def test_no_handoff_at_all(portfolio, capsys, files):
     assert status == 65
     assert out == ""
     assert error_lines(err) == [
-        (
-            f"HANDOFF_DIR {(portfolio / 'handoffs').resolve()}: no handoff documents "
-            "(*.md with front matter) found; check the setting"
-        )
+        f"HANDOFF_DIR {(portfolio / 'handoffs').resolve()}: no handoff documents (*.md with front matter) found; "
+        f"{advice}"
     ]
+
+
+@pytest.mark.parametrize(("name", "handoff"), [
+    ("ops.md", True), ("ops.MD", True), ("Ops.Md", True), ("ops.markdown", True), ("OPS.MARKDOWN", True),
+    ("ops.md.txt", False), ("ops.mdx", False), ("ops.txt", False), ("md", False), ("ops.md~", False),
+])
+def test_looks_like_handoff_name(name, handoff):
+    """The one rule for a handoff's file name, in any case: the S3 listing uses it too."""
+    assert ser.looks_like_handoff_name(name) is handoff
+
+
+def test_handoffs_named_md_in_any_case_or_markdown_are_read(tmp_path):
+    """ops.MD and ops.markdown were never read nor named: the CEO saw the cash of the other files only."""
+    for i, name in enumerate(["a.md", "b.MD", "c/Ops.Md", "d.markdown", "e.Markdown"]):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(doc(HEAD + f"cash: {i + 1}\n"))
+    portfolio = ser.read_handoffs(tmp_path)
+    assert [(h.file, h.project, h.data["cash"]) for h in portfolio.handoffs] == [
+        ("a.md", "a", 1), ("b.MD", "b", 2), ("c/Ops.Md", "Ops", 3), ("d.markdown", "d", 4), ("e.Markdown", "e", 5)]
+    assert portfolio.skipped == portfolio.misnamed == []
+
+
+def test_a_file_like_a_handoff_but_not_named_so_is_named_as_skipped(portfolio, capsys):
+    """A handoff saved as ops.md.txt or ops.yaml is named on stderr (cron too), by --check and in the sources line."""
+    handoffs = portfolio / "handoffs"
+    (handoffs / "site.md").write_text(doc(HEAD))
+    lookalike = doc("entity: Other\nstatus: active\nupdated: 2026-11-18\n")
+    (handoffs / "ops.md.txt").write_text("anything\n")  # by its name
+    (handoffs / "ops.md~").write_text(lookalike)
+    (handoffs / "eyd").mkdir()
+    (handoffs / "eyd" / "ops.yaml").write_bytes(b"\xef\xbb\xbf\n--- # ops\n# note\nentity: Other\n")  # by its text
+    (handoffs / "notes.txt").write_text("Notes\n---\nentity: in prose\n")  # no front matter: not a handoff
+    (handoffs / "config.yaml").write_text("---\nname: x\n")  # front matter without entity: not a handoff
+    (handoffs / "logo.png").write_bytes(b"\x89PNG\r\n" + bytes(600))
+    (handoffs / ".ops.md.swp").write_bytes(b"b0VIM 9.0" + lookalike.encode())  # an editor's: hidden
+    (handoffs / ".git").mkdir()
+    (handoffs / ".git" / "ORIG").write_text(lookalike)  # inside a hidden folder: not searched
+    os.mkfifo(handoffs / "pipe")  # never opened: it would wait for a writer
+
+    assert run(portfolio, "--only", "ceo") == 0  # a dry run without --check: as cron runs it, not a terminal
+    out, err = capsys.readouterr()
+    assert error_lines(err) == [
+        "skipped (they look like handoffs but are not named *.md or *.markdown; rename them to read them): "
+        "eyd/ops.yaml, ops.md.txt, ops.md~"]
+    assert ("Data sources: 1 handoff read (3 files like a handoff but not named .md skipped: eyd/ops.yaml, "
+            "ops.md.txt, ops.md~);") in " ".join(out.split())
+    assert run(portfolio, "--check", "--only", "ceo") == 0
+    out, err = capsys.readouterr()
+    assert "(3 files like a handoff but not named .md skipped, named on stderr)" in out
+    assert "eyd/ops.yaml, ops.md.txt, ops.md~" in err
 
 
 # ---------------------------------------------------------------------------
