@@ -1581,6 +1581,9 @@ class TableCount:
     done: int | None = None
     source: str = "export"
     exported: dt.datetime | None = None  # the export's exportTime; None when read live
+    # No item holds the checklist's done attribute (none is done): the attribute names its items
+    # do hold, for the error that the attribute is misspelt. None: some item holds it, or no done.
+    done_absent: list[str] | None = None
 
 
 @dataclass
@@ -1695,6 +1698,7 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
         raise InputError(f"{files_path}: not UTF-8 text ({exc}); re-sync the export") from None
     total = done = 0
     listed: dict[tuple[int, int], int] = {}  # each data file (by device and inode) -> its manifest line
+    data_paths = []
     for lineno, line in enumerate(manifest_lines, 1):
         if not line.strip():
             continue
@@ -1720,6 +1724,7 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
                     "the manifest is damaged: sync the export again"
                 )
         count, count_done = _read_data_file(data_path, done_attr, max_items=expected)
+        data_paths.append(data_path)
         if count != expected:
             holds = f"more than {expected}" if count > expected else str(count)
             raise InputError(
@@ -1734,8 +1739,9 @@ def read_export(table_dir: Path, done_attr: str | None = None) -> TableCount:
             f"{folder / 'manifest-summary.json'}: itemCount {expected_total} but the data files hold "
             f"{total} items; the export is damaged or partly synced: sync it again"
         )
+    absent = _export_attribute_names(data_paths, done_attr) if done_attr and total and not done else None
     return TableCount(table=table_dir.name, items=total, done=done if done_attr else None,
-                      exported=_parse_export_time(summary.get("exportTime")))
+                      exported=_parse_export_time(summary.get("exportTime")), done_absent=absent)
 
 
 def _local_data_path(folder: Path, key: str) -> Path:
@@ -1943,6 +1949,69 @@ def _parse_item_line(line: bytes, done_attr: str | None) -> int:
     return 1 if decode_attribute(item[done_attr]) is True else 0
 
 
+ATTRIBUTE_SAMPLE = 100  # items whose attribute names are gathered when none holds the done attribute
+
+
+def _export_attribute_names(paths: list[Path], done_attr: str) -> list[str] | None:
+    """The attribute names of an export's items when no item holds done_attr at its top level; None when one does.
+
+    Read only when no item was counted done, so the export was read once already. A
+    block of lines that holds neither the bytes `"name"` nor an escape cannot hold the
+    attribute (see _done_without_parsing) and is passed over, once the first
+    ATTRIBUTE_SAMPLE items have given their names; every other line is parsed.
+    """
+    patterns = _done_patterns(done_attr)
+    names: dict[str, None] = {}
+    sampled = 0
+    for path in paths:
+        lineno = 0
+        try:
+            with gzip.open(path, "rb") as fh:
+                for block in _blocks(fh):
+                    maybe = b"\\" in block or (patterns is not None and patterns[0] in block)
+                    if not maybe and sampled >= ATTRIBUTE_SAMPLE:
+                        lineno += block.count(b"\n")
+                        continue
+                    lines = block.split(b"\n")
+                    if not lines[-1]:
+                        lines.pop()
+                    for line in lines:
+                        lineno += 1
+                        if not line.strip(_JSON_SPACE):
+                            continue
+                        record = json.loads(line)
+                        item = record.get("Item") if isinstance(record, dict) else None
+                        if not isinstance(item, dict):
+                            raise ValueError('no "Item" map')
+                        if done_attr in item:
+                            return None
+                        if sampled < ATTRIBUTE_SAMPLE:
+                            names.update(dict.fromkeys(item))
+                            sampled += 1
+        except (OSError, EOFError, zlib.error, _LineTooLong) as exc:
+            raise InputError(f"{path}: not readable a second time ({exc}); sync the export again") from None
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise InputError(f"{path}:{lineno}: not a DynamoDB JSON item ({exc}); sync the export again") from None
+    return sorted(names)
+
+
+ATTRIBUTES_SHOWN = 10  # attribute names a misspelt checklist attribute's error lists, nearest first
+
+
+def done_attribute_error(need: TableNeed, count: TableCount) -> str:
+    """The error for a checklist whose done attribute no item of the table holds (a misspelt `done:`)."""
+    assert count.done_absent is not None
+    names = closest_names(need.done_attr or "", count.done_absent)
+    meant = near_miss(need.done_attr or "", count.done_absent)
+    guess = f"did you mean {meant!r}? " if meant else ""
+    have = ", ".join(repr(n) for n in names[:ATTRIBUTES_SHOWN]) or "none"
+    more = f" and {len(names) - ATTRIBUTES_SHOWN} more" if len(names) > ATTRIBUTES_SHOWN else ""
+    seen = "its items" if count.source == "live" else "the export's items"
+    return (f"{need.origin}: done attribute {need.done_attr!r} is on no item of table {need.table} "
+            f"({', '.join(sorted(need.entities))}; {count.items:,} items, {count.source}), so the checklist "
+            f"would read 0% done; {guess}{seen} have: {have}{more}; fix done: in the handoff")
+
+
 def table_needs(portfolio: Portfolio) -> dict[str, TableNeed]:
     """Collect the tables the handoffs name, in order of first mention."""
     needs: dict[str, TableNeed] = {}
@@ -1986,6 +2055,9 @@ def read_tables(
                 counts[need.table] = read_export(table_dir, need.done_attr)
             except InputError as exc:
                 errors.append(f"table {need.table} ({', '.join(sorted(need.entities))}): {exc}")
+            else:
+                if counts[need.table].done_absent is not None:
+                    errors.append(done_attribute_error(need, counts[need.table]))
         else:
             missing.append(need)
     if errors:
@@ -1996,6 +2068,10 @@ def read_tables(
             where = f"in DYNAMODB_EXPORT_DIR {export_dir}" if export_dir else "(DYNAMODB_EXPORT_DIR is not set)"
             raise InputError(f"DynamoDB table not found {where} and live reads are off: {names}")
         counts.update(live(missing))
+        errors = [done_attribute_error(need, counts[need.table]) for need in missing
+                  if need.table in counts and counts[need.table].done_absent is not None]
+        if errors:
+            raise InputErrors(errors)
     return counts
 
 
@@ -2033,12 +2109,33 @@ def scan_counts(
                 return scanned, matched
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def attribute_names(need: TableNeed) -> list[str] | None:
+        """_export_attribute_names, live: a Scan for items that hold the attribute, then names of a few items."""
+        kwargs: dict[str, Any] = {
+            "TableName": need.table, "Select": "COUNT", "FilterExpression": "attribute_exists(#d)",
+            "ExpressionAttributeNames": {"#d": need.done_attr},
+        }
+        while True:
+            page = client.scan(**kwargs)
+            if page["Count"]:
+                return None
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        # only the names of the items read are kept, never their values
+        items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
+        return sorted({name for item in items for name in item})
+
     counts: dict[str, TableCount] = {}
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for need in needs:
             futures = [pool.submit(segment, need, s) for s in range(segments)]
             try:
                 parts = [f.result() for f in futures]
+                items = sum(p[0] for p in parts)
+                done = sum(p[1] for p in parts) if need.done_attr else None
+                # Select=COUNT cannot see names: only a checklist none of whose items is done is asked more
+                absent = attribute_names(need) if need.done_attr and items and not done else None
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "ResourceNotFoundException":
@@ -2064,9 +2161,7 @@ def scan_counts(
             except BotoCoreError as exc:
                 raise _live_errors([need], where, _boto_reason(exc),
                                    "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
-            items = sum(p[0] for p in parts)
-            done = sum(p[1] for p in parts) if need.done_attr else None
-            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live")
+            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live", done_absent=absent)
     return counts
 
 
