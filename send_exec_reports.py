@@ -1283,11 +1283,16 @@ def file_errors(path: Path, found: list[tuple[int, str]], unshown: int = 0) -> I
     return InputErrors(lines, total=len(found) + unshown)
 
 
-def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) -> Handoff | None:
+UPDATED_AHEAD_DAYS = 1  # how far `updated` may run ahead of the day (a handoff written in a later time zone)
+
+
+def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None,
+                  today: dt.date | None = None) -> Handoff | None:
     """Read one handoff document; None when it has no front matter (not a handoff).
 
     Raises InputErrors with every error found in the document. personas maps each valid
-    persona, casefolded, to its spelling (None: persona is not checked).
+    persona, casefolded, to its spelling (None: persona is not checked). `updated` may be
+    at most UPDATED_AHEAD_DAYS after `today` (None: not checked).
     """
     found = read_front_matter(path)
     if found is None:
@@ -1307,6 +1312,12 @@ def parse_handoff(path: Path, rel: str, personas: dict[str, str] | None = None) 
             data = validator.fields(node, "", SCHEMA)
         except DocError as exc:
             validator.record(exc)
+        else:
+            updated = data["updated"]
+            if today is not None and isinstance(updated, dt.date) and (updated - today).days > UPDATED_AHEAD_DAYS:
+                validator.errors.append((validator.lines["updated"], (
+                    f"updated is {updated.isoformat()}, more than a day after {today.isoformat()} (the later of "
+                    "today and the report date): a handoff dated in the future is never stale; fix the date")))
     except yaml.YAMLError as exc:
         raise InputError(_yaml_error(path, exc, text, first_line)) from None
     finally:
@@ -1501,11 +1512,12 @@ def _gc_paused() -> Iterator[None]:
 
 
 @_gc_paused()
-def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> Portfolio:
-    """Read every *.md under handoff_dir; report every error of every document at once.
+def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None, today: dt.date | None = None) -> Portfolio:
+    """Read every handoff under handoff_dir; report every error of every document at once.
 
-    personas: those of the reports found; a shortfall's or action's persona must be one of
-    them (matched without regard to case). None leaves personas unchecked.
+    personas: those of the reports found; a shortfall's, action's or KPI's persona must be
+    one of them (matched without regard to case). None leaves personas unchecked. today:
+    the day no handoff may be dated more than UPDATED_AHEAD_DAYS after (None: not checked).
     """
     valid = None
     if personas is not None:
@@ -1521,7 +1533,7 @@ def read_handoffs(handoff_dir: Path, personas: Iterable[str] | None = None) -> P
     for path in paths:
         rel = path.relative_to(handoff_dir).as_posix()
         try:
-            handoff = parse_handoff(path, rel, valid)
+            handoff = parse_handoff(path, rel, valid, today)
         except InputErrors as exc:
             errors += exc.errors
             unshown += exc.total - len(exc.errors)
@@ -6929,7 +6941,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     after = after_send_settings(settings, reports)
     configuration_set = tag_settings(settings, reports)
     events_queue = events_queue_setting(settings)
-    portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports])  # every report's persona
+    # every report's persona; a handoff dated after the later of today and the as-of date is a
+    # mistake, while one dated after a past --as-of is a report written for an earlier week
+    portfolio = read_handoffs(settings.handoff_dir, [r.persona for r in reports], max(as_of, dt.date.today()))
     skipped = skipped_line(portfolio.skipped)
     # A README among the handoffs is normal, and every report's data-sources line names it:
     # cron (and a script reading a dry run) stays quiet about it; --check and a person at a

@@ -312,6 +312,30 @@ def test_unknown_keys_are_kept(tmp_path):
     assert data["team"] == {"size": 3}
 
 
+def test_a_handoff_dated_in_the_future_is_an_error(portfolio, capsys):
+    """`updated: 2062-11-18` was accepted, so that handoff was never stale."""
+    (portfolio / "handoffs" / "a.md").write_text(doc("entity: Acme\nstatus: active\nupdated: 2062-11-18\n"))
+    assert run(portfolio) == 65
+    out, err = capsys.readouterr()
+    today = max(dt.date.today(), dt.date.fromisoformat(AS_OF)).isoformat()
+    assert (out, error_lines(err)) == ("", [
+        f"{handoff_path(portfolio, 'a.md')}:4: updated is 2062-11-18, more than a day after {today} (the later of "
+        "today and the report date): a handoff dated in the future is never stale; fix the date",
+        "bad input: nothing was sent (1 error)"])
+
+
+def test_a_handoff_may_run_a_day_ahead_and_past_an_earlier_as_of(tmp_path, portfolio, capsys):
+    """A day ahead is a later time zone; a report for an earlier week (--as-of in the past) reads today's handoffs."""
+    (tmp_path / "a.md").write_text(doc("entity: Acme\nstatus: active\nupdated: 2026-11-23\n"))
+    assert ser.read_handoffs(tmp_path, today=dt.date(2026, 11, 22)).handoffs
+    with pytest.raises(ser.InputErrors):
+        ser.read_handoffs(tmp_path, today=dt.date(2026, 11, 21))
+    today = dt.date.today()
+    (portfolio / "handoffs" / "a.md").write_text(doc(f"entity: Acme\nstatus: active\nupdated: {today}\n"))
+    week_ago = (today - dt.timedelta(days=7)).isoformat()
+    assert ser.main(["--dry-run", "--env-file", str(portfolio / "repos.env"), "--as-of", week_ago, "--only", "ceo"]) == 0
+
+
 @pytest.mark.parametrize("updated", ['"2026-11-18"', "'2026-11-18'", "2026-11-18"])
 def test_quoted_iso_date_is_a_date(tmp_path, updated):
     (tmp_path / "a.md").write_text(doc(f"entity: Acme\nstatus: active\nupdated: {updated}\n"))
