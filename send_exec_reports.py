@@ -1976,21 +1976,17 @@ def _export_attribute_names(paths: list[Path], done_attr: str) -> list[str] | No
     names: dict[str, None] = {}
     sampled = 0
     for path in paths:
-        lineno = 0
+        before = at = 0  # lines before the block; the line being read
         try:
             with gzip.open(path, "rb") as fh:
                 for block in _blocks(fh):
                     maybe = b"\\" in block or (patterns is not None and patterns[0] in block)
+                    first, before = before, before + block.count(b"\n")
                     if not maybe and sampled >= ATTRIBUTE_SAMPLE:
-                        lineno += block.count(b"\n")
                         continue
-                    lines = block.split(b"\n")
-                    if not lines[-1]:
-                        lines.pop()
-                    for line in lines:
-                        lineno += 1
+                    for at, line in enumerate(block.split(b"\n"), first + 1):  # noqa: B007 (named in the error)
                         if not line.strip(_JSON_SPACE):
-                            continue
+                            continue  # a blank line, or the empty text after the block's last line break
                         record = json.loads(line)
                         item = record.get("Item") if isinstance(record, dict) else None
                         if not isinstance(item, dict):
@@ -2003,7 +1999,7 @@ def _export_attribute_names(paths: list[Path], done_attr: str) -> list[str] | No
         except (OSError, EOFError, zlib.error, _LineTooLong) as exc:
             raise InputError(f"{path}: not readable a second time ({exc}); sync the export again") from None
         except (ValueError, TypeError, RecursionError) as exc:
-            raise InputError(f"{path}:{lineno}: not a DynamoDB JSON item ({exc}); sync the export again") from None
+            raise InputError(f"{path}:{at}: not a DynamoDB JSON item ({exc}); sync the export again") from None
     return sorted(names)
 
 

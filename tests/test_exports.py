@@ -391,6 +391,17 @@ def export_with_data_file(tmp_path: Path, raw_gz: bytes, item_count: int) -> tup
 ITEM_LINE = b'{"Item":{"pk":{"S":"t1"},"completed":{"BOOL":true}}}\n'
 
 
+def test_a_damaged_line_counted_by_bytes_is_named_when_the_done_attribute_is_looked_for(tmp_path):
+    """The second read of a checklist none of whose items is done parses lines the fast count did not: named by line."""
+    lines = [b'{"Item":{"pk":{"S":"t%d"},"completed":{"BOOL":false}}}\n' % i for i in range(4)]
+    lines[2] = b'{"Item":{"pk":{"S":"t2"},damaged}}\n'
+    table_dir, data = export_with_data_file(tmp_path, gzip.compress(b"".join(lines)), 4)
+    assert ser.read_export(table_dir, done_attr="completed").items == 4  # counted by its bytes: not parsed
+    with pytest.raises(ser.InputError) as info:
+        ser.read_export(table_dir, done_attr="complete")
+    assert str(info.value).startswith(f"{data}:3: not a DynamoDB JSON item (")
+
+
 @pytest.mark.parametrize(("before", "line"), [(0, 1), (2, 3)])
 def test_a_line_over_1_mib_is_an_error_naming_file_and_line(tmp_path, before, line):
     """3 MiB without a newline: refused once 1 MiB of it is held, never re-split as it grows."""
