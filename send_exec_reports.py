@@ -341,7 +341,56 @@ def read_settings(env_file: str | None, environ: dict[str, str] | None = None) -
 
 
 SETTINGS_MAX_BYTES = 64 << 10  # a repos.env is a few kB: a file far past this is none, refused before parsing
-SETTING_TYPO_CUTOFF = 0.8  # how alike a name must be to a setting's to be taken for its misspelling
+TYPO_CUTOFF = 0.8  # how alike (difflib's ratio) a name must be to a setting's or key's to be taken for its misspelling
+
+
+def _typo_distance(a: str, b: str) -> int:
+    """Letters inserted, deleted, substituted or swapped side by side to make b of a (capped at 2)."""
+    if abs(len(a) - len(b)) > 1:
+        return 2
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return min(prev[-1], 2)
+
+
+def closest_names(name: str, known: Iterable[str]) -> list[str]:
+    """The known names, nearest to `name` first (case does not count): for "did you mean" lists."""
+    import difflib
+
+    folded = name.casefold()
+
+    def nearness(k: str) -> tuple[int, float]:
+        return _typo_distance(folded, k.casefold()), -difflib.SequenceMatcher(None, folded, k.casefold()).ratio()
+
+    return sorted(dict.fromkeys(known), key=nearness)
+
+
+def near_miss(name: str, known: Iterable[str]) -> str | None:
+    """The known name `name` is probably a misspelling of, or None.
+
+    A near miss differs in case, or by one letter inserted, deleted, substituted or swapped
+    with its neighbour (`shortfals`, `Cash`, `taget`, `di` for `id`), or is as alike as
+    TYPO_CUTOFF by difflib's ratio (`EXEC_REPORTS_BCC`).
+    """
+    import difflib
+
+    folded = name.casefold()
+    for k in closest_names(name, known):
+        other = k.casefold()
+        if other != folded and (_typo_distance(folded, other) <= 1
+                                or difflib.SequenceMatcher(None, folded, other).ratio() >= TYPO_CUTOFF):
+            return k
+        if other == folded and k != name:
+            return k
+        break
+    return None
 
 
 def setting_key(name: str) -> str:
@@ -396,10 +445,7 @@ def check_settings_lines(path: Path, text: str) -> None:
 
 def misspelt_setting(name: str) -> str | None:
     """The setting a name that is none probably meant (HANDOF_DIR: HANDOFF_DIR), or None."""
-    import difflib
-
-    close = difflib.get_close_matches(name.upper(), SETTING_NAMES + AWS_NAMES, n=1, cutoff=SETTING_TYPO_CUTOFF)
-    return close[0] if close else None
+    return near_miss(name, SETTING_NAMES + AWS_NAMES)
 
 
 # The secret's JSON holds this tool's settings only: a name that is none is a mistake. The
@@ -732,10 +778,12 @@ class Handoff:
 
 @dataclass
 class Portfolio:
-    """All handoffs read from HANDOFF_DIR, and the Markdown files skipped (relative paths)."""
+    """All handoffs read from HANDOFF_DIR, the Markdown files skipped (no front matter), and the
+    files skipped that look like handoffs but are not named *.md or *.markdown (relative paths)."""
 
     handoffs: list[Handoff]
     skipped: list[str] = field(default_factory=list)
+    misnamed: list[str] = field(default_factory=list)
 
 
 class DocError(Exception):
@@ -748,7 +796,8 @@ class DocError(Exception):
 
 # A field spec is a kind name, or a tuple: ("enum", values), ("list", fields),
 # ("map", fields), ("months", fields), ("amounts",), ("table",), ("checklist",),
-# ("persona",). A field name ending in "!" is required.
+# ("persona",), ("fixes",) (the title of a shortfall or security finding of the same
+# entity, checked once every handoff is read). A field name ending in "!" is required.
 Spec = Any
 
 MONEY = "number"  # any amount or count: an exact Decimal built from the text as written
@@ -774,7 +823,8 @@ SCHEMA: dict[str, Spec] = {
     "financials": ("months", {"revenue!": MONEY, "expenses!": MONEY, "debt_service": MONEY}),
     "kpis": (
         "list",
-        {"name!": "text", "value": MONEY, "target": MONEY, "better": ("enum", ("higher", "lower")), "unit": "text"},
+        {"name!": "text", "value": MONEY, "target": MONEY, "better": ("enum", ("higher", "lower")), "unit": "text",
+         "persona": PERSONA},
     ),
     "stack": (
         "list",
@@ -808,7 +858,8 @@ SCHEMA: dict[str, Spec] = {
     "shortfalls": ("list", {"title!": "text", "urgency!": ("enum", URGENCIES), "persona": PERSONA}),
     "actions": (
         "list",
-        {"title!": "text", "due": "date", "priority": "integer", "persona": PERSONA, "done": "bool"},
+        {"title!": "text", "due": "date", "priority": "integer", "persona": PERSONA, "done": "bool",
+         "fixes": ("fixes",)},
     ),
     "revenue_recognition": (
         "list",
@@ -1093,8 +1144,10 @@ class _Validator:
     def fields(self, node: yaml.Node, key: str, spec: dict[str, Spec]) -> dict[str, Any]:
         """Validate a mapping against named fields.
 
-        Unknown keys are kept at the top of a document (and ignored); inside a list
-        item or mapping they are dropped, so nothing unchecked reaches the figures.
+        A key the format does not define is a typing slip, never silently dropped: an
+        error naming the key it probably meant, and inside a list item or mapping an
+        error whatever it is (listing the keys there). At the top of a document a key
+        unlike every defined one is kept for people (notes:, links:) and ignored.
         """
         pairs = self.mapping(node, key)
         plain, required = _field_names(spec)
@@ -1104,13 +1157,21 @@ class _Validator:
                 if fname not in given:
                     self.record(DocError(node, _join(key, fname), "is required but missing; add it"))
         out: dict[str, Any] = dict.fromkeys(plain)
-        for name, _knode, vnode in pairs:
+        for name, knode, vnode in pairs:
             if name in plain:
                 try:
                     out[name] = self.value(vnode, _join(key, name), plain[name], required=name in required)
                 except DocError as exc:
                     self.record(exc)
-            elif not key:
+            elif (meant := near_miss(name, plain)) is not None:
+                keys = (f"; the keys here are: {', '.join(plain)}" if key
+                        else " (a key kept for people must be unlike every key of the format)")
+                self.record(DocError(knode, _join(key, name),
+                                     f"is not a key of the format (did you mean {meant}?); fix its name{keys}"))
+            elif key:
+                self.record(DocError(knode, _join(key, name),
+                                     f"is not a key of the format; the keys here are: {', '.join(plain)}"))
+            else:
                 out[name] = self.scalar(vnode)
         return out
 
@@ -1132,6 +1193,11 @@ class _Validator:
                 return raw
             if kind == "persona":
                 return self.persona(node, key)
+            if kind == "fixes":
+                text = self.value(node, key, "text")
+                if text is not None:  # its line, for the error if it names nothing
+                    self.lines[key] = self.line(node)
+                return text
             if self._is_null(node) and not required:
                 return None
             if kind == "list":
@@ -1460,11 +1526,6 @@ class S3Path:
             return fh.read().decode(encoding)
 
 
-def looks_like_handoff_name(name: str) -> bool:
-    """Whether a file's name makes it a candidate handoff, in a folder or under an S3 prefix: *.md."""
-    return name.endswith(".md")
-
-
 def read_front_matter(path: Path | S3Path) -> tuple[str, int] | None:
     """Read a handoff's front matter: (text, file line of its first line), None if it has none.
 
@@ -1625,11 +1686,16 @@ def file_errors(path: Path | S3Path, found: list[tuple[int, str]], unshown: int 
     return InputErrors(lines, total=len(found) + unshown)
 
 
-def parse_handoff(path: Path | S3Path, rel: str, personas: dict[str, str] | None = None) -> Handoff | None:
+UPDATED_AHEAD_DAYS = 1  # how far `updated` may run ahead of the day (a handoff written in a later time zone)
+
+
+def parse_handoff(path: Path | S3Path, rel: str, personas: dict[str, str] | None = None,
+                  today: dt.date | None = None) -> Handoff | None:
     """Read one handoff document; None when it has no front matter (not a handoff).
 
     Raises InputErrors with every error found in the document. personas maps each valid
-    persona, casefolded, to its spelling (None: persona is not checked).
+    persona, casefolded, to its spelling (None: persona is not checked). `updated` may be
+    at most UPDATED_AHEAD_DAYS after `today` (None: not checked).
     """
     found = read_front_matter(path)
     if found is None:
@@ -1649,6 +1715,12 @@ def parse_handoff(path: Path | S3Path, rel: str, personas: dict[str, str] | None
             data = validator.fields(node, "", SCHEMA)
         except DocError as exc:
             validator.record(exc)
+        else:
+            updated = data["updated"]
+            if today is not None and isinstance(updated, dt.date) and (updated - today).days > UPDATED_AHEAD_DAYS:
+                validator.errors.append((validator.lines["updated"], (
+                    f"updated is {updated.isoformat()}, more than a day after {today.isoformat()} (the later of "
+                    "today and the report date): a handoff dated in the future is never stale; fix the date")))
     except yaml.YAMLError as exc:
         raise InputError(_yaml_error(path, exc, text, first_line)) from None
     finally:
@@ -1668,16 +1740,55 @@ def _refuse_references_safely(path: Path | S3Path, text: str, first_line: int) -
         raise InputError(_yaml_error(path, exc, text, first_line)) from None
 
 
-def _markdown_files(root: Path | S3Path) -> tuple[list[Any], list[str]]:
-    """Every *.md file under root, each file once however many links reach it, sorted; and errors.
+HANDOFF_SUFFIXES = (".md", ".markdown")
+LOOKALIKE_BYTES = 512  # what is read of a file not named as a handoff to see whether it is one
+# A name that holds a handoff's suffix with more after it: ops.md.txt, ops.md~, ops.MD.bak.
+_MISNAMED_RE = re.compile(r"\.(?:md|markdown)[^a-z0-9]", re.IGNORECASE)
+_ENTITY_LINE_RE = re.compile(rb"^entity[ \t]*:", re.MULTILINE)
+
+
+def looks_like_handoff_name(name: str) -> bool:
+    """Whether a file name is a handoff's: *.md or *.markdown, in any case (ops.MD, Ops.Markdown)."""
+    return name.lower().endswith(HANDOFF_SUFFIXES)
+
+
+def _misnamed_handoff(path: Path) -> bool:
+    """Whether a file not named as a handoff looks like one, so that it is named as skipped.
+
+    Its name holds a handoff's suffix with more after it (ops.md.txt, ops.md~), or its
+    first LOOKALIKE_BYTES open with front matter (a '---' line, after a byte order mark
+    and blank lines) holding an `entity:` line (ops.txt, ops.yaml). Hidden files (an
+    editor's .ops.md.swp) are left alone; only regular files are opened.
+    """
+    if _MISNAMED_RE.search(path.name):
+        return True
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(LOOKALIKE_BYTES)
+    except OSError:
+        return False  # nothing says it is a handoff; a file that is one would be named *.md
+    head = head.removeprefix(_BOM).lstrip(b" \t\r\n")
+    first, _, rest = head.partition(b"\n")
+    return bool(_OPEN_RE.fullmatch(first + b"\n") and _ENTITY_LINE_RE.search(rest))
+
+
+def _markdown_files(root: Path | S3Path) -> tuple[list[Any], list[str], list[Path]]:
+    """Every handoff-named file under root, each once however many links reach it, sorted; errors;
+    and the files that look like handoffs but are not named so (see _misnamed_handoff).
 
     Symlinked folders are followed (once each); a link that leads nowhere, or to what is
-    not a file, is an error naming it, never a silently missing project. Under an S3
-    prefix every key is a file, reached once.
+    not a file, is an error naming it, never a silently missing project. Hidden folders
+    (.git) are not searched for misnamed handoffs. Under an S3 prefix every key is a file,
+    reached once.
     """
     if isinstance(root, S3Path):
-        return sorted(p for p in root.files() if looks_like_handoff_name(p.name)), []
+        keys = list(root.files())  # a key's first bytes are not read for a lookalike: only its name tells
+        return (sorted(p for p in keys if looks_like_handoff_name(p.name)), [],
+                sorted(p for p in keys if not looks_like_handoff_name(p.name) and _MISNAMED_RE.search(p.name)))
     found: list[Path] = []
+    misnamed: list[Path] = []
     seen: set[tuple[int, int]] = set()
 
     def unreadable(exc: OSError) -> None:
@@ -1691,6 +1802,9 @@ def _markdown_files(root: Path | S3Path) -> tuple[list[Any], list[str]]:
         seen.add((st.st_dev, st.st_ino))
         dirs.sort()
         found += [Path(folder) / f for f in files if looks_like_handoff_name(f)]
+        hidden = any(part.startswith(".") for part in Path(folder).relative_to(root).parts)
+        misnamed += [Path(folder) / f for f in files if not (hidden or f.startswith(".") or looks_like_handoff_name(f))
+                     and _misnamed_handoff(Path(folder) / f)]
     files_read: list[Path] = []
     errors: list[str] = []
     seen.clear()
@@ -1711,7 +1825,7 @@ def _markdown_files(root: Path | S3Path) -> tuple[list[Any], list[str]]:
             continue
         seen.add((st.st_dev, st.st_ino))
         files_read.append(path)
-    return files_read, errors
+    return files_read, errors, sorted(misnamed)
 
 
 def name_key(name: str) -> str:
@@ -1734,6 +1848,59 @@ RESERVED_ENTITIES = {
 }
 
 
+SKIPPED_NAMED = 5  # files named in the skipped line (and the data-sources line); the rest are counted
+
+
+MISNAMED_WHY = "they look like handoffs but are not named *.md or *.markdown; rename them to read them"
+
+
+def skipped_line(skipped: list[str], why: str = "no front matter, so not handoffs") -> str | None:
+    """The one stderr line naming the files skipped (for having no front matter, or `why`), or None."""
+    if not skipped:
+        return None
+    names = ", ".join(clean_text(name) for name in skipped[:SKIPPED_NAMED])  # a name must not act on a terminal
+    rest = len(skipped) - SKIPPED_NAMED
+    more = f" and {rest:,} more" if rest > 0 else ""
+    return f"skipped ({why}): {names}{more}"
+
+
+TITLES_SHOWN = 5  # titles a `fixes:` that names nothing is told it could mean, nearest first
+
+
+def link_fixes(handoffs: list[Handoff], handoff_dir: Path) -> list[str]:
+    """Match each action's `fixes:` to a shortfall or security finding of its entity; the errors.
+
+    Matched without regard to case or spacing, in any handoff of the entity; the action
+    then holds the title as the shortfall or finding writes it.
+    """
+    titles: dict[str, dict[str, str]] = {}  # folded entity -> folded title -> the title as written
+    for h in handoffs:
+        mine = titles.setdefault(name_key(h.entity), {})
+        for item in h.data.get("shortfalls") or []:
+            mine.setdefault(name_key(item["title"]), item["title"])
+        for item in h.data.get("security") or []:
+            mine.setdefault(name_key(item["finding"]), item["finding"])
+    errors = []
+    for h in handoffs:
+        mine = titles[name_key(h.entity)]
+        for i, action in enumerate(h.data.get("actions") or []):
+            named = action.get("fixes")
+            if named is None:
+                continue
+            if (title := mine.get(name_key(named))) is not None:
+                action["fixes"] = title
+                continue
+            where = f"{handoff_dir / h.file}:{h.lines.get(f'actions[{i}].fixes', h.lines.get('actions'))}"
+            if mine:
+                could = ", ".join(repr(t) for t in closest_names(named, mine.values())[:TITLES_SHOWN])
+                hint = f"name one of its titles (nearest first): {could}"
+            else:
+                hint = "it has none in any handoff: add the shortfall, or remove fixes:"
+            errors.append(f"{where}: actions[{i}].fixes is {named!r}, which names no shortfall or security "
+                          f"finding of {h.entity}; {hint}")
+    return errors
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Hold Python's cycle collector while handoffs are read.
@@ -1753,11 +1920,13 @@ def _gc_paused() -> Iterator[None]:
 
 
 @_gc_paused()
-def read_handoffs(handoff_dir: Path | S3Path, personas: Iterable[str] | None = None) -> Portfolio:
-    """Read every *.md under handoff_dir; report every error of every document at once.
+def read_handoffs(handoff_dir: Path | S3Path, personas: Iterable[str] | None = None,
+                  today: dt.date | None = None) -> Portfolio:
+    """Read every handoff under handoff_dir; report every error of every document at once.
 
-    personas: those of the reports found; a shortfall's or action's persona must be one of
-    them (matched without regard to case). None leaves personas unchecked.
+    personas: those of the reports found; a shortfall's, action's or KPI's persona must be
+    one of them (matched without regard to case). None leaves personas unchecked. today:
+    the day no handoff may be dated more than UPDATED_AHEAD_DAYS after (None: not checked).
     """
     valid = None
     if personas is not None:
@@ -1765,14 +1934,15 @@ def read_handoffs(handoff_dir: Path | S3Path, personas: Iterable[str] | None = N
         for persona in personas:
             valid.setdefault(persona.casefold(), persona)
     portfolio = Portfolio(handoffs=[])
-    paths, errors = _markdown_files(handoff_dir)
+    paths, errors, misnamed = _markdown_files(handoff_dir)
+    portfolio.misnamed = [path.relative_to(handoff_dir).as_posix() for path in misnamed]
     unshown = 0  # errors counted but not shown (a file's past ERRORS_SHOWN)
     projects: dict[tuple[str, str], Path | S3Path] = {}
     spellings: dict[str, tuple[str, Path | S3Path]] = {}  # folded entity -> its first spelling and file
     for path in paths:
         rel = path.relative_to(handoff_dir).as_posix()
         try:
-            handoff = parse_handoff(path, rel, valid)
+            handoff = parse_handoff(path, rel, valid, today)
         except InputErrors as exc:
             errors += exc.errors
             unshown += exc.total - len(exc.errors)
@@ -1808,27 +1978,15 @@ def read_handoffs(handoff_dir: Path | S3Path, personas: Iterable[str] | None = N
             continue
         projects[key] = path
         portfolio.handoffs.append(handoff)
+    errors += link_fixes(portfolio.handoffs, handoff_dir)
     if errors:
         raise InputErrors(errors, total=len(errors) + unshown)
     if not portfolio.handoffs:
         raise InputError(
             f"HANDOFF_DIR {handoff_dir}: no handoff documents (*.md with front matter) found; "
-            "check the setting"
+            + (f"{skipped_line(portfolio.misnamed, MISNAMED_WHY)}" if portfolio.misnamed else "check the setting")
         )
     return portfolio
-
-
-SKIPPED_NAMED = 5  # files named in the skipped line (and the data-sources line); the rest are counted
-
-
-def skipped_line(skipped: list[str]) -> str | None:
-    """The one stderr line naming the Markdown files skipped for having no front matter, or None."""
-    if not skipped:
-        return None
-    names = ", ".join(clean_text(name) for name in skipped[:SKIPPED_NAMED])  # a name must not act on a terminal
-    rest = len(skipped) - SKIPPED_NAMED
-    more = f" and {rest:,} more" if rest > 0 else ""
-    return f"skipped (no front matter, so not handoffs): {names}{more}"
 
 
 # ---------------------------------------------------------------------------
@@ -1844,6 +2002,9 @@ class TableCount:
     done: int | None = None
     source: str = "export"
     exported: dt.datetime | None = None  # the export's exportTime; None when read live
+    # No item holds the checklist's done attribute (none is done): the attribute names its items
+    # do hold, for the error that the attribute is misspelt. None: some item holds it, or no done.
+    done_absent: list[str] | None = None
 
 
 @dataclass
@@ -1958,6 +2119,7 @@ def read_export(table_dir: Path | S3Path, done_attr: str | None = None) -> Table
         raise InputError(f"{files_path}: not UTF-8 text ({exc}); re-sync the export") from None
     total = done = 0
     listed: dict[Any, int] = {}  # each data file (by device and inode, or its S3 key) -> its manifest line
+    data_paths = []
     for lineno, line in enumerate(manifest_lines, 1):
         if not line.strip():
             continue
@@ -1984,6 +2146,7 @@ def read_export(table_dir: Path | S3Path, done_attr: str | None = None) -> Table
                     "the manifest is damaged: sync the export again"
                 )
         count, count_done = _read_data_file(data_path, done_attr, max_items=expected)
+        data_paths.append(data_path)
         if count != expected:
             holds = f"more than {expected}" if count > expected else str(count)
             raise InputError(
@@ -1998,8 +2161,9 @@ def read_export(table_dir: Path | S3Path, done_attr: str | None = None) -> Table
             f"{folder / 'manifest-summary.json'}: itemCount {expected_total} but the data files hold "
             f"{total} items; the export is damaged or partly synced: sync it again"
         )
+    absent = _export_attribute_names(data_paths, done_attr) if done_attr and total and not done else None
     return TableCount(table=table_dir.name, items=total, done=done if done_attr else None,
-                      exported=_parse_export_time(summary.get("exportTime")))
+                      exported=_parse_export_time(summary.get("exportTime")), done_absent=absent)
 
 
 def _local_data_path(folder: Any, key: str) -> Any:
@@ -2207,6 +2371,65 @@ def _parse_item_line(line: bytes, done_attr: str | None) -> int:
     return 1 if decode_attribute(item[done_attr]) is True else 0
 
 
+ATTRIBUTE_SAMPLE = 100  # items whose attribute names are gathered when none holds the done attribute
+
+
+def _export_attribute_names(paths: list[Path], done_attr: str) -> list[str] | None:
+    """The attribute names of an export's items when no item holds done_attr at its top level; None when one does.
+
+    Read only when no item was counted done, so the export was read once already. A
+    block of lines that holds neither the bytes `"name"` nor an escape cannot hold the
+    attribute (see _done_without_parsing) and is passed over, once the first
+    ATTRIBUTE_SAMPLE items have given their names; every other line is parsed.
+    """
+    patterns = _done_patterns(done_attr)
+    names: dict[str, None] = {}
+    sampled = 0
+    for path in paths:
+        before = at = 0  # lines before the block; the line being read
+        try:
+            with gzip.open(path, "rb") as fh:
+                for block in _blocks(fh):
+                    maybe = b"\\" in block or (patterns is not None and patterns[0] in block)
+                    first, before = before, before + block.count(b"\n")
+                    if not maybe and sampled >= ATTRIBUTE_SAMPLE:
+                        continue
+                    for at, line in enumerate(block.split(b"\n"), first + 1):  # noqa: B007 (named in the error)
+                        if not line.strip(_JSON_SPACE):
+                            continue  # a blank line, or the empty text after the block's last line break
+                        record = json.loads(line)
+                        item = record.get("Item") if isinstance(record, dict) else None
+                        if not isinstance(item, dict):
+                            raise ValueError('no "Item" map')
+                        if done_attr in item:
+                            return None
+                        if sampled < ATTRIBUTE_SAMPLE:
+                            names.update(dict.fromkeys(item))
+                            sampled += 1
+        except (OSError, EOFError, zlib.error, _LineTooLong) as exc:
+            raise InputError(f"{path}: not readable a second time ({exc}); sync the export again") from None
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise InputError(f"{path}:{at}: not a DynamoDB JSON item ({exc}); sync the export again") from None
+    return sorted(names)
+
+
+ATTRIBUTES_SHOWN = 10  # attribute names a misspelt checklist attribute's error lists, nearest first
+
+
+def done_attribute_error(need: TableNeed, count: TableCount) -> str:
+    """The error for a checklist whose done attribute no item of the table holds (a misspelt `done:`)."""
+    assert count.done_absent is not None
+    names = closest_names(need.done_attr or "", count.done_absent)
+    meant = near_miss(need.done_attr or "", count.done_absent)
+    guess = f"did you mean {meant!r}? " if meant else ""
+    have = ", ".join(repr(n) for n in names[:ATTRIBUTES_SHOWN]) or "none"
+    more = f" and {len(names) - ATTRIBUTES_SHOWN} more" if len(names) > ATTRIBUTES_SHOWN else ""
+    seen = "its items" if count.source == "live" else "the export's items"
+    return (f"{need.origin}: done attribute {need.done_attr!r} is on no item of table {need.table} "
+            f"({', '.join(sorted(need.entities))}; {count.items:,} items, {count.source}), so the checklist "
+            f"would read 0% done; {guess}{seen} have: {have}{more}; fix done: in the handoff")
+
+
 def table_needs(portfolio: Portfolio) -> dict[str, TableNeed]:
     """Collect the tables the handoffs name, in order of first mention."""
     needs: dict[str, TableNeed] = {}
@@ -2250,6 +2473,9 @@ def read_tables(
                 counts[need.table] = read_export(table_dir, need.done_attr)
             except InputError as exc:
                 errors.append(f"table {need.table} ({', '.join(sorted(need.entities))}): {exc}")
+            else:
+                if counts[need.table].done_absent is not None:
+                    errors.append(done_attribute_error(need, counts[need.table]))
         else:
             missing.append(need)
     if errors:
@@ -2260,6 +2486,10 @@ def read_tables(
             where = f"in DYNAMODB_EXPORT_DIR {export_dir}" if export_dir else "(DYNAMODB_EXPORT_DIR is not set)"
             raise InputError(f"DynamoDB table not found {where} and live reads are off: {names}")
         counts.update(live(missing))
+        errors = [done_attribute_error(need, counts[need.table]) for need in missing
+                  if need.table in counts and counts[need.table].done_absent is not None]
+        if errors:
+            raise InputErrors(errors)
     return counts
 
 
@@ -2297,12 +2527,33 @@ def scan_counts(
                 return scanned, matched
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def attribute_names(need: TableNeed) -> list[str] | None:
+        """_export_attribute_names, live: a Scan for items that hold the attribute, then names of a few items."""
+        kwargs: dict[str, Any] = {
+            "TableName": need.table, "Select": "COUNT", "FilterExpression": "attribute_exists(#d)",
+            "ExpressionAttributeNames": {"#d": need.done_attr},
+        }
+        while True:
+            page = client.scan(**kwargs)
+            if page["Count"]:
+                return None
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        # only the names of the items read are kept, never their values
+        items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
+        return sorted({name for item in items for name in item})
+
     counts: dict[str, TableCount] = {}
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for need in needs:
             futures = [pool.submit(segment, need, s) for s in range(segments)]
             try:
                 parts = [f.result() for f in futures]
+                items = sum(p[0] for p in parts)
+                done = sum(p[1] for p in parts) if need.done_attr else None
+                # Select=COUNT cannot see names: only a checklist none of whose items is done is asked more
+                absent = attribute_names(need) if need.done_attr and items and not done else None
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "ResourceNotFoundException":
@@ -2328,9 +2579,7 @@ def scan_counts(
             except BotoCoreError as exc:
                 raise _live_errors([need], where, _boto_reason(exc),
                                    "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
-            items = sum(p[0] for p in parts)
-            done = sum(p[1] for p in parts) if need.done_attr else None
-            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live")
+            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live", done_absent=absent)
     return counts
 
 
@@ -3366,6 +3615,7 @@ def compute_metrics(
         "handoffs": len(docs),
         "skipped": len(portfolio.skipped),
         "skipped_files": list(portfolio.skipped),
+        "misnamed_files": list(portfolio.misnamed),
         "table_info": table_sources(docs, counts, as_of),
         "tables": sorted(counts),
         "dynamodb": sorted({c.source for c in counts.values()}),
@@ -5033,12 +5283,19 @@ TABLES_NAMED = 12  # DynamoDB tables named in the data-sources line (the sample'
 def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) -> str:
     """The closing data-sources line: handoffs read and skipped, this report's tables and their time, as-of."""
     s = metrics["sources"]
-    skipped = ""
+
+    def named(files: list[str]) -> str:
+        rest = len(files) - SKIPPED_NAMED
+        return f"{', '.join(files[:SKIPPED_NAMED])}{f' and {format_count(rest)} more' if rest > 0 else ''}"
+
+    parts = []
     if s["skipped_files"]:
-        names = s["skipped_files"][:SKIPPED_NAMED]
-        rest = len(s["skipped_files"]) - len(names)
-        skipped = (f" ({_plural(len(s['skipped_files']), 'Markdown file')} without front matter skipped: "
-                   f"{', '.join(names)}{f' and {format_count(rest)} more' if rest else ''})")
+        parts.append(f"{_plural(len(s['skipped_files']), 'Markdown file')} without front matter skipped: "
+                     f"{named(s['skipped_files'])}")
+    if s.get("misnamed_files"):
+        parts.append(f"{_plural(len(s['misnamed_files']), 'file')} like a handoff but not named .md skipped: "
+                     f"{named(s['misnamed_files'])}")
+    skipped = f" ({'; '.join(parts)})" if parts else ""
     tables = report_tables(report, metrics) if report else s["table_info"]
     groups: dict[str, list[str]] = {}
     for t in tables[:TABLES_NAMED]:  # tables exported together share one time
@@ -7445,13 +7702,19 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     configuration_set = tag_settings(settings, reports)
     events_queue = events_queue_setting(settings)
     handoff_dir = input_location(settings, "HANDOFF_DIR", settings.handoff_dir)
-    portfolio = read_handoffs(handoff_dir, [r.persona for r in reports])  # every report's persona
+    # every report's persona; a handoff dated after the later of today and the as-of date is a
+    # mistake, while one dated after a past --as-of is a report written for an earlier week
+    portfolio = read_handoffs(handoff_dir, [r.persona for r in reports], max(as_of, dt.date.today()))
     skipped = skipped_line(portfolio.skipped)
     # A README among the handoffs is normal, and every report's data-sources line names it:
     # cron (and a script reading a dry run) stays quiet about it; --check and a person at a
     # terminal are told, so that a handoff whose front matter went missing is noticed.
     if skipped and (args.check or sys.stderr.isatty()):
         log.warning("%s", skipped)
+    # A file that looks like a handoff but is not named as one (ops.md.txt) is not normal:
+    # its project is missing from every report, so cron says so too.
+    if misnamed := skipped_line(portfolio.misnamed, MISNAMED_WHY):
+        log.warning("%s", misnamed)
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -7486,6 +7749,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
                  f"{_plural(len(portfolio.handoffs), 'handoff')}")
         if portfolio.skipped:
             found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
+                      "named on stderr)")
+        if portfolio.misnamed:
+            found += (f" ({_plural(len(portfolio.misnamed), 'file')} like a handoff but not named .md skipped, "
                       "named on stderr)")
         if args.dry_run:
             # what a send would still refuse to start without: said here, so that it is not first
@@ -7649,16 +7915,14 @@ class _ErrorLines(logging.Handler):
 
 def event_argv(event: Any) -> list[str]:
     """The command line an invocation's event stands for (as_of, only, dry_run), checked; no repos.env."""
-    import difflib
-
     event = {} if event is None else event
     if not isinstance(event, dict):
         raise UsageError(f"the event is {JSON_KINDS.get(type(event), 'of another kind')}, not an object; send {{}} "
                          'for the weekly run, or {"dry_run": true, "as_of": "2026-11-22", "only": ["ceo"]}')
     for key in event:
         if key not in EVENT_KEYS:
-            close = difflib.get_close_matches(str(key), EVENT_KEYS, n=1, cutoff=SETTING_TYPO_CUTOFF)
-            hint = f"did you mean {close[0]}?" if close else f"it takes {', '.join(EVENT_KEYS)}"
+            close = near_miss(str(key), EVENT_KEYS)
+            hint = f"did you mean {close}?" if close else f"it takes {', '.join(EVENT_KEYS)}"
             raise UsageError(f"event key {str(key)[:40]!r}: not one this function reads ({hint})")
     argv = ["--env-file", os.devnull]
     as_of, only, dry_run = event.get("as_of"), event.get("only"), event.get("dry_run", False)

@@ -37,7 +37,7 @@ def key_paths(spec: dict[str, object], prefix: str = "") -> Iterator[tuple[str, 
             yield f"{path}.table", ("table",), True
             yield f"{path}.done", "text", False
         else:
-            assert kind in ("enum", "table", "persona"), f"a new kind of value in SCHEMA: {kind}: document how it is written"
+            assert kind in ("enum", "table", "persona", "fixes"), f"a new kind of value in SCHEMA: {kind}: document how it is written"
 
 
 SCHEMA_KEYS = {path: (sub, required) for path, sub, required in key_paths(ser.SCHEMA)}

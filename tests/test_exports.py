@@ -174,6 +174,47 @@ def test_bad_number_in_done_attribute_is_an_input_error(tmp_path):
     assert str(exc.value).startswith(f"{data.resolve()}:2: not a DynamoDB JSON item (")
 
 
+# A checklist's done attribute that no item of the table holds (a typo: `complete` for
+# `completed`) read "Checklist done 0.0%" without a word.
+
+
+def test_a_done_attribute_no_item_holds_is_an_error_naming_the_names_items_have(tmp_path):
+    """done: complete (for completed) is an error naming the table, the attribute and the names, near miss first."""
+    write_export(tmp_path / "eyd-checklist", rich_items(40), export_time=T0, items_per_file=7, empty_files=1)
+    need = ser.TableNeed(table="eyd-checklist", entities={"EYD"}, done_attr="complete", file="eyd.md", line=9,
+                         key="dynamodb.checklist")
+    count = ser.read_export(tmp_path / "eyd-checklist", done_attr="complete")
+    assert (count.items, count.done) == (40, 0)
+    assert count.done_absent == ["blob", "blobs", "completed", "meta", "n", "pk", "scores", "tags"]
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_tables({need.table: need}, tmp_path)
+    assert info.value.errors == [
+        "eyd.md:9: dynamodb.checklist: done attribute 'complete' is on no item of table eyd-checklist (EYD; 40 "
+        "items, export), so the checklist would read 0% done; did you mean 'completed'? the export's items have: "
+        "'completed', 'meta', 'scores', 'pk', 'blob', 'tags', 'blobs', 'n'; fix done: in the handoff"
+    ]
+
+
+@pytest.mark.parametrize(("items", "done"), [
+    pytest.param([{"pk": {"S": "1"}, "completed": {"BOOL": False}}] * 3, 0, id="held-never-true"),
+    pytest.param([{"pk": {"S": "1"}}] * 150 + [{"pk": {"S": "2"}, "completed": {"NULL": True}}], 0,
+                 id="held-by-the-last-item-only"),
+    pytest.param([], None, id="empty-table"),
+])
+def test_a_done_attribute_some_item_holds_or_an_empty_table_reads_as_counted(tmp_path, items, done):
+    """0% done is a figure when an item holds the attribute; an empty table is "n/a", never an error nor 0%."""
+    write_export(tmp_path / "t-1", items, export_time=T0, items_per_file=40)
+    count = ser.read_export(tmp_path / "t-1", done_attr="completed")
+    assert (count.done, count.done_absent) == (0, None)
+    need = ser.TableNeed(table="t-1", entities={"EYD"}, done_attr="completed")
+    assert ser.read_tables({"t-1": need}, tmp_path)["t-1"].done == 0
+    entity = ser.compute_metrics(ser.Portfolio(handoffs=[ser.Handoff(file="a.md", data={
+        "entity": "EYD", "project": "p", "status": "active", "updated": dt.date(2026, 11, 18),
+        "dynamodb": {"checklist": {"table": "t-1", "done": "completed"}}})]),
+        {"t-1": count}, dt.date(2026, 11, 22))["entities"]["EYD"]
+    assert entity["checklist_pct"] == (ser.NOT_APPLICABLE if done is None else 0)
+
+
 # ---------------------------------------------------------------------------
 # find_export / read_export: which export of a table folder is read.
 
@@ -350,6 +391,17 @@ def export_with_data_file(tmp_path: Path, raw_gz: bytes, item_count: int) -> tup
 ITEM_LINE = b'{"Item":{"pk":{"S":"t1"},"completed":{"BOOL":true}}}\n'
 
 
+def test_a_damaged_line_counted_by_bytes_is_named_when_the_done_attribute_is_looked_for(tmp_path):
+    """The second read of a checklist none of whose items is done parses lines the fast count did not: named by line."""
+    lines = [b'{"Item":{"pk":{"S":"t%d"},"completed":{"BOOL":false}}}\n' % i for i in range(4)]
+    lines[2] = b'{"Item":{"pk":{"S":"t2"},damaged}}\n'
+    table_dir, data = export_with_data_file(tmp_path, gzip.compress(b"".join(lines)), 4)
+    assert ser.read_export(table_dir, done_attr="completed").items == 4  # counted by its bytes: not parsed
+    with pytest.raises(ser.InputError) as info:
+        ser.read_export(table_dir, done_attr="complete")
+    assert str(info.value).startswith(f"{data}:3: not a DynamoDB JSON item (")
+
+
 @pytest.mark.parametrize(("before", "line"), [(0, 1), (2, 3)])
 def test_a_line_over_1_mib_is_an_error_naming_file_and_line(tmp_path, before, line):
     """3 MiB without a newline: refused once 1 MiB of it is held, never re-split as it grows."""
@@ -478,6 +530,33 @@ def test_no_credentials_names_the_handoff_line_and_what_to_do(tmp_path, moto, ca
         )
     assert lines[2] == "bad input: nothing was sent (2 errors)"
     assert "NoCredentialsError" not in err and "Traceback" not in err
+
+
+def test_a_live_checklist_whose_done_attribute_no_item_holds_is_an_error(tmp_path, moto):
+    """Live, Select=COUNT sees no names: a checklist none of whose items is done is asked which names its items have."""
+    import boto3
+
+    client = boto3.client("dynamodb", endpoint_url=moto, region_name="us-west-2",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    for table in ("tasks", "open-tasks"):
+        client.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        for i in range(7):
+            client.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}, "completed": {"BOOL": table == "tasks"},
+                                                   "title": {"S": "secret value"}})
+    typo = ser.TableNeed(table="tasks", entities={"EYD"}, done_attr="complete", file="eyd.md", key="dynamodb.checklist")
+    none_done = ser.TableNeed(table="open-tasks", entities={"EYD"}, done_attr="completed")
+    with pytest.raises(ser.InputErrors) as info:
+        ser.read_tables({"tasks": typo, "open-tasks": none_done}, None,
+                        lambda needs: ser.scan_counts(client, needs, segments=2, page_size=3))
+    assert info.value.errors == [
+        "eyd.md: dynamodb.checklist: done attribute 'complete' is on no item of table tasks (EYD; 7 items, live), "
+        "so the checklist would read 0% done; did you mean 'completed'? its items have: 'completed', 'title', "
+        "'pk'; fix done: in the handoff"
+    ]
+    counts = ser.scan_counts(client, [none_done], segments=2)
+    assert (counts["open-tasks"].items, counts["open-tasks"].done, counts["open-tasks"].done_absent) == (7, 0, None)
 
 
 def test_the_first_mention_is_recorded_with_its_line():

@@ -204,6 +204,32 @@ def test_fast_reader_counts_equal_json_loads(tmp_path: Path, name: str) -> None:
     assert [ser._read_data_file(p, None)[0] for p in paths] == [i for i, _ in expected]
 
 
+def plain_items(paths: list[Path]) -> list[dict]:
+    """Every item of the data files, by json.loads of every non-blank line."""
+    return [json.loads(line)["Item"] for path in paths for line in gzip.decompress(path.read_bytes()).split(b"\n")
+            if line.strip(b" \t\r")]
+
+
+def reference_names(items: list[dict], attr: str) -> list[str] | None:
+    """By the plain path: None when some item holds attr at its top level, else the names of the first items."""
+    if any(attr in item for item in items):
+        return None
+    return sorted({name for item in items[:ser.ATTRIBUTE_SAMPLE] for name in item})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_which_attributes_items_hold_equals_json_loads(tmp_path: Path, name: str) -> None:
+    """When no item is done, whether any holds the attribute (and which names they hold) is json.loads' answer."""
+    paths = write_corpus(tmp_path / "data", name, seed=20261207, files=6, lines=1200)
+    items = plain_items(paths)
+    absent = 0
+    for attr in (name, name + "s", "é" + name, "Done", "sub", f"absent {name}", 'x"y'):
+        expected = reference_names(items, attr)
+        absent += expected is not None
+        assert ser._export_attribute_names(paths, attr) == expected, attr
+    assert absent >= 2  # the corpus both holds and lacks attributes asked for
+
+
 @pytest.mark.parametrize("name", ["done", "terminé", "✅ fini 🎉"])
 def test_whole_export_counts_equal_json_loads(tmp_path: Path, name: str) -> None:
     """The same through read_export: manifests, the newest export, the itemCount checks."""
@@ -222,6 +248,9 @@ def test_whole_export_counts_equal_json_loads(tmp_path: Path, name: str) -> None
     count = ser.read_export(tmp_path / "tasks", done_attr=name)
 
     assert (count.items, count.done) == (sum(i for i, _ in expected), sum(d for _, d in expected))
+    assert count.done_absent is None
+    absent = ser.read_export(tmp_path / "tasks", done_attr=f"not {name}")
+    assert (absent.done, absent.done_absent) == (0, reference_names(plain_items(paths), f"not {name}"))
 
 
 def test_exports_in_s3_count_as_the_synced_folder(tmp_path: Path, moto: str) -> None:

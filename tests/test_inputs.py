@@ -312,6 +312,30 @@ def test_unknown_keys_are_kept(tmp_path):
     assert data["team"] == {"size": 3}
 
 
+def test_a_handoff_dated_in_the_future_is_an_error(portfolio, capsys):
+    """`updated: 2062-11-18` was accepted, so that handoff was never stale."""
+    (portfolio / "handoffs" / "a.md").write_text(doc("entity: Acme\nstatus: active\nupdated: 2062-11-18\n"))
+    assert run(portfolio) == 65
+    out, err = capsys.readouterr()
+    today = max(dt.date.today(), dt.date.fromisoformat(AS_OF)).isoformat()
+    assert (out, error_lines(err)) == ("", [
+        f"{handoff_path(portfolio, 'a.md')}:4: updated is 2062-11-18, more than a day after {today} (the later of "
+        "today and the report date): a handoff dated in the future is never stale; fix the date",
+        "bad input: nothing was sent (1 error)"])
+
+
+def test_a_handoff_may_run_a_day_ahead_and_past_an_earlier_as_of(tmp_path, portfolio, capsys):
+    """A day ahead is a later time zone; a report for an earlier week (--as-of in the past) reads today's handoffs."""
+    (tmp_path / "a.md").write_text(doc("entity: Acme\nstatus: active\nupdated: 2026-11-23\n"))
+    assert ser.read_handoffs(tmp_path, today=dt.date(2026, 11, 22)).handoffs
+    with pytest.raises(ser.InputErrors):
+        ser.read_handoffs(tmp_path, today=dt.date(2026, 11, 21))
+    today = dt.date.today()
+    (portfolio / "handoffs" / "a.md").write_text(doc(f"entity: Acme\nstatus: active\nupdated: {today}\n"))
+    week_ago = (today - dt.timedelta(days=7)).isoformat()
+    assert ser.main(["--dry-run", "--env-file", str(portfolio / "repos.env"), "--as-of", week_ago, "--only", "ceo"]) == 0
+
+
 @pytest.mark.parametrize("updated", ['"2026-11-18"', "'2026-11-18'", "2026-11-18"])
 def test_quoted_iso_date_is_a_date(tmp_path, updated):
     (tmp_path / "a.md").write_text(doc(f"entity: Acme\nstatus: active\nupdated: {updated}\n"))
@@ -319,13 +343,17 @@ def test_quoted_iso_date_is_a_date(tmp_path, updated):
 
 
 @pytest.mark.parametrize(
-    "files",
+    ("files", "advice"),
     [
-        pytest.param({}, id="empty-folder"),
-        pytest.param({"README.md": "# Notes\n", "notes.txt": "---\nentity: X\n---\n"}, id="no-front-matter"),
+        pytest.param({}, "check the setting", id="empty-folder"),
+        pytest.param({"README.md": "# Notes\n", "notes.txt": "# entity: X\n"}, "check the setting",
+                     id="no-front-matter"),
+        pytest.param({"README.md": "# Notes\n", "notes.txt": "---\nentity: X\n---\n"},
+                     "skipped (they look like handoffs but are not named *.md or *.markdown; rename them to "
+                     "read them): notes.txt", id="misnamed"),
     ],
 )
-def test_no_handoff_at_all(portfolio, capsys, files):
+def test_no_handoff_at_all(portfolio, capsys, files, advice):
     for name, text in files.items():
         (portfolio / "handoffs" / name).write_text(text)
 
@@ -335,11 +363,59 @@ def test_no_handoff_at_all(portfolio, capsys, files):
     assert status == 65
     assert out == ""
     assert error_lines(err) == [
-        (
-            f"HANDOFF_DIR {(portfolio / 'handoffs').resolve()}: no handoff documents "
-            "(*.md with front matter) found; check the setting"
-        )
+        f"HANDOFF_DIR {(portfolio / 'handoffs').resolve()}: no handoff documents (*.md with front matter) found; "
+        f"{advice}"
     ]
+
+
+@pytest.mark.parametrize(("name", "handoff"), [
+    ("ops.md", True), ("ops.MD", True), ("Ops.Md", True), ("ops.markdown", True), ("OPS.MARKDOWN", True),
+    ("ops.md.txt", False), ("ops.mdx", False), ("ops.txt", False), ("md", False), ("ops.md~", False),
+])
+def test_looks_like_handoff_name(name, handoff):
+    """The one rule for a handoff's file name, in any case: the S3 listing uses it too."""
+    assert ser.looks_like_handoff_name(name) is handoff
+
+
+def test_handoffs_named_md_in_any_case_or_markdown_are_read(tmp_path):
+    """ops.MD and ops.markdown were never read nor named: the CEO saw the cash of the other files only."""
+    for i, name in enumerate(["a.md", "b.MD", "c/Ops.Md", "d.markdown", "e.Markdown"]):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(doc(HEAD + f"cash: {i + 1}\n"))
+    portfolio = ser.read_handoffs(tmp_path)
+    assert [(h.file, h.project, h.data["cash"]) for h in portfolio.handoffs] == [
+        ("a.md", "a", 1), ("b.MD", "b", 2), ("c/Ops.Md", "Ops", 3), ("d.markdown", "d", 4), ("e.Markdown", "e", 5)]
+    assert portfolio.skipped == portfolio.misnamed == []
+
+
+def test_a_file_like_a_handoff_but_not_named_so_is_named_as_skipped(portfolio, capsys):
+    """A handoff saved as ops.md.txt or ops.yaml is named on stderr (cron too), by --check and in the sources line."""
+    handoffs = portfolio / "handoffs"
+    (handoffs / "site.md").write_text(doc(HEAD))
+    lookalike = doc("entity: Other\nstatus: active\nupdated: 2026-11-18\n")
+    (handoffs / "ops.md.txt").write_text("anything\n")  # by its name
+    (handoffs / "ops.md~").write_text(lookalike)
+    (handoffs / "eyd").mkdir()
+    (handoffs / "eyd" / "ops.yaml").write_bytes(b"\xef\xbb\xbf\n--- # ops\n# note\nentity: Other\n")  # by its text
+    (handoffs / "notes.txt").write_text("Notes\n---\nentity: in prose\n")  # no front matter: not a handoff
+    (handoffs / "config.yaml").write_text("---\nname: x\n")  # front matter without entity: not a handoff
+    (handoffs / "logo.png").write_bytes(b"\x89PNG\r\n" + bytes(600))
+    (handoffs / ".ops.md.swp").write_bytes(b"b0VIM 9.0" + lookalike.encode())  # an editor's: hidden
+    (handoffs / ".git").mkdir()
+    (handoffs / ".git" / "ORIG").write_text(lookalike)  # inside a hidden folder: not searched
+    os.mkfifo(handoffs / "pipe")  # never opened: it would wait for a writer
+
+    assert run(portfolio, "--only", "ceo") == 0  # a dry run without --check: as cron runs it, not a terminal
+    out, err = capsys.readouterr()
+    assert error_lines(err) == [
+        "skipped (they look like handoffs but are not named *.md or *.markdown; rename them to read them): "
+        "eyd/ops.yaml, ops.md.txt, ops.md~"]
+    assert ("Data sources: 1 handoff read (3 files like a handoff but not named .md skipped: eyd/ops.yaml, "
+            "ops.md.txt, ops.md~);") in " ".join(out.split())
+    assert run(portfolio, "--check", "--only", "ceo") == 0
+    out, err = capsys.readouterr()
+    assert "(3 files like a handoff but not named .md skipped, named on stderr)" in out
+    assert "eyd/ops.yaml, ops.md.txt, ops.md~" in err
 
 
 # ---------------------------------------------------------------------------
@@ -616,6 +692,170 @@ def test_persona_is_matched_without_case_and_kept_as_the_report_spells_it(tmp_pa
     assert handoff.data["actions"][0]["persona"] == "Accounting Officer"
     (handoff,) = ser.read_handoffs(tmp_path).handoffs  # no personas given: not checked, kept as written
     assert handoff.data["actions"][0]["persona"] == "accounting officer"
+
+
+# A typing slip is never silent: a key the format does not define is refused at every level
+# when it is a near miss of a key defined there, naming the key meant; inside a list item or a
+# nested mapping any unknown key is refused, with the keys there listed.
+
+SLIPS = [
+    ("shortfals:\n  - {title: A, urgency: critical}\n", 5, "shortfals", "shortfalls", None),
+    ("Cash: 8200\n", 5, "Cash", "cash", None),
+    ("kpis:\n  - {name: Leads, value: 3, taget: 10}\n", 6, "kpis[0].taget", "target",
+     "name, value, target, better, unit, persona"),
+    ("kpis:\n  - {name: Leads, value: 3, target: 10, beter: lower}\n", 6, "kpis[0].beter", "better",
+     "name, value, target, better, unit, persona"),
+    ("revenue_recognition:\n  - {amount: 5000, recieved: 2026-11-02, service_date: 2027-01-10}\n", 6,
+     "revenue_recognition[0].recieved", "received", "description, amount, received, service_date"),
+    ("shortfalls:\n  - {title: A, urgency: high, personna: CFO}\n", 6, "shortfalls[0].personna", "persona",
+     "title, urgency, persona"),
+    ("financials:\n  2026-09:\n    revenue: 1\n    expenses: 2\n    Debt_service: 3\n", 9,
+     "financials.2026-09.Debt_service", "debt_service", "revenue, expenses, debt_service"),
+    ("dynamodb:\n  checklist: {table: eyd-checklist, dne: completed}\n", 6, "dynamodb.checklist.dne", "done",
+     "table, done"),
+    ("dynamodb:\n  event: eyd-events\n", 6, "dynamodb.event", "events", "events, users, checklist"),
+    ("channels:\n  - name: Newsletter\n    blast: {list_sise: 1200}\n", 7, "channels[0].blast.list_sise",
+     "list_size", "list_size, open_rate, click_rate, conversion_rate, avg_order_value"),
+    ("deliveries:\n  - {id: D-1, status: booked, di: D-2}\n", 6, "deliveries[0].di", "id",
+     "id, vessel, route, date, status, revenue, costs"),
+]
+
+
+@pytest.mark.parametrize(("front", "line", "key", "meant", "keys"), SLIPS, ids=[s[2] for s in SLIPS])
+def test_a_near_miss_key_is_refused_naming_the_key_meant(tmp_path, front, line, key, meant, keys):
+    """A misspelt key was dropped without a word (a critical shortfall in no report, a KPI without its target)."""
+    (tmp_path / "a.md").write_text(doc(HEAD + front))
+    where = f"; the keys here are: {keys}" if keys else " (a key kept for people must be unlike every key of the format)"
+    assert read_errors(tmp_path) == [
+        f"{tmp_path / 'a.md'}:{line}: {key} is not a key of the format (did you mean {meant}?); fix its name{where}"
+    ]
+
+
+def test_any_unknown_key_inside_a_list_item_or_mapping_is_refused_listing_the_keys(tmp_path):
+    """Inside a list item or nested mapping nothing is kept for people: an unknown key there is a slip."""
+    (tmp_path / "a.md").write_text(doc(
+        HEAD + "notes: kept for people\nlinks: [https://example.com]\n"
+        "kpis:\n  - {name: Leads, value: 3, target: 10, colour: red}\n"
+        "financials:\n  2026-09: {revenue: 1, expenses: 2, tax: 3}\n"))
+    path = tmp_path / "a.md"
+    assert read_errors(tmp_path) == [
+        f"{path}:8: kpis[0].colour is not a key of the format; the keys here are: name, value, target, better, "
+        "unit, persona",
+        f"{path}:10: financials.2026-09.tax is not a key of the format; the keys here are: revenue, expenses, "
+        "debt_service",
+    ]
+
+
+def schema_places(fields: dict, label: str = "", wrap=lambda entries: "\n".join(entries)):
+    """Every mapping the handoff format defines, from SCHEMA itself: (label, its keys, wrap).
+
+    wrap(entries) is the front matter that puts the entries (`"key": value`) in that mapping.
+    """
+    keys = [name.rstrip("!") for name in fields]
+    yield label or "top level", keys, wrap
+    for name, spec in fields.items():
+        name = name.rstrip("!")
+        if not isinstance(spec, tuple):
+            continue
+        kind = spec[0]
+        inner = ser.CHECKLIST_SPEC if kind == "checklist" else spec[1] if kind in ("list", "map", "months") else None
+        if inner is None:
+            continue
+
+        def nested(entries, name=name, kind=kind, wrap=wrap):
+            body = ", ".join(entries)
+            value = {"list": f"[{{{body}}}]", "months": f"{{2026-01: {{{body}}}}}"}.get(kind, f"{{{body}}}")
+            return wrap([f"{name}: {value}"])
+
+        yield from schema_places(inner, f"{label}{name}{'[]' if kind == 'list' else ''}.", nested)
+
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz_0123456789"
+
+
+def one_edits(word: str) -> set[str]:
+    """Every word one letter away from `word`: inserted, deleted, substituted, or swapped with its neighbour."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return ({a + b[1:] for a, b in splits if b}
+            | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+            | {a + c + b[1:] for a, b in splits if b for c in LETTERS}
+            | {a + c + b for a, b in splits for c in LETTERS})
+
+
+def slips_of(key: str) -> set[str]:
+    """A sample of one-edit slips of a key (every place, one letter each), and changes of case."""
+    letter = LETTERS[len(key) % 26]
+    splits = [(key[:i], key[i:]) for i in range(len(key) + 1)]
+    return ({a + b[1:] for a, b in splits if b}
+            | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+            | {a + ("q" if b[0] == letter else letter) + b[1:] for a, b in splits if b}
+            | {a + letter + b for a, b in splits}
+            | {key.upper(), key.capitalize(), key.title()})
+
+
+def test_every_key_of_the_format_with_one_slip_is_refused_naming_it(tmp_path):
+    """Property: for every key at every level of SCHEMA, one edit (or a change of case) names the key meant."""
+    places = list(schema_places(ser.SCHEMA))
+    assert {label for label, _, _ in places} >= {"top level", "kpis[].", "financials.", "dynamodb.checklist.",
+                                                  "channels[].blast."}
+    checked = ambiguous = 0
+    for label, keys, wrap in places:
+        for key in keys:
+            others = [k for k in keys if k != key]
+            near_others = set().union(*(one_edits(k) | {k.upper(), k.capitalize(), k.title()} for k in others))
+            slips = sorted(s for s in slips_of(key) - {key} - set(keys) if s.casefold() not in near_others)
+            ambiguous += len(slips_of(key) - {key} - set(keys)) - len(slips)
+            for start in range(0, len(slips), 12):  # a file shows 20 errors: a dozen slips a file
+                batch = slips[start:start + 12]
+                path = tmp_path / "a.md"
+                path.write_text(doc(HEAD + wrap([f'"{slip}": 1' for slip in batch]) + "\n"))
+                with pytest.raises(ser.InputErrors) as info:
+                    ser.parse_handoff(path, "a.md")
+                text = "\n".join(info.value.errors)
+                for slip in batch:
+                    assert f"{slip} is not a key of the format (did you mean {key}?)" in text, (label, slip, text)
+                checked += len(batch)
+    assert checked > 2000 and ambiguous < checked // 100, (checked, ambiguous)
+
+
+def test_a_kpi_names_its_persona_checked_like_a_shortfalls(tmp_path):
+    """A KPI may name who owns it (absent: the CEO); a persona no report has is an error listing them."""
+    (tmp_path / "a.md").write_text(doc(HEAD + "kpis:\n  - {name: Uptime, value: 1, persona: cto}\n"
+                                       "  - {name: Leads, value: 3}\n"))
+    (handoff,) = ser.read_handoffs(tmp_path, personas=["CEO", "CTO"]).handoffs
+    assert [k["persona"] for k in handoff.data["kpis"]] == ["CTO", None]
+    assert read_errors(tmp_path, personas=["CEO", "CFO"]) == [
+        f"{tmp_path / 'a.md'}:6: kpis[0].persona is text 'cto', not a persona of any report; use one of: CEO, CFO"
+    ]
+
+
+def test_fixes_links_an_action_to_a_shortfall_or_finding_of_its_entity(tmp_path):
+    """`fixes:` is matched without case or spacing, in any handoff of the entity, and kept as the title is written."""
+    (tmp_path / "a.md").write_text(doc(HEAD + "shortfalls:\n  - {title: No conversion tracking, urgency: high}\n"))
+    (tmp_path / "b.md").write_text(doc(
+        HEAD + "project: Site\nsecurity:\n  - {severity: high, finding: Stripe key in checkout.js}\n"
+        "actions:\n  - {title: Add events, fixes: 'no  Conversion tracking'}\n"
+        "  - {title: Rotate key, fixes: stripe key in CHECKOUT.JS}\n  - {title: Other}\n"))
+    handoffs = ser.read_handoffs(tmp_path).handoffs
+    assert [a["fixes"] for a in handoffs[1].data["actions"]] == [
+        "No conversion tracking", "Stripe key in checkout.js", None]
+
+
+def test_fixes_that_names_nothing_is_an_error_naming_the_titles_nearest_first(tmp_path):
+    """A `fixes:` that names nothing would link an action to no problem: the error says what it could mean."""
+    (tmp_path / "a.md").write_text(doc(
+        HEAD + "shortfalls:\n  - {title: Backups untested, urgency: high}\n"
+        "  - {title: No conversion tracking, urgency: high}\n"
+        "actions:\n  - title: Add events\n    fixes: No conversion trackng\n"))
+    (tmp_path / "b.md").write_text(doc(
+        "entity: Other\nstatus: active\nupdated: 2026-11-18\nactions:\n  - {title: A, fixes: Backups untested}\n"))
+    assert read_errors(tmp_path) == [
+        f"{tmp_path / 'a.md'}:10: actions[0].fixes is 'No conversion trackng', which names no shortfall or "
+        "security finding of Acme; name one of its titles (nearest first): 'No conversion tracking', "
+        "'Backups untested'",
+        f"{tmp_path / 'b.md'}:6: actions[0].fixes is 'Backups untested', which names no shortfall or security "
+        "finding of Other; it has none in any handoff: add the shortfall, or remove fixes:",
+    ]
 
 
 def test_lines_of_keys_are_recorded(tmp_path):

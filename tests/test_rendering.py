@@ -147,8 +147,8 @@ def test_control_characters_are_made_visible_or_removed(tmp_path: Path, value: s
 
 def test_the_sources_line_shows_table_names_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     names = ["__init__", "-dash-", "a_b_c", "1.x"]
-    for name in names:
-        write_export(tmp_path / "exports" / name, [{"id": {"S": "1"}}], export_time=T0)
+    for name in names:  # the checklist's item holds its done attribute (one no item holds is an error)
+        write_export(tmp_path / "exports" / name, [{"id": {"S": "1"}, "done": {"BOOL": False}}], export_time=T0)
     handoff(tmp_path / "handoffs", "doc", entity="Acme",
             dynamodb={"events": "__init__", "users": "a_b_c", "checklist": {"table": "-dash-"}})
     handoff(tmp_path / "handoffs", "other", entity="Other", dynamodb={"events": "1.x"})

@@ -37,7 +37,7 @@ def dry_run(env: Path, capsys: pytest.CaptureFixture[str], *only: str) -> tuple[
 
 def test_unknown_keys_of_any_shape_are_ignored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     env = setup(tmp_path, HEAD + "notes: [2026-13-45]\nblob: !!binary aGVsbG8=\nshared: {x: 1}\nagain: [{x: 1}]\n"
-                "assets:\n  - {name: site, value: 5, history: {2026-01-01: 5}}\n")
+                "assets:\n  - {name: site, value: 5}\n")  # inside an item, an unknown key is an error (test_inputs)
     code, out, err = dry_run(env, capsys, "ceo")
     assert (code, err) == (0, "")
     assert "Acme | 1 | — | $5.00" in " ".join(out.split())  # the asset, rolled up by entity
