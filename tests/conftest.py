@@ -147,7 +147,8 @@ class SesProxy:
     form fields, how many times the action was seen) returning None (forward to moto),
     ("error", http_status, code, message), ("delay", seconds), ("hang",) (forward,
     then never answer), ("after", http_status, code, message) (forward, then answer
-    that error) or ("garbage",) (forward, then answer 200 with an HTML page).
+    that error), ("garbage",) (forward, then answer 200 with an HTML page) or ("answer",
+    http_status, body, content_type) (answer that, without forwarding).
     """
 
     def __init__(self, upstream: str) -> None:
@@ -210,6 +211,8 @@ class SesProxy:
                 verdict = rule(fields, count) if callable(rule) else None
                 if verdict and verdict[0] == "error":
                     return self._error(*verdict[1:])
+                if verdict and verdict[0] == "answer":
+                    return self._answer(*verdict[1:])
                 if verdict and verdict[0] == "delay":
                     time.sleep(verdict[1])
                 status, payload, ctype, passed = self._forward(body)
