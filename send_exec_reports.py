@@ -5983,7 +5983,7 @@ def earlier_figures(archive: Archive, period: str) -> dict[str, dict[str, dict[s
 CARD_COUNT = 3
 CARD_ATTEMPTS = 4  # a 5xx or a timeout is tried again, with the same key, this many times in all
 CARD_BACKOFF_SECONDS = 0.5  # then 1, 2 seconds
-CARD_TIMEOUT_SECONDS = 10.0
+CARD_TIMEOUT_SECONDS = 10.0  # one attempt's whole exchange: connect, send, the answer's status and headers
 
 
 class CardFailed(Exception):
@@ -6013,44 +6013,93 @@ def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str =
     ][:n]
 
 
-def post_card(url: str, token: str | None, card: dict[str, Any], *,
-              sleep: Callable[[float], None] | None = None, timeout: float = CARD_TIMEOUT_SECONDS) -> None:
-    """POST one card; retry a 5xx or a timeout with the same Idempotency-Key; raise CardFailed."""
-    import time
+def http_post(url: str, body: bytes, headers: dict[str, str], deadline: float) -> int:
+    """POST `body` to `url`; the answer's HTTP status. The whole exchange (name lookup, connect,
+    send, the status line and headers) has `deadline` seconds, not each read: an answer sent a
+    byte at a time cannot hold the run. TimeoutError after it; urllib.error.URLError when no
+    connection is made. A redirect is an answer, not followed: it would carry the bearer token
+    to another origin as a GET. The proxy settings urllib honours (https_proxy ...) apply.
+    """
+    import http.client
+    import socket
+    import ssl
+    import threading
     import urllib.error
     import urllib.request
 
+    made: list[http.client.HTTPConnection] = []  # the connections opened, to be cut at the deadline
+
+    def kept(kind: type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
+        """`kind`'s constructor, remembering each connection it makes."""
+        def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+            made.append(kind(*args, **kwargs))
+            return made[-1]
+        return make
+
+    class Plain(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> Any:
+            """Open an http:// request on a connection that is kept."""
+            return self.do_open(kept(http.client.HTTPConnection), req)
+
+    context = ssl.create_default_context()
+
+    class Secure(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> Any:
+            """Open an https:// request on a connection that is kept."""
+            return self.do_open(kept(http.client.HTTPSConnection), req, context=context)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            """Follow no redirect (the 3xx comes back as an HTTPError)."""
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect, Plain, Secure)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    answer: dict[str, Any] = {}
+
+    def exchange() -> None:
+        """The request and its status (the body is not read), on a thread of its own."""
+        try:
+            with opener.open(request, timeout=deadline) as response:
+                answer["status"] = response.status
+        except urllib.error.HTTPError as exc:
+            answer["status"] = exc.code
+            exc.close()
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+            answer["error"] = exc
+
+    worker = threading.Thread(target=exchange, name="http-post", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():  # the deadline passed: cut the exchange where it stands
+        for conn in made:
+            sock = conn.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # its blocked read returns at once, and the thread ends
+        raise TimeoutError(f"no answer in {deadline:g} s")
+    if "error" in answer:
+        raise answer["error"]
+    return answer["status"]
+
+
+def post_card(url: str, token: str | None, card: dict[str, Any], *,
+              sleep: Callable[[float], None] | None = None, timeout: float | None = None) -> None:
+    """POST one card, each attempt within `timeout` (CARD_TIMEOUT_SECONDS) whole; retry a 5xx or a
+    timeout with the same Idempotency-Key; raise CardFailed."""
+    import http.client
+    import urllib.error
+
     sleep = sleep or time.sleep
+    timeout = CARD_TIMEOUT_SECONDS if timeout is None else timeout
     body = json.dumps(card, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "Idempotency-Key": card["id"]}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     why = ""
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        """A redirect is an answer, not a place to go: followed, it would carry the bearer token to
-        another origin as a GET, and the card would be recorded as posted without being posted."""
-
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            """Follow no redirect (the 3xx comes back as an HTTPError)."""
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
     for attempt in range(1, CARD_ATTEMPTS + 1):
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with opener.open(request, timeout=timeout):
-                pass  # the status is the answer; a body is not read (one sent a byte at a time held the run)
-            return
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            exc.close()
-            if status == 409:  # the dashboard already has a card with this key: it is there
-                log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
-                return
-            if status < 500:
-                raise CardFailed(f"the dashboard {url_origin(url)} refused card {card['id']} (HTTP {status})") from None
-            why = f"HTTP {status}"
+            status = http_post(url, body, headers, timeout)
         except TimeoutError:
             why = "no answer in time"
         except urllib.error.URLError as exc:
@@ -6059,8 +6108,17 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
                 why = "no answer in time"
             else:
                 why = f"cannot connect ({type(reason).__name__})"
-        except (OSError, ValueError) as exc:  # a connection reset, an unreadable answer
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # a connection reset, an unreadable answer
             why = type(exc).__name__
+        else:
+            if 200 <= status < 300:
+                return
+            if status == 409:  # the dashboard already has a card with this key: it is there
+                log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
+                return
+            if status < 500:  # a redirect too: followed, it would carry the bearer token elsewhere
+                raise CardFailed(f"the dashboard {url_origin(url)} refused card {card['id']} (HTTP {status})")
+            why = f"HTTP {status}"
         if attempt < CARD_ATTEMPTS:
             delay = CARD_BACKOFF_SECONDS * 2 ** (attempt - 1)
             log.info("dashboard: %s for card %s; retrying in %.2g s", why, card["id"], delay)
