@@ -29,7 +29,11 @@ SETTING_VARS += ("SES_CONFIGURATION_SET", "SES_EVENTS_QUEUE_URL", "DASHBOARD_WEB
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting or AWS credential of the host leaks into a test."""
-    for name in SETTING_VARS:
+    import send_exec_reports as ser
+
+    # every setting the tool reads, REPORTS_DIR and each EXEC_REPORT_TO_<ID> included
+    for name in {*SETTING_VARS, *ser.SETTING_NAMES, *ser.AWS_NAMES,
+                 *(n for n in os.environ if n.startswith(ser.PER_REPORT_TO))}:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
