@@ -7001,7 +7001,7 @@ def earlier_figures(archive: Archive, period: str,
 CARD_COUNT = 3
 CARD_ATTEMPTS = 4  # a 5xx or a timeout is tried again, with the same key, this many times in all
 CARD_BACKOFF_SECONDS = 0.5  # then 1, 2 seconds
-CARD_TIMEOUT_SECONDS = 10.0
+CARD_TIMEOUT_SECONDS = 10.0  # one attempt's whole exchange: connect, send, the answer's status and headers
 
 
 class CardFailed(Exception):
@@ -7031,44 +7031,93 @@ def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str =
     ][:n]
 
 
-def post_card(url: str, token: str | None, card: dict[str, Any], *,
-              sleep: Callable[[float], None] | None = None, timeout: float = CARD_TIMEOUT_SECONDS) -> None:
-    """POST one card; retry a 5xx or a timeout with the same Idempotency-Key; raise CardFailed."""
-    import time
+def http_post(url: str, body: bytes, headers: dict[str, str], deadline: float) -> int:
+    """POST `body` to `url`; the answer's HTTP status. The whole exchange (name lookup, connect,
+    send, the status line and headers) has `deadline` seconds, not each read: an answer sent a
+    byte at a time cannot hold the run. TimeoutError after it; urllib.error.URLError when no
+    connection is made. A redirect is an answer, not followed: it would carry the bearer token
+    to another origin as a GET. The proxy settings urllib honours (https_proxy ...) apply.
+    """
+    import http.client
+    import socket
+    import ssl
+    import threading
     import urllib.error
     import urllib.request
 
+    made: list[http.client.HTTPConnection] = []  # the connections opened, to be cut at the deadline
+
+    def kept(kind: type[http.client.HTTPConnection]) -> Callable[..., http.client.HTTPConnection]:
+        """`kind`'s constructor, remembering each connection it makes."""
+        def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+            made.append(kind(*args, **kwargs))
+            return made[-1]
+        return make
+
+    class Plain(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> Any:
+            """Open an http:// request on a connection that is kept."""
+            return self.do_open(kept(http.client.HTTPConnection), req)
+
+    context = ssl.create_default_context()
+
+    class Secure(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> Any:
+            """Open an https:// request on a connection that is kept."""
+            return self.do_open(kept(http.client.HTTPSConnection), req, context=context)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            """Follow no redirect (the 3xx comes back as an HTTPError)."""
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect, Plain, Secure)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    answer: dict[str, Any] = {}
+
+    def exchange() -> None:
+        """The request and its status (the body is not read), on a thread of its own."""
+        try:
+            with opener.open(request, timeout=deadline) as response:
+                answer["status"] = response.status
+        except urllib.error.HTTPError as exc:
+            answer["status"] = exc.code
+            exc.close()
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+            answer["error"] = exc
+
+    worker = threading.Thread(target=exchange, name="http-post", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():  # the deadline passed: cut the exchange where it stands
+        for conn in made:
+            sock = conn.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # its blocked read returns at once, and the thread ends
+        raise TimeoutError(f"no answer in {deadline:g} s")
+    if "error" in answer:
+        raise answer["error"]
+    return answer["status"]
+
+
+def post_card(url: str, token: str | None, card: dict[str, Any], *,
+              sleep: Callable[[float], None] | None = None, timeout: float | None = None) -> None:
+    """POST one card, each attempt within `timeout` (CARD_TIMEOUT_SECONDS) whole; retry a 5xx or a
+    timeout with the same Idempotency-Key; raise CardFailed."""
+    import http.client
+    import urllib.error
+
     sleep = sleep or time.sleep
+    timeout = CARD_TIMEOUT_SECONDS if timeout is None else timeout
     body = json.dumps(card, ensure_ascii=False).encode()
     headers = {"Content-Type": "application/json", "Idempotency-Key": card["id"]}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     why = ""
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        """A redirect is an answer, not a place to go: followed, it would carry the bearer token to
-        another origin as a GET, and the card would be recorded as posted without being posted."""
-
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            """Follow no redirect (the 3xx comes back as an HTTPError)."""
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
     for attempt in range(1, CARD_ATTEMPTS + 1):
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with opener.open(request, timeout=timeout):
-                pass  # the status is the answer; a body is not read (one sent a byte at a time held the run)
-            return
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            exc.close()
-            if status == 409:  # the dashboard already has a card with this key: it is there
-                log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
-                return
-            if status < 500:
-                raise CardFailed(f"the dashboard {url_origin(url)} refused card {card['id']} (HTTP {status})") from None
-            why = f"HTTP {status}"
+            status = http_post(url, body, headers, timeout)
         except TimeoutError:
             why = "no answer in time"
         except urllib.error.URLError as exc:
@@ -7077,8 +7126,17 @@ def post_card(url: str, token: str | None, card: dict[str, Any], *,
                 why = "no answer in time"
             else:
                 why = f"cannot connect ({type(reason).__name__})"
-        except (OSError, ValueError) as exc:  # a connection reset, an unreadable answer
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # a connection reset, an unreadable answer
             why = type(exc).__name__
+        else:
+            if 200 <= status < 300:
+                return
+            if status == 409:  # the dashboard already has a card with this key: it is there
+                log.info("dashboard: card %s was already posted (HTTP 409)", card["id"])
+                return
+            if status < 500:  # a redirect too: followed, it would carry the bearer token elsewhere
+                raise CardFailed(f"the dashboard {url_origin(url)} refused card {card['id']} (HTTP {status})")
+            why = f"HTTP {status}"
         if attempt < CARD_ATTEMPTS:
             delay = CARD_BACKOFF_SECONDS * 2 ** (attempt - 1)
             log.info("dashboard: %s for card %s; retrying in %.2g s", why, card["id"], delay)
@@ -7359,20 +7417,31 @@ def dry_run_cards(after: AfterSend, metrics: dict[str, Any]) -> str:
 # configuration set and the tags report=<id> and period=<period>; SES publishes its
 # events to an SNS topic, and SES_EVENTS_QUEUE_URL is an SQS queue subscribed to it.
 # Each real run reads that queue before rendering, matches the events to the MessageIds
-# in the ledgers of this period and the one before, and keeps the worst news per report
-# in its ledger entry (delivery: {state, at, detail}).
+# in the ledgers of the archive, and keeps the news that stands per report in its ledger
+# entry (delivery: {state, at, detail}).
 
 SES_TAG_RE = re.compile(r"[A-Za-z0-9_.@-]{1,255}")  # the alphabet SES takes for a tag value
 CONFIGURATION_SET_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# event type -> the state recorded, least to most serious: a report keeps its worst one
+# event type -> the state recorded
 SES_EVENT_STATES = {
     "Send": "accepted", "Delivery": "delivered", "DeliveryDelay": "delayed",
     "Complaint": "complained", "Bounce": "bounced", "Reject": "rejected",
 }
-EVENT_RANK = {state: n for n, state in enumerate(("accepted", "delivered", "delayed", "complained", "bounced",
+# Which news stands, lowest first; between two of the same state, the later by the event's own
+# time. A final state (delivered, or a failure) beats a transient one (accepted, delayed), so a
+# delay followed by the delivery ends "delivered", in whatever order the events arrive. A failure
+# beats a delivery: a permanent bounce, a complaint or a rejection is never undone, and a delivery
+# after it is another reader's copy. Among failures, the more serious stands.
+EVENT_RANK = {state: n for n, state in enumerate(("accepted", "delayed", "delivered", "complained", "bounced",
                                                  "rejected"))}
 LOUD_EVENTS = frozenset({"complained", "bounced", "rejected"})  # said once, loudly, with exit 69
 EVENTS_MAX_MESSAGES = 1000  # read at most this many queue messages a run (100 calls of 10)
+# SQS answers "nothing" now and then while messages wait (it asks only some of its servers), so
+# the queue is read with long polls until a few in a row come back empty, or the time is up.
+EVENTS_POLL_WAIT_SECONDS = 10  # each ReceiveMessage waits up to this long for a message (SQS allows 20)
+EVENTS_EMPTY_POLLS = 2  # this many empty answers in a row end the reading
+EVENTS_READ_SECONDS = 60.0  # and the reading ends this long after it began, however it goes
+EVENTS_HIDDEN_SECONDS = 300  # a message read stays hidden from another reader this long (read, record, delete)
 EVENT_DETAIL_MAX = 200
 
 
@@ -7406,6 +7475,24 @@ def events_queue_setting(settings: Settings) -> str | None:
     return url
 
 
+def event_time(value: Any) -> str:
+    """An SES event's timestamp in one form (UTC, milliseconds, Z), so that text order is time
+    order ('08:00:05Z' sorts after '08:00:05.500Z' as written); '' when it is not a time."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(value[:40])
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)  # SES writes UTC
+    try:
+        when = when.astimezone(dt.UTC)
+    except OverflowError:
+        return ""
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def parse_ses_event(body: str) -> dict[str, str] | None:
     """One SES event from a queue message (inside an SNS notification, or raw): its MessageId,
     state, time and detail; None when it is not an SES event this tool understands.
@@ -7430,7 +7517,8 @@ def parse_ses_event(body: str) -> dict[str, str] | None:
         value = what.get(key)
         return value if isinstance(value, list) else []
 
-    at = what.get("timestamp") or data["mail"].get("timestamp") or ""
+    sent = event_time(data["mail"].get("timestamp"))
+    at = event_time(what.get("timestamp")) or sent
     detail = ""
     if kind == "Bounce":
         who = [r.get("emailAddress", "?") for r in listed("bouncedRecipients") if isinstance(r, dict)]
@@ -7445,12 +7533,12 @@ def parse_ses_event(body: str) -> dict[str, str] | None:
     state = SES_EVENT_STATES[kind]
     if kind == "Bounce" and what.get("bounceType") == "Transient":
         state = "delayed"  # a soft bounce: SES tries again
-    return {"message_id": message_id, "state": state, "at": str(at)[:40],
+    return {"message_id": message_id, "state": state, "at": at, "sent": sent,
             "detail": " ".join(redact(detail).split())[:EVENT_DETAIL_MAX]}
 
 
-def worst_event(a: dict[str, str] | None, b: dict[str, str]) -> dict[str, str]:
-    """The more serious of two delivery records (the later one when they are as serious)."""
+def settled_event(a: dict[str, str] | None, b: dict[str, str]) -> dict[str, str]:
+    """The delivery record that stands of two (EVENT_RANK; the later one when the states are the same)."""
     if a is None:
         return b
     ra, rb = EVENT_RANK.get(a.get("state", ""), -1), EVENT_RANK[b["state"]]
@@ -7468,22 +7556,34 @@ def _sqs_fail(exc: BaseException, doing: str) -> ReportError:
     return SendError(f"SES_EVENTS_QUEUE_URL: SQS cannot be reached while {doing} ({_boto_reason(exc)})")
 
 
-def read_ses_events(sqs: Any, queue_url: str, limit: int = EVENTS_MAX_MESSAGES) -> list[tuple[str, str]]:
-    """The queue's messages as (receipt handle, body), until it is empty or `limit` are read."""
+def read_ses_events(sqs: Any, queue_url: str, limit: int = EVENTS_MAX_MESSAGES, *,
+                    clock: Callable[[], float] | None = None) -> list[tuple[str, str]]:
+    """The queue's messages as (receipt handle, body), read with long polls until EVENTS_EMPTY_POLLS
+    empty answers in a row, `limit` messages, or EVENTS_READ_SECONDS (tests pass their own clock).
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    found: list[tuple[str, str]] = []
-    while len(found) < limit:
+    clock = clock or time.monotonic
+    deadline = clock() + EVENTS_READ_SECONDS
+    found: dict[str, tuple[str, str]] = {}  # by SQS MessageId: a message seen twice is read once
+    empty = 0
+    while len(found) < limit and empty < EVENTS_EMPTY_POLLS:
+        left = deadline - clock()
+        if left <= 0:
+            log.info("SES_EVENTS_QUEUE_URL: stopped reading after %.0f s; the rest waits for the next run",
+                     EVENTS_READ_SECONDS)
+            break
         try:
-            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                         VisibilityTimeout=60)
+            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                         WaitTimeSeconds=int(min(EVENTS_POLL_WAIT_SECONDS, left)),
+                                         VisibilityTimeout=EVENTS_HIDDEN_SECONDS)
         except (ClientError, BotoCoreError) as exc:
             raise _sqs_fail(exc, "reading the events") from None
         messages = answer.get("Messages", [])
-        if not messages:
-            break
-        found += [(m["ReceiptHandle"], m.get("Body", "")) for m in messages]
-    return found
+        empty = 0 if messages else empty + 1
+        for m in messages:
+            found[m.get("MessageId") or m["ReceiptHandle"]] = (m["ReceiptHandle"], m.get("Body", ""))
+    return list(found.values())[:limit]
 
 
 def delete_events(sqs: Any, queue_url: str, handles: list[str]) -> None:
@@ -7501,19 +7601,31 @@ def delete_events(sqs: Any, queue_url: str, handles: list[str]) -> None:
                         len(answer["Failed"]))
 
 
-def period_ledgers(archive: Archive, period: str) -> dict[str, Ledger]:
-    """The ledgers of this period and the one before that exist (read; none is created)."""
+def archive_ledgers(archive: Archive, period: str) -> dict[str, Ledger]:
+    """Every ledger the archive holds, by period, oldest first (read; none is created).
+
+    The run's own period's ledger must be readable (ConfigError, as for the send); an older
+    one that is not stops the reading of the news (SendError), so that no event it may hold
+    is deleted unrecorded.
+    """
     ledgers = {}
-    for p in (recent_periods(period, 2)[0], period):
-        ledger = Ledger(archive, p)
+    for p in archive.periods():
+        try:
+            ledger = Ledger(archive, p)
+        except ConfigError:
+            if p == period:
+                raise
+            raise SendError(f"{archive.describe(f'{p}/{LEDGER_NAME}')}: this ledger cannot be read (--status "
+                            f"--as-of {period_start(p)} says why), so no delivery news was read: repair it or "
+                            "move it aside") from None
         if ledger.version is not None:  # there is a ledger for that period
             ledgers[p] = ledger
     return ledgers
 
 
 def record_events(ledgers: dict[str, Ledger], events: list[dict[str, str]]) -> tuple[list[str], set[str]]:
-    """Record each report's worst delivery news in its ledger entry; the loud lines (news recorded
-    for the first time) and the MessageIds matched.
+    """Record the delivery news that stands (settled_event) in each report's ledger entry; the loud
+    lines (news recorded for the first time) and the MessageIds the ledgers hold.
     """
     owner = {}
     for period, ledger in ledgers.items():
@@ -7524,7 +7636,7 @@ def record_events(ledgers: dict[str, Ledger], events: list[dict[str, str]]) -> t
     for event in events:
         if event["message_id"] in owner:
             period, _, key = owner[event["message_id"]]
-            worst[(period, key)] = worst_event(worst.get((period, key)), event)
+            worst[(period, key)] = settled_event(worst.get((period, key)), event)
     loud = []
     for (period, key), event in worst.items():
         ledger = ledgers[period]
@@ -7532,7 +7644,7 @@ def record_events(ledgers: dict[str, Ledger], events: list[dict[str, str]]) -> t
         if entry.get("message_id") != event["message_id"]:
             continue  # resent (--force) since: the news is about a message no longer on record
         before = entry.get("delivery")
-        news = worst_event(before, {k: event[k] for k in ("state", "at", "detail")})
+        news = settled_event(before, {k: event[k] for k in ("state", "at", "detail")})
         if news == before:
             continue
         details = {k: v for k, v in entry.items() if k != "state"}
@@ -7546,25 +7658,29 @@ def record_events(ledgers: dict[str, Ledger], events: list[dict[str, str]]) -> t
 def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> list[str]:
     """Read the SES events queue and record them (under the run lock); the loud lines for stderr.
 
-    Deleted from the queue: the events matched, those that are not SES events, and those
-    about a message sent before the previous period began (no ledger read here can ever
-    match them: test sends, or a resent report's first message). The others stay for the
-    queue's retention period: they may belong to a message whose ledger is not read.
+    An event is matched by its MessageId to the ledger of whichever period sent it (a
+    report sent early for a holiday week, or late for an old one, included), recorded
+    there, and only then deleted from the queue. Deleted unrecorded: messages that hold
+    no SES event, and events of a message sent before the oldest period in the archive
+    began (no ledger here can hold it). Every other event stays for the queue's retention
+    period (test sends with --to, the first copy of a report resent with --force): a
+    ledger moved aside for repair may yet be put back.
     """
     archive.acquire(LOCK_WAIT_SECONDS)
     try:
-        ledgers = period_ledgers(archive, period)
         read = read_ses_events(sqs, queue_url)
         if not read:
             return []
+        ledgers = archive_ledgers(archive, period)
         parsed = [(handle, parse_ses_event(body)) for handle, body in read]
         events = [e for _, e in parsed if e is not None]
         try:
             loud, known = record_events(ledgers, events)
         except OSError as exc:
             raise ConfigError(f"the send ledger: {file_problem(exc)}; nothing was sent") from None
-        oldest = str(period_start(recent_periods(period, 2)[0]))
-        done = [h for h, e in parsed if e is None or e["message_id"] in known or e["at"][:10] < oldest]
+        oldest = str(period_start(min(ledgers))) if ledgers else ""  # period names sort as time does
+        done = [h for h, e in parsed
+                if e is None or e["message_id"] in known or (e["sent"] and e["sent"][:10] < oldest)]
         if skipped := sum(1 for _, e in parsed if e is None):
             log.warning("SES_EVENTS_QUEUE_URL: deleted %s that held no SES event", _plural(skipped, "message"))
         delete_events(sqs, queue_url, done)
@@ -7573,32 +7689,49 @@ def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> l
         archive.release()
 
 
-def delivery_line(archive: Archive | None, period: str, titles: dict[str, str] | None = None) -> str | None:
-    """The CEO report's line on the previous period's delivery; None when nothing was sent then.
+# How the previous period's reports fared, in the order the delivery line names them:
+# (what a report's ledger entry and news make of it, how the line says it).
+DELIVERY_GROUPS = (
+    ("delivered", "delivered"), ("delayed", "delayed"), ("bounced", "bounced"),
+    ("complained", "with a complaint"), ("rejected", "rejected by SES"), ("accepted", "sent, no news yet"),
+    ("failed", "failed to send"), ("sending", "outcome unknown"), ("", "not sent"),
+)
 
-    A report is named by its title ('CFO Report bounced', not 'cfo bounced'), by its id
-    when its template is gone.
+
+def delivery_line(archive: Archive | None, period: str, titles: dict[str, str] | None = None) -> str | None:
+    """The CEO report's line on the previous period's reports; None when no ledger holds a report then.
+
+    Each outcome is counted on its own, and each report but a delivered one named by its
+    title ('1 bounced: CFO Report'), by its id when its template is gone. `titles` holds
+    every report, so that one the period never tried is named as not sent.
     """
     if archive is None:
         return None
     prev = recent_periods(period, 2)[0]
     try:
-        ledger = period_ledgers(archive, period).get(prev)
+        ledger = Ledger(archive, prev)
     except (OSError, ReportError):
         return None  # the run says what is wrong with the archive when it writes there
-    if ledger is None:
+    entries = {k: e for k, e in ledger.entries.items() if ":" not in k}  # the emails, not cards or metrics
+    if not entries:
         return None
-    reports = {k: e for k, e in ledger.entries.items() if ":" not in k and e["state"] == "sent"}
-    if not reports:
-        return None
-    states = [(k, (e.get("delivery") or {}).get("state")) for k, e in sorted(reports.items())]
+    titles = titles or {}
+    outcome = {}
+    for report_id in [*titles, *sorted(set(entries) - set(titles))]:
+        entry = entries.get(report_id)
+        if entry is None:
+            outcome[report_id] = ""
+        elif entry["state"] == "sent":
+            news = (entry.get("delivery") or {}).get("state")
+            outcome[report_id] = news if news in EVENT_RANK else "accepted"  # news not understood is none
+        else:
+            outcome[report_id] = entry["state"]
     parts = []
-    if delivered := sum(1 for _, s in states if s == "delivered"):
-        parts.append(f"{delivered} delivered")
-    parts += [f"{(titles or {}).get(k, k)} {s}" for k, s in states if s not in (None, "delivered", "accepted")]
-    if unknown := sum(1 for _, s in states if s in (None, "accepted")):
-        parts.append(f"{unknown} with no delivery news")
-    return f"Last week's reports ({prev}): {', '.join(parts)}"
+    for state, label in DELIVERY_GROUPS:
+        named = [titles.get(k, k) for k, s in outcome.items() if s == state]
+        if named:
+            parts.append(f"{len(named)} {label}" + ("" if state == "delivered" else f": {', '.join(named)}"))
+    return f"Last week's reports ({prev}): {'; '.join(parts)}"
 
 
 # ---------------------------------------------------------------------------

@@ -30,7 +30,11 @@ SETTING_VARS += ("SETTINGS_SECRET_ID", "REPORTS_DIR")  # a host's secret or temp
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting or AWS credential of the host leaks into a test."""
-    for name in SETTING_VARS:
+    import send_exec_reports as ser
+
+    # every setting the tool reads, REPORTS_DIR and each EXEC_REPORT_TO_<ID> included
+    for name in {*SETTING_VARS, *ser.SETTING_NAMES, *ser.AWS_NAMES,
+                 *(n for n in os.environ if n.startswith(ser.PER_REPORT_TO))}:
         monkeypatch.delenv(name, raising=False)
     for name in os.environ:  # a host's own readers of one report, and its templates
         if name.startswith("EXEC_REPORT_TO_") or name == "REPORTS_DIR":
@@ -151,7 +155,8 @@ class SesProxy:
     form fields, how many times the action was seen) returning None (forward to moto),
     ("error", http_status, code, message), ("delay", seconds), ("hang",) (forward,
     then never answer), ("after", http_status, code, message) (forward, then answer
-    that error) or ("garbage",) (forward, then answer 200 with an HTML page).
+    that error), ("garbage",) (forward, then answer 200 with an HTML page) or ("answer",
+    http_status, body, content_type) (answer that, without forwarding).
     """
 
     def __init__(self, upstream: str) -> None:
@@ -214,6 +219,8 @@ class SesProxy:
                 verdict = rule(fields, count) if callable(rule) else None
                 if verdict and verdict[0] == "error":
                     return self._error(*verdict[1:])
+                if verdict and verdict[0] == "answer":
+                    return self._answer(*verdict[1:])
                 if verdict and verdict[0] == "delay":
                     time.sleep(verdict[1])
                 status, payload, ctype, passed = self._forward(body)

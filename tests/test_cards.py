@@ -283,6 +283,63 @@ def test_a_dashboard_that_is_down_leaves_the_reports_sent_and_exits_69_naming_it
     assert len(dashboard.cards) == 3 and len(moto_messages(moto)) == 8
 
 
+class Trickle:
+    """A dashboard that reads the card, then sends its answer's status line and headers one byte
+    every 10 ms, never ending them, until the test stops it."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.requests = 0
+        board = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                board.requests += 1
+                head = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 60000
+                for byte in head:
+                    if board.stop.wait(0.01):
+                        return
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:  # the client gave up and cut the connection
+                        return
+
+        self.server, origin = serve_loopback(Handler)
+        self.url = f"{origin}/hooks/cards?token=s3cr3t-query"
+
+
+def test_a_dashboard_trickling_its_headers_cannot_hold_the_run(
+    tmp_path: Path, moto: str, ses_proxy: SesProxy, quick_retries: None, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its headers a byte at a time kept the run alive for good after the CEO report was sent, holding
+    the lock (each read came in time; only the whole exchange now has a deadline, made short here)."""
+    monkeypatch.setattr(ser, "CARD_TIMEOUT_SECONDS", 0.2)
+    board = Trickle()
+    try:
+        env = card_env(tmp_path, ses_proxy, board)  # type: ignore[arg-type]
+        result: list[int] = []
+        run = threading.Thread(target=lambda: result.append(send(env, "--only", "ceo")), daemon=True)
+        run.start()
+        run.join(30)  # bounds a failure of this test; a pass takes about a second
+        assert not run.is_alive(), "the run is still waiting for the dashboard's headers"
+    finally:
+        board.stop.set()
+        stop_server(board.server)
+    assert result == [69]
+    err = capsys.readouterr().err
+    port = board.server.server_address[1]
+    assert re.search(rf"the dashboard http://127\.0\.0\.1:{port} did not take card shortfall-[0-9a-f]+-2026-W47 "
+                     r"after 4 attempts \(no answer in time\); the reports were sent; 3 cards not posted", err), err
+    assert "sent 1 (ceo)" in err and "s3cr3t" not in err and "hooks" not in err and "tok-sekrit" not in err
+    assert board.requests == ser.CARD_ATTEMPTS
+
+
 def test_a_4xx_is_reported_with_its_status(tmp_path: Path, moto: str, ses_proxy: SesProxy, dashboard: Dashboard,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     env = card_env(tmp_path, ses_proxy, dashboard)

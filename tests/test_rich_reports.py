@@ -191,8 +191,9 @@ def test_every_report_with_every_optional_part_reads_well(
     flat = {rid: " ".join(email.split()) for rid, email in zip(IDS, emails, strict=True)}
     # every optional part is present, so the properties above were held to them
     assert "No earlier week" not in reports
-    assert ("Last week's reports (2026-W46): 4 delivered, Accounting Officer Report complained, CFO Report bounced, "
-            "Expert Yacht Delivery Report delayed, 1 with no delivery news") in flat["ceo"]
+    assert ("Last week's reports (2026-W46): 4 delivered; 1 delayed: Expert Yacht Delivery Report; 1 bounced: "
+            "CFO Report; 1 with a complaint: Accounting Officer Report; 1 sent, no news yet: 3028 51st St Rental "
+            "Report") in flat["ceo"]
     for rid in ("ceo", "cfo"):
         assert "Last 8 weeks, 2026-W40 to 2026-W47 (· a week with no figures): - Cash: $" in flat[rid]
         assert "▁·▃▄·▆▇█" in flat[rid]
