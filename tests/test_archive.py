@@ -14,7 +14,16 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import SesProxy, install_copy, moto_messages, run_script
+from .conftest import (
+    SesProxy,
+    install_copy,
+    moto_messages,
+    run_script,
+    sample_metrics,
+    sent,
+    write_ledger,
+    write_portfolio,
+)
 from .test_delivery import IDS, subject_of, subjects, verify_sender, write_env
 
 BUCKET = "reports"
@@ -318,3 +327,93 @@ def test_sends_all_eight_through_the_s3_archive(tmp_path: Path, moto: str, ses_p
         f"send_exec_reports: 2026-W47: sent 8 ({', '.join(IDS)}); skipped as already sent 0; failed 0\n")
     assert ledger_states(moto) == dict.fromkeys(IDS, "sent")
     assert not (tmp_path / "archive").exists()
+
+
+# ---------------------------------------------------------------------------
+# A damaged archive: the ledger, the lock, and what a send keeps
+
+
+def _send_env(tmp_path: Path, moto: str) -> Path:
+    """Settings for a real send of a one-handoff portfolio through moto's SES (sender verified)."""
+    verify_sender(moto, "reports@example.com")
+    write_portfolio(tmp_path, "entity: Acme\nstatus: active\nupdated: 2026-11-18\ncash: 100\n")
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\nARCHIVE_DIR=archive\nSES_FROM_ADDRESS=reports@example.com\n"
+                   "EXEC_REPORT_TO=owner@example.com\nEXEC_REPORT_BCC=admin@example.com\n"
+                   f"AWS_ENDPOINT_URL={moto}\nAWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n"
+                   "AWS_REGION=us-west-2\n", encoding="utf-8")
+    return env
+
+
+def test_a_folder_at_the_ledger_is_named_as_a_damaged_ledger(
+    tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an attack: a folder at ledger.json was 'cannot read 4 (Is a directory)', a file descriptor for a file name."""
+    env = _send_env(tmp_path, moto)
+    ledger = tmp_path / "archive" / "2026-W47" / "ledger.json"
+    ledger.mkdir(parents=True)
+    assert ser.main(["--env-file", str(env), "--as-of", "2026-11-22", "--only", "ceo"]) == ser.ExitStatus.CONFIG
+    err = capsys.readouterr().err
+    assert f"{ledger}: the send ledger is damaged (not a regular file); nothing was sent" in err, err
+    assert moto_messages(moto) == []
+
+
+def test_a_fifo_at_the_lock_is_named_with_what_to_do(
+    tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an attack: a FIFO at the lock was 'cannot use a file in ARCHIVE_DIR (UnsupportedOperation)', naming neither the file nor what to do."""
+    env = _send_env(tmp_path, moto)
+    (tmp_path / "archive").mkdir()
+    lock = tmp_path / "archive" / ser.LOCK_NAME
+    os.mkfifo(lock)
+    assert ser.main(["--env-file", str(env), "--as-of", "2026-11-22", "--only", "ceo"]) == ser.ExitStatus.CONFIG
+    err = capsys.readouterr().err
+    assert f"{lock}: the lock file is not a regular file; remove it, then rerun" in err, err
+    assert moto_messages(moto) == []
+
+
+def test_a_delivery_record_that_is_not_an_object_is_named_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by an attack: last week's ledger hand-edited with 'delivery' as a word, not a record, raised a traceback; it is named, and a dry run still renders."""
+    # last week's ledger, hand-edited: "delivery" written as a word instead of a record
+    write_ledger(tmp_path, "2026-W46", {"ceo": {**sent("ceo"), "delivery": "bounced"}})
+    with pytest.raises(ValueError, match="delivery"):
+        ser.parse_ledger((tmp_path / "archive" / "2026-W46" / "ledger.json").read_text())
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo"]) == 0
+    assert "Subject:" in capsys.readouterr().out
+
+
+def test_a_report_recorded_with_a_side_effects_state_is_not_resent_silently(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by an attack: a report's ledger entry damaged into a metrics push's state ('pushed') sent the report a second time, with exit 0."""
+    verify_sender(moto)
+    # every report sent; the CEO's entry damaged into a state only a metrics push has
+    write_ledger(tmp_path, "2026-W47", {**{i: sent(i) for i in IDS}, "ceo": {"state": "pushed", "at": "x"}})
+    env = write_env(tmp_path, ses_proxy.url)
+    assert send(env) == ser.ExitStatus.CONFIG
+    assert moto_messages(moto) == []  # the CEO report went out a second time, with exit 0
+    err = capsys.readouterr().err
+    assert "the send ledger is damaged" in err and "'ceo'" in err
+
+
+def test_a_card_recorded_as_a_sent_email_is_refused(tmp_path: Path) -> None:
+    """Found by an attack: a card's ledger entry in an email's state ('sending') was accepted."""
+    text = json.dumps({"ceo": sent("ceo"), "card:shortfall-0123456789ab-2026-W47": {"state": "sending"}})
+    with pytest.raises(ValueError, match="card:shortfall-0123456789ab-2026-W47"):
+        ser.parse_ledger(text)
+
+
+def test_the_metrics_json_a_send_keeps_holds_exactly_the_figures_of_the_reports(tmp_path: Path, moto: str,
+                                                                                ses_proxy) -> None:
+    """Found by planting a bug: the metrics.json a send keeps holds exactly the figures the reports were rendered from."""
+    import json
+
+    verify_sender(moto)
+    assert send(write_env(tmp_path, ses_proxy.url), "--only", "cfo") == 0
+    kept = json.loads((tmp_path / "archive" / "2026-W47" / "metrics.json").read_text(encoding="utf-8"))
+    assert kept == {"schema": ser.METRICS_SCHEMA, **json.loads(json.dumps(sample_metrics(), default=ser._json_default))}
+    # and a few figures by value, as the reports show them (money as exact decimal text)
+    assert kept["period"] == "2026-W47" and kept["as_of"] == "2026-11-22"
+    assert kept["portfolio"]["cash"] == "70500"  # "$70,500 across 6 businesses" in the reports
+    assert len(kept["entities"]) == 6

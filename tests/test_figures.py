@@ -16,6 +16,8 @@ import pytest
 
 import send_exec_reports as ser
 
+from .conftest import FRONT, dry_run_of, portfolio_with, sample_metrics
+
 AS_OF = dt.date(2026, 11, 22)  # window: 2026-08..10; trend: 2026-05..10
 
 
@@ -978,3 +980,59 @@ def test_a_rate_whose_count_is_not_given_is_no_data_not_zero() -> None:
     blog, referrals = m["channels"]
     assert (blog["lead_rate"], blog["close_rate"]) == ("no data", "no data")
     assert referrals["lead_rate"] == Decimal("0.2") and referrals["close_rate"] == "no data"
+
+
+# ---------------------------------------------------------------------------
+# Routing and the day windows, on both sides
+
+
+def test_the_cto_sees_every_security_finding_a_unit_its_own_and_others_none() -> None:
+    """Found by planting a bug: the CTO sees every security finding, a unit report its own, the CFO and the CEO none."""
+    metrics = sample_metrics()
+    findings = metrics["security"]
+    entities = {s["entity"] for s in findings}
+    assert len(entities) >= 2  # findings of several businesses, so "its own" is a real choice
+    assert ser.routed(metrics, "CTO")["security"] == findings
+    assert ser.routed(metrics, "cto")["security"] == findings  # the persona in any case
+    one = sorted(entities)[0]
+    assert ser.routed(metrics, "Unit", entity=one)["security"] == [s for s in findings if s["entity"] == one]
+    assert ser.routed(metrics, "CFO")["security"] == []
+    assert ser.routed(metrics, "CEO")["security"] == []
+
+
+def action_metrics(tmp_path: Path, *actions: tuple[str, str, str]) -> dict:
+    """Figures of one handoff whose actions are (title, due, persona), as of 2026-11-22."""
+    import datetime as dt
+
+    rows = "".join(f"  - title: {t}\n    due: {d}\n    persona: {p}\n" for t, d, p in actions)
+    env = portfolio_with(tmp_path, f"entity: A\nstatus: active\nupdated: 2026-11-20\nactions:\n{rows}")
+    return ser.compute_metrics(ser.read_handoffs(env.parent / "handoffs"), {}, dt.date(2026, 11, 22))
+
+
+def test_an_action_due_in_seven_days_needs_you_and_in_eight_does_not(tmp_path: Path) -> None:
+    """Found by planting a bug: the needs-you window on both sides: due in seven days needs you, in eight does not."""
+    m = action_metrics(tmp_path, ("In six", "2026-11-28", "CFO"), ("In seven", "2026-11-29", "CFO"),
+                       ("In eight", "2026-11-30", "CFO"), ("Today", "2026-11-22", "CFO"))
+    needs = ser.needs_you(m, "CFO")
+    assert [(i["what"], i["how"]) for i in needs["items"]] == [
+        ("Today", "due today"), ("In six", "due in 6 days"), ("In seven", "due in 7 days"),
+    ]  # soonest first
+    assert needs["total"] == 3
+
+
+def test_the_ceo_gets_actions_due_on_the_horizon_and_not_a_day_after(tmp_path: Path) -> None:
+    """Found by planting a bug: the CEO gets actions due on the 30-day horizon, and not those due a day after."""
+    m = action_metrics(tmp_path, ("On the horizon", "2026-12-22", "CFO"), ("A day after", "2026-12-23", "CFO"),
+                       ("Long before", "2026-11-23", "CFO"))
+    assert str(m["action_horizon"]) == "2026-12-22"  # 30 days after the as-of date
+    assert [a["title"] for a in ser.routed(m, "CEO")["actions"]] == ["Long before", "On the horizon"]
+    assert len(ser.routed(m, "CFO")["actions"]) == 3  # its own persona gets all of them
+
+
+def test_a_deploy_date_in_the_future_is_not_shown_as_negative_days(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A deploy date in the future is said to be so, not shown as negative days since."""
+    env = portfolio_with(tmp_path, FRONT + "stack:\n  - {name: api, monthly_cost: 5, in_use: true, last_deploy: 2027-01-02}\n")
+    code, out, err = dry_run_of(env, capsys, "cto")
+    assert (code, err) == (0, "")
+    assert "in the future: 2027-01-02" in out and "-41 days" not in out
