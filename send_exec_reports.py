@@ -185,11 +185,13 @@ AWS_NAMES = (
 PER_REPORT_TO = "EXEC_REPORT_TO_"  # EXEC_REPORT_TO_CFO: the CFO report's own readers
 SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PRIVATE|CREDENTIAL|KEY")
 MIN_SECRET_LENGTH = 8  # shorter values are masked at their source only: masking "test" everywhere hides too much
-# A URL in a message: scheme, user info (dropped), host, port, then whatever path, query and
-# fragment follow up to a blank or a quote (dropped whole, closing brackets and all).
+# A URL in a message: scheme, user info (dropped), host, port, then whatever follows up to a
+# blank or a quote (dropped whole, closing brackets and all): a path, query or fragment, and
+# also what is no port (`:/x`, `:x`), an escape or a backslash. Only sentence punctuation
+# right after the origin (`http://127.0.0.1:9;`) is left standing.
 _URL = re.compile(
     r"""\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^\s/?#@"'<>]*@)?"""
-    r"""(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)?(?P<port>:[0-9]+)?(?:[/?#][^\s"'<>]*)?"""
+    r"""(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)?(?P<port>:[0-9]+)?(?:[^\s"'<>.,;)\]}][^\s"'<>]*)?"""
 )
 _secrets: set[str] = set()  # values to hide from every message; filled by load_settings, reset by main
 
@@ -5140,8 +5142,7 @@ class SesSender:
                 raise ConfigError(
                     f"SES refused the credentials ({code}): {FATAL_CODES[code]}; nothing was sent"
                 ) from None
-            log.warning("cannot read the SES send quota (%s): sending one message a second",
-                        redact(code[:80]) or "error")
+            log.warning("cannot read the SES send quota (%s): sending one message a second", _safe_code(code))
             self.rate = 0.0
         except (NoCredentialsError, PartialCredentialsError):
             raise ConfigError(

@@ -380,3 +380,57 @@ def test_a_token_in_the_endpoint_is_not_printed_when_the_estate_cannot_be_read(
     assert "AWS_INVENTORY: Lambda cannot be read (could not connect to http://127.0.0.1:9)" in captured.err
     assert_no_secret(captured.out, captured.err)
     assert not (tmp_path / "archive" / "2026-W47").exists()  # nothing sent, nothing archived
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    # the origin is shown, and what follows it when that is no part of the URL
+    ("see https://dash.example.com:8443 next", "see https://dash.example.com:8443 next"),
+    ("could not connect to http://127.0.0.1:9; check", "could not connect to http://127.0.0.1:9; check"),
+    ("at http://h. Then", "at http://h. Then"),
+    ("(http://h), then", "(http://h), then"),
+    # from the first character past the origin, nothing of the URL: path, query, fragment, user info
+    ("http://h/Secret1234 next", "http://h next"),
+    ("http://h?token=Secret1234 next", "http://h next"),
+    ("http://h#Secret1234 next", "http://h next"),
+    ("https://user:Secret1234@dash.example.com:8443/p?t=x#f next", "https://dash.example.com:8443 next"),
+    ("http://Secret1234@h next", "http://h next"),
+    ("http://h:/Secret1234 next", "http://h next"),  # an empty port: a valid URL
+    ("http://h:x/Secret1234 next", "http://h next"),  # not a port
+    ("http://h:8443x/Secret1234 next", "http://h:8443 next"),
+    ("http://h%2FSecret1234 next", "http://h next"),  # a percent-escape after the host
+    ("http://h\\Secret1234 next", "http://h next"),  # a backslash, read as '/' by browsers
+    ("'http://h/Secret1234' and", "'http://h' and"),
+    ('"http://h/Secret1234" and', '"http://h" and'),
+    ("<http://h/Secret1234> and", "<http://h> and"),
+    ("http://[::1]:8080/Secret1234 next", "http://[::1]:8080 next"),
+    ("s3://bucket/prefix?x=Secret1234#y next", "s3://bucket/prefix next"),  # an archive's place, never its query
+])
+def test_redaction_shows_a_url_s_origin_and_not_one_character_past_it(text: str, shown: str) -> None:
+    """Found by planting a bug: redaction tested well inside a URL only; here both sides of where the origin ends."""
+    assert ser.redact(text) == shown
+
+
+@pytest.mark.parametrize(("name", "value", "hidden"), [
+    ("DASHBOARD_TOKEN", "Abcdefgh", True),  # exactly MIN_SECRET_LENGTH characters
+    ("DASHBOARD_TOKEN", "Abcdefg", False),  # one fewer: masked at its source only ("test" everywhere hides too much)
+    ("AWS_SECRET_ACCESS_KEY", "  Abcdefgh  ", True),  # counted without the blanks around it
+    ("AWS_SECRET_ACCESS_KEY", "  Abcdefg  ", False),
+    ("EXEC_REPORT_BCC", "Abcdefghijkl", False),  # not a secret's name
+])
+def test_a_secret_setting_is_hidden_everywhere_from_its_shortest_length(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str, hidden: bool) -> None:
+    """Found by planting a bug: the secret-length boundary on both sides, for a value met on its own in any message."""
+    monkeypatch.setattr(ser, "_secrets", set())  # this test's secrets only
+    ser.read_settings(os.devnull, {name: value})
+    said = ser.redact(f"AWS said: {value.strip()} was refused")
+    assert said == ("AWS said: (hidden) was refused" if hidden else f"AWS said: {value.strip()} was refused")
+
+
+@pytest.mark.parametrize(("piece", "hidden"), [("Abcdefgh", True), ("Abcdefg", False)])
+def test_an_endpoint_s_path_is_hidden_on_its_own_from_its_shortest_length(
+        monkeypatch: pytest.MonkeyPatch, piece: str, hidden: bool) -> None:
+    """An endpoint's path met without its URL (an AWS error quoting the request's path) is hidden from 8 characters."""
+    monkeypatch.setattr(ser, "_secrets", set())
+    ser.read_settings(os.devnull, {"AWS_ENDPOINT_URL": f"http://127.0.0.1:9/{piece}?q=Query1234"})
+    assert ser.redact(f"no route for {piece}") == ("no route for (hidden)" if hidden else f"no route for {piece}")
+    assert ser.redact("query q=Query1234 refused") == "query (hidden) refused"
