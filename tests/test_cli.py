@@ -54,6 +54,24 @@ def test_usage_errors_exit_64(args: list[str], message: str, capsys: pytest.Capt
     assert capsys.readouterr().err == f"send_exec_reports: {message}\n"
 
 
+@pytest.mark.parametrize(("as_of", "valid"), [
+    ("2026-13-01", False), ("2026-12-31", True),  # month 13; the last day of month 12
+    ("2026-00-01", False), ("2026-01-01", True),  # month 00; the first day of month 01
+    ("2026-02-29", False), ("2028-02-29", True),  # 29 February: in a common year, in a leap year
+    ("2026-04-31", False), ("2026-04-30", True),  # the 31st of a 30-day month; its last day
+])
+def test_a_well_shaped_but_impossible_as_of_date_is_a_usage_error(
+        as_of: str, valid: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by planting a bug: --as-of 2026-13-01 is shaped like a date; refused with one line, its neighbours accepted."""
+    code = ser.main(["--env-file", "/dev/null", "--dry-run", "--only", "ceo", "--as-of", as_of])
+    out, err = capsys.readouterr()
+    if valid:
+        assert code == 0 and "Subject: Executive Report: CEO" in out, err
+    else:
+        assert (code, out) == (64, "")
+        assert err == f"send_exec_reports: argument --as-of: '{as_of}' is not a date like 2026-11-22 (see --help)\n"
+
+
 def test_an_empty_only_never_means_every_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert ser.main(["--env-file", "/dev/null", "--force", "--only", "", "--dry-run", "--as-of", "2026-11-22"]) == 64
     assert capsys.readouterr().out == ""

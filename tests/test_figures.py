@@ -810,6 +810,37 @@ def test_deferred_and_receivable_on_both_sides_of_the_as_of_date() -> None:
     assert (m["deferred_total"], m["receivables_total"]) == (2, 2)
 
 
+AGED = (0, 30, 31, 60, 61, 90, 91, 400)  # days since service: each edge of each aging bucket, on both sides
+
+
+def test_receivables_aging_puts_each_edge_day_in_its_bucket_and_the_buckets_add_up_to_the_whole() -> None:
+    """Found by planting a bug: the aging buckets were tested well inside each only; here day 30 and 31, 60 and 61, 90 and 91."""
+    rows = [{"description": f"{d} days", "amount": D(2) ** i, "received": None, "service_date": day(-d)}
+            for i, d in enumerate(AGED)]
+    rows.append({"description": "paid", "amount": D(1000), "received": day(0), "service_date": day(-45)})
+    rows.append({"description": "not yet served", "amount": D(3000), "received": None, "service_date": day(1)})
+    m = metrics(handoff(revenue_recognition=rows))
+    buckets = ser.receivables_aging(m["receivables"])
+    assert [(b["label"], [r["days_outstanding"] for r in b["rows"]]) for b in buckets] == [
+        ("over 90 days", [400, 91]), ("61–90 days", [90, 61]), ("31–60 days", [60, 31]), ("0–30 days", [30, 0]),
+    ]  # oldest first, and oldest first within each
+    assert [b["total"] for b in buckets] == [2**7 + 2**6, 2**5 + 2**4, 2**3 + 2**2, 2**1 + 2**0]
+    assert sum(b["total"] for b in buckets) == m["receivables_total"] == 2 ** len(AGED) - 1  # each once, none left out
+    assert sorted(r["description"] for b in buckets for r in b["rows"]) == sorted(r["description"] for r in m["receivables"])
+
+
+def test_the_severity_and_status_counts_add_up_to_the_whole() -> None:
+    """Each open finding is counted under exactly one severity, each project under one status; fixed findings under none."""
+    findings = [{"severity": s, "finding": f"{s} {i}", "fixed": i == 2} for i, s in enumerate(ser.URGENCIES * 3)]
+    docs = [handoff(security=findings[:6]), handoff(security=findings[6:], status="blocked"), handoff(status="paused")]
+    m = metrics(*docs)
+    open_findings = [f for f in findings if not f["fixed"]]
+    assert sum(m["security_counts"].values()) == len(m["security"]) == len(open_findings) == 11
+    assert m["security_counts"] == {s: sum(1 for f in open_findings if f["severity"] == s) for s in ser.URGENCIES}
+    assert sum(m["status_counts"].values()) == len(m["projects"]) == 3
+    assert (m["status_counts"]["active"], m["status_counts"]["blocked"], m["status_counts"]["paused"]) == (1, 1, 1)
+
+
 def test_leases_ending_within_90_days_sorted_by_date() -> None:
     units = [{"unit": u, "status": "occupied", "lease_end": day(n)} for u, n in
              (("91", 91), ("90", 90), ("89", 89), ("ended", -3), ("b-same", 10), ("a-same", 10))]

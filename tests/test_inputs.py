@@ -181,6 +181,44 @@ DOC_CASES = [
 ]
 
 
+# Well-shaped but impossible: a month 13 or 00, a day 30 of February, the 29th in a common year.
+IMPOSSIBLE = [
+    ("financials:\n  2026-13: {revenue: 1, expenses: 2}\n", 6, "financials.2026-13 is not a calendar month; write it as YYYY-MM"),
+    ("financials:\n  2026-00: {revenue: 1, expenses: 2}\n", 6, "financials.2026-00 is not a calendar month; write it as YYYY-MM"),
+    ("actions:\n  - {title: T, due: 2026-02-30}\n", 6, "actions[0].due expected a date like 2026-11-18, got text '2026-02-30'"),
+    ("actions:\n  - {title: T, due: 2026-02-29}\n", 6, "actions[0].due expected a date like 2026-11-18, got text '2026-02-29'"),
+    ("actions:\n  - {title: T, due: 2026-04-31}\n", 6, "actions[0].due expected a date like 2026-11-18, got text '2026-04-31'"),
+    ("revenue_recognition:\n  - {amount: 5, service_date: 2026-13-01}\n", 6,
+     "revenue_recognition[0].service_date expected a date like 2026-11-18, got text '2026-13-01'"),
+    ("revenue_recognition:\n  - {amount: 5, service_date: 2026-12-00}\n", 6,
+     "revenue_recognition[0].service_date expected a date like 2026-11-18, got text '2026-12-00'"),
+]
+# ... and the nearest possible values on the other side of each, read without a word.
+POSSIBLE = [
+    "financials:\n  2026-12: {revenue: 1, expenses: 2}\n  2026-01: {revenue: 1, expenses: 2}\n",
+    "actions:\n  - {title: T, due: 2028-02-29}\n  - {title: U, due: 2026-02-28}\n  - {title: V, due: 2026-04-30}\n",
+    "revenue_recognition:\n  - {amount: 5, service_date: 2026-11-01}\n  - {amount: 5, service_date: 2026-10-31}\n",
+]
+
+
+@pytest.mark.parametrize(("extra", "line", "message"), IMPOSSIBLE, ids=[m.split(" ")[0] + ":" + e.split(": ")[-1][:10] for e, _, m in IMPOSSIBLE])
+def test_a_well_shaped_but_impossible_month_or_date_is_refused_naming_it(
+        portfolio: Path, capsys: pytest.CaptureFixture[str], extra: str, line: int, message: str) -> None:
+    """Found by planting a bug: a month 2026-13 looks like any other; each impossible value is one line naming it."""
+    handoff_path(portfolio, "a.md").write_text(doc(HEAD + extra), encoding="utf-8")
+    assert run(portfolio) == 65
+    out, err = capsys.readouterr()
+    assert out == "" and error_lines(err)[0] == f"{handoff_path(portfolio, 'a.md')}:{line}: {message}", err
+
+
+@pytest.mark.parametrize("extra", POSSIBLE)
+def test_the_nearest_possible_month_or_date_is_read(portfolio: Path, capsys: pytest.CaptureFixture[str],
+                                                    extra: str) -> None:
+    """The other side of each impossible value: month 12 and 01, 29 February in a leap year, 30 April are read."""
+    handoff_path(portfolio, "a.md").write_text(doc(HEAD + extra), encoding="utf-8")
+    assert run(portfolio, "--only", "ceo") == 0, capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("text", "line", "key", "message"), DOC_CASES)
 def test_bad_handoff_exits_65_with_one_line(portfolio, capsys, text, line, key, message):
     name = "booking-site.md"
