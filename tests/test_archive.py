@@ -281,8 +281,10 @@ def test_a_run_whose_lock_expired_stops_when_another_run_changed_the_ledger(
     assert ledger_states(moto) == {"ceo": "sending", "cfo": "sent"}
 
 
-def test_a_run_killed_after_a_send_leaves_the_rerun_to_report_it(tmp_path: Path, moto: str,
-                                                                 ses_proxy: SesProxy) -> None:
+def test_a_run_killed_after_a_send_leaves_the_rerun_to_report_it(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A run killed mid-send (a real process, SIGKILL) leaves its lock and a 'sending' entry: the next runs say so."""
     verify_sender(moto)
     make_bucket(moto)
     # SES takes cfo, then the run dies before it hears back (and before it releases its lock)
@@ -295,24 +297,26 @@ def test_a_run_killed_after_a_send_leaves_the_rerun_to_report_it(tmp_path: Path,
     assert ledger_states(moto) == {"ceo": "sent", "cfo": "sending"}
     ses_proxy.rules.clear()
 
-    # the dead run's lock is still there: the next run waits, then says whose it is and when it expires
-    busy = run_script(script, "--as-of", "2026-11-22", "--only", "ceo,cfo", env={}, cwd=Path("/"))
-    assert busy.returncode == 75
-    assert (f"another run holds the lock in {S3_ARCHIVE} (pid {first.pid} on " in busy.stderr
-            and "Try again when it has finished (if that run died, its lock expires at 20" in busy.stderr)
+    # the dead run's lock is still there: the next run (in-process from here on) waits, then says whose it is
+    # and when it expires; how long it waits is test_delivery's test_lock_held_by_another_run_exits_75's to check
+    monkeypatch.setattr(ser, "LOCK_WAIT_SECONDS", 0.0)
+    assert send(script.parent / "repos.env", "--only", "ceo,cfo") == 75
+    busy = capsys.readouterr().err
+    assert (f"another run holds the lock in {S3_ARCHIVE} (pid {first.pid} on " in busy
+            and "Try again when it has finished (if that run died, its lock expires at 20" in busy)
 
     # an hour later it has expired: the rerun takes it over and reports the unknown outcome
     lock = f"{PREFIX}/.send_exec_reports.lock"
     holder = json.loads(s3(moto).get_object(Bucket=BUCKET, Key=lock)["Body"].read())
     s3(moto).put_object(Bucket=BUCKET, Key=lock,
                         Body=json.dumps({**holder, "expires": holder["expires"] - 3601}).encode())
-    again = run_script(script, "--as-of", "2026-11-22", "--only", "ceo,cfo", env={}, cwd=Path("/"))
-    assert again.returncode == 69, again.stderr
-    assert f"taking over the expired lock in {S3_ARCHIVE} (pid {first.pid} on " in again.stderr
-    assert ("cfo: outcome unknown: it was handed to SES at 2026-" in again.stderr
+    assert send(script.parent / "repos.env", "--only", "ceo,cfo") == 69
+    again = capsys.readouterr().err
+    assert f"taking over the expired lock in {S3_ARCHIVE} (pid {first.pid} on " in again
+    assert ("cfo: outcome unknown: it was handed to SES at 2026-" in again
             and "check the BCC copy in admin@example.com, then resend with --force --only cfo if it did not "
-            "arrive" in again.stderr)
-    assert again.stderr.endswith("skipped as already sent 1 (ceo); failed 1 (cfo)\n")
+            "arrive" in again)
+    assert again.endswith("skipped as already sent 1 (ceo); failed 1 (cfo)\n")
     assert subjects(moto).count(subject_of("cfo")) == 1  # not resent silently
     assert len(moto_messages(moto)) == 2
 

@@ -25,20 +25,26 @@ def cloudwatch(endpoint: str) -> object:
 
 
 def read_back(endpoint: str, metric: str, entity: str) -> list[float]:
-    """Every value CloudWatch holds for one figure of one entity (GetMetricData, last two weeks and a day).
+    """Every value CloudWatch holds for one figure of one entity (GetMetricData, last two weeks and a day)."""
+    return read_back_all(endpoint, [(metric, entity)])[0]
+
+
+def read_back_all(endpoint: str, figures: list[tuple[str, str]]) -> list[list[float]]:
+    """Every value CloudWatch holds for each (figure, entity), in one GetMetricData call (last two weeks and a day).
 
     The window covers the golden as-of date's end as well as now: which of the two a send
     stamps its figures at depends on how long ago that date is.
     """
     now = dt.datetime.now(dt.UTC)
     answer = cloudwatch(endpoint).get_metric_data(  # type: ignore[attr-defined]
-        MetricDataQueries=[{"Id": "m", "MetricStat": {
+        MetricDataQueries=[{"Id": f"m{i}", "MetricStat": {
             "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
                        "Dimensions": [{"Name": "Entity", "Value": entity}]},
-            "Period": 60, "Stat": "Maximum"}}],
+            "Period": 60, "Stat": "Maximum"}} for i, (metric, entity) in enumerate(figures)],
         StartTime=now - dt.timedelta(days=ser.CLOUDWATCH_MAX_AGE_DAYS + 2), EndTime=now + dt.timedelta(hours=1),
     )
-    return answer["MetricDataResults"][0]["Values"]
+    values = {r["Id"]: r["Values"] for r in answer["MetricDataResults"]}
+    return [values[f"m{i}"] for i in range(len(figures))]
 
 
 def sample_metrics() -> dict[str, object]:
@@ -71,9 +77,9 @@ def test_a_run_puts_every_headline_figure_once(tmp_path: Path, moto: str, ses_pr
     # hand-checked: JADA has $7,400 of cash and burns $1,900 a month
     assert read_back(moto, "Cash", "JADA") == [7400.0]
     assert read_back(moto, "Burn", "JADA") == [1900.0]
-    for datum in expected:  # every figure of every entity and of the portfolio, as computed
-        entity = datum["Dimensions"][0]["Value"]
-        assert read_back(moto, datum["MetricName"], entity) == [datum["Value"]], (datum["MetricName"], entity)
+    figures = [(d["MetricName"], d["Dimensions"][0]["Value"]) for d in expected]
+    for figure, held, datum in zip(figures, read_back_all(moto, figures), expected, strict=True):
+        assert held == [datum["Value"]], figure  # every figure of every entity and of the portfolio, as computed
     assert {d["Dimensions"][0]["Value"] for d in expected} >= {"Portfolio", "JADA"}
     ledger = json.loads((tmp_path / "archive" / "2026-W47" / "ledger.json").read_text())
     assert ledger["metrics:cloudwatch:1"]["state"] == "pushed"

@@ -17,6 +17,7 @@ import send_exec_reports as ser
 from .conftest import (
     EXAMPLES,
     FRONT,
+    ROOT,
     dry_run_of,
     host_settings,
     install_copy,
@@ -36,18 +37,20 @@ def test_no_setting_of_the_host_reaches_a_test(name: str) -> None:
     assert [n for n in os.environ if ser.known_setting(n)] == []
 
 
-def test_relative_paths_resolve_against_the_env_file_not_the_working_directory(tmp_path: Path) -> None:
+def test_relative_paths_resolve_against_the_env_file_not_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Relative paths in repos.env resolve against the settings file's folder, not the working directory."""
-    script = install_copy(tmp_path / "app", examples=False)
     config = tmp_path / "config"
     write_portfolio(config)
     (config / "repos.env").write_text("HANDOFF_DIR=handoffs\nSES_FROM_ADDRESS=from@example.com\n")
     elsewhere = tmp_path / "home"
     elsewhere.mkdir()
-    result = run_script(script, "--dry-run", "--only", "ceo", "--env-file", str(config / "repos.env"), cwd=elsewhere)
-    assert result.returncode == 0, result.stderr
-    assert "From: from@example.com" in result.stdout
-    assert "Data sources: 1 handoff read;" in result.stdout
+    monkeypatch.chdir(elsewhere)
+    code = ser.main(["--dry-run", "--only", "ceo", "--env-file", str(config / "repos.env")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "From: from@example.com" in out
+    assert "Data sources: 1 handoff read;" in out
 
 
 def test_repos_env_next_to_the_script_is_found_and_the_environment_wins(tmp_path: Path) -> None:
@@ -84,7 +87,8 @@ def test_a_folder_given_as_env_file_is_not_a_file(tmp_path: Path, capsys: pytest
     )
 
 
-def test_env_file_dev_null_means_no_settings_file(installed: Path, tmp_path: Path) -> None:
+def test_env_file_dev_null_means_no_settings_file(installed: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """--env-file /dev/null means no settings file: the one next to the script is not read."""
     write_portfolio(tmp_path)
     (installed.parent / "repos.env").write_text("HANDOFF_DIR=/nonexistent\n")  # ignored: /dev/null was asked for
@@ -92,45 +96,47 @@ def test_env_file_dev_null_means_no_settings_file(installed: Path, tmp_path: Pat
                         env={"HANDOFF_DIR": str(tmp_path / "handoffs")})
     assert result.returncode == 0, result.stderr
     assert "Data sources: 1 handoff read;" in result.stdout
-    bare = run_script(installed, "--check", "--env-file", "/dev/null")
-    assert bare.returncode == 78
-    assert bare.stderr == ("send_exec_reports: check failed: HANDOFF_DIR is not set (no settings file, and not in "
+    assert ser.main(["--check", "--env-file", "/dev/null"]) == 78
+    assert capsys.readouterr().err == ("send_exec_reports: check failed: HANDOFF_DIR is not set (no settings file, and not in "
                            "the environment): set it to the folder of handoff documents\n")
 
 
-def test_an_empty_variable_in_the_environment_counts_as_unset(tmp_path: Path) -> None:
+def test_an_empty_variable_in_the_environment_counts_as_unset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """An exported but empty setting counts as unset: it does not hide the file's value."""
-    script = install_copy(tmp_path / "app", examples=False)
-    write_portfolio(script.parent)
-    (script.parent / "repos.env").write_text("HANDOFF_DIR=handoffs\nEXEC_REPORT_TO=file@example.com\n")
-    result = run_script(script, "--dry-run", "--only", "ceo", "--as-of", "2026-11-22",
-                        env={"EXEC_REPORT_TO": "", "HANDOFF_DIR": "  "})
-    assert result.returncode == 0, result.stderr
-    assert "To: file@example.com" in result.stdout
+    write_portfolio(tmp_path)
+    (tmp_path / "repos.env").write_text("HANDOFF_DIR=handoffs\nEXEC_REPORT_TO=file@example.com\n")
+    monkeypatch.setenv("EXEC_REPORT_TO", "")
+    monkeypatch.setenv("HANDOFF_DIR", "  ")
+    code = ser.main(["--env-file", str(tmp_path / "repos.env"), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "To: file@example.com" in out
 
 
-def test_reports_dir_setting_relative_to_the_env_file(tmp_path: Path) -> None:
+def test_reports_dir_setting_relative_to_the_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """REPORTS_DIR is relative to the settings file; a missing folder is named with what to do."""
-    script = install_copy(tmp_path / "app", examples=False)
     config = tmp_path / "config"
     write_portfolio(config)
     own = config / "my-reports"
     own.mkdir()
-    shutil.copy(script.parent / "reports" / "ceo.md", own / "ceo.md")
-    shutil.copy(script.parent / "reports" / "cfo.md", own / "cfo.md")
+    shutil.copy(ROOT / "reports" / "ceo.md", own / "ceo.md")
+    shutil.copy(ROOT / "reports" / "cfo.md", own / "cfo.md")
     env = config / "repos.env"
     env.write_text("HANDOFF_DIR=handoffs\nREPORTS_DIR=my-reports\n")
-    listed = run_script(script, "--list", "--env-file", str(env), cwd=tmp_path)
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["id", "ceo", "cfo"]
+    monkeypatch.chdir(tmp_path)
+    assert ser.main(["--list", "--env-file", str(env)]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["id", "ceo", "cfo"]
     # the unit reports stay behind in the script's reports/: a portfolio without those businesses passes
-    result = run_script(script, "--dry-run", "--check", "--env-file", str(env), "--as-of", "2026-11-22", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("check passed: 2 reports for 2026-W47 from 1 handoff;")
+    code = ser.main(["--dry-run", "--check", "--env-file", str(env), "--as-of", "2026-11-22"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith("check passed: 2 reports for 2026-W47 from 1 handoff;")
     env.write_text("HANDOFF_DIR=handoffs\nREPORTS_DIR=nowhere\n")
-    missing = run_script(script, "--list", "--env-file", str(env))
-    assert missing.returncode == 78
-    assert missing.stderr == (f"send_exec_reports: REPORTS_DIR=nowhere: no such folder ({config / 'nowhere'}); fix "
-                              "the path or remove the setting to use reports/ next to the script\n")
+    assert ser.main(["--list", "--env-file", str(env)]) == 78
+    assert capsys.readouterr().err == (f"send_exec_reports: REPORTS_DIR=nowhere: no such folder ({config / 'nowhere'}); "
+                                       "fix the path or remove the setting to use reports/ next to the script\n")
 
 
 @pytest.mark.parametrize(("line", "said"), [
