@@ -394,6 +394,8 @@ def test_a_token_in_the_endpoint_is_not_printed_when_the_estate_cannot_be_read(
     ("could not connect to http://127.0.0.1:9; check", "could not connect to http://127.0.0.1:9; check"),
     ("at http://h. Then", "at http://h. Then"),
     ("(http://h), then", "(http://h), then"),
+    ("write it like https://host:port", "write it like https://host:port"),  # a port named in words
+    ("http://h:port/Secret1234 next", "http://h next"),
     # from the first character past the origin, nothing of the URL: path, query, fragment, user info
     ("http://h/Secret1234 next", "http://h next"),
     ("http://h?token=Secret1234 next", "http://h next"),
