@@ -207,11 +207,15 @@ PER_REPORT_TO = "EXEC_REPORT_TO_"  # EXEC_REPORT_TO_CFO: the CFO report's own re
 SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PRIVATE|CREDENTIAL|KEY")
 SECRET_ID = "SETTINGS_SECRET_ID"  # names a secret (an id or ARN, shown in messages): itself no secret
 MIN_SECRET_LENGTH = 8  # shorter values are masked at their source only: masking "test" everywhere hides too much
-# A URL in a message: scheme, user info (dropped), host, port, then whatever path, query and
-# fragment follow up to a blank or a quote (dropped whole, closing brackets and all).
+# A URL in a message: scheme, user info (dropped), host, port, then whatever follows up to a
+# blank or a quote (dropped whole, closing brackets and all): a path, query or fragment, and
+# also what is no port (`:/x`, `:x/y`), an escape or a backslash. Only sentence punctuation
+# right after the origin (`http://127.0.0.1:9;`) is left standing, and a port named in words
+# (`https://host:port`, as the tool's own advice writes it).
 _URL = re.compile(
     r"""\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^\s/?#@"'<>]*@)?"""
-    r"""(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)?(?P<port>:[0-9]+)?(?:[/?#][^\s"'<>]*)?"""
+    r"""(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]+)?(?P<port>:(?:[0-9]+|[A-Za-z]+(?=[\s"'<>.,;)\]}]|$)))?"""
+    r"""(?:[^\s"'<>.,;)\]}][^\s"'<>]*)?"""
 )
 _secrets: set[str] = set()  # values to hide from every message; filled by load_settings, reset by main
 
@@ -6188,8 +6192,7 @@ class SesSender:
                 raise ConfigError(
                     f"SES refused the credentials ({code}): {FATAL_CODES[code]}; nothing was sent"
                 ) from None
-            log.warning("cannot read the SES send quota (%s): sending one message a second",
-                        redact(code[:80]) or "error")
+            log.warning("cannot read the SES send quota (%s): sending one message a second", _safe_code(code))
             self.rate = 0.0
         except (NoCredentialsError, PartialCredentialsError):
             raise ConfigError(

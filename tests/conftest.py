@@ -15,33 +15,83 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-SETTING_VARS = (
-    "AWS_REGION", "SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "HANDOFF_DIR",
-    "DYNAMODB_EXPORT_DIR", "ARCHIVE_DIR", "EMAIL_FORMAT", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED",
-)
-SETTING_VARS += ("AWS_INVENTORY",)  # the estate is read only when a test asks for it
-SETTING_VARS += ("SES_CONFIGURATION_SET", "SES_EVENTS_QUEUE_URL", "DASHBOARD_WEBHOOK_URL", "DASHBOARD_TOKEN",
-                 "CLOUDWATCH_NAMESPACE")  # after the send: only when a test asks for it
-SETTING_VARS += ("SETTINGS_SECRET_ID", "REPORTS_DIR")  # a host's secret or templates must never be read by a test
+# The AWS SDK's own configuration: credentials, profiles, endpoints and regions the host
+# may have set for other tools. Every AWS_* name is cleared; these are then pointed at nothing.
+AWS_SDK_PREFIX = "AWS_"
+
+
+def host_settings(environ: dict[str, str]) -> list[str]:
+    """Names in environ that would reach a run: every setting the tool itself knows (its own
+    list, EXEC_REPORT_TO_<ID> included) and every AWS SDK variable."""
+    import send_exec_reports as ser
+
+    return [name for name in environ if ser.known_setting(name) or name.startswith(AWS_SDK_PREFIX)]
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting or AWS credential of the host leaks into a test."""
-    import send_exec_reports as ser
-
-    # every setting the tool reads, REPORTS_DIR and each EXEC_REPORT_TO_<ID> included
-    for name in {*SETTING_VARS, *ser.SETTING_NAMES, *ser.AWS_NAMES,
-                 *(n for n in os.environ if n.startswith(ser.PER_REPORT_TO))}:
-        monkeypatch.delenv(name, raising=False)
-    for name in os.environ:  # a host's own readers of one report, and its templates
-        if name.startswith("EXEC_REPORT_TO_") or name == "REPORTS_DIR":
-            monkeypatch.delenv(name, raising=False)
+    for name in host_settings(dict(os.environ)):
+        monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a non-loopback address for credentials
+
+
+# The three required keys, front-matter lines 2-4 of a handoff.
+FRONT = "entity: Acme\nstatus: active\nupdated: 2026-11-20\n"
+
+
+def write_portfolio(root: Path, front: str = FRONT, name: str = "acme.md") -> Path:
+    """A one-document portfolio under root/handoffs."""
+    folder = root / "handoffs"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(f"---\n{front}---\nNotes.\n", encoding="utf-8")
+    return folder
+
+
+def portfolio_with(tmp_path: Path, *fronts: str, exports: bool = False) -> Path:
+    """Handoffs under tmp_path/handoffs (doc0.md, doc1.md, ...: one per front matter) and a repos.env; the env file."""
+    folder = tmp_path / "handoffs"
+    folder.mkdir(exist_ok=True)
+    for i, front in enumerate(fronts):
+        (folder / f"doc{i}.md").write_text(f"---\n{front}---\nNotes.\n", encoding="utf-8")
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\n" + ("DYNAMODB_EXPORT_DIR=exports\n" if exports else ""))
+    return env
+
+
+def dry_run_of(env: Path, capsys: pytest.CaptureFixture[str], *only: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of an in-process dry run as of 2026-11-22, of the reports named (all if none)."""
+    import send_exec_reports as ser
+
+    code = ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22", *(["--only", *only] if only else [])])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def sample_metrics() -> dict:
+    """The figures of the sample portfolio for the golden as-of date, computed in-process."""
+    import datetime as dt
+
+    import send_exec_reports as ser
+
+    portfolio = ser.read_handoffs(EXAMPLES / "handoffs")
+    counts = ser.read_tables(ser.table_needs(portfolio), EXAMPLES / "dynamodb")
+    return ser.compute_metrics(portfolio, counts, dt.date(2026, 11, 22))
+
+
+def write_ledger(folder: Path, period: str, entries: dict[str, dict[str, object]]) -> Path:
+    """A ledger.json in the archive folder (folder/archive) for `period`."""
+    path = folder / "archive" / period / "ledger.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    return path
+
+
+def sent(report_id: str) -> dict[str, object]:
+    """A ledger entry for a report sent in an earlier run."""
+    return {"state": "sent", "at": "2026-11-22T08:00:00+00:00", "subject": report_id, "message_id": f"m-{report_id}"}
 
 
 def install_copy(dest: Path, *, examples: bool = True) -> Path:

@@ -14,7 +14,16 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import SesProxy, install_copy, moto_messages, run_script
+from .conftest import (
+    SesProxy,
+    install_copy,
+    moto_messages,
+    run_script,
+    sample_metrics,
+    sent,
+    write_ledger,
+    write_portfolio,
+)
 from .test_delivery import IDS, subject_of, subjects, verify_sender, write_env
 
 BUCKET = "reports"
@@ -272,8 +281,10 @@ def test_a_run_whose_lock_expired_stops_when_another_run_changed_the_ledger(
     assert ledger_states(moto) == {"ceo": "sending", "cfo": "sent"}
 
 
-def test_a_run_killed_after_a_send_leaves_the_rerun_to_report_it(tmp_path: Path, moto: str,
-                                                                 ses_proxy: SesProxy) -> None:
+def test_a_run_killed_after_a_send_leaves_the_rerun_to_report_it(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A run killed mid-send (a real process, SIGKILL) leaves its lock and a 'sending' entry: the next runs say so."""
     verify_sender(moto)
     make_bucket(moto)
     # SES takes cfo, then the run dies before it hears back (and before it releases its lock)
@@ -286,24 +297,26 @@ def test_a_run_killed_after_a_send_leaves_the_rerun_to_report_it(tmp_path: Path,
     assert ledger_states(moto) == {"ceo": "sent", "cfo": "sending"}
     ses_proxy.rules.clear()
 
-    # the dead run's lock is still there: the next run waits, then says whose it is and when it expires
-    busy = run_script(script, "--as-of", "2026-11-22", "--only", "ceo,cfo", env={}, cwd=Path("/"))
-    assert busy.returncode == 75
-    assert (f"another run holds the lock in {S3_ARCHIVE} (pid {first.pid} on " in busy.stderr
-            and "Try again when it has finished (if that run died, its lock expires at 20" in busy.stderr)
+    # the dead run's lock is still there: the next run (in-process from here on) waits, then says whose it is
+    # and when it expires; how long it waits is test_delivery's test_lock_held_by_another_run_exits_75's to check
+    monkeypatch.setattr(ser, "LOCK_WAIT_SECONDS", 0.0)
+    assert send(script.parent / "repos.env", "--only", "ceo,cfo") == 75
+    busy = capsys.readouterr().err
+    assert (f"another run holds the lock in {S3_ARCHIVE} (pid {first.pid} on " in busy
+            and "Try again when it has finished (if that run died, its lock expires at 20" in busy)
 
     # an hour later it has expired: the rerun takes it over and reports the unknown outcome
     lock = f"{PREFIX}/.send_exec_reports.lock"
     holder = json.loads(s3(moto).get_object(Bucket=BUCKET, Key=lock)["Body"].read())
     s3(moto).put_object(Bucket=BUCKET, Key=lock,
                         Body=json.dumps({**holder, "expires": holder["expires"] - 3601}).encode())
-    again = run_script(script, "--as-of", "2026-11-22", "--only", "ceo,cfo", env={}, cwd=Path("/"))
-    assert again.returncode == 69, again.stderr
-    assert f"taking over the expired lock in {S3_ARCHIVE} (pid {first.pid} on " in again.stderr
-    assert ("cfo: outcome unknown: it was handed to SES at 2026-" in again.stderr
+    assert send(script.parent / "repos.env", "--only", "ceo,cfo") == 69
+    again = capsys.readouterr().err
+    assert f"taking over the expired lock in {S3_ARCHIVE} (pid {first.pid} on " in again
+    assert ("cfo: outcome unknown: it was handed to SES at 2026-" in again
             and "check the BCC copy in admin@example.com, then resend with --force --only cfo if it did not "
-            "arrive" in again.stderr)
-    assert again.stderr.endswith("skipped as already sent 1 (ceo); failed 1 (cfo)\n")
+            "arrive" in again)
+    assert again.endswith("skipped as already sent 1 (ceo); failed 1 (cfo)\n")
     assert subjects(moto).count(subject_of("cfo")) == 1  # not resent silently
     assert len(moto_messages(moto)) == 2
 
@@ -318,3 +331,96 @@ def test_sends_all_eight_through_the_s3_archive(tmp_path: Path, moto: str, ses_p
         f"send_exec_reports: 2026-W47: sent 8 ({', '.join(IDS)}); skipped as already sent 0; failed 0\n")
     assert ledger_states(moto) == dict.fromkeys(IDS, "sent")
     assert not (tmp_path / "archive").exists()
+
+
+# ---------------------------------------------------------------------------
+# A damaged archive: the ledger, the lock, and what a send keeps
+
+
+def _send_env(tmp_path: Path, moto: str) -> Path:
+    """Settings for a real send of a one-handoff portfolio through moto's SES (sender verified)."""
+    verify_sender(moto, "reports@example.com")
+    write_portfolio(tmp_path, "entity: Acme\nstatus: active\nupdated: 2026-11-18\ncash: 100\n")
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\nARCHIVE_DIR=archive\nSES_FROM_ADDRESS=reports@example.com\n"
+                   "EXEC_REPORT_TO=owner@example.com\nEXEC_REPORT_BCC=admin@example.com\n"
+                   f"AWS_ENDPOINT_URL={moto}\nAWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n"
+                   "AWS_REGION=us-west-2\n", encoding="utf-8")
+    return env
+
+
+def test_a_folder_at_the_ledger_is_named_as_a_damaged_ledger(
+    tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an attack: a folder at ledger.json was 'cannot read 4 (Is a directory)', a file descriptor for a file name."""
+    env = _send_env(tmp_path, moto)
+    ledger = tmp_path / "archive" / "2026-W47" / "ledger.json"
+    ledger.mkdir(parents=True)
+    assert ser.main(["--env-file", str(env), "--as-of", "2026-11-22", "--only", "ceo"]) == ser.ExitStatus.CONFIG
+    err = capsys.readouterr().err
+    assert f"{ledger}: the send ledger is damaged (not a regular file); nothing was sent" in err, err
+    assert moto_messages(moto) == []
+
+
+def test_a_fifo_at_the_lock_is_named_with_what_to_do(
+    tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by an attack: a FIFO at the lock was 'cannot use a file in ARCHIVE_DIR (UnsupportedOperation)', naming neither the file nor what to do."""
+    env = _send_env(tmp_path, moto)
+    (tmp_path / "archive").mkdir()
+    lock = tmp_path / "archive" / ser.LOCK_NAME
+    os.mkfifo(lock)
+    assert ser.main(["--env-file", str(env), "--as-of", "2026-11-22", "--only", "ceo"]) == ser.ExitStatus.CONFIG
+    err = capsys.readouterr().err
+    assert f"{lock}: the lock file is not a regular file; remove it, then rerun" in err, err
+    assert moto_messages(moto) == []
+
+
+def test_a_delivery_record_that_is_not_an_object_is_named_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by an attack: last week's ledger hand-edited with 'delivery' as a word, not a record, raised a traceback; it is named, and a dry run still renders."""
+    # last week's ledger, hand-edited: "delivery" written as a word instead of a record
+    write_ledger(tmp_path, "2026-W46", {"ceo": {**sent("ceo"), "delivery": "bounced"}})
+    with pytest.raises(ValueError, match="delivery"):
+        ser.parse_ledger((tmp_path / "archive" / "2026-W46" / "ledger.json").read_text())
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo"]) == 0
+    assert "Subject:" in capsys.readouterr().out
+
+
+def test_a_report_recorded_with_a_side_effects_state_is_not_resent_silently(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by an attack: a report's ledger entry damaged into a metrics push's state ('pushed') sent the report a second time, with exit 0."""
+    verify_sender(moto)
+    # every report sent; the CEO's entry damaged into a state only a metrics push has
+    write_ledger(tmp_path, "2026-W47", {**{i: sent(i) for i in IDS}, "ceo": {"state": "pushed", "at": "x"}})
+    env = write_env(tmp_path, ses_proxy.url)
+    assert send(env) == ser.ExitStatus.CONFIG
+    assert moto_messages(moto) == []  # the CEO report went out a second time, with exit 0
+    err = capsys.readouterr().err
+    assert "the send ledger is damaged" in err and "'ceo'" in err
+
+
+def test_a_card_recorded_as_a_sent_email_is_refused(tmp_path: Path) -> None:
+    """Found by an attack: a card's ledger entry in an email's state ('sending') was accepted."""
+    text = json.dumps({"ceo": sent("ceo"), "card:shortfall-0123456789ab-2026-W47": {"state": "sending"}})
+    with pytest.raises(ValueError, match="card:shortfall-0123456789ab-2026-W47"):
+        ser.parse_ledger(text)
+
+
+def test_the_metrics_json_a_send_keeps_holds_exactly_the_figures_of_the_reports(tmp_path: Path, moto: str,
+                                                                                ses_proxy) -> None:
+    """Found by planting a bug: the metrics.json a send keeps holds exactly the figures the reports were rendered from."""
+    import json
+
+    verify_sender(moto)
+    assert send(write_env(tmp_path, ses_proxy.url), "--only", "cfo") == 0
+    record = json.loads((tmp_path / "archive" / "2026-W47" / "metrics.json").read_text(encoding="utf-8"))
+    assert record["schema"] == ser.METRICS_SCHEMA and len(record["runs"]) == 1
+    kept = next(iter(record["runs"].values()))
+    figures = sample_metrics()
+    assert kept == json.loads(json.dumps({**figures, "items": ser.report_items(figures)}, default=ser._json_default))
+    # and a few figures by value, as the reports show them (money as exact decimal text)
+    assert kept["period"] == "2026-W47" and kept["as_of"] == "2026-11-22"
+    assert kept["portfolio"]["cash"] == "70500"  # "$70,500 across 6 businesses" in the reports
+    assert len(kept["entities"]) == 6

@@ -12,8 +12,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -432,3 +433,101 @@ def test_a_token_that_cannot_be_a_bearer_token_sends_nothing(tmp_path: Path, mot
     assert err.startswith("send_exec_reports: DASHBOARD_TOKEN ") and err.count("\n") == 1, err
     assert "sekrit" not in err
     assert moto_messages(moto) == [] and dashboard.requests == []
+
+
+# ---------------------------------------------------------------------------
+# A dashboard that redirects, or trickles its answer
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Records every request it gets (another origin a redirect points at)."""
+
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def do_GET(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_POST = do_GET
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[str, list[tuple[str, str, str | None]]]]:
+    """A dashboard that answers every POST with 302 to another local server, and what that one saw."""
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
+    other = ThreadingHTTPServer(("127.0.0.1", 0), type("Other", (Recorder,), {"seen": seen}))
+    elsewhere = f"http://127.0.0.1:{other.server_address[1]}/collect"
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(302)
+            self.send_header("Location", elsewhere)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    board = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (other, board):
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    yield f"http://127.0.0.1:{board.server_address[1]}/hooks/cards", seen
+    for server in (other, board):
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_redirecting_dashboard_gets_no_token_elsewhere_and_the_card_is_not_recorded_as_posted(
+        servers: tuple[str, list[tuple[str, str, str | None]]]) -> None:
+    """Found by an attack: a dashboard answering 302 got the card recorded as posted, and the bearer token was sent on to the other server."""
+    url, seen = servers
+    card = {"id": "shortfall-0123456789ab-2026-W47", "title": "Fix the pump"}
+    with pytest.raises(ser.CardFailed, match=r"HTTP 302"):
+        ser.post_card(url, "dash-token-0123456789", card, sleep=lambda s: None)
+    assert seen == []  # was: a GET with "Authorization: Bearer dash-token-..." to the other server, and "posted"
+
+
+def test_a_dashboard_that_trickles_its_answer_does_not_hold_the_run() -> None:
+    """Found by an attack: a dashboard that trickled its answer a byte at a time held the run, and the archive's lock, for nearly an hour."""
+    stop = threading.Event()
+
+    class Trickling(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(201)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            while not stop.wait(0.05):  # a byte well inside every socket timeout, for as long as the test lasts
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    done = threading.Event()
+
+    def post() -> None:
+        ser.post_card(f"http://127.0.0.1:{server.server_address[1]}/hook", None, {"id": "c-1"}, timeout=1.0)
+        done.set()
+
+    threading.Thread(target=post, daemon=True).start()
+    try:
+        # the card is taken once the 201 is in; reading 65,536 bytes of its body at 20 a second took
+        # nearly an hour while the run held the archive's lock (the generous wait is not a timing test)
+        assert done.wait(30), "post_card was still reading the dashboard's answer"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()

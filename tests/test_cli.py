@@ -1,8 +1,10 @@
-"""The command line: settings, options, start-up, templates, live DynamoDB against moto."""
+"""The command line: options, start-up, output, templates, live DynamoDB against moto (settings: test_settings.py)."""
 
 from __future__ import annotations
 
-import shutil
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -10,17 +12,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import install_copy, run_script
-
-FRONT = "entity: Acme\nstatus: active\nupdated: 2026-11-20\n"
-
-
-def write_portfolio(root: Path, front: str = FRONT, name: str = "acme.md") -> Path:
-    """A one-document portfolio under root/handoffs."""
-    folder = root / "handoffs"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text(f"---\n{front}---\nNotes.\n", encoding="utf-8")
-    return folder
+from .conftest import FRONT, install_copy, run_script, write_portfolio
 
 
 def test_boto3_is_not_imported_by_a_dry_run_over_exports(installed: Path) -> None:
@@ -38,37 +30,6 @@ def test_boto3_is_not_imported_by_a_dry_run_over_exports(installed: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("LOADED []")
     assert result.stdout.count("Subject: Executive Report:") == 8
-
-
-def test_relative_paths_resolve_against_the_env_file_not_the_working_directory(tmp_path: Path) -> None:
-    script = install_copy(tmp_path / "app", examples=False)
-    config = tmp_path / "config"
-    write_portfolio(config)
-    (config / "repos.env").write_text("HANDOFF_DIR=handoffs\nSES_FROM_ADDRESS=from@example.com\n")
-    elsewhere = tmp_path / "home"
-    elsewhere.mkdir()
-    result = run_script(script, "--dry-run", "--only", "ceo", "--env-file", str(config / "repos.env"), cwd=elsewhere)
-    assert result.returncode == 0, result.stderr
-    assert "From: from@example.com" in result.stdout
-    assert "Data sources: 1 handoff read;" in result.stdout
-
-
-def test_repos_env_next_to_the_script_is_found_and_the_environment_wins(tmp_path: Path) -> None:
-    script = install_copy(tmp_path / "app", examples=False)
-    write_portfolio(script.parent)
-    (script.parent / "repos.env").write_text("HANDOFF_DIR=handoffs\nEXEC_REPORT_TO=file@example.com\n")
-    result = run_script(script, "--dry-run", "--only", "ceo", env={"EXEC_REPORT_TO": "env@example.com"},
-                        cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "To: env@example.com" in result.stdout
-    assert result.stderr == ""  # no "used the examples" note: the settings were found
-
-
-def test_no_handoff_dir_without_dry_run_is_a_configuration_error(tmp_path: Path) -> None:
-    script = install_copy(tmp_path / "app", examples=False)
-    result = run_script(script, "--check")
-    assert result.returncode == 78
-    assert result.stderr.startswith("send_exec_reports: check failed: HANDOFF_DIR is not set")
 
 
 @pytest.mark.parametrize(
@@ -91,6 +52,24 @@ def test_no_handoff_dir_without_dry_run_is_a_configuration_error(tmp_path: Path)
 def test_usage_errors_exit_64(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert ser.main(["--dry-run", *args]) == 64
     assert capsys.readouterr().err == f"send_exec_reports: {message}\n"
+
+
+@pytest.mark.parametrize(("as_of", "valid"), [
+    ("2026-13-01", False), ("2026-12-31", True),  # month 13; the last day of month 12
+    ("2026-00-01", False), ("2026-01-01", True),  # month 00; the first day of month 01
+    ("2026-02-29", False), ("2028-02-29", True),  # 29 February: in a common year, in a leap year
+    ("2026-04-31", False), ("2026-04-30", True),  # the 31st of a 30-day month; its last day
+])
+def test_a_well_shaped_but_impossible_as_of_date_is_a_usage_error(
+        as_of: str, valid: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by planting a bug: --as-of 2026-13-01 is shaped like a date; refused with one line, its neighbours accepted."""
+    code = ser.main(["--env-file", "/dev/null", "--dry-run", "--only", "ceo", "--as-of", as_of])
+    out, err = capsys.readouterr()
+    if valid:
+        assert code == 0 and "Subject: Executive Report: CEO" in out, err
+    else:
+        assert (code, out) == (64, "")
+        assert err == f"send_exec_reports: argument --as-of: '{as_of}' is not a date like 2026-11-22 (see --help)\n"
 
 
 def test_an_empty_only_never_means_every_report(capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,64 +105,6 @@ def test_list_has_a_header_and_columns_that_hold_a_long_name(installed: Path) ->
         assert line[persona_at - 2:persona_at] == "  " and line[persona_at] != " ", line
         assert line[title_at - 2:title_at] == "  " and line[title_at] != " ", line
     assert lines[1].startswith("ceo ")
-
-
-def test_missing_env_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ser.main(["--dry-run", "--env-file", str(tmp_path / "nope.env")]) == 78
-    assert f"--env-file {tmp_path / 'nope.env'}: no such file" in capsys.readouterr().err
-
-
-def test_a_folder_given_as_env_file_is_not_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ser.main(["--dry-run", "--env-file", str(tmp_path)]) == 78
-    assert capsys.readouterr().err == (
-        f"send_exec_reports: --env-file {tmp_path}: a folder, not a file; give the path of your repos.env\n"
-    )
-
-
-def test_env_file_dev_null_means_no_settings_file(installed: Path, tmp_path: Path) -> None:
-    write_portfolio(tmp_path)
-    (installed.parent / "repos.env").write_text("HANDOFF_DIR=/nonexistent\n")  # ignored: /dev/null was asked for
-    result = run_script(installed, "--dry-run", "--only", "ceo", "--env-file", "/dev/null", "--as-of", "2026-11-22",
-                        env={"HANDOFF_DIR": str(tmp_path / "handoffs")})
-    assert result.returncode == 0, result.stderr
-    assert "Data sources: 1 handoff read;" in result.stdout
-    bare = run_script(installed, "--check", "--env-file", "/dev/null")
-    assert bare.returncode == 78
-    assert bare.stderr == ("send_exec_reports: check failed: HANDOFF_DIR is not set (no settings file, and not in "
-                           "the environment): set it to the folder of handoff documents\n")
-
-
-def test_an_empty_variable_in_the_environment_counts_as_unset(tmp_path: Path) -> None:
-    script = install_copy(tmp_path / "app", examples=False)
-    write_portfolio(script.parent)
-    (script.parent / "repos.env").write_text("HANDOFF_DIR=handoffs\nEXEC_REPORT_TO=file@example.com\n")
-    result = run_script(script, "--dry-run", "--only", "ceo", "--as-of", "2026-11-22",
-                        env={"EXEC_REPORT_TO": "", "HANDOFF_DIR": "  "})
-    assert result.returncode == 0, result.stderr
-    assert "To: file@example.com" in result.stdout
-
-
-def test_reports_dir_setting_relative_to_the_env_file(tmp_path: Path) -> None:
-    script = install_copy(tmp_path / "app", examples=False)
-    config = tmp_path / "config"
-    write_portfolio(config)
-    own = config / "my-reports"
-    own.mkdir()
-    shutil.copy(script.parent / "reports" / "ceo.md", own / "ceo.md")
-    shutil.copy(script.parent / "reports" / "cfo.md", own / "cfo.md")
-    env = config / "repos.env"
-    env.write_text("HANDOFF_DIR=handoffs\nREPORTS_DIR=my-reports\n")
-    listed = run_script(script, "--list", "--env-file", str(env), cwd=tmp_path)
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["id", "ceo", "cfo"]
-    # the unit reports stay behind in the script's reports/: a portfolio without those businesses passes
-    result = run_script(script, "--dry-run", "--check", "--env-file", str(env), "--as-of", "2026-11-22", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("check passed: 2 reports for 2026-W47 from 1 handoff;")
-    env.write_text("HANDOFF_DIR=handoffs\nREPORTS_DIR=nowhere\n")
-    missing = run_script(script, "--list", "--env-file", str(env))
-    assert missing.returncode == 78
-    assert missing.stderr == (f"send_exec_reports: REPORTS_DIR=nowhere: no such folder ({config / 'nowhere'}); fix "
-                              "the path or remove the setting to use reports/ next to the script\n")
 
 
 def test_ctrl_c_during_a_dry_run_says_nothing_was_sent(installed: Path) -> None:
@@ -335,89 +256,83 @@ def test_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[
     assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
 
 
-@pytest.mark.parametrize(("line", "said"), [
-    ("HANDOF_DIR=handoffs", "not a name this tool reads (did you mean HANDOFF_DIR?)"),
-    ("EXEC_REPORTS_BCC=admin@example.com", "not a name this tool reads (did you mean EXEC_REPORT_BCC?)"),
-    ("email_format=text+html", "not a name this tool reads (did you mean EMAIL_FORMAT?)"),
-    ("SES_CONFIGURATION_SET exec-reports", "not a NAME=value line; write it as NAME=value"),
-    ("AKIAPASTEDTOKEN0001", "not a NAME=value line; write it as NAME=value"),
-])
-def test_a_settings_line_the_tool_would_ignore_stops_the_run_naming_its_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, said: str) -> None:
-    write_portfolio(tmp_path)
-    env = tmp_path / "repos.env"
-    env.write_text(f"# mine\r\nHANDOFF_DIR=handoffs\r\n\r\n{line}\r\n", encoding="utf-8")  # Windows line ends
-    assert ser.main(["--env-file", str(env), "--check", "--dry-run", "--as-of", "2026-11-22"]) == 78
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert lines == [f"send_exec_reports: check failed: {env}:4: {said}" + lines[0].split(said, 1)[1]], lines
-    assert line.split("=")[0].split()[0] not in captured.err  # the line's own text is never shown: it may be a secret
-    assert captured.out == ""
 
 
-def test_a_settings_file_shared_with_other_tools_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Names like none of this tool's settings belong to other tools: left alone, never shown."""
-    write_portfolio(tmp_path)
+# ---------------------------------------------------------------------------
+# Standard output and error that cannot be written, and selections of no report
+
+
+@pytest.mark.parametrize("only", ["", " , ", ","])
+def test_selecting_no_report_is_refused_and_never_means_all(only: str) -> None:
+    """Found by planting a bug: select_reports itself never takes an empty selection for every report."""
+    # the command line refuses these first; select_reports must not fall back to every report either
+    reports = ser.load_reports()
+    with pytest.raises(ser.UsageError, match="unknown report"):
+        ser.select_reports(reports, only)
+    assert ser.select_reports(reports, None) == reports
+
+
+def run_tool(tmp_path: Path, *args: str, stdout: int | None = None, stderr: int | None = None,
+             close: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run an installed copy on the sample portfolio, its output where asked, the descriptors in close closed."""
+    script = install_copy(tmp_path / "tool")
+    archive = tmp_path / "archive"
+    archive.mkdir(exist_ok=True)
     env = tmp_path / "repos.env"
-    env.write_text("HANDOFF_DIR=handoffs\nGITHUB_TOKEN=ghp_notours0123456789\nREPOS=a b c\nDATABASE_URL=x\n"
-                   # AWS's own names other AWS tools read, however like ours: not taken for misspellings
-                   "AWS_DEFAULT_REGION=us-east-1\nAWS_ENDPOINT_URL_SES=http://127.0.0.1:9\nAWS_SECURITY_TOKEN=x\n",
+    env.write_text(f"HANDOFF_DIR={script.parent / 'examples' / 'handoffs'}\n"
+                   f"DYNAMODB_EXPORT_DIR={script.parent / 'examples' / 'dynamodb'}\nARCHIVE_DIR={archive}\n",
                    encoding="utf-8")
-    assert ser.main(["--env-file", str(env), "--check", "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
-    captured = capsys.readouterr()
-    assert "check passed" in captured.out and "GITHUB" not in captured.out + captured.err
+
+    def close_them() -> None:
+        for fd in close:
+            os.close(fd)
+
+    return subprocess.run([sys.executable, str(script), "--env-file", str(env), "--as-of", "2026-11-22", *args],
+                          stdout=subprocess.PIPE if stdout is None else stdout,
+                          stderr=subprocess.PIPE if stderr is None else stderr, text=True, timeout=60,
+                          env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}, preexec_fn=close_them)
 
 
-def test_a_settings_file_of_export_lines_quotes_and_windows_line_ends_is_read(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_portfolio(tmp_path)
-    env = tmp_path / "repos.env"
-    env.write_text('export HANDOFF_DIR="handoffs"\r\nexport EXEC_REPORT_TO=\'a@example.com, b@example.com,\'\r\n'
-                   "# EXEC_REPORT_BCC=\r\n\r\nEMAIL_FORMAT=text  # the default\r\n", encoding="utf-8")
-    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
-    captured = capsys.readouterr()
-    assert "\nTo: a@example.com, b@example.com\n" in captured.out
-    assert captured.err == ""
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])
+def test_output_to_a_full_disk_is_one_line_naming_standard_output_not_the_archive(
+        tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Found by an attack: output to a full disk was blamed on ARCHIVE_DIR; it is one line naming standard output."""
+    with open("/dev/full", "w") as full:
+        done = run_tool(tmp_path, *args, stdout=full.fileno())
+    assert done.returncode == 78, done.stderr
+    assert done.stderr.splitlines()[-1].endswith("cannot write standard output: the disk is full; "
+                                            "free some space (or send the output elsewhere), then rerun")
+    assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr
 
 
-def test_a_handoff_dir_that_is_not_there_says_what_to_do_and_against_what_it_was_resolved(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    env = tmp_path / "conf" / "repos.env"
-    env.parent.mkdir()
-    env.write_text("HANDOFF_DIR=handofs\n", encoding="utf-8")
-    assert ser.main(["--env-file", str(env), "--dry-run"]) == 78
-    assert capsys.readouterr().err == (
-        f"send_exec_reports: HANDOFF_DIR=handofs: no such folder ({env.parent / 'handofs'}); fix the path "
-        f"(a relative one is relative to {env.parent})\n")
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])
+def test_a_closed_standard_error_does_not_stop_the_run(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Found by an attack: `2>&-`: the run goes on; what it would have said on stderr is lost, its output and exit code are not."""
+    done = run_tool(tmp_path, *args, stderr=subprocess.DEVNULL, close=(2,))
+    assert done.returncode == 0 and done.stdout.strip(), done
 
 
-def test_an_archive_dir_that_cannot_be_made_says_what_to_do(tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    write_portfolio(tmp_path)
-    (tmp_path / "file").write_text("", encoding="utf-8")
-    env = tmp_path / "repos.env"
-    env.write_text("HANDOFF_DIR=handoffs\nSES_FROM_ADDRESS=r@example.com\nEXEC_REPORT_TO=o@example.com\n"
-                   "EXEC_REPORT_BCC=a@example.com\nARCHIVE_DIR=file/archive\n", encoding="utf-8")
-    assert ser.main(["--env-file", str(env), "--only", "ceo"]) == 78
-    assert capsys.readouterr().err == (
-        "send_exec_reports: ARCHIVE_DIR=file/archive: cannot create it (Not a directory); fix the path, "
-        "or create the folder and let this user write in it\n")
+def test_a_closed_standard_output_still_gives_the_exit_code_of_the_check(tmp_path: Path) -> None:
+    """Found by an attack: with standard output closed, a failing --check still exits with its own code (64), without a traceback."""
+    done = run_tool(tmp_path, "--check", "--dry-run", "--only", "nosuch", stdout=subprocess.DEVNULL, close=(1,))
+    assert done.returncode == 64 and "Traceback" not in done.stderr, done.stderr
 
 
-def test_every_form_python_dotenv_reads_passes_the_line_check_and_lines_are_counted_after_a_long_value(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A UTF-8 BOM, a quoted value over several lines, `NAME=` empty, spaces around '=', a comment
-    after a value and no newline at the end are all NAME=value lines; a misspelt name after a
-    multi-line value is named at its own line, not at the binding's count."""
-    write_portfolio(tmp_path)
-    env = tmp_path / "repos.env"
-    env.write_text('\ufeffHANDOFF_DIR = handoffs  # the folder\nEXEC_REPORT_BCC=\n'
-                   'OTHER_TOOL_KEY="first line\nsecond line\nthird line"\nEMAIL_FORMAT=text', encoding="utf-8")
-    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 0
-    captured = capsys.readouterr()
-    assert captured.err == "" and "CEO" in captured.out
-    env.write_text(env.read_text(encoding="utf-8") + "\nEXEC_REPORT_BC=a@example.com\n", encoding="utf-8")
-    assert ser.main(["--env-file", str(env), "--dry-run", "--only", "ceo", "--as-of", "2026-11-22"]) == 78
-    err = capsys.readouterr().err
-    assert f"{env}:7: not a name this tool reads (did you mean EXEC_REPORT_BCC?)" in err, err
-    assert "second line" not in err and "a@example.com" not in err
+def test_an_error_said_to_a_full_disk_keeps_its_exit_code(tmp_path: Path) -> None:
+    """Found by an attack: `2>/dev/full`: the line is lost, but cron still sees 64 (a usage error), not Python's 120."""
+    with open("/dev/full", "w") as full:
+        done = run_tool(tmp_path, "--dry-run", "--only", "nosuch", stderr=full.fileno())
+    assert done.returncode == 64 and done.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--status",)])
+def test_more_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Found by an attack: a reader gone away (a closed pipe) under --check, --full or --status gives 141 quietly, never a traceback blaming ARCHIVE_DIR."""
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe fails
+    try:
+        done = run_tool(tmp_path, *args, stdout=write)
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "ARCHIVE_DIR" not in done.stderr and "Traceback" not in done.stderr and "Exception" not in done.stderr

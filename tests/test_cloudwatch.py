@@ -12,8 +12,8 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, SesProxy, moto_messages
-from .test_delivery import send, verify_sender, write_env
+from .conftest import EXAMPLES, SesProxy, moto_messages, sent, write_ledger
+from .test_delivery import IDS, send, verify_sender, write_env
 
 NAMESPACE = "ExecReports/Test"
 
@@ -25,20 +25,26 @@ def cloudwatch(endpoint: str) -> object:
 
 
 def read_back(endpoint: str, metric: str, entity: str) -> list[float]:
-    """Every value CloudWatch holds for one figure of one entity (GetMetricData, last two weeks and a day).
+    """Every value CloudWatch holds for one figure of one entity (GetMetricData, last two weeks and a day)."""
+    return read_back_all(endpoint, [(metric, entity)])[0]
+
+
+def read_back_all(endpoint: str, figures: list[tuple[str, str]]) -> list[list[float]]:
+    """Every value CloudWatch holds for each (figure, entity), in one GetMetricData call (last two weeks and a day).
 
     The window covers the golden as-of date's end as well as now: which of the two a send
     stamps its figures at depends on how long ago that date is.
     """
     now = dt.datetime.now(dt.UTC)
     answer = cloudwatch(endpoint).get_metric_data(  # type: ignore[attr-defined]
-        MetricDataQueries=[{"Id": "m", "MetricStat": {
+        MetricDataQueries=[{"Id": f"m{i}", "MetricStat": {
             "Metric": {"Namespace": NAMESPACE, "MetricName": metric,
                        "Dimensions": [{"Name": "Entity", "Value": entity}]},
-            "Period": 60, "Stat": "Maximum"}}],
+            "Period": 60, "Stat": "Maximum"}} for i, (metric, entity) in enumerate(figures)],
         StartTime=now - dt.timedelta(days=ser.CLOUDWATCH_MAX_AGE_DAYS + 2), EndTime=now + dt.timedelta(hours=1),
     )
-    return answer["MetricDataResults"][0]["Values"]
+    values = {r["Id"]: r["Values"] for r in answer["MetricDataResults"]}
+    return [values[f"m{i}"] for i in range(len(figures))]
 
 
 def sample_metrics() -> dict[str, object]:
@@ -71,9 +77,9 @@ def test_a_run_puts_every_headline_figure_once(tmp_path: Path, moto: str, ses_pr
     # hand-checked: JADA has $7,400 of cash and burns $1,900 a month
     assert read_back(moto, "Cash", "JADA") == [7400.0]
     assert read_back(moto, "Burn", "JADA") == [1900.0]
-    for datum in expected:  # every figure of every entity and of the portfolio, as computed
-        entity = datum["Dimensions"][0]["Value"]
-        assert read_back(moto, datum["MetricName"], entity) == [datum["Value"]], (datum["MetricName"], entity)
+    figures = [(d["MetricName"], d["Dimensions"][0]["Value"]) for d in expected]
+    for figure, held, datum in zip(figures, read_back_all(moto, figures), expected, strict=True):
+        assert held == [datum["Value"]], figure  # every figure of every entity and of the portfolio, as computed
     assert {d["Dimensions"][0]["Value"] for d in expected} >= {"Portfolio", "JADA"}
     ledger = json.loads((tmp_path / "archive" / "2026-W47" / "ledger.json").read_text())
     assert ledger["metrics:cloudwatch:1"]["state"] == "pushed"
@@ -224,3 +230,42 @@ def test_an_as_of_date_ahead_of_now_puts_the_figures_now() -> None:
     edge = AS_OF_END + dt.timedelta(days=ser.CLOUDWATCH_MAX_AGE_DAYS)
     assert ser.cloudwatch_timestamp(AS_OF, edge) == AS_OF_END
     assert ser.cloudwatch_timestamp(AS_OF, edge + dt.timedelta(seconds=1)) == edge + dt.timedelta(seconds=1)
+
+
+# ---------------------------------------------------------------------------
+# A damaged metrics entry, and CloudWatch's dimension alphabet
+
+
+def test_a_metrics_timestamp_that_is_not_a_time_is_named_not_a_traceback(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by an attack: a metrics batch in the ledger whose timestamp is not a time raised ValueError from fromisoformat after the sends."""
+    verify_sender(moto)
+    write_ledger(tmp_path, "2026-W47", {**{i: sent(i) for i in IDS}, "metrics:cloudwatch:1": {
+        "state": "pushing", "at": "2026-11-22T08:00:09+00:00", "namespace": "ExecReports", "values": "3",
+        "timestamp": "last tuesday"}})
+    env = write_env(tmp_path, ses_proxy.url, CLOUDWATCH_NAMESPACE="ExecReports")
+    assert send(env) == ser.ExitStatus.CONFIG  # was: ValueError from fromisoformat, after the sends
+    err = capsys.readouterr().err
+    assert "the send ledger is damaged" in err and "timestamp" in err
+
+
+def test_every_dimension_value_is_one_cloudwatch_takes() -> None:
+    """Found by an attack: CloudWatch takes only ASCII dimension values (moto takes any): the name is folded to ASCII."""
+    headline = {"Café Holdings": {"cash": ser.Decimal(5)}, "Portfolio": {"cash": ser.Decimal(5)}}
+    data = ser.cloudwatch_data(headline, ser.dt.datetime(2026, 11, 22, tzinfo=ser.dt.UTC))
+    values = [d["Dimensions"][0]["Value"] for d in data]
+    # the API reference's rule for Dimension.Value: 1-1024 ASCII characters, no control
+    # characters, at least one that is not white space
+    assert values and all(v.isascii() and v.isprintable() and v.strip() and len(v) <= 1024 for v in values), values
+    assert values == ["Cafe Holdings", "Portfolio"]
+
+
+def test_names_that_fold_to_the_same_dimension_keep_series_of_their_own() -> None:
+    """Found by an attack: names that fold to the same ASCII dimension shared one series; each keeps its own, the same every week."""
+    taken: set[str] = set()
+    names = ["Café", "Cafe", "東京", "Cafe\u0301", "Cafe"]
+    values = [ser.cloudwatch_dimension(n, taken) for n in names[:4]]
+    assert "Cafe" in values and values[2].startswith("entity (")
+    assert len(set(values)) == 4 and all(v.isascii() and v.isprintable() and v.strip() for v in values), values
+    again: set[str] = set()
+    assert [ser.cloudwatch_dimension(n, again) for n in names[:4]] == values  # the same every week

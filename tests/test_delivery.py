@@ -370,7 +370,7 @@ def test_bad_input_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
 def test_a_template_mistake_in_rows_beyond_the_cut_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """A send renders every report whole, uncut lists included, before the first is sent."""
-    from .test_robustness import LATE_MISTAKE
+    from .test_rendering import LATE_MISTAKE
 
     verify_sender(moto)
     reports = tmp_path / "reports"
@@ -750,3 +750,22 @@ def test_status_shows_a_hostile_ledger_without_obeying_it(tmp_path: Path) -> Non
     text = ser.show_status(ser.FolderArchive(tmp_path / "archive"), "2026-W47")
     assert "\x1b" not in text and "\x07" not in text
     assert "\u241b]0;owned\u2407\u241b[2J gone" in text
+
+
+# ---------------------------------------------------------------------------
+# A test send and a failure that stops every send
+
+
+def test_a_test_send_stops_at_a_failure_that_stops_every_send(tmp_path: Path, moto: str, ses_proxy,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by planting a bug: a test send stops at a failure that stops every send (sending paused), not trying the other seven."""
+    verify_sender(moto)
+    ses_proxy.rules["SendEmail"] = lambda f, n: (
+        "error", 400, "AccountSendingPausedException", "Email sending is disabled for this account."
+    )
+    assert send(write_env(tmp_path, ses_proxy.url), "--to", "me@example.com") == 69
+    err = capsys.readouterr().err
+    assert len(ses_proxy.actions("SendEmail")) == 1  # no use trying the other seven
+    assert "ceo: SES refused (AccountSendingPausedException): sending is paused" in err
+    assert err.endswith("test send to me@example.com: sent 0; failed 8 (ceo, cto, cfo, cmo, accounting, rental, "
+                        "yacht, agency); the ledger of 2026-W47 is untouched\n")

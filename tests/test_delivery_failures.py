@@ -200,6 +200,53 @@ def test_secrets_stay_out_of_every_message_of_a_failing_run(tmp_path: Path, moto
     assert "VerySecretKey123" not in archived
 
 
+TOKEN, KEY = "Zq9SessionTok3n0123", "Wv8SecretAccessKey456"  # a session token and a secret key, met bare
+
+
+def secret_env(tmp_path: Path, proxy: SesProxy) -> Path:
+    """Send settings whose secret key and session token an AWS error may echo back on their own."""
+    return write_env(tmp_path, proxy.url, AWS_SECRET_ACCESS_KEY=KEY, AWS_SESSION_TOKEN=TOKEN)
+
+
+def shown_anywhere(tmp_path: Path, captured: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
+    """Everything a run showed or kept: its output, its log, and every file of its archive."""
+    out = captured.readouterr()
+    archived = "".join(p.read_text(errors="replace") for p in (tmp_path / "archive").rglob("*") if p.is_file())
+    return out.out + out.err + caplog.text + archived
+
+
+@pytest.mark.parametrize("where", ["message", "code", "at-the-cut"])
+def test_an_ses_error_that_echoes_a_secret_on_its_own_never_shows_it(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture, where: str) -> None:
+    """Found by planting a bug: a secret an AWS error quotes bare (not in a URL) was never tested; not a character of it shows."""
+    import send_exec_reports as ser
+
+    verify_sender(moto)
+    echo = {"message": ("MessageRejected", f"Request signed with token {TOKEN} and key {KEY} refused"),
+            "code": (f"Bad{TOKEN}", "refused"),
+            # the secret straddles where a long message is cut: hidden before the cut, never half shown
+            "at-the-cut": ("MessageRejected", "x" * (ser.SES_TEXT_MAX - 6) + f" {TOKEN} {KEY}")}[where]
+    ses_proxy.rules["SendEmail"] = lambda f, n: ("error", 400, *echo)
+    assert send(secret_env(tmp_path, ses_proxy), "--only", "ceo") == 69
+    shown = shown_anywhere(tmp_path, capsys, caplog)
+    assert "ceo: SES" in shown
+    for secret in (TOKEN, KEY):
+        assert secret[:4] not in shown, shown
+
+
+def test_a_quota_error_code_that_echoes_a_secret_at_the_cut_never_shows_a_part_of_it(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Found by planting a bug: an error code is cut to 80 characters; cut before hiding, a secret across the cut showed its first part."""
+    verify_sender(moto)
+    ses_proxy.rules["GetSendQuota"] = lambda f, n: ("error", 400, "Q" * 76 + TOKEN, "quota unavailable")
+    assert send(secret_env(tmp_path, ses_proxy), "--only", "ceo") == 0
+    shown = shown_anywhere(tmp_path, capsys, caplog)
+    assert "cannot read the SES send quota" in shown
+    assert TOKEN[:4] not in shown, shown
+
+
 def test_a_failed_forced_resend_keeps_the_first_send_on_record(tmp_path: Path, moto: str, ses_proxy: SesProxy,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     verify_sender(moto)

@@ -369,3 +369,23 @@ def test_status_shows_the_previous_weeks_delivery_as_the_ceo_report_does(
         "cmo; 1 outcome unknown: rental")
     assert ser.main(["--env-file", str(env), "--status", "--as-of", "2026-11-15"]) == 0  # W46's own: no W45
     assert "Last week's" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------
+# A hostile SES events queue
+
+
+@pytest.mark.parametrize("kind, what", [
+    ("Bounce", {"bounceType": "Permanent", "bouncedRecipients": 5}),
+    ("Bounce", {"bounceType": "Permanent", "bouncedRecipients": None}),
+    ("Complaint", {"complainedRecipients": True}),
+    ("Delivery", {"recipients": None}),
+    ("Delivery", {"recipients": 7}),
+])
+def test_an_event_with_fields_of_the_wrong_type_is_read_without_a_traceback(kind: str, what: dict) -> None:
+    """Found by an attack: an SES event whose fields had the wrong type raised a traceback that stopped the run before any report was rendered."""
+    body = json.dumps({"eventType": kind, "mail": {"messageId": "m-1", "timestamp": "2026-11-22T08:00:05Z"},
+                       kind[0].lower() + kind[1:]: what})
+    event = ser.parse_ses_event(body)  # a traceback here stopped the run before any report was rendered
+    assert event is not None and event["message_id"] == "m-1"
+    assert event["state"] == ser.SES_EVENT_STATES[kind]

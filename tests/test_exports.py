@@ -22,6 +22,8 @@ from make_exports import write_export, write_unfinished_export
 
 import send_exec_reports as ser
 
+from .conftest import FRONT, dry_run_of, portfolio_with
+
 T0 = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
 
 
@@ -632,3 +634,187 @@ def test_refused_credentials_name_the_handoff_line(tmp_path, capsys):
     )
     assert lines[1].startswith(origin(lines[1], "dynamodb.checklist", 7) + "DynamoDB table eyd-checklist")
     assert "AKIDWRONG" not in err
+
+
+# ---------------------------------------------------------------------------
+# Damaged or doubled exports, and the reader on both sides of its limits
+
+
+def _doubled_manifest(tmp_path: Path, second_key: str) -> Path:
+    """An export of 3 items whose manifest lists its one data file twice (the summary agreeing)."""
+    import datetime as dt
+    import json
+
+    from make_exports import write_export
+
+    folder = write_export(tmp_path / "exports" / "acme-events", ({"pk": {"S": str(i)}} for i in range(3)),
+                          export_time=dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC))
+    manifest = folder / "manifest-files.json"
+    first = json.loads(manifest.read_text(encoding="utf-8").splitlines()[0])
+    key = first["dataFileS3Key"]
+    second = {**first, "dataFileS3Key": {"same": key, "dot": key.replace("/data/", "/data/./"),
+                                         "bare": key.rsplit("/", 1)[-1]}[second_key]}
+    manifest.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n", encoding="utf-8")
+    summary_path = folder / "manifest-summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["itemCount"] = 6
+    summary_path.write_text(json.dumps(summary), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("second_key", ["same", "dot", "bare"])
+def test_a_data_file_listed_twice_is_an_error_not_twice_the_items(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second_key: str
+) -> None:
+    """Found by an attack: a manifest listing one data file twice (the same key, a ./ path, the bare name) counted its items twice: events doubled, with exit 0."""
+    folder = _doubled_manifest(tmp_path, second_key)
+    env = portfolio_with(tmp_path, "entity: Acme\nstatus: active\nupdated: 2026-11-18\ndynamodb:\n  events: acme-events\n", exports=True)
+    code, out, err = dry_run_of(env, capsys, "ceo")
+    assert code == ser.ExitStatus.DATAERR
+    assert "events 6" not in out and out == ""
+    assert f"{folder.resolve() / 'manifest-files.json'}:2: lists " in err, err
+
+
+def data_file(tmp_path: Path, lines: list[bytes]) -> Path:
+    """A gzip data file of these lines, each ended by a newline."""
+    import gzip
+
+    path = tmp_path / "part-0.json.gz"
+    path.write_bytes(gzip.compress(b"".join(line + b"\n" for line in lines), mtime=0))
+    return path
+
+
+def aws_line(i: int, done: bool) -> bytes:
+    """One item as AWS writes it: compact, on one line."""
+    return b'{"Item":{"pk":{"S":"t%d"},"done":{"BOOL":%s}}}' % (i, b"true" if done else b"false")
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["aws-lines", "with-a-blank-line"])
+def test_one_item_more_than_the_manifest_says_is_found(tmp_path: Path, blank: bool) -> None:
+    """Found by planting a bug: one item more than the manifest says is found, read as AWS's block of lines or line by line."""
+    # read as one block of AWS's lines, or line by line (a blank line makes the block irregular)
+    lines = [aws_line(i, True) for i in range(4)]  # all of one length
+    path = data_file(tmp_path, lines[:2] + [b""] * blank + lines[2:])
+    assert ser._read_data_file(path, "done", max_items=4) == (4, 4)  # exactly as many: all read
+    assert ser._read_data_file(path, "done", max_items=3)[0] == 4  # one more: seen, so the count differs
+    # reads of two lines each: the manifest's count is reached at the end of a read, and
+    # reading goes on to find the items past it
+    two_lines = 2 * (len(lines[0]) + 1)
+    assert ser._read_data_file(path, "done", max_items=2, block_size=two_lines)[0] > 2
+
+
+def reference_counts(path: Path, name: str) -> tuple[int, int]:
+    """(items, done) by json.loads of every non-blank line."""
+    import gzip
+    import json
+
+    items = done = 0
+    for line in gzip.decompress(path.read_bytes()).split(b"\n"):
+        if line.strip():
+            items += 1
+            record = json.loads(line)["Item"]
+            done += name in record and ser.decode_attribute(record[name]) is True
+    return items, done
+
+
+TWICE_TRUE = b'{"Item":{"done":{"BOOL":true},"pk":{"S":"1"},"done":{"BOOL":true}}}'
+
+
+TRUE_THEN_FALSE = b'{"Item":{"done":{"BOOL":true},"pk":{"S":"2"},"done":{"BOOL":false}}}'
+
+
+def test_a_line_naming_the_done_attribute_twice_counts_as_json_loads_reads_it(tmp_path: Path) -> None:
+    """Found by planting a bug: a line naming the done attribute twice counts as json.loads reads it (the last one wins), line by line."""
+    # read line by line (the blank line): json.loads keeps the last of a repeated key
+    path = data_file(tmp_path, [TWICE_TRUE, b"", aws_line(3, True)])
+    assert ser._read_data_file(path, "done") == reference_counts(path, "done") == (2, 2)
+
+
+@pytest.mark.parametrize("line", [TWICE_TRUE, TRUE_THEN_FALSE], ids=["true-twice", "true-then-false"])
+def test_a_repeated_done_attribute_in_a_regular_block(tmp_path: Path, line: bytes) -> None:
+    """Found by planting a bug: a repeated done attribute counts as json.loads reads it in a regular block of AWS's lines too."""
+    path = data_file(tmp_path, [line, aws_line(3, True)])
+    assert ser._read_data_file(path, "done") == reference_counts(path, "done")
+
+
+@pytest.mark.parametrize("extra", [0, 1], ids=["exactly-1-MiB", "one-byte-more"])
+def test_blank_lines_among_items_are_allowed_up_to_1_mib(tmp_path: Path, extra: int) -> None:
+    """Found by planting a bug: blank lines among items are allowed up to exactly 1 MiB and refused one byte past it."""
+    # one read holds it all, items and blank lines together: counted line by line
+    half = b" " * ((ser.MAX_BLANK_BYTES >> 1) - 1)  # with its newline, half of the allowance
+    path = data_file(tmp_path, [aws_line(0, True), half, aws_line(1, False), half + b" " * extra, aws_line(2, True)])
+    if extra:
+        with pytest.raises(ser.InputError, match=r":4: more than 1 MiB of blank lines \(AWS writes none\)"):
+            ser._read_data_file(path, "done", block_size=4 << 20)
+    else:
+        assert ser._read_data_file(path, "done", block_size=4 << 20) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("deep", "not a DynamoDB JSON item (maximum recursion depth exceeded"),
+        ("key-not-text", "not a manifest entry (dataFileS3Key is not a file name)"),
+        ("count-not-int", "not a manifest entry (itemCount 1.9 is not a count)"),
+        ("manifest-not-utf8", "not UTF-8 text"),
+        ("escape", "points outside the export"),
+    ],
+)
+def test_damaged_exports_are_named_not_tracebacks(tmp_path: Path, damage: str, message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Damaged exports (nested too deep, a key not text, a count not whole, not UTF-8, a path out of the export) are one line each, never a traceback."""
+    env = portfolio_with(tmp_path, FRONT + "dynamodb: {events: acme-events}\n", exports=True)
+    folder = write_export(tmp_path / "exports" / "acme-events", ({"pk": {"S": str(i)}} for i in range(3)),
+                          export_time=T0)
+    files = folder / "manifest-files.json"
+    entry = json.loads(files.read_text().splitlines()[0])
+    if damage == "deep":
+        import gzip
+
+        data = folder / entry["dataFileS3Key"].split(folder.name + "/", 1)[1]
+        data.write_bytes(gzip.compress(b'{"Item":{"pk":{"S":"1"}}}\n' + b"[" * 100_000 + b"\n"))
+        entry["itemCount"] = 2
+        files.write_text(json.dumps(entry) + "\n")
+    elif damage == "key-not-text":
+        files.write_text(json.dumps({**entry, "dataFileS3Key": 5}) + "\n")
+    elif damage == "count-not-int":
+        files.write_text(json.dumps({**entry, "itemCount": 1.9}) + "\n")
+    elif damage == "escape":
+        files.write_text(json.dumps({**entry, "dataFileS3Key": f"p/AWSDynamoDB/{folder.name}/../../../../x.json.gz"}))
+    else:
+        files.write_bytes(b"\xff\xfe" + files.read_bytes())
+    code, out, err = dry_run_of(env, capsys)
+    assert code == 65 and out == ""
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_newest_export_with_and_without_a_time_zone(tmp_path: Path) -> None:
+    """The newest export is found when one export's time has a zone and the other's has none (taken as UTC)."""
+    table = tmp_path / "t-1"
+    old = write_export(table, ({"pk": {"S": str(i)}} for i in range(2)), export_time=T0)
+    new = write_export(table, ({"pk": {"S": str(i)}} for i in range(5)), export_time=T0 + dt.timedelta(hours=1))
+    summary = json.loads((new / "manifest-summary.json").read_text())
+    summary["exportTime"] = "2026-11-21T10:00:00"  # no zone: taken as UTC
+    (new / "manifest-summary.json").write_text(json.dumps(summary))
+    assert old != new
+    assert ser.read_export(table).items == 5
+
+
+def test_live_scan_follows_every_page(moto: str) -> None:
+    """A live Scan follows every page of every segment: 53 items in pages of 5 over 2 segments."""
+    import boto3
+
+    client = boto3.client("dynamodb", endpoint_url=moto, region_name="us-west-2",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_table(TableName="paged", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    for i in range(53):
+        item = {"pk": {"S": f"k{i}"}}
+        if i % 2:
+            item["done"] = {"BOOL": True}
+        client.put_item(TableName="paged", Item=item)
+    need = ser.TableNeed(table="paged", entities={"Acme"}, done_attr="done")
+    counts = ser.scan_counts(client, [need], segments=2, page_size=5)
+    assert (counts["paged"].items, counts["paged"].done) == (53, 26)

@@ -16,6 +16,8 @@ import pytest
 
 import send_exec_reports as ser
 
+from .conftest import FRONT, dry_run_of, portfolio_with, sample_metrics
+
 AS_OF = dt.date(2026, 11, 22)  # window: 2026-08..10; trend: 2026-05..10
 
 
@@ -915,6 +917,37 @@ def test_deferred_and_receivable_on_both_sides_of_the_as_of_date() -> None:
     assert (m["deferred_total"], m["receivables_total"]) == (2, 2)
 
 
+AGED = (0, 30, 31, 60, 61, 90, 91, 400)  # days since service: each edge of each aging bucket, on both sides
+
+
+def test_receivables_aging_puts_each_edge_day_in_its_bucket_and_the_buckets_add_up_to_the_whole() -> None:
+    """Found by planting a bug: the aging buckets were tested well inside each only; here day 30 and 31, 60 and 61, 90 and 91."""
+    rows = [{"description": f"{d} days", "amount": D(2) ** i, "received": None, "service_date": day(-d)}
+            for i, d in enumerate(AGED)]
+    rows.append({"description": "paid", "amount": D(1000), "received": day(0), "service_date": day(-45)})
+    rows.append({"description": "not yet served", "amount": D(3000), "received": None, "service_date": day(1)})
+    m = metrics(handoff(revenue_recognition=rows))
+    buckets = ser.receivables_aging(m["receivables"])
+    assert [(b["label"], [r["days_outstanding"] for r in b["rows"]]) for b in buckets] == [
+        ("over 90 days", [400, 91]), ("61–90 days", [90, 61]), ("31–60 days", [60, 31]), ("0–30 days", [30, 0]),
+    ]  # oldest first, and oldest first within each
+    assert [b["total"] for b in buckets] == [2**7 + 2**6, 2**5 + 2**4, 2**3 + 2**2, 2**1 + 2**0]
+    assert sum(b["total"] for b in buckets) == m["receivables_total"] == 2 ** len(AGED) - 1  # each once, none left out
+    assert sorted(r["description"] for b in buckets for r in b["rows"]) == sorted(r["description"] for r in m["receivables"])
+
+
+def test_the_severity_and_status_counts_add_up_to_the_whole() -> None:
+    """Each open finding is counted under exactly one severity, each project under one status; fixed findings under none."""
+    findings = [{"severity": s, "finding": f"{s} {i}", "fixed": i == 2} for i, s in enumerate(ser.URGENCIES * 3)]
+    docs = [handoff(security=findings[:6]), handoff(security=findings[6:], status="blocked"), handoff(status="paused")]
+    m = metrics(*docs)
+    open_findings = [f for f in findings if not f["fixed"]]
+    assert sum(m["security_counts"].values()) == len(m["security"]) == len(open_findings) == 11
+    assert m["security_counts"] == {s: sum(1 for f in open_findings if f["severity"] == s) for s in ser.URGENCIES}
+    assert sum(m["status_counts"].values()) == len(m["projects"]) == 3
+    assert (m["status_counts"]["active"], m["status_counts"]["blocked"], m["status_counts"]["paused"]) == (1, 1, 1)
+
+
 def test_leases_ending_within_90_days_sorted_by_date() -> None:
     units = [{"unit": u, "status": "occupied", "lease_end": day(n)} for u, n in
              (("91", 91), ("90", 90), ("89", 89), ("ended", -3), ("b-same", 10), ("a-same", 10))]
@@ -1085,3 +1118,59 @@ def test_a_rate_whose_count_is_not_given_is_no_data_not_zero() -> None:
     blog, referrals = m["channels"]
     assert (blog["lead_rate"], blog["close_rate"]) == ("no data", "no data")
     assert referrals["lead_rate"] == Decimal("0.2") and referrals["close_rate"] == "no data"
+
+
+# ---------------------------------------------------------------------------
+# Routing and the day windows, on both sides
+
+
+def test_the_cto_sees_every_security_finding_a_unit_its_own_and_others_none() -> None:
+    """Found by planting a bug: the CTO sees every security finding, a unit report its own, the CFO and the CEO none."""
+    metrics = sample_metrics()
+    findings = metrics["security"]
+    entities = {s["entity"] for s in findings}
+    assert len(entities) >= 2  # findings of several businesses, so "its own" is a real choice
+    assert ser.routed(metrics, "CTO")["security"] == findings
+    assert ser.routed(metrics, "cto")["security"] == findings  # the persona in any case
+    one = sorted(entities)[0]
+    assert ser.routed(metrics, "Unit", entity=one)["security"] == [s for s in findings if s["entity"] == one]
+    assert ser.routed(metrics, "CFO")["security"] == []
+    assert ser.routed(metrics, "CEO")["security"] == []
+
+
+def action_metrics(tmp_path: Path, *actions: tuple[str, str, str]) -> dict:
+    """Figures of one handoff whose actions are (title, due, persona), as of 2026-11-22."""
+    import datetime as dt
+
+    rows = "".join(f"  - title: {t}\n    due: {d}\n    persona: {p}\n" for t, d, p in actions)
+    env = portfolio_with(tmp_path, f"entity: A\nstatus: active\nupdated: 2026-11-20\nactions:\n{rows}")
+    return ser.compute_metrics(ser.read_handoffs(env.parent / "handoffs"), {}, dt.date(2026, 11, 22))
+
+
+def test_an_action_due_in_seven_days_needs_you_and_in_eight_does_not(tmp_path: Path) -> None:
+    """Found by planting a bug: the needs-you window on both sides: due in seven days needs you, in eight does not."""
+    m = action_metrics(tmp_path, ("In six", "2026-11-28", "CFO"), ("In seven", "2026-11-29", "CFO"),
+                       ("In eight", "2026-11-30", "CFO"), ("Today", "2026-11-22", "CFO"))
+    needs = ser.needs_you(m, "CFO")
+    assert [(i["what"], i["how"]) for i in needs["items"]] == [
+        ("Today", "due today"), ("In six", "due in 6 days"), ("In seven", "due in 7 days"),
+    ]  # soonest first
+    assert needs["total"] == 3
+
+
+def test_the_ceo_gets_actions_due_on_the_horizon_and_not_a_day_after(tmp_path: Path) -> None:
+    """Found by planting a bug: the CEO gets actions due on the 30-day horizon, and not those due a day after."""
+    m = action_metrics(tmp_path, ("On the horizon", "2026-12-22", "CFO"), ("A day after", "2026-12-23", "CFO"),
+                       ("Long before", "2026-11-23", "CFO"))
+    assert str(m["action_horizon"]) == "2026-12-22"  # 30 days after the as-of date
+    assert [a["title"] for a in ser.routed(m, "CEO")["actions"]] == ["Long before", "On the horizon"]
+    assert len(ser.routed(m, "CFO")["actions"]) == 3  # its own persona gets all of them
+
+
+def test_a_deploy_date_in_the_future_is_not_shown_as_negative_days(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A deploy date in the future is said to be so, not shown as negative days since."""
+    env = portfolio_with(tmp_path, FRONT + "stack:\n  - {name: api, monthly_cost: 5, in_use: true, last_deploy: 2027-01-02}\n")
+    code, out, err = dry_run_of(env, capsys, "cto")
+    assert (code, err) == (0, "")
+    assert "in the future: 2027-01-02" in out and "-41 days" not in out

@@ -134,3 +134,24 @@ def test_when_an_action_is_due_reads_as_a_person_says_it() -> None:
     assert ser.format_due(dt.date(2026, 11, 24), as_of) == "2026-11-24"
     assert ser.format_due(dt.date(2026, 11, 21), as_of) == "2026-11-21"  # overdue ones say how late elsewhere
     assert ser.format_due(None, as_of) == "no date"
+
+
+# ---------------------------------------------------------------------------
+# Numbers and tables
+
+
+@pytest.mark.parametrize(("value", "text"), [(-0.004, "0"), (0.004, "0"), (-1.5, "-1.5"), (2.999, "3")])
+def test_numbers_never_show_minus_zero(value: float, text: str) -> None:
+    """A tiny negative rounds to 0, never shown as -0."""
+    assert ser.format_number(value) == text
+
+
+def test_tables_align_wide_and_accented_characters() -> None:
+    """Tables align wide (CJK) and combining characters in the terminal's columns, within 78 of them."""
+    rows = [["Client", "Fee"], ["東京デリバリー", "$1,200"], ["Zoë and José", "$9.00"], ["Cafe\u0301 Noir", "$300"],
+            ["東京" * 40, "$1"]]
+    lines = ser.layout_table(rows, [False, True]).splitlines()
+    bars = {ser._cols(line.split(" | ")[0]) for line in lines if " | " in line}
+    assert len(bars) == 1  # the column bar is in the same terminal column on every line
+    assert max(ser._cols(line) for line in lines) <= 78
+    assert lines[2] == "東京デリバリー" + " " * (bars.pop() - 14) + " | $1,200"

@@ -524,3 +524,47 @@ def test_a_dry_run_on_an_s3_archive_reads_it_and_writes_nothing(tmp_path: Path, 
     assert "- Cash: $70,500 (+$200 vs 2026-W46) ······▁█" in text
     assert "Last week's reports (2026-W46): 1 delivered" in text  # the previous week's ledger is read too
     assert versions() == before
+
+
+# ---------------------------------------------------------------------------
+# Period folders that only look like weeks, and absurd earlier figures
+
+
+def metrics_with_cash(cash: str) -> bytes:
+    """The committed metrics.json fixture with the portfolio's cash replaced."""
+    data = json.loads((FIXTURES / "metrics-schema-1.json").read_text(encoding="utf-8"))
+    data["portfolio"]["cash"] = cash
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize("planted, period", [
+    ("2026-W99", "2027-W01"),  # no such week: sorted between 2026-W53 and 2027-W01
+    ("2026-W46\n", "2026-W47"),  # a week's name with a newline after it
+    ("2026-W5\uff13", "2027-W01"),  # a full-width digit: week 53 to int(), sorted after 2026-W53
+    ("2025-W53", "2026-W01"),  # 2025 has 52 weeks
+])
+def test_a_folder_named_like_a_week_that_is_no_week_is_never_the_week_before(
+        tmp_path: Path, planted: str, period: str) -> None:
+    """Found by an attack: an archive folder named like a week that is none (2026-W99, a trailing newline, a full-width digit, 2025-W53) was taken for the week before."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    real = ser.iso_period(ser.period_start(period) - ser.dt.timedelta(days=7))
+    archive.write(f"{real}/metrics.json", metrics_with_cash("1000"))
+    archive.write(f"{planted}/metrics.json", metrics_with_cash("999999"))
+    earlier = ser.earlier_figures(archive, period)
+    assert list(earlier) == [real]
+    history = ser.history_figures(period, {"Portfolio": {"cash": ser.Decimal(1500)}}, earlier)
+    assert ser.change_text(history, "Portfolio", "cash") == f" (+$500 vs {real})"
+
+
+@pytest.mark.parametrize("cash", ["1E+1000000", "1e999999", "-1e-999999"])
+def test_an_absurd_earlier_figure_is_left_out_not_printed_or_a_traceback(
+        tmp_path: Path, cash: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by an attack: an earlier week's cash of 1e999999 printed a 1.3 MB line, and 1E+1000000 raised Overflow."""
+    archive = ser.FolderArchive(tmp_path / "archive")
+    archive.write("2026-W46/metrics.json", metrics_with_cash(cash))
+    env = write_env(tmp_path, "http://127.0.0.1:9")
+    assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,cfo"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert len(text) < 20_000  # was a 1.3 MB "Cash on hand" line for 1e999999; Overflow for 1E+1000000
+    assert "Cash on hand: $70,500 (sum of the cash figures given)" in text  # no change against junk
+    assert "Revenue: $41,258/month (+$600 vs 2026-W46)" in text  # the other figures still compare

@@ -16,6 +16,8 @@ from make_exports import write_export
 
 import send_exec_reports as ser
 
+from .conftest import FRONT, dry_run_of, portfolio_with
+
 AS_OF = dt.date(2026, 11, 22)
 T0 = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
 CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -194,3 +196,96 @@ def test_the_sources_line_names_a_bounded_number_of_tables(tmp_path: Path,
         assert len(named) == ser.TABLES_NAMED
         assert f"and {tables - ser.TABLES_NAMED} more tables; as of 2026-11-22." in sources
         assert "(exported 2026-11-21 09:00 UTC)" in sources and "(exported 2026-11-21 10:00 UTC)" in sources
+
+
+# ---------------------------------------------------------------------------
+# Handoff text as written, and templates that fail while rendering
+
+
+def test_text_is_kept_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Unit names like 010 and 1.10, and text with a line break, are shown as written, not as numbers or broken lines."""
+    front = ("entity: 3028 51st St Rental\nstatus: active\nupdated: 2026-11-20\n"
+             "units:\n  - {unit: 010, tenant: J. Doe, rent: 1850, status: occupied}\n"
+             "  - {unit: 1.10, tenant: \"Line\\nbreak\", rent: 1000, status: occupied}\n")
+    env = portfolio_with(tmp_path, front)
+    code, out, err = dry_run_of(env, capsys, "rental")
+    assert (code, err) == (0, "")
+    assert "\n010  | J. Doe" in out
+    assert "\n1.10 | Line break" in out
+
+
+def test_markdown_in_handoff_text_outside_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Markdown in handoff text outside tables (a pipe, emphasis, a rule, '1986.') is shown as written."""
+    front = FRONT + ("actions:\n  - {title: 'Smith & Sons | *Boats* <now>', due: 2026-11-25, priority: 1}\n"
+                    "  - {title: \"Call bank\\n\\n---\\n\\n1986. was a good year\", due: 2026-11-26, priority: 2}\n")
+    env = portfolio_with(tmp_path, front)
+    code, out, _ = dry_run_of(env, capsys, "ceo")
+    assert code == 0
+    assert "  - due 2026-11-25, P1: Smith & Sons | *Boats* <now> (Acme)" in out
+    assert "  - due 2026-11-26, P2: Call bank --- 1986. was a good year (Acme)" in out
+
+
+def test_subject_shows_text_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A subject shows the persona's &, <, > and backslash as written, never escaped."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "x.md").write_text("---\ntitle: X\npersona: 'Smith & Sons <Marine> \\ Co'\n"
+                                  "subject: 'Executive Report: {{ persona }} — {{ period }}'\n---\nBody.\n")
+    metrics = ser.compute_metrics(ser.read_handoffs(portfolio_with(tmp_path, FRONT).parent / "handoffs"), {}, dt.date(2026, 11, 22))
+    (rendered,) = ser.render_all(ser.load_reports(reports), metrics)
+    assert rendered.subject == "Executive Report: Smith & Sons <Marine> \\ Co — 2026-W47"
+    assert rendered.text.startswith("X\n=\n\nPeriod: 2026-W47")
+
+
+def test_a_template_that_fails_at_run_time_is_one_line_naming_its_line(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A template that fails while rendering is one line naming its file and line, never a traceback."""
+    env = portfolio_with(tmp_path, FRONT + "cash: 100\n")
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "x.md").write_text("---\ntitle: X\npersona: CEO\nsubject: S\n---\nfine\n\n"
+                                  "{{ ([1, 'a'])|sort|first }}\n", encoding="utf-8")
+    with env.open("a") as fh:
+        fh.write("REPORTS_DIR=reports\n")
+    code, out, err = dry_run_of(env, capsys)
+    assert (code, out) == (78, "")
+    assert "x.md:8: template error (TypeError: '<' not supported" in err and "Traceback" not in err
+
+
+# Row 900 of the uncut list divides by zero; the cut list (100 rows) never reaches it.
+LATE_MISTAKE = ("---\ntitle: X\npersona: CEO\nsubject: S\n---\n| n | x |\n|---|--:|\n"
+                "{% for i in cut(range(1000), 100) %}| {{ i }} | {{ 1 // (900 - i) }} |\n{% endfor %}\n")
+
+
+@pytest.mark.parametrize("extra, code", [((), 0), (("--full",), 78), (("--check",), 78)],
+                         ids=["dry-run", "full", "check"])
+def test_a_mistake_only_the_uncut_rows_reach(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             extra: tuple[str, ...], code: int) -> None:
+    """A plain dry run shows what would be sent, and renders a long list only until it is known long;
+    what shows the uncut text (--full), or vouches for a send (--check), renders it whole and finds the
+    mistake on its line."""
+    env = portfolio_with(tmp_path, FRONT + "cash: 100\n")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "x.md").write_text(LATE_MISTAKE, encoding="utf-8")
+    with env.open("a") as fh:
+        fh.write("REPORTS_DIR=reports\n")
+    got = ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22", *extra])
+    out, err = capsys.readouterr()
+    assert got == code, err
+    if code:
+        assert out == "" and "x.md:8: template error (ZeroDivisionError: integer division or modulo by zero)" in err
+        assert "Traceback" not in err
+    else:
+        assert "\n99 | 0\n" in out and "\n100 | " not in out  # the 100 rows that would be sent
+
+
+def test_the_uncut_text_of_a_dry_run_render_names_a_late_mistake_in_one_line(
+        tmp_path: Path, bench_metrics_300: dict[str, object]) -> None:
+    """A dry run's render leaves the uncut lists unfinished; reading the uncut text renders them again,
+    and a mistake found then is the same one-line error as one found up front."""
+    (tmp_path / "x.md").write_text(LATE_MISTAKE, encoding="utf-8")
+    (report,) = ser.load_reports(tmp_path)
+    rendered = ser.render_report(report, bench_metrics_300, whole=False)
+    assert "\n99 | 0\n" in rendered.text and rendered.uncut_markdown is not None
+    with pytest.raises(ser.ConfigError, match=r"x\.md:8: template error \(ZeroDivisionError: integer division"):
+        _ = rendered.full_text  # reading it renders the uncut lists
