@@ -3367,6 +3367,7 @@ def compute_metrics(
             ),
         })
     m["channels_by_entity"] = channels_by_entity(m["channels"])
+    m["channel_totals"] = channel_totals(m["channels"])
     blasts = []
     for c in channels:
         b = c.get("blast")
@@ -3482,7 +3483,9 @@ def routed(metrics: dict[str, Any], persona: str, entity: str | None = None) -> 
         "shortfalls": shortfalls,
         "actions": actions,
         "security": [s for s in metrics["security"] if cto or s["entity"] == entity],
-        "kpis": [k for k in metrics["kpis"] if k["entity"] == entity],
+        # KPIs: a unit report's are its entity's; any other report's those whose persona names its reader
+        "kpis": [k for k in metrics["kpis"]
+                 if k["entity"] == entity or (entity is None and _same_persona(k["persona"], persona))],
     }
 
 
@@ -3726,6 +3729,32 @@ def cost_per(channel: dict[str, Any], what: str) -> Any:
     if channel.get("spend") is None or channel.get(what) is None:
         return None
     return _ratio(channel["spend"], channel[what])
+
+
+@_exact
+def channel_totals(channels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Spend, leads and sales (conversions) summed over the channels that give each, and the blended cost
+    per lead and per sale: the spend of the channels that give a spend and leads (sales) over their leads
+    (sales). The channels with leads or sales but no spend are named: they are left out of the blend."""
+    paid_leads = [c for c in channels if c.get("spend") is not None and c.get("leads") is not None]
+    paid_sales = [c for c in channels if c.get("spend") is not None and c.get("conversions") is not None]
+    given = {k: [c for c in channels if c.get(k) is not None] for k in ("spend", "leads", "conversions")}
+    unpaid = [c for c in channels
+              if c.get("spend") is None and (c.get("leads") is not None or c.get("conversions") is not None)]
+    return {
+        "spend": _sum(c["spend"] for c in given["spend"]) if given["spend"] else NONE,
+        "leads": _sum(c["leads"] for c in given["leads"]) if given["leads"] else NONE,
+        "sales": _sum(c["conversions"] for c in given["conversions"]) if given["conversions"] else NONE,
+        "cost_per_lead": (_ratio(_sum(c["spend"] for c in paid_leads), _sum(c["leads"] for c in paid_leads))
+                          if paid_leads else NO_DATA),
+        "cost_per_sale": (_ratio(_sum(c["spend"] for c in paid_sales), _sum(c["conversions"] for c in paid_sales))
+                          if paid_sales else NO_DATA),
+        "paid": [c for c in channels if c.get("spend") is not None
+                 and (c.get("leads") is not None or c.get("conversions") is not None)],
+        "unpaid": unpaid,
+        "unpaid_leads": _sum(c.get("leads") for c in unpaid),
+        "unpaid_sales": _sum(c.get("conversions") for c in unpaid),
+    }
 
 
 def _product(values: list[Any]) -> Decimal:
