@@ -627,7 +627,7 @@ def test_accounting_says_its_expense_period_and_what_each_receivable_is_aged_fro
     assert "Acme | Old | service | 113 | $300.00" in text
     assert "Acme | Terms | due | 22 | $100.00" in text  # 2026-10-01 + 30 days = 10-31
     assert "Acme | Later | due | in 9 | $200.00" in text
-    assert ("Expense entries of 2026-10 (their `month:`); 1 entry gives no month: as listed in the handoffs "
+    assert ("Expense entries of 2026-10 (their month); 1 entry gives no month: as listed in the handoffs "
             "updated 2026-11-20") in text
 
 
