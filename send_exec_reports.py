@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import calendar
 import contextlib
 import datetime as dt
 import decimal
@@ -867,9 +868,10 @@ SCHEMA: dict[str, Spec] = {
     ),
     "revenue_recognition": (
         "list",
-        {"description": "text", "amount!": MONEY, "received": "date", "service_date!": "date"},
+        {"description": "text", "amount!": MONEY, "received": "date", "service_date!": "date", "due": "date",
+         "terms_days": "integer"},
     ),
-    "expenses": ("list", {"vendor": "text", "amount!": MONEY, "category": "text"}),
+    "expenses": ("list", {"vendor": "text", "amount!": MONEY, "category": "text", "month": "month"}),
     "dynamodb": ("map", {"events": ("table",), "users": ("table",), "checklist": ("checklist",)}),
     "units": (
         "list",
@@ -992,6 +994,11 @@ _TAB_INDENT_RE = re.compile(r"^ *\t", re.MULTILINE)
 def _join(key: str, name: str) -> str:
     """The dotted key of a field, for messages: financials.2026-09.revenue."""
     return f"{key}.{name}" if key else name
+
+
+def _integer_hint(key: str) -> str:
+    """What a whole-number key means, for its error: a priority's order, days of payment terms."""
+    return " (1 is the highest priority)" if key.endswith("priority") else " (days)"
 
 
 def _plain(value: Decimal | int) -> str:
@@ -1267,6 +1274,10 @@ class _Validator:
                 return dt.date.fromisoformat(raw.strip())
             except ValueError:
                 raise bad from None
+        if spec == "month":
+            if not isinstance(raw, str) or not MONTH_RE.match(raw.strip()):
+                raise DocError(node, key, f"expected a calendar month like 2026-10 (YYYY-MM), got {_describe(raw)}")
+            return raw.strip()
         if spec == "bool":
             if not isinstance(raw, bool):
                 raise DocError(node, key, f"expected true or false, got {_describe(raw)}")
@@ -1282,7 +1293,7 @@ class _Validator:
                 raise DocError(node, key, f"is {text}, not a plausible amount (it must be under {MAX_NUMBER:,})")
             if spec == "integer":
                 if value != value.to_integral_value() or value < 1:
-                    raise DocError(node, key, f"is {text}; write a whole number, 1 or more (1 is the highest priority)")
+                    raise DocError(node, key, f"is {text}; write a whole number, 1 or more{_integer_hint(key)}")
                 return int(value)
             if -value.as_tuple().exponent > MAX_PLACES:
                 rounded = _plain(value.quantize(Decimal(1).scaleb(-MAX_PLACES), rounding=ROUND_HALF_UP))
@@ -1300,9 +1311,7 @@ class _Validator:
         if isinstance(raw, str) and _DECIMAL_RE.fullmatch(raw.strip()):
             raise DocError(node, key, f"is quoted, which makes it text; write the number without quotes: {raw.strip()}")
         if spec == "integer":
-            raise DocError(
-                node, key, f"expected a whole number, 1 or more (1 is the highest priority), got {_describe(raw)}"
-            )
+            raise DocError(node, key, f"expected a whole number, 1 or more{_integer_hint(key)}, got {_describe(raw)}")
         hint = " (plain digits, no $ or commas, e.g. 8200)" if isinstance(raw, str) else ""
         raise DocError(node, key, f"expected a number, got {_describe(raw)}{hint}")
 
@@ -3238,6 +3247,32 @@ def runway(cash: Decimal | str, burn: Decimal) -> Decimal | str:
     return cash / burn
 
 
+REVIEW_SOON = "review soon"
+
+
+def burning_from(e: dict[str, Any]) -> str | None:
+    """The first projected month in which a business that earns now would burn on its trend.
+
+    Earning now: net (revenue_avg - expenses_avg) of zero or more. Burning on its trend:
+    the projection's revenue for the month is below expenses_avg (expenses held at their
+    3-month average). The months looked at are the projection's: D's month and the two after.
+    """
+    if isinstance(e["burn"], str) or isinstance(e["projection"], str) or e["burn"] > 0:
+        return None
+    return next((p["month"] for p in e["projection"] if p["revenue"] < e["expenses_avg"]), None)
+
+
+def mtd_pace(e: dict[str, Any], as_of: dt.date) -> dict[str, Any] | None:
+    """This month's revenue to date against its projection: the part of the projected month due by D
+    at an even pace (projected x days to D / days in the month), and whether the revenue is behind it."""
+    if e["mtd_month"] is None or isinstance(e["projection"], str):
+        return None
+    projected = e["projection"][0]["revenue"]
+    days = calendar.monthrange(as_of.year, as_of.month)[1]
+    due = _round(projected * as_of.day / days, 2)
+    return {"projected": projected, "due_by_now": due, "behind": e["mtd_revenue"] < due}
+
+
 @_exact
 def entity_figures(
     name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
@@ -3300,11 +3335,24 @@ def entity_figures(
         e["deployment"] = "invest" if e["burn"] <= 0 else "fix"
     else:
         e["deployment"] = "maintain" if e["burn"] <= 0 else "review"
+    e["burning_from"] = burning_from(e)
+    if e["burning_from"]:
+        e["deployment"] = REVIEW_SOON  # earning now, burning within the projection's three months
     e["monthly"] = [
         {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} if m in months
         else {"month": m, "revenue": NO_DATA, "expenses": NO_DATA, "debt_service": None, "net": NO_DATA}
         for m in trend
     ] if any(m in months for m in trend) else []
+    last = month_key(as_of, -1)
+    e["last_month"] = next((row for row in e["monthly"] if row["month"] == last),
+                           {"month": last, "revenue": NO_DATA, "expenses": NO_DATA, "net": NO_DATA})
+    # month to date: D's own month, when a handoff gives it (its figures are taken as of D)
+    this = months.get(month_key(as_of))
+    e["mtd_month"] = month_key(as_of) if this else None
+    e["mtd_revenue"] = this["revenue"] if this else NO_DATA
+    e["mtd_expenses"] = this["expenses"] if this else NO_DATA
+    e["mtd_net"] = this["revenue"] - this["expenses"] if this else NO_DATA
+    e["mtd_pace"] = mtd_pace(e, as_of)
 
     stack = items("stack")
     e["infra_cost"] = _sum(s.get("monthly_cost") for _, s in stack)
@@ -3425,10 +3473,19 @@ def client_figures(clients: list[dict[str, Any]], as_of: dt.date) -> dict[str, A
         for c in rows
         if c["status"] != "churned" and c.get("last_contact") and (as_of - c["last_contact"]).days > NEGLECT_DAYS
     ]
+    prospects = [c for c in clients if c["status"] == "prospect"]
+    # blended rate: over the active clients that give both a fee and their hours
+    timed = [c for c in active if c.get("monthly_fee") is not None and c.get("hours_last_30d") is not None]
+    hours = _sum(c["hours_last_30d"] for c in timed)
     return {
         "rows": rows,
         "mrr": mrr,
         "active": len(active),
+        "prospects": len(prospects),
+        "prospect_fees": _sum(c.get("monthly_fee") for c in prospects),
+        "hours": hours,
+        "hours_clients": len(timed),
+        "blended_rate": _ratio(_sum(c["monthly_fee"] for c in timed), hours) if timed else NO_DATA,
         "largest": largest["name"] if largest else NO_DATA,
         "concentration": _ratio(largest.get("monthly_fee") or 0, mrr) if largest else NO_DATA,
         "outstanding": _sum(c.get("outstanding") for c in clients),
@@ -3495,7 +3552,7 @@ def compute_metrics(
             state = "gap"
         else:
             state = "on target"  # equal to the target is on target, either direction
-        kpis.append({**k, "better": better, "state": state})
+        kpis.append({**k, "better": better, "state": state, "persona": k.get("persona") or "CEO"})
     m["kpis"] = kpis
     m["kpi_gaps"] = kpi_gaps(kpis)
     m["kpi_missing"] = [k for k in kpis if k["state"] == "missing"]
@@ -3572,6 +3629,7 @@ def compute_metrics(
             ),
         })
     m["channels_by_entity"] = channels_by_entity(m["channels"])
+    m["channel_totals"] = channel_totals(m["channels"])
     blasts = []
     for c in channels:
         b = c.get("blast")
@@ -3594,15 +3652,21 @@ def compute_metrics(
         key=lambda r: (r["service_date"], r["entity"].casefold()),
     )
     m["receivables"] = sorted(
-        (
-            {**r, "days_outstanding": (as_of - r["service_date"]).days}
-            for r in recognition
-            if receivable_entry(r, as_of)
-        ),
+        (receivable_age(r, as_of) for r in recognition if receivable_entry(r, as_of)),
         key=lambda r: (r["service_date"], r["entity"].casefold()),
     )
     m["deferred_total"] = _sum(r["amount"] for r in m["deferred"])
     m["receivables_total"] = _sum(r["amount"] for r in m["receivables"])
+    for e in entities.values():  # what each business is owed, and what it holds for work still to do
+        e["receivables_list"] = [r for r in m["receivables"] if r["entity"] == e["name"]]
+        e["deferred_list"] = [r for r in m["deferred"] if r["entity"] == e["name"]]
+        e["receivables"] = _sum(r["amount"] for r in e["receivables_list"])
+        e["deferred"] = _sum(r["amount"] for r in e["deferred_list"])
+    m["portfolio"]["receivables"] = m["receivables_total"]
+    m["portfolio"]["deferred"] = m["deferred_total"]
+    m["portfolio"]["debt_service_avg"] = _sum(e["debt_service_avg"] for e in entities.values())
+    m["portfolio"]["cents"].update(money_precision(entities, ("receivables", "deferred", "debt_service_avg",
+                                                              "mtd_revenue", "mtd_expenses", "mtd_net")))
     expenses = rows("expenses")
     accounts: dict[str, dict[str, Any]] = {}
     for x in expenses:
@@ -3614,6 +3678,7 @@ def compute_metrics(
     m["accounts_total"] = _sum(a["total"] for a in m["accounts"])
     m["uncategorized"] = [x for x in expenses if not x.get("category")]
     m["uncategorized_total"] = _sum(x["amount"] for x in m["uncategorized"])
+    m["expense_period"] = expense_period(docs)
     m["assets"] = [_asset(a) for a in rows("assets")]
     m["sources"] = {
         "handoffs": len(docs),
@@ -3682,7 +3747,9 @@ def routed(metrics: dict[str, Any], persona: str, entity: str | None = None) -> 
         "shortfalls": shortfalls,
         "actions": actions,
         "security": [s for s in metrics["security"] if cto or s["entity"] == entity],
-        "kpis": [k for k in metrics["kpis"] if k["entity"] == entity],
+        # KPIs: a unit report's are its entity's; any other report's those whose persona names its reader
+        "kpis": [k for k in metrics["kpis"]
+                 if k["entity"] == entity or (entity is None and _same_persona(k["persona"], persona))],
     }
 
 
@@ -3747,14 +3814,16 @@ def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
 
 
 AGE_BUCKETS = ((0, 30, "0–30 days"), (31, 60, "31–60 days"), (61, 90, "61–90 days"), (91, None, "over 90 days"))
+NOT_DUE_BUCKET = (None, -1, "not yet due")  # service delivered, its due date still to come
 
 
 def receivables_aging(receivables: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Receivables grouped by days since service: 0-30, 31-60, 61-90, over 90 (oldest first)."""
+    """Receivables grouped by days since due (or service): 0-30, 31-60, 61-90, over 90 (oldest first), then
+    those not yet due."""
     buckets = []
-    for low, high, label in reversed(AGE_BUCKETS):
+    for low, high, label in (*reversed(AGE_BUCKETS), NOT_DUE_BUCKET):
         rows = [r for r in receivables
-                if r["days_outstanding"] >= low and (high is None or r["days_outstanding"] <= high)]
+                if (low is None or r["days_outstanding"] >= low) and (high is None or r["days_outstanding"] <= high)]
         rows.sort(key=lambda r: (-r["days_outstanding"], r["entity"].casefold()))
         buckets.append({"label": label, "rows": rows, "total": _sum(r["amount"] for r in rows)})
     return buckets
@@ -3767,6 +3836,32 @@ def runway_title(e: dict[str, Any], cents: dict[str, bool]) -> str:
         cash = format_money(-e["cash"], cents["cash"])
         return f"Overdrawn by {cash}" + (f", burning {burn}" if e["burn"] > 0 else "")
     return f"Runway {format_months(e['runway'])} months at {burn} burn"
+
+
+def receivable_age(r: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """A receivable aged from the date it was due: its `due`, else service_date + `terms_days`, else
+    (no terms given) its service date; `aged_from` says which ("due" or "service")."""
+    if r.get("due") is not None:
+        since, aged_from = r["due"], "due"
+    elif r.get("terms_days") is not None:
+        since, aged_from = days_after(r["service_date"], r["terms_days"]), "due"
+    else:
+        since, aged_from = r["service_date"], "service"
+    return {**r, "aged_since": since, "aged_from": aged_from, "days_outstanding": (as_of - since).days}
+
+
+def expense_period(docs: list[Handoff]) -> dict[str, Any]:
+    """The period the expense entries cover: the months their `month:` gives, and for entries without
+    one, the dates of the handoffs that list them (the entries are as those handoffs list them)."""
+    dated = sorted({x["month"] for d in docs for x in d.data.get("expenses") or [] if x.get("month")})
+    undated = [d for d in docs if any(not x.get("month") for x in d.data.get("expenses") or [])]
+    updated = sorted(d.data["updated"] for d in undated)
+    return {
+        "months": dated,
+        "undated": sum(1 for d in undated for x in d.data["expenses"] if not x.get("month")),
+        "updated_first": updated[0] if updated else None,
+        "updated_last": updated[-1] if updated else None,
+    }
 
 
 def receivable_entry(r: dict[str, Any], as_of: dt.date) -> bool:
@@ -3904,6 +3999,32 @@ def cost_per(channel: dict[str, Any], what: str) -> Any:
     return _ratio(channel["spend"], channel[what])
 
 
+@_exact
+def channel_totals(channels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Spend, leads and sales (conversions) summed over the channels that give each, and the blended cost
+    per lead and per sale: the spend of the channels that give a spend and leads (sales) over their leads
+    (sales). The channels with leads or sales but no spend are named: they are left out of the blend."""
+    paid_leads = [c for c in channels if c.get("spend") is not None and c.get("leads") is not None]
+    paid_sales = [c for c in channels if c.get("spend") is not None and c.get("conversions") is not None]
+    given = {k: [c for c in channels if c.get(k) is not None] for k in ("spend", "leads", "conversions")}
+    unpaid = [c for c in channels
+              if c.get("spend") is None and (c.get("leads") is not None or c.get("conversions") is not None)]
+    return {
+        "spend": _sum(c["spend"] for c in given["spend"]) if given["spend"] else NONE,
+        "leads": _sum(c["leads"] for c in given["leads"]) if given["leads"] else NONE,
+        "sales": _sum(c["conversions"] for c in given["conversions"]) if given["conversions"] else NONE,
+        "cost_per_lead": (_ratio(_sum(c["spend"] for c in paid_leads), _sum(c["leads"] for c in paid_leads))
+                          if paid_leads else NO_DATA),
+        "cost_per_sale": (_ratio(_sum(c["spend"] for c in paid_sales), _sum(c["conversions"] for c in paid_sales))
+                          if paid_sales else NO_DATA),
+        "paid": [c for c in channels if c.get("spend") is not None
+                 and (c.get("leads") is not None or c.get("conversions") is not None)],
+        "unpaid": unpaid,
+        "unpaid_leads": _sum(c.get("leads") for c in unpaid),
+        "unpaid_sales": _sum(c.get("conversions") for c in unpaid),
+    }
+
+
 def _product(values: list[Any]) -> Decimal:
     """Multiply the values exactly."""
     out = Decimal(1)
@@ -3956,7 +4077,7 @@ MONEY_FAMILIES = ("cash", "revenue_avg", "expenses_avg", "burn", "cash_flow", "b
                   "projection", "infra_cost", "savings")
 
 
-def money_precision(entities: dict[str, dict[str, Any]]) -> dict[str, bool]:
+def money_precision(entities: dict[str, dict[str, Any]], families: Iterable[str] = MONEY_FAMILIES) -> dict[str, bool]:
     """Per figure family, whether it shows cents: decided once over every entity's amount and their sum."""
     def values(e: dict[str, Any], family: str) -> list[Any]:
         if family == "projection":
@@ -3964,7 +4085,7 @@ def money_precision(entities: dict[str, dict[str, Any]]) -> dict[str, bool]:
         return [e[family]]
 
     # the projection's months are columns of one table, so all of them share a precision
-    return {f: shows_cents(v for e in entities.values() for v in values(e, f)) for f in MONEY_FAMILIES}
+    return {f: shows_cents(v for e in entities.values() for v in values(e, f)) for f in families}
 
 
 # ---------------------------------------------------------------------------

@@ -168,6 +168,47 @@ def test_capital_deployment(tmp_path: Path, revenues: tuple[int, ...], expenses:
     assert figures(tmp_path, doc(fin=fin))["entities"]["Acme"]["deployment"] == decision
 
 
+# Revenue falls $200 a month over 2026-05..10 (6,000 down to 5,000): the line is 6,000 - 200x, so
+# the projection is 4,800 (2026-11), 4,600 and 4,400. Expenses average 4,700 over 2026-08..10 and
+# revenue 5,200: earning $500 a month now, burning from 2026-12 on the trend (4,600 < 4,700).
+TRENDING_DOWN = """
+    financials:
+      2026-05: {revenue: 6000, expenses: 4700}
+      2026-06: {revenue: 5800, expenses: 4700}
+      2026-07: {revenue: 5600, expenses: 4700}
+      2026-08: {revenue: 5400, expenses: 4700}
+      2026-09: {revenue: 5200, expenses: 4700}
+      2026-10: {revenue: 5000, expenses: 4700}
+      2026-11: {revenue: 2900, expenses: 4100}
+"""
+
+
+def test_review_soon_when_a_business_that_earns_now_burns_within_the_projection(tmp_path: Path) -> None:
+    """A business earning now whose trend burns within three months is 'review soon', not 'maintain'."""
+    e = figures(tmp_path, doc(fin=TRENDING_DOWN))["entities"]["Acme"]
+    assert (e["cash_flow"], e["growth"], e["expenses_avg"]) == (500, -200, 4700)
+    assert [p["revenue"] for p in e["projection"]] == [4800, 4600, 4400]
+    assert (e["burning_from"], e["deployment"]) == ("2026-12", "review soon")
+    # the same business with costs of 4,300 stays above water on its trend: maintain, as before
+    (tmp_path / "flat").mkdir()
+    flat = figures(tmp_path / "flat", doc(fin=TRENDING_DOWN.replace("expenses: 4700", "expenses: 4300")))
+    assert (flat["entities"]["Acme"]["burning_from"], flat["entities"]["Acme"]["deployment"]) == (None, "maintain")
+
+
+def test_month_to_date_and_its_pace_against_the_projection(tmp_path: Path) -> None:
+    """D's own month, when given, is the month to date: behind when under the projection's share to D."""
+    m = figures(tmp_path, doc(fin=TRENDING_DOWN), doc(entity="Bare", fin="financials:\n  2026-10: {revenue: 1, expenses: 1}"))
+    e = m["entities"]["Acme"]
+    assert (e["mtd_month"], e["mtd_revenue"], e["mtd_expenses"], e["mtd_net"]) == ("2026-11", 2900, 4100, -1200)
+    # 4,800 x 22 / 30 days of November = 3,520.00 due by 2026-11-22; 2,900 is behind it
+    assert e["mtd_pace"] == {"projected": 4800, "due_by_now": Decimal("3520.00"), "behind": True}
+    assert e["last_month"] == {"month": "2026-10", "revenue": 5000, "expenses": 4700, "debt_service": None, "net": 300}
+    # the month to date never enters the averages or the monthly P&L
+    assert e["revenue_avg"] == 5200 and [r["month"] for r in e["monthly"]][-1] == "2026-10"
+    bare = m["entities"]["Bare"]
+    assert (bare["mtd_month"], bare["mtd_revenue"], bare["mtd_pace"]) == (None, "no data", None)
+
+
 def test_infra_cost_and_savings(tmp_path: Path) -> None:
     m = figures(tmp_path, doc(stack="""
         stack:
@@ -261,6 +302,48 @@ def test_deferred_revenue_and_receivables(tmp_path: Path) -> None:
     assert [(r["description"], r["amount"]) for r in m["deferred"]] == [("Deposit", 2500)]
     assert [(r["description"], r["days_outstanding"]) for r in m["receivables"]] == [("Owed", 12), ("Paid late", 0)]
     assert (m["deferred_total"], m["receivables_total"]) == (2500, 340)
+
+
+def test_receivables_are_aged_from_their_due_date_where_one_is_given(tmp_path: Path) -> None:
+    """`due` wins over `terms_days`, which wins over the service date; a due date after D is not yet due."""
+    m = figures(tmp_path, doc(rr="""
+        revenue_recognition:
+          - {description: Terms, amount: 100, service_date: 2026-10-01, terms_days: 30}
+          - {description: Not due, amount: 200, service_date: 2026-11-01, due: 2026-12-01}
+          - {description: No terms, amount: 300, service_date: 2026-08-01}
+          - {description: Both, amount: 50, service_date: 2026-09-01, due: 2026-09-10, terms_days: 5}
+          - {description: Prepaid, amount: 700, received: 2026-11-02, service_date: 2027-01-10}
+    """), doc(entity="Other", rr="""
+        revenue_recognition:
+          - {description: Elsewhere, amount: 9, service_date: 2026-11-20}
+    """))
+    aged = {r["description"]: (r["aged_from"], r["days_outstanding"]) for r in m["receivables"]}
+    # 2026-10-01 + 30 = 10-31, 22 days to 11-22; 12-01 is 9 days ahead; 08-01 is 113 days back; 09-10 is 73
+    assert aged == {"Terms": ("due", 22), "Not due": ("due", -9), "No terms": ("service", 113),
+                    "Both": ("due", 73), "Elsewhere": ("service", 2)}
+    buckets = {b["label"]: b["total"] for b in ser.receivables_aging(m["receivables"])}
+    assert buckets == {"over 90 days": 300, "61–90 days": 50, "31–60 days": 0, "0–30 days": 109, "not yet due": 200}
+    acme = m["entities"]["Acme"]
+    assert (acme["receivables"], acme["deferred"], m["entities"]["Other"]["receivables"]) == (650, 700, 9)
+    assert (m["portfolio"]["receivables"], m["portfolio"]["deferred"]) == (659, 700)
+
+
+def test_the_expense_period_is_the_months_given_else_the_handoff_dates(tmp_path: Path) -> None:
+    """Expense entries say their month where given; the rest are as listed in handoffs of those dates."""
+    m = figures(tmp_path, doc(updated="2026-11-20", x="""
+        expenses:
+          - {vendor: AWS, amount: 23.50, month: 2026-10}
+          - {vendor: Shell, amount: 300, month: 2026-09}
+          - {vendor: Mystery, amount: 12}
+    """), doc(entity="B", updated="2026-10-09", x="""
+        expenses:
+          - {vendor: Rent, amount: 900}
+    """), doc(entity="C", updated="2026-08-01", x="""
+        expenses:
+          - {vendor: Dated, amount: 1, month: 2026-07}
+    """))
+    assert m["expense_period"] == {"months": ["2026-07", "2026-09", "2026-10"], "undated": 2,
+                                   "updated_first": dt.date(2026, 10, 9), "updated_last": dt.date(2026, 11, 20)}
 
 
 def test_clients_outstanding_against_receivables_is_a_shortfall_naming_both(tmp_path: Path) -> None:
@@ -382,6 +465,10 @@ def test_clients(tmp_path: Path) -> None:
     }
     assert a["outstanding"] == 350
     assert [(c["name"], c["days"]) for c in a["neglected"]] == [("Maybe Inc", 82), ("Quiet Co", 32)]
+    # prospects: Maybe Inc's 500; hours over the active clients giving fee and hours: 12 + 0 + 8 = 20,
+    # blended (900 + 2,100 + 1,000) / 20 = $200 an hour
+    assert (a["prospects"], a["prospect_fees"]) == (1, 500)
+    assert (a["hours"], a["hours_clients"], a["blended_rate"]) == (20, 3, 200)
 
 
 def test_dynamodb_figures_per_entity(tmp_path: Path) -> None:
@@ -402,6 +489,37 @@ def test_dynamodb_figures_per_entity(tmp_path: Path) -> None:
     assert a["checklist_pct"] == ratio(3, 7)
     assert b["events"] == b["users"] == b["checklist_pct"] == "no data"
     assert m["sources"]["tables"] == ["a-check", "a-events", "a-users"]
+
+
+def test_channel_totals_and_the_blended_cost_over_the_channels_with_a_spend(tmp_path: Path) -> None:
+    """Totals of spend, leads and sales; the blended cost per lead and sale only over channels with a spend."""
+    m = figures(tmp_path, doc(ch="""
+        channels:
+          - {name: Ads, kind: paid, status: live, visits: 1000, leads: 20, conversions: 4, spend: 600}
+          - {name: Yelp, kind: paid, status: live, leads: 10, spend: 300}
+          - {name: GBP, kind: organic, status: live, visits: 300, leads: 30, conversions: 6}
+          - {name: Planned, kind: paid, status: planned}
+    """))
+    t = m["channel_totals"]
+    assert (t["spend"], t["leads"], t["sales"]) == (900, 60, 10)
+    # per lead: (600 + 300) / (20 + 10) = $30; per sale: Yelp gives no sales, so 600 / 4 = $150
+    assert (t["cost_per_lead"], t["cost_per_sale"]) == (30, 150)
+    assert [c["name"] for c in t["paid"]] == ["Ads", "Yelp"]
+    assert ([c["name"] for c in t["unpaid"]], t["unpaid_leads"], t["unpaid_sales"]) == (["GBP"], 30, 6)
+
+
+def test_kpis_go_to_the_report_of_their_persona(tmp_path: Path) -> None:
+    """A KPI's persona (default CEO) routes it to that reader's report, in any case."""
+    m = figures(tmp_path, doc(k="""
+        kpis:
+          - {name: Uptime, value: 0.9986, target: 0.999, unit: "%", persona: cto}
+          - {name: Cost per lead, value: 41, target: 30, better: lower, persona: CMO}
+          - {name: Bookings, value: 6, target: 10}
+    """))
+    assert [k["persona"] for k in m["kpis"]] == ["cto", "CMO", "CEO"]
+    assert [k["name"] for k in ser.routed(m, "CTO")["kpis"]] == ["Uptime"]
+    assert [k["name"] for k in ser.routed(m, "CMO")["kpis"]] == ["Cost per lead"]
+    assert [k["name"] for k in ser.routed(m, "Acme unit", "Acme")["kpis"]] == ["Uptime", "Cost per lead", "Bookings"]
 
 
 def test_email_blast_potential_and_ota_sequence(tmp_path: Path) -> None:

@@ -483,3 +483,192 @@ def test_least_profitable_first_follows_the_profit_shown() -> None:
     shown = [p for p in profits if p is not None]
     # the rental's NOI leaves the mortgage out; the order must follow the profit column, which does not
     assert shown == sorted(shown) and len(shown) == 5 and profits[-1] is None
+
+
+# --- what each reader still missed: the figures they expect every week --------------------------
+
+
+def render(metrics: dict, report_id: str) -> str:
+    """One bundled report's text, on one line (wrapped sentences joined)."""
+    return flat(next(r for r in ser.render_all([t for t in REPORTS if t.id == report_id], metrics)).text)
+
+
+# Earning $500 a month on 2026-08..10 averages (revenue 5,200, expenses 4,700), revenue falling
+# $200 a month: projected 4,800 for 2026-11, 4,600 for 2026-12; November to date 2,900 / 4,100.
+MONEY_DOC = """
+entity: {entity}
+status: active
+updated: 2026-11-20
+cash: 8200
+financials:
+  2026-05: {{revenue: 6000, expenses: 4700}}
+  2026-06: {{revenue: 5800, expenses: 4700}}
+  2026-07: {{revenue: 5600, expenses: 4700}}
+  2026-08: {{revenue: 5400, expenses: 4700, debt_service: 300}}
+  2026-09: {{revenue: 5200, expenses: 4700, debt_service: 300}}
+  2026-10: {{revenue: 5000, expenses: 4700}}
+  2026-11: {{revenue: 2900, expenses: 4100}}
+revenue_recognition:
+  - {{description: D-115 balance, amount: 4300, service_date: 2026-11-09}}
+  - {{description: Deposit D-117, amount: 2500, received: 2026-11-02, service_date: 2027-01-10}}
+  - {{description: Paid job, amount: 6800, received: 2026-10-24, service_date: 2026-10-20}}
+"""
+
+
+@pytest.mark.parametrize("entity", list(UNITS))
+def test_every_unit_report_opens_with_its_money_line(tmp_path: Path, entity: str) -> None:
+    """A unit manager sees the business's cash, last month, month to date and what it is owed first."""
+    text = render(metrics_of(tmp_path, MONEY_DOC.format(entity=entity)), UNITS[entity].id)
+    money = text[text.index(f"{entity}: money"):text.index(f"{entity}: shortfalls, actions and security")]
+    assert "- Cash: $8,200" in money
+    assert "- Last month (2026-10): revenue $5,000, expenses $4,700, net $300" in money
+    assert "- This month to 2026-11-22 (2026-11): revenue $2,900, expenses $4,100, net -$1,200" in money
+    assert ("- Receivables (owed to it): $4,300 in 1 entry: D-115 balance $4,300, service 2026-11-09" in money)
+    assert ("- Deferred revenue (paid in advance): $2,500 in 1 entry: Deposit D-117 $2,500, service 2027-01-10"
+            in money)
+    assert text.index("Needs you this week") < text.index(f"{entity}: money")
+
+
+def test_cfo_month_to_date_projection_behind_review_soon_and_what_is_owed(tmp_path: Path) -> None:
+    """The CFO's month to date beside the averages, the projection 'behind', 'review soon', owed and loans."""
+    text = render(metrics_of(tmp_path, MONEY_DOC.format(entity="Acme"), """
+        entity: Bare
+        status: active
+        updated: 2026-11-20
+        financials:
+          2026-10: {revenue: 100, expenses: 100}
+        """), "cfo")
+    assert ("This month to 2026-11-22 (2026-11), beside the monthly averages - Acme: revenue $2,900 (avg $5,200), "
+            "expenses $4,100 (avg $4,700), net -$1,200 (avg $500)") in text
+    assert "1 of 2 businesses give no figures for this month yet." in text
+    # 4,800 projected for November, 22 of its 30 days gone: 3,520 by now; 2,900 is behind
+    assert "- Acme: behind: $2,900 to date against $4,800 projected ($3,520 by 2026-11-22)" in text
+    assert "Acme | -$200 | $500 | review soon" in text
+    assert ("- Acme: review soon, burning from 2026-12 on its trend ($4,600 projected revenue against $4,700 "
+            "average expenses)") in text
+    # loan payments: (300 + 300 + 0) / 3 months = $200 a month
+    assert "Acme | $4,300 | $2,500 | $200" in text
+    assert "Portfolio | $4,300 | $2,500 | $200" in text
+
+
+def test_agency_pipeline_hours_blended_rate_and_monthly_trend(tmp_path: Path) -> None:
+    """The agency sees its prospects' fees, its hours and blended rate, and its monthly P&L with the trend."""
+    text = render(metrics_of(tmp_path, MONEY_DOC.format(entity="DangerousCentaur") + """
+clients:
+  - {name: A, monthly_fee: 900, status: active, hours_last_30d: 12}
+  - {name: B, monthly_fee: 2100, status: active, hours_last_30d: 8}
+  - {name: C, monthly_fee: 500, status: prospect}
+  - {name: D, monthly_fee: 700, status: prospect}
+"""), "agency")
+    assert "- Pipeline of prospects: $1,200/month in 2 prospects (their monthly fees)" in text
+    # (900 + 2,100) / (12 + 8) hours = $150 an hour
+    assert "- Hours in the last 30 days: 20 over 2 active clients; blended rate $150/h" in text
+    assert "2026-10 | $5,000 | $4,700 | $300" in text
+    assert "Revenue trend (least-squares line over these months): $200 less each month." in text
+
+
+def test_cmo_totals_blended_costs_and_its_kpis(tmp_path: Path) -> None:
+    """The CMO sees totals, the blended cost per lead and sale (naming what is left out) and its KPIs."""
+    text = render(metrics_of(tmp_path, """
+        entity: Acme
+        status: active
+        updated: 2026-11-20
+        channels:
+          - {name: Ads, kind: paid, status: live, visits: 1000, leads: 20, conversions: 4, spend: 600, window: Oct 2026}
+          - {name: Yelp, kind: paid, status: live, leads: 10, spend: 300, window: Oct 2026}
+          - {name: GBP, kind: organic, status: live, visits: 300, leads: 30, conversions: 6, window: last 30 days}
+        kpis:
+          - {name: Cost per lead, value: 41, target: 30, better: lower, unit: "$", persona: CMO}
+          - {name: Uptime, value: 0.9986, target: 0.999, unit: "%", persona: CTO}
+        """), "cmo")
+    assert "spend $900, leads 60, sales 10." in text
+    assert ("Blended cost over the 2 channels with a spend (Ads, Acme; Yelp, Acme): $30.00 per lead, $150 per sale."
+            in text)
+    assert "Left out of the blend: the 1 other channel with leads or sales (30 leads, 6 sales)" in text
+    assert "Oct 2026" in text and "last 30 days" in text  # each channel's window
+    kpis = text[text.index("CMO KPIs"):]
+    assert "Cost per lead | Acme | $41.00 | ≤ $30.00 | gap" in kpis and "Uptime" not in kpis
+
+
+def test_cto_kpis_with_units_and_the_precision_that_tells_them_from_their_target(tmp_path: Path) -> None:
+    """The CTO sees uptime, time to restore and page load; 99.86% is never shown as its 99.9% target."""
+    text = render(metrics_of(tmp_path, """
+        entity: Acme
+        status: active
+        updated: 2026-11-20
+        kpis:
+          - {name: Uptime, value: 0.9986, target: 0.999, unit: "%", persona: CTO}
+          - {name: Time to restore, value: 42, target: 30, better: lower, unit: minutes, persona: CTO}
+          - {name: Page load, value: 1.8, target: 2.0, better: lower, unit: seconds, persona: cto}
+          - {name: Bookings, value: 6, target: 10}
+        """), "cto")
+    kpis = text[text.index("CTO KPIs"):text.index("Stack by entity")]
+    assert "Uptime | Acme | 99.86% | ≥ 99.9% | gap" in kpis
+    assert "Time to restore | Acme | 42 minutes | ≤ 30 minutes | gap" in kpis
+    assert "Page load | Acme | 1.8 seconds | ≤ 2 seconds | on target" in kpis
+    assert "Bookings" not in kpis
+
+
+def test_accounting_says_its_expense_period_and_what_each_receivable_is_aged_from(tmp_path: Path) -> None:
+    """The Accounting Officer sees the period its expenses cover and whether a receivable ages from due."""
+    text = render(metrics_of(tmp_path, """
+        entity: Acme
+        status: active
+        updated: 2026-11-20
+        revenue_recognition:
+          - {description: Terms, amount: 100, service_date: 2026-10-01, terms_days: 30}
+          - {description: Later, amount: 200, service_date: 2026-11-01, due: 2026-12-01}
+          - {description: Old, amount: 300, service_date: 2026-08-01}
+        expenses:
+          - {vendor: AWS, amount: 23.50, category: Hosting, month: 2026-10}
+          - {vendor: Rent, amount: 900, category: Rent}
+        """), "accounting")
+    assert "- over 90 days: $300.00 (1)" in text and "- not yet due: $200.00 (1)" in text
+    assert "Acme | Old | service | 113 | $300.00" in text
+    assert "Acme | Terms | due | 22 | $100.00" in text  # 2026-10-01 + 30 days = 10-31
+    assert "Acme | Later | due | in 9 | $200.00" in text
+    assert ("Expense entries of 2026-10 (their month); 1 entry gives no month: as listed in the handoffs "
+            "updated 2026-11-20") in text
+
+
+def business_report(tmp_path: Path, entity: str) -> ser.ReportTemplate:
+    """The shipped business template, copied into a reports folder as its README says, for `entity`."""
+    folder = tmp_path / "my-reports"
+    folder.mkdir()
+    text = (ROOT / "examples" / "business-template.md").read_text(encoding="utf-8")
+    for key, value in (("entity", entity), ("title", f"{entity} Report"), ("persona", entity)):
+        text = re.sub(rf"^{key}: .*$", f"{key}: {value}", text, count=1, flags=re.MULTILINE)
+    (folder / "roaster.md").write_text(text, encoding="utf-8")
+    return ser.load_reports(folder)[0]
+
+
+def test_the_business_template_renders_a_business_with_only_financials_kpis_and_actions(tmp_path: Path) -> None:
+    """A coffee roaster (no units, deliveries or clients) gets its money line, actions, KPIs and P&L."""
+    report = business_report(tmp_path, "Bean Roasters")
+    portfolio = write_portfolio(tmp_path / "handoffs", ["""
+        entity: Bean Roasters
+        project: Roastery
+        status: active
+        updated: 2026-11-20
+        owner: KM
+        cash: 12000
+        financials:
+          2026-08: {revenue: 9000, expenses: 7000}
+          2026-09: {revenue: 9500, expenses: 7200}
+          2026-10: {revenue: 10000, expenses: 7400}
+        kpis:
+          - {name: Wholesale accounts, value: 14, target: 20}
+        actions:
+          - {title: Sign two cafes, due: 2026-11-28, priority: 1, persona: Bean Roasters}
+        """])
+    text = flat(ser.render_all([report], ser.compute_metrics(portfolio, {}, AS_OF))[0].text)
+    assert text.startswith("BEAN ROASTERS REPORT")
+    assert "- Cash: $12,000 - Last month (2026-10): revenue $10,000, expenses $7,400, net $2,600" in text
+    assert "- Receivables (owed to it): none - Deferred revenue (paid in advance): none" in text
+    assert "due 2026-11-28, P1: Sign two cafes" in text
+    assert "Wholesale accounts | 14 | ≥ 20 | gap" in text
+    assert "Roastery | active | KM | 2026-11-20" in text
+    assert "2026-08 | $9,000 | $7,000 | $2,000" in text
+    assert "Revenue trend (least-squares line over these months): $500 more each month." in text
+    assert not re.search(r"Rent roll|Occupancy|P&L per delivery|Clients|No units|No deliveries|No clients", text)
+    assert len(ser.load_reports()) == 8  # the sample's reports stay eight: the template is copied, not bundled

@@ -162,6 +162,24 @@ def copy_templates(command: str, app: Path, request: pytest.FixtureRequest) -> N
     assert sorted(p.name for p in (app / "reports").iterdir()) == sorted(p.name for p in (ROOT / "reports").iterdir())
 
 
+def copy_business_template(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """The business template copied beside one's own reports, its entity set: it checks and renders."""
+    shutil.copy2(ROOT / "examples" / "business-template.md", app / "examples" / "business-template.md")
+    assert shell("mkdir -p my-reports && cp reports/ceo.md my-reports/", app).returncode == 0
+    result = shell(command, app)
+    assert result.returncode == 0, result.stderr
+    copy = next(p for p in (app / "my-reports").iterdir() if p.name != "ceo.md")
+    text = copy.read_text(encoding="utf-8")
+    for key in ("entity", "title", "persona"):  # as the README says: set them for your business
+        text = re.sub(rf"^{key}: .*$", f"{key}: Harbor Kayaks", text, count=1, flags=re.MULTILINE)
+    copy.write_text(text, encoding="utf-8")
+    write_env(app, HANDOFF_DIR=str(own_handoffs(app)), DYNAMODB_EXPORT_DIR="", REPORTS_DIR="my-reports")
+    check = shell(".venv/bin/python send_exec_reports.py --dry-run --check", app)
+    assert check.returncode == 0, check.stderr
+    shown = shell(f".venv/bin/python send_exec_reports.py --dry-run --only {copy.stem}", app)
+    assert shown.returncode == 0 and "Harbor Kayaks: money" in shown.stdout, shown.stderr
+
+
 def check_without_aws(command: str, app: Path, request: pytest.FixtureRequest) -> None:
     """`--dry-run --check`: settings, handoffs and templates valid, with no AWS at all."""
     write_env(app)
@@ -283,6 +301,7 @@ HANDLERS: list[tuple[str, Handler | None]] = [
     (r"\.venv/bin/python send_exec_reports\.py --dry-run", sample_dry_run),
     (r"cp repos\.env\.example repos\.env", copy_settings),
     (r"mkdir -p my-reports && cp reports/\*\.md my-reports/", copy_templates),
+    (r"cp examples/business-template\.md my-reports/\S+\.md", copy_business_template),
     (r"\.venv/bin/python send_exec_reports\.py --dry-run --check", check_without_aws),
     (r"\.venv/bin/python send_exec_reports\.py --check", check_with_ses),
     (r"\.venv/bin/python send_exec_reports\.py --to \S+@\S+", send_to_one_address),

@@ -331,7 +331,7 @@ def quantities(emails: dict[str, str]) -> dict[str, dict[str, str]]:
     for entity, owed in re.findall(rf"- MEDIUM: ([^:]+): Clients' outstanding {MONEY} \(.*?\) disagrees with "
                                    rf"receivables ({MONEY})", acc):
         rows = [r for _, rs, _ in text_tables(emails["accounting"]) for r in rs if r[0] == entity and
-                re.fullmatch(r"[\d,]+", r[2])]  # receivables rows: their third cell is a count of days
+                r[2] in ("due", "service")]  # receivables rows: their third cell says what they are aged from
         q[f"{entity} receivables"] |= {"shortfall": owed, "accounting": ser.format_money_cents(
             sum((_amount(r[-1]) for r in rows), D(0)))}
     return q
