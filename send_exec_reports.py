@@ -70,6 +70,7 @@ from typing import Any, ClassVar, Protocol
 
 import html2text
 import jinja2
+import jinja2.sandbox
 import markdown
 import yaml
 from dotenv import dotenv_values
@@ -3813,22 +3814,71 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
 _DICT_ATTRIBUTES = frozenset(dir({}))  # what getattr finds on a plain dict: its methods
 
 
-class _Environment(jinja2.Environment):
-    """Jinja2's environment, with `row.name` on a plain dict found by its key first.
+# What a template may make. A template is a file anyone with the folder can edit, run by
+# cron: it gets Jinja2's sandbox (no Python beyond its figures: `''.__class__` is refused,
+# nothing it is given can be changed) and bounded work, so a slip cannot hang the run.
+TEMPLATE_RANGE_BUDGET = 1_000_000  # items of every range() one render makes, together
+TEMPLATE_REPEAT_MAX = jinja2.sandbox.MAX_RANGE  # items or characters of one `text * n` or `list * n`
+TEMPLATE_POWER_BITS = 4096  # the largest number `a ** b` may make, in bits
+
+
+def _spend(context: jinja2.runtime.Context, items: int, what: str) -> None:
+    """Count `items` of one render's range budget, refusing the render once it is spent."""
+    spent = getattr(context, "_range_spent", 0) + items
+    if spent > TEMPLATE_RANGE_BUDGET:
+        raise jinja2.sandbox.SecurityError(
+            f"{what} takes the template past {format_count(TEMPLATE_RANGE_BUDGET)} loop items in one report"
+        )
+    context._range_spent = spent  # type: ignore[attr-defined]  # one Context per render
+
+
+@jinja2.pass_context
+def _bounded_range(context: jinja2.runtime.Context, *args: int) -> range:
+    """range() in a template: at most MAX_RANGE items, and TEMPLATE_RANGE_BUDGET in one render."""
+    items = range(*args)
+    call = f"range({', '.join(map(str, args))})"
+    if len(items) > jinja2.sandbox.MAX_RANGE:
+        raise jinja2.sandbox.SecurityError(
+            f"{call} has more than {format_count(jinja2.sandbox.MAX_RANGE)} items"
+        )
+    _spend(context, len(items), call)
+    return items
+
+
+class _Environment(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, with `row.name` on a plain dict found by its key first.
 
     Jinja2 tries getattr and then the key; a plain dict has no attribute but dict's own
     (`items`, `keys`, ...), so for any other name the key gives what Jinja2 would give,
     without the AttributeError it raises and catches for each of a report's many figures.
+    A key is data, never an attribute of Python's, so the sandbox has nothing to refuse.
     """
 
+    intercepted_binops = frozenset({"*", "**"})  # the two that make a huge value from a short expression
+
     def getattr(self, obj: Any, attribute: str) -> Any:
-        """obj.attribute in a template: as Jinja2 finds it."""
+        """obj.attribute in a template: as Jinja2's sandbox finds it."""
         if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
             try:
                 return obj[attribute]
             except KeyError:
                 pass  # Jinja2's own lookup makes the undefined value that names the figure
         return super().getattr(obj, attribute)
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        """`a * b` and `a ** b` in a template, refused when the value they make would be huge."""
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 \
+                and right * abs(left).bit_length() > TEMPLATE_POWER_BITS:
+            raise jinja2.sandbox.SecurityError(f"{left} ** {right} is too large a number for a report")
+        if operator == "*" and isinstance(left, int) != isinstance(right, int):
+            times, value = (left, right) if isinstance(left, int) else (right, left)
+            if isinstance(value, (str, list, tuple)) and times * len(value) > TEMPLATE_REPEAT_MAX:
+                unit = "characters" if isinstance(value, str) else "items"
+                raise jinja2.sandbox.SecurityError(
+                    f"a value repeated {format_count(times)} times makes more than "
+                    f"{format_count(TEMPLATE_REPEAT_MAX)} {unit}"
+                )
+        return super().call_binop(context, operator, left, right)
 
 
 def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
@@ -3845,8 +3895,12 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
         return (*sources[name], lambda: True) if name in sources else None
 
+    # Compiled code differs with the sandbox (its calls and operators go through it): a
+    # template compiled without it, by an earlier version, must never be loaded.
+    how = hashlib.sha256(repr((_Environment.sandboxed, sorted(_Environment.intercepted_binops))).encode())
+    pattern = f"__send_exec_reports_{how.hexdigest()[:12]}_%s.cache"
     try:
-        cache: jinja2.BytecodeCache | None = _TemplateCache()
+        cache: jinja2.BytecodeCache | None = _TemplateCache(pattern=pattern)
     except (OSError, RuntimeError) as exc:  # no private cache folder can be made
         log.debug("no template cache: %s", exc)
         cache = None
@@ -3867,7 +3921,8 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         when_due=format_due,
     )
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
-                       change_text=change_text)
+                       change_text=change_text, range=_bounded_range)
+    del env.globals["lipsum"]  # placeholder text, up to any length asked: no use in a report
     return env
 
 
@@ -4505,6 +4560,12 @@ def _template_errors(report: ReportTemplate) -> Iterator[None]:
         yield
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
+    except jinja2.sandbox.SecurityError as exc:  # before UndefinedError: an unsafe attribute is also undefined
+        line = _template_line(exc, report.path)
+        raise ConfigError(
+            f"{report.path}:{line}: template refused ({' '.join(str(exc).split())[:200]}): a template may use "
+            "only its figures, filters and helpers (README 'What a template may do'); fix the template"
+        ) from None
     except jinja2.UndefinedError as exc:
         line = _template_line(exc, report.path)
         raise ConfigError(

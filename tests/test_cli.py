@@ -255,6 +255,35 @@ def test_a_template_using_an_unknown_figure_is_named_with_its_line(installed: Pa
     assert f"{installed.parent / 'reports' / 'bad.md'}:8: template uses a figure that does not exist" in result.stderr
 
 
+HOSTILE_TEMPLATES = {
+    "python through a text's class": ("{{ ''.__class__.__mro__[1].__subclasses__() }}",
+                                      "access to attribute '__class__' of 'str' object is unsafe"),
+    "a figure changed in place": ("{{ shortfalls.append(1) }}", "access to attribute 'append' of 'list'"),
+    "a huge range": ("{% for i in range(10**9) %}x{% endfor %}", "range(1000000000) has more than 100,000 items"),
+    "nested ranges": ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+                      "range(99999) takes the template past 1,000,000 loop items in one report"),
+    "a huge text": ("{{ 'x' * 10**9 }}", "a value repeated 1,000,000,000 times makes more than 100,000 characters"),
+    "a huge number": ("{{ 10 ** 100000 }}", "10 ** 100000 is too large a number for a report"),
+}
+
+
+@pytest.mark.parametrize("body,said", HOSTILE_TEMPLATES.values(), ids=HOSTILE_TEMPLATES.keys())
+def test_a_template_is_sandboxed_and_its_work_bounded(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch, body: str, said: str) -> None:
+    """A template runs no Python and cannot hang the run: refused with its file and line, exit 78."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "bad.md").write_text(f"---\ntitle: Bad\npersona: X\nsubject: S\n---\nLine one.\n\n{body}\n")
+    write_portfolio(tmp_path)
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\nREPORTS_DIR=reports\n")
+    assert ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22"]) == 78
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert f"{reports / 'bad.md'}:8: template refused (" in err and said in err, err
+    assert "README 'What a template may do'" in err
+
+
 def test_a_unit_report_for_an_entity_without_handoffs_is_an_error(installed: Path) -> None:
     rental = installed.parent / "reports" / "rental.md"
     rental.write_text(rental.read_text().replace("entity: 3028 51st St Rental", "entity: 3028 51st Street"))

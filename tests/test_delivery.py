@@ -379,6 +379,19 @@ def test_a_template_mistake_in_rows_beyond_the_cut_sends_nothing(tmp_path: Path,
     assert ses_proxy.seen == [] and not (tmp_path / "archive" / "2026-W47").exists()
 
 
+def test_a_template_reaching_for_python_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The sandbox refuses a template's reach for Python while rendering, before the first email."""
+    verify_sender(moto)
+    reports = tmp_path / "reports"
+    shutil.copytree(EXAMPLES.parent / "reports", reports)
+    (reports / "zz.md").write_text("---\ntitle: Z\npersona: Z\nsubject: S\n---\n\n\n{{ cycler.__init__ }}\n")
+    env = write_env(tmp_path, ses_proxy.url, REPORTS_DIR=str(reports))
+    assert send(env) == 78
+    assert "zz.md:8: template refused (access to attribute '__init__'" in capsys.readouterr().err
+    assert ses_proxy.seen == [] and not (tmp_path / "archive" / "2026-W47").exists()
+
+
 def test_lock_held_by_another_run_exits_75(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
     import fcntl
 
