@@ -4438,10 +4438,19 @@ def unit_entity_errors(reports: list[ReportTemplate], metrics: dict[str, Any]) -
         known += f" and {format_count(len(names) - ENTITIES_NAMED)} more"
     return [
         f"{r.path}:{_front_matter_line(r.path, 'entity')}: entity {r.entity!r} has no handoff documents; "
-        f"fix the template's entity, add a handoff, or delete the template if the business is gone "
-        f"(entities: {known})"
+        f"{_orphan_advice(r.path)} (entities: {known})"
         for r in missing
     ]
+
+
+def _orphan_advice(path: Path) -> str:
+    """What to do about a unit template whose entity has no handoffs, in the folder it is in."""
+    if path.parent != REPORTS_DIR:  # REPORTS_DIR: the user's own folder, named as it is
+        return (f"fix the template's entity, add a handoff, or delete {path.name} from {path.parent} "
+                "if the business is gone")
+    # the templates that came with the tool: edited there, an update would not merge cleanly
+    return (f"add a handoff, or copy {path.parent} to a folder of your own, set REPORTS_DIR to it in repos.env "
+            f"and fix the entity of {path.name} there or delete it (README 'Set up for your own portfolio', step 3)")
 
 
 def _front_matter_line(path: Path, key: str) -> int:
