@@ -1434,6 +1434,7 @@ class TableCount:
     done: int | None = None
     source: str = "export"
     exported: dt.datetime | None = None  # the export's exportTime; None when read live
+    read: dt.datetime | None = None  # when a live Scan counted it (UTC); None for an export
 
 
 @dataclass
@@ -1854,11 +1855,13 @@ def read_tables(
 
 def scan_counts(
     client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = "",
-    page_size: int | None = None,
+    page_size: int | None = None, place: str = "", clock: Callable[[], dt.datetime] | None = None,
 ) -> dict[str, TableCount]:
     """Count tables live: Scan with Select=COUNT, paginated, in parallel segments.
 
-    `where` says where the exports were looked for, for the error message.
+    `where` says where the exports were looked for, `place` where the tables were looked
+    for live (the region, and the endpoint when one is set), for the error messages;
+    `clock` gives the time each count is read at (UTC; tests pass a fixed one).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -1886,7 +1889,10 @@ def scan_counts(
                 return scanned, matched
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    place = place or f"region {client.meta.region_name}"
     counts: dict[str, TableCount] = {}
+    missing: list[str] = []  # every table found nowhere, named in one run
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for need in needs:
             futures = [pool.submit(segment, need, s) for s in range(segments)]
@@ -1895,10 +1901,13 @@ def scan_counts(
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "ResourceNotFoundException":
-                    raise InputError(
-                        f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) "
-                        "not found in the exports nor live; fix the table name in the handoff or add its export"
-                    ) from None
+                    missing.append(
+                        f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) not found: "
+                        f"not in the exports{' ' + where if where else ''} nor live in {place}; fix the table name "
+                        f"in the handoff, put its export in DYNAMODB_EXPORT_DIR/{need.table}/, or set AWS_REGION "
+                        "to the region the table is in"
+                    )
+                    continue
                 if code in CREDENTIAL_CODES:
                     raise _live_errors(needs[needs.index(need):], where, f"AWS refused the credentials ({code})",
                                        "or fix the AWS credentials") from None
@@ -1919,7 +1928,9 @@ def scan_counts(
                                    "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
             items = sum(p[0] for p in parts)
             done = sum(p[1] for p in parts) if need.done_attr else None
-            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live")
+            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live", read=clock())
+    if missing:
+        raise InputErrors(missing) if len(missing) > 1 else InputError(missing[0])
     return counts
 
 
@@ -2937,11 +2948,16 @@ def compute_metrics(
         "tables": sorted(counts),
         "dynamodb": sorted({c.source for c in counts.values()}),
     }
+    # how the counts shown were read, under the CEO's table of them
+    m["sources"]["counts_read"] = " or ".join(COUNTS_READ[how] for how in m["sources"]["dynamodb"])
     return m
 
 
 NEEDS_YOU_SHOWN = 5  # named items in a report's "Needs you this week"
 SOON_DAYS = 7  # an action due within this many days needs its reader this week
+
+
+COUNTS_READ = {"export": "as exported", "live": "read live"}  # a table's item count, by how it was read
 
 
 def table_sources(docs: list[Handoff], counts: dict[str, TableCount]) -> list[dict[str, Any]]:
@@ -2953,7 +2969,7 @@ def table_sources(docs: list[Handoff], counts: dict[str, TableCount]) -> list[di
                 entities[spec["table"] if role == "checklist" else spec].add(d.entity)
     return [
         {"table": name, "entities": sorted(entities[name], key=str.casefold), "source": c.source,
-         "exported": c.exported}
+         "exported": c.exported, "read": c.read}
         for name, c in sorted(counts.items())
     ]
 
@@ -4387,7 +4403,11 @@ def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) 
     tables = report_tables(report, metrics) if report else s["table_info"]
     groups: dict[str, list[str]] = {}
     for t in tables[:TABLES_NAMED]:  # tables exported together share one time
-        when = f"exported {t['exported']:%Y-%m-%d %H:%M} UTC" if t["exported"] else t["source"]
+        when = t["source"]
+        if t["exported"]:
+            when = f"exported {t['exported']:%Y-%m-%d %H:%M} UTC"
+        elif t.get("read"):  # a count read live: when (a table's figures in an older metrics.json have no time)
+            when = f"live, read {t['read']:%Y-%m-%d %H:%M} UTC"
         groups.setdefault(when, []).append(t["table"])
     used = "; ".join(f"{', '.join(names)} ({when})" for when, names in groups.items())
     if len(tables) > TABLES_NAMED:  # hundreds of tables on one line would pass an email's length bound
@@ -6759,7 +6779,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
         where = f"(DYNAMODB_EXPORT_DIR={settings.export_dir})" if settings.export_dir else "(no DYNAMODB_EXPORT_DIR)"
-        return scan_counts(aws_client(settings, "dynamodb"), missing, where=where)
+        endpoint = settings.get("AWS_ENDPOINT_URL")
+        place = f"region {settings.region}" + (f" at {url_origin(endpoint)}" if endpoint else "")
+        return scan_counts(aws_client(settings, "dynamodb"), missing, where=where, place=place)
 
     counts = read_tables(needs, settings.export_dir, live)
     estate = read_estate(settings, as_of) if inventory_enabled(settings) else None

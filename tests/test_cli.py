@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -329,20 +330,43 @@ def test_dynamodb_live_scan_against_moto(tmp_path: Path, moto: str, capsys: pyte
     assert ser.main(["--dry-run", "--env-file", str(env), "--only", "ceo", "--as-of", "2026-11-22"]) == 0
     out = capsys.readouterr().out
     assert "Acme   |    137 | no data |          40.0%" in out  # 4 of 10 items completed
-    assert "DynamoDB tables: acme-checklist, acme-events (live);" in " ".join(out.split())
+    said = " ".join(out.split())
+    assert re.search(r"DynamoDB tables: acme-checklist, acme-events \(live, read \d{4}-\d\d-\d\d \d\d:\d\d UTC\);",
+                     said), said
+    assert "Item counts of the tables read live (see the data sources below)." in said
+    assert "as exported" not in said
 
 
-def test_a_table_missing_everywhere_names_table_and_entity(tmp_path: Path, moto: str,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    write_portfolio(tmp_path, FRONT + "dynamodb: {users: acme-users}\n")
+def test_every_table_missing_everywhere_is_named_with_its_entity_and_region(
+        tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """One run names every missing table (not the first of three), its entity, and the region and endpoint asked."""
+    import boto3
+
+    boto3.client("dynamodb", endpoint_url=moto, region_name="eu-west-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_table(
+        TableName="acme-events", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    write_portfolio(tmp_path, FRONT + "dynamodb: {users: acme-users, events: acme-events}\n")
+    write_portfolio(tmp_path, "entity: Beta\nstatus: active\nupdated: 2026-11-20\n"
+                    "dynamodb: {checklist: {table: beta-list, done: ok}}\n", name="beta.md")
     (tmp_path / "exports").mkdir()
     env = tmp_path / "repos.env"
     env.write_text(f"HANDOFF_DIR=handoffs\nDYNAMODB_EXPORT_DIR=exports\nAWS_ENDPOINT_URL={moto}\n"
-                   "AWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n")
+                   "AWS_REGION=eu-west-1\nAWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n")
     assert ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22"]) == 65
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "DynamoDB table acme-users (Acme) not found in the exports nor live" in captured.err
+    place = (f"not in the exports (DYNAMODB_EXPORT_DIR={(tmp_path / 'exports').resolve()}) nor live in region "
+             f"eu-west-1 at {moto}")
+    advice = "put its export in DYNAMODB_EXPORT_DIR/{t}/, or set AWS_REGION to the region the table is in"
+    lines = [line.removeprefix("send_exec_reports: ") for line in captured.err.splitlines()]
+    assert lines == [
+        f"acme.md:5: dynamodb.users: DynamoDB table acme-users (Acme) not found: {place}; fix the table name in the "
+        f"handoff, {advice.format(t='acme-users')}",
+        f"beta.md:5: dynamodb.checklist: DynamoDB table beta-list (Beta) not found: {place}; fix the table name in "
+        f"the handoff, {advice.format(t='beta-list')}",
+        "bad input: nothing was sent (2 errors)",
+    ], lines
 
 
 @pytest.mark.parametrize("args", [("--dry-run",), ("--list",)])
