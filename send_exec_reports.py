@@ -195,6 +195,11 @@ _URL = re.compile(
 _secrets: set[str] = set()  # values to hide from every message; filled by load_settings, reset by main
 
 
+def utc_now() -> dt.datetime:
+    """The time now, in UTC: the run's clock unless a test passes another."""
+    return dt.datetime.now(dt.UTC)
+
+
 def url_origin(url: str) -> str:
     """Scheme, host and port of a URL: the only part of one that is ever shown."""
     try:
@@ -1889,7 +1894,7 @@ def scan_counts(
                 return scanned, matched
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    clock = clock or utc_now
     place = place or f"region {client.meta.region_name}"
     counts: dict[str, TableCount] = {}
     missing: list[str] = []  # every table found nowhere, named in one run
@@ -2272,21 +2277,27 @@ def read_buckets(s3: Any, cloudwatch: Any, as_of: dt.date, cap: int = S3_LIST_CA
     return buckets
 
 
-def period_bounds(as_of: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The period (the as-of date's ISO week) as UTC times: Monday 00:00 to the next Monday."""
-    monday = as_of - dt.timedelta(days=as_of.weekday())
-    return _utc_midnight(monday), _utc_midnight(monday + dt.timedelta(days=7))
+INVALIDATION_DAYS = 7  # CloudFront invalidations (deploys) are counted over the seven days that end at the run
 
 
-def invalidations_in_period(created: Iterable[Any], as_of: dt.date) -> int:
-    """How many invalidations were created in the period (the deploy-frequency proxy)."""
-    start, end = period_bounds(as_of)
+def invalidation_window(as_of: dt.date, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The seven days invalidations are counted over (UTC): to the run, or to the end of a past as-of date.
+
+    Not the ISO week: a Monday-morning run would count a week that has barely begun.
+    """
+    end = min(now.astimezone(dt.UTC), _utc_midnight(as_of + dt.timedelta(days=1)))
+    return end - dt.timedelta(days=INVALIDATION_DAYS), end
+
+
+def invalidations_in(created: Iterable[Any], window: tuple[dt.datetime, dt.datetime]) -> int:
+    """How many invalidations were created in the window (the deploy-frequency proxy)."""
+    start, end = window
     times = (aws_time(c) for c in created)
     return sum(1 for t in times if t is not None and start <= t < end)
 
 
-def read_distributions(client: Any, as_of: dt.date) -> list[dict[str, Any]]:
-    """Every CloudFront distribution: status, last change and invalidations in the period."""
+def read_distributions(client: Any, window: tuple[dt.datetime, dt.datetime]) -> list[dict[str, Any]]:
+    """Every CloudFront distribution: status, last change and invalidations in the window."""
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {}
     while True:
@@ -2313,26 +2324,28 @@ def read_distributions(client: Any, as_of: dt.date) -> list[dict[str, Any]]:
             "status": str(d.get("Status") or ""),
             "enabled": bool(d.get("Enabled", True)),
             "last_change": changed.date() if changed else None,
-            "invalidations": invalidations_in_period(created, as_of),
+            "invalidations": invalidations_in(created, window),
         })
     return out
 
 
 def inventory(lam: Any, s3: Any, cloudwatch: Any, cloudfront: Any, as_of: dt.date,
-              region: str = "") -> dict[str, Any]:
-    """Read the whole estate with the clients given."""
+              region: str = "", now: dt.datetime | None = None) -> dict[str, Any]:
+    """Read the whole estate with the clients given (`now`: the run's time, UTC)."""
+    window = invalidation_window(as_of, now or utc_now())
     return {
         "region": region,
         "lambdas": read_lambdas(lam),
         "buckets": read_buckets(s3, cloudwatch, as_of),
-        "distributions": read_distributions(cloudfront, as_of),
+        "distributions": read_distributions(cloudfront, window),
+        "invalidations_to": window[1],
     }
 
 
-def read_estate(settings: Settings, as_of: dt.date) -> dict[str, Any]:
+def read_estate(settings: Settings, as_of: dt.date, now: dt.datetime | None = None) -> dict[str, Any]:
     """Read the estate with the clients the settings make (AWS_INVENTORY=1)."""
     clients = [aws_client(settings, s) for s in ("lambda", "s3", "cloudwatch", "cloudfront")]
-    return inventory(*clients, as_of, region=settings.region)
+    return inventory(*clients, as_of, region=settings.region, now=now)
 
 
 def format_bytes(size: Any) -> str:
@@ -2416,8 +2429,11 @@ def estate_figures(estate: dict[str, Any], stack: list[dict[str, Any]], as_of: d
     buckets = [{**b, "size_text": ("over " if b["capped"] else "") + format_bytes(b["size"])}
                for b in estate["buckets"]]
     lambdas.sort(key=lambda f: (not f["secret_names"], f["deprecated_since"] is None, f["name"].casefold()))
+    until = estate.get("invalidations_to")  # not kept in an estate read before it was
     return {
         "region": estate["region"],
+        "invalidation_window": (f"the {INVALIDATION_DAYS} days to {until:%Y-%m-%d %H:%M} UTC" if until
+                                else NO_DATA),
         "lambdas": lambdas,
         "buckets": sorted(buckets, key=lambda b: (-(b["size"] or 0), b["name"])),
         "distributions": sorted(estate["distributions"], key=lambda d: (-d["invalidations"], d["domain"])),
@@ -6748,14 +6764,51 @@ def list_text(reports: list[ReportTemplate]) -> str:
     )
 
 
-def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate]) -> int:
-    """Validate everything, render every report, then print, check or send."""
+class _LogLines(logging.Formatter):
+    """The log's lines: under cron (stderr no terminal) each opens with the UTC time and the period.
+
+    `tail cron.log` then shows which lines belong to which run. On a terminal a person
+    watches one run: its lines stay short, as they always were.
+    """
+
+    def __init__(self, stamped: bool, clock: Callable[[], dt.datetime]) -> None:
+        super().__init__("send_exec_reports: %(message)s")
+        self.stamped, self.clock = stamped, clock
+        self.period = iso_period(clock().date())  # until the run's as-of date is known
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One record, each of its lines stamped under cron."""
+        text = super().format(record)
+        if not self.stamped:
+            return text
+        stamp = f"{self.clock().astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} {self.period} "
+        return "\n".join(stamp + line for line in text.split("\n"))
+
+
+EXIT_MEANINGS = {  # a failed run's last line under cron
+    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input",
+    ExitStatus.UNAVAILABLE: "a send or a step after it failed", ExitStatus.TEMPFAIL: "another run holds the lock",
+    ExitStatus.CONFIG: "bad configuration",
+    130: "interrupted", 141: "output closed", 143: "terminated",
+}
+
+
+def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate], *,
+        clock: Callable[[], dt.datetime] = utc_now,
+        lines: _LogLines | None = None) -> int:
+    """Validate everything, render every report, then print, check or send.
+
+    `clock` is the run's time (UTC; tests pass a fixed one); `lines`, the log's line
+    format, is told the period once the as-of date is known.
+    """
     settings = load_settings(args.env_file, dry_run=args.dry_run)
     as_of = args.as_of or dt.date.today()
     if settings.used_examples:
         # The sample's overdue actions and stale handoffs are written for one date: show it as intended.
         sample_as_of = sample_date() if args.as_of is None else None
         as_of = sample_as_of or as_of
+        if lines is not None:
+            lines.period = iso_period(as_of)
         when = ""
         if sample_as_of:
             when = f", as of {as_of}, the date it is written for (--as-of YYYY-MM-DD for another, e.g. today)"
@@ -6784,7 +6837,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         return scan_counts(aws_client(settings, "dynamodb"), missing, where=where, place=place)
 
     counts = read_tables(needs, settings.export_dir, live)
-    estate = read_estate(settings, as_of) if inventory_enabled(settings) else None
+    estate = read_estate(settings, as_of, clock()) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
     archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
     earlier = earlier_figures(archive, metrics["period"]) if archive is not None else {}
@@ -6891,17 +6944,35 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; the only place that turns errors into exit codes."""
-    import signal
-    import threading
+def main(argv: list[str] | None = None, *, clock: Callable[[], dt.datetime] | None = None) -> int:
+    """Run the command line; the only place that turns errors into exit codes.
 
+    `clock` gives the run's time (UTC): the log's time stamps and the estate's last seven
+    days (tests pass a fixed one).
+    """
+    clock = clock or utc_now
+    stamped = not sys.stderr.isatty()  # cron: every line says when and which period it is about
+    lines = _LogLines(stamped, clock)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("send_exec_reports: %(message)s"))
+    handler.setFormatter(lines)
     handler.addFilter(_Redact())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    try:
+        status = _main(argv, clock, lines)
+        if stamped and status != ExitStatus.OK:  # a failed run's last line says so, whatever came before it
+            log.error("run failed: exit %d (%s)", status, EXIT_MEANINGS.get(status, "see the lines above"))
+        return status
+    finally:
+        log.removeHandler(handler)
+
+
+def _main(argv: list[str] | None, clock: Callable[[], dt.datetime], lines: _LogLines) -> int:
+    """main() without its last line: parse, run, and turn each error into its line and exit code."""
+    import signal
+    import threading
+
     _secrets.clear()
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -6910,6 +6981,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         checking = args.check
+        if args.as_of is not None:
+            lines.period = iso_period(args.as_of)
         env_path, values = read_settings(args.env_file)
         reports = load_reports(reports_dir_setting(env_path, values))
         if args.list:
@@ -6922,7 +6995,7 @@ def main(argv: list[str] | None = None) -> int:
             show(show_status(archive, iso_period(args.as_of or dt.date.today()), {r.id: r.title for r in reports}))
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
-        return run(args, reports, selected)
+        return run(args, reports, selected, clock=clock, lines=lines)
     except InputErrors as exc:
         for line in exc.errors:
             log.error("%s", line)
@@ -6943,7 +7016,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        log.removeHandler(handler)
 
 
 def _drop_output(stream: Any) -> None:

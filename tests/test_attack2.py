@@ -21,7 +21,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import SesProxy, install_copy, moto_messages
+from .conftest import SesProxy, as_on_a_terminal, install_copy, moto_messages
 from .test_delivery import IDS, send, verify_sender, write_env
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -385,10 +385,13 @@ def run_tool(tmp_path: Path, *args: str, stdout: int | None = None, stderr: int 
         for fd in close:
             os.close(fd)
 
-    return subprocess.run([sys.executable, str(script), "--env-file", str(env), "--as-of", "2026-11-22", *args],
+    done = subprocess.run([sys.executable, str(script), "--env-file", str(env), "--as-of", "2026-11-22", *args],
                           stdout=subprocess.PIPE if stdout is None else stdout,
                           stderr=subprocess.PIPE if stderr is None else stderr, text=True, timeout=60,
                           env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}, preexec_fn=close_them)
+    if done.stderr:
+        done.stderr = as_on_a_terminal(done.stderr)
+    return done
 
 
 @pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])

@@ -11,7 +11,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import install_copy, run_script
+from .conftest import as_on_a_terminal, install_copy, run_script
 
 FRONT = "entity: Acme\nstatus: active\nupdated: 2026-11-20\n"
 
@@ -70,6 +70,46 @@ def test_no_handoff_dir_without_dry_run_is_a_configuration_error(tmp_path: Path)
     result = run_script(script, "--check")
     assert result.returncode == 78
     assert result.stderr.startswith("send_exec_reports: check failed: HANDOFF_DIR is not set")
+
+
+RUN_AT = ser.dt.datetime(2026, 11, 23, 7, 0, 4, tzinfo=ser.dt.UTC)  # the README's Monday 07:00 cron run
+
+
+def test_cron_log_lines_open_with_the_time_and_the_period(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """`tail cron.log` shows which run each line belongs to, and a failed run ends with a line saying so."""
+    write_portfolio(tmp_path, FRONT.replace("status: active", "status: sleeping"))
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\n")
+    assert ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22"], clock=lambda: RUN_AT) == 65
+    lines = capfd.readouterr().err.splitlines()
+    stamp = "2026-11-23T07:00:04Z 2026-W47 send_exec_reports: "
+    assert [line[:len(stamp)] for line in lines] == [stamp] * 3, lines
+    assert lines[1:] == [f"{stamp}bad input: nothing was sent (1 error)", f"{stamp}run failed: exit 65 (bad input)"]
+    # before the as-of date is known (a usage error), the period is the clock's
+    assert ser.main(["--only", ""], clock=lambda: RUN_AT) == 64
+    assert capfd.readouterr().err.splitlines() == [
+        "2026-11-23T07:00:04Z 2026-W48 send_exec_reports: --only '' names no report; give ids from --list, "
+        "comma-separated (leave --only out for every report)",
+        "2026-11-23T07:00:04Z 2026-W48 send_exec_reports: run failed: exit 64 (usage)",
+    ]
+
+
+def test_on_a_terminal_the_lines_stay_short(tmp_path: Path) -> None:
+    """A person at a terminal watches one run: no time stamps, and no closing 'run failed' line."""
+    import subprocess
+    import sys
+
+    from .conftest import run_on_terminal
+
+    write_portfolio(tmp_path, FRONT.replace("status: active", "status: sleeping"))
+    (tmp_path / "repos.env").write_text("HANDOFF_DIR=handoffs\n")
+    result, shown = run_on_terminal([sys.executable, str(ser.SCRIPT_DIR / "send_exec_reports.py"), "--dry-run",
+                                     "--env-file", str(tmp_path / "repos.env"), "--as-of", "2026-11-22"],
+                                    stdout=subprocess.DEVNULL, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 65
+    lines = shown.decode().splitlines()
+    assert lines[-1] == "send_exec_reports: bad input: nothing was sent (1 error)", lines
+    assert all(line.startswith("send_exec_reports: ") for line in lines), lines
 
 
 @pytest.mark.parametrize(
@@ -219,7 +259,7 @@ def test_ctrl_c_during_a_dry_run_says_nothing_was_sent(installed: Path) -> None:
         pipe.read()
     err = child.communicate(timeout=30)[1]
     assert child.returncode == 130
-    assert err.decode().splitlines()[-1] == "send_exec_reports: interrupted (Ctrl-C); nothing was sent"
+    assert as_on_a_terminal(err.decode()).splitlines()[-1] == "send_exec_reports: interrupted (Ctrl-C); nothing was sent"
     assert "being sent" not in err.decode()
 
 

@@ -535,7 +535,10 @@ def test_cron_empty_environment_from_another_directory(tmp_path: Path, moto: str
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert result.stderr == f"send_exec_reports: 2026-W47: sent 8 ({', '.join(IDS)}); skipped as already sent 0; failed 0\n"
+    # cron's log: the one summary line, opening with the UTC time and the period, as tail cron.log shows it
+    summary = f"send_exec_reports: 2026-W47: sent 8 ({', '.join(IDS)}); skipped as already sent 0; failed 0\n"
+    assert re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z 2026-W47 " + re.escape(summary),
+                        result.stderr), result.stderr
     assert (script.parent / "archive" / "2026-W47" / "ledger.json").is_file()  # relative to repos.env, not $HOME
     assert not (home / "archive").exists()
     assert len(moto_messages(moto)) == 8

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SesProxy, install_copy, moto_messages, run_on_terminal
+from .conftest import ROOT, SesProxy, as_on_a_terminal, install_copy, moto_messages, run_on_terminal
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 INSTALL = "/opt/reports"  # where the README's commands assume the clone is
@@ -89,8 +89,10 @@ def shell(command: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(cwd.parent.parent / "home")}
     for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED"):
         base[name] = os.environ[name]  # set by conftest's clean_env: no host credentials
-    return subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env={**base, **(env or {})},
+                            capture_output=True, text=True, timeout=120)
+    result.stderr = as_on_a_terminal(result.stderr)  # the lines as a user at a terminal reads them
+    return result
 
 
 def write_env(app: Path, **settings: str) -> None:
