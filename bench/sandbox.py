@@ -15,7 +15,6 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,10 +22,12 @@ from pathlib import Path
 import jinja2
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
+from run import keep_line
+
 import send_exec_reports as ser
 
-RESULTS = ROOT / "bench" / "results.md"
 AS_OF = dt.date(2026, 11, 22)
 
 
@@ -75,11 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     line = (f"sample render, 8 reports whole: sandboxed {sand * 1000:.1f} ms, plain {plain * 1000:.1f} ms, "
             f"{(sand - plain) * 1000:+.1f} ms ({sand / plain - 1:+.1%})")
     print(f"{line}; median of {args.runs}, load {load_before:.2f}")
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip() or "?"
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write(f"- {dt.datetime.now():%Y-%m-%d %H:%M} {commit}, load {load_before:.1f}, "
-                 f"median of {args.runs}: {line}\n")
+    keep_line(f", load {load_before:.1f}, median of {args.runs}: {line}")
     return 0
 
 
