@@ -33,6 +33,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No setting or AWS credential of the host leaks into a test."""
     for name in SETTING_VARS:
         monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):  # every other setting of the tool's a host may export (REPORTS_DIR, EXEC_REPORT_TO_CFO)
+        if name in ("REPORTS_DIR", "EMAIL_FORMAT") or name.startswith("EXEC_REPORT_"):
+            monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a non-loopback address for credentials
