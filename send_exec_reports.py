@@ -6834,7 +6834,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         where = f"(DYNAMODB_EXPORT_DIR={settings.export_dir})" if settings.export_dir else "(no DYNAMODB_EXPORT_DIR)"
         endpoint = settings.get("AWS_ENDPOINT_URL")
         place = f"region {settings.region}" + (f" at {url_origin(endpoint)}" if endpoint else "")
-        return scan_counts(aws_client(settings, "dynamodb"), missing, where=where, place=place)
+        return scan_counts(aws_client(settings, "dynamodb"), missing, where=where, place=place, clock=clock)
 
     counts = read_tables(needs, settings.export_dir, live)
     estate = read_estate(settings, as_of, clock()) if inventory_enabled(settings) else None
