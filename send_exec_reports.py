@@ -71,6 +71,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 import html2text
 import jinja2
+import jinja2.sandbox
 import markdown
 import yaml
 from dotenv import dotenv_values
@@ -219,6 +220,11 @@ _URL = re.compile(
     r"""(?:[^\s"'<>.,;)\]}][^\s"'<>]*)?"""
 )
 _secrets: set[str] = set()  # values to hide from every message; filled by load_settings, reset by main
+
+
+def utc_now() -> dt.datetime:
+    """The time now, in UTC: the run's clock unless a test passes another."""
+    return dt.datetime.now(dt.UTC)
 
 
 def url_origin(url: str) -> str:
@@ -2018,6 +2024,7 @@ class TableCount:
     # No item holds the checklist's done attribute (none is done): the attribute names its items
     # do hold, for the error that the attribute is misspelt. None: some item holds it, or no done.
     done_absent: list[str] | None = None
+    read: dt.datetime | None = None  # when a live Scan counted it (UTC); None for an export
 
 
 @dataclass
@@ -2508,11 +2515,13 @@ def read_tables(
 
 def scan_counts(
     client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = "",
-    page_size: int | None = None,
+    page_size: int | None = None, place: str = "", clock: Callable[[], dt.datetime] | None = None,
 ) -> dict[str, TableCount]:
     """Count tables live: Scan with Select=COUNT, paginated, in parallel segments.
 
-    `where` says where the exports were looked for, for the error message.
+    `where` says where the exports were looked for, `place` where the tables were looked
+    for live (the region, and the endpoint when one is set), for the error messages;
+    `clock` gives the time each count is read at (UTC; tests pass a fixed one).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -2557,7 +2566,10 @@ def scan_counts(
         items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
         return sorted({name for item in items for name in item})
 
+    clock = clock or utc_now
+    place = place or f"region {client.meta.region_name}"
     counts: dict[str, TableCount] = {}
+    missing: list[str] = []  # every table found nowhere, named in one run
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for need in needs:
             futures = [pool.submit(segment, need, s) for s in range(segments)]
@@ -2570,10 +2582,13 @@ def scan_counts(
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code == "ResourceNotFoundException":
-                    raise InputError(
-                        f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) "
-                        "not found in the exports nor live; fix the table name in the handoff or add its export"
-                    ) from None
+                    missing.append(
+                        f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) not found: "
+                        f"not in the exports{' ' + where if where else ''} nor live in {place}; fix the table name "
+                        f"in the handoff, put its export in DYNAMODB_EXPORT_DIR/{need.table}/, or set AWS_REGION "
+                        "to the region the table is in"
+                    )
+                    continue
                 if code in CREDENTIAL_CODES:
                     raise _live_errors(needs[needs.index(need):], where, f"AWS refused the credentials ({code})",
                                        "or fix the AWS credentials") from None
@@ -2592,7 +2607,10 @@ def scan_counts(
             except BotoCoreError as exc:
                 raise _live_errors([need], where, _boto_reason(exc),
                                    "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
-            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live", done_absent=absent)
+            counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live",
+                                            done_absent=absent, read=clock())
+    if missing:
+        raise InputErrors(missing) if len(missing) > 1 else InputError(missing[0])
     return counts
 
 
@@ -2916,21 +2934,27 @@ def read_buckets(s3: Any, cloudwatch: Any, as_of: dt.date, cap: int = S3_LIST_CA
     return buckets
 
 
-def period_bounds(as_of: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The period (the as-of date's ISO week) as UTC times: Monday 00:00 to the next Monday."""
-    monday = as_of - dt.timedelta(days=as_of.weekday())
-    return _utc_midnight(monday), _utc_midnight(monday + dt.timedelta(days=7))
+INVALIDATION_DAYS = 7  # CloudFront invalidations (deploys) are counted over the seven days that end at the run
 
 
-def invalidations_in_period(created: Iterable[Any], as_of: dt.date) -> int:
-    """How many invalidations were created in the period (the deploy-frequency proxy)."""
-    start, end = period_bounds(as_of)
+def invalidation_window(as_of: dt.date, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The seven days invalidations are counted over (UTC): to the run, or to the end of a past as-of date.
+
+    Not the ISO week: a Monday-morning run would count a week that has barely begun.
+    """
+    end = min(now.astimezone(dt.UTC), _utc_midnight(as_of + dt.timedelta(days=1)))
+    return end - dt.timedelta(days=INVALIDATION_DAYS), end
+
+
+def invalidations_in(created: Iterable[Any], window: tuple[dt.datetime, dt.datetime]) -> int:
+    """How many invalidations were created in the window (the deploy-frequency proxy)."""
+    start, end = window
     times = (aws_time(c) for c in created)
     return sum(1 for t in times if t is not None and start <= t < end)
 
 
-def read_distributions(client: Any, as_of: dt.date) -> list[dict[str, Any]]:
-    """Every CloudFront distribution: status, last change and invalidations in the period."""
+def read_distributions(client: Any, window: tuple[dt.datetime, dt.datetime]) -> list[dict[str, Any]]:
+    """Every CloudFront distribution: status, last change and invalidations in the window."""
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {}
     while True:
@@ -2957,26 +2981,28 @@ def read_distributions(client: Any, as_of: dt.date) -> list[dict[str, Any]]:
             "status": str(d.get("Status") or ""),
             "enabled": bool(d.get("Enabled", True)),
             "last_change": changed.date() if changed else None,
-            "invalidations": invalidations_in_period(created, as_of),
+            "invalidations": invalidations_in(created, window),
         })
     return out
 
 
 def inventory(lam: Any, s3: Any, cloudwatch: Any, cloudfront: Any, as_of: dt.date,
-              region: str = "") -> dict[str, Any]:
-    """Read the whole estate with the clients given."""
+              region: str = "", now: dt.datetime | None = None) -> dict[str, Any]:
+    """Read the whole estate with the clients given (`now`: the run's time, UTC)."""
+    window = invalidation_window(as_of, now or utc_now())
     return {
         "region": region,
         "lambdas": read_lambdas(lam),
         "buckets": read_buckets(s3, cloudwatch, as_of),
-        "distributions": read_distributions(cloudfront, as_of),
+        "distributions": read_distributions(cloudfront, window),
+        "invalidations_to": window[1],
     }
 
 
-def read_estate(settings: Settings, as_of: dt.date) -> dict[str, Any]:
+def read_estate(settings: Settings, as_of: dt.date, now: dt.datetime | None = None) -> dict[str, Any]:
     """Read the estate with the clients the settings make (AWS_INVENTORY=1)."""
     clients = [aws_client(settings, s) for s in ("lambda", "s3", "cloudwatch", "cloudfront")]
-    return inventory(*clients, as_of, region=settings.region)
+    return inventory(*clients, as_of, region=settings.region, now=now)
 
 
 def format_bytes(size: Any) -> str:
@@ -3060,8 +3086,11 @@ def estate_figures(estate: dict[str, Any], stack: list[dict[str, Any]], as_of: d
     buckets = [{**b, "size_text": ("over " if b["capped"] else "") + format_bytes(b["size"])}
                for b in estate["buckets"]]
     lambdas.sort(key=lambda f: (not f["secret_names"], f["deprecated_since"] is None, f["name"].casefold()))
+    until = estate.get("invalidations_to")  # not kept in an estate read before it was
     return {
         "region": estate["region"],
+        "invalidation_window": (f"the {INVALIDATION_DAYS} days to {until:%Y-%m-%d %H:%M} UTC" if until
+                                else NO_DATA),
         "lambdas": lambdas,
         "buckets": sorted(buckets, key=lambda b: (-(b["size"] or 0), b["name"])),
         "distributions": sorted(estate["distributions"], key=lambda d: (-d["invalidations"], d["domain"])),
@@ -3689,6 +3718,8 @@ def compute_metrics(
         "tables": sorted(counts),
         "dynamodb": sorted({c.source for c in counts.values()}),
     }
+    # how the counts shown were read, under the CEO's table of them
+    m["sources"]["counts_read"] = " or ".join(COUNTS_READ[how] for how in m["sources"]["dynamodb"])
     return m
 
 
@@ -3696,9 +3727,12 @@ NEEDS_YOU_SHOWN = 5  # named items in a report's "Needs you this week"
 SOON_DAYS = 7  # an action due within this many days needs its reader this week
 
 
+COUNTS_READ = {"export": "as exported", "live": "read live"}  # a table's item count, by how it was read
+
+
 def table_sources(docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date) -> list[dict[str, Any]]:
-    """Each table read: the entities that name it, how it was read, when it was exported, and whether
-    that export is older than the period before as_of's (not refreshed: its count cannot be compared)."""
+    """Each table read: the entities that name it, how it was read, when it was exported (or read live),
+    and whether that export is older than the period before as_of's (not refreshed: its count cannot be compared)."""
     entities: dict[str, set[str]] = defaultdict(set)
     for d in docs:
         for role, spec in (d.data.get("dynamodb") or {}).items():
@@ -3706,7 +3740,8 @@ def table_sources(docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.
                 entities[spec["table"] if role == "checklist" else spec].add(d.entity)
     return [
         {"table": name, "entities": sorted(entities[name], key=str.casefold), "source": c.source,
-         "exported": c.exported, "stale": bool(c.exported and c.exported < export_cutoff(as_of))}
+         "exported": c.exported, "read": c.read,
+         "stale": bool(c.exported and c.exported < export_cutoff(as_of))}
         for name, c in sorted(counts.items())
     ]
 
@@ -4898,22 +4933,71 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
 _DICT_ATTRIBUTES = frozenset(dir({}))  # what getattr finds on a plain dict: its methods
 
 
-class _Environment(jinja2.Environment):
-    """Jinja2's environment, with `row.name` on a plain dict found by its key first.
+# What a template may make. A template is a file anyone with the folder can edit, run by
+# cron: it gets Jinja2's sandbox (no Python beyond its figures: `''.__class__` is refused,
+# nothing it is given can be changed) and bounded work, so a slip cannot hang the run.
+TEMPLATE_RANGE_BUDGET = 1_000_000  # items of every range() one render makes, together
+TEMPLATE_REPEAT_MAX = jinja2.sandbox.MAX_RANGE  # items or characters of one `text * n` or `list * n`
+TEMPLATE_POWER_BITS = 4096  # the largest number `a ** b` may make, in bits
+
+
+def _spend(context: jinja2.runtime.Context, items: int, what: str) -> None:
+    """Count `items` of one render's range budget, refusing the render once it is spent."""
+    spent = getattr(context, "_range_spent", 0) + items
+    if spent > TEMPLATE_RANGE_BUDGET:
+        raise jinja2.sandbox.SecurityError(
+            f"{what} takes the template past {format_count(TEMPLATE_RANGE_BUDGET)} loop items in one report"
+        )
+    context._range_spent = spent  # type: ignore[attr-defined]  # one Context per render
+
+
+@jinja2.pass_context
+def _bounded_range(context: jinja2.runtime.Context, *args: int) -> range:
+    """range() in a template: at most MAX_RANGE items, and TEMPLATE_RANGE_BUDGET in one render."""
+    items = range(*args)
+    call = f"range({', '.join(map(str, args))})"
+    if len(items) > jinja2.sandbox.MAX_RANGE:
+        raise jinja2.sandbox.SecurityError(
+            f"{call} has more than {format_count(jinja2.sandbox.MAX_RANGE)} items"
+        )
+    _spend(context, len(items), call)
+    return items
+
+
+class _Environment(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, with `row.name` on a plain dict found by its key first.
 
     Jinja2 tries getattr and then the key; a plain dict has no attribute but dict's own
     (`items`, `keys`, ...), so for any other name the key gives what Jinja2 would give,
     without the AttributeError it raises and catches for each of a report's many figures.
+    A key is data, never an attribute of Python's, so the sandbox has nothing to refuse.
     """
 
+    intercepted_binops = frozenset({"*", "**"})  # the two that make a huge value from a short expression
+
     def getattr(self, obj: Any, attribute: str) -> Any:
-        """obj.attribute in a template: as Jinja2 finds it."""
+        """obj.attribute in a template: as Jinja2's sandbox finds it."""
         if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
             try:
                 return obj[attribute]
             except KeyError:
                 pass  # Jinja2's own lookup makes the undefined value that names the figure
         return super().getattr(obj, attribute)
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        """`a * b` and `a ** b` in a template, refused when the value they make would be huge."""
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1 \
+                and right * abs(left).bit_length() > TEMPLATE_POWER_BITS:
+            raise jinja2.sandbox.SecurityError(f"{left} ** {right} is too large a number for a report")
+        if operator == "*" and isinstance(left, int) != isinstance(right, int):
+            times, value = (left, right) if isinstance(left, int) else (right, left)
+            if isinstance(value, (str, list, tuple)) and times * len(value) > TEMPLATE_REPEAT_MAX:
+                unit = "characters" if isinstance(value, str) else "items"
+                raise jinja2.sandbox.SecurityError(
+                    f"a value repeated {format_count(times)} times makes more than "
+                    f"{format_count(TEMPLATE_REPEAT_MAX)} {unit}"
+                )
+        return super().call_binop(context, operator, left, right)
 
 
 def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
@@ -4930,8 +5014,12 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
         return (*sources[name], lambda: True) if name in sources else None
 
+    # Compiled code differs with the sandbox (its calls and operators go through it): a
+    # template compiled without it, by an earlier version, must never be loaded.
+    how = hashlib.sha256(repr((_Environment.sandboxed, sorted(_Environment.intercepted_binops))).encode())
+    pattern = f"__send_exec_reports_{how.hexdigest()[:12]}_%s.cache"
     try:
-        cache: jinja2.BytecodeCache | None = _TemplateCache()
+        cache: jinja2.BytecodeCache | None = _TemplateCache(pattern=pattern)
     except (OSError, RuntimeError) as exc:  # no private cache folder can be made
         log.debug("no template cache: %s", exc)
         cache = None
@@ -4952,7 +5040,8 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         when_due=format_due, trend=format_trend, cents_for=column_cents,
     )
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
-                       change_text=change_text, rounding_note=rounding_note)
+                       change_text=change_text, rounding_note=rounding_note, range=_bounded_range)
+    del env.globals["lipsum"]  # placeholder text, up to any length asked: no use in a report
     return env
 
 
@@ -5424,9 +5513,13 @@ def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) 
     tables = report_tables(report, metrics) if report else s["table_info"]
     groups: dict[str, list[str]] = {}
     for t in tables[:TABLES_NAMED]:  # tables exported together share one time
-        when = f"exported {t['exported']:%Y-%m-%d %H:%M} UTC" if t["exported"] else t["source"]
-        if t.get("stale"):  # older than the period before: the count is that of an earlier week
-            when = f"export of {t['exported']:%Y-%m-%d}: not refreshed this week"
+        when = t["source"]
+        if t["exported"]:
+            when = f"exported {t['exported']:%Y-%m-%d %H:%M} UTC"
+            if t.get("stale"):  # older than the period before: the count is that of an earlier week
+                when = f"export of {t['exported']:%Y-%m-%d}: not refreshed this week"
+        elif t.get("read"):  # a count read live: when (a table's figures in an older metrics.json have no time)
+            when = f"live, read {t['read']:%Y-%m-%d %H:%M} UTC"
         groups.setdefault(when, []).append(t["table"])
     used = "; ".join(f"{', '.join(names)} ({when})" for when, names in groups.items())
     if len(tables) > TABLES_NAMED:  # hundreds of tables on one line would pass an email's length bound
@@ -5477,10 +5570,19 @@ def unit_entity_errors(reports: list[ReportTemplate], metrics: dict[str, Any]) -
         known += f" and {format_count(len(names) - ENTITIES_NAMED)} more"
     return [
         f"{r.path}:{_front_matter_line(r.path, 'entity')}: entity {r.entity!r} has no handoff documents; "
-        f"fix the template's entity, add a handoff, or delete the template if the business is gone "
-        f"(entities: {known})"
+        f"{_orphan_advice(r.path)} (entities: {known})"
         for r in missing
     ]
+
+
+def _orphan_advice(path: Path) -> str:
+    """What to do about a unit template whose entity has no handoffs, in the folder it is in."""
+    if path.parent != REPORTS_DIR:  # REPORTS_DIR: the user's own folder, named as it is
+        return (f"fix the template's entity, add a handoff, or delete {path.name} from {path.parent} "
+                "if the business is gone")
+    # the templates that came with the tool: edited there, an update would not merge cleanly
+    return (f"add a handoff, or copy {path.parent} to a folder of your own, set REPORTS_DIR to it in repos.env "
+            f"and fix the entity of {path.name} there or delete it (README 'Set up for your own portfolio', step 3)")
 
 
 def _front_matter_line(path: Path, key: str) -> int:
@@ -5600,6 +5702,12 @@ def _template_errors(report: ReportTemplate) -> Iterator[None]:
         yield
     except jinja2.TemplateSyntaxError as exc:
         raise ConfigError(f"{report.path}:{exc.lineno}: template error: {exc.message}") from None
+    except jinja2.sandbox.SecurityError as exc:  # before UndefinedError: an unsafe attribute is also undefined
+        line = _template_line(exc, report.path)
+        raise ConfigError(
+            f"{report.path}:{line}: template refused ({' '.join(str(exc).split())[:200]}): a template may use "
+            "only its figures, filters and helpers (README 'What a template may do'); fix the template"
+        ) from None
     except jinja2.UndefinedError as exc:
         line = _template_line(exc, report.path)
         raise ConfigError(
@@ -7933,12 +8041,44 @@ def list_text(reports: list[ReportTemplate]) -> str:
     )
 
 
-def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate],
-        read: tuple[Path | None, dict[str, str]] | None = None, done: list[Outcome] | None = None) -> int:
+class _LogLines(logging.Formatter):
+    """The log's lines: under cron (stderr no terminal) each opens with the UTC time and the period.
+
+    `tail cron.log` then shows which lines belong to which run. On a terminal a person
+    watches one run: its lines stay short, as they always were.
+    """
+
+    def __init__(self, stamped: bool, clock: Callable[[], dt.datetime]) -> None:
+        super().__init__("send_exec_reports: %(message)s")
+        self.stamped, self.clock = stamped, clock
+        self.period = iso_period(clock().date())  # until the run's as-of date is known
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One record, each of its lines stamped under cron."""
+        text = super().format(record)
+        if not self.stamped:
+            return text
+        stamp = f"{self.clock().astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} {self.period} "
+        return "\n".join(stamp + line for line in text.split("\n"))
+
+
+EXIT_MEANINGS = {  # a failed run's last line under cron
+    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input",
+    ExitStatus.UNAVAILABLE: "a send or a step after it failed", ExitStatus.TEMPFAIL: "another run holds the lock",
+    ExitStatus.CONFIG: "bad configuration",
+    130: "interrupted", 141: "output closed", 143: "terminated",
+}
+
+
+def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate], *,
+        read: tuple[Path | None, dict[str, str]] | None = None, done: list[Outcome] | None = None,
+        clock: Callable[[], dt.datetime] = utc_now, lines: _LogLines | None = None) -> int:
     """Validate everything, render every report, then print, check or send.
 
     `read`: the settings read_settings gave (read once a run: the secret is asked once);
-    `done`: where the run's Outcome is put (the Lambda handler returns it).
+    `done`: where the run's Outcome is put (the Lambda handler returns it); `clock` is the
+    run's time (UTC; tests pass a fixed one); `lines`, the log's line format, is told the
+    period once the as-of date is known.
     """
     settings = load_settings(args.env_file, dry_run=args.dry_run, read=read)
     as_of = args.as_of or dt.date.today()
@@ -7946,6 +8086,8 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         # The sample's overdue actions and stale handoffs are written for one date: show it as intended.
         sample_as_of = sample_date() if args.as_of is None else None
         as_of = sample_as_of or as_of
+        if lines is not None:
+            lines.period = iso_period(as_of)
         when = ""
         if sample_as_of:
             when = f", as of {as_of}, the date it is written for (--as-of YYYY-MM-DD for another, e.g. today)"
@@ -7976,10 +8118,12 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
         where = f"(DYNAMODB_EXPORT_DIR={settings.export_dir})" if settings.export_dir else "(no DYNAMODB_EXPORT_DIR)"
-        return scan_counts(aws_client(settings, "dynamodb"), missing, where=where)
+        endpoint = settings.get("AWS_ENDPOINT_URL")
+        place = f"region {settings.region}" + (f" at {url_origin(endpoint)}" if endpoint else "")
+        return scan_counts(aws_client(settings, "dynamodb"), missing, where=where, place=place, clock=clock)
 
     counts = read_tables(needs, input_location(settings, "DYNAMODB_EXPORT_DIR", settings.export_dir), live)
-    estate = read_estate(settings, as_of) if inventory_enabled(settings) else None
+    estate = read_estate(settings, as_of, clock()) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
     archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
     # each report compares with what it showed in its last sent period
@@ -8095,17 +8239,37 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-def main(argv: list[str] | None = None, done: list[Outcome] | None = None) -> int:
-    """Run the command line; the only place that turns errors into exit codes (`done`: see run())."""
-    import signal
-    import threading
+def main(argv: list[str] | None = None, done: list[Outcome] | None = None, *,
+         clock: Callable[[], dt.datetime] | None = None) -> int:
+    """Run the command line; the only place that turns errors into exit codes.
 
+    `done`: where the run's Outcome is put (see run()); `clock` gives the run's time (UTC):
+    the log's time stamps and the estate's last seven days (tests pass a fixed one).
+    """
+    clock = clock or utc_now
+    stamped = not sys.stderr.isatty()  # cron: every line says when and which period it is about
+    lines = _LogLines(stamped, clock)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("send_exec_reports: %(message)s"))
+    handler.setFormatter(lines)
     handler.addFilter(_Redact())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    try:
+        status = _main(argv, clock, lines, done)
+        if stamped and status != ExitStatus.OK:  # a failed run's last line says so, whatever came before it
+            log.error("run failed: exit %d (%s)", status, EXIT_MEANINGS.get(status, "see the lines above"))
+        return status
+    finally:
+        log.removeHandler(handler)
+
+
+def _main(argv: list[str] | None, clock: Callable[[], dt.datetime], lines: _LogLines,
+          done: list[Outcome] | None = None) -> int:
+    """main() without its last line: parse, run, and turn each error into its line and exit code."""
+    import signal
+    import threading
+
     _secrets.clear()
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -8114,6 +8278,8 @@ def main(argv: list[str] | None = None, done: list[Outcome] | None = None) -> in
     try:
         args = parse_args(argv)
         checking = args.check
+        if args.as_of is not None:
+            lines.period = iso_period(args.as_of)
         env_path, values = read_settings(args.env_file)
         reports = load_reports(reports_dir_setting(env_path, values))
         if args.list:
@@ -8126,7 +8292,7 @@ def main(argv: list[str] | None = None, done: list[Outcome] | None = None) -> in
             show(show_status(archive, iso_period(args.as_of or dt.date.today()), {r.id: r.title for r in reports}))
             return ExitStatus.OK
         selected = select_reports(reports, args.only)
-        return run(args, reports, selected, (env_path, values), done)
+        return run(args, reports, selected, read=(env_path, values), done=done, clock=clock, lines=lines)
     except InputErrors as exc:
         for line in exc.errors:
             log.error("%s", line)
@@ -8147,7 +8313,6 @@ def main(argv: list[str] | None = None, done: list[Outcome] | None = None) -> in
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        log.removeHandler(handler)
 
 
 # AWS Lambda: the same run, started by EventBridge Scheduler (or by hand) instead of cron.

@@ -289,13 +289,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     summary = "; ".join(f"{r[0]}: {r[1]}{', ' + r[2] if r[2] else ''}{', ' + r[4] if r[4] else ''}"
                         f"{' ' + r[6] if r[6] else ''}" for r in rows)
+    keep_line(f"{' (quick)' if args.quick else ''}, load {load_before[0]:.1f}/{load_after[0]:.1f}, "
+              f"median of {args.runs}: {summary}")
+    return 0
+
+
+def keep_line(text: str) -> None:
+    """Append a dated line to bench/results.md: the time, the commit, then `text`."""
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, check=False).stdout.strip() or "?"
     with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write(f"- {stamp} {commit}{' (quick)' if args.quick else ''}, load {load_before[0]:.1f}/"
-                 f"{load_after[0]:.1f}, median of {args.runs}: {summary}\n")
-    return 0
+        fh.write(f"- {stamp} {commit}{text}\n")
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,6 +96,32 @@ def sent(report_id: str) -> dict[str, object]:
     return {"state": "sent", "at": "2026-11-22T08:00:00+00:00", "subject": report_id, "message_id": f"m-{report_id}"}
 
 
+# Under cron (stderr no terminal, as in every test that captures it) each line of the log
+# opens with the UTC time and the period, and a failed run ends with a "run failed" line.
+# Tests of what a line says read the lines as a terminal shows them; tests/test_cli.py
+# checks the cron form itself.
+CRON_STAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z [^ \n]+ ", re.MULTILINE)
+CRON_FAILED = re.compile(r"^send_exec_reports: run failed: exit [0-9]+ \([^\n]*\)\n", re.MULTILINE)
+
+
+def as_on_a_terminal(err: str) -> str:
+    """The log as a terminal shows it: without cron's time and period, and without a failed run's last line."""
+    return CRON_FAILED.sub("", CRON_STAMP.sub("", err))
+
+
+@pytest.fixture
+def capsys(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """pytest's capsys, its stderr read as a terminal shows it (see as_on_a_terminal)."""
+    read = capsys.readouterr
+
+    def readouterr() -> Any:
+        captured = read()
+        return captured._replace(err=as_on_a_terminal(captured.err))
+
+    capsys.readouterr = readouterr  # type: ignore[method-assign]
+    yield capsys
+
+
 def install_copy(dest: Path, *, examples: bool = True) -> Path:
     """Copy the script, its templates and (optionally) the sample portfolio to dest."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -115,7 +143,7 @@ def run_script(script: Path, *args: str, env: dict[str, str] | None = None, cwd:
                timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the script as cron would: a child process with exactly the environment given."""
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, str(script), *args],
         env={**base, **(env or {})},
         cwd=cwd or script.parent,
@@ -123,6 +151,8 @@ def run_script(script: Path, *args: str, env: dict[str, str] | None = None, cwd:
         text=True,
         timeout=timeout,
     )
+    result.stderr = as_on_a_terminal(result.stderr)  # the lines as written, cron's stamps aside (see above)
+    return result
 
 
 @pytest.fixture(scope="session")

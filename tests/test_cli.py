@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import FRONT, install_copy, run_script, write_portfolio
+from .conftest import FRONT, as_on_a_terminal, install_copy, run_script, write_portfolio
 
 
 def test_boto3_is_not_imported_by_a_dry_run_over_exports(installed: Path) -> None:
@@ -30,6 +31,46 @@ def test_boto3_is_not_imported_by_a_dry_run_over_exports(installed: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("LOADED []")
     assert result.stdout.count("Subject: Executive Report:") == 8
+
+
+RUN_AT = ser.dt.datetime(2026, 11, 23, 7, 0, 4, tzinfo=ser.dt.UTC)  # the README's Monday 07:00 cron run
+
+
+def test_cron_log_lines_open_with_the_time_and_the_period(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """`tail cron.log` shows which run each line belongs to, and a failed run ends with a line saying so."""
+    write_portfolio(tmp_path, FRONT.replace("status: active", "status: sleeping"))
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\n")
+    assert ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22"], clock=lambda: RUN_AT) == 65
+    lines = capfd.readouterr().err.splitlines()
+    stamp = "2026-11-23T07:00:04Z 2026-W47 send_exec_reports: "
+    assert [line[:len(stamp)] for line in lines] == [stamp] * 3, lines
+    assert lines[1:] == [f"{stamp}bad input: nothing was sent (1 error)", f"{stamp}run failed: exit 65 (bad input)"]
+    # before the as-of date is known (a usage error), the period is the clock's
+    assert ser.main(["--only", ""], clock=lambda: RUN_AT) == 64
+    assert capfd.readouterr().err.splitlines() == [
+        "2026-11-23T07:00:04Z 2026-W48 send_exec_reports: --only '' names no report; give ids from --list, "
+        "comma-separated (leave --only out for every report)",
+        "2026-11-23T07:00:04Z 2026-W48 send_exec_reports: run failed: exit 64 (usage)",
+    ]
+
+
+def test_on_a_terminal_the_lines_stay_short(tmp_path: Path) -> None:
+    """A person at a terminal watches one run: no time stamps, and no closing 'run failed' line."""
+    import subprocess
+    import sys
+
+    from .conftest import run_on_terminal
+
+    write_portfolio(tmp_path, FRONT.replace("status: active", "status: sleeping"))
+    (tmp_path / "repos.env").write_text("HANDOFF_DIR=handoffs\n")
+    result, shown = run_on_terminal([sys.executable, str(ser.SCRIPT_DIR / "send_exec_reports.py"), "--dry-run",
+                                     "--env-file", str(tmp_path / "repos.env"), "--as-of", "2026-11-22"],
+                                    stdout=subprocess.DEVNULL, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 65
+    lines = shown.decode().splitlines()
+    assert lines[-1] == "send_exec_reports: bad input: nothing was sent (1 error)", lines
+    assert all(line.startswith("send_exec_reports: ") for line in lines), lines
 
 
 @pytest.mark.parametrize(
@@ -139,7 +180,7 @@ def test_ctrl_c_during_a_dry_run_says_nothing_was_sent(installed: Path) -> None:
         pipe.read()
     err = child.communicate(timeout=30)[1]
     assert child.returncode == 130
-    assert err.decode().splitlines()[-1] == "send_exec_reports: interrupted (Ctrl-C); nothing was sent"
+    assert as_on_a_terminal(err.decode()).splitlines()[-1] == "send_exec_reports: interrupted (Ctrl-C); nothing was sent"
     assert "being sent" not in err.decode()
 
 
@@ -174,6 +215,35 @@ def test_a_template_using_an_unknown_figure_is_named_with_its_line(installed: Pa
     assert result.returncode == 78
     assert result.stdout == ""
     assert f"{installed.parent / 'reports' / 'bad.md'}:8: template uses a figure that does not exist" in result.stderr
+
+
+HOSTILE_TEMPLATES = {
+    "python through a text's class": ("{{ ''.__class__.__mro__[1].__subclasses__() }}",
+                                      "access to attribute '__class__' of 'str' object is unsafe"),
+    "a figure changed in place": ("{{ shortfalls.append(1) }}", "access to attribute 'append' of 'list'"),
+    "a huge range": ("{% for i in range(10**9) %}x{% endfor %}", "range(1000000000) has more than 100,000 items"),
+    "nested ranges": ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+                      "range(99999) takes the template past 1,000,000 loop items in one report"),
+    "a huge text": ("{{ 'x' * 10**9 }}", "a value repeated 1,000,000,000 times makes more than 100,000 characters"),
+    "a huge number": ("{{ 10 ** 100000 }}", "10 ** 100000 is too large a number for a report"),
+}
+
+
+@pytest.mark.parametrize("body,said", HOSTILE_TEMPLATES.values(), ids=HOSTILE_TEMPLATES.keys())
+def test_a_template_is_sandboxed_and_its_work_bounded(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch, body: str, said: str) -> None:
+    """A template runs no Python and cannot hang the run: refused with its file and line, exit 78."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "bad.md").write_text(f"---\ntitle: Bad\npersona: X\nsubject: S\n---\nLine one.\n\n{body}\n")
+    write_portfolio(tmp_path)
+    env = tmp_path / "repos.env"
+    env.write_text("HANDOFF_DIR=handoffs\nREPORTS_DIR=reports\n")
+    assert ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22"]) == 78
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert f"{reports / 'bad.md'}:8: template refused (" in err and said in err, err
+    assert "README 'What a template may do'" in err
 
 
 def test_a_unit_report_for_an_entity_without_handoffs_is_an_error(installed: Path) -> None:
@@ -221,20 +291,43 @@ def test_dynamodb_live_scan_against_moto(tmp_path: Path, moto: str, capsys: pyte
     assert ser.main(["--dry-run", "--env-file", str(env), "--only", "ceo", "--as-of", "2026-11-22"]) == 0
     out = capsys.readouterr().out
     assert "Acme   |    137 | no data |          40.0%" in out  # 4 of 10 items completed
-    assert "DynamoDB tables: acme-checklist, acme-events (live);" in " ".join(out.split())
+    said = " ".join(out.split())
+    assert re.search(r"DynamoDB tables: acme-checklist, acme-events \(live, read \d{4}-\d\d-\d\d \d\d:\d\d UTC\);",
+                     said), said
+    assert "Item counts of the tables read live (see the data sources below)." in said
+    assert "as exported" not in said
 
 
-def test_a_table_missing_everywhere_names_table_and_entity(tmp_path: Path, moto: str,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    write_portfolio(tmp_path, FRONT + "dynamodb: {users: acme-users}\n")
+def test_every_table_missing_everywhere_is_named_with_its_entity_and_region(
+        tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """One run names every missing table (not the first of three), its entity, and the region and endpoint asked."""
+    import boto3
+
+    boto3.client("dynamodb", endpoint_url=moto, region_name="eu-west-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_table(
+        TableName="acme-events", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    write_portfolio(tmp_path, FRONT + "dynamodb: {users: acme-users, events: acme-events}\n")
+    write_portfolio(tmp_path, "entity: Beta\nstatus: active\nupdated: 2026-11-20\n"
+                    "dynamodb: {checklist: {table: beta-list, done: ok}}\n", name="beta.md")
     (tmp_path / "exports").mkdir()
     env = tmp_path / "repos.env"
     env.write_text(f"HANDOFF_DIR=handoffs\nDYNAMODB_EXPORT_DIR=exports\nAWS_ENDPOINT_URL={moto}\n"
-                   "AWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n")
+                   "AWS_REGION=eu-west-1\nAWS_ACCESS_KEY_ID=testing\nAWS_SECRET_ACCESS_KEY=testing\n")
     assert ser.main(["--dry-run", "--env-file", str(env), "--as-of", "2026-11-22"]) == 65
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "DynamoDB table acme-users (Acme) not found in the exports nor live" in captured.err
+    place = (f"not in the exports (DYNAMODB_EXPORT_DIR={(tmp_path / 'exports').resolve()}) nor live in region "
+             f"eu-west-1 at {moto}")
+    advice = "put its export in DYNAMODB_EXPORT_DIR/{t}/, or set AWS_REGION to the region the table is in"
+    lines = [line.removeprefix("send_exec_reports: ") for line in captured.err.splitlines()]
+    assert lines == [
+        f"acme.md:5: dynamodb.users: DynamoDB table acme-users (Acme) not found: {place}; fix the table name in the "
+        f"handoff, {advice.format(t='acme-users')}",
+        f"beta.md:5: dynamodb.checklist: DynamoDB table beta-list (Beta) not found: {place}; fix the table name in "
+        f"the handoff, {advice.format(t='beta-list')}",
+        "bad input: nothing was sent (2 errors)",
+    ], lines
 
 
 @pytest.mark.parametrize("args", [("--dry-run",), ("--list",)])
@@ -287,10 +380,13 @@ def run_tool(tmp_path: Path, *args: str, stdout: int | None = None, stderr: int 
         for fd in close:
             os.close(fd)
 
-    return subprocess.run([sys.executable, str(script), "--env-file", str(env), "--as-of", "2026-11-22", *args],
+    done = subprocess.run([sys.executable, str(script), "--env-file", str(env), "--as-of", "2026-11-22", *args],
                           stdout=subprocess.PIPE if stdout is None else stdout,
                           stderr=subprocess.PIPE if stderr is None else stderr, text=True, timeout=60,
                           env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}, preexec_fn=close_them)
+    if done.stderr:
+        done.stderr = as_on_a_terminal(done.stderr)
+    return done
 
 
 @pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])

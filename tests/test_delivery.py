@@ -382,6 +382,19 @@ def test_a_template_mistake_in_rows_beyond_the_cut_sends_nothing(tmp_path: Path,
     assert ses_proxy.seen == [] and not (tmp_path / "archive" / "2026-W47").exists()
 
 
+def test_a_template_reaching_for_python_sends_nothing(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The sandbox refuses a template's reach for Python while rendering, before the first email."""
+    verify_sender(moto)
+    reports = tmp_path / "reports"
+    shutil.copytree(EXAMPLES.parent / "reports", reports)
+    (reports / "zz.md").write_text("---\ntitle: Z\npersona: Z\nsubject: S\n---\n\n\n{{ cycler.__init__ }}\n")
+    env = write_env(tmp_path, ses_proxy.url, REPORTS_DIR=str(reports))
+    assert send(env) == 78
+    assert "zz.md:8: template refused (access to attribute '__init__'" in capsys.readouterr().err
+    assert ses_proxy.seen == [] and not (tmp_path / "archive" / "2026-W47").exists()
+
+
 def test_lock_held_by_another_run_exits_75(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
     import fcntl
 
@@ -525,7 +538,10 @@ def test_cron_empty_environment_from_another_directory(tmp_path: Path, moto: str
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert result.stderr == f"send_exec_reports: 2026-W47: sent 8 ({', '.join(IDS)}); skipped as already sent 0; failed 0\n"
+    # cron's log: the one summary line, opening with the UTC time and the period, as tail cron.log shows it
+    summary = f"send_exec_reports: 2026-W47: sent 8 ({', '.join(IDS)}); skipped as already sent 0; failed 0\n"
+    assert re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z 2026-W47 " + re.escape(summary),
+                        result.stderr), result.stderr
     assert (script.parent / "archive" / "2026-W47" / "ledger.json").is_file()  # relative to repos.env, not $HOME
     assert not (home / "archive").exists()
     assert len(moto_messages(moto)) == 8

@@ -144,20 +144,27 @@ def test_bucket_storage_without_a_count_is_none_and_without_sizes_has_no_size() 
     assert ser.bucket_storage([point("2026-11-21", 7)], {"StandardStorage": [point("2026-11-20", 1)]})["size"] is None
 
 
-def test_invalidations_are_counted_in_the_iso_week_of_the_as_of_date() -> None:
-    as_of = dt.date(2026, 11, 22)  # a Sunday: the week is Mon 16 Nov 00:00 UTC to Mon 23 Nov 00:00 UTC
-    assert ser.period_bounds(as_of) == (dt.datetime(2026, 11, 16, tzinfo=UTC), dt.datetime(2026, 11, 23, tzinfo=UTC))
+def test_invalidations_are_counted_over_the_seven_days_that_end_at_the_run() -> None:
+    """The README's Monday 07:00 run counts last week's deploys, not the seven hours of its own ISO week."""
+    run = dt.datetime(2026, 11, 23, 7, 0, 4, tzinfo=UTC)  # Monday 07:00 UTC
+    window = ser.invalidation_window(run.date(), run)
+    assert window == (dt.datetime(2026, 11, 16, 7, 0, 4, tzinfo=UTC), run)
     created = [
-        dt.datetime(2026, 11, 16, 0, 0, tzinfo=UTC),  # in: the first instant
-        dt.datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC),  # in: the last second
-        dt.datetime(2026, 11, 23, 0, 0, tzinfo=UTC),  # out: next week
-        dt.datetime(2026, 11, 15, 23, 59, 59, tzinfo=UTC),  # out: last week
-        dt.datetime(2026, 11, 15, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8))),  # in: 04:00 UTC Monday
+        dt.datetime(2026, 11, 16, 7, 0, 4, tzinfo=UTC),  # in: the first instant
+        dt.datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC),  # in: Sunday night's deploy
+        dt.datetime(2026, 11, 23, 7, 0, 4, tzinfo=UTC),  # out: the run's own instant ends it
+        dt.datetime(2026, 11, 16, 7, 0, 3, tzinfo=UTC),  # out: a second too early
+        dt.datetime(2026, 11, 22, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=13))),  # in: 07:00 UTC Sunday
         "2026-11-18T12:00:00Z",
         None,
     ]
-    assert ser.invalidations_in_period(created, as_of) == 4
-    assert ser.invalidations_in_period([], as_of) == 0
+    assert ser.invalidations_in(created, window) == 4
+    assert ser.invalidations_in([], window) == 0
+    # a past --as-of: the seven days to the end of that date; a run in Auckland's Monday morning, the same
+    assert ser.invalidation_window(dt.date(2026, 11, 15), run) == (
+        dt.datetime(2026, 11, 9, tzinfo=UTC), dt.datetime(2026, 11, 16, tzinfo=UTC))
+    auckland = run.astimezone(dt.timezone(dt.timedelta(hours=13)))
+    assert ser.invalidation_window(auckland.date(), auckland) == window
 
 
 @pytest.mark.parametrize(("size", "text"), [
@@ -379,13 +386,35 @@ def test_distributions_with_their_invalidations_in_the_period(moto: str) -> None
     for ref in ("a", "b"):
         cf.create_invalidation(DistributionId=dist, InvalidationBatch={
             "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": ref})
-    read = ser.read_distributions(cf, TODAY)
+    read = ser.read_distributions(cf, ser.invalidation_window(TODAY, dt.datetime.now(UTC)))
     assert len(read) == 1
     d = read[0]
     assert d["id"] == dist and d["domain"].endswith(".cloudfront.net") and d["enabled"] is True
     assert d["status"] and isinstance(d["last_change"], dt.date)
     assert d["invalidations"] == 2  # moto dates them now
-    assert ser.read_distributions(cf, TODAY - dt.timedelta(days=14))[0]["invalidations"] == 0
+    past = ser.invalidation_window(TODAY - dt.timedelta(days=14), dt.datetime.now(UTC))
+    assert ser.read_distributions(cf, past)[0]["invalidations"] == 0
+
+
+def test_the_cto_report_counts_invalidations_in_the_seven_days_to_the_run(tmp_path: Path, moto: str,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A run days after a deploy, in the next ISO week, still counts it, and says which seven days it counted."""
+    before = dt.datetime.now(UTC)
+    dist = make_distribution(moto)
+    cf = client(moto, "cloudfront")
+    for ref in ("a", "b"):  # moto dates them now
+        cf.create_invalidation(DistributionId=dist, InvalidationBatch={
+            "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": ref})
+    run = before + dt.timedelta(days=6, hours=23)  # the next ISO week (unless now is Monday before 01:00 UTC)
+    env = estate_env(tmp_path, moto)
+    code = ser.main(["--dry-run", "--env-file", str(env), "--only", "cto", "--as-of", run.date().isoformat()],
+                    clock=lambda: run)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert f"Invalidations: those made in the 7 days to {run:%Y-%m-%d %H:%M} UTC." in text
+    row = next(line for line in out.splitlines() if "cloudfront.net" in line)
+    assert row.split("|")[-1].strip() == "2", row
 
 
 def test_every_distribution_is_read_beyond_one_page(moto: str) -> None:
@@ -394,7 +423,7 @@ def test_every_distribution_is_read_beyond_one_page(moto: str) -> None:
     ids = [make_distribution(moto, f"site-{i}") for i in range(5)]
     proxy = EstateProxy(moto, small_pages=2)
     try:
-        read = ser.read_distributions(client(proxy.url, "cloudfront"), TODAY)
+        read = ser.read_distributions(client(proxy.url, "cloudfront"), ser.invalidation_window(TODAY, dt.datetime.now(UTC)))
     finally:
         proxy.close()
     listings = [q for path, q in proxy.requests if path == "/2020-05-31/distribution"]
@@ -412,7 +441,8 @@ def test_every_invalidation_is_read_beyond_one_page(moto: str) -> None:
             "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": f"deploy-{i}"})
     first_page = cf.list_invalidations(DistributionId=dist)["InvalidationList"]
     assert len(first_page["Items"]) == 100 and first_page["IsTruncated"]
-    assert ser.read_distributions(cf, TODAY)[0]["invalidations"] == 101  # moto dates them now
+    window = ser.invalidation_window(TODAY, dt.datetime.now(UTC))
+    assert ser.read_distributions(cf, window)[0]["invalidations"] == 101  # moto dates them now
 
 
 # ---------------------------------------------------------------------------

@@ -460,12 +460,13 @@ def test_the_cycle_collector_resumes_after_reading_even_on_an_error(tmp_path: Pa
 
 
 def test_template_attribute_lookup_finds_what_jinja2_finds() -> None:
-    """`row.name` on a plain dict is looked up by key first: the same value, or the same undefined."""
+    """`row.name` on a plain dict is looked up by key first: the same value, or the same undefined, as the sandbox's."""
     import collections
 
     import jinja2
+    import jinja2.sandbox
 
-    fast, plain = ser.jinja_env(), jinja2.Environment(undefined=jinja2.StrictUndefined)
+    fast, plain = ser.jinja_env(), jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
     names = ["name", "items", "keys", "get", "__class__", "__len__", "__doc__", "missing", "", "é", "0", "mro",
              "__name__", "__dict__", "values"]
     objects: list[Any] = [

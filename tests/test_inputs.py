@@ -960,12 +960,31 @@ def test_check_names_every_unit_report_without_handoffs_in_one_run(portfolio, ca
     out, err = capsys.readouterr()
     assert status == 65
     assert out == ""
-    advice = ("has no handoff documents; fix the template's entity, add a handoff, or delete the template "
-              "if the business is gone (entities: Acme)")
+    advice = ("has no handoff documents; add a handoff, or copy {folder} to a folder of your own, set REPORTS_DIR "
+              "to it in repos.env and fix the entity of {rid}.md there or delete it (README 'Set up for your own "
+              "portfolio', step 3) (entities: Acme)")
     assert error_lines(err) == [
-        *(f"{ser.REPORTS_DIR / f'{rid}.md'}:4: entity {entity!r} {advice}" for rid, entity in UNIT_TEMPLATES.items()),
+        *(f"{ser.REPORTS_DIR / f'{rid}.md'}:4: entity {entity!r} {advice.format(folder=ser.REPORTS_DIR, rid=rid)}"
+          for rid, entity in UNIT_TEMPLATES.items()),
         "check failed: bad input (3 errors, above)",
     ]
+
+
+def test_a_unit_report_without_handoffs_in_reports_dir_names_that_folder(portfolio, capsys):
+    """A REPORTS_DIR user is told to change their own folder, never the reports/ that came with the tool."""
+    (portfolio / "handoffs" / "acme.md").write_text(doc(HEAD + "cash: 8200\n"), encoding="utf-8")
+    mine = portfolio / "my-reports"
+    mine.mkdir()
+    (mine / "rental.md").write_text((ser.REPORTS_DIR / "rental.md").read_text(encoding="utf-8"), encoding="utf-8")
+    with (portfolio / "repos.env").open("a", encoding="utf-8") as env:
+        env.write("REPORTS_DIR=my-reports\n")
+
+    assert run(portfolio, "--check") == 65
+
+    assert error_lines(capsys.readouterr().err)[0] == (
+        f"{mine / 'rental.md'}:4: entity '3028 51st St Rental' has no handoff documents; fix the template's "
+        f"entity, add a handoff, or delete rental.md from {mine} if the business is gone (entities: Acme)"
+    )
 
 
 def test_the_entities_listed_are_bounded(portfolio, capsys):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SesProxy, install_copy, moto_messages, run_on_terminal
+from .conftest import ROOT, SesProxy, as_on_a_terminal, install_copy, moto_messages, run_on_terminal
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 INSTALL = "/opt/reports"  # where the README's commands assume the clone is
@@ -89,8 +89,10 @@ def shell(command: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(cwd.parent.parent / "home")}
     for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED"):
         base[name] = os.environ[name]  # set by conftest's clean_env: no host credentials
-    return subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=120)
+    result = subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env={**base, **(env or {})},
+                            capture_output=True, text=True, timeout=120)
+    result.stderr = as_on_a_terminal(result.stderr)  # the lines as a user at a terminal reads them
+    return result
 
 
 def write_env(app: Path, **settings: str) -> None:
@@ -236,6 +238,35 @@ def check_test_address(command: str, app: Path, request: pytest.FixtureRequest) 
     assert not proxy.actions("SendEmail") and not moto_messages(proxy.upstream)
 
 
+def check_as_cron_runs_it(command: str, app: Path, request: pytest.FixtureRequest) -> None:
+    """`env -i ... --check`: what the shell exported never reaches cron; what repos.env holds does."""
+    proxy: SesProxy = request.getfixturevalue("ses_proxy")
+    settings = ses_env(proxy)
+    credentials = {k: settings.pop(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    write_env(app, **settings)
+    home = app.parent.parent / "home"
+    # boto3 would ask the instance metadata service when no credential is found: a closed loopback port here
+    (home / ".aws").mkdir()
+    (home / ".aws" / "config").write_text("[default]\nec2_metadata_service_endpoint = http://127.0.0.1:9\n"
+                                          "metadata_service_num_attempts = 1\n")
+    assert INSTALL in command, "the check should use the install folder's absolute paths, as the crontab line does"
+    line = command.replace(INSTALL, str(app))
+    # the credentials exported in the user's shell, as in step 4: the check passes there ...
+    exported = shell(".venv/bin/python send_exec_reports.py --check", app, env=credentials)
+    assert exported.returncode == 0, exported.stderr
+    # ... and fails as cron would, with an empty environment, saying so before anything is sent
+    bare = shell(line, app, env=credentials)
+    assert bare.returncode == 78, bare.stderr
+    assert "check failed: no AWS credentials" in bare.stderr
+    assert "check passed" not in bare.stdout
+    # in repos.env, they reach the run whatever its environment
+    write_env(app, **settings, **credentials)
+    fixed = shell(line, app)
+    assert fixed.returncode == 0, fixed.stderr
+    assert fixed.stdout.rstrip().splitlines()[-1].startswith("check passed")
+    assert not proxy.actions("SendEmail") and not moto_messages(proxy.upstream)
+
+
 def cron(command: str, app: Path, request: pytest.FixtureRequest) -> None:
     """The crontab line from week one: cron's bare environment, from $HOME, before any archive exists."""
     proxy: SesProxy = request.getfixturevalue("ses_proxy")
@@ -307,6 +338,8 @@ HANDLERS: list[tuple[str, Handler | None]] = [
     (r"\.venv/bin/python send_exec_reports\.py --to \S+@\S+", send_to_one_address),
     (r"\.venv/bin/python send_exec_reports\.py --check --to \S+@\S+", check_test_address),
     (r"0 7 \* \* 1 .*", cron),
+    (r"env -i HOME=\$HOME PATH=/usr/bin:/bin /opt/reports/\.venv/bin/python /opt/reports/send_exec_reports\.py --check",
+     check_as_cron_runs_it),
     (r"\.venv/bin/python examples/make_exports\.py", make_exports),
     (r"\.venv/bin/python scripts/build_lambda\.py", build_lambda),
 ]
