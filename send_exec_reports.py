@@ -2388,7 +2388,7 @@ def _export_attribute_names(paths: list[Path], done_attr: str) -> list[str] | No
     for path in paths:
         before = at = 0  # lines before the block; the line being read
         try:
-            with gzip.open(path, "rb") as fh:
+            with path.open("rb") as raw, gzip.open(raw, "rb") as fh:  # a file, or an S3 key's stream
                 for block in _blocks(fh):
                     maybe = b"\\" in block or (patterns is not None and patterns[0] in block)
                     first, before = before, before + block.count(b"\n")
