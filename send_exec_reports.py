@@ -464,6 +464,7 @@ def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         for key, _ in items:
+            key = setting_key(key)  # EXEC_REPORT_TO_cfo and EXEC_REPORT_TO_CFO: one setting, set twice
             if key in seen:
                 raise ConfigError(f"{where}: {key} is set twice; keep one of the two")
             seen.add(key)
