@@ -475,6 +475,7 @@ def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         for key, _ in items:
+            key = setting_key(key)  # EXEC_REPORT_TO_cfo and EXEC_REPORT_TO_CFO: one setting, set twice
             if key in seen:
                 raise ConfigError(f"{where}: {key} is set twice; keep one of the two")
             seen.add(key)
@@ -2408,7 +2409,7 @@ def _export_attribute_names(paths: list[Path], done_attr: str) -> list[str] | No
     for path in paths:
         before = at = 0  # lines before the block; the line being read
         try:
-            with gzip.open(path, "rb") as fh:
+            with path.open("rb") as raw, gzip.open(raw, "rb") as fh:  # a file, or an S3 key's stream
                 for block in _blocks(fh):
                     maybe = b"\\" in block or (patterns is not None and patterns[0] in block)
                     first, before = before, before + block.count(b"\n")

@@ -128,6 +128,9 @@ def test_the_event_stands_for_the_command_line_without_a_settings_file() -> None
                                         "is read); set it in the environment or repos.env"),
     ('{"SES_FROM_ADDRESS": "a@example.com", "SES_FROM_ADDRESS": "planted-value"}',
      "SES_FROM_ADDRESS is set twice; keep one of the two"),
+    # a report's own readers, its id in two cases: one of the two lists would be dropped without a word
+    ('{"EXEC_REPORT_TO_CFO": "a@example.com", "EXEC_REPORT_TO_cfo": "planted-value@example.com"}',
+     "EXEC_REPORT_TO_CFO is set twice; keep one of the two"),
 ])
 def test_a_bad_secret_is_one_line_naming_the_secret_and_the_key_never_a_value(
         value: str, message: str, function_env: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:

@@ -198,6 +198,18 @@ def test_a_data_file_missing_from_s3_is_named(client, tmp_path: Path) -> None:
     assert line == f"s3://{BUCKET}/{key}: listed in manifest-files.json but missing; sync the export again"
 
 
+def test_a_done_attribute_no_item_holds_in_s3_is_named_as_in_the_folder(client, tmp_path: Path) -> None:
+    """A misspelt checklist done: on an S3 export names the attribute, not a damaged export (gzip was given the S3Path)."""
+    write_export(tmp_path / "t-1", [{"pk": {"S": str(i)}, "completed": {"BOOL": True}} for i in range(3)], export_time=T0)
+    upload(client, tmp_path, "ddb")
+    need = ser.TableNeed(table="t-1", entities={"EYD"}, done_attr="complete", file="eyd.md", line=9,
+                         key="dynamodb.checklist")
+    from_folder = errors_of(lambda: ser.read_tables({"t-1": need}, tmp_path))
+    from_s3 = errors_of(lambda: ser.read_tables({"t-1": need}, s3_root(client, "ddb", "DYNAMODB_EXPORT_DIR")))
+    assert "did you mean 'completed'?" in from_folder[0]
+    assert from_s3 == from_folder
+
+
 # ---------------------------------------------------------------------------
 # Settings and the command line
 
