@@ -4616,11 +4616,17 @@ class RenderedReport:
     full_text: str = ""  # every list whole; the same as text when nothing was cut
 
     markdown: str = ""
+    # The file name the uncut text is attached under (ceo-full.txt) when the text names it;
+    # None when nothing was cut, or when the text says the whole list is in the archive.
+    attachment: str | None = None
     _html: str | None = field(default=None, init=False, repr=False, compare=False)
     # What makes the uncut Markdown when its text is made only when first read (the
     # archive, --full): a dry run of a big portfolio never reads it, and it is most of the
     # rendering.
     uncut_markdown: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    # The same report rendered again for an email without the attachment (its text names the
+    # archive's copy instead), for a message the attachment would make too large to send.
+    unattached: Callable[[], RenderedReport] | None = field(default=None, repr=False, compare=False)
 
     def html(self) -> str:
         """The HTML alternative, made when first asked for (a text-only run never pays for it)."""
@@ -4694,12 +4700,22 @@ def format_unit(value: Any, unit: str | None = None, target: Any = None) -> str:
     return f"{format_number(value)} {unit}" if unit else format_number(value)
 
 
-def more_line(rows: Any, full_name: str) -> str:
-    """The line under a cut list: how many rows are left out and where the whole list is."""
+def attachment_name(report_id: str) -> str:
+    """The name a cut report's uncut text goes under as the email's attachment: ceo-full.txt."""
+    return f"{report_id}-full.txt"
+
+
+def full_text_key(period: str, report_id: str) -> str:
+    """Where the archive keeps a cut report's uncut text: 2026-W47/ceo.full.txt."""
+    return f"{period}/{report_id}.full.txt"
+
+
+def more_line(rows: Any, where: str) -> str:
+    """The line under a cut list: how many rows are left out and `where` the whole list is."""
     n = getattr(rows, "more", 0)
     if not n:
         return ""
-    return f"… and {format_count(n)} more: the whole list is in this report's full text ({full_name} in the archive)."
+    return f"… and {format_count(n)} more: the whole list is {where}."
 
 
 # Totals: a total is the EXACT sum of its rows, rounded once, never a sum of rounded rows,
@@ -5601,13 +5617,16 @@ def _front_matter_line(path: Path, key: str) -> int:
 
 
 def render_report(
-    report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None, *, whole: bool = True
+    report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None, *, whole: bool = True,
+    attach: bool = True,
 ) -> RenderedReport:
     """Render one report to its subject, its plain-text body within MAX_LINES, and its uncut body.
 
     With whole=False (a dry run, which shows only what would be sent), a long report's
     uncut lists are rendered only until they prove it long, and again if its uncut text
-    is read; a send and --check render them whole before anything is sent.
+    is read; a send and --check render them whole before anything is sent. A cut list's
+    last line names the attachment that carries the uncut text (attach=False: the
+    archive's copy, for an email too large to carry it).
     """
     env = env or jinja_env([report])
     mine = routed(metrics, report.persona, report.entity)
@@ -5618,8 +5637,9 @@ def render_report(
         **metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
         "needs_you": needs, "mine": mine,
     }
-    full_name = f"{metrics['period']}/{report.id}.full.txt"
-    context["more"] = functools.partial(more_line, full_name=full_name)
+    where = (f"in the attached {attachment_name(report.id)}" if attach else
+             f"too large to attach: it is in the archive as {full_text_key(metrics['period'], report.id)}")
+    context["more"] = functools.partial(more_line, where=where)
     if report.entity:
         if errors := unit_entity_errors([report], metrics):
             raise InputErrors(errors)
@@ -5670,8 +5690,11 @@ def render_report(
     later = None
     if full is None:  # the uncut Markdown as made above, or made again when it was left unfinished
         later = uncut_markdown if full_md is None else functools.partial(str, full_md)
+    attachment = attachment_name(report.id) if attach and sent_md != full_md else None  # cut: its text names it
+    unattached = functools.partial(render_report, report, metrics, env, whole=whole, attach=False)
     return RenderedReport(id=report.id, subject=subject, text=sent, full_text=full or "", markdown=sent_md,
-                          uncut_markdown=later)
+                          attachment=attachment, uncut_markdown=later,
+                          unattached=unattached if attachment else None)
 
 
 def markdown_unless_long(pieces: Generator[str, None, None], bound: int) -> str | None:
@@ -5774,6 +5797,7 @@ def dry_run_text(rendered: list[RenderedReport], shown: Delivery, full: bool = F
 # planted inside ARCHIVE_DIR (ARCHIVE_DIR itself may be one).
 
 
+SES_MAX_MESSAGE_BYTES = 10_000_000  # SES takes a message of at most 10 MB, attachments included
 THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
 FATAL_CODES = {
     "AccountSendingPausedException": "sending is paused for this SES account; see the SES console's "
@@ -6477,7 +6501,7 @@ class SesSender:
                 "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
             },
         }
-        if raw is not None:  # EMAIL_FORMAT=text+html: the BCC is a destination, never a header
+        if raw is not None:  # text+html, or an attachment: the BCC is a destination, never a header
             call, request = self.client.send_raw_email, {
                 "Source": sender, "Destinations": to + bcc, "RawMessage": {"Data": raw},
             }
@@ -6633,8 +6657,9 @@ def envelope(report: RenderedReport, delivery: Delivery) -> str:
 def build_mime(report: RenderedReport, sender: str, to: list[str], bcc: list[str], fmt: str) -> bytes:
     """The whole message as SendRawEmail takes it: the text part exactly as a text-only send
     carries it, then with fmt 'text+html' the HTML alternative (clients show the last part
-    they can). `bcc` is deliberately not written: in a raw message a Bcc header would reach
-    every recipient, so those addresses go to SES as destinations only.
+    they can); a cut report's uncut text attached after them (multipart/mixed), its bytes
+    the archive's. `bcc` is deliberately not written: in a raw message a Bcc header would
+    reach every recipient, so those addresses go to SES as destinations only.
     """
     if fmt not in EMAIL_FORMATS:
         raise ValueError(f"email format {fmt!r} is not one of {', '.join(EMAIL_FORMATS)}")
@@ -6655,15 +6680,42 @@ def build_mime(report: RenderedReport, sender: str, to: list[str], bcc: list[str
         msg.add_alternative(page, subtype="html", charset="utf-8", cte="quoted-printable")
         digest = hashlib.sha256(f"{report.text}\0{page}".encode()).hexdigest()[:32]
         msg.set_boundary(f"=_{digest}")
+    if report.attachment:
+        # Bytes, base64: the attachment is the archive's <id>.full.txt byte for byte, line ends included.
+        uncut = report.full_text.encode("utf-8")
+        msg.add_attachment(uncut, maintype="text", subtype="plain", filename=report.attachment,
+                           params={"charset": "utf-8"})
+        # base64 never holds "_": the outer boundary, made of a hash of all, is safe and the same every run
+        digest = hashlib.sha256(report.text.encode() + b"\0" + uncut).hexdigest()[:32]
+        msg.set_boundary(f"=_{digest}")
     return msg.as_bytes()
 
 
 def raw_message(report: RenderedReport, delivery: Delivery) -> bytes | None:
-    """The MIME message to send raw, or None when the report goes as plain text (EMAIL_FORMAT=text)."""
-    if delivery.email_format == "text":
+    """The MIME message to send raw, or None when the report goes as plain text (EMAIL_FORMAT=text,
+    nothing attached)."""
+    if delivery.email_format == "text" and not report.attachment:
         return None
     to, bcc = delivery.recipients(report.id)
     return build_mime(report, delivery.sender, to, bcc, delivery.email_format)
+
+
+def outgoing(report: RenderedReport, delivery: Delivery, period: str) -> tuple[RenderedReport, bytes | None]:
+    """A report as it is sent, and its raw MIME message (None: a plain SendEmail).
+
+    A cut report carries its uncut text as an attachment. When that would make the message
+    larger than SES takes, it goes without it, rendered again so that its text says the
+    whole list is too large to attach and names the archive's copy: the reader still gets
+    the report, and a warning says why the attachment is missing.
+    """
+    raw = raw_message(report, delivery)
+    if raw is None or len(raw) <= SES_MAX_MESSAGE_BYTES or report.unattached is None:
+        return report, raw
+    log.warning("%s: the message with the uncut text attached would be %s bytes, more than SES takes (%s): "
+                "sent without it; the report says the whole list is in the archive (%s)", report.id,
+                format_count(len(raw)), format_count(SES_MAX_MESSAGE_BYTES), full_text_key(period, report.id))
+    report = report.unattached()
+    return report, raw_message(report, delivery)
 
 
 def _progress(stream: Any) -> Callable[[str], None]:
@@ -6758,11 +6810,11 @@ def _send_all(rendered: list[RenderedReport], metrics_json: str, delivery: Deliv
                 run_key = keep_figures(ledger, metrics_json)
             prior = ledger.entries.get(report.id)  # recording 'sending' replaces it, not this dict
             replaces = _replaced(report.id, prior)
+            report, raw = outgoing(report, delivery, period)
             archive.write(f"{period}/{report.id}.txt", envelope(report, delivery).encode("utf-8"))
             if report.full_text and report.full_text != report.text:  # what the "more" lines point to
-                archive.write(f"{period}/{report.id}.full.txt", report.full_text.encode("utf-8"))
-            raw = raw_message(report, delivery)
-            if raw is not None:
+                archive.write(full_text_key(period, report.id), report.full_text.encode("utf-8"))
+            if delivery.email_format == "text+html":
                 archive.write(f"{period}/{report.id}.html", report.html().encode("utf-8"))
             sender.pace(len(to) + len(bcc))
             ledger.record(report.id, "sending", subject=report.subject, figures=run_key, **replaces)
@@ -6821,9 +6873,9 @@ def _deliver_test(rendered: list[RenderedReport], delivery: Delivery, sender: Se
     for number, report in enumerate(rendered, 1):
         to, bcc = delivery.recipients(report.id)
         try:
+            report, raw = outgoing(report, delivery, outcome.period)
             sender.pace(len(to) + len(bcc))
-            message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text,
-                                     raw=raw_message(report, delivery),
+            message_id = sender.send(delivery.sender, to, bcc, report.subject, report.text, raw=raw,
                                      tags={"report": report.id, "period": outcome.period})
         except SendFailed as exc:
             log.error("%s: %s", report.id, redact(str(exc)))

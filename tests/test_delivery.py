@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import email
+import email.message
+import email.policy
 import io
 import json
 import os
@@ -20,7 +24,8 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, SesProxy, install_copy, moto_messages, run_on_terminal, run_script
+from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, run_on_terminal, run_script
+from .test_html import AS_OF, raw_messages
 
 SKIPPED = "send_exec_reports: skipped (no front matter, so not handoffs): README.md"
 GOLDEN = Path(__file__).parent / "golden"
@@ -709,6 +714,170 @@ def test_a_test_send_needs_only_the_sender(tmp_path: Path, moto: str, ses_proxy:
     assert send(env, "--to", "me@example.com", "--only", "cto") == 0
     assert [m["destinations"]["ToAddresses"] for m in moto_messages(moto)] == [["me@example.com"]]
     assert send(env, "--only", "cto") == 78  # the weekly send still needs them
+
+
+# --- a cut report carries its uncut text as an attachment ----------------------------------
+
+
+CUT_HANDOFFS = 20  # the smallest generated portfolio whose CEO report is cut (and no other report)
+
+
+def cut_portfolio(tmp_path: Path, endpoint: str, **overrides: str) -> Path:
+    """A repos.env sending bench/'s generated portfolio of CUT_HANDOFFS handoffs through `endpoint`."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from make_portfolio import generate
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    generate(tmp_path / "portfolio", CUT_HANDOFFS, 9)
+    return write_env(tmp_path, endpoint, HANDOFF_DIR=str(tmp_path / "portfolio" / "handoffs"),
+                     DYNAMODB_EXPORT_DIR=str(tmp_path / "portfolio" / "dynamodb"), **overrides)
+
+
+def parse_raw(entry: dict[str, object]) -> email.message.EmailMessage:
+    """A raw message moto's SES took, parsed; its header holds no Bcc and no BCC address anywhere."""
+    raw = str(entry["raw_data"])
+    assert not re.search(r"^bcc:", raw.split("\r\n\r\n", 1)[0], re.M | re.I) and "admin@example.com" not in raw
+    assert "admin@example.com" in entry["destinations"]  # the BCC: an envelope destination only
+    return email.message_from_string(raw, policy=email.policy.default)
+
+
+def flat(text: str) -> str:
+    """Text with its line wrapping undone."""
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("fmt", ["text", "text+html"])
+def test_a_cut_report_carries_its_uncut_text_as_an_attachment(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                              fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A reader opens the whole list from the email: the archive's uncut text attached, the BCC still hidden."""
+    verify_sender(moto)
+    env = cut_portfolio(tmp_path, ses_proxy.url, EMAIL_FORMAT=fmt)
+    assert send(env, "--dry-run", "--only", "ceo") == 0
+    dry = capsys.readouterr().out
+    assert send(env, "--dry-run", "--full", "--only", "ceo") == 0
+    dry_full = capsys.readouterr().out
+    assert send(env, "--only", "ceo,cfo") == 0
+    assert "sent 2 (ceo, cfo)" in capsys.readouterr().err
+    folder = tmp_path / "archive" / "2026-W47"
+    sent_text = (folder / "ceo.txt").read_text(encoding="utf-8").split("\n\n", 1)[1]
+    uncut = (folder / "ceo.full.txt").read_bytes()
+    assert uncut.count(b"\n") > ser.MAX_LINES >= sent_text.count("\n")
+    # the text names the attachment, not a path in the archive; the dry run shows that text, --full the uncut
+    assert "more: the whole list is in the attached ceo-full.txt." in flat(sent_text)
+    assert ".full.txt" not in sent_text and "archive as" not in flat(sent_text)
+    assert dry.endswith(sent_text) and dry_full.endswith(uncut.decode("utf-8"))
+
+    raws = raw_messages(moto)
+    ceo = parse_raw(raws[0])
+    request = ses_proxy.actions("SendRawEmail")[0]  # what SES was asked: the BCC among the destinations
+    assert [v for k, v in sorted(request.items()) if k.startswith("Destinations.member.")] == [
+        "owner@example.com", "partner@example.com", "admin@example.com"]
+    assert ceo.get_content_type() == "multipart/mixed"
+    body, attachment = ceo.get_payload()
+    if fmt == "text+html":  # the alternative whole, as an uncut report's, then the attachment
+        assert body.get_content_type() == "multipart/alternative"
+        text, page = body.get_payload()
+        html = page.get_payload(decode=True).decode("utf-8").replace("\r\n", "\n")
+        assert html == (folder / "ceo.html").read_text(encoding="utf-8")
+        assert "the whole list is in the attached ceo-full.txt." in flat(html)
+    else:
+        text = body
+        assert not (folder / "ceo.html").exists()
+    assert text.get_content_type() == "text/plain" and not text.is_attachment()
+    assert text.get_payload(decode=True) == sent_text.replace("\n", "\r\n").encode("utf-8")  # CRLF on the wire
+    assert attachment.is_attachment() and attachment.get_filename() == "ceo-full.txt"
+    assert (attachment.get_content_type(), attachment.get_content_charset()) == ("text/plain", "utf-8")
+    assert attachment.get_payload(decode=True) == uncut  # byte for byte what the archive keeps
+
+    # a report that is not cut goes as before: SendEmail for text, no attachment either way
+    if fmt == "text":
+        assert len(raws) == 1 and [m["body"] for m in moto_messages(moto)] == [
+            (folder / "cfo.txt").read_text(encoding="utf-8").split("\n\n", 1)[1]]
+        assert [len(ses_proxy.actions(a)) for a in ("SendRawEmail", "SendEmail")] == [1, 1]
+    else:
+        assert len(raws) == 2 and parse_raw(raws[1]).get_content_type() == "multipart/alternative"
+        assert not (folder / "cfo.full.txt").exists()
+    ledger = json.loads((folder / "ledger.json").read_text())
+    assert {k: v["state"] for k, v in ledger.items()} == {"ceo": "sent", "cfo": "sent"}  # one message a report
+    assert ledger["ceo"]["message_id"] == raws[0]["id"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "text+html"])
+def test_an_attachment_is_the_same_bytes_every_run_and_any_text_survives(fmt: str) -> None:
+    """The message is a pure function (its boundaries are hashes), 7-bit, and carries any uncut text exactly."""
+    uncut = "Café — €5 ✓\n=_ -- boundary-like lines\n--=_x\n\tno final line end"
+    report = ser.RenderedReport(id="ceo", subject="Executive Report: CEO — 2026-W47", text="Café, cut\n",
+                                full_text=uncut, markdown="Café, cut\n", attachment="ceo-full.txt")
+    raw = ser.build_mime(report, SENDER, ["owner@example.com"], ["admin@example.com"], fmt)
+    assert raw == ser.build_mime(report, SENDER, ["owner@example.com"], ["admin@example.com"], fmt)
+    assert raw.isascii() and all(len(line) <= 78 for line in raw.split(b"\r\n")) and b"admin@" not in raw
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    (attachment,) = message.iter_attachments()
+    assert attachment.get_payload(decode=True) == uncut.encode("utf-8")
+    assert message.get_body(("plain",)).get_content() == "Café, cut\r\n"
+    assert ser.build_mime(dataclasses.replace(report, attachment=None), SENDER, ["owner@example.com"], [], fmt) \
+        .count(b"ceo-full.txt") == 0
+
+
+def test_a_test_send_of_a_cut_report_carries_the_attachment(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+    """--to shows the reader what the weekly send will: the attachment too, to that one address, no BCC."""
+    verify_sender(moto)
+    env = cut_portfolio(tmp_path, ses_proxy.url)
+    assert send(env, "--to", "me@example.com", "--only", "ceo") == 0
+    assert not (tmp_path / "archive" / "2026-W47").exists()
+    (entry,) = raw_messages(moto)
+    (request,) = ses_proxy.actions("SendRawEmail")
+    assert {k: v for k, v in request.items() if k.startswith("Destinations")} == {
+        "Destinations.member.1": "me@example.com"}
+    message = email.message_from_string(str(entry["raw_data"]), policy=email.policy.default)
+    assert message["To"] == "me@example.com" and "admin@example.com" not in str(entry["raw_data"])
+    (attachment,) = message.iter_attachments()
+    assert send(env, "--only", "ceo") == 0  # the weekly send attaches the same text the archive keeps
+    assert attachment.get_payload(decode=True) == (tmp_path / "archive" / "2026-W47" / "ceo.full.txt").read_bytes()
+    assert attachment.get_filename() == "ceo-full.txt" and len(raw_messages(moto)) == 2
+
+
+@pytest.mark.parametrize("fmt", ["text", "text+html"])
+def test_an_attachment_past_ses_size_limit_is_left_in_the_archive(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                                  fmt: str, monkeypatch: pytest.MonkeyPatch,
+                                                                  logged: list[str]) -> None:
+    """SES takes 10 MB at most: a message the attachment would make larger goes without it, and says so."""
+    env = cut_portfolio(tmp_path, ses_proxy.url, EMAIL_FORMAT=fmt)
+    settings = ser.load_settings(str(env), dry_run=False)
+    delivery = ser.delivery_settings(settings, ["ceo"])
+    portfolio = ser.read_handoffs(tmp_path / "portfolio" / "handoffs")
+    metrics = ser.compute_metrics(
+        portfolio, ser.read_tables(ser.table_needs(portfolio), tmp_path / "portfolio" / "dynamodb"), AS_OF)
+    (report,) = ser.render_all([t for t in ser.load_reports() if t.id == "ceo"], metrics)
+    raw = ser.raw_message(report, delivery)
+    assert ser.SES_MAX_MESSAGE_BYTES == 10_000_000  # SES's own bound, attachments included
+    # at the bound the attachment goes
+    monkeypatch.setattr(ser, "SES_MAX_MESSAGE_BYTES", len(raw))
+    assert ser.outgoing(report, delivery, "2026-W47") == (report, raw) and logged == []
+    # one byte past it, the report goes without it, its text naming the archive's copy
+    monkeypatch.setattr(ser, "SES_MAX_MESSAGE_BYTES", len(raw) - 1)
+    alone, alone_raw = ser.outgoing(report, delivery, "2026-W47")
+    assert alone.attachment is None and alone.full_text == report.full_text
+    assert "the whole list is too large to attach: it is in the archive as 2026-W47/ceo.full.txt." in flat(alone.text)
+    assert "attached" not in alone.text and alone.text.count("\n") <= ser.MAX_LINES
+    assert logged == [
+        f"ceo: the message with the uncut text attached would be {len(raw):,} bytes, more than SES takes "
+        f"({len(raw) - 1:,}): sent without it; the report says the whole list is in the archive (2026-W47/ceo.full.txt)"]
+    if fmt == "text":  # nothing attached: a plain SendEmail, as a report that was not cut
+        assert alone_raw is None
+    else:
+        assert email.message_from_bytes(alone_raw).get_content_type() == "multipart/alternative"
+
+    # a real send: the archive keeps the uncut text and the text as it went out
+    verify_sender(moto)
+    assert send(env, "--only", "ceo") == 0
+    folder = tmp_path / "archive" / "2026-W47"
+    assert (folder / "ceo.txt").read_text(encoding="utf-8").split("\n\n", 1)[1] == alone.text
+    assert (folder / "ceo.full.txt").read_text(encoding="utf-8") == report.full_text
+    went = [m["body"] for m in moto_messages(moto)] + [m["raw_data"] for m in raw_messages(moto)]
+    assert len(went) == 1 and len(ses_proxy.actions("SendRawEmail")) == (fmt == "text+html")
+    assert "too large to attach" in str(went) and "ceo-full.txt" not in str(went)
 
 
 def test_status_shows_the_ledger_of_the_period(tmp_path: Path, moto: str, ses_proxy: SesProxy,

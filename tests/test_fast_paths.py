@@ -250,7 +250,7 @@ def eager_render(report: ser.ReportTemplate, metrics: dict[str, Any], env: Any) 
     history = metrics.get("history") or {**ser.history_figures(metrics["period"], {}, {}), "now": {}}
     context = {**metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
                "needs_you": needs, "mine": ser.routed(metrics, report.persona, report.entity),
-               "more": lambda rows: ser.more_line(rows, full_name=f"{metrics['period']}/{report.id}.full.txt")}
+               "more": lambda rows: ser.more_line(rows, where=f"in the attached {report.id}-full.txt")}
     if report.entity:
         context["e"] = metrics["entities"][report.entity]
     first = "No earlier week in the archive to compare with.\n\n" if history["previous"] is None else ""

@@ -238,7 +238,8 @@ def test_every_report_stays_under_250_lines_at_300_handoffs(bench_metrics_300: d
         if r.full_text != r.text:
             cut.add(r.id)
             assert r.full_text.count("\n") > ser.MAX_LINES  # cut only when it had to be
-            assert f"more: the whole list is in this report's full text (2026-W47/{r.id}.full.txt" in flat(r.text)
+            assert f"more: the whole list is in the attached {r.id}-full.txt." in flat(r.text)
+            assert r.attachment == f"{r.id}-full.txt" and ".full.txt" not in r.text
     assert cut >= {"ceo", "cto", "cfo", "cmo", "accounting"}
 
 

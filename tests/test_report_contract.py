@@ -33,7 +33,7 @@ def test_entity_names_beside_an_average_are_cut_to_the_line_bound(tmp_path: Path
         assert lines <= ser.MAX_LINES, f"{r.id}: {lines} lines"
         if r.id == "cfo":
             assert "E0000" in r.text and "E0001" in r.text  # one of each kind still named
-            assert f"the whole list is in this report's full text (2026-W47/{r.id}.full.txt" in flat(r.text)
+            assert f"the whole list is in the attached {r.id}-full.txt." in flat(r.text)
             assert "E0598" in r.full_text and "E0599" in r.full_text
 
 
@@ -83,7 +83,7 @@ def test_every_cut_table_says_where_the_whole_list_is(tmp_path: Path) -> None:
                 if later and set(later) == {"-"}:  # the next section's heading underline
                     break
                 rest.append(later)
-            assert "the whole list is in this report's full text" in flat("\n".join(rest)), f"{r.id}: {line}"
+            assert f"the whole list is in the attached {r.id}-full.txt." in flat("\n".join(rest)), f"{r.id}: {line}"
     assert rows_seen >= 8  # assets, burn, four of accounting's, email lists, maintenance
 
 
@@ -192,7 +192,7 @@ def test_ceo_growth_names_the_businesses_with_too_few_months_cut_to_the_bound(tm
     assert re.search(r"and [\d,]+ more\)", line)
     assert ceo.text.count("\n") <= ser.MAX_LINES
     assert "Short 1499" in ceo.full_text and "Short 1499" not in ceo.text
-    assert "the whole list is in this report's full text" in line
+    assert "the whole list is in the attached ceo-full.txt." in line
     small = metrics_of(tmp_path / "small", docs[0], docs[2])
     text = flat(next(r for r in ser.render_all([t for t in REPORTS if t.id == "ceo"], small)).text)
     assert "more each month (over 1 of 2 businesses; left out, fewer than 3 months: Short 000)" in text
