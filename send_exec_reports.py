@@ -98,10 +98,11 @@ class ExitStatus(IntEnum):
     CONFIG = 78
 
 
-EXIT_MEANINGS = {  # what each exit status says, in the exception a failed Lambda invocation raises
-    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input data", ExitStatus.UNAVAILABLE: "a send failed",
-    ExitStatus.TEMPFAIL: "another run holds the lock", ExitStatus.CONFIG: "bad configuration",
-    130: "interrupted", 143: "stopped (SIGTERM)",
+EXIT_MEANINGS = {  # what each exit status says: a failed run's last line under cron, a failed invocation's exception
+    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input",
+    ExitStatus.UNAVAILABLE: "a send or a step after it failed", ExitStatus.TEMPFAIL: "another run holds the lock",
+    ExitStatus.CONFIG: "bad configuration",
+    130: "interrupted", 141: "output closed", 143: "stopped (SIGTERM)",
 }
 
 
@@ -8115,14 +8116,6 @@ class _LogLines(logging.Formatter):
         return "\n".join(stamp + line for line in text.split("\n"))
 
 
-EXIT_MEANINGS = {  # a failed run's last line under cron
-    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input",
-    ExitStatus.UNAVAILABLE: "a send or a step after it failed", ExitStatus.TEMPFAIL: "another run holds the lock",
-    ExitStatus.CONFIG: "bad configuration",
-    130: "interrupted", 141: "output closed", 143: "terminated",
-}
-
-
 def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate], *,
         read: tuple[Path | None, dict[str, str]] | None = None, done: list[Outcome] | None = None,
         clock: Callable[[], dt.datetime] = utc_now, lines: _LogLines | None = None) -> int:
@@ -8311,7 +8304,8 @@ def main(argv: list[str] | None = None, done: list[Outcome] | None = None, *,
     try:
         status = _main(argv, clock, lines, done)
         if stamped and status != ExitStatus.OK:  # a failed run's last line says so, whatever came before it
-            log.error("run failed: exit %d (%s)", status, EXIT_MEANINGS.get(status, "see the lines above"))
+            log.error("run failed: exit %d (%s)", status, EXIT_MEANINGS.get(status, "see the lines above"),
+                      extra={"closing": True})
         return status
     finally:
         log.removeHandler(handler)
@@ -8384,8 +8378,9 @@ class _ErrorLines(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Keep the line, secrets hidden."""
-        self.lines.append(redact(record.getMessage()))
+        """Keep the line, secrets hidden; not the closing "run failed" line (the exception says that)."""
+        if not getattr(record, "closing", False):
+            self.lines.append(redact(record.getMessage()))
 
 
 def event_argv(event: Any) -> list[str]:

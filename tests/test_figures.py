@@ -1044,13 +1044,17 @@ def test_receivables_aging_puts_each_edge_day_in_its_bucket_and_the_buckets_add_
             for i, d in enumerate(AGED)]
     rows.append({"description": "paid", "amount": D(1000), "received": day(0), "service_date": day(-45)})
     rows.append({"description": "not yet served", "amount": D(3000), "received": None, "service_date": day(1)})
+    # aged from a due date where one is given: due today is 0 days late, due tomorrow not yet due
+    rows.append({"description": "due today", "amount": D(2) ** 9, "received": None, "service_date": day(-10), "due": day(0)})
+    rows.append({"description": "due D+1", "amount": D(2) ** 8, "received": None, "service_date": day(-10), "due": day(1)})
     m = metrics(handoff(revenue_recognition=rows))
     buckets = ser.receivables_aging(m["receivables"])
     assert [(b["label"], [r["days_outstanding"] for r in b["rows"]]) for b in buckets] == [
-        ("over 90 days", [400, 91]), ("61–90 days", [90, 61]), ("31–60 days", [60, 31]), ("0–30 days", [30, 0]),
+        ("over 90 days", [400, 91]), ("61–90 days", [90, 61]), ("31–60 days", [60, 31]), ("0–30 days", [30, 0, 0]),
+        ("not yet due", [-1]),
     ]  # oldest first, and oldest first within each
-    assert [b["total"] for b in buckets] == [2**7 + 2**6, 2**5 + 2**4, 2**3 + 2**2, 2**1 + 2**0]
-    assert sum(b["total"] for b in buckets) == m["receivables_total"] == 2 ** len(AGED) - 1  # each once, none left out
+    assert [b["total"] for b in buckets] == [2**7 + 2**6, 2**5 + 2**4, 2**3 + 2**2, 2**9 + 2**1 + 2**0, 2**8]
+    assert sum(b["total"] for b in buckets) == m["receivables_total"] == 2 ** 10 - 1  # each once, none left out
     assert sorted(r["description"] for b in buckets for r in b["rows"]) == sorted(r["description"] for r in m["receivables"])
 
 

@@ -734,7 +734,7 @@ SLIPS = [
     ("kpis:\n  - {name: Leads, value: 3, target: 10, beter: lower}\n", 6, "kpis[0].beter", "better",
      "name, value, target, better, unit, persona"),
     ("revenue_recognition:\n  - {amount: 5000, recieved: 2026-11-02, service_date: 2027-01-10}\n", 6,
-     "revenue_recognition[0].recieved", "received", "description, amount, received, service_date"),
+     "revenue_recognition[0].recieved", "received", "description, amount, received, service_date, due, terms_days"),
     ("shortfalls:\n  - {title: A, urgency: high, personna: CFO}\n", 6, "shortfalls[0].personna", "persona",
      "title, urgency, persona"),
     ("financials:\n  2026-09:\n    revenue: 1\n    expenses: 2\n    Debt_service: 3\n", 9,

@@ -219,7 +219,7 @@ def test_a_failed_send_raises_so_the_invocation_is_marked_failed(function_env: S
         ("error", 400, "MessageRejected", "Email address is not verified.") if n == 2 else None)
     with pytest.raises(ser.RunFailed) as failed:
         ser.lambda_handler({"as_of": "2026-11-22", "only": ["ceo", "cfo"]}, None)
-    assert str(failed.value).startswith("exit 69: a send failed: cfo: ")
+    assert str(failed.value).startswith("exit 69: a send or a step after it failed: cfo: ")
     assert failed.value.status == 69
     assert ledger(function_env.upstream) == {"ceo": "sent", "cfo": "failed"}
 
