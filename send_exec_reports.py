@@ -565,7 +565,8 @@ def load_settings(
     """Read repos.env (or --env-file), let the environment win, resolve paths (`read`: what read_settings gave)."""
     path, values = read or read_settings(env_file, environ)
     used_examples = False
-    if not values.get("HANDOFF_DIR", "").strip() and path is None and dry_run:
+    # the sample, where it is: a package without it (the Lambda function's) says HANDOFF_DIR is not set
+    if not values.get("HANDOFF_DIR", "").strip() and path is None and dry_run and EXAMPLES_DIR.is_dir():
         used_examples = True
         values["HANDOFF_DIR"] = str(EXAMPLES_DIR / "handoffs")
         values["DYNAMODB_EXPORT_DIR"] = str(EXAMPLES_DIR / "dynamodb")
@@ -585,7 +586,8 @@ def load_settings(
         start = ""
         if path is None and env_file is None:  # a new installation: say where the settings come from
             start = f" (first time: cp {EXAMPLE_ENV_FILE.name} repos.env next to the script, then edit it)"
-        raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents{start}")
+        raise ConfigError(f"HANDOFF_DIR is not set{where}: set it to the folder of handoff documents, or their "
+                          f"s3://bucket/prefix{start}")
     if isinstance(handoff_dir, Path) and not handoff_dir.is_dir():
         raise ConfigError(f"HANDOFF_DIR={values['HANDOFF_DIR']}: no such folder ({handoff_dir}); fix the path "
                           f"(a relative one is relative to {path.parent if path else SCRIPT_DIR})")

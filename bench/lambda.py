@@ -6,8 +6,9 @@ Builds the package with scripts/build_lambda.py (the zip for arm64 / Python 3.12
 is what AWS stores; and the same folder with this machine's libraries, which is what runs
 here), then times fresh processes that import the handler and call it once, as a cold
 container does: a dry run of the sample portfolio (no AWS), and a real send of its eight
-reports with the settings in a Secrets Manager secret and the ledger in S3, all on moto's
-server in this process (the child's peak RSS is the function's alone). The send's time
+reports as the deployed function makes it: the handoffs and exports read from S3, the
+settings in a Secrets Manager secret and the ledger in S3, all on moto's server in this
+process (the child's peak RSS is the function's alone). The send's time
 includes SES's pacing at moto's one message a second, as an account in the SES sandbox has.
 Prints a table and appends a dated line to bench/results.md.
 """
@@ -57,21 +58,27 @@ def cold(package: Path, event: dict[str, object], env: dict[str, str]) -> tuple[
 
 
 def aws_world(endpoint: str) -> dict[str, str]:
-    """moto emptied, then the secret, the archive's bucket and the verified sender; the function's environment."""
+    """moto emptied, then the sample in S3, the secret, the archive's bucket and the verified sender; the function's
+    environment (what template.yaml sets: the secret, the inputs and the archive)."""
     import boto3
 
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10)
     kw = {"endpoint_url": endpoint, "region_name": "us-west-2", "aws_access_key_id": "testing",
           "aws_secret_access_key": "testing"}
     boto3.client("ses", **kw).verify_email_identity(EmailAddress="reports@example.com")
-    boto3.client("s3", **kw).create_bucket(Bucket="reports",
-                                           CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    s3 = boto3.client("s3", **kw)
+    s3.create_bucket(Bucket="reports", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    for name in ("handoffs", "dynamodb"):  # as `aws s3 sync examples/NAME s3://reports/exec-reports/NAME` puts them
+        for path in sorted(p for p in (EXAMPLES / name).rglob("*") if p.is_file()):
+            key = f"exec-reports/{name}/{path.relative_to(EXAMPLES / name).as_posix()}"
+            s3.put_object(Bucket="reports", Key=key, Body=path.read_bytes())
     boto3.client("secretsmanager", **kw).create_secret(Name="exec-reports/settings", SecretString=json.dumps({
-        "HANDOFF_DIR": str(EXAMPLES / "handoffs"), "DYNAMODB_EXPORT_DIR": str(EXAMPLES / "dynamodb"),
-        "ARCHIVE_DIR": "s3://reports/exec-reports/archive", "SES_FROM_ADDRESS": "reports@example.com",
-        "EXEC_REPORT_TO": "owner@example.com", "EXEC_REPORT_BCC": "admin@example.com"}))
+        "SES_FROM_ADDRESS": "reports@example.com", "EXEC_REPORT_TO": "owner@example.com",
+        "EXEC_REPORT_BCC": "admin@example.com"}))
     return {"AWS_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_ENDPOINT_URL": endpoint, "SETTINGS_SECRET_ID": "exec-reports/settings"}
+            "AWS_ENDPOINT_URL": endpoint, "SETTINGS_SECRET_ID": "exec-reports/settings",
+            "HANDOFF_DIR": "s3://reports/exec-reports/handoffs", "DYNAMODB_EXPORT_DIR": "s3://reports/exec-reports/dynamodb",
+            "ARCHIVE_DIR": "s3://reports/exec-reports/archive"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 sends.append(cold(package, {"as_of": "2026-11-22"}, env))
         finally:
             server.stop()
-        rows.append(("cold send of the sample: secret, 8 emails, S3 ledger (moto)",
+        rows.append(("cold send of the sample: secret, inputs in S3, 8 emails, S3 ledger (moto)",
                      f"{statistics.median(w for w, _, _ in sends):.2f} s",
                      f"{statistics.median(h for _, h, _ in sends):.2f} s",
                      f"{max(r for _, _, r in sends) / 1024:.0f} MB"))

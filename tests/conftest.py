@@ -247,6 +247,8 @@ class SesProxy:
         self.quota: tuple[float, float] | None = (100.0, 50000.0)
         self.rules: dict[str, object] = {}
         self.seen: list[tuple[str, float, dict[str, str]]] = []
+        # each request as (method, path, the service its signature names, action, fields): what a run asked of AWS
+        self.requests: list[tuple[str, str, str, str, dict[str, str]]] = []
         self.hung = threading.Event()
         self.release = threading.Event()
         self.account: dict[str, object] | None = None
@@ -285,6 +287,8 @@ class SesProxy:
                         fields = {}
                 count = sum(1 for a, _, _ in proxy.seen if a == action) + 1
                 proxy.seen.append((action, time.monotonic(), fields))
+                scope = self.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")
+                proxy.requests.append((self.command, self.path, scope[3] if len(scope) > 3 else "", action, fields))
                 if self.path == "/v2/email/account" and proxy.account is not None:
                     return self._answer(200, json.dumps(proxy.account).encode(), "application/json")
                 if action == "GetSendQuota" and proxy.quota is not None and action not in proxy.rules:

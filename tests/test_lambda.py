@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +14,21 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, SesProxy, install_copy, moto_messages
+from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages
 from .test_cards import Dashboard
 from .test_delivery import SENDER, subject_of, subjects, verify_sender, write_env
+from .test_s3_inputs import BUCKET as INPUTS
+from .test_s3_inputs import upload, upload_as_exported
 
 SECRET = "exec-reports/settings"
 BUCKET = "reports"
 ARCHIVE = f"s3://{BUCKET}/exec/archive"
+# The inputs as a deployed function reads them: the handoffs synced to a prefix, the exports where
+# "Export to S3" wrote them (in their own bucket, so the archive's bucket holds only what a run writes).
+HANDOFFS = f"s3://{INPUTS}/exec/handoffs"
+EXPORTS = f"s3://{INPUTS}/exec/dynamodb"
+# The sample in its folders, for the tests about the event and the send rather than the inputs (reading S3 costs time).
+FOLDERS = {"HANDOFF_DIR": str(EXAMPLES / "handoffs"), "DYNAMODB_EXPORT_DIR": str(EXAMPLES / "dynamodb")}
 # Distinctive values planted in the secret: none may show in any output, log record or archived file.
 PLANTED_TOKEN = "planted-T0KEN-9f3c2b7d1e"
 PLANTED_PATH = "planted-hook-4a8e6c"
@@ -43,10 +51,10 @@ def put_secret(endpoint: str, value: dict[str, object] | str, secret_id: str = S
 
 
 def settings(**overrides: str) -> dict[str, str]:
-    """The secret's settings for sending the sample portfolio, archived in S3."""
+    """The secret's settings for sending the sample portfolio from S3 (sample_in_s3), archived in S3."""
     return {
-        "HANDOFF_DIR": str(EXAMPLES / "handoffs"),
-        "DYNAMODB_EXPORT_DIR": str(EXAMPLES / "dynamodb"),
+        "HANDOFF_DIR": HANDOFFS,
+        "DYNAMODB_EXPORT_DIR": EXPORTS,
         "ARCHIVE_DIR": ARCHIVE,
         "SES_FROM_ADDRESS": SENDER,
         "EXEC_REPORT_TO": "owner@example.com",
@@ -65,6 +73,22 @@ def function_env(monkeypatch: pytest.MonkeyPatch, ses_proxy: SesProxy, moto: str
     verify_sender(moto)
     client(moto, "s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     return ses_proxy
+
+
+@pytest.fixture
+def inputs_bucket(function_env: SesProxy):
+    """The empty bucket of the inputs; its S3 client."""
+    s3 = client(function_env.upstream, "s3")
+    s3.create_bucket(Bucket=INPUTS, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    return s3
+
+
+@pytest.fixture
+def sample_in_s3(inputs_bucket):
+    """The sample's handoffs at HANDOFFS (as `aws s3 sync` puts them) and its exports at EXPORTS; the S3 client."""
+    upload(inputs_bucket, EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
+    upload_as_exported(inputs_bucket, EXAMPLES / "dynamodb", EXPORTS.split("/", 3)[3])
+    return inputs_bucket
 
 
 def ledger(moto: str, period: str = "2026-W47") -> dict[str, str]:
@@ -160,7 +184,7 @@ def test_the_environment_wins_over_the_secret_and_a_file_may_not_repeat_it(
     _, values = ser.read_settings(None)
     assert values["EXEC_REPORT_TO"] == "environment@example.com"
     assert values["EMAIL_FORMAT"] == "text+html"
-    assert values["HANDOFF_DIR"] == str(EXAMPLES / "handoffs")
+    assert values["HANDOFF_DIR"] == HANDOFFS
     # from the command line: repos.env names the secret (and may hold what the secret does not)
     monkeypatch.delenv("SETTINGS_SECRET_ID")
     env = tmp_path / "repos.env"
@@ -181,13 +205,14 @@ def test_an_unset_setting_says_the_secret_was_looked_in(function_env: SesProxy) 
         ser.lambda_handler({}, None)
     assert str(failed.value) == (
         "exit 78: bad configuration: HANDOFF_DIR is not set (no settings file, and not in the environment, nor in "
-        f"the secret {SECRET}): set it to the folder of handoff documents")
+        f"the secret {SECRET}): set it to the folder of handoff documents, or their s3://bucket/prefix")
 
 
-# End to end: secret -> handoffs -> SES -> the S3 ledger.
+# End to end: secret -> handoffs in S3 -> exports in S3 -> SES -> the S3 ledger.
 
 
-def test_the_function_sends_once_a_week_and_a_second_invocation_sends_nothing(function_env: SesProxy) -> None:
+def test_the_function_sends_once_a_week_and_a_second_invocation_sends_nothing(
+        function_env: SesProxy, sample_in_s3) -> None:
     """The scheduled run and any repeat of it (a manual one, a retry) share the S3 ledger: one email a report."""
     moto = function_env.upstream
     put_secret(moto, settings())
@@ -198,13 +223,17 @@ def test_the_function_sends_once_a_week_and_a_second_invocation_sends_nothing(fu
     again = ser.lambda_handler({"as_of": "2026-11-22", "only": "ceo,cfo"}, None)
     assert again == {"status": 0, "period": "2026-W47", "dry_run": False, "sent": [], "skipped": ["ceo", "cfo"]}
     assert len(moto_messages(moto)) == 2
+    # the handoffs and exports read from S3 make the reports the sample's folders make (the CEO's counts events)
+    for report_id in ("ceo", "cfo"):
+        body = next(m["body"] for m in moto_messages(moto) if m["subject"] == subject_of(report_id))
+        assert body == (ROOT / "tests" / "golden" / f"{report_id}.txt").read_text(encoding="utf-8").split("\n\n", 1)[1]
 
 
 def test_a_dry_run_invocation_sends_and_writes_nothing(function_env: SesProxy, capsys: pytest.CaptureFixture[str]
                                                       ) -> None:
     """The README's first run: {"dry_run": true} shows the reports in the log and touches neither SES nor S3."""
     moto = function_env.upstream
-    put_secret(moto, settings())
+    put_secret(moto, settings(**FOLDERS))
     result = ser.lambda_handler({"dry_run": True, "as_of": "2026-11-22", "only": ["cfo"]}, None)
     assert result == {"status": 0, "period": "2026-W47", "dry_run": True, "sent": [], "skipped": []}
     assert f"Subject: {subject_of('cfo')}" in capsys.readouterr().out
@@ -214,7 +243,7 @@ def test_a_dry_run_invocation_sends_and_writes_nothing(function_env: SesProxy, c
 
 def test_a_failed_send_raises_so_the_invocation_is_marked_failed(function_env: SesProxy) -> None:
     """A returned value would mark the invocation a success and no alarm would fire."""
-    put_secret(function_env.upstream, settings())
+    put_secret(function_env.upstream, settings(**FOLDERS))
     function_env.rules["SendEmail"] = lambda fields, n: (
         ("error", 400, "MessageRejected", "Email address is not verified.") if n == 2 else None)
     with pytest.raises(ser.RunFailed) as failed:
@@ -224,21 +253,21 @@ def test_a_failed_send_raises_so_the_invocation_is_marked_failed(function_env: S
     assert ledger(function_env.upstream) == {"ceo": "sent", "cfo": "failed"}
 
 
-def test_a_warm_container_reads_the_new_secret_and_handoffs(function_env: SesProxy, tmp_path: Path) -> None:
-    """Two calls in one process: what the first read (settings, secret, clients, templates) never answers the second."""
+def test_a_warm_container_reads_the_new_secret_and_handoffs(function_env: SesProxy, inputs_bucket) -> None:
+    """Two calls in one process: what the first read (settings, secret, clients, templates, objects) never answers the second."""
     moto = function_env.upstream
-    handoffs = tmp_path / "handoffs"
-    shutil.copytree(EXAMPLES / "handoffs", handoffs)
-    put_secret(moto, settings(HANDOFF_DIR=str(handoffs), EXEC_REPORT_TO="first@example.com"))
+    upload(inputs_bucket, EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
+    inputs = {"DYNAMODB_EXPORT_DIR": FOLDERS["DYNAMODB_EXPORT_DIR"]}  # the handoffs in S3 are what changes
+    put_secret(moto, settings(**inputs, EXEC_REPORT_TO="first@example.com"))
     assert ser.lambda_handler({"as_of": "2026-11-22", "only": ["cfo"]}, None)["sent"] == ["cfo"]
-    # between the calls: the secret names new readers and a new sender; a handoff's cash changes in place
+    # between the calls: the secret names new readers and a new sender; a handoff's object in S3 is overwritten
     verify_sender(moto, "other@example.com")
-    put_secret(moto, settings(HANDOFF_DIR=str(handoffs), EXEC_REPORT_TO="second@example.com",
-                              SES_FROM_ADDRESS="other@example.com"))
-    changed = next(p for p in handoffs.rglob("*.md") if "\ncash: " in p.read_text())
-    text = changed.read_text()
+    put_secret(moto, settings(**inputs, EXEC_REPORT_TO="second@example.com", SES_FROM_ADDRESS="other@example.com"))
+    texts = {o["Key"]: inputs_bucket.get_object(Bucket=INPUTS, Key=o["Key"])["Body"].read().decode()
+             for o in inputs_bucket.list_objects_v2(Bucket=INPUTS)["Contents"]}
+    key, text = next((k, t) for k, t in sorted(texts.items()) if "\ncash: " in t)
     old_cash = text.split("\ncash: ", 1)[1].split("\n", 1)[0]
-    changed.write_text(text.replace(f"\ncash: {old_cash}\n", "\ncash: 987654321\n", 1))
+    inputs_bucket.put_object(Bucket=INPUTS, Key=key, Body=text.replace(f"\ncash: {old_cash}\n", "\ncash: 987654321\n", 1))
     assert ser.lambda_handler({"as_of": "2026-11-29", "only": ["cfo"]}, None)["sent"] == ["cfo"]
     first, second = moto_messages(moto)
     assert first["destinations"]["ToAddresses"] == ["first@example.com"]
@@ -248,13 +277,15 @@ def test_a_warm_container_reads_the_new_secret_and_handoffs(function_env: SesPro
 
 
 def test_nothing_from_the_secret_is_printed_logged_or_archived(
-        function_env: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+        function_env: SesProxy, sample_in_s3, capsys: pytest.CaptureFixture[str]) -> None:
     """The secret holds the dashboard's token and URL: no output, log record or archived object may show them."""
     moto = function_env.upstream
     board = Dashboard()
+    failures: list[str] = []
     try:
         url = f"{board.url.split('/hooks')[0]}/{PLANTED_PATH}/cards?key={PLANTED_TOKEN}q"
-        put_secret(moto, settings(DASHBOARD_WEBHOOK_URL=url, DASHBOARD_TOKEN=PLANTED_TOKEN))
+        planted = {"DASHBOARD_WEBHOOK_URL": url, "DASHBOARD_TOKEN": PLANTED_TOKEN}
+        put_secret(moto, settings(**planted))
         records: list[str] = []
 
         class Keep(logging.Handler):
@@ -264,23 +295,33 @@ def test_nothing_from_the_secret_is_printed_logged_or_archived(
         keep = Keep(logging.DEBUG)
         ser.log.addHandler(keep)
         try:
-            sent = ser.lambda_handler({"as_of": "2026-11-22", "only": ["ceo"]}, None)
-            ser.lambda_handler({"as_of": "2026-11-22", "only": ["ceo"], "dry_run": True}, None)
+            sent = ser.lambda_handler({"as_of": "2026-11-22", "only": ["ceo"]}, None)  # inputs in S3
+            put_secret(moto, settings(**planted, **FOLDERS))
+            ser.lambda_handler({"as_of": "2026-11-22", "only": ["ceo"], "dry_run": True}, None)  # in folders
             function_env.rules["SendEmail"] = lambda fields, n: ("error", 400, "MessageRejected", "paused")
             with pytest.raises(ser.RunFailed) as failed:
                 ser.lambda_handler({"as_of": "2026-11-29", "only": ["ceo"]}, None)
+            failures.append(str(failed.value))
+            # a handoff in S3 that cannot be read: the error names its s3:// key, and nothing of the secret
+            put_secret(moto, settings(**planted))
+            sample_in_s3.put_object(Bucket=INPUTS, Key=f"{HANDOFFS.split('/', 3)[3]}/broken.md",
+                                    Body=b"---\nentity: Acme\n---\n")
+            with pytest.raises(ser.RunFailed) as failed:
+                ser.lambda_handler({"as_of": "2026-12-06", "only": ["ceo"]}, None)
+            failures.append(str(failed.value))
         finally:
             ser.log.removeHandler(keep)
         assert sent["sent"] == ["ceo"] and len(board.cards) == 3  # the token and URL were used
         assert board.requests[0][1]["Authorization"] == f"Bearer {PLANTED_TOKEN}"
     finally:
         board.close()
+    assert f"{HANDOFFS}/broken.md" in failures[1]
     out = capsys.readouterr()
     s3 = client(moto, "s3")
     archived = [s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read().decode()
                 for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert len(archived) >= 4  # the report, its figures, the ledger of each week
-    for where, text in [("stdout", out.out), ("stderr", out.err), ("exception", str(failed.value)),
+    for where, text in [("stdout", out.out), ("stderr", out.err), *(("exception", f) for f in failures),
                         ("result", json.dumps(sent)), *(("log", r) for r in records),
                         *(("archive", a) for a in archived)]:
         assert PLANTED_TOKEN not in text, where
@@ -291,13 +332,13 @@ def test_nothing_from_the_secret_is_printed_logged_or_archived(
 
 
 def test_a_cron_run_and_an_invocation_racing_on_one_s3_ledger_send_each_report_once(
-        function_env: SesProxy, tmp_path: Path) -> None:
-    """The move from cron to the schedule: both point at the same ARCHIVE_DIR, and a week is never sent twice."""
+        function_env: SesProxy, sample_in_s3, tmp_path: Path) -> None:
+    """The move from cron to the schedule: both read the inputs in S3 and share ARCHIVE_DIR; no week is sent twice."""
     moto = function_env.upstream
     put_secret(moto, settings())
     function_env.rules["SendEmail"] = lambda fields, n: ("delay", 0.2)  # keeps the two runs overlapping
     script = install_copy(tmp_path / "app", examples=False)
-    write_env(script.parent, function_env.url, ARCHIVE_DIR=ARCHIVE)
+    write_env(script.parent, function_env.url, ARCHIVE_DIR=ARCHIVE, HANDOFF_DIR=HANDOFFS, DYNAMODB_EXPORT_DIR=EXPORTS)
     cron = subprocess.Popen([sys.executable, str(script), "--as-of", "2026-11-22", "--only", "ceo,cfo"], cwd="/",
                             env={}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -314,3 +355,46 @@ def test_a_cron_run_and_an_invocation_racing_on_one_s3_ledger_send_each_report_o
     assert sorted(subjects(moto)) == sorted([subject_of("ceo"), subject_of("cfo")])  # each exactly once
     assert ledger(moto) == {"ceo": "sent", "cfo": "sent"}
 
+
+
+# The package: the script and reports/ only (scripts/build_lambda.py), no examples, no repos.env.
+
+PACKAGED_CALLS = """
+import json, os, sys
+import send_exec_reports as ser
+print(json.dumps(ser.__file__))
+print(json.dumps(ser.lambda_handler({"as_of": "2026-11-22", "only": ["cto"]}, None)))
+os.environ["SETTINGS_SECRET_ID"] = sys.argv[1]  # a secret that names no inputs: the first dry run of a new stack
+try:
+    ser.lambda_handler({"dry_run": True}, None)
+except ser.RunFailed as exc:
+    print(json.dumps(str(exc)))
+"""
+
+
+def test_the_package_runs_from_s3_with_no_file_but_its_own(function_env: SesProxy, sample_in_s3,
+                                                            tmp_path: Path) -> None:
+    """A deployed function has no examples/ and a read-only folder: it reads S3, writes nothing local, and says what is unset."""
+    from build_lambda import build_folder
+
+    moto = function_env.upstream
+    package = build_folder(tmp_path / "package")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    put_secret(moto, settings())
+    put_secret(moto, {"SES_FROM_ADDRESS": SENDER}, secret_id="exec-reports/no-inputs")
+    before = sorted(package.rglob("*"))
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONPATH": str(package),
+           "PYTHONDONTWRITEBYTECODE": "1", "AWS_REGION": "us-west-2", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": function_env.url, "SETTINGS_SECRET_ID": SECRET,
+           "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+    child = subprocess.run([sys.executable, "-c", PACKAGED_CALLS, "exec-reports/no-inputs"], cwd=cwd, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    where, result, unset = (json.loads(line) for line in child.stdout.splitlines()[-3:])
+    assert where == str(package / "send_exec_reports.py")
+    assert result == {"status": 0, "period": "2026-W47", "dry_run": False, "sent": ["cto"], "skipped": []}
+    assert subjects(moto) == [subject_of("cto")] and ledger(moto) == {"cto": "sent"}
+    assert unset == ("exit 78: bad configuration: HANDOFF_DIR is not set (no settings file, and not in the "
+                     "environment, nor in the secret exec-reports/no-inputs): set it to the folder of handoff documents, or their s3://bucket/prefix")
+    assert sorted(package.rglob("*")) == before and list(cwd.iterdir()) == []

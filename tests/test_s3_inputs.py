@@ -8,6 +8,8 @@ lines, each file named by its s3://bucket/key instead of its path.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -44,6 +46,35 @@ def upload(client, folder: Path, prefix: str) -> None:
         if path.is_file():
             client.put_object(Bucket=BUCKET, Key=f"{prefix}/{path.relative_to(folder).as_posix()}",
                               Body=path.read_bytes())
+
+
+def upload_as_exported(client, exports: Path, prefix: str) -> None:
+    """Put each table's exports where "Export to S3" with the S3 prefix prefix/<table> writes them.
+
+    The keys are those an `aws s3 sync` of that prefix brings down; the manifests name the
+    bucket, the prefix and each data file by its key there, as AWS writes them (their .md5
+    files match the rewritten manifests).
+    """
+    manifests: dict[Path, bytes] = {}
+    for path in sorted(exports.glob("*/AWSDynamoDB/*/manifest-*.json")):
+        table = path.relative_to(exports).parts[0]
+        if path.name == "manifest-summary.json":
+            summary = json.loads(path.read_text(encoding="utf-8"))
+            summary.update(s3Bucket=BUCKET, s3Prefix=f"{prefix}/{table}",
+                           manifestFilesS3Key=f"{prefix}/{summary['manifestFilesS3Key']}")
+            manifests[path] = json.dumps(summary, separators=(",", ":")).encode()
+        else:
+            entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+            for entry in entries:
+                entry["dataFileS3Key"] = f"{prefix}/{entry['dataFileS3Key']}"
+            manifests[path] = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries).encode()
+    for path in sorted(exports.rglob("*")):
+        if not path.is_file():
+            continue
+        body = manifests.get(path) or path.read_bytes()
+        if path.suffix == ".md5" and path.with_suffix(".json") in manifests:
+            body = hashlib.md5(manifests[path.with_suffix(".json")]).hexdigest().encode()
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{path.relative_to(exports).as_posix()}", Body=body)
 
 
 def s3_root(client, prefix: str, setting: str = "HANDOFF_DIR", page_size: int = ser.S3_LIST_PAGE_SIZE) -> ser.S3Path:
@@ -257,7 +288,7 @@ def cli_env(endpoint: str, **extra: str) -> dict[str, str]:
 def test_a_dry_run_from_s3_prints_what_the_folders_give(client, moto: str, monkeypatch, capsys) -> None:
     """The whole command line on S3 inputs: the same reports as from the sample's folders."""
     upload(client, EXAMPLES / "handoffs", "exec/handoffs")
-    upload(client, EXAMPLES / "dynamodb", "exec/ddb")
+    upload_as_exported(client, EXAMPLES / "dynamodb", "exec/ddb")
     args = ["--dry-run", "--as-of", "2026-11-22", "--env-file", os.devnull]
     monkeypatch.setenv("HANDOFF_DIR", str(EXAMPLES / "handoffs"))
     monkeypatch.setenv("DYNAMODB_EXPORT_DIR", str(EXAMPLES / "dynamodb"))

@@ -98,7 +98,7 @@ def test_env_file_dev_null_means_no_settings_file(installed: Path, tmp_path: Pat
     assert "Data sources: 1 handoff read;" in result.stdout
     assert ser.main(["--check", "--env-file", "/dev/null"]) == 78
     assert capsys.readouterr().err == ("send_exec_reports: check failed: HANDOFF_DIR is not set (no settings file, and not in "
-                           "the environment): set it to the folder of handoff documents\n")
+                           "the environment): set it to the folder of handoff documents, or their s3://bucket/prefix\n")
 
 
 def test_an_empty_variable_in_the_environment_counts_as_unset(

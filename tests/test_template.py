@@ -17,6 +17,18 @@ import yaml
 import send_exec_reports as ser
 
 from .conftest import ROOT
+from .test_delivery import SENDER
+from .test_lambda import (  # noqa: F401 (fixtures of a run in moto)
+    BUCKET,
+    EXPORTS,
+    HANDOFFS,
+    SECRET,
+    client,
+    function_env,
+    inputs_bucket,
+    put_secret,
+    sample_in_s3,
+)
 
 TEMPLATE = ROOT / "template.yaml"
 
@@ -84,7 +96,6 @@ LOCK = "${ArchiveBucket}/${ArchivePrefix}/" + ser.LOCK_NAME
 # each family of actions -> the parameters (or the template's own resources) its Resource may name
 NAMED_BY = {
     "ses:SendEmail": ("SenderIdentity", "ConfigurationSet"), "ses:SendRawEmail": ("SenderIdentity", "ConfigurationSet"),
-    "ses:GetIdentityVerificationAttributes": ("SenderIdentity",),
     "secretsmanager:GetSecretValue": ("SettingsSecretName",),
     "s3:GetObject": ("ArchiveBucket", "HandoffBucket", "ExportBucket"), "s3:PutObject": ("ArchiveBucket",),
     "s3:ListBucket": ("ArchiveBucket", "HandoffBucket", "ExportBucket"), "s3:DeleteObject": ("ArchiveBucket",),
@@ -92,7 +103,7 @@ NAMED_BY = {
     "sqs:DeleteMessage": ("EventsQueueName",), "sqs:SendMessage": ("DeadLetterQueue.Arn",),
     "logs:CreateLogStream": ("LogGroup.Arn",), "logs:PutLogEvents": ("LogGroup.Arn",),
 }
-STAR_ALLOWED = {"ses:GetSendQuota", "cloudwatch:PutMetricData"}  # IAM takes no resource for these
+STAR_ALLOWED = {"ses:GetSendQuota", "ses:GetIdentityVerificationAttributes", "cloudwatch:PutMetricData"}  # no resource
 
 
 def policy_problems(template: dict[str, Any]) -> list[str]:
@@ -149,9 +160,29 @@ def test_every_policy_names_only_the_resources_its_parameters_name() -> None:
     assert policy_problems(template) == []
     actions = {a for st in statements(template) for a in (st["Action"] if isinstance(st["Action"], list)
                                                           else [st["Action"]])}
-    assert {"ses:SendEmail", "ses:SendRawEmail", "ses:GetSendQuota", "secretsmanager:GetSecretValue",
+    assert {"ses:SendEmail", "ses:SendRawEmail", "ses:GetSendQuota", "ses:GetIdentityVerificationAttributes",
+            "secretsmanager:GetSecretValue",
             "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:DeleteObject", "cloudwatch:PutMetricData",
             "sqs:ReceiveMessage", "sqs:DeleteMessage", "dynamodb:Scan"} <= actions
+
+
+def test_each_action_names_a_resource_exactly_when_iam_takes_one() -> None:
+    """A resource on an action IAM grants only on "*" never matches: the call is denied in AWS, never here."""
+    import cfnlint
+
+    # cfn-lint's copy of AWS's Service Authorization Reference: each action's resource types
+    reference = json.loads((Path(cfnlint.__file__).parent / "data" / "AdditionalSpecs" / "Policies.json").read_text())
+    wrong = []
+    for st in statements(load()):
+        resources = [resource_text(r) for r in branches(st["Resource"])]
+        for action in st["Action"] if isinstance(st["Action"], list) else [st["Action"]]:
+            service, name = action.split(":")
+            takes = reference[service]["Actions"][name.lower()].get("Resources")
+            if not takes and resources != ["*"]:
+                wrong.append(f"{action}: IAM takes only '*', not {resources}")
+            if takes and "*" in resources and action != "cloudwatch:PutMetricData":  # held to its namespace
+                wrong.append(f"{action}: '*' where IAM takes {takes}")
+    assert wrong == []
 
 
 def _first(template: dict[str, Any], action: str) -> dict[str, Any]:
@@ -215,3 +246,140 @@ def test_the_function_runs_weekly_in_local_time_once_with_no_blind_retry() -> No
     shown = json.dumps(widgets)
     for metric, _ in ser.CLOUDWATCH_NAMES.values():
         assert f'\\"{metric}\\"' in shown or f'"{metric}"' in shown, metric
+
+
+# The role against a real run: every call the function makes with the stack's environment, its
+# inputs in S3 and its archive in S3, checked against the policies as IAM would evaluate them.
+
+ACCOUNT = "123456789012"  # moto's account
+DEPLOYED = {"AWS::Partition": "aws", "AWS::Region": "us-west-2", "AWS::AccountId": ACCOUNT, "AWS::URLSuffix":
+            "amazonaws.com", "AWS::StackName": "exec", "AWS::NoValue": None}
+
+
+def deployed(template: dict[str, Any], params: dict[str, Any]) -> Any:
+    """The template with its parameters, conditions and intrinsic functions resolved (Fn::GetAtt left as a name)."""
+    values = {**{k: v.get("Default") for k, v in template["Parameters"].items()}, **DEPLOYED, **params}
+    conditions: dict[str, bool] = {}
+
+    def sub(text: str) -> str:
+        return re.sub(r"\$\{([\w:.]+)\}", lambda m: str(values.get(m[1], m[1])), text)  # a resource: its name
+
+    def value(v: Any) -> Any:
+        if isinstance(v, list):
+            return [x for x in (value(i) for i in v) if x is not None]
+        if not isinstance(v, dict):
+            return v
+        if "Ref" in v:
+            return values.get(v["Ref"], v["Ref"])
+        if "Fn::Sub" in v:
+            return sub(v["Fn::Sub"]) if isinstance(v["Fn::Sub"], str) else v["Fn::Sub"][0]
+        if "Fn::If" in v:
+            name, yes, no = v["Fn::If"]
+            return value(yes if conditions[name] else no)
+        if "Fn::Not" in v:
+            return not value(v["Fn::Not"][0])
+        if "Fn::Equals" in v:
+            left, right = value(v["Fn::Equals"])
+            return left == right
+        if "Fn::Join" in v:
+            joiner, parts = v["Fn::Join"]
+            parts = value(parts)
+            return joiner.join(parts if isinstance(parts, list) else [parts])
+        if "Fn::GetAtt" in v:
+            return ".".join(v["Fn::GetAtt"])
+        return {k: value(x) for k, x in v.items()}
+
+    for name, condition in template["Conditions"].items():
+        conditions[name] = value(condition)
+    return value(template["Resources"])
+
+
+def allowed(role: dict[str, Any], action: str, resource: str, context: dict[str, str]) -> bool:
+    """Whether one of the role's Allow statements grants the call (IAM's matching: * and ?, StringLike, StringEquals)."""
+    import fnmatch
+
+    def like(text: str, pattern: str) -> bool:
+        return fnmatch.fnmatchcase(text, pattern.replace("[", "[[]"))
+
+    for policy in role["Properties"]["Policies"]:
+        for st in policy["PolicyDocument"]["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            if action.lower() not in (a.lower() for a in actions) or not any(like(resource, r) for r in resources):
+                continue
+            tests = {"StringLike": like, "StringEquals": str.__eq__}
+            if all(key in context and any(tests[op](context[key], p) for p in (ps if isinstance(ps, list) else [ps]))
+                   for op, keys in st.get("Condition", {}).items() for key, ps in keys.items()):
+                return True
+    return False
+
+
+def calls(requests: list[tuple[str, str, str, str, dict[str, Any]]], secret_arn: str
+          ) -> list[tuple[str, str, dict[str, str]]]:
+    """What each request asked of IAM: (action, resource, condition context)."""
+    import urllib.parse
+
+    asked = []
+    for method, path, service, action, fields in requests:
+        if service == "s3":
+            parts = urllib.parse.urlsplit(path)
+            bucket, _, key = urllib.parse.unquote(parts.path).lstrip("/").partition("/")
+            query = urllib.parse.parse_qs(parts.query)
+            if not key:
+                asked.append(("s3:ListBucket", f"arn:aws:s3:::{bucket}", {"s3:prefix": query.get("prefix", [""])[0]}))
+            else:
+                verb = {"GET": "GetObject", "HEAD": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}[method]
+                asked.append((f"s3:{verb}", f"arn:aws:s3:::{bucket}/{key}", {}))
+        elif service == "secretsmanager":
+            asked.append((f"secretsmanager:{action}", secret_arn, {}))
+        elif service == "ses" and action in ("SendEmail", "SendRawEmail"):
+            source = fields.get("Source", "")
+            for identity in (source, source.rsplit("@", 1)[-1]):  # the address's identity, or its domain's
+                asked.append((f"ses:{action}", f"arn:aws:ses:us-west-2:{ACCOUNT}:identity/{identity}", {}))
+        elif service in ("ses", "email"):
+            asked.append((f"ses:{action}", "*", {}))
+        elif service == "monitoring":
+            asked.append((f"cloudwatch:{action}", "*", {"cloudwatch:namespace": fields.get("Namespace", "")}))
+        else:
+            raise AssertionError(f"a call the check does not know: {service} {method} {path}")
+    return asked
+
+
+@pytest.mark.usefixtures("sample_in_s3")
+def test_the_role_allows_every_call_of_a_run_from_s3_and_no_other_prefix(
+        request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policies as IAM reads them, against a real run: its S3 reads of handoffs and exports, its archive, SES."""
+    proxy = request.getfixturevalue("function_env")  # the SES proxy in front of moto
+    moto = proxy.upstream
+    params = {"SettingsSecretName": SECRET, "SenderIdentity": SENDER, "ArchiveBucket": BUCKET,
+              "ArchivePrefix": "exec/archive", "HandoffBucket": HANDOFFS.split("/")[2],
+              "HandoffPrefix": HANDOFFS.split("/", 3)[3], "ExportBucket": EXPORTS.split("/")[2],
+              "ExportPrefix": EXPORTS.split("/", 3)[3], "MetricsNamespace": "ExecReports"}
+    stack = deployed(load(), params)
+    for name, value in stack["ReportsFunction"]["Properties"]["Environment"]["Variables"].items():
+        monkeypatch.setenv(name, value)  # what the stack sets (empty: unset)
+    put_secret(moto, {"SES_FROM_ADDRESS": SENDER, "EXEC_REPORT_TO": "owner@example.com",
+                      "EXEC_REPORT_BCC": "admin@example.com"})
+    assert ser.lambda_handler({"as_of": "2026-11-22", "only": ["ceo"]}, None)["sent"] == ["ceo"]
+    secret_arn = client(moto, "secretsmanager").describe_secret(SecretId=SECRET)["ARN"]
+    asked = calls(proxy.requests, secret_arn)
+
+    def made(action: str, start: str) -> bool:
+        return any(a == action and r.startswith(start) for a, r, _ in asked)
+
+    inputs = f"arn:aws:s3:::{params['HandoffBucket']}"
+    archive = f"arn:aws:s3:::{BUCKET}/exec/archive/"
+    assert made("s3:ListBucket", inputs) and made("s3:GetObject", f"{inputs}/{params['HandoffPrefix']}/")
+    assert made("s3:GetObject", f"{inputs}/{params['ExportPrefix']}/") and made("s3:GetObject", archive)
+    assert made("s3:PutObject", archive) and made("s3:DeleteObject", archive)
+    assert made("secretsmanager:GetSecretValue", secret_arn) and made("cloudwatch:PutMetricData", "*")
+    assert made("ses:GetSendQuota", "*") and made("ses:GetIdentityVerificationAttributes", "*")
+    role = stack["FunctionRole"]
+    sends = [c for c in asked if c[0] == "ses:SendEmail"]
+    assert any(allowed(role, *c) for c in sends)  # from the address's identity (its domain's is not granted)
+    assert [c for c in asked if c[0] != "ses:SendEmail" and not allowed(role, *c)] == []
+    # the check can fail: a stack told other prefixes denies exactly the reads of the inputs
+    elsewhere = deployed(load(), {**params, "HandoffPrefix": "exec/other", "ExportPrefix": "exec/elsewhere"})
+    reads = [c for c in asked if c[1].startswith(inputs)]
+    other = elsewhere["FunctionRole"]
+    assert reads and [c for c in asked if c[0] != "ses:SendEmail" and not allowed(other, *c)] == reads
