@@ -5544,7 +5544,7 @@ def change_line(change: dict[str, Any], report: ReportTemplate) -> str:
         where.append(item["project"])
     place = md_escape(" / ".join(str(w) for w in where if w))
     title = md_escape(item.get("title"))
-    at = f"{place}: {title}" if place else title
+    at = f"{place}{' / ' if item.get('kind') == 'project' else ': '}{title}" if place else title
     who = item.get("persona")
     owner = f" (for {md_escape(who)})" if who and not _same_persona(who, report.persona) else ""
     priority = f", P{item['priority']}" if isinstance(item.get("priority"), int) else ""
