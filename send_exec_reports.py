@@ -4307,7 +4307,7 @@ def item_changes(now: list[dict[str, Any]], before: list[dict[str, Any]] | None)
 CHANGE_RANK = {"new_shortfalls": 0, "new_findings": 0, "newly_overdue": 2, "cash_fell": 4, "status_changes": 5,
                "kpis_missed": 6, "newly_stale": 8, "gone_actions": 9, "gone_shortfalls": 10, "gone_findings": 10,
                "actions_done": 11, "kpis_met": 12, "cash_rose": 13}
-CHANGE_LEVEL_SHIFT = {"critical": 0, "high": 1, "medium": 5, "low": 5}  # a new medium shortfall ranks after a KPI missed
+CHANGE_LEVEL_SHIFT = {"critical": 0, "high": 1, "medium": 5, "low": 5}  # a new medium one ranks after a KPI missed
 SECURITY_SHORTFALL = "Unfixed security finding: "  # the title of the shortfall an unfixed finding makes
 
 
@@ -5536,8 +5536,8 @@ def change_line(change: dict[str, Any], report: ReportTemplate) -> str:
     kind, item = change["kind"], change["item"]
     if kind == "cash":
         fell = item["change"] < 0
-        return (f"- Cash, {md_escape(item['entity'])}: {'fell' if fell else 'rose'} {format_money(abs(item['change']))} "
-                f"to {format_money(item['now'])}")
+        return (f"- Cash, {md_escape(item['entity'])}: {'fell' if fell else 'rose'} "
+                f"{format_money(abs(item['change']))} to {format_money(item['now'])}")
     # a unit report is about one business: its name on every line would only push the item right
     where = [] if report.entity and item.get("entity") == report.entity else [item.get("entity")]
     if item.get("project") and item.get("project") != item.get("title"):
@@ -5567,8 +5567,10 @@ def change_line(change: dict[str, Any], report: ReportTemplate) -> str:
     if kind in ("kpis_met", "kpis_missed"):
         value, target = _headline_value(item.get("value")), _headline_value(item.get("target"))
         sign = "≥ " if item.get("better") == "higher" else "≤ "
-        shown = (f" {md_escape(format_unit(value, item.get('unit'), target))} against {sign}"
-                 f"{md_escape(format_unit(target, item.get('unit')))}") if value is not None and target is not None else ""
+        shown = ""
+        if value is not None and target is not None:
+            shown = (f" {md_escape(format_unit(value, item.get('unit'), target))} against {sign}"
+                     f"{md_escape(format_unit(target, item.get('unit')))}")
         return f"- KPI {'now meets' if kind == 'kpis_met' else 'now misses'} its target: {at}{shown}"
     if kind == "newly_stale":
         return f"- Handoff now stale: {at} (updated {md_escape(item.get('updated'))})"

@@ -300,7 +300,10 @@ def test_a_dry_run_reads_the_archive_and_writes_nothing(tmp_path: Path, capsys: 
     env = write_env(tmp_path, "http://127.0.0.1:9")
     assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,cfo"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "No earlier week" not in text
+    assert "No earlier week" not in text and "No earlier report" not in text
+    # a schema-1 week kept no items: what changed since is not known, said once in each report
+    assert text.count("What changed since 2026-W46 is not known: that week's report kept only its figures "
+                      "(an earlier version of this tool), not its items.") == 2
     assert "Cash on hand: $70,500 (+$200 vs 2026-W46) (sum of the cash figures given)" in text
     assert "Revenue: $41,258/month (+$600 vs 2026-W46); expenses: $36,867/month (+$" in text
     assert "- Cash: $70,500 (+$200 vs 2026-W46) ······▁█" in text  # the CFO's list: change, then the sparkline
