@@ -5531,6 +5531,22 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
 CHANGES_SHOWN = 10  # lines of "What changed" before the rest is cut (scaled as a report's other lists)
 
 
+# The words of each kind of change ("Cash" is worded apart: fell or rose, by how much, to what).
+CHANGE_WORDS = {
+    "new_shortfalls": "New shortfall, {level}: {at}{owner}",
+    "gone_shortfalls": "Shortfall gone: {at}",
+    "new_findings": "New security finding, {level}: {at}",
+    "gone_findings": "Security finding fixed or removed: {at}",
+    "actions_done": "Done{priority}: {at}{owner}",
+    "newly_overdue": "Newly overdue, {late} late{priority}: {at}{owner}",
+    "gone_actions": "Action removed from the handoffs, not done{priority}: {at}{owner}",
+    "status_changes": "Status: {at}: {status} (was {was})",
+    "kpis_met": "KPI now meets its target: {at}{shown}",
+    "kpis_missed": "KPI now misses its target: {at}{shown}",
+    "newly_stale": "Handoff now stale: {at} (updated {updated})",
+}
+
+
 def change_line(change: dict[str, Any], report: ReportTemplate) -> str:
     """One line of "What changed", as Markdown: what changed, where, and how much."""
     kind, item = change["kind"], change["item"]
@@ -5548,33 +5564,18 @@ def change_line(change: dict[str, Any], report: ReportTemplate) -> str:
     who = item.get("persona")
     owner = f" (for {md_escape(who)})" if who and not _same_persona(who, report.persona) else ""
     priority = f", P{item['priority']}" if isinstance(item.get("priority"), int) else ""
-    if kind == "new_shortfalls":
-        return f"- New shortfall, {md_escape(item.get('urgency'))}: {at}{owner}"
-    if kind == "gone_shortfalls":
-        return f"- Shortfall gone: {at}"
-    if kind == "new_findings":
-        return f"- New security finding, {md_escape(item.get('severity'))}: {at}"
-    if kind == "gone_findings":
-        return f"- Security finding fixed or removed: {at}"
-    if kind == "actions_done":
-        return f"- Done{priority}: {at}{owner}"
-    if kind == "newly_overdue":
-        return f"- Newly overdue, {format_days(item['days_late'])} late{priority}: {at}{owner}"
-    if kind == "gone_actions":
-        return f"- Action removed from the handoffs, not done{priority}: {at}{owner}"
-    if kind == "status_changes":
-        return f"- Status: {at}: {md_escape(item.get('status'))} (was {md_escape(change['was'])})"
+    shown = ""
     if kind in ("kpis_met", "kpis_missed"):
         value, target = _headline_value(item.get("value")), _headline_value(item.get("target"))
         sign = "≥ " if item.get("better") == "higher" else "≤ "
-        shown = ""
         if value is not None and target is not None:
             shown = (f" {md_escape(format_unit(value, item.get('unit'), target))} against {sign}"
                      f"{md_escape(format_unit(target, item.get('unit')))}")
-        return f"- KPI {'now meets' if kind == 'kpis_met' else 'now misses'} its target: {at}{shown}"
-    if kind == "newly_stale":
-        return f"- Handoff now stale: {at} (updated {md_escape(item.get('updated'))})"
-    raise ValueError(f"no wording for a change of kind {kind}")
+    late = format_days(item["days_late"]) if kind == "newly_overdue" else ""
+    return "- " + CHANGE_WORDS[kind].format(
+        at=at, owner=owner, priority=priority, shown=shown, late=late,
+        level=md_escape(item.get("urgency") or item.get("severity")), status=md_escape(item.get("status")),
+        was=md_escape(change.get("was")), updated=md_escape(item.get("updated")))
 
 
 def what_changed_markdown(history: dict[str, Any], report: ReportTemplate, cut: Callable[[Iterable[Any], int], Cut],
