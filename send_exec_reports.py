@@ -4400,9 +4400,9 @@ def inventory_unchanged_since(history: dict[str, Any], inventory: str, entity: s
 
     since = history.get("inventory_since", {})
     now = ids(history.get("items", []))
-    if now != ids(before) or any(since.get(k) is None for k in now):
-        return None
-    return max((since[k] for k in now), default=previous)
+    if not now or now != ids(before) or any(since.get(k) is None for k in now):
+        return None  # none recorded: the section is empty (and named so), never "0 components, unchanged"
+    return max(since[k] for k in now)
 
 
 def change_text(history: dict[str, Any], scope: str, name: str, earning: bool = False) -> str:
