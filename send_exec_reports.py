@@ -4312,16 +4312,32 @@ def stale_counts(metrics: dict[str, Any]) -> dict[str, dict[str, dt.date]]:
 
 
 def report_history(period: str, report_id: str | None, now: dict[str, dict[str, Decimal]],
-                   records: dict[str, PeriodRecord], stale: dict[str, dict[str, dt.date]]) -> dict[str, Any]:
+                   records: dict[str, PeriodRecord], stale: dict[str, dict[str, dt.date]],
+                   items: list[dict[str, Any]] | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
     """One report's history: changes and sparklines against what that report showed in earlier periods.
 
     `previous_items` are the items of its last sent period (see report_items), None when that
     period's metrics.json kept none (schema 1: "not kept that week") or there is no such period.
+    With this run's `items`: `changes`, what changed since (item_changes), and when each standing
+    inventory last changed; with its `as_of`: `first_of_month`, whether the last send was in
+    another month (its as-of date's, or its week's Monday when not kept).
     """
     history = history_figures(period, now, figures_shown(records, report_id))
-    run = records[history["previous"]].run_of(report_id) if history["previous"] else None
-    items = run.get("items") if run is not None else None
-    return {**history, "now": now, "stale": stale, "previous_items": items if isinstance(items, list) else None}
+    previous = history["previous"]
+    run = records[previous].run_of(report_id) if previous else None
+    before = run.get("items") if run is not None else None
+    before = before if isinstance(before, list) else None
+    out = {**history, "now": now, "stale": stale, "previous_items": before}
+    if items is not None:
+        out.update(items=items, changes=item_changes(items, before) if previous else None,
+                   inventory_since=inventory_since(period, report_id, items, records))
+    if as_of is not None and run is not None:
+        try:
+            last = dt.date.fromisoformat(str(run.get("as_of")))
+        except ValueError:  # not kept, or hand-edited: the week's Monday says which month it was
+            last = period_start(previous)
+        out["first_of_month"] = last is None or (last.year, last.month) != (as_of.year, as_of.month)
+    return out
 
 
 def _item_text(value: Any) -> str | None:
@@ -4331,11 +4347,37 @@ def _item_text(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
+# The standing inventories: lists that stay the same most weeks, shown whole only when
+# they changed or a new month begins (each entity's rows are kept as a fingerprint).
+INVENTORIES = ("stack", "assets", "rent roll")
+INVENTORY_AGES = ("days_since_deploy",)  # what changes every day by itself: not part of the fingerprint
+
+
+def inventory_rows(metrics: dict[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Each standing inventory's rows by entity: the stack, the assets and the rent roll."""
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in INVENTORIES}
+    for inventory, rows in (("stack", metrics["stack"]), ("assets", metrics["assets"])):
+        for row in rows:
+            out[inventory].setdefault(row["entity"], []).append(row)
+    for name, e in metrics["entities"].items():
+        if e.get("rental"):
+            out["rent roll"][name] = e["rental"]["units"]
+    return out
+
+
+def _fingerprint(rows: list[dict[str, Any]]) -> str:
+    """A short digest of rows as given (order and ages aside): the same rows give the same digest."""
+    kept = sorted(json.dumps({k: v for k, v in row.items() if k not in INVENTORY_AGES}, sort_keys=True, default=str)
+                  for row in rows)
+    return hashlib.sha256("\n".join(kept).encode()).hexdigest()[:16]
+
+
 def report_items(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """The items of a run that next week's reports compare with, each with an id that stays the same.
 
     Every shortfall, unfixed security finding, action (done, overdue, days late), project
-    (status, stale or not), KPI (value, target, met or not) and each entity's cash. Values
+    (status, stale or not), KPI (value, target, met or not), each entity's cash and the
+    fingerprint of each entity's standing inventories (stack, assets, rent roll). Values
     are JSON (text, numbers, booleans), the same whether made now or read back.
     """
     items: list[dict[str, Any]] = []
@@ -4359,9 +4401,13 @@ def report_items(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     for k in metrics["kpis"]:
         met = {"on target": True, "gap": False}.get(k["state"])  # None: no value or no target
         add("kpi", k["entity"], k.get("project"), k["name"], k["name"], value=_item_text(k.get("value")),
-            target=_item_text(k.get("target")), better=k["better"], state=k["state"], met=met)
+            target=_item_text(k.get("target")), better=k["better"], state=k["state"], met=met,
+            unit=k.get("unit"), persona=k.get("persona"))
     for name, e in metrics["entities"].items():
         add("cash", name, None, "cash", "", cash=None if isinstance(e["cash"], str) else _item_text(e["cash"]))
+    for inventory, by_entity in inventory_rows(metrics).items():
+        for name, rows in by_entity.items():
+            add("inventory", name, None, inventory, "", fingerprint=_fingerprint(rows))
     # the same title twice in one project (two actions both "Call the bank") is two items
     seen: dict[str, int] = {}
     for item in items:
@@ -4417,6 +4463,110 @@ def item_changes(now: list[dict[str, Any]], before: list[dict[str, Any]] | None)
                 out["cash"].append({"entity": item["entity"], "was": before_cash, "now": cash,
                                     "change": cash - before_cash})
     return out
+
+
+# What changed, as a report shows it: each change ranked, most serious first. Bad news
+# first (a new critical shortfall, an action newly overdue, a cash fall, ...), then good
+# news (what was closed, done or recovered). Lower ranks first.
+CHANGE_RANK = {"new_shortfalls": 0, "new_findings": 0, "newly_overdue": 2, "cash_fell": 4, "status_changes": 5,
+               "kpis_missed": 6, "newly_stale": 8, "gone_actions": 9, "gone_shortfalls": 10, "gone_findings": 10,
+               "actions_done": 11, "kpis_met": 12, "cash_rose": 13}
+CHANGE_LEVEL_SHIFT = {"critical": 0, "high": 1, "medium": 5, "low": 5}  # a new medium one ranks after a KPI missed
+SECURITY_SHORTFALL = "Unfixed security finding: "  # the title of the shortfall an unfixed finding makes
+
+
+def _change_reaches(item: dict[str, Any], kind: str, persona: str, entity: str | None) -> bool:
+    """Whether a change reaches this reader, routed as the report's own lists are: the CEO sees every
+    change; a unit report its entity's; another reader what names its persona, the CTO security
+    findings and the CFO each entity's cash too."""
+    if _same_persona("CEO", persona):
+        return True
+    if entity is not None and item.get("entity") == entity:
+        return True
+    if kind in ("new_findings", "gone_findings"):
+        return _same_persona("CTO", persona)
+    if kind == "cash":
+        return _same_persona("CFO", persona)
+    return _same_persona(item.get("persona"), persona)
+
+
+def report_changes(changes: dict[str, Any], persona: str, entity: str | None = None) -> list[dict[str, Any]]:
+    """The changes one report shows (item_changes' lists routed to its reader), most serious first.
+
+    Each is {"kind", "item", "rank"} (a status change also "was"; a cash change is its own
+    item: entity, was, now, change). The shortfall an unfixed finding makes is not shown
+    beside its finding: a problem is one line.
+    """
+    findings = {(f.get("entity"), f.get("project"), SECURITY_SHORTFALL + str(f.get("title")))
+                for key in ("new_findings", "gone_findings") for f in changes.get(key, [])}
+    out = []
+    for kind in ITEM_CHANGES:
+        for entry in changes.get(kind, []):
+            item = entry.get("item", entry) if kind == "status_changes" else entry
+            if not _change_reaches(item, kind, persona, entity):
+                continue
+            if kind in ("new_shortfalls", "gone_shortfalls") and (
+                    item.get("entity"), item.get("project"), item.get("title")) in findings:
+                continue
+            name = ("cash_fell" if entry["change"] < 0 else "cash_rose") if kind == "cash" else kind
+            level = item.get("urgency") or item.get("severity")
+            rank = CHANGE_RANK[name] + (CHANGE_LEVEL_SHIFT.get(level, 0) if name.startswith("new_") else 0)
+            if kind == "cash":
+                within: tuple[Any, ...] = (entry["change"] if entry["change"] < 0 else -entry["change"],)
+            elif kind == "newly_overdue":
+                within = (item.get("priority") if isinstance(item.get("priority"), int) else 99, -item["days_late"])
+            elif level in URGENCIES:
+                within = (URGENCIES.index(level),)
+            else:
+                within = ()
+            out.append({"kind": kind, "item": item, "was": entry.get("was"),
+                        "rank": (rank, *within, str(item.get("entity", "")).casefold(),
+                                 str(item.get("title", "")).casefold())})
+    out.sort(key=lambda c: c["rank"])
+    return out
+
+
+def inventory_since(period: str, report_id: str | None, items: list[dict[str, Any]],
+                    records: dict[str, PeriodRecord]) -> dict[str, str | None]:
+    """For each standing inventory item of this run, the earliest period since which the report showed
+    it the same, going back over the periods it was sent in; None when its last send showed it otherwise
+    (or kept no fingerprint of it)."""
+    kept = []  # the fingerprints of each earlier period this report was sent in, newest first
+    for p in sorted(records, reverse=True):
+        run = records[p].run_of(report_id) if p < period else None
+        if run is not None:
+            earlier = run.get("items") if isinstance(run.get("items"), list) else []
+            kept.append((p, {i.get("id"): i.get("fingerprint") for i in earlier if isinstance(i, dict)}))
+    out: dict[str, str | None] = {}
+    for item in items:
+        if item["kind"] != "inventory":
+            continue
+        since = None
+        for p, prints in kept:
+            if prints.get(item["id"]) != item["fingerprint"]:
+                break
+            since = p
+        out[item["id"]] = since
+    return out
+
+
+def inventory_unchanged_since(history: dict[str, Any], inventory: str, entity: str | None = None) -> str | None:
+    """The period since which a report has shown this standing inventory unchanged (an entity's, or
+    every entity's), when it need not be shown whole again; None when it must be: the report's first,
+    the first of a new month, its last report kept no items, or it changed since."""
+    previous, before = history.get("previous"), history.get("previous_items")
+    if previous is None or before is None or history.get("first_of_month", True):
+        return None
+
+    def ids(items: list[dict[str, Any]]) -> set[str]:
+        return {i["id"] for i in items if isinstance(i, dict) and i.get("kind") == "inventory"
+                and i.get("title") == inventory and (entity is None or i.get("entity") == entity)}
+
+    since = history.get("inventory_since", {})
+    now = ids(history.get("items", []))
+    if not now or now != ids(before) or any(since.get(k) is None for k in now):
+        return None  # none recorded: the section is empty (and named so), never "0 components, unchanged"
+    return max(since[k] for k in now)
 
 
 def change_text(history: dict[str, Any], scope: str, name: str, earning: bool = False) -> str:
@@ -5020,6 +5170,43 @@ class _Environment(jinja2.sandbox.ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+class QuietSections:
+    """The templates' `section` and `inventory`, for one rendering: a section with nothing in it is no
+    heading with "none." under it, but a name in one line at the end; a standing inventory shown
+    the same as last time is one line.
+
+    `{% call section("Stale handoffs", rows, "stale handoffs") %}...{% endcall %}` writes the
+    heading (level 2; level 0: a lead-in line) and the body when `rows` is not empty, and
+    otherwise records the name (none: a parent section whose parts name themselves).
+    `{% call inventory("stack", "Stack: 14 components, $1,138/month") %}...{% endcall %}` writes the
+    body when the report must show the inventory whole, else the summary and since when.
+    """
+
+    def __init__(self, history: dict[str, Any], entity: str | None) -> None:
+        self.history, self.entity, self.empty = history, entity, []
+
+    def section(self, heading: str, rows: Any, empty: str | None = None, level: int = 2, *,
+                caller: Callable[[], str]) -> str:
+        """The section's heading and body, or nothing (its name recorded) when it has no rows."""
+        if not rows:
+            if empty:
+                self.empty.append(empty)
+            return ""
+        title = md_escape(heading)
+        if level:
+            return f"{'#' * level} {title}\n\n{caller()}"
+        return f"{title}\n\n{caller()}" if title else caller()
+
+    def inventory(self, name: str, summary: str, *, caller: Callable[[], str]) -> str:
+        """A standing inventory: whole, or one line saying since when it is unchanged."""
+        since = inventory_unchanged_since(self.history, name, self.entity)
+        return caller() if since is None else f"{md_escape(summary)}, unchanged since {since}.\n\n"
+
+    def line(self) -> str:
+        """The closing line naming the empty sections; '' when none was."""
+        return f"\n\nNothing this week in: {md_escape(', '.join(self.empty))}.\n" if self.empty else ""
+
+
 def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     """The template environment: strict, escaping handoff text for Markdown.
 
@@ -5062,6 +5249,9 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
                        change_text=change_text, rounding_note=rounding_note, range=_bounded_range)
     del env.globals["lipsum"]  # placeholder text, up to any length asked: no use in a report
+    # a template rendered by itself (no report around it): sections and inventories whole, nothing named
+    quiet = QuietSections({}, None)
+    env.globals.update(section=quiet.section, inventory=quiet.inventory)
     return env
 
 
@@ -5576,6 +5766,76 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
     return "\n".join([*lines, "", ""])
 
 
+CHANGES_SHOWN = 10  # lines of "What changed" before the rest is cut (scaled as a report's other lists)
+
+
+# The words of each kind of change ("Cash" is worded apart: fell or rose, by how much, to what).
+CHANGE_WORDS = {
+    "new_shortfalls": "New shortfall, {level}: {at}{owner}",
+    "gone_shortfalls": "Shortfall gone: {at}",
+    "new_findings": "New security finding, {level}: {at}",
+    "gone_findings": "Security finding fixed or removed: {at}",
+    "actions_done": "Done{priority}: {at}{owner}",
+    "newly_overdue": "Newly overdue, {late} late{priority}: {at}{owner}",
+    "gone_actions": "Action removed from the handoffs, not done{priority}: {at}{owner}",
+    "status_changes": "Status: {at}: {status} (was {was})",
+    "kpis_met": "KPI now meets its target: {at}{shown}",
+    "kpis_missed": "KPI now misses its target: {at}{shown}",
+    "newly_stale": "Handoff now stale: {at} (updated {updated})",
+}
+
+
+def change_line(change: dict[str, Any], report: ReportTemplate) -> str:
+    """One line of "What changed", as Markdown: what changed, where, and how much."""
+    kind, item = change["kind"], change["item"]
+    if kind == "cash":
+        fell = item["change"] < 0
+        return (f"- Cash, {md_escape(item['entity'])}: {'fell' if fell else 'rose'} "
+                f"{format_money(abs(item['change']))} to {format_money(item['now'])}")
+    # a unit report is about one business: its name on every line would only push the item right
+    where = [] if report.entity and item.get("entity") == report.entity else [item.get("entity")]
+    if item.get("project") and item.get("project") != item.get("title"):
+        where.append(item["project"])
+    place = md_escape(" / ".join(str(w) for w in where if w))
+    title = md_escape(item.get("title"))
+    at = f"{place}{' / ' if item.get('kind') == 'project' else ': '}{title}" if place else title
+    who = item.get("persona")
+    owner = f" (for {md_escape(who)})" if who and not _same_persona(who, report.persona) else ""
+    priority = f", P{item['priority']}" if isinstance(item.get("priority"), int) else ""
+    shown = ""
+    if kind in ("kpis_met", "kpis_missed"):
+        value, target = _headline_value(item.get("value")), _headline_value(item.get("target"))
+        sign = "≥ " if item.get("better") == "higher" else "≤ "
+        if value is not None and target is not None:
+            shown = (f" {md_escape(format_unit(value, item.get('unit'), target))} against {sign}"
+                     f"{md_escape(format_unit(target, item.get('unit')))}")
+    late = format_days(item["days_late"]) if kind == "newly_overdue" else ""
+    return "- " + CHANGE_WORDS[kind].format(
+        at=at, owner=owner, priority=priority, shown=shown, late=late,
+        level=md_escape(item.get("urgency") or item.get("severity")), status=md_escape(item.get("status")),
+        was=md_escape(change.get("was")), updated=md_escape(item.get("updated")))
+
+
+def what_changed_markdown(history: dict[str, Any], report: ReportTemplate, cut: Callable[[Iterable[Any], int], Cut],
+                          more: Callable[[Any], str]) -> str:
+    """The "What changed since <period>" section: the reader's changes since its last report, most
+    serious first; one line when nothing changed, when there is no earlier report, or when the
+    earlier report's items were not kept."""
+    previous, changes = history.get("previous"), history.get("changes")
+    if previous is None:
+        return "No earlier report to compare with.\n\n"
+    if changes is None or not changes["kept"]:
+        return (f"What changed since {previous} is not known: that week's report kept only its figures "
+                "(an earlier version of this tool), not its items.\n\n")
+    rows = cut(report_changes(changes, report.persona, report.entity), CHANGES_SHOWN)
+    if not rows:
+        return f"Nothing changed since {previous}.\n\n"
+    lines = [f"## What changed since {previous}", "", *(change_line(c, report) for c in rows)]
+    if rows.more:
+        lines += ["", more(rows)]
+    return "\n".join([*lines, "", ""])
+
+
 ENTITIES_NAMED = 20  # entity names listed in the error about a unit report's entity; the rest are counted
 
 
@@ -5647,20 +5907,29 @@ def render_report(
         if errors := unit_entity_errors([report], metrics):
             raise InputErrors(errors)
         context["e"] = metrics["entities"][report.entity]
-    first = "No earlier week in the archive to compare with.\n\n" if history["previous"] is None else ""
-    header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n{first}"
+    header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n"
               f"{needs_you_markdown(needs, report)}")
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
 
+    def pieces(scale: float | None, whole: bool) -> Generator[str, None, None]:
+        """The Markdown with its lists cut at `scale` (None: every list whole), whole or in the pieces
+        Jinja2 yields (so that rendering can stop once it is known long)."""
+        cut, quiet = _cutter(scale), QuietSections(history, report.entity)
+        body = {**context, "cut": cut, "section": quiet.section, "inventory": quiet.inventory}
+        yield header + what_changed_markdown(history, report, cut, context["more"])
+        if whole:
+            yield env.get_template(report.id).render(body)
+        else:
+            yield from env.get_template(report.id).generate(body)
+        yield quiet.line() + footer
+
     def markdown_at(scale: float | None) -> str:
         """The report's Markdown with its lists cut at `scale` (None: every list whole)."""
-        return header + env.get_template(report.id).render({**context, "cut": _cutter(scale)}) + footer
+        return "".join(pieces(scale, True))
 
     def uncut_pieces() -> Generator[str, None, None]:
         """The uncut Markdown in the pieces Jinja2 yields, so that rendering can stop once it is known long."""
-        yield header
-        yield from env.get_template(report.id).generate({**context, "cut": _cutter(None)})
-        yield footer
+        return pieces(None, False)
 
     def uncut_markdown() -> str:
         """The uncut Markdown rendered again when read (a dry run left it unfinished), a mistake as one line."""
@@ -8176,8 +8445,9 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
     # each report compares with what it showed in its last sent period
     records = earlier_records(archive, metrics["period"], [r.id for r in selected]) if archive is not None else {}
-    headline, stale = headline_figures(metrics), stale_counts(metrics)
-    metrics["report_history"] = {r.id: report_history(metrics["period"], r.id, headline, records, stale)
+    headline, stale, items = headline_figures(metrics), stale_counts(metrics), report_items(metrics)
+    metrics["report_history"] = {r.id: report_history(metrics["period"], r.id, headline, records, stale, items,
+                                                      metrics["as_of"])
                                  for r in selected}
     problems: list[str] = []  # after the send: what failed (the reports went out), one line each
     loud: list[str] = []  # delivery news said once: a bounce, a complaint, a rejection
@@ -8234,7 +8504,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
 
     try:  # only checked types reach the figures, but a send must not start on a doubt
         # the run's figures, not what a report is given about other weeks (history, last week's delivery)
-        figures = {**{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}, "items": report_items(metrics)}
+        figures = {**{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}, "items": items}
         metrics_json = json.dumps(figures, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None

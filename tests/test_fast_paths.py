@@ -253,13 +253,16 @@ def eager_render(report: ser.ReportTemplate, metrics: dict[str, Any], env: Any) 
                "more": lambda rows: ser.more_line(rows, where=f"in the attached {report.id}-full.txt")}
     if report.entity:
         context["e"] = metrics["entities"][report.entity]
-    first = "No earlier week in the archive to compare with.\n\n" if history["previous"] is None else ""
-    header = (f"# {ser.md_escape(report.title)}\n\nPeriod: {ser.md_escape(ser.period_line(metrics))}\n\n{first}"
+    header = (f"# {ser.md_escape(report.title)}\n\nPeriod: {ser.md_escape(ser.period_line(metrics))}\n\n"
               f"{ser.needs_you_markdown(needs, report)}")
     footer = f"\n\n---\n\n{ser.md_escape(ser.sources_line(metrics, report))}\n"
 
     def text(scale: float | None) -> tuple[str, str]:
-        md = header + env.get_template(report.id).render({**context, "cut": ser._cutter(scale)}) + footer
+        cut, quiet = ser._cutter(scale), ser.QuietSections(history, report.entity)
+        changes = ser.what_changed_markdown(history, report, cut, context["more"])
+        body = env.get_template(report.id).render({**context, "cut": cut, "section": quiet.section,
+                                                   "inventory": quiet.inventory})
+        md = header + changes + body + quiet.line() + footer
         return md, ser.text_from_markdown(md)
 
     sent_md, full = text(None)

@@ -194,7 +194,7 @@ def test_a_runs_items_have_ids_that_fold_case_and_spaces_and_json_values(tmp_pat
     items = items_of(tmp_path, LAST_WEEK, "2026-11-22")
     kinds = [i["kind"] for i in items]
     assert kinds.count("shortfall") == 3  # two declared, and the unfixed high finding
-    assert {i["kind"] for i in items} == {"shortfall", "finding", "action", "project", "kpi", "cash"}
+    assert {i["kind"] for i in items} == {"shortfall", "finding", "action", "project", "kpi", "cash"}  # no inventory
     retyped = items_of(tmp_path / "retyped", LAST_WEEK.replace("Book the audit", "book  THE audit")
                        .replace("entity: Acme", "entity: ACME"), "2026-11-22")
     assert [i["id"] for i in retyped] == [i["id"] for i in items]
@@ -300,7 +300,10 @@ def test_a_dry_run_reads_the_archive_and_writes_nothing(tmp_path: Path, capsys: 
     env = write_env(tmp_path, "http://127.0.0.1:9")
     assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,cfo"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "No earlier week" not in text
+    assert "No earlier week" not in text and "No earlier report" not in text
+    # a schema-1 week kept no items: what changed since is not known, said once in each report
+    assert text.count("What changed since 2026-W46 is not known: that week's report kept only its figures "
+                      "(an earlier version of this tool), not its items.") == 2
     assert "Cash on hand: $70,500 (+$200 vs 2026-W46) (sum of the cash figures given)" in text
     assert "Revenue: $41,258/month (+$600 vs 2026-W46); expenses: $36,867/month (+$" in text
     assert "- Cash: $70,500 (+$200 vs 2026-W46) ······▁█" in text  # the CFO's list: change, then the sparkline
@@ -343,7 +346,8 @@ def test_a_count_from_an_export_not_refreshed_is_named_and_not_compared(
     assert ser.main(["--env-file", str(env), "--dry-run", "--as-of", "2026-11-22", "--only", "ceo,yacht,cfo"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     stale = "(export of 2026-11-07: not refreshed this week, so not compared)"
-    assert f"Live numbers (DynamoDB): events 6,099 {stale}, users 257 (unchanged this week)" in out
+    # the CEO's, each table by itself (the earlier week has no figures for this business's users)
+    assert f"- Expert Yacht Delivery: events {stale} - JADA: events (-66 this week)" in out
     assert f"Live numbers: events 646 {stale}, users 74, checklist done" in out  # the yacht report
     assert "eyd-checklist, eyd-users (exported 2026-11-21 09:00 UTC); eyd-events (export of 2026-11-07: not refreshed this week); as of" in out
     assert "unchanged this week), users 257" not in out
@@ -386,11 +390,11 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
 
     # the rest of the portfolio holds $63,100 of cash; JADA's changes week to week
     w45 = week("2026-11-08", 6900)
-    assert "No earlier week in the archive to compare with." in w45
+    assert "No earlier report to compare with." in w45
     assert "Cash on hand: $70,000 (sum" in w45 and "Last 8 weeks" not in w45
     w46 = week("2026-11-15", 7200)
     assert "Cash on hand: $70,300 (+$300 vs 2026-W45) (sum" in w46
-    assert "Live numbers (DynamoDB): events 6,099 (unchanged this week), users 257 (unchanged this week)" in w46
+    assert "- QueenofSanDiego: events (unchanged this week), users (unchanged this week)" in w46  # each table apart
     w47 = week("2026-11-22", 7000)
     assert "No earlier week" not in w47
     assert "Cash on hand: $70,100 (-$200 vs 2026-W46) (sum" in w47
@@ -568,3 +572,145 @@ def test_an_absurd_earlier_figure_is_left_out_not_printed_or_a_traceback(
     assert len(text) < 20_000  # was a 1.3 MB "Cash on hand" line for 1e999999; Overflow for 1E+1000000
     assert "Cash on hand: $70,500 (sum of the cash figures given)" in text  # no change against junk
     assert "Revenue: $41,258/month (+$600 vs 2026-W46)" in text  # the other figures still compare
+
+
+# What changed since the last report, over a sequence of real weekly sends.
+
+# The sample as it stood before 2026-W47 (each edit made on the sample's text): in W47 a
+# shortfall appears (JADA's winter bookings) and one goes (the dock lease), a security
+# finding appears (the Stripe key), an invoice action is done, the whale-watching action
+# falls overdue, Expert Yacht Delivery's operations go from at-risk to active, JADA's
+# charters per month fall below target, JADA's cash falls $900 while QuickDumpNow's rises
+# $4,400 (the portfolio's: +$3,500), and a dinghy is revalued (the asset inventory changes).
+BEFORE_W47 = {
+    "jada/charter-operations.md": [
+        ("\ncash: 7400\n", "\ncash: 8300\n"),
+        ("  - {title: Winter bookings below break-even, urgency: high, persona: CFO}\n",
+         "  - {title: Dock lease unsigned, urgency: critical, persona: CEO}\n"),
+        ("persona: Accounting Officer, done: true}", "persona: Accounting Officer, done: false}"),
+        ("{title: Publish winter whale-watching packages, due: 2026-11-15,",
+         "{title: Publish winter whale-watching packages, due: 2026-11-17,"),
+        ("{name: Charters per month, value: 9, target: 12}", "{name: Charters per month, value: 12, target: 12}"),
+        ("{name: Dinghy and 9.9 hp outboard, type: equipment, value: 4200}",
+         "{name: Dinghy and 9.9 hp outboard, type: equipment, value: 4000}"),
+    ],
+    "quickdumpnow/operations.md": [("\ncash: 18500\n", "\ncash: 14100\n")],
+    "expert-yacht-delivery/booking-site.md": [
+        ("  - {severity: high, finding: Stripe key hardcoded in checkout.js, fixed: false}\n", "")],
+    "expert-yacht-delivery/operations.md": [("\nstatus: active\n", "\nstatus: at-risk\n")],
+}
+# every week: the haul-out handoff was updated 2026-10-20, so it turns stale (over 30 days) in W47
+EVERY_WEEK = {"jada/haul-out.md": [("\nupdated: 2026-10-09\n", "\nupdated: 2026-10-20\n")]}
+
+
+def sample_as(folder: Path, *edits: dict[str, list[tuple[str, str]]]) -> None:
+    """The sample portfolio in `folder` with each edit (file: [(old, new)]) made on its text."""
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(EXAMPLES / "handoffs", folder)
+    for edit in edits:
+        for name, pairs in edit.items():
+            path = folder / name
+            text = path.read_text(encoding="utf-8")
+            for old, new in pairs:
+                assert text.count(old) == 1, (name, old)
+                text = text.replace(old, new)
+            path.write_text(text, encoding="utf-8")
+
+
+def section_items(text: str, heading: str) -> list[str]:
+    """The list items of a report's section, each on one line (its wrapped lines joined)."""
+    lines = text.split(f"\n{heading}\n", 1)[1].split("\n")[2:]
+    items: list[str] = []
+    for line in lines:
+        if line.startswith("  - "):
+            items.append(line[4:])
+        elif line.startswith("    ") and items:
+            items[-1] += " " + line.strip()
+        elif line.strip() or items:
+            break
+    return items
+
+
+def test_what_changed_shows_each_change_once_in_the_reports_of_its_readers(
+        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+    """Four weekly sends: the first says there is nothing to compare with; W47 names every kind of change
+    once, each in the reports of its readers (the CEO all, ranked); the standing inventories are one line
+    while unchanged in a month, whole when changed and in the first report of December."""
+    handoffs, env, archive = sending_setup(tmp_path, moto, ses_proxy.url, "folder")
+    ids = ("ceo", "cto", "cfo", "cmo", "accounting", "rental", "yacht", "agency")
+
+    inventories = ("ceo", "cto", "rental")  # the reports with a standing inventory
+
+    def week(as_of: str, *edits: dict[str, list[tuple[str, str]]], only: tuple[str, ...] = ids) -> dict[str, str]:
+        sample_as(handoffs, EVERY_WEEK, *edits)
+        assert ser.main(["--env-file", str(env), "--as-of", as_of, "--only", ",".join(only)]) == 0
+        capsys.readouterr()
+        period = ser.iso_period(ser.dt.date.fromisoformat(as_of))
+        return {r: archive.read(f"{period}/{r}.txt")[0].decode() for r in only}
+
+    w45 = week("2026-11-08", BEFORE_W47, only=inventories)
+    assert "\nStack by entity\n" in w45["cto"] and "Stack: 24 components" not in w45["cto"]
+    w46 = week("2026-11-15", BEFORE_W47)
+    for r in ids:  # each report's first: said once, and no section of changes
+        first = (w46 if r not in inventories else w45)[r]
+        assert first.count("No earlier report to compare with.") == 1 and "What changed" not in first, r
+        assert ("No earlier report" in w46[r]) == (r not in inventories) and "No earlier week" not in w46[r]
+    # the inventories are as the W45 reports showed them, in the same month: one line each
+    assert "\nStack: 24 components, $1,138/month, unchanged since 2026-W45.\n" in w46["cto"]
+    assert "Stack by entity" not in w46["cto"] and "FareHarbor" not in w46["cto"]
+    assert ("\nAssets: 17 in 6 businesses, valued at $1,416,800, unchanged since 2026-W45.\n"
+            in w46["ceo"])
+    assert "\nRent roll: 4 units, 3 let at $5,450/month, unchanged since 2026-W45.\n" in w46["rental"]
+
+    w47 = week("2026-11-22")
+    changes = {r: section_items(w47[r], "What changed since 2026-W46") if "What changed since 2026-W46\n" in w47[r]
+               else [] for r in ids}
+    ceo = changes["ceo"]
+    mine = [
+        "New security finding, high: Expert Yacht Delivery / Booking site: Stripe key hardcoded in checkout.js",
+        "New shortfall, high: JADA / Charter operations: Winter bookings below break-even (for CFO)",
+        "Newly overdue, 7 days late, P1: JADA / Charter operations: Publish winter whale-watching packages (for CMO)",
+        "Cash, JADA: fell $900 to $7,400",
+        "Status: Expert Yacht Delivery / Operations: active (was at-risk)",
+        "KPI now misses its target: JADA / Charter operations: Charters per month 9 against ≥ 12",
+        "Handoff now stale: JADA / Haul-out and bottom paint (updated 2026-10-20)",
+        "Shortfall gone: JADA / Charter operations: Dock lease unsigned",
+        "Done, P2: JADA / Charter operations: Send December deposit invoices (for Accounting Officer)",
+        "Cash, QuickDumpNow: rose $4,400 to $18,500",
+    ]
+    for line in mine:  # each once, most serious first
+        assert ceo.count(line) == 1, line
+    assert [line for line in ceo if line in mine] == mine
+    assert not any("Unfixed security finding" in line for line in ceo)  # the finding is one line, not two
+    # the portfolio's cash rose while JADA's fell
+    assert "Cash on hand: $70,500 (+$3,500 vs 2026-W46) (sum" in " ".join(w47["ceo"].split())
+
+    def has(report_id: str, line: str) -> bool:
+        return line in changes[report_id]
+
+    routes = {  # what names each change, and the reports besides the CEO's that show it
+        "Stripe key hardcoded": {"cto", "yacht"}, "Winter bookings below break-even": {"cfo"},
+        "Publish winter whale-watching packages": {"cmo"}, "Cash, JADA:": {"cfo"}, "Operations: active": {"yacht"},
+        "Charters per month": set(), "Haul-out and bottom paint": set(), "Dock lease unsigned": set(),
+        "Send December deposit invoices": {"accounting"}, "Cash, QuickDumpNow:": {"cfo"},
+    }
+    for what, readers in routes.items():
+        assert sum(what in line for line in ceo) == 1, what
+        for r in ids[1:]:
+            assert sum(what in line for line in changes[r]) == (r in readers), (r, what)
+    # in its own reader's report an item names no owner; a unit report names no business of its own
+    assert has("cfo", "New shortfall, high: JADA / Charter operations: Winter bookings below break-even")
+    assert has("accounting", "Done, P2: JADA / Charter operations: Send December deposit invoices")
+    assert has("yacht", "New security finding, high: Booking site: Stripe key hardcoded in checkout.js")
+    assert has("yacht", "Status: Operations: active (was at-risk)")
+    # a report with nothing of its own since then says so in one line (the rental's actions were late already)
+    for r in ids:
+        assert w47[r].count("Nothing changed since 2026-W46.") == (r in ("rental", "agency")), r
+    # the stack is the same as in W45: one line; the assets changed (a dinghy revalued): whole
+    assert "\nStack: 24 components, $1,138/month, unchanged since 2026-W45.\n" in w47["cto"]
+    assert "Assets: 17 in 6 businesses" not in w47["ceo"] and "\nAssets by entity\n" in w47["ceo"]
+
+    w49 = week("2026-12-06", only=inventories)  # the first report of December: every inventory whole
+    assert "Stack: 24 components" not in w49["cto"] and "FareHarbor" in w49["cto"]
+    assert "Assets: 17 in" not in w49["ceo"] and "Rent roll: 4 units" not in w49["rental"]
+    assert "What changed since 2026-W47" in w49["ceo"]

@@ -289,3 +289,32 @@ def test_the_uncut_text_of_a_dry_run_render_names_a_late_mistake_in_one_line(
     assert "\n99 | 0\n" in rendered.text and rendered.uncut_markdown is not None
     with pytest.raises(ser.ConfigError, match=r"x\.md:8: template error \(ZeroDivisionError: integer division"):
         _ = rendered.full_text  # reading it renders the uncut lists
+
+
+def test_empty_sections_are_named_in_one_line_at_the_end_of_every_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A section with nothing in it is no heading with "none." under it: the empty ones are named
+    together in one line before the data sources, in every report."""
+    for entity in ("3028 51st St Rental", "Expert Yacht Delivery", "DangerousCentaur"):
+        handoff(tmp_path / "handoffs", entity.replace(" ", "-"), entity=entity)
+    out = dry_run(tmp_path, capsys, "ceo,cto,cfo,cmo,accounting,rental,yacht,agency")
+    quiet = {
+        "CEO": "shortfalls, actions, KPI gaps and missing KPIs, live numbers, assets, stale handoffs",
+        "CTO": "security findings, CTO shortfalls and actions, stack",
+        "CFO": "CFO shortfalls and actions",
+        "CMO": "CMO shortfalls and milestones, channels, email blasts, OTA sequence",
+        "Accounting": "accounting shortfalls and actions, receivables, deferred revenue, expenses, "
+                      "uncategorized expenses",
+        "Rental": "shortfalls, actions and security findings, KPIs",
+        "Yacht": "shortfalls, actions and security findings, KPIs",
+        "DangerousCentaur": "shortfalls, actions and security findings, KPIs",
+    }
+    for word, names in quiet.items():
+        lines = report(out, word)
+        text = " ".join(lines)
+        assert f" Nothing this week in: {names}. {'-' * ser.WRAP_WIDTH} Data sources:" in " ".join(text.split()), word
+        assert text.count("Nothing this week in:") == 1
+        assert not [line for line in lines if line.strip() in ("none.", "none")], word
+        for heading in ("Unfixed security findings", "Stale handoffs", "Email blast revenue potential",
+                        "Deferred revenue", "Open actions, overdue first:"):
+            assert heading not in lines, (word, heading)
