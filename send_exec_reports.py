@@ -3774,9 +3774,15 @@ def needs_entries(metrics: dict[str, Any], persona: str, entity: str | None = No
             "id": a["id"], "kind": "action", "entity": a["entity"], "project": a.get("project"),
             "what": a["title"], "how": action_when(a), "priority": a.get("priority"), "due": a.get("due"),
             "persona": a.get("persona"), "problem": a.get("fixes"), "own": owns(a, persona, entity),
+            "names": (name_key(a["entity"]), name_key(a["fixes"])) if a.get("fixes") else None,
             "watch": a["overdue"] and a.get("priority") == 1, "covers": [a["id"]], "rank": rank,
         })
     found.sort(key=lambda i: (i["rank"], i["id"]))
+    named: set[tuple[str, str]] = set()
+    for i in found:  # of two actions that fix the same problem, the first names it
+        if i.get("names") in named:
+            i["problem"] = None
+        named.add(i.get("names"))
     return found
 
 
@@ -3797,7 +3803,7 @@ def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
     subject's count). The CEO's `others`: other personas' critical shortfalls and overdue
     priority-1 actions, at most NEEDS_YOU_SHOWN (`others_total` in all). `shown`: the ids
     of every shortfall, finding and action the list shows, which the sections below leave
-    out. Each item's `id` stays the same from week to week, for dashboard cards. `mine`:
+    out; `named`: the problems its actions name as what they fix. Each item's `id` stays the same from week to week, for dashboard cards. `mine`:
     routed()'s answer, when the caller has it already.
     """
     entries = needs_entries(metrics, persona, entity, mine)
@@ -3805,7 +3811,8 @@ def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
     others = [i for i in entries if not i["own"] and i["watch"]] if _same_persona("CEO", persona) else []
     items, watched = own[:NEEDS_YOU_SHOWN], others[:NEEDS_YOU_SHOWN]
     return {"items": items, "total": len(own), "others": watched, "others_total": len(others),
-            "shown": {key for i in items + watched for key in i["covers"]}}
+            "shown": {key for i in items + watched for key in i["covers"]},
+            "named": {i["names"] for i in items + watched if i.get("problem")}}
 
 
 AGE_BUCKETS = ((0, 30, "0–30 days"), (31, 60, "31–60 days"), (61, 90, "61–90 days"), (91, None, "over 90 days"))
@@ -4906,7 +4913,8 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         when_due=format_due, trend=format_trend, cents_for=column_cents, fix=fix_text, when=action_when,
     )
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
-                       change_text=change_text, rounding_note=rounding_note, above=above_line, unpaired=unpaired)
+                       change_text=change_text, rounding_note=rounding_note, above=above_line, unpaired=unpaired,
+                       below=below)
     return env
 
 
@@ -5411,8 +5419,11 @@ class Below(list):
         self.above = above
 
 
-def below(rows: Iterable[dict[str, Any]], shown: set[str]) -> Below:
-    """The templates' `below(rows)`: the rows Needs you does not show (one thing, once)."""
+@jinja2.pass_context
+def below(context: Any, rows: Iterable[dict[str, Any]]) -> Below:
+    """The templates' `below(rows)`: the rows the report's Needs you does not show (one thing, once)."""
+    needs = context.get("needs_you")
+    shown = needs["shown"] if isinstance(needs, dict) else set()
     rows = list(rows)
     kept = [r for r in rows if r["id"] not in shown]
     return Below(kept, len(rows) - len(kept))
@@ -5424,11 +5435,25 @@ def above_line(rows: Any) -> str:
     return f"Also under Needs you above: {format_count(n)}." if n else ""
 
 
-def unpaired(actions: Iterable[dict[str, Any]], *problems: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+@jinja2.pass_context
+def unpaired(context: Any, actions: Iterable[dict[str, Any]], *problems: Iterable[dict[str, Any]]
+             ) -> list[dict[str, Any]]:
     """The templates' `unpaired(actions, shortfalls, ...)`: the actions not shown on the line of a
-    shortfall or finding they fix, in one of the lists given."""
+    shortfall or finding they fix, in one of the lists given. Of two actions that fix the same
+    problem not listed there, only the first names it (`fixes`), and none that Needs you names."""
     paired = {action_id(a) for rows in problems for p in rows for a in p["fixed_by"]}
-    return [a for a in actions if a["id"] not in paired]
+    needs = context.get("needs_you")
+    named = set(needs["named"]) if isinstance(needs, dict) else set()
+    out = []
+    for a in actions:
+        if a["id"] in paired:
+            continue
+        if a.get("fixes"):
+            problem = (name_key(a["entity"]), name_key(a["fixes"]))
+            a = a if problem not in named else {**a, "fixes": None}
+            named.add(problem)
+        out.append(a)
+    return out
 
 
 def _needs_lines(items: list[dict[str, Any]], total: int, report: ReportTemplate) -> list[str]:
@@ -5517,7 +5542,7 @@ def render_report(
         **history_figures(metrics["period"], {}, {}), "now": {}}
     context = {
         **metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
-        "needs_you": needs, "mine": mine, "below": functools.partial(below, shown=needs["shown"]),
+        "needs_you": needs, "mine": mine,
     }
     full_name = f"{metrics['period']}/{report.id}.full.txt"
     context["more"] = functools.partial(more_line, full_name=full_name)

@@ -198,10 +198,15 @@ def test_the_cto_sees_every_security_finding_a_unit_its_own_and_others_none() ->
     findings = metrics["security"]
     entities = {s["entity"] for s in findings}
     assert len(entities) >= 2  # findings of several businesses, so "its own" is a real choice
-    assert ser.routed(metrics, "CTO")["security"] == findings
-    assert ser.routed(metrics, "cto")["security"] == findings  # the persona in any case
+
+    def names(rows: list[dict]) -> list[tuple[str, str]]:
+        return [(s["entity"], s["finding"]) for s in rows]
+
+    assert names(ser.routed(metrics, "CTO")["security"]) == names(findings)
+    assert names(ser.routed(metrics, "cto")["security"]) == names(findings)  # the persona in any case
     one = sorted(entities)[0]
-    assert ser.routed(metrics, "Unit", entity=one)["security"] == [s for s in findings if s["entity"] == one]
+    assert names(ser.routed(metrics, "Unit", entity=one)["security"]) == names(
+        [s for s in findings if s["entity"] == one])
     assert ser.routed(metrics, "CFO")["security"] == []
     assert ser.routed(metrics, "CEO")["security"] == []
 
@@ -282,8 +287,11 @@ def test_an_action_due_in_seven_days_needs_you_and_in_eight_does_not(tmp_path: P
 
 
 def test_the_ceo_gets_actions_due_on_the_horizon_and_not_a_day_after(tmp_path: Path) -> None:
+    """Another persona's P1 action reaches the CEO up to 30 days ahead, not a day more."""
     m = action_metrics(tmp_path, ("On the horizon", "2026-12-22", "CFO"), ("A day after", "2026-12-23", "CFO"),
                        ("Long before", "2026-11-23", "CFO"))
+    for a in m["actions"]:
+        a["priority"] = 1  # the CEO sees other personas' actions only when overdue or P1
     assert str(m["action_horizon"]) == "2026-12-22"  # 30 days after the as-of date
     assert [a["title"] for a in ser.routed(m, "CEO")["actions"]] == ["Long before", "On the horizon"]
     assert len(ser.routed(m, "CFO")["actions"]) == 3  # its own persona gets all of them
