@@ -3803,8 +3803,9 @@ def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
     subject's count). The CEO's `others`: other personas' critical shortfalls and overdue
     priority-1 actions, at most NEEDS_YOU_SHOWN (`others_total` in all). `shown`: the ids
     of every shortfall, finding and action the list shows, which the sections below leave
-    out; `named`: the problems its actions name as what they fix. Each item's `id` stays the same from week to week, for dashboard cards. `mine`:
-    routed()'s answer, when the caller has it already.
+    out; `named`: the problems its actions name as what they fix. Each item's `id` stays the
+    same from week to week, for dashboard cards. `mine`: routed()'s answer, when the caller
+    has it already.
     """
     entries = needs_entries(metrics, persona, entity, mine)
     own = [i for i in entries if i["own"]]
@@ -5487,7 +5488,7 @@ def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
     lines = ["## Needs you this week", ""]
     lines += _needs_lines(needs["items"], needs["total"], report) or ["Nothing needs you this week."]
     if needs.get("others"):
-        lines += ["", "What others owe (their critical shortfalls and overdue P1 actions):", "",
+        lines += ["", "What others owe (critical shortfalls, overdue actions of priority 1):", "",
                   *_needs_lines(needs["others"], needs["others_total"], report)]
     return "\n".join([*lines, "", ""])
 

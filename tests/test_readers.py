@@ -446,7 +446,7 @@ def test_needs_you_groups_the_same_item_and_unit_reports_drop_their_name() -> No
     texts = {r.id: r.text for r in sample_rendered()}
     others = flat(section(texts["ceo"], "Needs you this week").split("What others owe")[1])
     # one line for the same shortfall in two businesses, ranked where the first of them ranks
-    assert others.startswith("(their critical shortfalls and overdue P1 actions): - Expert Yacht Delivery and "
+    assert others.startswith("(critical shortfalls, overdue actions of priority 1): - Expert Yacht Delivery and "
                              "QueenofSanDiego: No conversion tracking on booking page (critical, for CMO); fix: "
                              "Install conversion events (P1, due 2026-12-01) - JADA: Runway")
     for unit in ("rental", "yacht", "agency"):
@@ -474,7 +474,7 @@ def test_the_ceos_needs_you_is_its_own_then_what_others_owe() -> None:
           - QuickDumpNow: Revenue down six months in a row (high)
           - and 2 more in the sections below
 
-        What others owe (their critical shortfalls and overdue P1 actions):
+        What others owe (critical shortfalls, overdue actions of priority 1):
 
           - Expert Yacht Delivery and QueenofSanDiego: No conversion tracking on
             booking page (critical, for CMO); fix: Install conversion events (P1, due
