@@ -110,6 +110,7 @@ STATUSES = ("active", "at-risk", "blocked", "paused", "done")
 URGENCIES = ("critical", "high", "medium", "low")  # also security severities, most urgent first
 STALE_DAYS = 30
 ACTION_HORIZON_DAYS = 30
+SOON_DAYS = 7  # an action due within this many days needs its reader this week
 LEASE_HORIZON_DAYS = 90
 NEGLECT_DAYS = 30
 RUNWAY_ALERT_MONTHS = 6
@@ -3527,10 +3528,17 @@ def client_figures(clients: list[dict[str, Any]], as_of: dt.date) -> dict[str, A
     }
 
 
-def _action_order(a: dict[str, Any]) -> tuple[Any, ...]:
-    """Sort key of an action: priority (1 first, none last), then due date, then title."""
-    priority = a.get("priority")
-    return (priority is None, priority or 0, a.get("due") or dt.date.max, a["title"].casefold())
+def action_order(a: dict[str, Any]) -> tuple[Any, ...]:
+    """Sort key of an action, the order a reader works them in every list: overdue first (most
+    days late first); then those due within SOON_DAYS, by date; then the rest by priority
+    (1 first, none after every number), then date. Ties: priority, entity, title."""
+    priority = (a.get("priority") is None, a.get("priority") or 0)
+    tie = (a["entity"].casefold(), a["title"].casefold())
+    if a["overdue"]:
+        return (0, -a["days_overdue"], *priority, *tie)
+    if a.get("days_left") is not None and a["days_left"] <= SOON_DAYS:
+        return (1, a["days_left"], *priority, *tie)
+    return (2, *priority, a.get("due") or dt.date.max, *tie)
 
 
 @_exact
@@ -3603,7 +3611,7 @@ def compute_metrics(
         if not s.get("fixed") and s["severity"] in ("critical", "high"):
             shortfalls.append({
                 "entity": s["entity"], "project": s["project"], "urgency": s["severity"], "persona": "CTO",
-                "source": "derived", "title": f"Unfixed security finding: {s['finding']}",
+                "source": "derived", "title": f"Unfixed security finding: {s['finding']}", "finding": s["finding"],
             })
     for k in m["kpi_missing"]:
         shortfalls.append({
@@ -3628,10 +3636,11 @@ def compute_metrics(
         due = a.get("due")
         overdue = bool(due and due < as_of and not a.get("done"))
         actions.append({**a, "done": bool(a.get("done")), "overdue": overdue,
-                        "days_overdue": (as_of - due).days if overdue else 0})
+                        "days_overdue": (as_of - due).days if overdue else 0,
+                        "days_left": (due - as_of).days if due else None})
     m["actions"] = sorted(actions, key=lambda a: (a.get("due") or dt.date.max, a["title"].casefold()))
     m["actions_30d"] = sorted(
-        (a for a in actions if not a["done"] and a.get("due") and a["due"] <= horizon), key=_action_order
+        (a for a in actions if not a["done"] and a.get("due") and a["due"] <= horizon), key=action_order
     )
 
     stack = []
@@ -3677,7 +3686,8 @@ def compute_metrics(
         (c for c in channels if (c.get("kind") or "").lower() == "ota"),
         key=lambda c: (c.get("launch") or dt.date.max, c["name"].casefold()),
     )
-    m["cmo_milestones"] = [a for a in m["actions"] if (a.get("persona") or "").upper() == "CMO"]
+    m["cmo_milestones"] = sorted((a for a in m["actions"] if (a.get("persona") or "").upper() == "CMO"),
+                                 key=action_order)
 
     recognition = rows("revenue_recognition")
     m["deferred"] = sorted(
@@ -3727,8 +3737,7 @@ def compute_metrics(
     return m
 
 
-NEEDS_YOU_SHOWN = 5  # named items in a report's "Needs you this week"
-SOON_DAYS = 7  # an action due within this many days needs its reader this week
+NEEDS_YOU_SHOWN = 5  # named items in a report's "Needs you this week", and in the CEO's "What others owe"
 
 
 COUNTS_READ = {"export": "as exported", "live": "read live"}  # a table's item count, by how it was read
@@ -3755,37 +3764,61 @@ def _same_persona(a: str | None, b: str) -> bool:
     return a is not None and a.strip().casefold() == b.strip().casefold()
 
 
+def owns(item: dict[str, Any], persona: str, entity: str | None = None) -> bool:
+    """Whether an item is the reader's own: its persona's (no persona: the CEO's), or, in a
+    business-unit report, any item of its entity."""
+    who = item.get("persona")
+    return (_same_persona(who, persona) or (who is None and _same_persona("CEO", persona))
+            or (entity is not None and item["entity"] == entity))
+
+
 def routed(metrics: dict[str, Any], persona: str, entity: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """The shortfalls, open actions, security findings and KPIs one report's reader must see.
 
     Nothing declared falls through: every shortfall and open action goes to the report of
     its persona (no persona: the CEO's); the CEO also gets every critical and high
-    shortfall and every action due within the action horizon (overdue ones included);
-    a business-unit report also gets everything of its entity.
+    shortfall and, of other personas' actions, those overdue or of priority 1 due within
+    the action horizon; a business-unit report also gets everything of its entity.
+    Actions are in action_order. Each shortfall and finding carries `id`, `finding` (the
+    security finding it is, or None) and `fixed_by` (the open actions whose `fixes:` names
+    it, in action_order), each action its `id`: a problem and its fix are one line.
     """
     ceo = _same_persona("CEO", persona)
 
     def mine(item: dict[str, Any]) -> bool:
-        who = item.get("persona")
-        return _same_persona(who, persona) or (ceo and who is None) or (entity is not None and item["entity"] == entity)
+        return owns(item, persona, entity)
+
+    fixes: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for a in metrics["actions"]:
+        if a.get("fixes") and not a["done"]:
+            fixes[(name_key(a["entity"]), name_key(a["fixes"]))].append(a)
+    fixes = {key: sorted(found, key=action_order) for key, found in fixes.items()}
+
+    def problem(item: dict[str, Any], kind: str, key: str, finding: str | None) -> dict[str, Any]:
+        return {**item, "id": _item_id(kind, item["entity"], item.get("project"), key), "finding": finding,
+                "fixed_by": fixes.get((name_key(item["entity"]), name_key(finding or item["title"])), [])}
 
     # A missing KPI is shown as a KPI, not again as a shortfall.
     shortfalls = [
-        s for s in metrics["shortfalls"]
+        problem(s, "shortfall", shortfall_key(s), s.get("finding")) for s in metrics["shortfalls"]
         if (s["source"] == "declared" or s.get("persona")) and (mine(s) or (ceo and s["urgency"] in URGENCIES[:2]))
     ]
     horizon = metrics["action_horizon"]
+
+    def theirs_shown(a: dict[str, Any]) -> bool:  # another persona's action the CEO watches
+        return ceo and (a["overdue"] or (a.get("priority") == 1 and a.get("due") is not None and a["due"] <= horizon))
+
     actions = sorted(
-        (a for a in metrics["actions"]
-         if not a["done"] and (mine(a) or (ceo and a.get("due") is not None and a["due"] <= horizon))),
-        key=lambda a: (not a["overdue"], a["priority"] if a.get("priority") is not None else 99,
-                       a.get("due") or dt.date.max, a["entity"].casefold(), a["title"].casefold()),
+        ({**a, "id": action_id(a)} for a in metrics["actions"]
+         if not a["done"] and (mine(a) or theirs_shown(a))),
+        key=action_order,
     )
     cto = _same_persona("CTO", persona)
     return {
         "shortfalls": shortfalls,
         "actions": actions,
-        "security": [s for s in metrics["security"] if cto or s["entity"] == entity],
+        "security": [problem(s, "finding", s["finding"], s["finding"]) for s in metrics["security"]
+                     if cto or s["entity"] == entity],
         # KPIs: a unit report's are its entity's; any other report's those whose persona names its reader
         "kpis": [k for k in metrics["kpis"]
                  if k["entity"] == entity or (entity is None and _same_persona(k["persona"], persona))],
@@ -3804,52 +3837,93 @@ def shortfall_key(s: dict[str, Any]) -> str:
     return "runway" if s["source"] == "derived" and s.get("persona") == "CFO" else s["title"]
 
 
-def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
-              mine: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
-    """What one report's reader must act on this week: the top named items and how many in all.
+def _action_urgency(a: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Where an open action ranks in Needs you (overdue: 1, due within SOON_DAYS: 4, its place in
+    action_order after); None when it does not need its reader this week."""
+    order = action_order(a)
+    return (1 if a["overdue"] else 4, *order[1:]) if order[0] < 2 and not a["done"] else None
 
-    Ranked: critical shortfalls, overdue actions (highest priority, then latest, first),
-    unfixed critical and high security findings for the CTO, high shortfalls, then
-    actions due within a week (soonest first). Each item carries an `id` that stays
-    the same from week to week, for dashboard cards. `mine`: routed()'s answer, when the
-    caller has it already.
+
+def needs_entries(metrics: dict[str, Any], persona: str, entity: str | None = None,
+                  mine: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+    """Every item of a report's Needs you, ranked, each marked `own` or not (see needs_you).
+
+    A shortfall and the actions that fix it are one entry, which ranks where the most
+    urgent of them ranks and is the reader's own when the shortfall is or one of the
+    actions that needs its reader this week is.
     """
     mine = mine if mine is not None else routed(metrics, persona, entity)
     cto = _same_persona("CTO", persona)
-    as_of = metrics["as_of"]
     found = []
+    fixing: set[str] = set()  # actions shown with the problem they fix
     for s in mine["shortfalls"]:
-        if s["urgency"] not in URGENCIES[:2]:
-            continue
-        security = s["source"] == "derived" and s.get("persona") == "CTO"
+        ranks = []
         if s["urgency"] == "critical":
-            rank, how = 0, "critical"
-        else:
-            rank, how = (2 if cto and security else 3), "high"
+            ranks.append((0, s["entity"].casefold(), s["title"].casefold()))
+        elif s["urgency"] == "high":
+            security = s["source"] == "derived" and s.get("persona") == "CTO"
+            ranks.append((2 if cto and security else 3, s["entity"].casefold(), s["title"].casefold()))
+        urgent = [(a, r) for a in s["fixed_by"] if (r := _action_urgency(a)) is not None]
+        ranks += [r for _, r in urgent]
+        if not ranks:
+            continue
+        fixing.update(action_id(a) for a in s["fixed_by"])
         found.append({
-            "id": _item_id("shortfall", s["entity"], s.get("project"), shortfall_key(s)), "kind": "shortfall",
-            "entity": s["entity"], "project": s.get("project"), "what": s["title"], "how": how,
-            "urgency": s["urgency"], "persona": s.get("persona"),
-            "rank": (rank, 0, 0, s["entity"].casefold(), s["title"].casefold()),
+            "id": s["id"], "kind": "shortfall", "entity": s["entity"], "project": s.get("project"),
+            "what": s["title"], "how": s["urgency"], "urgency": s["urgency"], "persona": s.get("persona"),
+            "fixes": s["fixed_by"], "own": owns(s, persona, entity) or any(owns(a, persona, entity) for a, _ in urgent),
+            "watch": s["urgency"] == "critical" or any(a["overdue"] and a.get("priority") == 1 for a, _ in urgent),
+            "covers": [s["id"], *([_item_id("finding", s["entity"], s.get("project"), s["finding"])]
+                                  if s.get("finding") else []), *(action_id(a) for a in s["fixed_by"])],
+            "rank": min(ranks),
         })
     for a in mine["actions"]:
-        priority = a["priority"] if a.get("priority") is not None else 99
-        days = (a["due"] - as_of).days if a.get("due") else None
-        if a["overdue"]:
-            rank, how, key = 1, f"{format_days(a['days_overdue'])} late", (priority, -a["days_overdue"])
-        elif days is not None and days <= SOON_DAYS:
-            rank, key = 4, (days, priority)
-            how = "due today" if days == 0 else f"due in {format_days(days)}"
-        else:
+        if a["id"] in fixing or (rank := _action_urgency(a)) is None:
             continue
         found.append({
-            "id": _item_id("action", a["entity"], a.get("project"), a["title"]), "kind": "action",
-            "entity": a["entity"], "project": a.get("project"), "what": a["title"], "how": how,
-            "priority": a.get("priority"), "due": a.get("due"), "persona": a.get("persona"),
-            "rank": (rank, *key, a["entity"].casefold(), a["title"].casefold()),
+            "id": a["id"], "kind": "action", "entity": a["entity"], "project": a.get("project"),
+            "what": a["title"], "how": action_when(a), "priority": a.get("priority"), "due": a.get("due"),
+            "persona": a.get("persona"), "problem": a.get("fixes"), "own": owns(a, persona, entity),
+            "names": (name_key(a["entity"]), name_key(a["fixes"])) if a.get("fixes") else None,
+            "watch": a["overdue"] and a.get("priority") == 1, "covers": [a["id"]], "rank": rank,
         })
     found.sort(key=lambda i: (i["rank"], i["id"]))
-    return {"items": found[:NEEDS_YOU_SHOWN], "total": len(found)}
+    named: set[tuple[str, str]] = set()
+    for i in found:  # of two actions that fix the same problem, the first names it
+        if i.get("names") in named:
+            i["problem"] = None
+        named.add(i.get("names"))
+    return found
+
+
+def action_id(a: dict[str, Any]) -> str:
+    """An action's id, the same every week (see report_items)."""
+    return _item_id("action", a["entity"], a.get("project"), a["title"])
+
+
+def needs_you(metrics: dict[str, Any], persona: str, entity: str | None = None,
+              mine: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """What one report's reader must act on this week: their own items, and for the CEO what others owe.
+
+    The reader's own (see owns), ranked: critical shortfalls (a short runway is the CFO's,
+    an unfixed critical security finding the CTO's), overdue actions (action_order: most
+    days late first), unfixed high security findings for the CTO, other high shortfalls,
+    then actions due within SOON_DAYS (soonest first); a shortfall with the actions that
+    fix it is one item. `items`: the first NEEDS_YOU_SHOWN; `total`: how many in all (the
+    subject's count). The CEO's `others`: other personas' critical shortfalls and overdue
+    priority-1 actions, at most NEEDS_YOU_SHOWN (`others_total` in all). `shown`: the ids
+    of every shortfall, finding and action the list shows, which the sections below leave
+    out; `named`: the problems its actions name as what they fix. Each item's `id` stays the
+    same from week to week, for dashboard cards. `mine`: routed()'s answer, when the caller
+    has it already.
+    """
+    entries = needs_entries(metrics, persona, entity, mine)
+    own = [i for i in entries if i["own"]]
+    others = [i for i in entries if not i["own"] and i["watch"]] if _same_persona("CEO", persona) else []
+    items, watched = own[:NEEDS_YOU_SHOWN], others[:NEEDS_YOU_SHOWN]
+    return {"items": items, "total": len(own), "others": watched, "others_total": len(others),
+            "shown": {key for i in items + watched for key in i["covers"]},
+            "named": {i["names"] for i in items + watched if i.get("problem")}}
 
 
 AGE_BUCKETS = ((0, 30, "0–30 days"), (31, 60, "31–60 days"), (61, 90, "61–90 days"), (91, None, "over 90 days"))
@@ -4731,6 +4805,19 @@ def format_due(value: Any, as_of: dt.date) -> str:
     return {0: "today", 1: "tomorrow"}.get((value - as_of).days, value.isoformat())
 
 
+def action_when(a: dict[str, Any]) -> str:
+    """How late or how soon an open action is: '4 days late', 'due today', 'due in 3 days' (within a
+    week), 'due 2026-12-20', 'no due date'."""
+    if a["overdue"]:
+        return f"{format_days(a['days_overdue'])} late"
+    days = a.get("days_left")
+    if days is None:
+        return "no due date"
+    if days <= SOON_DAYS:
+        return "due today" if days == 0 else f"due in {format_days(days)}"
+    return f"due {a['due'].isoformat()}"
+
+
 def format_date(value: Any) -> str:
     """ISO date."""
     if isinstance(value, dt.date):
@@ -5244,10 +5331,11 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
         money=format_money, count=format_count, pct=format_pct, months=format_months,
         number=format_number, date=format_date, days=format_days, per_month=format_per_month,
         money_cents=format_money_cents, money_total=money_total, rank=rank_by, unit=format_unit,
-        when_due=format_due, trend=format_trend, cents_for=column_cents,
+        when_due=format_due, trend=format_trend, cents_for=column_cents, fix=fix_text, when=action_when,
     )
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
-                       change_text=change_text, rounding_note=rounding_note, range=_bounded_range)
+                       change_text=change_text, rounding_note=rounding_note, range=_bounded_range,
+                       above=above_line, unpaired=unpaired, below=below)
     del env.globals["lipsum"]  # placeholder text, up to any length asked: no use in a report
     # a template rendered by itself (no report around it): sections and inventories whole, nothing named
     quiet = QuietSections({}, None)
@@ -5740,29 +5828,96 @@ def sources_line(metrics: dict[str, Any], report: ReportTemplate | None = None) 
     )
 
 
-def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
-    """The "Needs you this week" section: one line per named item, most urgent first."""
-    lines = ["## Needs you this week", ""]
-    if not needs["items"]:
-        return "\n".join([*lines, "Nothing needs you this week.", "", ""])
+def fix_text(fixes: list[dict[str, Any]], reader: str, owner: str | None = None) -> str:
+    """The fixes of a shortfall or finding, after it on its line: '; fix: Put /admin behind login
+    (P1, 4 days late)', the fix's persona named when it is neither the reader nor `owner`."""
+    parts = []
+    for a in fixes:
+        how = [] if a.get("persona") is None or _same_persona(a["persona"], reader) or (
+            owner is not None and _same_persona(a["persona"], owner)) else [a["persona"]]
+        how += [f"P{a['priority']}"] if a.get("priority") is not None else []
+        parts.append(f"{a['title']} ({', '.join([*how, action_when(a)])})")
+    return f"; fix: {'; '.join(parts)}" if parts else ""
+
+
+class Below(list):
+    """The rows of a section below Needs you, with how many it leaves out because Needs you shows them."""
+
+    def __init__(self, rows: Iterable[Any], above: int) -> None:
+        super().__init__(rows)
+        self.above = above
+
+
+@jinja2.pass_context
+def below(context: Any, rows: Iterable[dict[str, Any]]) -> Below:
+    """The templates' `below(rows)`: the rows the report's Needs you does not show (one thing, once)."""
+    needs = context.get("needs_you")
+    shown = needs["shown"] if isinstance(needs, dict) else set()
+    rows = list(rows)
+    kept = [r for r in rows if r["id"] not in shown]
+    return Below(kept, len(rows) - len(kept))
+
+
+def above_line(rows: Any) -> str:
+    """The line that points to Needs you for the rows a section leaves out; '' when none."""
+    n = getattr(rows, "above", 0)
+    return f"Also under Needs you above: {format_count(n)}." if n else ""
+
+
+@jinja2.pass_context
+def unpaired(context: Any, actions: Iterable[dict[str, Any]], *problems: Iterable[dict[str, Any]]
+             ) -> list[dict[str, Any]]:
+    """The templates' `unpaired(actions, shortfalls, ...)`: the actions not shown on the line of a
+    shortfall or finding they fix, in one of the lists given. Of two actions that fix the same
+    problem not listed there, only the first names it (`fixes`), and none that Needs you names."""
+    paired = {action_id(a) for rows in problems for p in rows for a in p["fixed_by"]}
+    needs = context.get("needs_you")
+    named = set(needs["named"]) if isinstance(needs, dict) else set()
+    out = []
+    for a in actions:
+        if a["id"] in paired:
+            continue
+        if a.get("fixes"):
+            problem = (name_key(a["entity"]), name_key(a["fixes"]))
+            a = a if problem not in named else {**a, "fixes": None}
+            named.add(problem)
+        out.append(a)
+    return out
+
+
+def _needs_lines(items: list[dict[str, Any]], total: int, report: ReportTemplate) -> list[str]:
+    """Needs you's lines for these items: one per item, the same item in several businesses as one."""
     # The same item in several businesses ("No conversion tracking" in two) is one line
     # naming them all, where the first of them ranks.
     grouped: dict[tuple[str, str], list[str]] = {}
-    for item in needs["items"]:
+    for item in items:
         how = [item["how"]]
         if item["kind"] == "action" and item.get("priority") is not None:
             how.insert(0, f"P{item['priority']}")
         who = item.get("persona")
         if who and not _same_persona(who, report.persona):  # the CEO and unit reports: whose it is
             how.append(f"for {who}")
-        grouped.setdefault((item["what"], ", ".join(how)), []).append(item["entity"])
+        tail = (fix_text(item["fixes"], report.persona, who) if item["kind"] == "shortfall"
+                else f"; fixes: {item['problem']}" if item.get("problem") else "")
+        grouped.setdefault((item["what"], f"({', '.join(how)}){tail}"), []).append(item["entity"])
+    lines = []
     for (what, how), names in grouped.items():
         # a unit report is about one business: its name on every line would only push the item right
         where = "" if report.entity else f"{md_escape(' and '.join(names))}: "
-        lines.append(f"- {where}{md_escape(what)} ({md_escape(how)})")
-    more = needs["total"] - len(needs["items"])
-    if more:
+        lines.append(f"- {where}{md_escape(what)} {md_escape(how)}")
+    if more := total - len(items):
         lines.append(f"- and {format_count(more)} more in the sections below")
+    return lines
+
+
+def needs_you_markdown(needs: dict[str, Any], report: ReportTemplate) -> str:
+    """The "Needs you this week" section: the reader's own items, most urgent first, one line each;
+    in the CEO's, what others owe after them, apart."""
+    lines = ["## Needs you this week", ""]
+    lines += _needs_lines(needs["items"], needs["total"], report) or ["Nothing needs you this week."]
+    if needs.get("others"):
+        lines += ["", "What others owe (critical shortfalls, overdue actions of priority 1):", "",
+                  *_needs_lines(needs["others"], needs["others_total"], report)]
     return "\n".join([*lines, "", ""])
 
 
@@ -7568,12 +7723,13 @@ class CardFailed(Exception):
 def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str = "CEO") -> list[dict[str, Any]]:
     """The CEO report's top shortfalls as cards, in the order its "Needs you" ranks them.
 
-    The ranking is needs_you()'s with the actions left out, so the cards are the
-    shortfalls the CEO reads first even in a week when overdue actions fill the list.
+    The ranking is needs_you()'s with the actions left out (the CEO's own and what others
+    owe, ranked together, high shortfalls of others too), so the cards are the shortfalls
+    the CEO reads first even in a week when overdue actions fill the list.
     A card's id is the item's own id (the same every week for the same shortfall) with
     the period after it: a shortfall still open next week makes next week's card.
     """
-    ranked = needs_you({**metrics, "actions": []}, persona)["items"]
+    ranked = needs_entries({**metrics, "actions": []}, persona)
     return [
         {
             "id": f"{item['id']}-{metrics['period']}",

@@ -105,7 +105,7 @@ def test_cards_are_the_ceo_reports_top_three_shortfalls_with_ids_stable_for_the_
     cards = ser.dashboard_cards(METRICS)
     # the order of the CEO report's "Needs you": critical first, then high, by entity; the action is left out
     assert [c["title"] for c in cards] == ["Runway 3.0 months", "No yard slot booked", "Admin panel without login"]
-    shown = [i for i in ser.needs_you(METRICS, "CEO")["items"] if i["kind"] == "shortfall"]
+    shown = [i for i in ser.needs_entries(METRICS, "CEO") if i["kind"] == "shortfall"]
     assert [c["id"] for c in cards] == [f"{i['id']}-2026-W47" for i in shown[:3]]  # the report's own item ids
     assert cards[1] == {"id": cards[1]["id"], "title": "No yard slot booked", "entity": "JADA", "persona": "CEO",
                         "urgency": "critical", "period": "2026-W47"}

@@ -286,7 +286,8 @@ def test_thirty_day_actions(tmp_path: Path) -> None:
           - {title: No date, priority: 1}
     """))
     got = [(a["title"], a["overdue"], a["days_overdue"]) for a in m["actions_30d"]]
-    assert got == [("Top", False, 0), ("Late", True, 2), ("Edge", False, 0), ("No priority", False, 0)]
+    # overdue first; then due within 7 days; then by priority
+    assert got == [("Late", True, 2), ("No priority", False, 0), ("Top", False, 0), ("Edge", False, 0)]
     assert [a["title"] for a in m["cmo_milestones"]] == ["Top"]
 
 
@@ -851,18 +852,26 @@ def test_blast_factors_at_the_limit_multiply_exactly_and_format_in_full() -> Non
 # -- priority, dates at the ends of the calendar -------------------------------------
 
 
-def test_actions_sort_by_priority_with_none_last_then_due_then_title() -> None:
+def test_actions_sort_overdue_then_this_week_by_date_then_by_priority_with_none_after_100() -> None:
+    """The one order of actions: most days late first; due within 7 days by date; then priority, then date."""
     m = metrics(handoff(actions=[
-        {"title": "No priority", "due": day(1)},
+        {"title": "No priority", "due": day(9)},
         {"title": "P100", "due": day(20), "priority": 100},
-        {"title": "b P1 later", "due": day(9), "priority": 1},
-        {"title": "P2", "due": day(2), "priority": 2},
-        {"title": "B P1 same day", "due": day(3), "priority": 1},
-        {"title": "a P1 same day", "due": day(3), "priority": 1},
-        {"title": "Another none", "due": day(0)},
+        {"title": "b P1 later", "due": day(19), "priority": 1},
+        {"title": "P2", "due": day(12), "priority": 2},
+        {"title": "B P1 same day", "due": day(13), "priority": 1},
+        {"title": "a P1 same day", "due": day(13), "priority": 1},
+        {"title": "Week P3", "due": day(2), "priority": 3},
+        {"title": "Week none, today", "due": day(0)},
+        {"title": "Week P1, in 7", "due": day(7), "priority": 1},
+        {"title": "Late 2 P1", "due": day(-2), "priority": 1},
+        {"title": "Late 9, none", "due": day(-9)},
+        {"title": "Late 2 P100", "due": day(-2), "priority": 100},
     ]))
     assert [a["title"] for a in m["actions_30d"]] == [
-        "a P1 same day", "B P1 same day", "b P1 later", "P2", "P100", "Another none", "No priority",
+        "Late 9, none", "Late 2 P1", "Late 2 P100",  # most days late first, whatever the priority
+        "Week none, today", "Week P3", "Week P1, in 7",  # due within 7 days: by date
+        "a P1 same day", "B P1 same day", "b P1 later", "P2", "P100", "No priority",  # none after 100
     ]
 
 
@@ -1252,10 +1261,15 @@ def test_the_cto_sees_every_security_finding_a_unit_its_own_and_others_none() ->
     findings = metrics["security"]
     entities = {s["entity"] for s in findings}
     assert len(entities) >= 2  # findings of several businesses, so "its own" is a real choice
-    assert ser.routed(metrics, "CTO")["security"] == findings
-    assert ser.routed(metrics, "cto")["security"] == findings  # the persona in any case
+
+    def names(rows: list[dict]) -> list[tuple[str, str]]:
+        return [(s["entity"], s["finding"]) for s in rows]
+
+    assert names(ser.routed(metrics, "CTO")["security"]) == names(findings)
+    assert names(ser.routed(metrics, "cto")["security"]) == names(findings)  # the persona in any case
     one = sorted(entities)[0]
-    assert ser.routed(metrics, "Unit", entity=one)["security"] == [s for s in findings if s["entity"] == one]
+    assert names(ser.routed(metrics, "Unit", entity=one)["security"]) == names(
+        [s for s in findings if s["entity"] == one])
     assert ser.routed(metrics, "CFO")["security"] == []
     assert ser.routed(metrics, "CEO")["security"] == []
 
@@ -1284,6 +1298,8 @@ def test_the_ceo_gets_actions_due_on_the_horizon_and_not_a_day_after(tmp_path: P
     """Found by planting a bug: the CEO gets actions due on the 30-day horizon, and not those due a day after."""
     m = action_metrics(tmp_path, ("On the horizon", "2026-12-22", "CFO"), ("A day after", "2026-12-23", "CFO"),
                        ("Long before", "2026-11-23", "CFO"))
+    for a in m["actions"]:
+        a["priority"] = 1  # the CEO sees other personas' actions only when overdue or P1
     assert str(m["action_horizon"]) == "2026-12-22"  # 30 days after the as-of date
     assert [a["title"] for a in ser.routed(m, "CEO")["actions"]] == ["Long before", "On the horizon"]
     assert len(ser.routed(m, "CFO")["actions"]) == 3  # its own persona gets all of them

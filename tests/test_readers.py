@@ -78,18 +78,18 @@ def test_needs_you_ranks_the_cto_items_and_cuts_at_five(tmp_path: Path) -> None:
     m = metrics_of(tmp_path, NEEDS_DOC)
     needs = ser.needs_you(m, "CTO")
     whats = [i["what"] for i in needs["items"]]
-    # critical finding; overdue by priority, then the latest first; no-priority last
+    # critical finding; overdue most days late first, whatever the priority (the order of every action list)
     assert whats == [
         "Unfixed security finding: No login on admin",
-        "Late P1 by 1",
+        "Late no priority",
         "Late P2 by 9",
         "Late P2 by 2",
-        "Late no priority",
+        "Late P1 by 1",
     ]
     # cut at five; the rest still counted: high finding, high shortfall, two due within a week
     assert needs["total"] == 9
-    assert [i["how"] for i in needs["items"]] == ["critical", "1 day late", "9 days late", "2 days late",
-                                                   "21 days late"]
+    assert [i["how"] for i in needs["items"]] == ["critical", "21 days late", "9 days late", "2 days late",
+                                                   "1 day late"]
 
 
 def test_needs_you_full_order_below_the_cut(tmp_path: Path) -> None:
@@ -115,8 +115,15 @@ def test_needs_you_for_the_cfo_and_the_ceo(tmp_path: Path) -> None:
     # two critical shortfalls tie on urgency and entity: by title
     assert [i["what"] for i in cfo["items"]] == ["Beta critical", "Runway 2.0 months at $500/month burn", "Gamma high"]
     ceo = ser.needs_you(m, "CEO")
-    assert ceo["total"] == 12  # every persona's: 3 critical, 4 overdue, 3 high, 2 due within a week
-    assert [i["how"] for i in ceo["items"]] == ["critical", "critical", "critical", "1 day late", "9 days late"]
+    assert ceo["total"] == 0 and ceo["items"] == []  # nothing here is the CEO's own: the subject counts none
+    # what others owe: their critical shortfalls, then their overdue P1 actions, each naming its owner
+    assert [(i["what"], i["how"], i["persona"]) for i in ceo["others"]] == [
+        ("Beta critical", "critical", "CFO"),
+        ("Runway 2.0 months at $500/month burn", "critical", "CFO"),
+        ("Unfixed security finding: No login on admin", "critical", "CTO"),
+        ("Late P1 by 1", "1 day late", "CTO"),
+    ]
+    assert ceo["others_total"] == 4
 
 
 def test_needs_you_ids_stay_the_same_when_the_runway_changes(tmp_path: Path) -> None:
@@ -158,14 +165,17 @@ def random_portfolio(rng: random.Random, docs: int) -> list[str]:
                 who = who.upper() if rng.random() < 0.5 else who.lower()
             lines.append(f"  - {{title: Shortfall {n:04d}, urgency: {rng.choice(ser.URGENCIES)}"
                          + (f", persona: {who}}}" if who else "}"))
+        titles = [line.split("title: ")[1].split(",")[0] for line in lines if "title: Shortfall" in line]
         lines.append("actions:")
         for _ in range(rng.randint(0, 5)):
             n += 1
             who = rng.choice([*PERSONAS, None])
             due = AS_OF + dt.timedelta(days=rng.randint(-40, 60))
+            fixes = rng.choice(titles) if titles and rng.random() < 0.4 else None
             fields = [f"title: Action {n:04d}", f"due: {due}" if rng.random() < 0.9 else None,
-                      f"priority: {rng.randint(1, 5)}" if rng.random() < 0.8 else None,
-                      f"persona: {who}" if who else None, f"done: {'true' if rng.random() < 0.2 else 'false'}"]
+                      f"priority: {rng.choice([1, 2, 3, 5, 100])}" if rng.random() < 0.8 else None,
+                      f"persona: {who}" if who else None, f"done: {'true' if rng.random() < 0.2 else 'false'}",
+                      f"fixes: {fixes}" if fixes else None]
             lines.append("  - {" + ", ".join(f for f in fields if f) + "}")
         out.append("\n".join(lines))
     return out
@@ -200,7 +210,17 @@ def check_routing(metrics: dict, texts: dict[str, str]) -> int:
             appears(a["title"], UNITS[a["entity"]].id)
         if a.get("due") and a["due"] <= horizon:
             assert any(a["title"] in t for t in shown.values())
+        # the CEO sees another persona's action only when overdue or P1 within 30 days (or beside what it fixes)
+        theirs = (a.get("persona") or "CEO").casefold() != "ceo"
+        if theirs and not a.get("fixes") and not (a["overdue"] or (
+                a.get("priority") == 1 and a.get("due") and a["due"] <= horizon)):
+            assert a["title"] not in shown["ceo"], f"{a['title']!r} is another persona's, not overdue or P1"
         checked += 1
+    # one thing once: no shortfall or action takes two places in one report
+    titles = [s["title"] for s in metrics["shortfalls"] if s["source"] == "declared"]
+    for rid, text in shown.items():
+        for title in titles + [a["title"] for a in metrics["actions"]]:
+            assert text.count(title) <= 1, f"{title!r} takes {text.count(title)} places in the {rid} report"
     return checked
 
 
@@ -423,12 +443,13 @@ def section(text: str, title: str) -> str:
 
 
 def test_needs_you_groups_the_same_item_and_unit_reports_drop_their_name() -> None:
+    """The same shortfall in two businesses is one line; a unit report does not repeat its own name."""
     texts = {r.id: r.text for r in sample_rendered()}
-    ceo = flat(section(texts["ceo"], "Needs you this week"))
+    others = flat(section(texts["ceo"], "Needs you this week").split("What others owe")[1])
     # one line for the same shortfall in two businesses, ranked where the first of them ranks
-    assert ceo.startswith("- Expert Yacht Delivery and QueenofSanDiego: No conversion tracking on booking page "
-                          "(critical, for CMO) - JADA: Runway")
-    assert "and 18 more in the sections below" in ceo  # 23 in all, 5 named
+    assert others.startswith("(critical shortfalls, overdue actions of priority 1): - Expert Yacht Delivery and "
+                             "QueenofSanDiego: No conversion tracking on booking page (critical, for CMO); fix: "
+                             "Install conversion events (P1, due 2026-12-01) - JADA: Runway")
     for unit in ("rental", "yacht", "agency"):
         needs = section(texts[unit], "Needs you this week")
         name = next(r.entity for r in REPORTS if r.id == unit)
@@ -437,12 +458,84 @@ def test_needs_you_groups_the_same_item_and_unit_reports_drop_their_name() -> No
     assert "- Relist unit C with new photos (P1, 14 days late, for CEO)" in flat(texts["rental"])
 
 
+def test_the_ceos_needs_you_is_its_own_then_what_others_owe() -> None:
+    """The CEO's subject said "(23 need you)" over four lines of other people's work, while its own
+    21-days-late action sat in "and 18 more"."""
+    ceo = next(r for r in sample_rendered() if r.id == "ceo")
+    # the CEO's own (persona CEO or none): 3 overdue actions, 2 high shortfalls, 2 actions due this week
+    assert ceo.subject == "Executive Report: CEO — 2026-W47 (7 need you)"
+    assert section(ceo.text, "Needs you this week") == textwrap.dedent("""\
+
+          - JADA: No yard slot booked for the haul-out (medium); fix: Book January
+            haul-out slot (P2, 21 days late)
+          - 3028 51st St Rental: Relist unit C with new photos (P1, 14 days late)
+          - DangerousCentaur: Quarterly check-in with Point Loma Surf Co (P2, 10 days
+            late)
+          - Expert Yacht Delivery: Only one licensed captain for offshore legs (high)
+          - QuickDumpNow: Revenue down six months in a row (high)
+          - and 2 more in the sections below
+
+        What others owe (critical shortfalls, overdue actions of priority 1):
+
+          - Expert Yacht Delivery and QueenofSanDiego: No conversion tracking on
+            booking page (critical, for CMO); fix: Install conversion events (P1, due
+            2026-12-01)
+          - JADA: Runway 3.8 months at $1,900/month burn (critical, for CFO)
+          - QueenofSanDiego: Unfixed security finding: Admin panel at /admin reachable
+            without login (critical, for CTO); fix: Put /admin behind login (P1, 4
+            days late)
+          - QuickDumpNow: Local Services Ads account suspended (critical, for CMO);
+            fix: Appeal LSA suspension with license documents (P1, 8 days late)
+          - and 3 more in the sections below
+
+        No earlier report to compare with.
+        """)  # what changed since the last report follows Needs you, under no heading of its own
+    # the two own items past five are the first two lines of "Coming up", soonest first
+    coming = section(ceo.text, "Actions: yours, and others' overdue or P1 due by 2026-12-22")
+    coming = flat(coming.split("Coming up")[1])
+    assert coming.index("Weekly truck inspection sign-off") < coming.index("Replace water heater")
+
+
+def test_one_thing_once_in_every_report_of_the_sample() -> None:
+    """/admin was a critical shortfall and again "4 days late, P1: Put /admin behind login", in the
+    same report; JADA's runway was in Needs you and again in Shortfalls."""
+    texts = {r.id: flat(r.text) for r in sample_rendered()}
+    portfolio = ser.read_handoffs(EXAMPLES / "handoffs")
+    metrics = ser.compute_metrics(portfolio, ser.read_tables(ser.table_needs(portfolio), EXAMPLES / "dynamodb"), AS_OF)
+    titles = ([s["title"] for s in metrics["shortfalls"] if not s.get("finding")]
+              + [f["finding"] for f in metrics["security"]] + [a["title"] for a in metrics["actions"]])
+    for rid, text in texts.items():
+        for title in titles:
+            assert text.count(title) <= 1, f"{title!r} takes {text.count(title)} places in the {rid} report"
+    for rid in ("ceo", "cto"):  # the problem, then its fix, its priority and how late: one line
+        assert ("Admin panel at /admin reachable without login (critical, for CTO); fix: Put /admin behind login "
+                "(P1, 4 days late)").replace(", for CTO", "" if rid == "cto" else ", for CTO") in texts[rid]
+    assert "JADA: Runway 3.8 months at $1,900/month burn (critical)" in texts["cfo"]
+    assert texts["cfo"].count("Runway 3.8 months") == 1
+    # a pair below Needs you is one line too, and its action is not listed again under Actions
+    cto = next(r for r in sample_rendered() if r.id == "cto").text
+    assert ("LOW: DangerousCentaur / Hosting platform: Legacy cPanel VPS still billed; fix: Cancel InMotion VPS "
+            "(P3, due 2026-12-01)") in flat(section(cto, "CTO shortfalls and actions"))
+    assert "Also under Needs you above: 3." in section(cto, "Unfixed security findings")
+
+
 def test_ceo_overdue_actions_come_first_most_days_late_first() -> None:
+    """Coming up was by priority then date, so "due today, P3" was 13th of 22."""
     ceo = next(r for r in sample_rendered() if r.id == "ceo").text
-    actions = section(ceo, "Actions: overdue, due by 2026-12-22, and yours")
+    actions = section(ceo, "Actions: yours, and others' overdue or P1 due by 2026-12-22")
     late = [int(m) for m in re.findall(r"^  - (\d+) days? late", actions, re.MULTILINE)]
-    assert late == sorted(late, reverse=True) and len(late) == 8 and late[0] == 21
-    assert actions.index("Overdue, most days late first:") < actions.index("Coming up, by priority then date:")
+    # the CEO's own overdue ones and those fixing a shortfall are above; what is left: others' overdue P1
+    assert late == [7, 3]
+    assert actions.index("Overdue, most days late first:") < actions.index("Coming up: due within 7 days by date")
+    coming = [line for line in actions.split("Coming up")[1].splitlines() if line.startswith("  - due")]
+    assert [c.split(":")[0] for c in coming] == [
+        "  - due today, P3", "  - due 2026-11-25, P1", "  - due 2026-11-29, P1",  # this week, by date
+        "  - due 2027-01-15, P1", "  - due 2026-12-01, P2", "  - due 2026-12-02, P2", "  - due 2026-12-05, P2",
+        "  - due 2026-12-15, P2", "  - due 2027-01-20, P3",  # then by priority, then date; beyond 30 days the CEO's
+    ]
+    # another persona's action reaches the CEO only when overdue or P1
+    assert "Cancel Lightsail instance" not in ceo and "Year-end invoice run" not in ceo
+    assert "Chase Mission Hills Law milestone invoice (DangerousCentaur, Accounting Officer)" in flat(actions)
 
 
 def test_cmo_channel_period_under_the_business_not_in_every_row() -> None:

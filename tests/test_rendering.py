@@ -216,13 +216,14 @@ def test_text_is_kept_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_markdown_in_handoff_text_outside_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Markdown in handoff text outside tables (a pipe, emphasis, a rule, '1986.') is shown as written."""
-    front = FRONT + ("actions:\n  - {title: 'Smith & Sons | *Boats* <now>', due: 2026-11-25, priority: 1}\n"
-                    "  - {title: \"Call bank\\n\\n---\\n\\n1986. was a good year\", due: 2026-11-26, priority: 2}\n")
+    # due beyond 7 days: listed under the CEO's actions, not under Needs you
+    front = FRONT + ("actions:\n  - {title: 'Smith & Sons | *Boats* <now>', due: 2026-12-05, priority: 1}\n"
+                    "  - {title: \"Call bank\\n\\n---\\n\\n1986. was a good year\", due: 2026-12-06, priority: 2}\n")
     env = portfolio_with(tmp_path, front)
     code, out, _ = dry_run_of(env, capsys, "ceo")
     assert code == 0
-    assert "  - due 2026-11-25, P1: Smith & Sons | *Boats* <now> (Acme)" in out
-    assert "  - due 2026-11-26, P2: Call bank --- 1986. was a good year (Acme)" in out
+    assert "  - due 2026-12-05, P1: Smith & Sons | *Boats* <now> (Acme)" in out
+    assert "  - due 2026-12-06, P2: Call bank --- 1986. was a good year (Acme)" in out
 
 
 def test_subject_shows_text_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
