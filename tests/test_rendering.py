@@ -301,9 +301,9 @@ def test_empty_sections_are_named_in_one_line_at_the_end_of_every_report(
     out = dry_run(tmp_path, capsys, "ceo,cto,cfo,cmo,accounting,rental,yacht,agency")
     quiet = {
         "CEO": "shortfalls, actions, KPI gaps and missing KPIs, live numbers, assets, stale handoffs",
-        "CTO": "security findings, CTO shortfalls and actions, stack",
+        "CTO": "security findings, CTO shortfalls and actions, CTO KPIs, stack",
         "CFO": "CFO shortfalls and actions",
-        "CMO": "CMO shortfalls and milestones, channels, email blasts, OTA sequence",
+        "CMO": "CMO shortfalls and milestones, channels, email blasts, OTA sequence, CMO KPIs",
         "Accounting": "accounting shortfalls and actions, receivables, deferred revenue, expenses, "
                       "uncategorized expenses",
         "Rental": "shortfalls, actions and security findings, KPIs",

@@ -213,7 +213,7 @@ def test_cmo_channel_without_visits_shows_its_leads_sales_spend_and_costs(tmp_pa
     assert "Alpha: Referrals (referral, live): 8 leads, 2 sales, spent $400: $50.00 per lead, $200 per sale (Oct 2026)" in others
     assert "Alpha: Flyers (print, live): spent $50.00 (period not given)" in others
     # nothing known: as before; the sections with nothing in them are named together at the end
-    assert "Alpha: Newsletter (email, planned) Nothing this week in: CMO shortfalls and milestones, email blasts, OTA sequence. ----" in others
+    assert "Alpha: Newsletter (email, planned) Nothing this week in: CMO shortfalls and milestones, email blasts, OTA sequence, CMO KPIs. ----" in others
 
 
 def test_cmo_channels_without_visits_rank_by_what_is_at_stake(tmp_path: Path) -> None:
