@@ -678,6 +678,8 @@ def test_cmo_totals_blended_costs_and_its_kpis(tmp_path: Path) -> None:
           - {name: Cost per lead, value: 41, target: 30, better: lower, unit: "$", persona: CMO}
           - {name: Uptime, value: 0.9986, target: 0.999, unit: "%", persona: CTO}
         """), "cmo")
+    # under the Channels heading (it was left above it, under no heading, when sections became quiet)
+    assert "Channels -------- Totals over every channel that gives the figure" in text
     assert "spend $900, leads 60, sales 10." in text
     assert ("Blended cost over the 2 channels with a spend (Ads, Acme; Yelp, Acme): $30.00 per lead, $150 per sale."
             in text)
