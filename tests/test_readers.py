@@ -760,12 +760,17 @@ def test_the_business_template_renders_a_business_with_only_financials_kpis_and_
           - {name: Wholesale accounts, value: 14, target: 20}
         actions:
           - {title: Sign two cafes, due: 2026-11-28, priority: 1, persona: Bean Roasters}
+          - {title: Renew the roaster lease, due: 2027-01-15, priority: 2, persona: Bean Roasters}
         """])
     text = flat(ser.render_all([report], ser.compute_metrics(portfolio, {}, AS_OF))[0].text)
     assert text.startswith("BEAN ROASTERS REPORT")
     assert "- Cash: $12,000 - Last month (2026-10): revenue $10,000, expenses $7,400, net $2,600" in text
     assert "- Receivables (owed to it): none - Deferred revenue (paid in advance): none" in text
-    assert "due 2026-11-28, P1: Sign two cafes" in text
+    # due within 7 days: under Needs you, and the actions below point to it rather than repeat it
+    assert "Needs you this week ------------------- - Sign two cafes (P1, due in 6 days)" in text
+    assert text.count("Sign two cafes") == 1
+    assert ("Open actions, overdue first, then due within 7 days, then by priority: - due 2027-01-15, P2: "
+            "Renew the roaster lease (Bean Roasters) Also under Needs you above: 1.") in text
     assert "Wholesale accounts | 14 | ≥ 20 | gap" in text
     assert "Roastery | active | KM | 2026-11-20" in text
     assert "2026-08 | $9,000 | $7,000 | $2,000" in text
