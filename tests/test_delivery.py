@@ -719,7 +719,7 @@ def test_a_test_send_needs_only_the_sender(tmp_path: Path, moto: str, ses_proxy:
 # --- a cut report carries its uncut text as an attachment ----------------------------------
 
 
-CUT_HANDOFFS = 20  # the smallest generated portfolio whose CEO report is cut (and no other report)
+CUT_HANDOFFS = 23  # the smallest generated portfolio whose CEO report is cut (and no other report)
 
 
 def cut_portfolio(tmp_path: Path, endpoint: str, **overrides: str) -> Path:
