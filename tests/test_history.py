@@ -596,7 +596,9 @@ BEFORE_W47 = {
     ],
     "quickdumpnow/operations.md": [("\ncash: 18500\n", "\ncash: 14100\n")],
     "expert-yacht-delivery/booking-site.md": [
-        ("  - {severity: high, finding: Stripe key hardcoded in checkout.js, fixed: false}\n", "")],
+        ("  - {severity: high, finding: Stripe key hardcoded in checkout.js, fixed: false}\n", ""),
+        # the action that fixes it names it from W47 on (before, there was nothing to name)
+        (",\n     fixes: Stripe key hardcoded in checkout.js}", "}")],
     "expert-yacht-delivery/operations.md": [("\nstatus: active\n", "\nstatus: at-risk\n")],
 }
 # every week: the haul-out handoff was updated 2026-10-20, so it turns stale (over 30 days) in W47
