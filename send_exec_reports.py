@@ -516,7 +516,7 @@ def read_settings_secret(secret_id: str, path: Path | None, values: dict[str, st
     try:
         answer = aws_client(reach, "secretsmanager").get_secret_value(SecretId=secret_id)
     except ClientError as exc:
-        code = _safe_code(exc.response.get("Error", {}).get("Code"))
+        code = _safe_code(aws_error_code(exc))
         if code == "ResourceNotFoundException":
             raise ConfigError(f"{where}: no such secret in Secrets Manager ({reach.region}); create it (README "
                               "'Run it on AWS without a machine') or fix the setting") from None
@@ -655,6 +655,28 @@ CREDENTIAL_CODES = {
 }
 S3_CREDENTIAL_CODES = CREDENTIAL_CODES | {"InvalidAccessKeyId", "InvalidToken", "TokenRefreshRequired"}
 S3_REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301"}
+ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
+
+
+def _aws_error(exc: Any) -> dict[str, Any]:
+    """The "Error" part of a botocore ClientError's answer (empty when it has none)."""
+    return exc.response.get("Error", {})
+
+
+def aws_error_code(exc: Any) -> str:
+    """The error code of a botocore ClientError's answer, as AWS sent it ('' when it has none)."""
+    return str(_aws_error(exc).get("Code") or "")
+
+
+def aws_error_message(exc: Any) -> str:
+    """The error message of a botocore ClientError's answer ('' when it has none); it can echo a secret: redact it."""
+    return str(_aws_error(exc).get("Message") or "")
+
+
+def _safe_code(code: Any) -> str:
+    """An AWS error code fit to print (a word), else 'error'."""
+    text = str(code or "")
+    return text if re.fullmatch(r"[A-Za-z0-9.:_-]{1,64}", text) else "error"
 
 
 def _boto_reason(exc: BaseException) -> str:
@@ -740,7 +762,7 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
     from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws_error_code(exc)
         if code == "NoSuchBucket":
             return ConfigError(f"{setting} {where}: no such bucket; create it or fix the setting")
         if code in ("AccessDenied", "AccessDeniedException", "403"):
@@ -1452,7 +1474,7 @@ class S3Input:
         try:
             answer = self.client.get_object(Bucket=self.url.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if aws_error_code(exc) in ("NoSuchKey", "404"):
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), where) from None
             raise self.fail(exc, f"reading {where}") from None
         except BotoCoreError as exc:
@@ -2581,7 +2603,7 @@ def scan_counts(
                 # Select=COUNT cannot see names: only a checklist none of whose items is done is asked more
                 absent = attribute_names(need) if need.done_attr and items and not done else None
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = aws_error_code(exc)
                 if code == "ResourceNotFoundException":
                     missing.append(
                         f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) not found: "
@@ -2683,7 +2705,6 @@ IAM_ACTIONS = {  # the API call -> the IAM action that allows it (what the error
     "ListDistributions": "cloudfront:ListDistributions",
     "ListInvalidations": "cloudfront:ListInvalidations",
 }
-ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
 # Name parts that mark an environment variable as holding a secret (plurals too).
 SECRET_WORDS = frozenset({"KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "PRIVATE", "APIKEY", "PASSWD"})
 _NAME_PART_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")  # DB_PASSWORD, apiKey, DBPassword
@@ -2776,12 +2797,6 @@ def aws_time(value: Any) -> dt.datetime | None:
     return when
 
 
-def _safe_code(code: Any) -> str:
-    """An AWS error code fit to print (a word), else 'error'."""
-    text = str(code or "")
-    return text if re.fullmatch(r"[A-Za-z0-9.:_-]{1,64}", text) else "error"
-
-
 def _estate_call(service: str, call: Callable[..., Any], **kwargs: Any) -> Any:
     """One read-only AWS call; a failure becomes one line naming the service and what to do."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -2790,8 +2805,7 @@ def _estate_call(service: str, call: Callable[..., Any], **kwargs: Any) -> Any:
     try:
         return call(**kwargs)
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = _safe_code(error.get("Code"))
+        code = _safe_code(aws_error_code(exc))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         operation = exc.operation_name
         if code in CREDENTIAL_CODES:
@@ -6441,7 +6455,7 @@ class SesSender:
             if self.rate <= 0:
                 raise ValueError(f"MaxSendRate {self.rate}")
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws_error_code(exc)
             if code in CREDENTIAL_CODES:
                 raise ConfigError(
                     f"SES refused the credentials ({code}): {FATAL_CODES[code]}; nothing was sent"
@@ -6546,8 +6560,7 @@ def _ses_text(text: str) -> str:
 
 def _send_rejection(exc: Any, sender: str) -> str:
     """Classify SES's error answer: return why to retry, or raise SendFailed."""
-    error = exc.response.get("Error", {})
-    code, text = _ses_text(str(error.get("Code", "")))[:80], _ses_text(str(error.get("Message", "")))
+    code, text = _ses_text(aws_error_code(exc))[:80], _ses_text(aws_error_message(exc))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     if DAILY_QUOTA_TEXT in text.lower():
         raise SendFailed(
@@ -6599,7 +6612,7 @@ def verified_identities(client: Any, addresses: list[str]) -> dict[str, bool] | 
             for identity, attrs in answer["VerificationAttributes"].items():
                 status[identity.lower()] = str(attrs.get("VerificationStatus", ""))
     except ClientError as exc:
-        log.debug("cannot read identities (%s)", exc.response.get("Error", {}).get("Code"))
+        log.debug("cannot read identities (%s)", aws_error_code(exc))
         return None
     except (BotoCoreError, KeyError, TypeError, AttributeError) as exc:
         log.debug("cannot read identities (%s)", type(exc).__name__)
@@ -7121,7 +7134,7 @@ class S3Archive:
                 raise ValueError(f"over {limit >> 20} MiB")
             return data, answer["ETag"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if aws_error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise self._fail(exc, f"reading {name}") from None
         except BotoCoreError as exc:
@@ -7144,7 +7157,7 @@ class S3Archive:
         try:
             return str(self.client.put_object(**kwargs)["ETag"])
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws_error_code(exc)
             if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
                 code in ("NoSuchKey", "404") and version is not None
             ):
@@ -7230,7 +7243,7 @@ class S3Archive:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.key(name), IfMatch=etag)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "NoSuchKey", "404", "412"):
+            if aws_error_code(exc) in ("PreconditionFailed", "NoSuchKey", "404", "412"):
                 return
             raise self._fail(exc, f"deleting {name}") from None
         except BotoCoreError as exc:
@@ -7648,7 +7661,7 @@ def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now:
             try:
                 after.cloudwatch.put_metric_data(Namespace=after.namespace, MetricData=batch)
             except ClientError as exc:
-                code = _safe_code(exc.response.get("Error", {}).get("Code"))
+                code = _safe_code(aws_error_code(exc))
                 grant = "; grant cloudwatch:PutMetricData" if code in ACCESS_DENIED_CODES else ""
                 raise AfterSendFailed(f"CloudWatch refused the figures ({code or 'no error code'}){grant}") from None
             except BotoCoreError as exc:
@@ -7835,7 +7848,7 @@ def _sqs_fail(exc: BaseException, doing: str) -> ReportError:
     from botocore.exceptions import ClientError
 
     if isinstance(exc, ClientError):
-        code = _safe_code(exc.response.get("Error", {}).get("Code"))
+        code = _safe_code(aws_error_code(exc))
         grant = "; grant sqs:ReceiveMessage and sqs:DeleteMessage on the queue" if code in ACCESS_DENIED_CODES else ""
         return SendError(f"SES_EVENTS_QUEUE_URL: SQS refused {doing} ({code or 'no error code'}){grant}")
     return SendError(f"SES_EVENTS_QUEUE_URL: SQS cannot be reached while {doing} ({_boto_reason(exc)})")
