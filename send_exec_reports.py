@@ -1218,66 +1218,86 @@ class _Validator:
     def value(self, node: yaml.Node, key: str, spec: Spec, *, required: bool = False) -> Any:
         """Validate one value against its spec."""
         if spec == "text" and node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
-            text = " ".join(node.value.split())  # the text branch below, for the commonest case
+            text = " ".join(node.value.split())  # scalar_value's text, for the commonest case
             if not text and required:
                 raise DocError(node, key, "is required but empty; give it a value")
             return text or None
         if spec == MONEY or spec == "integer":
             return self.number(node, key, spec, required)
         if isinstance(spec, tuple):
-            kind = spec[0]
-            if kind == "enum":
-                raw = self.scalar(node)
-                if raw not in spec[1]:
-                    raise DocError(node, key, f"is {_describe(raw)}; use one of: {', '.join(spec[1])}")
-                return raw
-            if kind == "persona":
-                return self.persona(node, key)
-            if kind == "fixes":
-                text = self.value(node, key, "text")
-                if text is not None:  # its line, for the error if it names nothing
-                    self.lines[key] = self.line(node)
-                return text
-            if self._is_null(node) and not required:
-                return None
-            if kind == "list":
-                if not isinstance(node, yaml.SequenceNode):
-                    raise DocError(node, key, f"expected a list, got {_describe(self.scalar(node))}")
-                items = []
-                for i, item in enumerate(node.value):
-                    try:
-                        items.append(self.fields(item, f"{key}[{i}]", spec[1]))
-                    except DocError as exc:
-                        self.record(exc)
-                return items
-            if kind == "map":
-                return self.fields(node, key, spec[1])
-            if kind == "months":
-                out = {}
-                for month, knode, vnode in self.mapping(node, key):
-                    try:
-                        if not MONTH_RE.match(month):
-                            raise DocError(knode, f"{key}.{month}", "is not a calendar month; write it as YYYY-MM")
-                        out[month] = self.fields(vnode, f"{key}.{month}", spec[1])
-                    except DocError as exc:
-                        self.record(exc)
-                return out
-            if kind == "amounts":
-                amounts = {}
-                for name, _knode, vnode in self.mapping(node, key):
-                    try:
-                        amounts[name] = self.number(vnode, f"{key}.{name}", MONEY, True)
-                    except DocError as exc:
-                        self.record(exc)
-                return amounts
-            if kind == "table":
-                return self.table(node, key)
-            if kind == "checklist":
-                if isinstance(node, yaml.MappingNode):
-                    got = self.fields(node, key, CHECKLIST_SPEC)
-                    return {"table": got["table"], "done": got["done"] or "done"}
-                return {"table": self.table(node, key), "done": "done"}
-            raise AssertionError(kind)
+            return self.compound(node, key, spec, required)
+        return self.scalar_value(node, key, spec, required)
+
+    def compound(self, node: yaml.Node, key: str, spec: tuple[Any, ...], required: bool) -> Any:
+        """A value of a kind with its own rules: a choice, a persona, a list, a mapping, months, a table."""
+        kind = spec[0]
+        if kind == "enum":
+            raw = self.scalar(node)
+            if raw not in spec[1]:
+                raise DocError(node, key, f"is {_describe(raw)}; use one of: {', '.join(spec[1])}")
+            return raw
+        if kind == "persona":
+            return self.persona(node, key)
+        if kind == "fixes":
+            text = self.value(node, key, "text")
+            if text is not None:  # its line, for the error if it names nothing
+                self.lines[key] = self.line(node)
+            return text
+        if self._is_null(node) and not required:
+            return None
+        if kind == "list":
+            return self.list_items(node, key, spec[1])
+        if kind == "map":
+            return self.fields(node, key, spec[1])
+        if kind == "months":
+            return self.months(node, key, spec[1])
+        if kind == "amounts":
+            return self.amounts(node, key)
+        if kind == "table":
+            return self.table(node, key)
+        if kind == "checklist":
+            if isinstance(node, yaml.MappingNode):
+                got = self.fields(node, key, CHECKLIST_SPEC)
+                return {"table": got["table"], "done": got["done"] or "done"}
+            return {"table": self.table(node, key), "done": "done"}
+        raise AssertionError(kind)
+
+    def list_items(self, node: yaml.Node, key: str, spec: dict[str, Spec]) -> list[dict[str, Any]]:
+        """A list of mappings, each validated against the same fields; a bad item is named and skipped."""
+        if not isinstance(node, yaml.SequenceNode):
+            raise DocError(node, key, f"expected a list, got {_describe(self.scalar(node))}")
+        items = []
+        for i, item in enumerate(node.value):
+            try:
+                items.append(self.fields(item, f"{key}[{i}]", spec))
+            except DocError as exc:
+                self.record(exc)
+        return items
+
+    def months(self, node: yaml.Node, key: str, spec: dict[str, Spec]) -> dict[str, dict[str, Any]]:
+        """A mapping of calendar months (YYYY-MM), each validated against the same fields."""
+        out = {}
+        for month, knode, vnode in self.mapping(node, key):
+            try:
+                if not MONTH_RE.match(month):
+                    raise DocError(knode, f"{key}.{month}", "is not a calendar month; write it as YYYY-MM")
+                out[month] = self.fields(vnode, f"{key}.{month}", spec)
+            except DocError as exc:
+                self.record(exc)
+        return out
+
+    def amounts(self, node: yaml.Node, key: str) -> dict[str, Decimal | int | None]:
+        """A mapping of names to amounts of money."""
+        amounts = {}
+        for name, _knode, vnode in self.mapping(node, key):
+            try:
+                amounts[name] = self.number(vnode, f"{key}.{name}", MONEY, True)
+            except DocError as exc:
+                self.record(exc)
+        return amounts
+
+    def scalar_value(self, node: yaml.Node, key: str, spec: Spec, required: bool) -> Any:
+        """A value of one of the plain kinds: text, a date, a calendar month, true or false."""
         raw = self.scalar(node)
         if raw is None:
             if required:
@@ -2536,6 +2556,48 @@ def read_tables(
     return counts
 
 
+def _scan_segment(client: Any, need: TableNeed, seg: int, segments: int, page_size: int | None) -> tuple[int, int]:
+    """One parallel segment of a table's live count: (items scanned, items whose done attribute is true)."""
+    kwargs: dict[str, Any] = {
+        "TableName": need.table,
+        "Select": "COUNT",
+        "Segment": seg,
+        "TotalSegments": segments,
+    }
+    if page_size:
+        kwargs["Limit"] = page_size
+    if need.done_attr:
+        kwargs["FilterExpression"] = "#d = :t"
+        kwargs["ExpressionAttributeNames"] = {"#d": need.done_attr}
+        kwargs["ExpressionAttributeValues"] = {":t": {"BOOL": True}}
+    scanned = matched = 0
+    while True:
+        page = client.scan(**kwargs)
+        scanned += page["ScannedCount"]
+        matched += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return scanned, matched
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _live_attribute_names(client: Any, need: TableNeed) -> list[str] | None:
+    """_export_attribute_names, live: a Scan for items that hold the attribute, then names of a few items."""
+    kwargs: dict[str, Any] = {
+        "TableName": need.table, "Select": "COUNT", "FilterExpression": "attribute_exists(#d)",
+        "ExpressionAttributeNames": {"#d": need.done_attr},
+    }
+    while True:
+        page = client.scan(**kwargs)
+        if page["Count"]:
+            return None
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    # only the names of the items read are kept, never their values
+    items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
+    return sorted({name for item in items for name in item})
+
+
 def scan_counts(
     client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = "",
     page_size: int | None = None, place: str = "", clock: Callable[[], dt.datetime] | None = None,
@@ -2550,58 +2612,19 @@ def scan_counts(
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    def segment(need: TableNeed, seg: int) -> tuple[int, int]:
-        kwargs: dict[str, Any] = {
-            "TableName": need.table,
-            "Select": "COUNT",
-            "Segment": seg,
-            "TotalSegments": segments,
-        }
-        if page_size:
-            kwargs["Limit"] = page_size
-        if need.done_attr:
-            kwargs["FilterExpression"] = "#d = :t"
-            kwargs["ExpressionAttributeNames"] = {"#d": need.done_attr}
-            kwargs["ExpressionAttributeValues"] = {":t": {"BOOL": True}}
-        scanned = matched = 0
-        while True:
-            page = client.scan(**kwargs)
-            scanned += page["ScannedCount"]
-            matched += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return scanned, matched
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def attribute_names(need: TableNeed) -> list[str] | None:
-        """_export_attribute_names, live: a Scan for items that hold the attribute, then names of a few items."""
-        kwargs: dict[str, Any] = {
-            "TableName": need.table, "Select": "COUNT", "FilterExpression": "attribute_exists(#d)",
-            "ExpressionAttributeNames": {"#d": need.done_attr},
-        }
-        while True:
-            page = client.scan(**kwargs)
-            if page["Count"]:
-                return None
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        # only the names of the items read are kept, never their values
-        items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
-        return sorted({name for item in items for name in item})
-
     clock = clock or utc_now
     place = place or f"region {client.meta.region_name}"
     counts: dict[str, TableCount] = {}
     missing: list[str] = []  # every table found nowhere, named in one run
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for need in needs:
-            futures = [pool.submit(segment, need, s) for s in range(segments)]
+            futures = [pool.submit(_scan_segment, client, need, s, segments, page_size) for s in range(segments)]
             try:
                 parts = [f.result() for f in futures]
                 items = sum(p[0] for p in parts)
                 done = sum(p[1] for p in parts) if need.done_attr else None
                 # Select=COUNT cannot see names: only a checklist none of whose items is done is asked more
-                absent = attribute_names(need) if need.done_attr and items and not done else None
+                absent = _live_attribute_names(client, need) if need.done_attr and items and not done else None
             except ClientError as exc:
                 code = aws_error_code(exc)
                 if code == "ResourceNotFoundException":
@@ -3317,19 +3340,8 @@ def mtd_pace(e: dict[str, Any], as_of: dt.date) -> dict[str, Any] | None:
     return {"projected": projected, "due_by_now": due, "behind": e["mtd_revenue"] < due}
 
 
-@_exact
-def entity_figures(
-    name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
-) -> dict[str, Any]:
-    """Every per-entity figure: averages, burn, runway, projection, stack, assets, tables."""
-    e: dict[str, Any] = {"name": name, "projects": len(docs)}
-
-    def items(key: str) -> list[tuple[Handoff, dict[str, Any]]]:
-        return [(d, item) for d in docs for item in d.data.get(key) or []]
-
-    cash_values = [d.data["cash"] for d in docs if d.data.get("cash") is not None]
-    e["cash"] = _sum(cash_values) if cash_values else NO_DATA
-
+def monthly_financials(docs: list[Handoff]) -> dict[str, dict[str, Any]]:
+    """Each month's revenue and expenses summed over the projects, and debt service where one gives it (else None)."""
     months: dict[str, dict[str, Any]] = {}
     for d in docs:
         for month, fig in (d.data.get("financials") or {}).items():
@@ -3338,91 +3350,148 @@ def entity_figures(
             slot["expenses"] += _dec(fig["expenses"])
             if fig.get("debt_service") is not None:
                 slot["debt_service"] = (slot["debt_service"] or Decimal(0)) + _dec(fig["debt_service"])
+    return months
+
+
+def trend_months(as_of: dt.date) -> list[str]:
+    """The months of the trend: the TREND_MONTHS complete months before D's month, oldest first."""
+    return [month_key(as_of, -i) for i in range(TREND_MONTHS, 0, -1)]
+
+
+@_exact
+def window_figures(months: dict[str, dict[str, Any]], cash: Decimal | str, as_of: dt.date) -> dict[str, Any]:
+    """Money over the window: the averages, burn, cash flow, NOI, break-even gap, margin and runway."""
     window = [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)]
     present = [m for m in window if m in months]
-    e["window_months"] = len(present)
-    e["window_missing"] = [m for m in window if m not in months]
     debt = [months[m]["debt_service"] for m in present if months[m]["debt_service"] is not None]
-    e["debt_service_recorded"] = bool(debt)  # else NOI equals cash flow, and reports say so
-    if present:
-        count = len(present)
-        e["revenue_avg"] = _round(_sum(months[m]["revenue"] for m in present) / count, 2)
-        e["expenses_avg"] = _round(_sum(months[m]["expenses"] for m in present) / count, 2)
-        e["debt_service_avg"] = _round(_sum(debt) / count, 2)  # a month without it had none
-        e["burn"] = e["expenses_avg"] - e["revenue_avg"]
-        e["cash_flow"] = -e["burn"] + 0  # + 0: never -0.00
-        e["noi"] = e["cash_flow"] + e["debt_service_avg"]  # before loan payments
-        e["break_even_gap"] = max(e["burn"], ZERO)
-        e["margin"] = _ratio(e["cash_flow"], e["revenue_avg"])
-        e["runway"] = runway(e["cash"], e["burn"])
-    else:
-        for key in ("revenue_avg", "expenses_avg", "debt_service_avg", "burn", "cash_flow", "noi",
-                    "break_even_gap", "margin", "runway"):
-            e[key] = NO_DATA
+    f: dict[str, Any] = {
+        "window_months": len(present),
+        "window_missing": [m for m in window if m not in months],
+        "debt_service_recorded": bool(debt),  # else NOI equals cash flow, and reports say so
+    }
+    if not present:
+        return f | dict.fromkeys(("revenue_avg", "expenses_avg", "debt_service_avg", "burn", "cash_flow", "noi",
+                                  "break_even_gap", "margin", "runway"), NO_DATA)
+    count = len(present)
+    f["revenue_avg"] = _round(_sum(months[m]["revenue"] for m in present) / count, 2)
+    f["expenses_avg"] = _round(_sum(months[m]["expenses"] for m in present) / count, 2)
+    f["debt_service_avg"] = _round(_sum(debt) / count, 2)  # a month without it had none
+    f["burn"] = f["expenses_avg"] - f["revenue_avg"]
+    f["cash_flow"] = -f["burn"] + 0  # + 0: never -0.00
+    f["noi"] = f["cash_flow"] + f["debt_service_avg"]  # before loan payments
+    f["break_even_gap"] = max(f["burn"], ZERO)
+    f["margin"] = _ratio(f["cash_flow"], f["revenue_avg"])
+    f["runway"] = runway(cash, f["burn"])
+    return f
 
+
+@_exact
+def revenue_trend(months: dict[str, dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
+    """Growth and the revenue projection: a straight line through the trend's revenue, extended."""
     # The line is fitted exactly; growth and the projection are rounded to the cent, so a
     # flat series grows $0.00 (not growing) and the floor at zero never leaves -0.00.
-    trend = [month_key(as_of, -i) for i in range(TREND_MONTHS, 0, -1)]
-    points = [(i, months[m]["revenue"]) for i, m in enumerate(trend) if m in months]
-    if len(points) >= MIN_TREND_POINTS:
-        slope, intercept = linear_fit(points)
-        e["growth"] = _round(slope, 2)
-        e["projection"] = [
+    points = [(i, months[m]["revenue"]) for i, m in enumerate(trend_months(as_of)) if m in months]
+    if len(points) < MIN_TREND_POINTS:
+        return {"growth": INSUFFICIENT, "projection": INSUFFICIENT}
+    slope, intercept = linear_fit(points)
+    return {
+        "growth": _round(slope, 2),
+        "projection": [
             {"month": month_key(as_of, k), "revenue": max(ZERO, _round(intercept + slope * (TREND_MONTHS + k), 2))}
             for k in range(PROJECTION_MONTHS)
-        ]
-    else:
-        e["growth"] = e["projection"] = INSUFFICIENT
-    if isinstance(e["growth"], str) or isinstance(e["burn"], str):
-        e["deployment"] = INSUFFICIENT
-    elif e["growth"] > 0:
-        e["deployment"] = "invest" if e["burn"] <= 0 else "fix"
-    else:
-        e["deployment"] = "maintain" if e["burn"] <= 0 else "review"
-    e["burning_from"] = burning_from(e)
-    if e["burning_from"]:
-        e["deployment"] = REVIEW_SOON  # earning now, burning within the projection's three months
-    e["monthly"] = [
+        ],
+    }
+
+
+def capital_deployment(growth: Decimal | str, burn: Decimal | str) -> str:
+    """Invest, fix, maintain or review, from growth and burn (review soon is decided after)."""
+    if isinstance(growth, str) or isinstance(burn, str):
+        return INSUFFICIENT
+    if growth > 0:
+        return "invest" if burn <= 0 else "fix"
+    return "maintain" if burn <= 0 else "review"
+
+
+@_exact
+def monthly_pl(months: dict[str, dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
+    """The monthly P&L of the trend's months, last month's row of it, and the month to date (D's own month)."""
+    trend = trend_months(as_of)
+    monthly = [
         {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} if m in months
         else {"month": m, "revenue": NO_DATA, "expenses": NO_DATA, "debt_service": None, "net": NO_DATA}
         for m in trend
     ] if any(m in months for m in trend) else []
     last = month_key(as_of, -1)
-    e["last_month"] = next((row for row in e["monthly"] if row["month"] == last),
-                           {"month": last, "revenue": NO_DATA, "expenses": NO_DATA, "net": NO_DATA})
     # month to date: D's own month, when a handoff gives it (its figures are taken as of D)
     this = months.get(month_key(as_of))
-    e["mtd_month"] = month_key(as_of) if this else None
-    e["mtd_revenue"] = this["revenue"] if this else NO_DATA
-    e["mtd_expenses"] = this["expenses"] if this else NO_DATA
-    e["mtd_net"] = this["revenue"] - this["expenses"] if this else NO_DATA
-    e["mtd_pace"] = mtd_pace(e, as_of)
+    return {
+        "monthly": monthly,
+        "last_month": next((row for row in monthly if row["month"] == last),
+                           {"month": last, "revenue": NO_DATA, "expenses": NO_DATA, "net": NO_DATA}),
+        "mtd_month": month_key(as_of) if this else None,
+        "mtd_revenue": this["revenue"] if this else NO_DATA,
+        "mtd_expenses": this["expenses"] if this else NO_DATA,
+        "mtd_net": this["revenue"] - this["expenses"] if this else NO_DATA,
+    }
 
-    stack = items("stack")
-    e["infra_cost"] = _sum(s.get("monthly_cost") for _, s in stack)
-    e["savings"] = _sum(s.get("monthly_cost") for _, s in stack if s.get("in_use") is False)
-    e["assets"] = [_asset(a) for _, a in items("assets")]
-    e["assets_total"] = _valued_total(e["assets"])
-    e["assets_unvalued"] = sum(1 for a in e["assets"] if a["value"] == NOT_VALUED)
 
-    e["stale_exports"] = {}  # role -> the day of its oldest export not refreshed since the period before
+@_exact
+def stack_figures(stack: list[tuple[Handoff, dict[str, Any]]],
+                  assets: list[tuple[Handoff, dict[str, Any]]]) -> dict[str, Any]:
+    """Technology and assets: infra cost, the savings of unused components, the assets and their total."""
+    listed = [_asset(a) for _, a in assets]
+    return {
+        "infra_cost": _sum(s.get("monthly_cost") for _, s in stack),
+        "savings": _sum(s.get("monthly_cost") for _, s in stack if s.get("in_use") is False),
+        "assets": listed,
+        "assets_total": _valued_total(listed),
+        "assets_unvalued": sum(1 for a in listed if a["value"] == NOT_VALUED),
+    }
+
+
+@_exact
+def live_numbers(docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date) -> dict[str, Any]:
+    """Live numbers from the entity's tables: events, users, checklist completion, and the exports gone stale."""
+    # stale_exports: role -> the day of its oldest export not refreshed since the period before
+    f: dict[str, Any] = {"stale_exports": {}}
     for role in ("events", "users"):
         tables = {d.data["dynamodb"][role] for d in docs if (d.data.get("dynamodb") or {}).get(role)}
-        e[role] = sum(counts[t].items for t in tables) if tables else NO_DATA
+        f[role] = sum(counts[t].items for t in tables) if tables else NO_DATA
         old = [c.exported for t in tables if (c := counts[t]).exported and c.exported < export_cutoff(as_of)]
         if old:
-            e["stale_exports"][role] = min(old).date()
+            f["stale_exports"][role] = min(old).date()
     checklists = {
         d.data["dynamodb"]["checklist"]["table"] for d in docs if (d.data.get("dynamodb") or {}).get("checklist")
     }
-    if checklists:
-        done = sum(counts[t].done or 0 for t in checklists)
-        total = sum(counts[t].items for t in checklists)
-        e["checklist_done"], e["checklist_items"] = done, total
-        e["checklist_pct"] = _ratio(done, total)
-    else:
-        e["checklist_done"] = e["checklist_items"] = e["checklist_pct"] = NO_DATA
+    if not checklists:
+        return f | dict.fromkeys(("checklist_done", "checklist_items", "checklist_pct"), NO_DATA)
+    done = sum(counts[t].done or 0 for t in checklists)
+    total = sum(counts[t].items for t in checklists)
+    return f | {"checklist_done": done, "checklist_items": total, "checklist_pct": _ratio(done, total)}
 
+
+@_exact
+def entity_figures(
+    name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
+) -> dict[str, Any]:
+    """Every per-entity figure, family by family: money, technology and assets, live numbers, business units."""
+
+    def items(key: str) -> list[tuple[Handoff, dict[str, Any]]]:
+        return [(d, item) for d in docs for item in d.data.get(key) or []]
+
+    cash_values = [d.data["cash"] for d in docs if d.data.get("cash") is not None]
+    e: dict[str, Any] = {"name": name, "projects": len(docs), "cash": _sum(cash_values) if cash_values else NO_DATA}
+    months = monthly_financials(docs)
+    e.update(window_figures(months, e["cash"], as_of))
+    e.update(revenue_trend(months, as_of))
+    e["deployment"] = capital_deployment(e["growth"], e["burn"])
+    e["burning_from"] = burning_from(e)
+    if e["burning_from"]:
+        e["deployment"] = REVIEW_SOON  # earning now, burning within the projection's three months
+    e.update(monthly_pl(months, as_of))
+    e["mtd_pace"] = mtd_pace(e, as_of)
+    e.update(stack_figures(items("stack"), items("assets")))
+    e.update(live_numbers(docs, counts, as_of))
     e["rental"] = rental_figures(items("units"), items("maintenance"), e, as_of) if items("units") else None
     e["yacht"] = delivery_figures([x for _, x in items("deliveries")]) if items("deliveries") else None
     e["agency"] = client_figures([x for _, x in items("clients")], as_of) if items("clients") else None
@@ -8136,6 +8205,21 @@ EXIT_MEANINGS = {  # a failed run's last line under cron
 }
 
 
+@dataclass
+class PreparedRun:
+    """What every mode of a run starts from: the settings, the figures and the rendered reports."""
+
+    settings: Settings
+    delivery: Delivery
+    after: AfterSend
+    configuration_set: str | None  # SES_CONFIGURATION_SET, tagging every message sent
+    portfolio: Portfolio
+    metrics: dict[str, Any]
+    rendered: list[RenderedReport]
+    problems: list[str]  # after the send: what failed (the reports went out), one line each
+    loud: list[str]  # delivery news said once: a bounce, a complaint, a rejection
+
+
 def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate], *,
         read: tuple[Path | None, dict[str, str]] | None = None, done: list[Outcome] | None = None,
         clock: Callable[[], dt.datetime] = utc_now, lines: _LogLines | None = None) -> int:
@@ -8146,26 +8230,34 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     run's time (UTC; tests pass a fixed one); `lines`, the log's line format, is told the
     period once the as-of date is known.
     """
-    settings = load_settings(args.env_file, dry_run=args.dry_run, read=read)
-    as_of = args.as_of or dt.date.today()
-    if settings.used_examples:
-        # The sample's overdue actions and stale handoffs are written for one date: show it as intended.
-        sample_as_of = sample_date() if args.as_of is None else None
-        as_of = sample_as_of or as_of
-        if lines is not None:
-            lines.period = iso_period(as_of)
-        when = ""
-        if sample_as_of:
-            when = f", as of {as_of}, the date it is written for (--as-of YYYY-MM-DD for another, e.g. today)"
-        log.warning("no repos.env: dry run on the sample portfolio in %s%s", EXAMPLES_DIR, when)
-    all_ids = [r.id for r in reports]
+    prepared = prepare_run(args, reports, selected, read=read, clock=clock, lines=lines)
+    if args.check:
+        return check_run(args, prepared)
     if args.dry_run:
-        delivery = shown_delivery(settings, all_ids, args.to)
-    else:
-        delivery = delivery_settings(settings, all_ids, args.to)
-    after = after_send_settings(settings, reports)
-    configuration_set = tag_settings(settings, reports)
-    events_queue = events_queue_setting(settings)
+        return show_dry_run(args, prepared, done)
+    return send_run(args, prepared, done)
+
+
+def run_as_of(args: argparse.Namespace, settings: Settings, lines: _LogLines | None) -> dt.date:
+    """The run's as-of date: --as-of, else today; the sample without a repos.env, the date it is written for."""
+    as_of = args.as_of or dt.date.today()
+    if not settings.used_examples:
+        return as_of
+    # The sample's overdue actions and stale handoffs are written for one date: show it as intended.
+    sample_as_of = sample_date() if args.as_of is None else None
+    as_of = sample_as_of or as_of
+    if lines is not None:
+        lines.period = iso_period(as_of)
+    when = ""
+    if sample_as_of:
+        when = f", as of {as_of}, the date it is written for (--as-of YYYY-MM-DD for another, e.g. today)"
+    log.warning("no repos.env: dry run on the sample portfolio in %s%s", EXAMPLES_DIR, when)
+    return as_of
+
+
+def read_run_handoffs(args: argparse.Namespace, settings: Settings, reports: list[ReportTemplate],
+                      as_of: dt.date) -> Portfolio:
+    """The run's handoffs, checked against every report's persona; the files skipped named where it matters."""
     handoff_dir = input_location(settings, "HANDOFF_DIR", settings.handoff_dir)
     # every report's persona; a handoff dated after the later of today and the as-of date is a
     # mistake, while one dated after a past --as-of is a report written for an earlier week
@@ -8180,6 +8272,12 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     # its project is missing from every report, so cron says so too.
     if misnamed := skipped_line(portfolio.misnamed, MISNAMED_WHY):
         log.warning("%s", misnamed)
+    return portfolio
+
+
+def read_run_tables(settings: Settings, portfolio: Portfolio,
+                    clock: Callable[[], dt.datetime]) -> dict[str, TableCount]:
+    """The counts of the tables the handoffs name: from DYNAMODB_EXPORT_DIR, else read live."""
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -8188,7 +8286,25 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         place = f"region {settings.region}" + (f" at {url_origin(endpoint)}" if endpoint else "")
         return scan_counts(aws_client(settings, "dynamodb"), missing, where=where, place=place, clock=clock)
 
-    counts = read_tables(needs, input_location(settings, "DYNAMODB_EXPORT_DIR", settings.export_dir), live)
+    return read_tables(needs, input_location(settings, "DYNAMODB_EXPORT_DIR", settings.export_dir), live)
+
+
+def prepare_run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate], *,
+                read: tuple[Path | None, dict[str, str]] | None, clock: Callable[[], dt.datetime],
+                lines: _LogLines | None) -> PreparedRun:
+    """Everything every mode needs, validated: settings, handoffs, tables, estate, figures, history, reports."""
+    settings = load_settings(args.env_file, dry_run=args.dry_run, read=read)
+    as_of = run_as_of(args, settings, lines)
+    all_ids = [r.id for r in reports]
+    if args.dry_run:
+        delivery = shown_delivery(settings, all_ids, args.to)
+    else:
+        delivery = delivery_settings(settings, all_ids, args.to)
+    after = after_send_settings(settings, reports)
+    configuration_set = tag_settings(settings, reports)
+    events_queue = events_queue_setting(settings)
+    portfolio = read_run_handoffs(args, settings, reports, as_of)
+    counts = read_run_tables(settings, portfolio, clock)
     estate = read_estate(settings, as_of, clock()) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
     archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
@@ -8210,55 +8326,72 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     # a plain dry run shows only what would be sent; whatever may send, archive or show
     # the uncut text renders it whole first, so no template mistake is found mid-send
     rendered = render_all(selected, metrics, whole=not args.dry_run or args.check or args.full)
+    return PreparedRun(settings=settings, delivery=delivery, after=after, configuration_set=configuration_set,
+                       portfolio=portfolio, metrics=metrics, rendered=rendered, problems=problems, loud=loud)
 
-    if args.check:
-        found = (f"{_plural(len(rendered), 'report')} for {metrics['period']} from "
-                 f"{_plural(len(portfolio.handoffs), 'handoff')}")
-        if portfolio.skipped:
-            found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
-                      "named on stderr)")
-        if portfolio.misnamed:
-            found += (f" ({_plural(len(portfolio.misnamed), 'file')} like a handoff but not named .md skipped, "
-                      "named on stderr)")
-        if args.dry_run:
-            # what a send would still refuse to start without: said here, so that it is not first
-            # heard of from cron
-            unset = [name for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "ARCHIVE_DIR")
-                     if not settings.get(name)]
-            needs = f"; a send also needs {', '.join(unset)}" if unset else ""
-            show(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){needs}\n")
-            return ExitStatus.OK
-        result = check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region,
-                           [r.id for r in rendered])
-        for line in result.details:
-            show(redact(line) + "\n")
-        if not result.problems:
-            show(f"check passed: {found}; settings, inputs and SES ready\n")
-            return ExitStatus.OK
-        for problem in result.problems[:-1] if len(result.problems) > 1 else []:
-            log.error("%s", problem)
-        log.error("check failed: %s", result.problems[-1] if len(result.problems) == 1
-                  else f"{result.problems[-1]} (and {len(result.problems) - 1} more above)")
-        return result.status
+
+def check_run(args: argparse.Namespace, prepared: PreparedRun) -> int:
+    """--check: say what was found and whether a send could start (SES asked unless --dry-run); nothing sent."""
+    settings, portfolio, rendered = prepared.settings, prepared.portfolio, prepared.rendered
+    found = (f"{_plural(len(rendered), 'report')} for {prepared.metrics['period']} from "
+             f"{_plural(len(portfolio.handoffs), 'handoff')}")
+    if portfolio.skipped:
+        found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
+                  "named on stderr)")
+    if portfolio.misnamed:
+        found += (f" ({_plural(len(portfolio.misnamed), 'file')} like a handoff but not named .md skipped, "
+                  "named on stderr)")
     if args.dry_run:
-        if settings.email_format == "text+html":
-            for path in write_html_files(rendered):
-                log.info("HTML alternative written to %s", path)
-        show(dry_run_text(rendered, delivery, full=args.full))
-        show(dry_run_cards(after, metrics))
-        if done is not None:
-            done.append(Outcome(period=metrics["period"]))
+        # what a send would still refuse to start without: said here, so that it is not first
+        # heard of from cron
+        unset = [name for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "ARCHIVE_DIR")
+                 if not settings.get(name)]
+        still_needed = f"; a send also needs {', '.join(unset)}" if unset else ""
+        show(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){still_needed}\n")
         return ExitStatus.OK
+    result = check_ses(ses_client(settings), ses_client(settings, "sesv2"), prepared.delivery, settings.region,
+                       [r.id for r in rendered])
+    for line in result.details:
+        show(redact(line) + "\n")
+    if not result.problems:
+        show(f"check passed: {found}; settings, inputs and SES ready\n")
+        return ExitStatus.OK
+    for problem in result.problems[:-1] if len(result.problems) > 1 else []:
+        log.error("%s", problem)
+    log.error("check failed: %s", result.problems[-1] if len(result.problems) == 1
+              else f"{result.problems[-1]} (and {len(result.problems) - 1} more above)")
+    return result.status
 
+
+def show_dry_run(args: argparse.Namespace, prepared: PreparedRun, done: list[Outcome] | None) -> int:
+    """--dry-run: print the reports (and the cards) as they would go out, write the HTML alternatives; nothing sent."""
+    if prepared.settings.email_format == "text+html":
+        for path in write_html_files(prepared.rendered):
+            log.info("HTML alternative written to %s", path)
+    show(dry_run_text(prepared.rendered, prepared.delivery, full=args.full))
+    show(dry_run_cards(prepared.after, prepared.metrics))
+    if done is not None:
+        done.append(Outcome(period=prepared.metrics["period"]))
+    return ExitStatus.OK
+
+
+def figures_json(metrics: dict[str, Any]) -> str:
+    """metrics.json: the run's figures, not what a report is given about other weeks (history, last week's delivery)."""
     try:  # only checked types reach the figures, but a send must not start on a doubt
-        # the run's figures, not what a report is given about other weeks (history, last week's delivery)
         figures = {**{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}, "items": report_items(metrics)}
-        metrics_json = json.dumps(figures, default=_json_default)
+        return json.dumps(figures, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
+
+
+def send_run(args: argparse.Namespace, prepared: PreparedRun, done: list[Outcome] | None) -> int:
+    """Send every report not yet sent this period (or only to --to), then do what follows the send."""
+    settings, delivery, after, metrics = prepared.settings, prepared.delivery, prepared.after, prepared.metrics
+    problems = prepared.problems
+    metrics_json = figures_json(metrics)
     client = ses_client(settings)
     sender = SesSender(client)
-    sender.configuration_set = configuration_set
+    sender.configuration_set = prepared.configuration_set
     sender.preflight()
     if sender_verified(client, delivery.sender) is False:
         raise ConfigError(
@@ -8277,7 +8410,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
 
     interrupted = False
     try:
-        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress,
+        deliver(prepared.rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress,
                 after=None if args.to else after_sends)
         for problem in problems:
             log.error("%s", problem)
@@ -8287,7 +8420,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     finally:
         if not interrupted and (outcome.sent or outcome.skipped or outcome.failed):
             log.info("%s", outcome.summary())
-    failed = outcome.failed or outcome.unrecorded or problems or loud
+    failed = outcome.failed or outcome.unrecorded or problems or prepared.loud
     return ExitStatus.UNAVAILABLE if failed else ExitStatus.OK
 
 
