@@ -162,6 +162,81 @@ class InputErrors(InputError):
         self.total = len(errors) if total is None else total
 
 
+class EstateUnavailable(ReportError):
+    """AWS could not be read for the estate (out of reach, throttled, failing)."""
+
+    status = ExitStatus.UNAVAILABLE
+
+
+class SendError(ReportError):
+    """A send failed; the other reports still went out."""
+
+    status = ExitStatus.UNAVAILABLE
+
+
+class LockBusy(ReportError):
+    """Another run holds the lock."""
+
+    status = ExitStatus.TEMPFAIL
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by main()'s signal handler so that a run stops as it would on Ctrl-C."""
+
+
+class Interrupted(ReportError):
+    """A run stopped by Ctrl-C or SIGTERM; the message says what the ledger holds."""
+
+    def __init__(self, message: str, *, terminated: bool) -> None:
+        super().__init__(message)
+        self.status = 143 if terminated else 130  # 128 + the signal's number, as a shell reports it
+
+
+class LedgerConflict(ReportError):
+    """Another run replaced the ledger since this run read it: this run stops sending."""
+
+    status = ExitStatus.TEMPFAIL
+
+
+# Caught inside the readers, which name the file, line or key: main() never sees them.
+class DocError(Exception):
+    """A validation failure inside one document, with the YAML node at fault."""
+
+    def __init__(self, node: yaml.Node | None, key: str, message: str) -> None:
+        super().__init__(message)
+        self.node, self.key, self.message = node, key, message
+
+
+class _LineTooLong(Exception):
+    """A data file line grew past MAX_EXPORT_LINE_BYTES before its newline."""
+
+
+class _TooManyBlanks(Exception):
+    """A data file holds more than MAX_BLANK_BYTES of blank lines."""
+
+
+# Caught inside delivery and the steps after it, which say what was done and what was not.
+class SendFailed(Exception):
+    """SES did not take a message. `definite`: it surely was not sent; `fatal`: no use trying the others."""
+
+    def __init__(self, message: str, *, definite: bool = True, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.definite, self.fatal = definite, fatal
+
+
+class ArchiveConflict(Exception):
+    """A conditional write lost: the object changed (or appeared) since it was read."""
+
+
+class CardFailed(Exception):
+    """The dashboard did not take a card."""
+
+
+class AfterSendFailed(Exception):
+    """A side effect after the sends did not happen; the reports stay sent."""
+
+
+# Raised out of the Lambda handler, so that AWS marks the invocation failed.
 class RunFailed(Exception):
     """A run started by AWS Lambda ended with an exit status other than 0: raised so that the invocation fails.
 
@@ -818,14 +893,6 @@ class Portfolio:
     handoffs: list[Handoff]
     skipped: list[str] = field(default_factory=list)
     misnamed: list[str] = field(default_factory=list)
-
-
-class DocError(Exception):
-    """A validation failure inside one document, with the YAML node at fault."""
-
-    def __init__(self, node: yaml.Node | None, key: str, message: str) -> None:
-        super().__init__(message)
-        self.node, self.key, self.message = node, key, message
 
 
 # A field spec is a kind name, or a tuple: ("enum", values), ("list", fields),
@@ -2252,14 +2319,6 @@ _ITEM_START = b'{"Item":{'
 _ITEM_BETWEEN = b"}}\n" + _ITEM_START  # one line's end, its line break, the next line's start
 
 
-class _LineTooLong(Exception):
-    """A data file line grew past MAX_EXPORT_LINE_BYTES before its newline."""
-
-
-class _TooManyBlanks(Exception):
-    """A data file holds more than MAX_BLANK_BYTES of blank lines."""
-
-
 def _blocks(fh: Any, size: int = EXPORT_BLOCK_BYTES, limit: int = MAX_EXPORT_LINE_BYTES) -> Iterator[bytes]:
     """Whole lines of a binary stream, in blocks of about `size` bytes (size <= limit).
 
@@ -2708,12 +2767,6 @@ def input_location(settings: Settings, setting: str, where: Path | S3Url | None)
 # distributions, with read-only calls, for the CTO report. Each reader takes its boto3
 # client; what comes back is plain data. A Lambda function's environment variable
 # values are dropped the moment its answer is read: only their names go further.
-
-
-class EstateUnavailable(ReportError):
-    """AWS could not be read for the estate (out of reach, throttled, failing)."""
-
-    status = ExitStatus.UNAVAILABLE
 
 
 ESTATE_ROWS = 25  # rows of each estate table in the CTO report; the rest are counted
@@ -5911,30 +5964,6 @@ ADDRESS_RE = re.compile(
 )
 
 
-class SendError(ReportError):
-    """A send failed; the other reports still went out."""
-
-    status = ExitStatus.UNAVAILABLE
-
-
-class LockBusy(ReportError):
-    """Another run holds the lock."""
-
-    status = ExitStatus.TEMPFAIL
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised by main()'s signal handler so that a run stops as it would on Ctrl-C."""
-
-
-class Interrupted(ReportError):
-    """A run stopped by Ctrl-C or SIGTERM; the message says what the ledger holds."""
-
-    def __init__(self, message: str, *, terminated: bool) -> None:
-        super().__init__(message)
-        self.status = 143 if terminated else 130  # 128 + the signal's number, as a shell reports it
-
-
 @dataclass
 class Delivery:
     """Validated delivery settings: who gets each report, and where the ledger is kept."""
@@ -6292,12 +6321,6 @@ def parse_ledger(text: str) -> dict[str, dict[str, Any]]:
     return data
 
 
-class LedgerConflict(ReportError):
-    """Another run replaced the ledger since this run read it: this run stops sending."""
-
-    status = ExitStatus.TEMPFAIL
-
-
 class Ledger:
     """What was done for one period: key (a report id) -> its latest state, kept in <period>/ledger.json.
 
@@ -6482,14 +6505,6 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.fh.close()  # closing releases the lock
-
-
-class SendFailed(Exception):
-    """SES did not take a message. `definite`: it surely was not sent; `fatal`: no use trying the others."""
-
-    def __init__(self, message: str, *, definite: bool = True, fatal: bool = False) -> None:
-        super().__init__(message)
-        self.definite, self.fatal = definite, fatal
 
 
 class SesSender:
@@ -7163,10 +7178,6 @@ def show_status(archive: Archive, period: str, titles: dict[str, str] | None = N
 S3_LOCK_TTL_SECONDS = 3600.0  # a run holds the lock at most this long before another may take it
 
 
-class ArchiveConflict(Exception):
-    """A conditional write lost: the object changed (or appeared) since it was read."""
-
-
 class S3Archive:
     """The archive as objects under s3://bucket/prefix (client passed in)."""
 
@@ -7369,10 +7380,6 @@ CARD_COUNT = 3
 CARD_ATTEMPTS = 4  # a 5xx or a timeout is tried again, with the same key, this many times in all
 CARD_BACKOFF_SECONDS = 0.5  # then 1, 2 seconds
 CARD_TIMEOUT_SECONDS = 10.0  # one attempt's whole exchange: connect, send, the answer's status and headers
-
-
-class CardFailed(Exception):
-    """The dashboard did not take a card."""
 
 
 def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str = "CEO") -> list[dict[str, Any]]:
@@ -7590,10 +7597,6 @@ CARD_KEY = "card:"  # card:<card id>
 METRICS_KEY = "metrics:cloudwatch:"  # metrics:cloudwatch:<batch number, from 1>
 DASHBOARD_PERSONA = "CEO"  # the report whose shortfalls become cards
 CLOUDWATCH_NAMESPACE_RE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")  # CloudWatch's namespace alphabet
-
-
-class AfterSendFailed(Exception):
-    """A side effect after the sends did not happen; the reports stay sent."""
 
 
 @dataclass
