@@ -98,10 +98,11 @@ class ExitStatus(IntEnum):
     CONFIG = 78
 
 
-EXIT_MEANINGS = {  # what each exit status says, in the exception a failed Lambda invocation raises
-    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input data", ExitStatus.UNAVAILABLE: "a send failed",
-    ExitStatus.TEMPFAIL: "another run holds the lock", ExitStatus.CONFIG: "bad configuration",
-    130: "interrupted", 143: "stopped (SIGTERM)",
+EXIT_MEANINGS = {  # what each exit status says: a failed run's last line under cron, a failed Lambda invocation
+    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input",
+    ExitStatus.UNAVAILABLE: "a send or a step after it failed", ExitStatus.TEMPFAIL: "another run holds the lock",
+    ExitStatus.CONFIG: "bad configuration",
+    130: "interrupted", 141: "output closed", 143: "terminated",
 }
 
 
@@ -8198,14 +8199,6 @@ class _LogLines(logging.Formatter):
             return text
         stamp = f"{self.clock().astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} {self.period} "
         return "\n".join(stamp + line for line in text.split("\n"))
-
-
-EXIT_MEANINGS = {  # a failed run's last line under cron
-    ExitStatus.USAGE: "usage", ExitStatus.DATAERR: "bad input",
-    ExitStatus.UNAVAILABLE: "a send or a step after it failed", ExitStatus.TEMPFAIL: "another run holds the lock",
-    ExitStatus.CONFIG: "bad configuration",
-    130: "interrupted", 141: "output closed", 143: "terminated",
-}
 
 
 @dataclass
