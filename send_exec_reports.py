@@ -5084,9 +5084,6 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
             log.debug("template cache not written: %s", exc)
 
 
-_DICT_ATTRIBUTES = frozenset(dir({}))  # what getattr finds on a plain dict: its methods
-
-
 # What a template may make. A template is a file anyone with the folder can edit, run by
 # cron: it gets Jinja2's sandbox (no Python beyond its figures: `''.__class__` is refused,
 # nothing it is given can be changed) and bounded work, so a slip cannot hang the run.
@@ -5119,24 +5116,9 @@ def _bounded_range(context: jinja2.runtime.Context, *args: int) -> range:
 
 
 class _Environment(jinja2.sandbox.ImmutableSandboxedEnvironment):
-    """Jinja2's immutable sandbox, with `row.name` on a plain dict found by its key first.
-
-    Jinja2 tries getattr and then the key; a plain dict has no attribute but dict's own
-    (`items`, `keys`, ...), so for any other name the key gives what Jinja2 would give,
-    without the AttributeError it raises and catches for each of a report's many figures.
-    A key is data, never an attribute of Python's, so the sandbox has nothing to refuse.
-    """
+    """Jinja2's immutable sandbox, refusing arithmetic that would make a huge value."""
 
     intercepted_binops = frozenset({"*", "**"})  # the two that make a huge value from a short expression
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        """obj.attribute in a template: as Jinja2's sandbox finds it."""
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except KeyError:
-                pass  # Jinja2's own lookup makes the undefined value that names the figure
-        return super().getattr(obj, attribute)
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         """`a * b` and `a ** b` in a template, refused when the value they make would be huge."""
@@ -5328,71 +5310,10 @@ def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]
     return "\n".join(out), tables
 
 
-# Python-Markdown's inline patterns (links, emphasis, code, escapes, entities, raw HTML,
-# line breaks), each of which needs one of these to match: a text holding none of them
-# comes out of the inline pass as it went in. STX and ETX are Python-Markdown's own marks.
-# Python-Markdown's inline patterns (3.11), each by name: its class and what it looks for.
-# _INLINE_TRIGGER holds every character one of them can start a match on; with any other
-# set of patterns (another version, an extension) the fast pass below stays off.
-_INLINE_PATTERNS: dict[str, tuple[str, str]] = {
-    "backtick": ("BacktickInlineProcessor", r"(?:(?<!\\)((?:\\{2})+)(?=`+)|(?<!\\)`)"),
-    "escape": ("EscapeInlineProcessor", r"\\(.)"),
-    "reference": ("ReferenceInlineProcessor", r"(?<!\!)\["),
-    "link": ("LinkInlineProcessor", r"(?<!\!)\["),
-    "image_link": ("ImageInlineProcessor", r"\!\["),
-    "image_reference": ("ImageReferenceInlineProcessor", r"\!\["),
-    "short_reference": ("ShortReferenceInlineProcessor", r"(?<!\!)\["),
-    "short_image_ref": ("ShortImageReferenceInlineProcessor", r"\!\["),
-    "autolink": ("AutolinkInlineProcessor", r"<([A-Za-z][A-Za-z0-9+.-]*://[^<>]*)>"),
-    "automail": ("AutomailInlineProcessor", r"<([^<> !]+@[^@<> ]+)>"),
-    "linebreak": ("SubstituteTagInlineProcessor", r"  \n"),
-    "html": ("HtmlInlineProcessor",
-             r"""(<(\/?+[a-zA-Z][^\s"'<>@]*+(?:\s+[^\s"'=<>]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s"'=<>]++))?+)*+\s*+/?"""
-             r"""|!--(?:(?!<!--|-->).)*--|[?](?:(?!<[?]|[?]>).)*[?]|!\[CDATA\[(?:(?!<!\[CDATA\[|\]\]>).)*\]\])>)"""),
-    "entity": ("HtmlInlineProcessor", r"(&(?:\#[0-9]+|\#x[0-9a-fA-F]+|[a-zA-Z0-9]+);)"),
-    "em_strong": ("DelimiterProcessor", r"\*|_"),
-}
-_INLINE_TRIGGER = re.compile(r"[`\\\[!<&*_\x02\x03]|  \n")
-
-
-class _PlainTextFirst(markdown.treeprocessors.Treeprocessor):
-    """Marks text no inline pattern can match as atomic, so that the inline pass skips it.
-
-    Most of a report's text is plain words and figures: trying each of the fourteen
-    patterns on each piece of it is most of the time Python-Markdown takes, for nothing.
-    """
-
-    def run(self, root: Any) -> None:
-        """Mark every text and tail without an inline pattern's character."""
-        atomic, trigger = markdown.util.AtomicString, _INLINE_TRIGGER.search
-        for el in root.iter():
-            if el.text and not isinstance(el.text, atomic) and not trigger(el.text):
-                el.text = atomic(el.text)
-            if el.tail and not isinstance(el.tail, atomic) and not trigger(el.tail):
-                el.tail = atomic(el.tail)
-
-
-def _plain_text_first_fits(md: markdown.Markdown) -> bool:
-    """Whether md's inline patterns are exactly those _INLINE_TRIGGER was written for, and no other
-    tree processor (an extension's) reads the text the fast pass marks."""
-    # through the registries' public API only (names, count, order): a later release cannot make this raise
-    patterns, trees = md.inlinePatterns, md.treeprocessors
-    if len(patterns) != len(_INLINE_PATTERNS) or any(name not in patterns for name in _INLINE_PATTERNS):
-        return False
-    if len(trees) != 3 or any(name not in trees for name in ("inline", "prettify", "unescape")):
-        return False
-    return (all((type(patterns[name]).__name__, getattr(patterns[name], "pattern", None)) == known
-                for name, known in _INLINE_PATTERNS.items())
-            and trees.get_index_for_name("inline") == 0)
-
-
 @functools.cache
 def _markdown() -> markdown.Markdown:
     """One Markdown converter for the run (building one costs more than converting a report)."""
-    md = markdown.Markdown()
-    if _plain_text_first_fits(md):  # then the output is the same, only sooner
-        md.treeprocessors.register(_PlainTextFirst(md), "plain_text_first", 25)  # before "inline" (20)
-    return md
+    return markdown.Markdown()
 
 
 class _TextConverter(html2text.HTML2Text):
