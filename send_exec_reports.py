@@ -164,6 +164,81 @@ class InputErrors(InputError):
         self.total = len(errors) if total is None else total
 
 
+class EstateUnavailable(ReportError):
+    """AWS could not be read for the estate (out of reach, throttled, failing)."""
+
+    status = ExitStatus.UNAVAILABLE
+
+
+class SendError(ReportError):
+    """A send failed; the other reports still went out."""
+
+    status = ExitStatus.UNAVAILABLE
+
+
+class LockBusy(ReportError):
+    """Another run holds the lock."""
+
+    status = ExitStatus.TEMPFAIL
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by main()'s signal handler so that a run stops as it would on Ctrl-C."""
+
+
+class Interrupted(ReportError):
+    """A run stopped by Ctrl-C or SIGTERM; the message says what the ledger holds."""
+
+    def __init__(self, message: str, *, terminated: bool) -> None:
+        super().__init__(message)
+        self.status = 143 if terminated else 130  # 128 + the signal's number, as a shell reports it
+
+
+class LedgerConflict(ReportError):
+    """Another run replaced the ledger since this run read it: this run stops sending."""
+
+    status = ExitStatus.TEMPFAIL
+
+
+# Caught inside the readers, which name the file, line or key: main() never sees them.
+class DocError(Exception):
+    """A validation failure inside one document, with the YAML node at fault."""
+
+    def __init__(self, node: yaml.Node | None, key: str, message: str) -> None:
+        super().__init__(message)
+        self.node, self.key, self.message = node, key, message
+
+
+class _LineTooLong(Exception):
+    """A data file line grew past MAX_EXPORT_LINE_BYTES before its newline."""
+
+
+class _TooManyBlanks(Exception):
+    """A data file holds more than MAX_BLANK_BYTES of blank lines."""
+
+
+# Caught inside delivery and the steps after it, which say what was done and what was not.
+class SendFailed(Exception):
+    """SES did not take a message. `definite`: it surely was not sent; `fatal`: no use trying the others."""
+
+    def __init__(self, message: str, *, definite: bool = True, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.definite, self.fatal = definite, fatal
+
+
+class ArchiveConflict(Exception):
+    """A conditional write lost: the object changed (or appeared) since it was read."""
+
+
+class CardFailed(Exception):
+    """The dashboard did not take a card."""
+
+
+class AfterSendFailed(Exception):
+    """A side effect after the sends did not happen; the reports stay sent."""
+
+
+# Raised out of the Lambda handler, so that AWS marks the invocation failed.
 class RunFailed(Exception):
     """A run started by AWS Lambda ended with an exit status other than 0: raised so that the invocation fails.
 
@@ -518,7 +593,7 @@ def read_settings_secret(secret_id: str, path: Path | None, values: dict[str, st
     try:
         answer = aws_client(reach, "secretsmanager").get_secret_value(SecretId=secret_id)
     except ClientError as exc:
-        code = _safe_code(exc.response.get("Error", {}).get("Code"))
+        code = _safe_code(aws_error_code(exc))
         if code == "ResourceNotFoundException":
             raise ConfigError(f"{where}: no such secret in Secrets Manager ({reach.region}); create it (README "
                               "'Run it on AWS without a machine') or fix the setting") from None
@@ -659,6 +734,28 @@ CREDENTIAL_CODES = {
 }
 S3_CREDENTIAL_CODES = CREDENTIAL_CODES | {"InvalidAccessKeyId", "InvalidToken", "TokenRefreshRequired"}
 S3_REGION_CODES = {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301"}
+ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
+
+
+def _aws_error(exc: Any) -> dict[str, Any]:
+    """The "Error" part of a botocore ClientError's answer (empty when it has none)."""
+    return exc.response.get("Error", {})
+
+
+def aws_error_code(exc: Any) -> str:
+    """The error code of a botocore ClientError's answer, as AWS sent it ('' when it has none)."""
+    return str(_aws_error(exc).get("Code") or "")
+
+
+def aws_error_message(exc: Any) -> str:
+    """The error message of a botocore ClientError's answer ('' when it has none); it can echo a secret: redact it."""
+    return str(_aws_error(exc).get("Message") or "")
+
+
+def _safe_code(code: Any) -> str:
+    """An AWS error code fit to print (a word), else 'error'."""
+    text = str(code or "")
+    return text if re.fullmatch(r"[A-Za-z0-9.:_-]{1,64}", text) else "error"
 
 
 def _boto_reason(exc: BaseException) -> str:
@@ -744,7 +841,7 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
     from botocore.exceptions import ClientError, NoCredentialsError
 
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws_error_code(exc)
         if code == "NoSuchBucket":
             return ConfigError(f"{setting} {where}: no such bucket; create it or fix the setting")
         if code in ("AccessDenied", "AccessDeniedException", "403"):
@@ -800,14 +897,6 @@ class Portfolio:
     handoffs: list[Handoff]
     skipped: list[str] = field(default_factory=list)
     misnamed: list[str] = field(default_factory=list)
-
-
-class DocError(Exception):
-    """A validation failure inside one document, with the YAML node at fault."""
-
-    def __init__(self, node: yaml.Node | None, key: str, message: str) -> None:
-        super().__init__(message)
-        self.node, self.key, self.message = node, key, message
 
 
 # A field spec is a kind name, or a tuple: ("enum", values), ("list", fields),
@@ -1200,66 +1289,86 @@ class _Validator:
     def value(self, node: yaml.Node, key: str, spec: Spec, *, required: bool = False) -> Any:
         """Validate one value against its spec."""
         if spec == "text" and node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
-            text = " ".join(node.value.split())  # the text branch below, for the commonest case
+            text = " ".join(node.value.split())  # scalar_value's text, for the commonest case
             if not text and required:
                 raise DocError(node, key, "is required but empty; give it a value")
             return text or None
         if spec == MONEY or spec == "integer":
             return self.number(node, key, spec, required)
         if isinstance(spec, tuple):
-            kind = spec[0]
-            if kind == "enum":
-                raw = self.scalar(node)
-                if raw not in spec[1]:
-                    raise DocError(node, key, f"is {_describe(raw)}; use one of: {', '.join(spec[1])}")
-                return raw
-            if kind == "persona":
-                return self.persona(node, key)
-            if kind == "fixes":
-                text = self.value(node, key, "text")
-                if text is not None:  # its line, for the error if it names nothing
-                    self.lines[key] = self.line(node)
-                return text
-            if self._is_null(node) and not required:
-                return None
-            if kind == "list":
-                if not isinstance(node, yaml.SequenceNode):
-                    raise DocError(node, key, f"expected a list, got {_describe(self.scalar(node))}")
-                items = []
-                for i, item in enumerate(node.value):
-                    try:
-                        items.append(self.fields(item, f"{key}[{i}]", spec[1]))
-                    except DocError as exc:
-                        self.record(exc)
-                return items
-            if kind == "map":
-                return self.fields(node, key, spec[1])
-            if kind == "months":
-                out = {}
-                for month, knode, vnode in self.mapping(node, key):
-                    try:
-                        if not MONTH_RE.match(month):
-                            raise DocError(knode, f"{key}.{month}", "is not a calendar month; write it as YYYY-MM")
-                        out[month] = self.fields(vnode, f"{key}.{month}", spec[1])
-                    except DocError as exc:
-                        self.record(exc)
-                return out
-            if kind == "amounts":
-                amounts = {}
-                for name, _knode, vnode in self.mapping(node, key):
-                    try:
-                        amounts[name] = self.number(vnode, f"{key}.{name}", MONEY, True)
-                    except DocError as exc:
-                        self.record(exc)
-                return amounts
-            if kind == "table":
-                return self.table(node, key)
-            if kind == "checklist":
-                if isinstance(node, yaml.MappingNode):
-                    got = self.fields(node, key, CHECKLIST_SPEC)
-                    return {"table": got["table"], "done": got["done"] or "done"}
-                return {"table": self.table(node, key), "done": "done"}
-            raise AssertionError(kind)
+            return self.compound(node, key, spec, required)
+        return self.scalar_value(node, key, spec, required)
+
+    def compound(self, node: yaml.Node, key: str, spec: tuple[Any, ...], required: bool) -> Any:
+        """A value of a kind with its own rules: a choice, a persona, a list, a mapping, months, a table."""
+        kind = spec[0]
+        if kind == "enum":
+            raw = self.scalar(node)
+            if raw not in spec[1]:
+                raise DocError(node, key, f"is {_describe(raw)}; use one of: {', '.join(spec[1])}")
+            return raw
+        if kind == "persona":
+            return self.persona(node, key)
+        if kind == "fixes":
+            text = self.value(node, key, "text")
+            if text is not None:  # its line, for the error if it names nothing
+                self.lines[key] = self.line(node)
+            return text
+        if self._is_null(node) and not required:
+            return None
+        if kind == "list":
+            return self.list_items(node, key, spec[1])
+        if kind == "map":
+            return self.fields(node, key, spec[1])
+        if kind == "months":
+            return self.months(node, key, spec[1])
+        if kind == "amounts":
+            return self.amounts(node, key)
+        if kind == "table":
+            return self.table(node, key)
+        if kind == "checklist":
+            if isinstance(node, yaml.MappingNode):
+                got = self.fields(node, key, CHECKLIST_SPEC)
+                return {"table": got["table"], "done": got["done"] or "done"}
+            return {"table": self.table(node, key), "done": "done"}
+        raise AssertionError(kind)
+
+    def list_items(self, node: yaml.Node, key: str, spec: dict[str, Spec]) -> list[dict[str, Any]]:
+        """A list of mappings, each validated against the same fields; a bad item is named and skipped."""
+        if not isinstance(node, yaml.SequenceNode):
+            raise DocError(node, key, f"expected a list, got {_describe(self.scalar(node))}")
+        items = []
+        for i, item in enumerate(node.value):
+            try:
+                items.append(self.fields(item, f"{key}[{i}]", spec))
+            except DocError as exc:
+                self.record(exc)
+        return items
+
+    def months(self, node: yaml.Node, key: str, spec: dict[str, Spec]) -> dict[str, dict[str, Any]]:
+        """A mapping of calendar months (YYYY-MM), each validated against the same fields."""
+        out = {}
+        for month, knode, vnode in self.mapping(node, key):
+            try:
+                if not MONTH_RE.match(month):
+                    raise DocError(knode, f"{key}.{month}", "is not a calendar month; write it as YYYY-MM")
+                out[month] = self.fields(vnode, f"{key}.{month}", spec)
+            except DocError as exc:
+                self.record(exc)
+        return out
+
+    def amounts(self, node: yaml.Node, key: str) -> dict[str, Decimal | int | None]:
+        """A mapping of names to amounts of money."""
+        amounts = {}
+        for name, _knode, vnode in self.mapping(node, key):
+            try:
+                amounts[name] = self.number(vnode, f"{key}.{name}", MONEY, True)
+            except DocError as exc:
+                self.record(exc)
+        return amounts
+
+    def scalar_value(self, node: yaml.Node, key: str, spec: Spec, required: bool) -> Any:
+        """A value of one of the plain kinds: text, a date, a calendar month, true or false."""
         raw = self.scalar(node)
         if raw is None:
             if required:
@@ -1456,7 +1565,7 @@ class S3Input:
         try:
             answer = self.client.get_object(Bucket=self.url.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if aws_error_code(exc) in ("NoSuchKey", "404"):
                 raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), where) from None
             raise self.fail(exc, f"reading {where}") from None
         except BotoCoreError as exc:
@@ -2214,14 +2323,6 @@ _ITEM_START = b'{"Item":{'
 _ITEM_BETWEEN = b"}}\n" + _ITEM_START  # one line's end, its line break, the next line's start
 
 
-class _LineTooLong(Exception):
-    """A data file line grew past MAX_EXPORT_LINE_BYTES before its newline."""
-
-
-class _TooManyBlanks(Exception):
-    """A data file holds more than MAX_BLANK_BYTES of blank lines."""
-
-
 def _blocks(fh: Any, size: int = EXPORT_BLOCK_BYTES, limit: int = MAX_EXPORT_LINE_BYTES) -> Iterator[bytes]:
     """Whole lines of a binary stream, in blocks of about `size` bytes (size <= limit).
 
@@ -2518,6 +2619,48 @@ def read_tables(
     return counts
 
 
+def _scan_segment(client: Any, need: TableNeed, seg: int, segments: int, page_size: int | None) -> tuple[int, int]:
+    """One parallel segment of a table's live count: (items scanned, items whose done attribute is true)."""
+    kwargs: dict[str, Any] = {
+        "TableName": need.table,
+        "Select": "COUNT",
+        "Segment": seg,
+        "TotalSegments": segments,
+    }
+    if page_size:
+        kwargs["Limit"] = page_size
+    if need.done_attr:
+        kwargs["FilterExpression"] = "#d = :t"
+        kwargs["ExpressionAttributeNames"] = {"#d": need.done_attr}
+        kwargs["ExpressionAttributeValues"] = {":t": {"BOOL": True}}
+    scanned = matched = 0
+    while True:
+        page = client.scan(**kwargs)
+        scanned += page["ScannedCount"]
+        matched += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return scanned, matched
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _live_attribute_names(client: Any, need: TableNeed) -> list[str] | None:
+    """_export_attribute_names, live: a Scan for items that hold the attribute, then names of a few items."""
+    kwargs: dict[str, Any] = {
+        "TableName": need.table, "Select": "COUNT", "FilterExpression": "attribute_exists(#d)",
+        "ExpressionAttributeNames": {"#d": need.done_attr},
+    }
+    while True:
+        page = client.scan(**kwargs)
+        if page["Count"]:
+            return None
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    # only the names of the items read are kept, never their values
+    items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
+    return sorted({name for item in items for name in item})
+
+
 def scan_counts(
     client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = "",
     page_size: int | None = None, place: str = "", clock: Callable[[], dt.datetime] | None = None,
@@ -2532,60 +2675,21 @@ def scan_counts(
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    def segment(need: TableNeed, seg: int) -> tuple[int, int]:
-        kwargs: dict[str, Any] = {
-            "TableName": need.table,
-            "Select": "COUNT",
-            "Segment": seg,
-            "TotalSegments": segments,
-        }
-        if page_size:
-            kwargs["Limit"] = page_size
-        if need.done_attr:
-            kwargs["FilterExpression"] = "#d = :t"
-            kwargs["ExpressionAttributeNames"] = {"#d": need.done_attr}
-            kwargs["ExpressionAttributeValues"] = {":t": {"BOOL": True}}
-        scanned = matched = 0
-        while True:
-            page = client.scan(**kwargs)
-            scanned += page["ScannedCount"]
-            matched += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return scanned, matched
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def attribute_names(need: TableNeed) -> list[str] | None:
-        """_export_attribute_names, live: a Scan for items that hold the attribute, then names of a few items."""
-        kwargs: dict[str, Any] = {
-            "TableName": need.table, "Select": "COUNT", "FilterExpression": "attribute_exists(#d)",
-            "ExpressionAttributeNames": {"#d": need.done_attr},
-        }
-        while True:
-            page = client.scan(**kwargs)
-            if page["Count"]:
-                return None
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        # only the names of the items read are kept, never their values
-        items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
-        return sorted({name for item in items for name in item})
-
     clock = clock or utc_now
     place = place or f"region {client.meta.region_name}"
     counts: dict[str, TableCount] = {}
     missing: list[str] = []  # every table found nowhere, named in one run
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for need in needs:
-            futures = [pool.submit(segment, need, s) for s in range(segments)]
+            futures = [pool.submit(_scan_segment, client, need, s, segments, page_size) for s in range(segments)]
             try:
                 parts = [f.result() for f in futures]
                 items = sum(p[0] for p in parts)
                 done = sum(p[1] for p in parts) if need.done_attr else None
                 # Select=COUNT cannot see names: only a checklist none of whose items is done is asked more
-                absent = attribute_names(need) if need.done_attr and items and not done else None
+                absent = _live_attribute_names(client, need) if need.done_attr and items and not done else None
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = aws_error_code(exc)
                 if code == "ResourceNotFoundException":
                     missing.append(
                         f"{need.origin}: DynamoDB table {need.table} ({', '.join(sorted(need.entities))}) not found: "
@@ -2669,12 +2773,6 @@ def input_location(settings: Settings, setting: str, where: Path | S3Url | None)
 # values are dropped the moment its answer is read: only their names go further.
 
 
-class EstateUnavailable(ReportError):
-    """AWS could not be read for the estate (out of reach, throttled, failing)."""
-
-    status = ExitStatus.UNAVAILABLE
-
-
 ESTATE_ROWS = 25  # rows of each estate table in the CTO report; the rest are counted
 S3_LIST_CAP = 10_000  # keys counted by listing a bucket that has no daily storage metrics
 S3_METRIC_DAYS = 3  # how far before the as-of date the daily storage metrics are looked for
@@ -2687,7 +2785,6 @@ IAM_ACTIONS = {  # the API call -> the IAM action that allows it (what the error
     "ListDistributions": "cloudfront:ListDistributions",
     "ListInvalidations": "cloudfront:ListInvalidations",
 }
-ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
 # Name parts that mark an environment variable as holding a secret (plurals too).
 SECRET_WORDS = frozenset({"KEY", "SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "PRIVATE", "APIKEY", "PASSWD"})
 _NAME_PART_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")  # DB_PASSWORD, apiKey, DBPassword
@@ -2780,12 +2877,6 @@ def aws_time(value: Any) -> dt.datetime | None:
     return when
 
 
-def _safe_code(code: Any) -> str:
-    """An AWS error code fit to print (a word), else 'error'."""
-    text = str(code or "")
-    return text if re.fullmatch(r"[A-Za-z0-9.:_-]{1,64}", text) else "error"
-
-
 def _estate_call(service: str, call: Callable[..., Any], **kwargs: Any) -> Any:
     """One read-only AWS call; a failure becomes one line naming the service and what to do."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -2794,8 +2885,7 @@ def _estate_call(service: str, call: Callable[..., Any], **kwargs: Any) -> Any:
     try:
         return call(**kwargs)
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = _safe_code(error.get("Code"))
+        code = _safe_code(aws_error_code(exc))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         operation = exc.operation_name
         if code in CREDENTIAL_CODES:
@@ -3307,19 +3397,8 @@ def mtd_pace(e: dict[str, Any], as_of: dt.date) -> dict[str, Any] | None:
     return {"projected": projected, "due_by_now": due, "behind": e["mtd_revenue"] < due}
 
 
-@_exact
-def entity_figures(
-    name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
-) -> dict[str, Any]:
-    """Every per-entity figure: averages, burn, runway, projection, stack, assets, tables."""
-    e: dict[str, Any] = {"name": name, "projects": len(docs)}
-
-    def items(key: str) -> list[tuple[Handoff, dict[str, Any]]]:
-        return [(d, item) for d in docs for item in d.data.get(key) or []]
-
-    cash_values = [d.data["cash"] for d in docs if d.data.get("cash") is not None]
-    e["cash"] = _sum(cash_values) if cash_values else NO_DATA
-
+def monthly_financials(docs: list[Handoff]) -> dict[str, dict[str, Any]]:
+    """Each month's revenue and expenses summed over the projects, and debt service where one gives it (else None)."""
     months: dict[str, dict[str, Any]] = {}
     for d in docs:
         for month, fig in (d.data.get("financials") or {}).items():
@@ -3328,91 +3407,148 @@ def entity_figures(
             slot["expenses"] += _dec(fig["expenses"])
             if fig.get("debt_service") is not None:
                 slot["debt_service"] = (slot["debt_service"] or Decimal(0)) + _dec(fig["debt_service"])
+    return months
+
+
+def trend_months(as_of: dt.date) -> list[str]:
+    """The months of the trend: the TREND_MONTHS complete months before D's month, oldest first."""
+    return [month_key(as_of, -i) for i in range(TREND_MONTHS, 0, -1)]
+
+
+@_exact
+def window_figures(months: dict[str, dict[str, Any]], cash: Decimal | str, as_of: dt.date) -> dict[str, Any]:
+    """Money over the window: the averages, burn, cash flow, NOI, break-even gap, margin and runway."""
     window = [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)]
     present = [m for m in window if m in months]
-    e["window_months"] = len(present)
-    e["window_missing"] = [m for m in window if m not in months]
     debt = [months[m]["debt_service"] for m in present if months[m]["debt_service"] is not None]
-    e["debt_service_recorded"] = bool(debt)  # else NOI equals cash flow, and reports say so
-    if present:
-        count = len(present)
-        e["revenue_avg"] = _round(_sum(months[m]["revenue"] for m in present) / count, 2)
-        e["expenses_avg"] = _round(_sum(months[m]["expenses"] for m in present) / count, 2)
-        e["debt_service_avg"] = _round(_sum(debt) / count, 2)  # a month without it had none
-        e["burn"] = e["expenses_avg"] - e["revenue_avg"]
-        e["cash_flow"] = -e["burn"] + 0  # + 0: never -0.00
-        e["noi"] = e["cash_flow"] + e["debt_service_avg"]  # before loan payments
-        e["break_even_gap"] = max(e["burn"], ZERO)
-        e["margin"] = _ratio(e["cash_flow"], e["revenue_avg"])
-        e["runway"] = runway(e["cash"], e["burn"])
-    else:
-        for key in ("revenue_avg", "expenses_avg", "debt_service_avg", "burn", "cash_flow", "noi",
-                    "break_even_gap", "margin", "runway"):
-            e[key] = NO_DATA
+    f: dict[str, Any] = {
+        "window_months": len(present),
+        "window_missing": [m for m in window if m not in months],
+        "debt_service_recorded": bool(debt),  # else NOI equals cash flow, and reports say so
+    }
+    if not present:
+        return f | dict.fromkeys(("revenue_avg", "expenses_avg", "debt_service_avg", "burn", "cash_flow", "noi",
+                                  "break_even_gap", "margin", "runway"), NO_DATA)
+    count = len(present)
+    f["revenue_avg"] = _round(_sum(months[m]["revenue"] for m in present) / count, 2)
+    f["expenses_avg"] = _round(_sum(months[m]["expenses"] for m in present) / count, 2)
+    f["debt_service_avg"] = _round(_sum(debt) / count, 2)  # a month without it had none
+    f["burn"] = f["expenses_avg"] - f["revenue_avg"]
+    f["cash_flow"] = -f["burn"] + 0  # + 0: never -0.00
+    f["noi"] = f["cash_flow"] + f["debt_service_avg"]  # before loan payments
+    f["break_even_gap"] = max(f["burn"], ZERO)
+    f["margin"] = _ratio(f["cash_flow"], f["revenue_avg"])
+    f["runway"] = runway(cash, f["burn"])
+    return f
 
+
+@_exact
+def revenue_trend(months: dict[str, dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
+    """Growth and the revenue projection: a straight line through the trend's revenue, extended."""
     # The line is fitted exactly; growth and the projection are rounded to the cent, so a
     # flat series grows $0.00 (not growing) and the floor at zero never leaves -0.00.
-    trend = [month_key(as_of, -i) for i in range(TREND_MONTHS, 0, -1)]
-    points = [(i, months[m]["revenue"]) for i, m in enumerate(trend) if m in months]
-    if len(points) >= MIN_TREND_POINTS:
-        slope, intercept = linear_fit(points)
-        e["growth"] = _round(slope, 2)
-        e["projection"] = [
+    points = [(i, months[m]["revenue"]) for i, m in enumerate(trend_months(as_of)) if m in months]
+    if len(points) < MIN_TREND_POINTS:
+        return {"growth": INSUFFICIENT, "projection": INSUFFICIENT}
+    slope, intercept = linear_fit(points)
+    return {
+        "growth": _round(slope, 2),
+        "projection": [
             {"month": month_key(as_of, k), "revenue": max(ZERO, _round(intercept + slope * (TREND_MONTHS + k), 2))}
             for k in range(PROJECTION_MONTHS)
-        ]
-    else:
-        e["growth"] = e["projection"] = INSUFFICIENT
-    if isinstance(e["growth"], str) or isinstance(e["burn"], str):
-        e["deployment"] = INSUFFICIENT
-    elif e["growth"] > 0:
-        e["deployment"] = "invest" if e["burn"] <= 0 else "fix"
-    else:
-        e["deployment"] = "maintain" if e["burn"] <= 0 else "review"
-    e["burning_from"] = burning_from(e)
-    if e["burning_from"]:
-        e["deployment"] = REVIEW_SOON  # earning now, burning within the projection's three months
-    e["monthly"] = [
+        ],
+    }
+
+
+def capital_deployment(growth: Decimal | str, burn: Decimal | str) -> str:
+    """Invest, fix, maintain or review, from growth and burn (review soon is decided after)."""
+    if isinstance(growth, str) or isinstance(burn, str):
+        return INSUFFICIENT
+    if growth > 0:
+        return "invest" if burn <= 0 else "fix"
+    return "maintain" if burn <= 0 else "review"
+
+
+@_exact
+def monthly_pl(months: dict[str, dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
+    """The monthly P&L of the trend's months, last month's row of it, and the month to date (D's own month)."""
+    trend = trend_months(as_of)
+    monthly = [
         {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} if m in months
         else {"month": m, "revenue": NO_DATA, "expenses": NO_DATA, "debt_service": None, "net": NO_DATA}
         for m in trend
     ] if any(m in months for m in trend) else []
     last = month_key(as_of, -1)
-    e["last_month"] = next((row for row in e["monthly"] if row["month"] == last),
-                           {"month": last, "revenue": NO_DATA, "expenses": NO_DATA, "net": NO_DATA})
     # month to date: D's own month, when a handoff gives it (its figures are taken as of D)
     this = months.get(month_key(as_of))
-    e["mtd_month"] = month_key(as_of) if this else None
-    e["mtd_revenue"] = this["revenue"] if this else NO_DATA
-    e["mtd_expenses"] = this["expenses"] if this else NO_DATA
-    e["mtd_net"] = this["revenue"] - this["expenses"] if this else NO_DATA
-    e["mtd_pace"] = mtd_pace(e, as_of)
+    return {
+        "monthly": monthly,
+        "last_month": next((row for row in monthly if row["month"] == last),
+                           {"month": last, "revenue": NO_DATA, "expenses": NO_DATA, "net": NO_DATA}),
+        "mtd_month": month_key(as_of) if this else None,
+        "mtd_revenue": this["revenue"] if this else NO_DATA,
+        "mtd_expenses": this["expenses"] if this else NO_DATA,
+        "mtd_net": this["revenue"] - this["expenses"] if this else NO_DATA,
+    }
 
-    stack = items("stack")
-    e["infra_cost"] = _sum(s.get("monthly_cost") for _, s in stack)
-    e["savings"] = _sum(s.get("monthly_cost") for _, s in stack if s.get("in_use") is False)
-    e["assets"] = [_asset(a) for _, a in items("assets")]
-    e["assets_total"] = _valued_total(e["assets"])
-    e["assets_unvalued"] = sum(1 for a in e["assets"] if a["value"] == NOT_VALUED)
 
-    e["stale_exports"] = {}  # role -> the day of its oldest export not refreshed since the period before
+@_exact
+def stack_figures(stack: list[tuple[Handoff, dict[str, Any]]],
+                  assets: list[tuple[Handoff, dict[str, Any]]]) -> dict[str, Any]:
+    """Technology and assets: infra cost, the savings of unused components, the assets and their total."""
+    listed = [_asset(a) for _, a in assets]
+    return {
+        "infra_cost": _sum(s.get("monthly_cost") for _, s in stack),
+        "savings": _sum(s.get("monthly_cost") for _, s in stack if s.get("in_use") is False),
+        "assets": listed,
+        "assets_total": _valued_total(listed),
+        "assets_unvalued": sum(1 for a in listed if a["value"] == NOT_VALUED),
+    }
+
+
+@_exact
+def live_numbers(docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date) -> dict[str, Any]:
+    """Live numbers from the entity's tables: events, users, checklist completion, and the exports gone stale."""
+    # stale_exports: role -> the day of its oldest export not refreshed since the period before
+    f: dict[str, Any] = {"stale_exports": {}}
     for role in ("events", "users"):
         tables = {d.data["dynamodb"][role] for d in docs if (d.data.get("dynamodb") or {}).get(role)}
-        e[role] = sum(counts[t].items for t in tables) if tables else NO_DATA
+        f[role] = sum(counts[t].items for t in tables) if tables else NO_DATA
         old = [c.exported for t in tables if (c := counts[t]).exported and c.exported < export_cutoff(as_of)]
         if old:
-            e["stale_exports"][role] = min(old).date()
+            f["stale_exports"][role] = min(old).date()
     checklists = {
         d.data["dynamodb"]["checklist"]["table"] for d in docs if (d.data.get("dynamodb") or {}).get("checklist")
     }
-    if checklists:
-        done = sum(counts[t].done or 0 for t in checklists)
-        total = sum(counts[t].items for t in checklists)
-        e["checklist_done"], e["checklist_items"] = done, total
-        e["checklist_pct"] = _ratio(done, total)
-    else:
-        e["checklist_done"] = e["checklist_items"] = e["checklist_pct"] = NO_DATA
+    if not checklists:
+        return f | dict.fromkeys(("checklist_done", "checklist_items", "checklist_pct"), NO_DATA)
+    done = sum(counts[t].done or 0 for t in checklists)
+    total = sum(counts[t].items for t in checklists)
+    return f | {"checklist_done": done, "checklist_items": total, "checklist_pct": _ratio(done, total)}
 
+
+@_exact
+def entity_figures(
+    name: str, docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date
+) -> dict[str, Any]:
+    """Every per-entity figure, family by family: money, technology and assets, live numbers, business units."""
+
+    def items(key: str) -> list[tuple[Handoff, dict[str, Any]]]:
+        return [(d, item) for d in docs for item in d.data.get(key) or []]
+
+    cash_values = [d.data["cash"] for d in docs if d.data.get("cash") is not None]
+    e: dict[str, Any] = {"name": name, "projects": len(docs), "cash": _sum(cash_values) if cash_values else NO_DATA}
+    months = monthly_financials(docs)
+    e.update(window_figures(months, e["cash"], as_of))
+    e.update(revenue_trend(months, as_of))
+    e["deployment"] = capital_deployment(e["growth"], e["burn"])
+    e["burning_from"] = burning_from(e)
+    if e["burning_from"]:
+        e["deployment"] = REVIEW_SOON  # earning now, burning within the projection's three months
+    e.update(monthly_pl(months, as_of))
+    e["mtd_pace"] = mtd_pace(e, as_of)
+    e.update(stack_figures(items("stack"), items("assets")))
+    e.update(live_numbers(docs, counts, as_of))
     e["rental"] = rental_figures(items("units"), items("maintenance"), e, as_of) if items("units") else None
     e["yacht"] = delivery_figures([x for _, x in items("deliveries")]) if items("deliveries") else None
     e["agency"] = client_figures([x for _, x in items("clients")], as_of) if items("clients") else None
@@ -5187,9 +5323,6 @@ class _TemplateCache(jinja2.FileSystemBytecodeCache):
             log.debug("template cache not written: %s", exc)
 
 
-_DICT_ATTRIBUTES = frozenset(dir({}))  # what getattr finds on a plain dict: its methods
-
-
 # What a template may make. A template is a file anyone with the folder can edit, run by
 # cron: it gets Jinja2's sandbox (no Python beyond its figures: `''.__class__` is refused,
 # nothing it is given can be changed) and bounded work, so a slip cannot hang the run.
@@ -5222,24 +5355,9 @@ def _bounded_range(context: jinja2.runtime.Context, *args: int) -> range:
 
 
 class _Environment(jinja2.sandbox.ImmutableSandboxedEnvironment):
-    """Jinja2's immutable sandbox, with `row.name` on a plain dict found by its key first.
-
-    Jinja2 tries getattr and then the key; a plain dict has no attribute but dict's own
-    (`items`, `keys`, ...), so for any other name the key gives what Jinja2 would give,
-    without the AttributeError it raises and catches for each of a report's many figures.
-    A key is data, never an attribute of Python's, so the sandbox has nothing to refuse.
-    """
+    """Jinja2's immutable sandbox, refusing arithmetic that would make a huge value."""
 
     intercepted_binops = frozenset({"*", "**"})  # the two that make a huge value from a short expression
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        """obj.attribute in a template: as Jinja2's sandbox finds it."""
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
-            try:
-                return obj[attribute]
-            except KeyError:
-                pass  # Jinja2's own lookup makes the undefined value that names the figure
-        return super().getattr(obj, attribute)
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         """`a * b` and `a ** b` in a template, refused when the value they make would be huge."""
@@ -5472,71 +5590,10 @@ def _split_tables(md: str) -> tuple[str, list[tuple[list[list[str]], list[bool]]
     return "\n".join(out), tables
 
 
-# Python-Markdown's inline patterns (links, emphasis, code, escapes, entities, raw HTML,
-# line breaks), each of which needs one of these to match: a text holding none of them
-# comes out of the inline pass as it went in. STX and ETX are Python-Markdown's own marks.
-# Python-Markdown's inline patterns (3.11), each by name: its class and what it looks for.
-# _INLINE_TRIGGER holds every character one of them can start a match on; with any other
-# set of patterns (another version, an extension) the fast pass below stays off.
-_INLINE_PATTERNS: dict[str, tuple[str, str]] = {
-    "backtick": ("BacktickInlineProcessor", r"(?:(?<!\\)((?:\\{2})+)(?=`+)|(?<!\\)`)"),
-    "escape": ("EscapeInlineProcessor", r"\\(.)"),
-    "reference": ("ReferenceInlineProcessor", r"(?<!\!)\["),
-    "link": ("LinkInlineProcessor", r"(?<!\!)\["),
-    "image_link": ("ImageInlineProcessor", r"\!\["),
-    "image_reference": ("ImageReferenceInlineProcessor", r"\!\["),
-    "short_reference": ("ShortReferenceInlineProcessor", r"(?<!\!)\["),
-    "short_image_ref": ("ShortImageReferenceInlineProcessor", r"\!\["),
-    "autolink": ("AutolinkInlineProcessor", r"<([A-Za-z][A-Za-z0-9+.-]*://[^<>]*)>"),
-    "automail": ("AutomailInlineProcessor", r"<([^<> !]+@[^@<> ]+)>"),
-    "linebreak": ("SubstituteTagInlineProcessor", r"  \n"),
-    "html": ("HtmlInlineProcessor",
-             r"""(<(\/?+[a-zA-Z][^\s"'<>@]*+(?:\s+[^\s"'=<>]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s"'=<>]++))?+)*+\s*+/?"""
-             r"""|!--(?:(?!<!--|-->).)*--|[?](?:(?!<[?]|[?]>).)*[?]|!\[CDATA\[(?:(?!<!\[CDATA\[|\]\]>).)*\]\])>)"""),
-    "entity": ("HtmlInlineProcessor", r"(&(?:\#[0-9]+|\#x[0-9a-fA-F]+|[a-zA-Z0-9]+);)"),
-    "em_strong": ("DelimiterProcessor", r"\*|_"),
-}
-_INLINE_TRIGGER = re.compile(r"[`\\\[!<&*_\x02\x03]|  \n")
-
-
-class _PlainTextFirst(markdown.treeprocessors.Treeprocessor):
-    """Marks text no inline pattern can match as atomic, so that the inline pass skips it.
-
-    Most of a report's text is plain words and figures: trying each of the fourteen
-    patterns on each piece of it is most of the time Python-Markdown takes, for nothing.
-    """
-
-    def run(self, root: Any) -> None:
-        """Mark every text and tail without an inline pattern's character."""
-        atomic, trigger = markdown.util.AtomicString, _INLINE_TRIGGER.search
-        for el in root.iter():
-            if el.text and not isinstance(el.text, atomic) and not trigger(el.text):
-                el.text = atomic(el.text)
-            if el.tail and not isinstance(el.tail, atomic) and not trigger(el.tail):
-                el.tail = atomic(el.tail)
-
-
-def _plain_text_first_fits(md: markdown.Markdown) -> bool:
-    """Whether md's inline patterns are exactly those _INLINE_TRIGGER was written for, and no other
-    tree processor (an extension's) reads the text the fast pass marks."""
-    # through the registries' public API only (names, count, order): a later release cannot make this raise
-    patterns, trees = md.inlinePatterns, md.treeprocessors
-    if len(patterns) != len(_INLINE_PATTERNS) or any(name not in patterns for name in _INLINE_PATTERNS):
-        return False
-    if len(trees) != 3 or any(name not in trees for name in ("inline", "prettify", "unescape")):
-        return False
-    return (all((type(patterns[name]).__name__, getattr(patterns[name], "pattern", None)) == known
-                for name, known in _INLINE_PATTERNS.items())
-            and trees.get_index_for_name("inline") == 0)
-
-
 @functools.cache
 def _markdown() -> markdown.Markdown:
     """One Markdown converter for the run (building one costs more than converting a report)."""
-    md = markdown.Markdown()
-    if _plain_text_first_fits(md):  # then the output is the same, only sooner
-        md.treeprocessors.register(_PlainTextFirst(md), "plain_text_first", 25)  # before "inline" (20)
-    return md
+    return markdown.Markdown()
 
 
 class _TextConverter(html2text.HTML2Text):
@@ -6255,30 +6312,6 @@ ADDRESS_RE = re.compile(
 )
 
 
-class SendError(ReportError):
-    """A send failed; the other reports still went out."""
-
-    status = ExitStatus.UNAVAILABLE
-
-
-class LockBusy(ReportError):
-    """Another run holds the lock."""
-
-    status = ExitStatus.TEMPFAIL
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised by main()'s signal handler so that a run stops as it would on Ctrl-C."""
-
-
-class Interrupted(ReportError):
-    """A run stopped by Ctrl-C or SIGTERM; the message says what the ledger holds."""
-
-    def __init__(self, message: str, *, terminated: bool) -> None:
-        super().__init__(message)
-        self.status = 143 if terminated else 130  # 128 + the signal's number, as a shell reports it
-
-
 @dataclass
 class Delivery:
     """Validated delivery settings: who gets each report, and where the ledger is kept."""
@@ -6636,12 +6669,6 @@ def parse_ledger(text: str) -> dict[str, dict[str, Any]]:
     return data
 
 
-class LedgerConflict(ReportError):
-    """Another run replaced the ledger since this run read it: this run stops sending."""
-
-    status = ExitStatus.TEMPFAIL
-
-
 class Ledger:
     """What was done for one period: key (a report id) -> its latest state, kept in <period>/ledger.json.
 
@@ -6828,14 +6855,6 @@ class RunLock:
         self.fh.close()  # closing releases the lock
 
 
-class SendFailed(Exception):
-    """SES did not take a message. `definite`: it surely was not sent; `fatal`: no use trying the others."""
-
-    def __init__(self, message: str, *, definite: bool = True, fatal: bool = False) -> None:
-        super().__init__(message)
-        self.definite, self.fatal = definite, fatal
-
-
 class SesSender:
     """Sends through an SES client (passed in), paced and retrying throttling.
 
@@ -6868,7 +6887,7 @@ class SesSender:
             if self.rate <= 0:
                 raise ValueError(f"MaxSendRate {self.rate}")
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws_error_code(exc)
             if code in CREDENTIAL_CODES:
                 raise ConfigError(
                     f"SES refused the credentials ({code}): {FATAL_CODES[code]}; nothing was sent"
@@ -6973,8 +6992,7 @@ def _ses_text(text: str) -> str:
 
 def _send_rejection(exc: Any, sender: str) -> str:
     """Classify SES's error answer: return why to retry, or raise SendFailed."""
-    error = exc.response.get("Error", {})
-    code, text = _ses_text(str(error.get("Code", "")))[:80], _ses_text(str(error.get("Message", "")))
+    code, text = _ses_text(aws_error_code(exc))[:80], _ses_text(aws_error_message(exc))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     if DAILY_QUOTA_TEXT in text.lower():
         raise SendFailed(
@@ -7026,7 +7044,7 @@ def verified_identities(client: Any, addresses: list[str]) -> dict[str, bool] | 
             for identity, attrs in answer["VerificationAttributes"].items():
                 status[identity.lower()] = str(attrs.get("VerificationStatus", ""))
     except ClientError as exc:
-        log.debug("cannot read identities (%s)", exc.response.get("Error", {}).get("Code"))
+        log.debug("cannot read identities (%s)", aws_error_code(exc))
         return None
     except (BotoCoreError, KeyError, TypeError, AttributeError) as exc:
         log.debug("cannot read identities (%s)", type(exc).__name__)
@@ -7508,10 +7526,6 @@ def show_status(archive: Archive, period: str, titles: dict[str, str] | None = N
 S3_LOCK_TTL_SECONDS = 3600.0  # a run holds the lock at most this long before another may take it
 
 
-class ArchiveConflict(Exception):
-    """A conditional write lost: the object changed (or appeared) since it was read."""
-
-
 class S3Archive:
     """The archive as objects under s3://bucket/prefix (client passed in)."""
 
@@ -7548,7 +7562,7 @@ class S3Archive:
                 raise ValueError(f"over {limit >> 20} MiB")
             return data, answer["ETag"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if aws_error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise self._fail(exc, f"reading {name}") from None
         except BotoCoreError as exc:
@@ -7571,7 +7585,7 @@ class S3Archive:
         try:
             return str(self.client.put_object(**kwargs)["ETag"])
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = aws_error_code(exc)
             if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
                 code in ("NoSuchKey", "404") and version is not None
             ):
@@ -7657,7 +7671,7 @@ class S3Archive:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.key(name), IfMatch=etag)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "NoSuchKey", "404", "412"):
+            if aws_error_code(exc) in ("PreconditionFailed", "NoSuchKey", "404", "412"):
                 return
             raise self._fail(exc, f"deleting {name}") from None
         except BotoCoreError as exc:
@@ -7714,10 +7728,6 @@ CARD_COUNT = 3
 CARD_ATTEMPTS = 4  # a 5xx or a timeout is tried again, with the same key, this many times in all
 CARD_BACKOFF_SECONDS = 0.5  # then 1, 2 seconds
 CARD_TIMEOUT_SECONDS = 10.0  # one attempt's whole exchange: connect, send, the answer's status and headers
-
-
-class CardFailed(Exception):
-    """The dashboard did not take a card."""
 
 
 def dashboard_cards(metrics: dict[str, Any], n: int = CARD_COUNT, persona: str = "CEO") -> list[dict[str, Any]]:
@@ -7938,10 +7948,6 @@ DASHBOARD_PERSONA = "CEO"  # the report whose shortfalls become cards
 CLOUDWATCH_NAMESPACE_RE = re.compile(r"[A-Za-z0-9._/#: -]{1,255}")  # CloudWatch's namespace alphabet
 
 
-class AfterSendFailed(Exception):
-    """A side effect after the sends did not happen; the reports stay sent."""
-
-
 @dataclass
 class AfterSend:
     """The after-the-send settings, checked before the first send."""
@@ -8076,7 +8082,7 @@ def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now:
             try:
                 after.cloudwatch.put_metric_data(Namespace=after.namespace, MetricData=batch)
             except ClientError as exc:
-                code = _safe_code(exc.response.get("Error", {}).get("Code"))
+                code = _safe_code(aws_error_code(exc))
                 grant = "; grant cloudwatch:PutMetricData" if code in ACCESS_DENIED_CODES else ""
                 raise AfterSendFailed(f"CloudWatch refused the figures ({code or 'no error code'}){grant}") from None
             except BotoCoreError as exc:
@@ -8263,7 +8269,7 @@ def _sqs_fail(exc: BaseException, doing: str) -> ReportError:
     from botocore.exceptions import ClientError
 
     if isinstance(exc, ClientError):
-        code = _safe_code(exc.response.get("Error", {}).get("Code"))
+        code = _safe_code(aws_error_code(exc))
         grant = "; grant sqs:ReceiveMessage and sqs:DeleteMessage on the queue" if code in ACCESS_DENIED_CODES else ""
         return SendError(f"SES_EVENTS_QUEUE_URL: SQS refused {doing} ({code or 'no error code'}){grant}")
     return SendError(f"SES_EVENTS_QUEUE_URL: SQS cannot be reached while {doing} ({_boto_reason(exc)})")
@@ -8543,6 +8549,21 @@ class _LogLines(logging.Formatter):
         return "\n".join(stamp + line for line in text.split("\n"))
 
 
+@dataclass
+class PreparedRun:
+    """What every mode of a run starts from: the settings, the figures and the rendered reports."""
+
+    settings: Settings
+    delivery: Delivery
+    after: AfterSend
+    configuration_set: str | None  # SES_CONFIGURATION_SET, tagging every message sent
+    portfolio: Portfolio
+    metrics: dict[str, Any]
+    rendered: list[RenderedReport]
+    problems: list[str]  # after the send: what failed (the reports went out), one line each
+    loud: list[str]  # delivery news said once: a bounce, a complaint, a rejection
+
+
 def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate], *,
         read: tuple[Path | None, dict[str, str]] | None = None, done: list[Outcome] | None = None,
         clock: Callable[[], dt.datetime] = utc_now, lines: _LogLines | None = None) -> int:
@@ -8553,26 +8574,34 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     run's time (UTC; tests pass a fixed one); `lines`, the log's line format, is told the
     period once the as-of date is known.
     """
-    settings = load_settings(args.env_file, dry_run=args.dry_run, read=read)
-    as_of = args.as_of or dt.date.today()
-    if settings.used_examples:
-        # The sample's overdue actions and stale handoffs are written for one date: show it as intended.
-        sample_as_of = sample_date() if args.as_of is None else None
-        as_of = sample_as_of or as_of
-        if lines is not None:
-            lines.period = iso_period(as_of)
-        when = ""
-        if sample_as_of:
-            when = f", as of {as_of}, the date it is written for (--as-of YYYY-MM-DD for another, e.g. today)"
-        log.warning("no repos.env: dry run on the sample portfolio in %s%s", EXAMPLES_DIR, when)
-    all_ids = [r.id for r in reports]
+    prepared = prepare_run(args, reports, selected, read=read, clock=clock, lines=lines)
+    if args.check:
+        return check_run(args, prepared)
     if args.dry_run:
-        delivery = shown_delivery(settings, all_ids, args.to)
-    else:
-        delivery = delivery_settings(settings, all_ids, args.to)
-    after = after_send_settings(settings, reports)
-    configuration_set = tag_settings(settings, reports)
-    events_queue = events_queue_setting(settings)
+        return show_dry_run(args, prepared, done)
+    return send_run(args, prepared, done)
+
+
+def run_as_of(args: argparse.Namespace, settings: Settings, lines: _LogLines | None) -> dt.date:
+    """The run's as-of date: --as-of, else today; the sample without a repos.env, the date it is written for."""
+    as_of = args.as_of or dt.date.today()
+    if not settings.used_examples:
+        return as_of
+    # The sample's overdue actions and stale handoffs are written for one date: show it as intended.
+    sample_as_of = sample_date() if args.as_of is None else None
+    as_of = sample_as_of or as_of
+    if lines is not None:
+        lines.period = iso_period(as_of)
+    when = ""
+    if sample_as_of:
+        when = f", as of {as_of}, the date it is written for (--as-of YYYY-MM-DD for another, e.g. today)"
+    log.warning("no repos.env: dry run on the sample portfolio in %s%s", EXAMPLES_DIR, when)
+    return as_of
+
+
+def read_run_handoffs(args: argparse.Namespace, settings: Settings, reports: list[ReportTemplate],
+                      as_of: dt.date) -> Portfolio:
+    """The run's handoffs, checked against every report's persona; the files skipped named where it matters."""
     handoff_dir = input_location(settings, "HANDOFF_DIR", settings.handoff_dir)
     # every report's persona; a handoff dated after the later of today and the as-of date is a
     # mistake, while one dated after a past --as-of is a report written for an earlier week
@@ -8587,6 +8616,12 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     # its project is missing from every report, so cron says so too.
     if misnamed := skipped_line(portfolio.misnamed, MISNAMED_WHY):
         log.warning("%s", misnamed)
+    return portfolio
+
+
+def read_run_tables(settings: Settings, portfolio: Portfolio,
+                    clock: Callable[[], dt.datetime]) -> dict[str, TableCount]:
+    """The counts of the tables the handoffs name: from DYNAMODB_EXPORT_DIR, else read live."""
     needs = table_needs(portfolio)
 
     def live(missing: list[TableNeed]) -> dict[str, TableCount]:
@@ -8595,7 +8630,25 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
         place = f"region {settings.region}" + (f" at {url_origin(endpoint)}" if endpoint else "")
         return scan_counts(aws_client(settings, "dynamodb"), missing, where=where, place=place, clock=clock)
 
-    counts = read_tables(needs, input_location(settings, "DYNAMODB_EXPORT_DIR", settings.export_dir), live)
+    return read_tables(needs, input_location(settings, "DYNAMODB_EXPORT_DIR", settings.export_dir), live)
+
+
+def prepare_run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate], *,
+                read: tuple[Path | None, dict[str, str]] | None, clock: Callable[[], dt.datetime],
+                lines: _LogLines | None) -> PreparedRun:
+    """Everything every mode needs, validated: settings, handoffs, tables, estate, figures, history, reports."""
+    settings = load_settings(args.env_file, dry_run=args.dry_run, read=read)
+    as_of = run_as_of(args, settings, lines)
+    all_ids = [r.id for r in reports]
+    if args.dry_run:
+        delivery = shown_delivery(settings, all_ids, args.to)
+    else:
+        delivery = delivery_settings(settings, all_ids, args.to)
+    after = after_send_settings(settings, reports)
+    configuration_set = tag_settings(settings, reports)
+    events_queue = events_queue_setting(settings)
+    portfolio = read_run_handoffs(args, settings, reports, as_of)
+    counts = read_run_tables(settings, portfolio, clock)
     estate = read_estate(settings, as_of, clock()) if inventory_enabled(settings) else None
     metrics = compute_metrics(portfolio, counts, as_of, estate)
     archive = delivery.archive or (open_archive(settings) if args.dry_run or args.to else None)
@@ -8618,55 +8671,72 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     # a plain dry run shows only what would be sent; whatever may send, archive or show
     # the uncut text renders it whole first, so no template mistake is found mid-send
     rendered = render_all(selected, metrics, whole=not args.dry_run or args.check or args.full)
+    return PreparedRun(settings=settings, delivery=delivery, after=after, configuration_set=configuration_set,
+                       portfolio=portfolio, metrics=metrics, rendered=rendered, problems=problems, loud=loud)
 
-    if args.check:
-        found = (f"{_plural(len(rendered), 'report')} for {metrics['period']} from "
-                 f"{_plural(len(portfolio.handoffs), 'handoff')}")
-        if portfolio.skipped:
-            found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
-                      "named on stderr)")
-        if portfolio.misnamed:
-            found += (f" ({_plural(len(portfolio.misnamed), 'file')} like a handoff but not named .md skipped, "
-                      "named on stderr)")
-        if args.dry_run:
-            # what a send would still refuse to start without: said here, so that it is not first
-            # heard of from cron
-            unset = [name for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "ARCHIVE_DIR")
-                     if not settings.get(name)]
-            needs = f"; a send also needs {', '.join(unset)}" if unset else ""
-            show(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){needs}\n")
-            return ExitStatus.OK
-        result = check_ses(ses_client(settings), ses_client(settings, "sesv2"), delivery, settings.region,
-                           [r.id for r in rendered])
-        for line in result.details:
-            show(redact(line) + "\n")
-        if not result.problems:
-            show(f"check passed: {found}; settings, inputs and SES ready\n")
-            return ExitStatus.OK
-        for problem in result.problems[:-1] if len(result.problems) > 1 else []:
-            log.error("%s", problem)
-        log.error("check failed: %s", result.problems[-1] if len(result.problems) == 1
-                  else f"{result.problems[-1]} (and {len(result.problems) - 1} more above)")
-        return result.status
+
+def check_run(args: argparse.Namespace, prepared: PreparedRun) -> int:
+    """--check: say what was found and whether a send could start (SES asked unless --dry-run); nothing sent."""
+    settings, portfolio, rendered = prepared.settings, prepared.portfolio, prepared.rendered
+    found = (f"{_plural(len(rendered), 'report')} for {prepared.metrics['period']} from "
+             f"{_plural(len(portfolio.handoffs), 'handoff')}")
+    if portfolio.skipped:
+        found += (f" ({_plural(len(portfolio.skipped), 'Markdown file')} without front matter skipped, "
+                  "named on stderr)")
+    if portfolio.misnamed:
+        found += (f" ({_plural(len(portfolio.misnamed), 'file')} like a handoff but not named .md skipped, "
+                  "named on stderr)")
     if args.dry_run:
-        if settings.email_format == "text+html":
-            for path in write_html_files(rendered):
-                log.info("HTML alternative written to %s", path)
-        show(dry_run_text(rendered, delivery, full=args.full))
-        show(dry_run_cards(after, metrics))
-        if done is not None:
-            done.append(Outcome(period=metrics["period"]))
+        # what a send would still refuse to start without: said here, so that it is not first
+        # heard of from cron
+        unset = [name for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC", "ARCHIVE_DIR")
+                 if not settings.get(name)]
+        still_needed = f"; a send also needs {', '.join(unset)}" if unset else ""
+        show(f"check passed: {found}; settings and inputs valid (SES not asked: --dry-run){still_needed}\n")
         return ExitStatus.OK
+    result = check_ses(ses_client(settings), ses_client(settings, "sesv2"), prepared.delivery, settings.region,
+                       [r.id for r in rendered])
+    for line in result.details:
+        show(redact(line) + "\n")
+    if not result.problems:
+        show(f"check passed: {found}; settings, inputs and SES ready\n")
+        return ExitStatus.OK
+    for problem in result.problems[:-1] if len(result.problems) > 1 else []:
+        log.error("%s", problem)
+    log.error("check failed: %s", result.problems[-1] if len(result.problems) == 1
+              else f"{result.problems[-1]} (and {len(result.problems) - 1} more above)")
+    return result.status
 
+
+def show_dry_run(args: argparse.Namespace, prepared: PreparedRun, done: list[Outcome] | None) -> int:
+    """--dry-run: print the reports (and the cards) as they would go out, write the HTML alternatives; nothing sent."""
+    if prepared.settings.email_format == "text+html":
+        for path in write_html_files(prepared.rendered):
+            log.info("HTML alternative written to %s", path)
+    show(dry_run_text(prepared.rendered, prepared.delivery, full=args.full))
+    show(dry_run_cards(prepared.after, prepared.metrics))
+    if done is not None:
+        done.append(Outcome(period=prepared.metrics["period"]))
+    return ExitStatus.OK
+
+
+def figures_json(metrics: dict[str, Any]) -> str:
+    """metrics.json: the run's figures, not what a report is given about other weeks (history, last week's delivery)."""
     try:  # only checked types reach the figures, but a send must not start on a doubt
-        # the run's figures, not what a report is given about other weeks (history, last week's delivery)
-        figures = {**{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}, "items": items}
-        metrics_json = json.dumps(figures, default=_json_default)
+        figures = {**{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}, "items": report_items(metrics)}
+        return json.dumps(figures, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
+
+
+def send_run(args: argparse.Namespace, prepared: PreparedRun, done: list[Outcome] | None) -> int:
+    """Send every report not yet sent this period (or only to --to), then do what follows the send."""
+    settings, delivery, after, metrics = prepared.settings, prepared.delivery, prepared.after, prepared.metrics
+    problems = prepared.problems
+    metrics_json = figures_json(metrics)
     client = ses_client(settings)
     sender = SesSender(client)
-    sender.configuration_set = configuration_set
+    sender.configuration_set = prepared.configuration_set
     sender.preflight()
     if sender_verified(client, delivery.sender) is False:
         raise ConfigError(
@@ -8685,7 +8755,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
 
     interrupted = False
     try:
-        deliver(rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress,
+        deliver(prepared.rendered, metrics_json, delivery, sender, outcome, force=args.force, progress=progress,
                 after=None if args.to else after_sends)
         for problem in problems:
             log.error("%s", problem)
@@ -8695,7 +8765,7 @@ def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[
     finally:
         if not interrupted and (outcome.sent or outcome.skipped or outcome.failed):
             log.info("%s", outcome.summary())
-    failed = outcome.failed or outcome.unrecorded or problems or loud
+    failed = outcome.failed or outcome.unrecorded or problems or prepared.loud
     return ExitStatus.UNAVAILABLE if failed else ExitStatus.OK
 
 

@@ -462,31 +462,6 @@ def test_the_cycle_collector_resumes_after_reading_even_on_an_error(tmp_path: Pa
     assert gc.isenabled()
 
 
-def test_template_attribute_lookup_finds_what_jinja2_finds() -> None:
-    """`row.name` on a plain dict is looked up by key first: the same value, or the same undefined, as the sandbox's."""
-    import collections
-
-    import jinja2
-    import jinja2.sandbox
-
-    fast, plain = ser.jinja_env(), jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
-    names = ["name", "items", "keys", "get", "__class__", "__len__", "__doc__", "missing", "", "é", "0", "mro",
-             "__name__", "__dict__", "values"]
-    objects: list[Any] = [
-        {}, {"name": "A", "items": 3, "keys": "k", "__class__": "c", "é": 1, "0": 0, "": "blank", "mro": 1},
-        collections.defaultdict(int, {"name": "B"}), collections.OrderedDict(name="C", items=1),
-        ser.Cut([1, 2], [3]), "text", 5, None, [1], ser.RenderedReport(id="x", subject="s", text="t"),
-    ]
-    for obj in objects:
-        for name in names:
-            got, want = fast.getattr(obj, name), plain.getattr(obj, name)
-            if isinstance(want, jinja2.Undefined):
-                assert isinstance(got, jinja2.Undefined), (obj, name)
-                assert (got._undefined_obj, got._undefined_name) == (want._undefined_obj, want._undefined_name)
-            else:
-                assert got == want or (callable(want) and got.__self__ is want.__self__), (obj, name)
-
-
 # Pieces of the lines html2text gives text_from_markdown to wrap: wide and combining
 # characters, spaces that are not ASCII, tabs, list marks and indents.
 WRAP_PIECES = [
@@ -554,65 +529,3 @@ def test_table_cells_are_the_plain_paths(seed: int) -> None:
         assert ser._cells(row) == plain_cells(row), row
         fast += "\\" not in row
     assert fast > 300  # the fast path was taken, not only the plain one
-
-
-# Markdown a template can hold: every inline pattern (and near misses of each), block
-# structures whose text the inline pass sees, unicode and spaces that are not ASCII.
-MD_WORDS = [
-    "plain", "words", "$1,200", "12.5%", "café", "日本語", "e\u0301", "\u00a0", "\u2003", "🙂", "R&D", "&amp;", "&#124;",
-    "&bogus;", "&", "*em*", "**strong**", "_u_", "__uu__", "a_b_c", "*", "_", "\\*", "\\_", "\\\\", "\\", "`code`",
-    "``", "`", "[link](http://x.test)", "[ref][1]", "[ref]", "[", "]", "![img](a.png)", "![", "!", "<http://x.test>",
-    "<a@b.test>", "<b>bold</b>", "<br>", "<", ">", "<!-- c -->", "a  \nb", "  \n", "x\ty", "(P1)", "-", "1.", "#",
-    "\x02", "\x03",
-]
-MD_LINE_STARTS = ["", "", "", "# ", "## ", "- ", "  - ", "* ", "1. ", "> ", "    ", "\t", "---", "===", "[1]: http://r.test"]
-
-
-def markdown_docs(rng: random.Random, count: int) -> list[str]:
-    """Markdown documents of a few blocks each, made of the pieces above."""
-    docs = []
-    for _ in range(count):
-        lines = []
-        for _ in range(rng.randint(1, 14)):
-            words = " ".join(rng.choice(MD_WORDS) for _ in range(rng.randint(0, 8)))
-            lines.append(rng.choice(MD_LINE_STARTS) + words + rng.choice(["", "", "  ", " "]))
-            if rng.random() < 0.3:
-                lines.append("")
-            if rng.random() < 0.05:
-                lines += ["<div>", "raw *block*", "</div>", ""]
-        docs.append("\n".join(lines))
-    return docs
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_markdown_with_plain_text_first_is_python_markdowns(seed: int) -> None:
-    import markdown
-
-    converter = ser._markdown()
-    if "plain_text_first" not in converter.treeprocessors:
-        pytest.skip(f"Python-Markdown {markdown.__version__} has other inline patterns: the fast pass is off")
-    plain = markdown.Markdown()
-    for doc in markdown_docs(random.Random(seed), 400):
-        assert converter.reset().convert(doc) == plain.reset().convert(doc), doc
-
-
-def test_plain_text_first_is_off_when_the_inline_patterns_differ() -> None:
-    import markdown
-
-    assert ser._plain_text_first_fits(markdown.Markdown()) == ("plain_text_first" in ser._markdown().treeprocessors)
-    assert not ser._plain_text_first_fits(markdown.Markdown(extensions=["smarty"]))  # quotes and dashes too
-    changed = markdown.Markdown()
-    changed.inlinePatterns["em_strong"].pattern = r"\*|_|~"  # a later version that also reads ~
-    assert not ser._plain_text_first_fits(changed)
-
-
-def test_plain_text_first_leaves_only_text_with_a_pattern_to_the_inline_pass() -> None:
-    import xml.etree.ElementTree as etree
-
-    import markdown
-
-    tree = etree.fromstring("<div><p>a plain line</p><p>an *em* line</p>tail &amp; more</div>")
-    ser._PlainTextFirst(ser._markdown()).run(tree)
-    texts = [(el.text, isinstance(el.text, markdown.util.AtomicString)) for el in tree.iter("p")]
-    assert texts == [("a plain line", True), ("an *em* line", False)]
-    assert not isinstance(tree[-1].tail, markdown.util.AtomicString)  # "&" may start an entity
