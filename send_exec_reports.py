@@ -283,6 +283,13 @@ AWS_NAMES = (
     "AWS_ENDPOINT_URL",
 )
 PER_REPORT_TO = "EXEC_REPORT_TO_"  # EXEC_REPORT_TO_CFO: the CFO report's own readers
+
+
+def report_setting(report_id: str) -> str:
+    """The name of a report's own To setting: EXEC_REPORT_TO_CFO for cfo."""
+    return PER_REPORT_TO + re.sub(r"[^A-Za-z0-9]", "_", report_id).upper()
+
+
 SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PRIVATE|CREDENTIAL|KEY")
 SECRET_ID = "SETTINGS_SECRET_ID"  # names a secret (an id or ARN, shown in messages): itself no secret
 MIN_SECRET_LENGTH = 8  # shorter values are masked at their source only: masking "test" everywhere hides too much
@@ -860,6 +867,302 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
                            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the settings)")
     return ConfigError(f"{setting} {where}: S3 cannot be reached while {doing} ({_boto_reason(exc)}); check "
                        "AWS_ENDPOINT_URL, AWS_REGION and the network")
+
+
+def aws_session(settings: Settings) -> Any:
+    """A boto3 session from the settings (imported only when AWS is needed)."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY") or None,
+        aws_session_token=settings.get("AWS_SESSION_TOKEN") or None,
+        profile_name=settings.get("AWS_PROFILE") or None,
+        region_name=settings.region,
+    )
+
+
+def aws_client(settings: Settings, service: str, config: Any = None) -> Any:
+    """A boto3 client for `service`, honouring AWS_ENDPOINT_URL."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return aws_session(settings).client(
+            service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None, config=config
+        )
+    except BotoCoreError as exc:
+        raise ConfigError(f"AWS settings: {_boto_reason(exc)}; check AWS_PROFILE and AWS_REGION") from None
+
+
+# ---------------------------------------------------------------------------
+# Formatting, and the exact amounts and clean text it works on: the small tools every later
+# section uses, so they stand before the readers. Money is exact (Decimals from the YAML
+# text, never binary floats). A figure's form is the same in every report. A figure that
+# could not be computed is a short text ("no data", "not burning"), which every formatter passes through. Every
+# rule rounds once, half up (halves away from zero), from the exact figure, and decides
+# on the rounded amount: $99.995 rounds to $100.00 at the cent, which is not under $100,
+# so it shows as $100. A negative amount shows its sign before the $ (-$1,200), and an
+# amount that rounds to zero shows no sign (never -$0.00 or -0.0%).
+
+
+NOT_COSTED = "not costed"
+NOT_VALUED = "not valued"
+NONE = "none"
+NOT_APPLICABLE = "n/a"
+ZERO = Decimal("0.00")
+
+# Money is exact. Amounts arrive as Decimals built from the YAML text (a float, from
+# an older caller, is taken by its shortest text: 0.1 is 0.1), and every sum,
+# difference and product is decimal arithmetic, so cents add up and a sum that is zero
+# is zero. Quotients (averages, ratios, runway) keep 34 significant digits. Averages
+# of money are rounded half up to the cent, so the rows a report shows add up: burn is
+# exactly expenses_avg - revenue_avg as shown, and a burn of $0.00 is zero, "not
+# burning" (a positive burn is at least $0.01). The exponent range is the widest
+# Decimal has, so no amount a handoff can hold overflows or fails to round.
+FIGURES_CONTEXT = decimal.Context(
+    prec=34,
+    rounding=ROUND_HALF_UP,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    traps=[InvalidOperation, decimal.DivisionByZero],
+)
+
+
+def _exact(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a figure function in the figures' decimal context."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with decimal.localcontext(FIGURES_CONTEXT):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _dec(value: Any) -> Decimal:
+    """A number as a Decimal: exact for Decimals and ints, a float by its shortest text."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+_QUANTUM = tuple(Decimal(1).scaleb(-places) for places in range(7))  # 1, 0.1, ... 0.000001
+
+
+def _round(value: Any, places: int = 0) -> Decimal:
+    """Round half up (halves away from zero, as people do) to `places` decimals; never -0.
+
+    The precision grows with the number, so any finite amount rounds (a fixed 28 digits
+    cannot hold 1e20 to the cent); a value that is not finite is returned as it is.
+    """
+    number = _dec(value)
+    if not number.is_finite():
+        return number
+    quantum = _QUANTUM[places] if 0 <= places < len(_QUANTUM) else Decimal(1).scaleb(-places)
+    context = FIGURES_CONTEXT  # enough digits for any amount a handoff can hold; more only for larger ones
+    if number.adjusted() + places + 3 > context.prec:
+        context = context.copy()
+        context.prec = number.adjusted() + places + 3
+    rounded = number.quantize(quantum, rounding=ROUND_HALF_UP, context=context)
+    return rounded if rounded else abs(rounded)  # -0.00 is 0.00
+
+
+def _sum(values: Iterable[Any]) -> Decimal:
+    """Sum the numbers exactly, ignoring None (and texts such as 'not costed')."""
+    return sum((_dec(v) for v in values if v is not None and not isinstance(v, str)), Decimal(0))
+
+
+CENTS_BELOW = 100  # money shows cents when every amount of its column is under $100
+
+
+def _amounts(values: Iterable[Any]) -> list[Decimal]:
+    """The finite numbers among the values, as Decimals (texts such as 'no data', None and booleans left out)."""
+    numbers = (_dec(v) for v in values if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool))
+    return [n for n in numbers if n.is_finite()]
+
+
+def shows_cents(values: Iterable[Any]) -> bool:
+    """The precision of a column of money: cents when every amount in it, and their exact sum, is under
+    $100 at the cent ($23.50, $9.99); whole dollars as soon as one is not, for all of them.
+
+    One rule for a table column, its total and the same figure shown alone, so a figure
+    shows the same digits wherever it appears.
+    """
+    amounts = _amounts(values)
+    return all(abs(_round(a, 2)) < CENTS_BELOW for a in [*amounts, _sum(amounts)])
+
+
+def _rank(level: str) -> int:
+    """Sort key of an urgency or severity, most urgent first."""
+    return URGENCIES.index(level)
+
+
+def _figure(fmt: Callable[[Decimal], str]) -> Callable[[Any], str]:
+    """A formatter of any number (as a Decimal) that passes a figure's text ('no data') through."""
+
+    @functools.wraps(fmt)
+    def wrapper(value: Any, *args: Any) -> str:
+        if isinstance(value, str) or value is None:
+            return value or NO_DATA
+        if not isinstance(value, (int, float, Decimal)):
+            return str(value)  # not a figure: as text (a template's undefined name fails here)
+        number = _dec(value)
+        if not number.is_finite():
+            return NOT_APPLICABLE
+        return fmt(number, *args)
+
+    return wrapper
+
+
+def _signed(rounded: Decimal, text: str) -> str:
+    """text with a minus sign in front when the rounded amount is below zero."""
+    return f"-{text}" if rounded < 0 else text
+
+
+@_figure
+def format_money(value: Decimal, cents: bool | None = None) -> str:
+    """$12,345 in whole dollars, $23.50 in cents: cents as its column has them (shows_cents), or alone,
+    when the amount is under $100."""
+    if cents is None:
+        cents = shows_cents([value])
+    if cents:
+        return format_money_cents(value)
+    dollars = _round(value)
+    return _signed(dollars, f"${abs(dollars):,.0f}")
+
+
+@_figure
+def format_money_cents(value: Decimal) -> str:
+    """$12,345.67: cents on every amount (the Accounting Officer's report)."""
+    cents = _round(value, 2)
+    return _signed(cents, f"${abs(cents):,.2f}")
+
+
+def format_per_month(value: Any, cents: bool | None = None) -> str:
+    """Money a month: $1,234/month (a text such as 'no data' as it is)."""
+    return format_money(value, cents) + ("/month" if isinstance(value, (int, float, Decimal)) else "")
+
+
+def format_trend(value: Any, cents: bool | None = None) -> str:
+    """A signed monthly trend worded by its sign: '$76 more each month', '$4,436 less each month', 'flat'."""
+    if not isinstance(value, (int, float, Decimal)) or isinstance(value, bool):
+        return format_money(value)
+    shown = format_money(abs(_dec(value)), cents)
+    if shown in ("$0", "$0.00"):
+        return "flat (no change each month)"
+    return f"{shown} {'more' if value > 0 else 'less'} each month"
+
+
+@_figure
+def format_count(value: Decimal) -> str:
+    """1,375."""
+    return f"{_round(value):,.0f}"
+
+
+PCT_MAX_PLACES = 4  # a percentage shows at most this many decimals to be told from its target
+
+
+@_figure
+def format_pct(value: Decimal, target: Any = None) -> str:
+    """A ratio as a percentage with one decimal: 0.4286 -> 42.9%; with a target, the decimals it
+    takes to tell the two apart: 0.9986 against 0.999 is 99.86% (99.9% would read as on target)."""
+    places = 1
+    goal = _dec(target).scaleb(2) if isinstance(target, (int, float, Decimal)) else None
+    while goal is not None and goal.is_finite() and places < PCT_MAX_PLACES and value.scaleb(2) != goal \
+            and _round(value.scaleb(2), places) == _round(goal, places):
+        places += 1
+    return f"{_round(value.scaleb(2), places):,.{places}f}%"
+
+
+@_figure
+def format_months(value: Decimal, unit: str = "") -> str:
+    """Months (a runway) with one decimal, rounded toward zero: 4.39 is 4.3.
+
+    Rounded down, a runway is never overstated: 5.96 months shows as 5.9, not as the
+    6.0 that would contradict the under-6-months alert it raises.
+    """
+    with decimal.localcontext(FIGURES_CONTEXT) as ctx:
+        ctx.prec = max(ctx.prec, value.adjusted() + 4)
+        tenths = value.quantize(Decimal("0.1"), rounding=decimal.ROUND_DOWN)
+    return f"{tenths if tenths else abs(tenths):,.1f}" + (f" {unit}" if unit else "")
+
+
+@_figure
+def format_number(value: Decimal) -> str:
+    """A plain number: whole numbers without decimals, others with up to two."""
+    rounded = _round(value, 2)
+    if rounded == rounded.to_integral_value():
+        return format_count(rounded)
+    return f"{rounded:,.2f}".rstrip("0").rstrip(".")
+
+
+def _plural(n: Decimal | int, word: str) -> str:
+    """'1 handoff', '1,375 handoffs'."""
+    return f"{format_count(n)} {word}{'s' * (n != 1)}"
+
+
+@_figure
+def format_days(value: Decimal) -> str:
+    """A count of days: 1 day, 14 days."""
+    return _plural(value, "day")
+
+
+def format_due(value: Any, as_of: dt.date) -> str:
+    """When an action is due: 'today', 'tomorrow', else its ISO date; 'no date' when it has none."""
+    if not isinstance(value, dt.date):
+        return "no date"
+    return {0: "today", 1: "tomorrow"}.get((value - as_of).days, value.isoformat())
+
+
+def action_when(a: dict[str, Any]) -> str:
+    """How late or how soon an open action is: '4 days late', 'due today', 'due in 3 days' (within a
+    week), 'due 2026-12-20', 'no due date'."""
+    if a["overdue"]:
+        return f"{format_days(a['days_overdue'])} late"
+    days = a.get("days_left")
+    if days is None:
+        return "no due date"
+    if days <= SOON_DAYS:
+        return "due today" if days == 0 else f"due in {format_days(days)}"
+    return f"due {a['due'].isoformat()}"
+
+
+def format_date(value: Any) -> str:
+    """ISO date."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value if value else "—"
+
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+# Bidi embeddings, overrides and isolates only change the order text is shown in: a
+# handoff's text is shown in the order it was written.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _control_picture(match: re.Match[str]) -> str:
+    """A control character made visible: its Unicode picture (ESC shows as U+241B), or U+FFFD."""
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"  # C1 controls have no picture
+
+
+def clean_text(value: str) -> str:
+    """Handoff text on one line, its control characters visible and never acted on.
+
+    A terminal would obey an escape sequence and a mail client a bidi override; a
+    line break in a name would start a new Markdown block.
+    """
+    value = _BIDI_CONTROLS.sub("", _WHITESPACE.sub(" ", value))
+    return _CONTROLS.sub(_control_picture, value)
 
 
 # ---------------------------------------------------------------------------
@@ -2734,31 +3037,6 @@ def _live_errors(needs: list[TableNeed], where: str, problem: str, remedy: str) 
     return InputErrors(lines) if len(lines) > 1 else InputError(lines[0])
 
 
-def aws_session(settings: Settings) -> Any:
-    """A boto3 session from the settings (imported only when AWS is needed)."""
-    import boto3
-
-    return boto3.session.Session(
-        aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID") or None,
-        aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY") or None,
-        aws_session_token=settings.get("AWS_SESSION_TOKEN") or None,
-        profile_name=settings.get("AWS_PROFILE") or None,
-        region_name=settings.region,
-    )
-
-
-def aws_client(settings: Settings, service: str, config: Any = None) -> Any:
-    """A boto3 client for `service`, honouring AWS_ENDPOINT_URL."""
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        return aws_session(settings).client(
-            service, endpoint_url=settings.get("AWS_ENDPOINT_URL") or None, config=config
-        )
-    except BotoCoreError as exc:
-        raise ConfigError(f"AWS settings: {_boto_reason(exc)}; check AWS_PROFILE and AWS_REGION") from None
-
-
 def input_location(settings: Settings, setting: str, where: Path | S3Url | None) -> Path | S3Path | None:
     """An input setting's folder as it is, or its s3://bucket/prefix as an S3Path read with the settings' client."""
     if isinstance(where, S3Url):
@@ -3199,69 +3477,7 @@ def estate_figures(estate: dict[str, Any], stack: list[dict[str, Any]], as_of: d
 
 # ---------------------------------------------------------------------------
 # Figures (defined in docs/handoff-format.md): pure functions of the handoffs, table counts and as-of date.
-#
-# Money is exact. Amounts arrive as Decimals built from the YAML text (a float, from
-# an older caller, is taken by its shortest text: 0.1 is 0.1), and every sum,
-# difference and product is decimal arithmetic, so cents add up and a sum that is zero
-# is zero. Quotients (averages, ratios, runway) keep 34 significant digits. Averages
-# of money are rounded half up to the cent, so the rows a report shows add up: burn is
-# exactly expenses_avg - revenue_avg as shown, and a burn of $0.00 is zero, "not
-# burning" (a positive burn is at least $0.01). The exponent range is the widest
-# Decimal has, so no amount a handoff can hold overflows or fails to round.
-
-NOT_COSTED = "not costed"
-NOT_VALUED = "not valued"
-NONE = "none"
-NOT_APPLICABLE = "n/a"
-ZERO = Decimal("0.00")
-FIGURES_CONTEXT = decimal.Context(
-    prec=34,
-    rounding=ROUND_HALF_UP,
-    Emax=decimal.MAX_EMAX,
-    Emin=decimal.MIN_EMIN,
-    traps=[InvalidOperation, decimal.DivisionByZero],
-)
-
-
-def _exact(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a figure function in the figures' decimal context."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with decimal.localcontext(FIGURES_CONTEXT):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def _dec(value: Any) -> Decimal:
-    """A number as a Decimal: exact for Decimals and ints, a float by its shortest text."""
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    return Decimal(value)
-
-
-_QUANTUM = tuple(Decimal(1).scaleb(-places) for places in range(7))  # 1, 0.1, ... 0.000001
-
-
-def _round(value: Any, places: int = 0) -> Decimal:
-    """Round half up (halves away from zero, as people do) to `places` decimals; never -0.
-
-    The precision grows with the number, so any finite amount rounds (a fixed 28 digits
-    cannot hold 1e20 to the cent); a value that is not finite is returned as it is.
-    """
-    number = _dec(value)
-    if not number.is_finite():
-        return number
-    quantum = _QUANTUM[places] if 0 <= places < len(_QUANTUM) else Decimal(1).scaleb(-places)
-    context = FIGURES_CONTEXT  # enough digits for any amount a handoff can hold; more only for larger ones
-    if number.adjusted() + places + 3 > context.prec:
-        context = context.copy()
-        context.prec = number.adjusted() + places + 3
-    rounded = number.quantize(quantum, rounding=ROUND_HALF_UP, context=context)
-    return rounded if rounded else abs(rounded)  # -0.00 is 0.00
+# Their money is exact (see Formatting above for the decimal context they run in).
 
 
 def iso_period(day: dt.date) -> str:
@@ -3313,36 +3529,6 @@ def _ratio(part: Any, whole: Any) -> Decimal | str:
     if whole is None or _round(whole, 2) == 0:
         return NOT_APPLICABLE
     return _dec(part) / _dec(whole)
-
-
-def _sum(values: Iterable[Any]) -> Decimal:
-    """Sum the numbers exactly, ignoring None (and texts such as 'not costed')."""
-    return sum((_dec(v) for v in values if v is not None and not isinstance(v, str)), Decimal(0))
-
-
-CENTS_BELOW = 100  # money shows cents when every amount of its column is under $100
-
-
-def _amounts(values: Iterable[Any]) -> list[Decimal]:
-    """The finite numbers among the values, as Decimals (texts such as 'no data', None and booleans left out)."""
-    numbers = (_dec(v) for v in values if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool))
-    return [n for n in numbers if n.is_finite()]
-
-
-def shows_cents(values: Iterable[Any]) -> bool:
-    """The precision of a column of money: cents when every amount in it, and their exact sum, is under
-    $100 at the cent ($23.50, $9.99); whole dollars as soon as one is not, for all of them.
-
-    One rule for a table column, its total and the same figure shown alone, so a figure
-    shows the same digits wherever it appears.
-    """
-    amounts = _amounts(values)
-    return all(abs(_round(a, 2)) < CENTS_BELOW for a in [*amounts, _sum(amounts)])
-
-
-def _rank(level: str) -> int:
-    """Sort key of an urgency or severity, most urgent first."""
-    return URGENCIES.index(level)
 
 
 def _asset(a: dict[str, Any]) -> dict[str, Any]:
@@ -4816,152 +5002,6 @@ def change_text(history: dict[str, Any], scope: str, name: str, earning: bool = 
 
 
 # ---------------------------------------------------------------------------
-# Formatting (the same in every report). A figure that could not be computed is a
-# short text ("no data", "not burning"), which every formatter passes through. Every
-# rule rounds once, half up (halves away from zero), from the exact figure, and decides
-# on the rounded amount: $99.995 rounds to $100.00 at the cent, which is not under $100,
-# so it shows as $100. A negative amount shows its sign before the $ (-$1,200), and an
-# amount that rounds to zero shows no sign (never -$0.00 or -0.0%).
-
-
-def _figure(fmt: Callable[[Decimal], str]) -> Callable[[Any], str]:
-    """A formatter of any number (as a Decimal) that passes a figure's text ('no data') through."""
-
-    @functools.wraps(fmt)
-    def wrapper(value: Any, *args: Any) -> str:
-        if isinstance(value, str) or value is None:
-            return value or NO_DATA
-        if not isinstance(value, (int, float, Decimal)):
-            return str(value)  # not a figure: as text (a template's undefined name fails here)
-        number = _dec(value)
-        if not number.is_finite():
-            return NOT_APPLICABLE
-        return fmt(number, *args)
-
-    return wrapper
-
-
-def _signed(rounded: Decimal, text: str) -> str:
-    """text with a minus sign in front when the rounded amount is below zero."""
-    return f"-{text}" if rounded < 0 else text
-
-
-@_figure
-def format_money(value: Decimal, cents: bool | None = None) -> str:
-    """$12,345 in whole dollars, $23.50 in cents: cents as its column has them (shows_cents), or alone,
-    when the amount is under $100."""
-    if cents is None:
-        cents = shows_cents([value])
-    if cents:
-        return format_money_cents(value)
-    dollars = _round(value)
-    return _signed(dollars, f"${abs(dollars):,.0f}")
-
-
-@_figure
-def format_money_cents(value: Decimal) -> str:
-    """$12,345.67: cents on every amount (the Accounting Officer's report)."""
-    cents = _round(value, 2)
-    return _signed(cents, f"${abs(cents):,.2f}")
-
-
-def format_per_month(value: Any, cents: bool | None = None) -> str:
-    """Money a month: $1,234/month (a text such as 'no data' as it is)."""
-    return format_money(value, cents) + ("/month" if isinstance(value, (int, float, Decimal)) else "")
-
-
-def format_trend(value: Any, cents: bool | None = None) -> str:
-    """A signed monthly trend worded by its sign: '$76 more each month', '$4,436 less each month', 'flat'."""
-    if not isinstance(value, (int, float, Decimal)) or isinstance(value, bool):
-        return format_money(value)
-    shown = format_money(abs(_dec(value)), cents)
-    if shown in ("$0", "$0.00"):
-        return "flat (no change each month)"
-    return f"{shown} {'more' if value > 0 else 'less'} each month"
-
-
-@_figure
-def format_count(value: Decimal) -> str:
-    """1,375."""
-    return f"{_round(value):,.0f}"
-
-
-PCT_MAX_PLACES = 4  # a percentage shows at most this many decimals to be told from its target
-
-
-@_figure
-def format_pct(value: Decimal, target: Any = None) -> str:
-    """A ratio as a percentage with one decimal: 0.4286 -> 42.9%; with a target, the decimals it
-    takes to tell the two apart: 0.9986 against 0.999 is 99.86% (99.9% would read as on target)."""
-    places = 1
-    goal = _dec(target).scaleb(2) if isinstance(target, (int, float, Decimal)) else None
-    while goal is not None and goal.is_finite() and places < PCT_MAX_PLACES and value.scaleb(2) != goal \
-            and _round(value.scaleb(2), places) == _round(goal, places):
-        places += 1
-    return f"{_round(value.scaleb(2), places):,.{places}f}%"
-
-
-@_figure
-def format_months(value: Decimal, unit: str = "") -> str:
-    """Months (a runway) with one decimal, rounded toward zero: 4.39 is 4.3.
-
-    Rounded down, a runway is never overstated: 5.96 months shows as 5.9, not as the
-    6.0 that would contradict the under-6-months alert it raises.
-    """
-    with decimal.localcontext(FIGURES_CONTEXT) as ctx:
-        ctx.prec = max(ctx.prec, value.adjusted() + 4)
-        tenths = value.quantize(Decimal("0.1"), rounding=decimal.ROUND_DOWN)
-    return f"{tenths if tenths else abs(tenths):,.1f}" + (f" {unit}" if unit else "")
-
-
-@_figure
-def format_number(value: Decimal) -> str:
-    """A plain number: whole numbers without decimals, others with up to two."""
-    rounded = _round(value, 2)
-    if rounded == rounded.to_integral_value():
-        return format_count(rounded)
-    return f"{rounded:,.2f}".rstrip("0").rstrip(".")
-
-
-def _plural(n: Decimal | int, word: str) -> str:
-    """'1 handoff', '1,375 handoffs'."""
-    return f"{format_count(n)} {word}{'s' * (n != 1)}"
-
-
-@_figure
-def format_days(value: Decimal) -> str:
-    """A count of days: 1 day, 14 days."""
-    return _plural(value, "day")
-
-
-def format_due(value: Any, as_of: dt.date) -> str:
-    """When an action is due: 'today', 'tomorrow', else its ISO date; 'no date' when it has none."""
-    if not isinstance(value, dt.date):
-        return "no date"
-    return {0: "today", 1: "tomorrow"}.get((value - as_of).days, value.isoformat())
-
-
-def action_when(a: dict[str, Any]) -> str:
-    """How late or how soon an open action is: '4 days late', 'due today', 'due in 3 days' (within a
-    week), 'due 2026-12-20', 'no due date'."""
-    if a["overdue"]:
-        return f"{format_days(a['days_overdue'])} late"
-    days = a.get("days_left")
-    if days is None:
-        return "no due date"
-    if days <= SOON_DAYS:
-        return "due today" if days == 0 else f"due in {format_days(days)}"
-    return f"due {a['due'].isoformat()}"
-
-
-def format_date(value: Any) -> str:
-    """ISO date."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value if value else "—"
-
-
-# ---------------------------------------------------------------------------
 # Rendering: template (Jinja2) -> Markdown -> HTML (markdown) -> text (html2text).
 
 
@@ -5178,31 +5218,8 @@ def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]>#!])")
-_WHITESPACE = re.compile(r"\s+")
 # What a value must not open a Markdown line with: a list item, a rule, a setext underline.
 _MD_LINE_START = re.compile(r"^(\s*)(?:([-+])|(=)|(\d+)\.(?=\s|$))")
-# Bidi embeddings, overrides and isolates only change the order text is shown in: a
-# handoff's text is shown in the order it was written.
-_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def _control_picture(match: re.Match[str]) -> str:
-    """A control character made visible: its Unicode picture (ESC shows as U+241B), or U+FFFD."""
-    code = ord(match.group())
-    if code < 0x20:
-        return chr(0x2400 + code)
-    return "\u2421" if code == 0x7F else "\ufffd"  # C1 controls have no picture
-
-
-def clean_text(value: str) -> str:
-    """Handoff text on one line, its control characters visible and never acted on.
-
-    A terminal would obey an escape sequence and a mail client a bidi override; a
-    line break in a name would start a new Markdown block.
-    """
-    value = _BIDI_CONTROLS.sub("", _WHITESPACE.sub(" ", value))
-    return _CONTROLS.sub(_control_picture, value)
 
 
 def _escape_line_start(match: re.Match[str]) -> str:
@@ -6265,175 +6282,24 @@ def write_html_files(rendered: list[RenderedReport]) -> list[Path]:
     return paths
 
 
-def dry_run_text(rendered: list[RenderedReport], shown: Delivery, full: bool = False) -> str:
-    """What would be sent: headers and body of every report (`full`: each body uncut, every list whole)."""
-    if full:
-        rendered = [RenderedReport(id=r.id, subject=r.subject, text=r.full_text or r.text, full_text=r.full_text,
-                                   markdown=r.markdown) for r in rendered]
-    return "\n".join("=" * WRAP_WIDTH + "\n" + envelope(r, shown) for r in rendered)
-
-
 # ---------------------------------------------------------------------------
-# Delivery: settings check, SES sending with pacing and retries, the ledger, the lock
-# and the archive. A report is recorded as "sending" before SES is called and "sent"
-# right after SES accepts it, so a run that dies in between leaves an "unknown" mark
-# that the next run reports instead of resending. Nothing here follows a symbolic link
-# planted inside ARCHIVE_DIR (ARCHIVE_DIR itself may be one).
+# The archive: every file written atomically and never through a link, the ledger of each
+# period's side effects, and the lock. The folder archive here; the same interface in S3 below.
 
 
-SES_MAX_MESSAGE_BYTES = 10_000_000  # SES takes a message of at most 10 MB, attachments included
-THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
-FATAL_CODES = {
-    "AccountSendingPausedException": "sending is paused for this SES account; see the SES console's "
-    "account dashboard (reputation) and ask AWS to resume it",
-    "AccessDenied": "the AWS credentials may not call ses:SendEmail; grant it in IAM",
-    "AccessDeniedException": "the AWS credentials may not call ses:SendEmail; grant it in IAM",
-    "InvalidClientTokenId": "the AWS access key is not valid; check the credentials",
-    "UnrecognizedClientException": "the AWS access key is not valid; check the credentials",
-    "SignatureDoesNotMatch": "the AWS secret key does not match; check the credentials",
-    "ExpiredToken": "the AWS session token has expired; renew the credentials",
-    "MailFromDomainNotVerifiedException": "the custom MAIL FROM domain is not verified; fix it in SES",
-}
-DAILY_QUOTA_TEXT = "daily message quota exceeded"
-MAX_SEND_ATTEMPTS = 6
-BACKOFF_BASE_SECONDS = 0.25  # then 0.5, 1, 2, 4 seconds
-DEFAULT_SEND_RATE = 1.0  # messages a second when GetSendQuota cannot be read
 LOCK_WAIT_SECONDS = 3.0  # a second run waits this long for the first, then exits 75
+
+
 LOCK_NAME = ".send_exec_reports.lock"
+
+
 LEDGER_NAME = "ledger.json"
+
+
 METRICS_NAME = "metrics.json"
+
+
 LEDGER_MAX_BYTES = 16 << 20  # a ledger holds a few lines a report: anything near this is not one
-PROGRESS_WAIT_SECONDS = 0.5  # on a terminal, a pacing wait at least this long is shown
-SES_TEXT_MAX = 300  # characters of an SES error message shown
-IDENTITIES_PER_CALL = 100  # GetIdentityVerificationAttributes' limit
-ADDRESS_RE = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
-
-
-@dataclass
-class Delivery:
-    """Validated delivery settings: who gets each report, and where the ledger is kept."""
-
-    sender: str
-    to: list[str]
-    bcc: list[str]
-    archive: Archive | None  # where the ledger, the lock and what was sent are kept
-    email_format: str = "text"
-    to_by_report: dict[str, list[str]] = field(default_factory=dict)  # EXEC_REPORT_TO_<ID>
-    test_to: str | None = None  # --to: that address only, no BCC, no ledger
-
-    def recipients(self, report_id: str) -> tuple[list[str], list[str]]:
-        """The To and Bcc addresses of one report."""
-        if self.test_to:
-            return [self.test_to], []
-        return self.to_by_report.get(report_id, self.to), self.bcc
-
-
-def check_addresses(settings: Settings, name: str, *, required: bool, single: bool = False) -> list[str]:
-    """Validate an address setting: plain addresses, comma-separated, no line breaks."""
-    raw = settings.values.get(name, "")
-    if "\n" in raw or "\r" in raw:
-        raise ConfigError(f"{name} holds a line break; write the addresses on one line, comma-separated")
-    addresses = settings.addresses(name)
-    if not addresses:
-        if required:
-            where = f" in {settings.env_file}" if settings.env_file else ""
-            raise ConfigError(f"{name} is not set{where}; set it (see repos.env.example)")
-        return []
-    if single and len(addresses) > 1:
-        raise ConfigError(f"{name} must be one address, got {len(addresses)}")
-    for address in addresses:
-        if not ADDRESS_RE.match(address):
-            raise ConfigError(
-                f"{name}: {redact(repr(address))} is not an email address; write it like reports@example.com"
-            )
-    return addresses
-
-
-def check_test_address(address: str) -> str:
-    """Validate --to: one plain address."""
-    address = address.strip()
-    if not ADDRESS_RE.match(address):
-        raise UsageError(f"--to {redact(repr(address))}: not an email address; write it like you@example.com")
-    return address
-
-
-def report_setting(report_id: str) -> str:
-    """The name of a report's own To setting: EXEC_REPORT_TO_CFO for cfo."""
-    return PER_REPORT_TO + re.sub(r"[^A-Za-z0-9]", "_", report_id).upper()
-
-
-def per_report_to(settings: Settings, report_ids: Iterable[str]) -> dict[str, list[str]]:
-    """EXEC_REPORT_TO_<ID> for each report that has one; a name that fits no report is an error.
-
-    A misspelt name would quietly send that report to everyone in EXEC_REPORT_TO.
-    """
-    by_name = {report_setting(r): r for r in report_ids}
-    to_by_report = {}
-    for name in sorted(settings.values):
-        if not name.startswith(PER_REPORT_TO):
-            continue
-        report_id = by_name.get(name.upper())
-        if report_id is None:
-            raise ConfigError(
-                f"{name} names no report (the reports are {', '.join(sorted(by_name.values()))}); "
-                f"fix the name, e.g. {report_setting(sorted(by_name.values())[0])}, or remove it"
-            )
-        addresses = check_addresses(settings, name, required=False)
-        if addresses:
-            to_by_report[report_id] = addresses
-    return to_by_report
-
-
-def delivery_settings(settings: Settings, report_ids: Iterable[str], test_to: str | None = None) -> Delivery:
-    """Every setting a real send needs, checked before anything is read or sent.
-
-    A test send (--to) needs only the sender: a new installation tries it before the
-    readers, the admin address and the archive are set; whatever is set is still checked.
-    """
-    sender = check_addresses(settings, "SES_FROM_ADDRESS", required=True, single=True)[0]
-    to = check_addresses(settings, "EXEC_REPORT_TO", required=not test_to)
-    bcc = check_addresses(settings, "EXEC_REPORT_BCC", required=not test_to)
-    to_by_report = per_report_to(settings, report_ids)
-    if test_to:
-        # in the format the weekly send will use: a template change is tried in both parts
-        return Delivery(sender=sender, to=to, bcc=bcc, archive=None, email_format=settings.email_format,
-                        to_by_report=to_by_report, test_to=test_to)
-    archive = open_archive(settings)
-    if archive is None:
-        raise ConfigError("ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive "
-                          "(or to s3://bucket/prefix)")
-    if settings.archive_dir is not None:
-        try:
-            settings.archive_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: cannot create it ({exc.strerror}); fix the path, "
-                "or create the folder and let this user write in it") from None
-        if not os.access(settings.archive_dir, os.W_OK):
-            raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user; let it "
-                              "write there, or choose another folder")
-    return Delivery(sender=sender, to=to, bcc=bcc, archive=archive,
-                    email_format=settings.email_format, to_by_report=to_by_report)
-
-
-def shown_delivery(settings: Settings, report_ids: Iterable[str], test_to: str | None = None) -> Delivery:
-    """The headers a dry run shows: the settings as they are, '(X not set)' where one is missing."""
-
-    def header(name: str) -> list[str]:
-        return settings.addresses(name) or [f"({name} not set)"]
-
-    for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC"):
-        check_addresses(settings, name, required=False)
-    return Delivery(sender=", ".join(header("SES_FROM_ADDRESS")), to=header("EXEC_REPORT_TO"),
-                    bcc=header("EXEC_REPORT_BCC"), archive=None, email_format=settings.email_format,
-                    to_by_report=per_report_to(settings, report_ids), test_to=test_to)
-
-
-# Files: every write is atomic and durable, and none goes through a symbolic link. These
-# few functions are the only ones that touch the archive's files.
 
 
 def file_problem(exc: OSError, verb: str = "write") -> str:
@@ -6626,8 +6492,12 @@ class FolderArchive:
 
 
 LEDGER_STATES = ("sending", "sent", "failed", "posting", "posted", "pushing", "pushed")  # emails, cards, metrics
+
+
 # figures: the key of the figures (metrics.json's runs) a report's send showed; replaces: what a --force resend replaced
 LEDGER_TEXT_KEYS = ("at", "subject", "message_id", "error", "last_error", "figures", "replaces")
+
+
 LEDGER_KIND_STATES = {  # key prefix -> the states its entries go through ("": a report's email)
     "card:": ("posting", "posted", "failed"),
     "metrics:": ("pushing", "pushed", "failed"),
@@ -6853,6 +6723,361 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.fh.close()  # closing releases the lock
+
+
+# ---------------------------------------------------------------------------
+# The archive in S3 (ARCHIVE_DIR=s3://bucket/prefix): the folder's layout as keys. The
+# ledger is replaced only by a conditional write (If-Match on the ETag it was read
+# with, If-None-Match: * to create it), so two runs on two machines can never both
+# record a report as theirs to send; the lock is an object created the same way,
+# holding an expiry so that a run that died does not block the next week.
+
+S3_LOCK_TTL_SECONDS = 3600.0  # a run holds the lock at most this long before another may take it
+
+
+class S3Archive:
+    """The archive as objects under s3://bucket/prefix (client passed in)."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str, *, lock_ttl: float = S3_LOCK_TTL_SECONDS,
+                 sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> None:
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+        self.lock_ttl = lock_ttl
+        self.sleep = sleep or time.sleep
+        self.clock = clock or time.time
+        self.where = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        self.lock_etag: str | None = None
+
+    def key(self, name: str) -> str:
+        """The object key of an archive path such as 2026-W47/ledger.json."""
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def describe(self, name: str) -> str:
+        """How an archived object is named in messages: its s3:// address."""
+        return f"{self.where}/{name}"
+
+    def _fail(self, exc: BaseException, doing: str) -> ReportError:
+        """One clear line for an S3 error (botocore's own text is never printed)."""
+        return s3_failure("ARCHIVE_DIR", self.where, exc, doing,
+                          "s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket")
+
+    def read(self, name: str, limit: int = ARCHIVE_READ_MAX) -> tuple[bytes, str] | None:
+        """An object's bytes and ETag; None when it does not exist; ValueError when over `limit` bytes."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.key(name))
+            data = answer["Body"].read(limit + 1)
+            if len(data) > limit:
+                raise ValueError(f"over {limit >> 20} MiB")
+            return data, answer["ETag"]
+        except ClientError as exc:
+            if aws_error_code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise self._fail(exc, f"reading {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"reading {name}") from None
+
+    def write(self, name: str, data: str | bytes, *, version: str | None = None, create: bool = False) -> str:
+        """Put an object (a single PUT is atomic); return its ETag.
+
+        `version`: only if the object still has this ETag; `create`: only if it does not
+        exist yet. Losing either race raises ArchiveConflict.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        body = data.encode("utf-8") if isinstance(data, str) else data
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(name), "Body": body}
+        if version is not None:
+            kwargs["IfMatch"] = version
+        elif create:
+            kwargs["IfNoneMatch"] = "*"
+        try:
+            return str(self.client.put_object(**kwargs)["ETag"])
+        except ClientError as exc:
+            code = aws_error_code(exc)
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
+                code in ("NoSuchKey", "404") and version is not None
+            ):
+                raise ArchiveConflict(name) from None
+            raise self._fail(exc, f"writing {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"writing {name}") from None
+
+    def periods(self) -> list[str]:
+        """The periods the archive holds (folders named like 2026-W47), oldest first."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        found = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+            ):
+                for common in page.get("CommonPrefixes", []):
+                    name = common["Prefix"][len(prefix):].rstrip("/")
+                    if PERIOD_RE.match(name):
+                        found.append(name)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc, "listing the periods") from None
+        return sorted(found)
+
+    def acquire(self, wait: float) -> None:
+        """Take the run lock, an object created only if absent; take over one that has expired."""
+        import socket
+
+        name = LOCK_NAME
+        deadline = self.clock() + wait
+        while True:
+            body = json.dumps({
+                "pid": os.getpid(), "host": socket.gethostname(), "since": _now(),
+                "expires": self.clock() + self.lock_ttl,
+            }).encode()
+            try:
+                self.lock_etag = self.write(name, body, create=True)
+                return
+            except ArchiveConflict:
+                pass
+            held = self.read(name)
+            if held is None:
+                continue  # released between the two calls: try again at once
+            data, etag = held
+            try:
+                holder = json.loads(data)
+                expires = float(holder["expires"])
+                if not abs(expires) < float("inf"):  # NaN or infinite: no run wrote it, so it never held
+                    expires = 0.0
+                who = f"pid {int(holder['pid'])} on {str(holder['host'])[:64]} since {str(holder['since'])[:32]}"
+            except (ValueError, KeyError, TypeError, RecursionError):
+                expires, who = 0.0, "an unreadable lock"  # not ours to trust: treat it as expired
+            if expires <= self.clock():
+                log.warning("taking over the expired lock in %s (%s)", self.where, who)
+                self._delete(name, etag)
+                continue
+            if self.clock() >= deadline:
+                try:
+                    until = dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(timespec="seconds")
+                except (OverflowError, ValueError, OSError):  # a year past 9999: a lock no run wrote
+                    until = "a time too far off to show"
+                raise LockBusy(
+                    f"another run holds the lock in {self.where} ({who}); waited {wait:.0f} s. "
+                    f"Try again when it has finished (if that run died, its lock expires at {until})"
+                )
+            self.sleep(0.2)
+
+    def release(self) -> None:
+        """Give the lock back (only if it is still ours)."""
+        if self.lock_etag is not None:
+            try:
+                self._delete(LOCK_NAME, self.lock_etag)
+            except ReportError as exc:
+                log.warning("the lock in %s was not released (%s); it expires by itself", self.where, exc)
+            self.lock_etag = None
+
+    def _delete(self, name: str, etag: str) -> None:
+        """Delete an object only if it still has this ETag (someone else's new lock survives)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(name), IfMatch=etag)
+        except ClientError as exc:
+            if aws_error_code(exc) in ("PreconditionFailed", "NoSuchKey", "404", "412"):
+                return
+            raise self._fail(exc, f"deleting {name}") from None
+        except BotoCoreError as exc:
+            raise self._fail(exc, f"deleting {name}") from None
+
+
+def open_archive(settings: Settings) -> Archive | None:
+    """The archive ARCHIVE_DIR names: S3Archive for s3://bucket/prefix, a FolderArchive for a path; None if unset."""
+    if settings.archive_s3 is not None:
+        bucket, prefix = settings.archive_s3
+        return S3Archive(aws_client(settings, "s3"), bucket, prefix)
+    if settings.archive_dir is not None:
+        return FolderArchive(settings.archive_dir)
+    return None
+
+
+def earlier_records(archive: Archive, period: str, report_ids: Iterable[str | None]) -> dict[str, PeriodRecord]:
+    """What the archived periods before `period` kept, as far as the reports use it.
+
+    Read newest first: the periods of the sparklines' eight weeks, and further back only
+    until each report has found the last period it was sent in (a year at most), so a
+    long archive stays cheap to read.
+    """
+    # a folder named like a week that is none (2026-W99, 2025-W53, a newline or a full-width digit
+    # after the name) would sort among the real ones and be compared with: only real weeks count
+    before = [p for p in archive.periods() if p < period and (start := period_start(p)) and iso_period(start) == p]
+    window = set(recent_periods(period))
+    reach = set(recent_periods(period, HISTORY_LOOKBACK_WEEKS + 1))
+    wanted = set(report_ids)  # the reports still looking for their last sent period
+    out: dict[str, PeriodRecord] = {}
+    for p in reversed(before):
+        if p not in window and not (wanted and p in reach):
+            continue
+        record = read_period_record(archive, p)
+        if record is not None:
+            out[p] = record
+            wanted = {r for r in wanted if record.run_of(r) is None}
+    return out
+
+
+def earlier_figures(archive: Archive, period: str,
+                    report_id: str | None = None) -> dict[str, dict[str, dict[str, Decimal]]]:
+    """The headline figures one report (None: any) showed in the archived periods before `period` it uses."""
+    return figures_shown(earlier_records(archive, period, [report_id]), report_id)
+
+
+# ---------------------------------------------------------------------------
+# Delivery: settings check, SES sending with pacing and retries, each send recorded in the
+# archive's ledger (above). A report is recorded as "sending" before SES is called and "sent"
+# right after SES accepts it, so a run that dies in between leaves an "unknown" mark
+# that the next run reports instead of resending. Nothing here follows a symbolic link
+# planted inside ARCHIVE_DIR (ARCHIVE_DIR itself may be one).
+
+
+SES_MAX_MESSAGE_BYTES = 10_000_000  # SES takes a message of at most 10 MB, attachments included
+THROTTLE_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
+FATAL_CODES = {
+    "AccountSendingPausedException": "sending is paused for this SES account; see the SES console's "
+    "account dashboard (reputation) and ask AWS to resume it",
+    "AccessDenied": "the AWS credentials may not call ses:SendEmail; grant it in IAM",
+    "AccessDeniedException": "the AWS credentials may not call ses:SendEmail; grant it in IAM",
+    "InvalidClientTokenId": "the AWS access key is not valid; check the credentials",
+    "UnrecognizedClientException": "the AWS access key is not valid; check the credentials",
+    "SignatureDoesNotMatch": "the AWS secret key does not match; check the credentials",
+    "ExpiredToken": "the AWS session token has expired; renew the credentials",
+    "MailFromDomainNotVerifiedException": "the custom MAIL FROM domain is not verified; fix it in SES",
+}
+DAILY_QUOTA_TEXT = "daily message quota exceeded"
+MAX_SEND_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 0.25  # then 0.5, 1, 2, 4 seconds
+DEFAULT_SEND_RATE = 1.0  # messages a second when GetSendQuota cannot be read
+PROGRESS_WAIT_SECONDS = 0.5  # on a terminal, a pacing wait at least this long is shown
+SES_TEXT_MAX = 300  # characters of an SES error message shown
+IDENTITIES_PER_CALL = 100  # GetIdentityVerificationAttributes' limit
+ADDRESS_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+@dataclass
+class Delivery:
+    """Validated delivery settings: who gets each report, and where the ledger is kept."""
+
+    sender: str
+    to: list[str]
+    bcc: list[str]
+    archive: Archive | None  # where the ledger, the lock and what was sent are kept
+    email_format: str = "text"
+    to_by_report: dict[str, list[str]] = field(default_factory=dict)  # EXEC_REPORT_TO_<ID>
+    test_to: str | None = None  # --to: that address only, no BCC, no ledger
+
+    def recipients(self, report_id: str) -> tuple[list[str], list[str]]:
+        """The To and Bcc addresses of one report."""
+        if self.test_to:
+            return [self.test_to], []
+        return self.to_by_report.get(report_id, self.to), self.bcc
+
+
+def check_addresses(settings: Settings, name: str, *, required: bool, single: bool = False) -> list[str]:
+    """Validate an address setting: plain addresses, comma-separated, no line breaks."""
+    raw = settings.values.get(name, "")
+    if "\n" in raw or "\r" in raw:
+        raise ConfigError(f"{name} holds a line break; write the addresses on one line, comma-separated")
+    addresses = settings.addresses(name)
+    if not addresses:
+        if required:
+            where = f" in {settings.env_file}" if settings.env_file else ""
+            raise ConfigError(f"{name} is not set{where}; set it (see repos.env.example)")
+        return []
+    if single and len(addresses) > 1:
+        raise ConfigError(f"{name} must be one address, got {len(addresses)}")
+    for address in addresses:
+        if not ADDRESS_RE.match(address):
+            raise ConfigError(
+                f"{name}: {redact(repr(address))} is not an email address; write it like reports@example.com"
+            )
+    return addresses
+
+
+def check_test_address(address: str) -> str:
+    """Validate --to: one plain address."""
+    address = address.strip()
+    if not ADDRESS_RE.match(address):
+        raise UsageError(f"--to {redact(repr(address))}: not an email address; write it like you@example.com")
+    return address
+
+
+def per_report_to(settings: Settings, report_ids: Iterable[str]) -> dict[str, list[str]]:
+    """EXEC_REPORT_TO_<ID> for each report that has one; a name that fits no report is an error.
+
+    A misspelt name would quietly send that report to everyone in EXEC_REPORT_TO.
+    """
+    by_name = {report_setting(r): r for r in report_ids}
+    to_by_report = {}
+    for name in sorted(settings.values):
+        if not name.startswith(PER_REPORT_TO):
+            continue
+        report_id = by_name.get(name.upper())
+        if report_id is None:
+            raise ConfigError(
+                f"{name} names no report (the reports are {', '.join(sorted(by_name.values()))}); "
+                f"fix the name, e.g. {report_setting(sorted(by_name.values())[0])}, or remove it"
+            )
+        addresses = check_addresses(settings, name, required=False)
+        if addresses:
+            to_by_report[report_id] = addresses
+    return to_by_report
+
+
+def delivery_settings(settings: Settings, report_ids: Iterable[str], test_to: str | None = None) -> Delivery:
+    """Every setting a real send needs, checked before anything is read or sent.
+
+    A test send (--to) needs only the sender: a new installation tries it before the
+    readers, the admin address and the archive are set; whatever is set is still checked.
+    """
+    sender = check_addresses(settings, "SES_FROM_ADDRESS", required=True, single=True)[0]
+    to = check_addresses(settings, "EXEC_REPORT_TO", required=not test_to)
+    bcc = check_addresses(settings, "EXEC_REPORT_BCC", required=not test_to)
+    to_by_report = per_report_to(settings, report_ids)
+    if test_to:
+        # in the format the weekly send will use: a template change is tried in both parts
+        return Delivery(sender=sender, to=to, bcc=bcc, archive=None, email_format=settings.email_format,
+                        to_by_report=to_by_report, test_to=test_to)
+    archive = open_archive(settings)
+    if archive is None:
+        raise ConfigError("ARCHIVE_DIR is not set; set it to a folder for the send ledger and archive "
+                          "(or to s3://bucket/prefix)")
+    if settings.archive_dir is not None:
+        try:
+            settings.archive_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: cannot create it ({exc.strerror}); fix the path, "
+                "or create the folder and let this user write in it") from None
+        if not os.access(settings.archive_dir, os.W_OK):
+            raise ConfigError(f"ARCHIVE_DIR={settings.get('ARCHIVE_DIR')}: not writable by this user; let it "
+                              "write there, or choose another folder")
+    return Delivery(sender=sender, to=to, bcc=bcc, archive=archive,
+                    email_format=settings.email_format, to_by_report=to_by_report)
+
+
+def shown_delivery(settings: Settings, report_ids: Iterable[str], test_to: str | None = None) -> Delivery:
+    """The headers a dry run shows: the settings as they are, '(X not set)' where one is missing."""
+
+    def header(name: str) -> list[str]:
+        return settings.addresses(name) or [f"({name} not set)"]
+
+    for name in ("SES_FROM_ADDRESS", "EXEC_REPORT_TO", "EXEC_REPORT_BCC"):
+        check_addresses(settings, name, required=False)
+    return Delivery(sender=", ".join(header("SES_FROM_ADDRESS")), to=header("EXEC_REPORT_TO"),
+                    bcc=header("EXEC_REPORT_BCC"), archive=None, email_format=settings.email_format,
+                    to_by_report=per_report_to(settings, report_ids), test_to=test_to)
+
+
+# Files: every write is atomic and durable, and none goes through a symbolic link. These
+# few functions are the only ones that touch the archive's files.
 
 
 class SesSender:
@@ -7477,245 +7702,12 @@ def _sandbox(sesv2: Any, quota: dict[str, Any] | None) -> bool | None:
         return None
 
 
-def show_status(archive: Archive, period: str, titles: dict[str, str] | None = None) -> str:
-    """The ledger of a period as text: each report's state, when, its MessageId or what went wrong."""
-    ledger = Ledger(archive, period)
-    # the news of last week's sends comes in with this week's run: shown as the CEO report shows it
-    last = delivery_line(archive, period, titles)
-    last_week = f"{clean_text(last)}\n" if last else ""
-    if not ledger.entries:
-        return (f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this "
-                f"period)\n{last_week}")
-    meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed", "posting": "outcome unknown",
-               "posted": "posted", "pushing": "outcome unknown", "pushed": "pushed"}
-    rows = []
-    # the reports first, then what followed them (cards, the metrics push)
-    for report_id, entry in sorted(ledger.entries.items(), key=lambda kv: (":" in kv[0], kv[0])):
-        detail = f"MessageId {entry['message_id']}" if entry.get("message_id") else ""
-        if entry.get("replaces"):  # a --force resend
-            detail += f"{'; ' if detail else ''}replaced {entry['replaces']}"
-        problem = entry.get("error") or entry.get("last_error")
-        if problem:
-            detail = f"{detail}; " if detail else ""
-            detail += ("last resend failed: " if entry.get("last_error") else "") + problem
-        news = entry.get("delivery") if isinstance(entry.get("delivery"), dict) else None
-        delivery = "" if ":" in report_id else "no news"
-        if news:
-            delivery = str(news.get("state", "?"))
-            if news.get("detail") and news.get("state") != "delivered":
-                detail = f"{detail}; " if detail else ""
-                detail += f"{news['state']} {news.get('at', '')}: {news['detail']}"
-        # a ledger is a file anyone may have edited: its text is shown, never obeyed by the terminal
-        rows.append([clean_text(str(c)) for c in (report_id, meaning[entry["state"]], entry.get("at", "?"),
-                                                  delivery, detail)])
-    head = ["report", "state", "at (UTC)", "delivery", "MessageId or problem"]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
-    lines = [f"{period} ({ledger.where}):"]
-    for row in [head, *rows]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
-    return "\n".join(line.rstrip() for line in lines) + "\n" + last_week
-
-
-# ---------------------------------------------------------------------------
-# The archive in S3 (ARCHIVE_DIR=s3://bucket/prefix): the folder's layout as keys. The
-# ledger is replaced only by a conditional write (If-Match on the ETag it was read
-# with, If-None-Match: * to create it), so two runs on two machines can never both
-# record a report as theirs to send; the lock is an object created the same way,
-# holding an expiry so that a run that died does not block the next week.
-
-S3_LOCK_TTL_SECONDS = 3600.0  # a run holds the lock at most this long before another may take it
-
-
-class S3Archive:
-    """The archive as objects under s3://bucket/prefix (client passed in)."""
-
-    def __init__(self, client: Any, bucket: str, prefix: str, *, lock_ttl: float = S3_LOCK_TTL_SECONDS,
-                 sleep: Callable[[float], None] | None = None, clock: Callable[[], float] | None = None) -> None:
-        self.client, self.bucket, self.prefix = client, bucket, prefix
-        self.lock_ttl = lock_ttl
-        self.sleep = sleep or time.sleep
-        self.clock = clock or time.time
-        self.where = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
-        self.lock_etag: str | None = None
-
-    def key(self, name: str) -> str:
-        """The object key of an archive path such as 2026-W47/ledger.json."""
-        return f"{self.prefix}/{name}" if self.prefix else name
-
-    def describe(self, name: str) -> str:
-        """How an archived object is named in messages: its s3:// address."""
-        return f"{self.where}/{name}"
-
-    def _fail(self, exc: BaseException, doing: str) -> ReportError:
-        """One clear line for an S3 error (botocore's own text is never printed)."""
-        return s3_failure("ARCHIVE_DIR", self.where, exc, doing,
-                          "s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket")
-
-    def read(self, name: str, limit: int = ARCHIVE_READ_MAX) -> tuple[bytes, str] | None:
-        """An object's bytes and ETag; None when it does not exist; ValueError when over `limit` bytes."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self.key(name))
-            data = answer["Body"].read(limit + 1)
-            if len(data) > limit:
-                raise ValueError(f"over {limit >> 20} MiB")
-            return data, answer["ETag"]
-        except ClientError as exc:
-            if aws_error_code(exc) in ("NoSuchKey", "404"):
-                return None
-            raise self._fail(exc, f"reading {name}") from None
-        except BotoCoreError as exc:
-            raise self._fail(exc, f"reading {name}") from None
-
-    def write(self, name: str, data: str | bytes, *, version: str | None = None, create: bool = False) -> str:
-        """Put an object (a single PUT is atomic); return its ETag.
-
-        `version`: only if the object still has this ETag; `create`: only if it does not
-        exist yet. Losing either race raises ArchiveConflict.
-        """
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        body = data.encode("utf-8") if isinstance(data, str) else data
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(name), "Body": body}
-        if version is not None:
-            kwargs["IfMatch"] = version
-        elif create:
-            kwargs["IfNoneMatch"] = "*"
-        try:
-            return str(self.client.put_object(**kwargs)["ETag"])
-        except ClientError as exc:
-            code = aws_error_code(exc)
-            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or (
-                code in ("NoSuchKey", "404") and version is not None
-            ):
-                raise ArchiveConflict(name) from None
-            raise self._fail(exc, f"writing {name}") from None
-        except BotoCoreError as exc:
-            raise self._fail(exc, f"writing {name}") from None
-
-    def periods(self) -> list[str]:
-        """The periods the archive holds (folders named like 2026-W47), oldest first."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        prefix = f"{self.prefix}/" if self.prefix else ""
-        found = []
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/"
-            ):
-                for common in page.get("CommonPrefixes", []):
-                    name = common["Prefix"][len(prefix):].rstrip("/")
-                    if PERIOD_RE.match(name):
-                        found.append(name)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail(exc, "listing the periods") from None
-        return sorted(found)
-
-    def acquire(self, wait: float) -> None:
-        """Take the run lock, an object created only if absent; take over one that has expired."""
-        import socket
-
-        name = LOCK_NAME
-        deadline = self.clock() + wait
-        while True:
-            body = json.dumps({
-                "pid": os.getpid(), "host": socket.gethostname(), "since": _now(),
-                "expires": self.clock() + self.lock_ttl,
-            }).encode()
-            try:
-                self.lock_etag = self.write(name, body, create=True)
-                return
-            except ArchiveConflict:
-                pass
-            held = self.read(name)
-            if held is None:
-                continue  # released between the two calls: try again at once
-            data, etag = held
-            try:
-                holder = json.loads(data)
-                expires = float(holder["expires"])
-                if not abs(expires) < float("inf"):  # NaN or infinite: no run wrote it, so it never held
-                    expires = 0.0
-                who = f"pid {int(holder['pid'])} on {str(holder['host'])[:64]} since {str(holder['since'])[:32]}"
-            except (ValueError, KeyError, TypeError, RecursionError):
-                expires, who = 0.0, "an unreadable lock"  # not ours to trust: treat it as expired
-            if expires <= self.clock():
-                log.warning("taking over the expired lock in %s (%s)", self.where, who)
-                self._delete(name, etag)
-                continue
-            if self.clock() >= deadline:
-                try:
-                    until = dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(timespec="seconds")
-                except (OverflowError, ValueError, OSError):  # a year past 9999: a lock no run wrote
-                    until = "a time too far off to show"
-                raise LockBusy(
-                    f"another run holds the lock in {self.where} ({who}); waited {wait:.0f} s. "
-                    f"Try again when it has finished (if that run died, its lock expires at {until})"
-                )
-            self.sleep(0.2)
-
-    def release(self) -> None:
-        """Give the lock back (only if it is still ours)."""
-        if self.lock_etag is not None:
-            try:
-                self._delete(LOCK_NAME, self.lock_etag)
-            except ReportError as exc:
-                log.warning("the lock in %s was not released (%s); it expires by itself", self.where, exc)
-            self.lock_etag = None
-
-    def _delete(self, name: str, etag: str) -> None:
-        """Delete an object only if it still has this ETag (someone else's new lock survives)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.key(name), IfMatch=etag)
-        except ClientError as exc:
-            if aws_error_code(exc) in ("PreconditionFailed", "NoSuchKey", "404", "412"):
-                return
-            raise self._fail(exc, f"deleting {name}") from None
-        except BotoCoreError as exc:
-            raise self._fail(exc, f"deleting {name}") from None
-
-
-def open_archive(settings: Settings) -> Archive | None:
-    """The archive ARCHIVE_DIR names: S3Archive for s3://bucket/prefix, a FolderArchive for a path; None if unset."""
-    if settings.archive_s3 is not None:
-        bucket, prefix = settings.archive_s3
-        return S3Archive(aws_client(settings, "s3"), bucket, prefix)
-    if settings.archive_dir is not None:
-        return FolderArchive(settings.archive_dir)
-    return None
-
-
-def earlier_records(archive: Archive, period: str, report_ids: Iterable[str | None]) -> dict[str, PeriodRecord]:
-    """What the archived periods before `period` kept, as far as the reports use it.
-
-    Read newest first: the periods of the sparklines' eight weeks, and further back only
-    until each report has found the last period it was sent in (a year at most), so a
-    long archive stays cheap to read.
-    """
-    # a folder named like a week that is none (2026-W99, 2025-W53, a newline or a full-width digit
-    # after the name) would sort among the real ones and be compared with: only real weeks count
-    before = [p for p in archive.periods() if p < period and (start := period_start(p)) and iso_period(start) == p]
-    window = set(recent_periods(period))
-    reach = set(recent_periods(period, HISTORY_LOOKBACK_WEEKS + 1))
-    wanted = set(report_ids)  # the reports still looking for their last sent period
-    out: dict[str, PeriodRecord] = {}
-    for p in reversed(before):
-        if p not in window and not (wanted and p in reach):
-            continue
-        record = read_period_record(archive, p)
-        if record is not None:
-            out[p] = record
-            wanted = {r for r in wanted if record.run_of(r) is None}
-    return out
-
-
-def earlier_figures(archive: Archive, period: str,
-                    report_id: str | None = None) -> dict[str, dict[str, dict[str, Decimal]]]:
-    """The headline figures one report (None: any) showed in the archived periods before `period` it uses."""
-    return figures_shown(earlier_records(archive, period, [report_id]), report_id)
+def dry_run_text(rendered: list[RenderedReport], shown: Delivery, full: bool = False) -> str:
+    """What would be sent: headers and body of every report (`full`: each body uncut, every list whole)."""
+    if full:
+        rendered = [RenderedReport(id=r.id, subject=r.subject, text=r.full_text or r.text, full_text=r.full_text,
+                                   markdown=r.markdown) for r in rendered]
+    return "\n".join("=" * WRAP_WIDTH + "\n" + envelope(r, shown) for r in rendered)
 
 
 # ---------------------------------------------------------------------------
@@ -7933,7 +7925,6 @@ def batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-# ---------------------------------------------------------------------------
 # ---------------------------------------------------------------------------
 # After the send: every side effect in the ledger. A card and a metrics batch are
 # entries of the period's ledger beside its emails, each going pending -> done (or
@@ -8562,6 +8553,45 @@ class PreparedRun:
     rendered: list[RenderedReport]
     problems: list[str]  # after the send: what failed (the reports went out), one line each
     loud: list[str]  # delivery news said once: a bounce, a complaint, a rejection
+
+
+def show_status(archive: Archive, period: str, titles: dict[str, str] | None = None) -> str:
+    """The ledger of a period as text: each report's state, when, its MessageId or what went wrong."""
+    ledger = Ledger(archive, period)
+    # the news of last week's sends comes in with this week's run: shown as the CEO report shows it
+    last = delivery_line(archive, period, titles)
+    last_week = f"{clean_text(last)}\n" if last else ""
+    if not ledger.entries:
+        return (f"{period}: nothing recorded ({ledger.where} does not exist: no report was sent for this "
+                f"period)\n{last_week}")
+    meaning = {"sent": "sent", "sending": "outcome unknown", "failed": "failed", "posting": "outcome unknown",
+               "posted": "posted", "pushing": "outcome unknown", "pushed": "pushed"}
+    rows = []
+    # the reports first, then what followed them (cards, the metrics push)
+    for report_id, entry in sorted(ledger.entries.items(), key=lambda kv: (":" in kv[0], kv[0])):
+        detail = f"MessageId {entry['message_id']}" if entry.get("message_id") else ""
+        if entry.get("replaces"):  # a --force resend
+            detail += f"{'; ' if detail else ''}replaced {entry['replaces']}"
+        problem = entry.get("error") or entry.get("last_error")
+        if problem:
+            detail = f"{detail}; " if detail else ""
+            detail += ("last resend failed: " if entry.get("last_error") else "") + problem
+        news = entry.get("delivery") if isinstance(entry.get("delivery"), dict) else None
+        delivery = "" if ":" in report_id else "no news"
+        if news:
+            delivery = str(news.get("state", "?"))
+            if news.get("detail") and news.get("state") != "delivered":
+                detail = f"{detail}; " if detail else ""
+                detail += f"{news['state']} {news.get('at', '')}: {news['detail']}"
+        # a ledger is a file anyone may have edited: its text is shown, never obeyed by the terminal
+        rows.append([clean_text(str(c)) for c in (report_id, meaning[entry["state"]], entry.get("at", "?"),
+                                                  delivery, detail)])
+    head = ["report", "state", "at (UTC)", "delivery", "MessageId or problem"]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    lines = [f"{period} ({ledger.where}):"]
+    for row in [head, *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    return "\n".join(line.rstrip() for line in lines) + "\n" + last_week
 
 
 def run(args: argparse.Namespace, reports: list[ReportTemplate], selected: list[ReportTemplate], *,
