@@ -3864,31 +3864,19 @@ def action_order(a: dict[str, Any]) -> tuple[Any, ...]:
 
 
 @_exact
-def compute_metrics(
-    portfolio: Portfolio, counts: dict[str, TableCount], as_of: dt.date, estate: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """All figures every report can use, from pure inputs (`estate`: what AWS_INVENTORY read, or None)."""
-    docs = portfolio.handoffs
-    by_entity: dict[str, list[Handoff]] = defaultdict(list)
-    for d in docs:
-        by_entity[d.entity].append(d)
-    entities = {
-        name: entity_figures(name, by_entity[name], counts, as_of) for name in sorted(by_entity, key=str.casefold)
-    }
+def handoff_rows(docs: list[Handoff]) -> Callable[[str], list[dict[str, Any]]]:
+    """rows(key): every item of a list key (kpis, stack, ...) of every handoff, with its entity and
+    project, in the order of entity then project."""
+    ordered = sorted(docs, key=lambda d: (d.entity.casefold(), d.project.casefold()))
 
     def rows(key: str) -> list[dict[str, Any]]:
-        return [
-            {"entity": d.entity, "project": d.project, **item}
-            for d in sorted(docs, key=lambda d: (d.entity.casefold(), d.project.casefold()))
-            for item in d.data.get(key) or []
-        ]
+        return [{"entity": d.entity, "project": d.project, **item} for d in ordered for item in d.data.get(key) or []]
 
-    m: dict[str, Any] = {
-        "as_of": as_of,
-        "period": iso_period(as_of),
-        "window": [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)],
-        "entities": entities,
-    }
+    return rows
+
+
+def project_figures(docs: list[Handoff], as_of: dt.date) -> dict[str, Any]:
+    """Each project's status and age; the status counts, the troubled and the stale ones."""
     projects = []
     for d in sorted(docs, key=lambda d: (d.entity.casefold(), d.project.casefold())):
         age = (as_of - d.data["updated"]).days
@@ -3896,32 +3884,41 @@ def compute_metrics(
             "entity": d.entity, "project": d.project, "status": d.data["status"], "owner": d.data.get("owner"),
             "updated": d.data["updated"], "age_days": age, "stale": age > STALE_DAYS, "file": d.file,
         })
-    m["projects"] = projects
-    m["status_counts"] = {s: sum(1 for p in projects if p["status"] == s) for s in STATUSES}
-    m["troubled"] = [p for p in projects if p["status"] in ("blocked", "at-risk")]
-    m["stale"] = sorted((p for p in projects if p["stale"]), key=lambda p: -p["age_days"])
+    return {
+        "projects": projects,
+        "status_counts": {s: sum(1 for p in projects if p["status"] == s) for s in STATUSES},
+        "troubled": [p for p in projects if p["status"] in ("blocked", "at-risk")],
+        "stale": sorted((p for p in projects if p["stale"]), key=lambda p: -p["age_days"]),
+    }
 
-    m["portfolio"] = portfolio_figures(entities)
 
+def kpi_state(k: dict[str, Any], better: str) -> str:
+    """missing, no target, gap (worse than target in its `better` direction) or on target."""
+    value, target = k.get("value"), k.get("target")
+    if value is None:
+        return "missing"
+    if target is None:
+        return "no target"
+    if (value < target) if better == "higher" else (value > target):
+        return "gap"
+    return "on target"  # equal to the target is on target, either direction
+
+
+def kpi_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every KPI with its state and owner (default CEO); the gaps ranked, the missing ones."""
     kpis = []
-    for k in rows("kpis"):
+    for k in rows:
         better = k.get("better") or "higher"
-        value, target = k.get("value"), k.get("target")
-        if value is None:
-            state = "missing"
-        elif target is None:
-            state = "no target"
-        elif (value < target) if better == "higher" else (value > target):
-            state = "gap"
-        else:
-            state = "on target"  # equal to the target is on target, either direction
-        kpis.append({**k, "better": better, "state": state, "persona": k.get("persona") or "CEO"})
-    m["kpis"] = kpis
-    m["kpi_gaps"] = kpi_gaps(kpis)
-    m["kpi_missing"] = [k for k in kpis if k["state"] == "missing"]
+        kpis.append({**k, "better": better, "state": kpi_state(k, better), "persona": k.get("persona") or "CEO"})
+    return {"kpis": kpis, "kpi_gaps": kpi_gaps(kpis), "kpi_missing": [k for k in kpis if k["state"] == "missing"]}
 
+
+def shortfall_figures(rows: Callable[[str], list[dict[str, Any]]], by_entity: dict[str, list[Handoff]],
+                      m: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """The shortfalls declared and derived (runway, sources that disagree, unfixed critical and high
+    findings, missing KPIs, the estate's), most urgent first; the unfixed security findings."""
     shortfalls = [{**s, "source": "declared"} for s in rows("shortfalls")]
-    for e in entities.values():
+    for e in m["entities"].values():
         if e["runway"] == OVERDRAWN or (not isinstance(e["runway"], str) and e["runway"] < RUNWAY_ALERT_MONTHS):
             shortfalls.append({
                 "entity": e["name"], "project": None, "urgency": "critical", "persona": "CFO", "source": "derived",
@@ -3940,60 +3937,62 @@ def compute_metrics(
             "entity": k["entity"], "project": k["project"], "urgency": "medium", "persona": None,
             "source": "derived", "title": f"Missing KPI: {k['name']}",
         })
-    # AWS_INVENTORY: the estate's figures; its shortfalls join the rest, its Lambdas date linked deploys
-    m["estate"] = estate_figures(estate, rows("stack"), as_of) if estate is not None else None
     shortfalls += m["estate"]["shortfalls"] if m["estate"] else []
-    deploys = m["estate"]["deploys"] if m["estate"] else {}
     shortfalls.sort(key=lambda s: (_rank(s["urgency"]), s["entity"].casefold(), s["title"].casefold()))
-    m["shortfalls"] = shortfalls
-    m["security"] = sorted(
+    unfixed = sorted(
         (s for s in security if not s.get("fixed")),
         key=lambda s: (_rank(s["severity"]), s["entity"].casefold(), s["finding"].casefold()),
     )
-    m["security_counts"] = {sev: sum(1 for s in m["security"] if s["severity"] == sev) for sev in URGENCIES}
+    return {"shortfalls": shortfalls, "security": unfixed,
+            "security_counts": {sev: sum(1 for s in unfixed if s["severity"] == sev) for sev in URGENCIES}}
 
-    horizon = m["action_horizon"] = days_after(as_of, ACTION_HORIZON_DAYS)
+
+def action_figures(rows: list[dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
+    """Every action with its done/overdue state, by due date; the open ones due within the horizon,
+    in the order a reader works them."""
+    horizon = days_after(as_of, ACTION_HORIZON_DAYS)
     actions = []
-    for a in rows("actions"):
+    for a in rows:
         due = a.get("due")
         overdue = bool(due and due < as_of and not a.get("done"))
         actions.append({**a, "done": bool(a.get("done")), "overdue": overdue,
                         "days_overdue": (as_of - due).days if overdue else 0,
                         "days_left": (due - as_of).days if due else None})
-    m["actions"] = sorted(actions, key=lambda a: (a.get("due") or dt.date.max, a["title"].casefold()))
-    m["actions_30d"] = sorted(
-        (a for a in actions if not a["done"] and a.get("due") and a["due"] <= horizon), key=action_order
-    )
+    return {
+        "action_horizon": horizon,
+        "actions": sorted(actions, key=lambda a: (a.get("due") or dt.date.max, a["title"].casefold())),
+        "actions_30d": sorted((a for a in actions if not a["done"] and a.get("due") and a["due"] <= horizon),
+                              key=action_order),
+    }
 
+
+def technology_figures(rows: list[dict[str, Any]], entities: dict[str, dict[str, Any]],
+                       deploys: dict[Any, dt.date], as_of: dt.date) -> dict[str, Any]:
+    """Every stack component with its days since deploy (a linked Lambda's date first), by entity."""
     stack = []
-    for s in rows("stack"):
+    for s in rows:
         last = deploys.get(stack_place(s), s.get("last_deploy"))
         stack.append({**s, "in_use": s.get("in_use") is not False,
                       "days_since_deploy": (as_of - last).days if last else NO_DATA})
-    m["stack"] = stack
-    m["stack_by_entity"] = stack_by_entity(stack, entities)
+    return {"stack": stack, "stack_by_entity": stack_by_entity(stack, entities)}
 
-    channels = rows("channels")
-    m["channels"] = []
-    for c in channels:
-        spend = c.get("spend")
-        m["channels"].append({
-            **c,
-            # a rate whose count is not given is not known: 'no data', never 0%
-            "lead_rate": (
-                NO_DATA if c.get("visits") is None or c.get("leads") is None else _ratio(c["leads"], c["visits"])
-            ),
-            "close_rate": (
-                NO_DATA if c.get("leads") is None or c.get("conversions") is None
-                else _ratio(c["conversions"], c["leads"])
-            ),
-            "cost_per_lead": NO_DATA if spend is None or c.get("leads") is None else _ratio(spend, c["leads"]),
-            "cost_per_sale": (
-                NO_DATA if spend is None or c.get("conversions") is None else _ratio(spend, c["conversions"])
-            ),
-        })
-    m["channels_by_entity"] = channels_by_entity(m["channels"])
-    m["channel_totals"] = channel_totals(m["channels"])
+
+def channel_rates(c: dict[str, Any]) -> dict[str, Any]:
+    """A channel's lead and close rates and costs per lead and sale; a rate whose count is not
+    given is not known: 'no data', never 0%."""
+    spend, visits, leads, sales = c.get("spend"), c.get("visits"), c.get("leads"), c.get("conversions")
+    return {
+        "lead_rate": NO_DATA if visits is None or leads is None else _ratio(leads, visits),
+        "close_rate": NO_DATA if leads is None or sales is None else _ratio(sales, leads),
+        "cost_per_lead": NO_DATA if spend is None or leads is None else _ratio(spend, leads),
+        "cost_per_sale": NO_DATA if spend is None or sales is None else _ratio(spend, sales),
+    }
+
+
+def marketing_figures(channels: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Channels with their rates, by entity, and their totals; email blasts and their potential;
+    the OTA sequence by launch date; the CMO's actions as milestones."""
+    rated = [{**c, **channel_rates(c)} for c in channels]
     blasts = []
     for c in channels:
         b = c.get("blast")
@@ -4002,50 +4001,65 @@ def compute_metrics(
         parts = [b.get(k) for k in BLAST]
         potential = NO_DATA if any(p is None for p in parts) else _product(parts)
         blasts.append({"entity": c["entity"], "name": c["name"], **b, "potential": potential})
-    m["blasts"] = blasts
-    m["blast_total"] = _sum(b["potential"] for b in blasts)
-    m["ota"] = sorted(
-        (c for c in channels if (c.get("kind") or "").lower() == "ota"),
-        key=lambda c: (c.get("launch") or dt.date.max, c["name"].casefold()),
-    )
-    m["cmo_milestones"] = sorted((a for a in m["actions"] if (a.get("persona") or "").upper() == "CMO"),
-                                 key=action_order)
+    return {
+        "channels": rated,
+        "channels_by_entity": channels_by_entity(rated),
+        "channel_totals": channel_totals(rated),
+        "blasts": blasts,
+        "blast_total": _sum(b["potential"] for b in blasts),
+        "ota": sorted((c for c in channels if (c.get("kind") or "").lower() == "ota"),
+                      key=lambda c: (c.get("launch") or dt.date.max, c["name"].casefold())),
+        "cmo_milestones": sorted((a for a in actions if (a.get("persona") or "").upper() == "CMO"), key=action_order),
+    }
 
-    recognition = rows("revenue_recognition")
-    m["deferred"] = sorted(
+
+def receivable_figures(recognition: list[dict[str, Any]], m: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """Deferred revenue and receivables (aged), in total and by entity, with the portfolio's."""
+    deferred = sorted(
         (r for r in recognition if r.get("received") and r["received"] <= as_of and r["service_date"] > as_of),
         key=lambda r: (r["service_date"], r["entity"].casefold()),
     )
-    m["receivables"] = sorted(
+    receivables = sorted(
         (receivable_age(r, as_of) for r in recognition if receivable_entry(r, as_of)),
         key=lambda r: (r["service_date"], r["entity"].casefold()),
     )
-    m["deferred_total"] = _sum(r["amount"] for r in m["deferred"])
-    m["receivables_total"] = _sum(r["amount"] for r in m["receivables"])
+    entities, portfolio = m["entities"], m["portfolio"]
     for e in entities.values():  # what each business is owed, and what it holds for work still to do
-        e["receivables_list"] = [r for r in m["receivables"] if r["entity"] == e["name"]]
-        e["deferred_list"] = [r for r in m["deferred"] if r["entity"] == e["name"]]
+        e["receivables_list"] = [r for r in receivables if r["entity"] == e["name"]]
+        e["deferred_list"] = [r for r in deferred if r["entity"] == e["name"]]
         e["receivables"] = _sum(r["amount"] for r in e["receivables_list"])
         e["deferred"] = _sum(r["amount"] for r in e["deferred_list"])
-    m["portfolio"]["receivables"] = m["receivables_total"]
-    m["portfolio"]["deferred"] = m["deferred_total"]
-    m["portfolio"]["debt_service_avg"] = _sum(e["debt_service_avg"] for e in entities.values())
-    m["portfolio"]["cents"].update(money_precision(entities, ("receivables", "deferred", "debt_service_avg",
-                                                              "mtd_revenue", "mtd_expenses", "mtd_net")))
-    expenses = rows("expenses")
+    totals = {"deferred_total": _sum(r["amount"] for r in deferred),
+              "receivables_total": _sum(r["amount"] for r in receivables)}
+    portfolio["receivables"] = totals["receivables_total"]
+    portfolio["deferred"] = totals["deferred_total"]
+    portfolio["debt_service_avg"] = _sum(e["debt_service_avg"] for e in entities.values())
+    portfolio["cents"].update(money_precision(entities, ("receivables", "deferred", "debt_service_avg",
+                                                         "mtd_revenue", "mtd_expenses", "mtd_net")))
+    return {"deferred": deferred, "receivables": receivables, **totals}
+
+
+def expense_figures(expenses: list[dict[str, Any]], docs: list[Handoff]) -> dict[str, Any]:
+    """The chart of accounts (categories with totals), the uncategorized expenses, the period covered."""
     accounts: dict[str, dict[str, Any]] = {}
     for x in expenses:
         if x.get("category"):
             acct = accounts.setdefault(x["category"], {"category": x["category"], "total": Decimal(0), "entries": 0})
             acct["total"] += _dec(x["amount"])
             acct["entries"] += 1
-    m["accounts"] = sorted(accounts.values(), key=lambda a: a["category"].casefold())
-    m["accounts_total"] = _sum(a["total"] for a in m["accounts"])
-    m["uncategorized"] = [x for x in expenses if not x.get("category")]
-    m["uncategorized_total"] = _sum(x["amount"] for x in m["uncategorized"])
-    m["expense_period"] = expense_period(docs)
-    m["assets"] = [_asset(a) for a in rows("assets")]
-    m["sources"] = {
+    ordered = sorted(accounts.values(), key=lambda a: a["category"].casefold())
+    uncategorized = [x for x in expenses if not x.get("category")]
+    return {
+        "accounts": ordered, "accounts_total": _sum(a["total"] for a in ordered),
+        "uncategorized": uncategorized, "uncategorized_total": _sum(x["amount"] for x in uncategorized),
+        "expense_period": expense_period(docs),
+    }
+
+
+def data_sources(portfolio: Portfolio, counts: dict[str, TableCount], as_of: dt.date) -> dict[str, Any]:
+    """What the figures were read from: handoffs read and skipped, each table and how it was read."""
+    docs = portfolio.handoffs
+    sources = {
         "handoffs": len(docs),
         "skipped": len(portfolio.skipped),
         "skipped_files": list(portfolio.skipped),
@@ -4055,7 +4069,44 @@ def compute_metrics(
         "dynamodb": sorted({c.source for c in counts.values()}),
     }
     # how the counts shown were read, under the CEO's table of them
-    m["sources"]["counts_read"] = " or ".join(COUNTS_READ[how] for how in m["sources"]["dynamodb"])
+    sources["counts_read"] = " or ".join(COUNTS_READ[how] for how in sources["dynamodb"])
+    return sources
+
+
+def compute_metrics(
+    portfolio: Portfolio, counts: dict[str, TableCount], as_of: dt.date, estate: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """All figures every report can use, from pure inputs (`estate`: what AWS_INVENTORY read, or None).
+
+    Each family of figures comes from its own function, in the order of docs/handoff-format.md.
+    """
+    docs = portfolio.handoffs
+    by_entity: dict[str, list[Handoff]] = defaultdict(list)
+    for d in docs:
+        by_entity[d.entity].append(d)
+    entities = {
+        name: entity_figures(name, by_entity[name], counts, as_of) for name in sorted(by_entity, key=str.casefold)
+    }
+    rows = handoff_rows(docs)
+    m: dict[str, Any] = {
+        "as_of": as_of,
+        "period": iso_period(as_of),
+        "window": [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)],
+        "entities": entities,
+        **project_figures(docs, as_of),
+        "portfolio": portfolio_figures(entities),
+        **kpi_figures(rows("kpis")),
+    }
+    # AWS_INVENTORY: the estate's figures; its shortfalls join the rest, its Lambdas date linked deploys
+    m["estate"] = estate_figures(estate, rows("stack"), as_of) if estate is not None else None
+    m.update(shortfall_figures(rows, by_entity, m, as_of))
+    m.update(action_figures(rows("actions"), as_of))
+    m.update(technology_figures(rows("stack"), entities, m["estate"]["deploys"] if m["estate"] else {}, as_of))
+    m.update(marketing_figures(rows("channels"), m["actions"]))
+    m.update(receivable_figures(rows("revenue_recognition"), m, as_of))
+    m.update(expense_figures(rows("expenses"), docs))
+    m["assets"] = [_asset(a) for a in rows("assets")]
+    m["sources"] = data_sources(portfolio, counts, as_of)
     return m
 
 
@@ -6108,6 +6159,34 @@ def _front_matter_line(path: Path, key: str) -> int:
     return 2
 
 
+def report_context(report: ReportTemplate, metrics: dict[str, Any], attach: bool) -> dict[str, Any]:
+    """What a report's template is given: the figures, its own history, its Needs you and routed items
+    (`mine`), `more` (a cut list's last line, naming the attachment or, attach=False, the archive's
+    copy) and, for a unit report, its entity's figures as `e`."""
+    mine = routed(metrics, report.persona, report.entity)
+    history = (metrics.get("report_history") or {}).get(report.id) or metrics.get("history") or {
+        **history_figures(metrics["period"], {}, {}), "now": {}}
+    context = {
+        **metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
+        "needs_you": needs_you(metrics, report.persona, report.entity, mine), "mine": mine,
+    }
+    where = (f"in the attached {attachment_name(report.id)}" if attach else
+             f"too large to attach: it is in the archive as {full_text_key(metrics['period'], report.id)}")
+    context["more"] = functools.partial(more_line, where=where)
+    if report.entity:
+        if errors := unit_entity_errors([report], metrics):
+            raise InputErrors(errors)
+        context["e"] = metrics["entities"][report.entity]
+    return context
+
+
+def report_subject(env: jinja2.Environment, report: ReportTemplate, context: dict[str, Any]) -> str:
+    """The subject on one line, then how many of the reader's own items need them, when any do."""
+    subject = " ".join(env.overlay(finalize=plain_text).get_template(f"{report.id}:subject").render(context).split())
+    needs = context["needs_you"]["total"]
+    return f"{subject} ({format_count(needs)} need you)" if needs else subject
+
+
 def render_report(
     report: ReportTemplate, metrics: dict[str, Any], env: jinja2.Environment | None = None, *, whole: bool = True,
     attach: bool = True,
@@ -6121,21 +6200,8 @@ def render_report(
     archive's copy, for an email too large to carry it).
     """
     env = env or jinja_env([report])
-    mine = routed(metrics, report.persona, report.entity)
-    needs = needs_you(metrics, report.persona, report.entity, mine)
-    history = (metrics.get("report_history") or {}).get(report.id) or metrics.get("history") or {
-        **history_figures(metrics["period"], {}, {}), "now": {}}
-    context = {
-        **metrics, "history": history, "report": report, "title": report.title, "persona": report.persona,
-        "needs_you": needs, "mine": mine,
-    }
-    where = (f"in the attached {attachment_name(report.id)}" if attach else
-             f"too large to attach: it is in the archive as {full_text_key(metrics['period'], report.id)}")
-    context["more"] = functools.partial(more_line, where=where)
-    if report.entity:
-        if errors := unit_entity_errors([report], metrics):
-            raise InputErrors(errors)
-        context["e"] = metrics["entities"][report.entity]
+    context = report_context(report, metrics, attach)
+    needs, history = context["needs_you"], context["history"]
     header = (f"# {md_escape(report.title)}\n\nPeriod: {md_escape(period_line(metrics))}\n\n"
               f"{needs_you_markdown(needs, report)}")
     footer = f"\n\n---\n\n{md_escape(sources_line(metrics, report))}\n"
@@ -6181,10 +6247,7 @@ def render_report(
             if sent is None or md != sent_md:  # the same Markdown makes the same text
                 sent = text_from_markdown(md)
             sent_md, scale = md, scale / 2
-        subject = env.overlay(finalize=plain_text).get_template(f"{report.id}:subject").render(context)
-    subject = " ".join(subject.split())
-    if needs["total"]:
-        subject += f" ({format_count(needs['total'])} need you)"
+        subject = report_subject(env, report, context)
     assert sent is not None and sent_md is not None  # the loop ran at least once when the uncut text was not made
     if full is None and sent_md == full_md:  # nothing was cut after all
         full = sent

@@ -6,12 +6,10 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 SOURCE = Path(__file__).resolve().parent.parent / "send_exec_reports.py"
 MAX_FUNCTION_LINES = 80
 # Functions still over MAX_FUNCTION_LINES while they wait to be split: empty this when they are.
-LONG_FUNCTIONS_ALLOWED = frozenset({"compute_metrics"})
+LONG_FUNCTIONS_ALLOWED: frozenset[str] = frozenset()  # none: a function past the limit is split
 
 # The sections, in the order the data flows; each banner is '# ---...' then '# <Title>...'.
 SECTIONS = (
