@@ -72,7 +72,7 @@ def error_lines(err: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
-# §2.1: one bad handoff -> exit 65, one line "path:line: key message", nothing rendered.
+# One bad handoff -> exit 65, one line "path:line: key message", nothing rendered.
 
 NUMBER_HINT = " (plain digits, no $ or commas, e.g. 8200)"
 
@@ -301,7 +301,7 @@ def test_nested_bad_file_named_by_its_path(portfolio, capsys):
 
 
 # ---------------------------------------------------------------------------
-# §2.1: what is accepted.
+# What is accepted.
 
 
 def test_readme_without_front_matter_is_skipped_and_counted(portfolio, capsys):
@@ -447,7 +447,7 @@ def test_a_file_like_a_handoff_but_not_named_so_is_named_as_skipped(portfolio, c
 
 
 # ---------------------------------------------------------------------------
-# §2.2: DynamoDB tables named by a handoff.
+# DynamoDB tables named by a handoff.
 
 TABLE_DOC = doc(HEAD + "dynamodb: {events: eyd-events}\n")
 
@@ -584,7 +584,7 @@ def test_damaged_export(with_export, capsys, damage):
 
 
 # ---------------------------------------------------------------------------
-# §2.1: rules that keep a handoff from silently meaning something else.
+# Rules that keep a handoff from silently meaning something else.
 
 
 def read_errors(folder: Path, **kwargs) -> list[str]:
