@@ -3696,10 +3696,14 @@ def stack_figures(stack: list[tuple[Handoff, dict[str, Any]]],
 def live_numbers(docs: list[Handoff], counts: dict[str, TableCount], as_of: dt.date) -> dict[str, Any]:
     """Live numbers from the entity's tables: events, users, checklist completion, and the exports gone stale."""
     # stale_exports: role -> the day of its oldest export not refreshed since the period before
-    f: dict[str, Any] = {"stale_exports": {}}
+    # export_times: role -> when each of its exports was made (ISO), so that next week's report can
+    # tell a count read from the very same exports as its own (not refreshed either)
+    f: dict[str, Any] = {"stale_exports": {}, "export_times": {}}
     for role in ("events", "users"):
         tables = {d.data["dynamodb"][role] for d in docs if (d.data.get("dynamodb") or {}).get(role)}
         f[role] = sum(counts[t].items for t in tables) if tables else NO_DATA
+        if tables and all(counts[t].exported for t in tables):
+            f["export_times"][role] = sorted(counts[t].exported.isoformat() for t in tables)
         old = [c.exported for t in tables if (c := counts[t]).exported and c.exported < export_cutoff(as_of)]
         if old:
             f["stale_exports"][role] = min(old).date()
@@ -4758,10 +4762,33 @@ def stale_counts(metrics: dict[str, Any]) -> dict[str, dict[str, dt.date]]:
     return out
 
 
+def _same_exports(stale: dict[str, dict[str, dt.date]], exports: dict[str, dict[str, list[str]]],
+                  run: dict[str, Any]) -> dict[str, dict[str, dt.date]]:
+    """`stale` (see stale_counts) and each count read from the same exports as `run` read, by the day
+    of its oldest export; the portfolio's too, when any entity's is."""
+    out = {scope: dict(days) for scope, days in stale.items()}
+    before = run.get("entities") if isinstance(run.get("entities"), dict) else {}
+    for name, roles in exports.items():
+        earlier = before.get(name) if isinstance(before.get(name), dict) else {}
+        kept = earlier.get("export_times") if isinstance(earlier.get("export_times"), dict) else {}
+        for role, times in roles.items():
+            if times and kept.get(role) == times:
+                day = dt.datetime.fromisoformat(times[0]).date()
+                for scope in (name, PORTFOLIO_SCOPE):
+                    days = out.setdefault(scope, {})
+                    days[role] = min(day, days.get(role, day))
+    return out
+
+
 def report_history(period: str, report_id: str | None, now: dict[str, dict[str, Decimal]],
                    records: dict[str, PeriodRecord], stale: dict[str, dict[str, dt.date]],
-                   items: list[dict[str, Any]] | None = None, as_of: dt.date | None = None) -> dict[str, Any]:
+                   items: list[dict[str, Any]] | None = None, as_of: dt.date | None = None,
+                   exports: dict[str, dict[str, list[str]]] | None = None) -> dict[str, Any]:
     """One report's history: changes and sparklines against what that report showed in earlier periods.
+
+    `stale` names the counts read from an export not refreshed since the period before; with
+    `exports` (each entity's export_times), also those read from the very exports the report's
+    last send read, whatever their age: their change would be none, and is not one.
 
     `previous_items` are the items of its last sent period (see report_items), None when that
     period's metrics.json kept none (schema 1: "not kept that week") or there is no such period.
@@ -4774,6 +4801,7 @@ def report_history(period: str, report_id: str | None, now: dict[str, dict[str, 
     run = records[previous].run_of(report_id) if previous else None
     before = run.get("items") if run is not None else None
     before = before if isinstance(before, list) else None
+    stale = _same_exports(stale, exports, run) if exports is not None and run is not None else stale
     out = {**history, "now": now, "stale": stale, "previous_items": before}
     if items is not None:
         out.update(items=items, changes=item_changes(items, before) if previous else None,
@@ -8748,8 +8776,9 @@ def prepare_run(args: argparse.Namespace, reports: list[ReportTemplate], selecte
     # each report compares with what it showed in its last sent period
     records = earlier_records(archive, metrics["period"], [r.id for r in selected]) if archive is not None else {}
     headline, stale, items = headline_figures(metrics), stale_counts(metrics), report_items(metrics)
+    exports = {name: e.get("export_times") or {} for name, e in metrics["entities"].items()}
     metrics["report_history"] = {r.id: report_history(metrics["period"], r.id, headline, records, stale, items,
-                                                      metrics["as_of"])
+                                                      metrics["as_of"], exports)
                                  for r in selected}
     problems: list[str] = []  # after the send: what failed (the reports went out), one line each
     loud: list[str] = []  # delivery news said once: a bounce, a complaint, a rejection

@@ -394,7 +394,10 @@ def test_a_sequence_of_weekly_runs_compares_each_with_the_one_before(
     assert "Cash on hand: $70,000 (sum" in w45 and "Last 8 weeks" not in w45
     w46 = week("2026-11-15", 7200)
     assert "Cash on hand: $70,300 (+$300 vs 2026-W45) (sum" in w46
-    assert "- QueenofSanDiego: events (unchanged this week), users (unchanged this week)" in w46  # each table apart
+    # each table apart; the sample's exports are the very ones W45's report read: not refreshed, not "unchanged"
+    same = "(export of 2026-11-21: not refreshed this week, so not compared)"
+    assert f"- QueenofSanDiego: events {same}, users {same}" in w46
+    assert "unchanged this week" not in w46
     w47 = week("2026-11-22", 7000)
     assert "No earlier week" not in w47
     assert "Cash on hand: $70,100 (-$200 vs 2026-W46) (sum" in w47
@@ -716,3 +719,22 @@ def test_what_changed_shows_each_change_once_in_the_reports_of_its_readers(
     assert "Stack: 24 components" not in w49["cto"] and "FareHarbor" in w49["cto"]
     assert "Assets: 17 in" not in w49["ceo"] and "Rent roll: 4 units" not in w49["rental"]
     assert "What changed since 2026-W47" in w49["ceo"]
+
+
+def test_a_count_from_the_exports_the_last_report_read_is_not_refreshed_whatever_their_age() -> None:
+    """Found by an attack: an export made on Monday before the 07:00 run was fresh for the cutoff rule
+    the next week too, so a dead export job read "(unchanged this week)". A count read from exactly the
+    exports the report's last send read is not refreshed; one export of two refreshed is compared."""
+    day = ser.dt.date(2026, 11, 16)
+    before = {"entities": {"JADA": {"export_times": {"events": ["2026-11-16T02:00:00+00:00"],
+                                                     "users": ["2026-11-16T02:00:00+00:00"]}}}}
+    now = {"JADA": {"events": ["2026-11-16T02:00:00+00:00"], "users": ["2026-11-23T02:00:00+00:00"]}}
+    stale = ser._same_exports({}, now, before)
+    assert stale == {"JADA": {"events": day}, ser.PORTFOLIO_SCOPE: {"events": day}}  # users were refreshed
+    history = {"previous": "2026-W47", "previous_is_last_week": True, "stale": stale,
+               "change": {"JADA": {"events": ser.Decimal(0), "users": ser.Decimal(0)}}}
+    assert ser.change_text(history, "JADA", "events") == " (export of 2026-11-16: not refreshed this week, so not compared)"
+    assert ser.change_text(history, "JADA", "users") == " (unchanged this week)"
+    # an earlier week that kept no export times (an older metrics.json), or a run with none: nothing added
+    assert ser._same_exports({}, now, {"entities": {"JADA": {}}}) == {}
+    assert ser._same_exports({}, now, {}) == {}
