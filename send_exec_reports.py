@@ -869,17 +869,35 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
                        "AWS_ENDPOINT_URL, AWS_REGION and the network")
 
 
-def aws_session(settings: Settings) -> Any:
-    """A boto3 session from the settings (imported only when AWS is needed)."""
-    import boto3
+@functools.cache
+def aws_models(data_path: str | None) -> Any:
+    """botocore's reader of its JSON models (endpoints, partitions, each service's API), one a
+    process for each AWS_DATA_PATH: a new session's own reader parses them all again, about
+    0.1 s a client, which a run making several clients paid each time (bench/clients.py)."""
+    import botocore.loaders
 
-    return boto3.session.Session(
+    return botocore.loaders.create_loader(data_path)
+
+
+def aws_session(settings: Settings) -> Any:
+    """A boto3 session from the settings (imported only when AWS is needed): its own
+    credentials and configuration, the models read once a process (aws_models)."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    models = aws_models(core.get_config_variable("data_path"))
+    core.register_component("data_loader", models)
+    session = boto3.session.Session(
+        botocore_session=core,
         aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID") or None,
         aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY") or None,
         aws_session_token=settings.get("AWS_SESSION_TOKEN") or None,
         profile_name=settings.get("AWS_PROFILE") or None,
         region_name=settings.region,
     )
+    models.search_paths[:] = dict.fromkeys(models.search_paths)  # each boto3 session appends its folder again
+    return session
 
 
 def aws_client(settings: Settings, service: str, config: Any = None) -> Any:

@@ -231,7 +231,9 @@ class SesProxy:
     """A local HTTP server in front of moto that can answer SES errors, slow or hang.
 
     `quota` is the (MaxSendRate, Max24HourSend) GetSendQuota answers with, instead of
-    moto's 1 a second; `rules` maps an SES action to a function of (the request's
+    moto's 1 a second: by default 1,000 recipients a second, so that a run paces its
+    messages 3 ms apart and a test does not wait in earnest (tests of pacing set their
+    own rate, or inject the clock); `rules` maps an SES action to a function of (the request's
     form fields, how many times the action was seen) returning None (forward to moto),
     ("error", http_status, code, message), ("delay", seconds), ("hang",) (forward,
     then never answer), ("after", http_status, code, message) (forward, then answer
@@ -244,7 +246,7 @@ class SesProxy:
         from http.server import BaseHTTPRequestHandler
 
         self.upstream = upstream
-        self.quota: tuple[float, float] | None = (100.0, 50000.0)
+        self.quota: tuple[float, float] | None = (1000.0, 50000.0)
         self.rules: dict[str, object] = {}
         self.seen: list[tuple[str, float, dict[str, str]]] = []
         # each request as (method, path, the service its signature names, action, fields): what a run asked of AWS

@@ -197,6 +197,7 @@ def test_throttling_is_retried_with_doubling_waits(tmp_path: Path, moto: str, se
     ses_proxy.rules["SendEmail"] = lambda fields, n: (
         ("error", 400, "Throttling", "Maximum sending rate exceeded.") if n <= 4 else None
     )
+    ses_proxy.quota = (100.0, 50000.0)
     progress = io.StringIO()
     clock, outcome, _ = direct(tmp_path, ses_proxy.url, ("ceo", "cto"), progress=progress)
     assert outcome.sent == ["ceo", "cto"]

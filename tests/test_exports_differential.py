@@ -11,6 +11,7 @@ by any JSON writer (escaped names and values, spaces around colons, blank lines)
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
 import random
@@ -100,6 +101,12 @@ def item(rng: random.Random, name: str, i: int, plain: bool = False) -> dict:
     return attrs
 
 
+@functools.cache
+def json_char(ch: str) -> str:
+    """One character as json.dumps writes it inside a string (kept: the corpora call this millions of times)."""
+    return json.dumps(ch, ensure_ascii=False)[1:-1]
+
+
 def encode_str(s: str, rng: random.Random, escape: float) -> str:
     """A JSON string; each character \\u-escaped with probability `escape` (surrogate pairs beyond the BMP)."""
     out = ['"']
@@ -112,7 +119,7 @@ def encode_str(s: str, rng: random.Random, escape: float) -> str:
             else:
                 out.append(f"\\u{code:04x}")
         else:
-            out.append(json.dumps(ch, ensure_ascii=False)[1:-1])
+            out.append(json_char(ch))
     out.append('"')
     return "".join(out)
 

@@ -366,6 +366,29 @@ def test_a_bad_settings_line_is_named_by_number_not_by_its_text(tmp_path: Path, 
     assert_no_secret(captured.out, captured.err, caplog.text)
 
 
+def test_sessions_share_botocore_s_models_and_keep_their_own_credentials_profile_and_region(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The models are read once a process (0.1 s a client before: bench/clients.py); what each run's settings give stays its own."""
+    config = tmp_path / "aws-config"
+    config.write_text("[profile other]\nregion = eu-west-1\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+
+    def session(**values: str) -> object:
+        return ser.aws_session(ser.Settings(env_file=None, values=values, handoff_dir=tmp_path, export_dir=None,
+                                            archive_dir=None, region=values.pop("region", "us-east-1")))
+
+    first = session(AWS_ACCESS_KEY_ID="AKIAFIRST", AWS_SECRET_ACCESS_KEY="one")
+    second = session(AWS_ACCESS_KEY_ID="AKIASECOND", AWS_SECRET_ACCESS_KEY="two", region="eu-central-1")
+    third = session(AWS_PROFILE="other", AWS_ACCESS_KEY_ID="AKIATHIRD", AWS_SECRET_ACCESS_KEY="three")
+    assert [s.get_credentials().access_key for s in (first, second, third)] == ["AKIAFIRST", "AKIASECOND", "AKIATHIRD"]
+    assert [s.region_name for s in (first, second, third)] == ["us-east-1", "eu-central-1", "us-east-1"]
+    assert [s.profile_name for s in (first, second, third)] == ["default", "default", "other"]
+    models = {id(s._session.get_component("data_loader")) for s in (first, second, third)}
+    assert len(models) == 1  # one reader of the models for the process
+    paths = first._session.get_component("data_loader").search_paths
+    assert len(paths) == len(set(paths))  # a session more does not add its folder again
+
+
 def test_a_token_in_the_endpoint_is_not_printed_when_a_table_cannot_be_read_live(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Found by planting a bug: a token in AWS_ENDPOINT_URL's path or query was printed when a table could not be read live."""
