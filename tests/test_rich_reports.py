@@ -68,6 +68,8 @@ def write_archive(env: Path) -> None:
             continue
         figures = json.loads(json.dumps({**metrics, "period": week}, default=ser._json_default))
         factor = 1 + D(i - len(weeks) + 1) / 50  # a steady rise to this week's figures
+        for scope in figures["entities"].values():  # each earlier week read its own, earlier exports
+            scope["export_times"] = {role: [f"{week}-export"] for role in scope.get("export_times", {})}
         for scope in [figures["portfolio"], *figures["entities"].values()]:
             for name in ser.HEADLINE:
                 if (value := ser._headline_value(scope.get(name))) is not None:
