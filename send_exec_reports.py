@@ -579,9 +579,12 @@ def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
             raise ConfigError(f"{where}: {key} cannot be set in the secret (it says how the secret itself is "
                               "read); set it in the environment or repos.env")
         if not known_setting(key):
+            # The name is not shown (a pasted token can stand where a name should), as in repos.env:
+            # only our own suggestion is.
             close = misspelt_setting(key)
             hint = f"did you mean {close}?" if close else "repos.env.example lists every setting"
-            raise ConfigError(f"{where}: {key} is not a setting of this tool ({hint}); fix or remove the key")
+            raise ConfigError(f"{where}: a key that is not a setting of this tool ({hint}; the key itself is not "
+                              "shown); fix or remove it")
         if not isinstance(value, str):
             kind = JSON_KINDS.get(type(value), "of another kind")
             raise ConfigError(f"{where}: {key} is {kind}, not a string; write every value as a JSON string")

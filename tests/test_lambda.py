@@ -145,9 +145,12 @@ def test_the_event_stands_for_the_command_line_without_a_settings_file() -> None
      "EXEC_REPORT_BCC is a list, not a string; write every value as a JSON string"),
     ('{"AWS_INVENTORY": 1}', "AWS_INVENTORY is a number, not a string; write every value as a JSON string"),
     ('{"HANDOF_DIR": "planted-value"}',
-     "HANDOF_DIR is not a setting of this tool (did you mean HANDOFF_DIR?); fix or remove the key"),
-    ('{"GITHUB_TOKEN": "planted-value"}',
-     "GITHUB_TOKEN is not a setting of this tool (repos.env.example lists every setting); fix or remove the key"),
+     "a key that is not a setting of this tool (did you mean HANDOFF_DIR?; the key itself is not shown); "
+     "fix or remove it"),
+    # found by an attack: a token pasted where a name belongs was printed (repos.env never shows such a name)
+    ('{"ghp_planted-value": "x"}',
+     "a key that is not a setting of this tool (repos.env.example lists every setting; the key itself is not "
+     "shown); fix or remove it"),
     ('{"AWS_REGION": "planted-value"}', "AWS_REGION cannot be set in the secret (it says how the secret itself "
                                         "is read); set it in the environment or repos.env"),
     ('{"SES_FROM_ADDRESS": "a@example.com", "SES_FROM_ADDRESS": "planted-value"}',
