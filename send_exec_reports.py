@@ -560,8 +560,9 @@ def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         for key, _ in items:
             key = setting_key(key)  # EXEC_REPORT_TO_cfo and EXEC_REPORT_TO_CFO: one setting, set twice
-            if key in seen:
-                raise ConfigError(f"{where}: {key} is set twice; keep one of the two")
+            if key in seen:  # a key that is no setting is not shown (a pasted token can stand for a name)
+                named = key if known_setting(key) else "a key that is not a setting of this tool (not shown)"
+                raise ConfigError(f"{where}: {named} is set twice; keep one of the two")
             seen.add(key)
         return dict(items)
 
@@ -854,7 +855,7 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
         code = aws_error_code(exc)
         if code == "NoSuchBucket":
             return ConfigError(f"{setting} {where}: no such bucket; create it or fix the setting")
-        if code in ("AccessDenied", "AccessDeniedException", "403"):
+        if code in ACCESS_DENIED_CODES or code == "403":
             return ConfigError(f"{setting} {where}: access denied while {doing}; grant {grant} on the bucket")
         if code in S3_CREDENTIAL_CODES:
             return ConfigError(f"{setting} {where}: AWS refused the credentials ({code}) while {doing}; fix "
@@ -3025,7 +3026,7 @@ def scan_counts(
                 if code in CREDENTIAL_CODES:
                     raise _live_errors(needs[needs.index(need):], where, f"AWS refused the credentials ({code})",
                                        "or fix the AWS credentials") from None
-                if code in ("AccessDenied", "AccessDeniedException"):
+                if code in ACCESS_DENIED_CODES:
                     raise _live_errors([need], where, "the AWS credentials may not call dynamodb:Scan on it",
                                        "or grant dynamodb:Scan on the table in IAM") from None
                 raise _live_errors([need], where, f"Scan failed ({code or 'no error code'})",
@@ -8662,6 +8663,7 @@ class PreparedRun:
     configuration_set: str | None  # SES_CONFIGURATION_SET, tagging every message sent
     portfolio: Portfolio
     metrics: dict[str, Any]
+    items: list[dict[str, Any]]  # what metrics.json keeps of the run's items (report_items)
     rendered: list[RenderedReport]
     problems: list[str]  # after the send: what failed (the reports went out), one line each
     loud: list[str]  # delivery news said once: a bounce, a complaint, a rejection
@@ -8815,7 +8817,8 @@ def prepare_run(args: argparse.Namespace, reports: list[ReportTemplate], selecte
     # the uncut text renders it whole first, so no template mistake is found mid-send
     rendered = render_all(selected, metrics, whole=not args.dry_run or args.check or args.full)
     return PreparedRun(settings=settings, delivery=delivery, after=after, configuration_set=configuration_set,
-                       portfolio=portfolio, metrics=metrics, rendered=rendered, problems=problems, loud=loud)
+                       portfolio=portfolio, metrics=metrics, items=items, rendered=rendered, problems=problems,
+                       loud=loud)
 
 
 def check_run(args: argparse.Namespace, prepared: PreparedRun) -> int:
@@ -8863,10 +8866,10 @@ def show_dry_run(args: argparse.Namespace, prepared: PreparedRun, done: list[Out
     return ExitStatus.OK
 
 
-def figures_json(metrics: dict[str, Any]) -> str:
+def figures_json(metrics: dict[str, Any], items: list[dict[str, Any]]) -> str:
     """metrics.json: the run's figures, not what a report is given about other weeks (history, last week's delivery)."""
     try:  # only checked types reach the figures, but a send must not start on a doubt
-        figures = {**{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}, "items": report_items(metrics)}
+        figures = {**{k: v for k, v in metrics.items() if k not in RUN_CONTEXT}, "items": items}
         return json.dumps(figures, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise InputError(f"the figures cannot be written as metrics.json ({exc}); nothing was sent") from None
@@ -8876,7 +8879,7 @@ def send_run(args: argparse.Namespace, prepared: PreparedRun, done: list[Outcome
     """Send every report not yet sent this period (or only to --to), then do what follows the send."""
     settings, delivery, after, metrics = prepared.settings, prepared.delivery, prepared.after, prepared.metrics
     problems = prepared.problems
-    metrics_json = figures_json(metrics)
+    metrics_json = figures_json(metrics, prepared.items)
     client = ses_client(settings)
     sender = SesSender(client)
     sender.configuration_set = prepared.configuration_set

@@ -158,6 +158,9 @@ def test_the_event_stands_for_the_command_line_without_a_settings_file() -> None
     # a report's own readers, its id in two cases: one of the two lists would be dropped without a word
     ('{"EXEC_REPORT_TO_CFO": "a@example.com", "EXEC_REPORT_TO_cfo": "planted-value@example.com"}',
      "EXEC_REPORT_TO_CFO is set twice; keep one of the two"),
+    # found by a review: a key that is no setting, written twice, was named in the "set twice" line
+    ('{"ghp_planted-value": "x", "ghp_planted-value": "y"}',
+     "a key that is not a setting of this tool (not shown) is set twice; keep one of the two"),
 ])
 def test_a_bad_secret_is_one_line_naming_the_secret_and_the_key_never_a_value(
         value: str, message: str, function_env: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
