@@ -5588,12 +5588,18 @@ def _cols(text: str) -> int:
     )
 
 
-def _fit(text: str, width: int) -> list[str]:
-    """Wrap text into lines of at most `width` columns."""
+def _shorten(text: str, width: int) -> str:
+    """Text cut to at most `width` columns, a cut marked with "…"."""
     if _cols(text) <= width:
-        return [text]
-    chars = width if text.isascii() else max(1, width * len(text) // _cols(text))
-    return textwrap.wrap(text, chars, break_on_hyphens=False, break_long_words=True) or [""]
+        return text
+    out = ""
+    for ch in text:
+        if _cols(out + ch) > width - 1:
+            break
+        out += ch
+    if " " in out[width * 2 // 3:] and not text[len(out)].isspace():  # cut between words when that keeps most
+        out = out[: out.rindex(" ")]
+    return out.rstrip(" -–—,;:") + "…"
 
 
 def _pad(text: str, width: int, right: bool) -> str:
@@ -5602,52 +5608,54 @@ def _pad(text: str, width: int, right: bool) -> str:
     return fill + text if right else text + fill
 
 
+SHORTEN_FLOOR = 20  # a text column is never cut narrower than this: below it the table becomes a list
+
+
 def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WIDTH) -> str:
-    """Lay out a table as aligned plain-text columns that fit `width`.
+    """Lay out a table as aligned plain-text columns that fit `width`, one line per row.
 
     Columns are separated by " | ", headers underlined with dashes, numbers right-
-    aligned. When the natural width is too wide, the widest columns are narrowed
-    and their cells wrapped, and a wrapped row is set apart by empty lines.
+    aligned. A cell never wraps onto a line of its own (in a proportional font the
+    empty cells beside it become lone pipes): when the table is too wide, its widest
+    text columns after the first are shortened with "…", never below SHORTEN_FLOOR
+    columns, and when that is not enough the table becomes a list. The first column
+    names the row and numbers are never cut.
     """
     ncols = max(len(r) for r in rows)
     rows = [r + [""] * (ncols - len(r)) for r in rows]
     right = (right + [False] * ncols)[:ncols]
     widths = [max(_cols(r[c]) for r in rows) for c in range(ncols)]
-    longest_word = [max((_cols(w) for r in rows for w in r[c].split()), default=0) for c in range(ncols)]
     sep = " | "  # columns stay apart in a proportional font too (Gmail shows plain text so)
-    gap = len(sep)
-    # Narrow the widest column first; numbers and words are split only as a last resort.
-    for floors in (
-        [longest_word[c] if right[c] else min(longest_word[c], 20) for c in range(ncols)],
-        [min(widths[c], 4) for c in range(ncols)],
-    ):
-        while sum(widths) + gap * (ncols - 1) > width:
-            shrinkable = [c for c in range(ncols) if widths[c] > floors[c]]
-            if not shrinkable:
-                break
-            widths[max(shrinkable, key=lambda c: widths[c])] -= 1
+    floors = [widths[c] if right[c] or c == 0 else min(widths[c], SHORTEN_FLOOR) for c in range(ncols)]
+    while sum(widths) + len(sep) * (ncols - 1) > width:
+        shrinkable = [c for c in range(ncols) if widths[c] > floors[c]]
+        if not shrinkable:
+            return table_as_list(rows, right, width)
+        widths[max(shrinkable, key=lambda c: (widths[c], -c))] -= 1
 
     def line(cells: list[str]) -> str:
-        return sep.join(_pad(t, w, r) for t, w, r in zip(cells, widths, right, strict=True)).rstrip()
+        return sep.join(_pad(_shorten(t, w), w, r) for t, w, r in zip(cells, widths, right, strict=True)).rstrip()
 
-    def wrapped(r: list[str]) -> list[str]:
-        cells = [_fit(r[c], widths[c]) for c in range(ncols)]
-        height = max(len(cell) for cell in cells)
-        return [line([cell[i] if i < len(cell) else "" for cell in cells]) for i in range(height)]
+    return "\n".join([line(rows[0]), "-+-".join("-" * w for w in widths), *(line(r) for r in rows[1:])])
 
-    spacer = line([""] * ncols)  # set a wrapped row apart from its neighbours
-    out = [*wrapped(rows[0]), "-+-".join("-" * w for w in widths)]
-    body_start = len(out)
+
+def table_as_list(rows: list[list[str]], right: list[bool], width: int = WRAP_WIDTH) -> str:
+    """A table too wide for the line, as a list: one item per row, each cell after its column's name.
+
+    The row's name (its first cell, and the second when that is text too) leads the item;
+    empty cells are left out.
+    """
+    header = rows[0]
+    lead = 2 if len(header) > 1 and not right[1] else 1
+    items = []
     for r in rows[1:]:
-        lines = wrapped(r)
-        if len(lines) > 1 and out[-1] != spacer and len(out) > body_start:
-            out.append(spacer)
-        out += lines
-        if len(lines) > 1:
-            out.append(spacer)
-    if out[-1] == spacer:
-        out.pop()
-    return "\n".join(out)
+        name = ", ".join(t for t in r[:lead] if t)
+        # a cell stays on the line of its column's name ("Conv. 4.0%"): a no-break space until wrapped
+        rest = ", ".join(f"{h}\xa0{t}" if h else t for h, t in zip(header[lead:], r[lead:], strict=True) if t)
+        item = "  - " + ": ".join(part for part in (name, rest) if part)
+        lines = textwrap.wrap(item, width, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False)
+        items.append("\n".join(lines).replace("\xa0", " "))
+    return "\n".join(items)
 
 
 _LIST_ITEM_RE = re.compile(r"^(\s*)([-*+]|\d+\.) ")
@@ -5743,8 +5751,8 @@ _ORDERED_OPENING_RE = re.compile(r"\d+[.)](?:\s|$)")
 def text_lines_pass(md: str, bound: int) -> bool:
     """Whether the text made from md certainly has more than `bound` lines, told from its tables and lists.
 
-    Every table row with a cell that is not blank becomes at least one line that is not
-    blank (cells are wrapped, never dropped), and so does every item of a list of `- `
+    Every table row below the header with a cell that is not blank becomes at least one
+    line that is not blank (a row or, in a table shown as a list, an item), and so does every item of a list of `- `
     lines that follows a blank line, when its text starts with a letter or digit and
     does not open a numbered list (an item that shows nothing, such as `- [x]: url` or
     `- 1. `, shares the next one's line); only blank lines are ever merged. Markdown
@@ -5762,7 +5770,7 @@ def text_lines_pass(md: str, bound: int) -> bool:
     listed = False  # the line before is a counted list item
     while i < len(lines):
         if _table_starts(lines, i):
-            rows = [i]  # the rule under the header is a line too, not counted here
+            rows = []  # the header and its rule are lines of a table, but not of one shown as a list
             i += 2
             while i < len(lines) and _TABLE_ROW_RE.match(lines[i]):
                 rows.append(i)

@@ -148,10 +148,34 @@ def test_numbers_never_show_minus_zero(value: float, text: str) -> None:
 
 def test_tables_align_wide_and_accented_characters() -> None:
     """Tables align wide (CJK) and combining characters in the terminal's columns, within 78 of them."""
-    rows = [["Client", "Fee"], ["東京デリバリー", "$1,200"], ["Zoë and José", "$9.00"], ["Cafe\u0301 Noir", "$300"],
-            ["東京" * 40, "$1"]]
-    lines = ser.layout_table(rows, [False, True]).splitlines()
+    rows = [["Client", "Fee", "Note"], ["東京デリバリー", "$1,200", "x"], ["Zoë and José", "$9.00", ""],
+            ["Cafe\u0301 Noir", "$300", "東京" * 40], ["Zoë", "$1", "Zoë" * 30]]
+    lines = ser.layout_table(rows, [False, True, False]).splitlines()
+    assert len(lines) == len(rows) + 1  # a row a line, never a cell wrapped onto a line of its own
     bars = {ser._cols(line.split(" | ")[0]) for line in lines if " | " in line}
     assert len(bars) == 1  # the column bar is in the same terminal column on every line
-    assert max(ser._cols(line) for line in lines) <= 78
-    assert lines[2] == "東京デリバリー" + " " * (bars.pop() - 14) + " | $1,200"
+    assert max(ser._cols(line) for line in lines) == 78  # the long notes are cut to fit exactly
+    assert lines[2] == "東京デリバリー" + " " * (bars.pop() - 14) + " | $1,200 | x"
+    assert lines[4].endswith(" | " + "東京" * 12 + "東…") and ser._cols(lines[4]) == 77  # a wide character is whole
+    assert lines[5].endswith("Zoë" * 17 + "…") and ser._cols(lines[5]) == 78
+
+
+def test_a_table_too_wide_for_the_line_is_a_list_and_a_row_never_wraps() -> None:
+    """In a proportional font a wrapped cell's empty neighbours show as lone pipes: cut text, or a list."""
+    fits = [["Entity", "Cash"], ["A" * 66, "$1"]]
+    assert ser.layout_table(fits, [False, True]).splitlines()[2] == "A" * 66 + " |   $1"  # 73 columns: as it is
+    names = [["Entity", "Cash", "Net/month"], [" ".join(["Expert Yacht Delivery"] * 3), "$12,345,678", "-$5,997"],
+             ["Portfolio", "$13,688,958", ""]]
+    # the first column names the row and is never cut: the table becomes a list, each cell after its name
+    assert ser.layout_table(names, [False, True, True]) == (
+        "  - Expert Yacht Delivery Expert Yacht Delivery Expert Yacht Delivery:\n"
+        "    Cash $12,345,678, Net/month -$5,997\n"
+        "  - Portfolio: Cash $13,688,958")
+    # a text column cut below 20 columns would say too little: a list too, the second column leading
+    deferred = [["Entity", "Description", "Amount"], ["3028 51st St Rental", " ".join(["Unit A December rent"] * 3), "$1,850.00"]]
+    assert ser.layout_table(deferred, [False, False, True], width=40) == (
+        "  - 3028 51st St Rental, Unit A December\n    rent Unit A December rent Unit A\n"
+        "    December rent: Amount $1,850.00")
+    # at 20 columns or more the text column is cut, and the table stays a table
+    assert ser.layout_table(deferred, [False, False, True], width=57).splitlines()[2] == (
+        "3028 51st St Rental | Unit A December rent…   | $1,850.00")  # cut between words

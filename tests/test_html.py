@@ -168,8 +168,12 @@ def test_the_html_has_the_same_content_as_the_text(tmp_path: Path) -> None:
         page = report.html()
         found = audit(page)
         html_words = words(" ".join(Audit(page[page.index("<body"):]).text))
-        # The text upper-cases the title and wraps table cells line by line: compare the words, not their order
-        assert html_words == words(re.sub(r"(?m)^ *\d+\. ", "", report.text)), report.id  # <ol> numbers itself
+        # The text upper-cases the title and wraps lines: compare the words, not their order. A table too
+        # wide for the email's 78 columns is shortened with "…" or becomes a list there, so the text
+        # compared is the same report's laid out on a line wide enough for every table.
+        assert "…" in report.text or report.id not in ("accounting", "cmo")  # so the wide text differs
+        wide = ser.text_from_markdown(report.markdown, width=1000)
+        assert html_words == words(re.sub(r"(?m)^ *\d+\. ", "", wide)), report.id  # <ol> numbers itself
         assert found.elements[0] == ("html", {"lang": "en"})
         table_rows = [tag for tag, _ in found.elements if tag == "tr"]
         assert len(table_rows) == report.markdown.count("\n|") - report.markdown.count("\n|---")

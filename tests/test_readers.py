@@ -301,10 +301,11 @@ def test_every_total_on_the_sample_is_exact_and_says_when_its_rows_do_not_add_up
     counted = {rid: check_totals(text) for rid, text in rendered.items()}
     # the tables with totals: assets (CEO), infra (CTO), burn and projection (CFO), blasts (CMO),
     # receivables, deferred, accounts and uncategorized (Accounting), maintenance (rental)
-    assert counted["ceo"] >= 1 and counted["cto"] == 2 and counted["cfo"] >= 8 and counted["cmo"] == 1
-    assert counted["accounting"] >= 5 and counted["rental"] == 1
-    # $825 + $556 as shown is $1,381; the exact $1,381.50 is $1,382, and the line under the table says so
-    assert "Total per blast | | | | | | $1,382" in flat(rendered["cmo"])
+    assert counted["ceo"] >= 1 and counted["cto"] == 2 and counted["cfo"] >= 8
+    assert counted["accounting"] >= 4 and counted["rental"] == 1
+    # $825 + $556 as shown is $1,381; the exact $1,381.50 is $1,382, and the line under the list says so
+    # (the blasts' table is too wide for the line: a list, one item a row)
+    assert "- Total per blast: Potential $1,382" in flat(rendered["cmo"])
     assert "Rows are rounded; they add up to $1,381 against the exact total $1,382." in flat(rendered["cmo"])
 
 
