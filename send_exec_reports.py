@@ -6041,9 +6041,9 @@ def below(context: Any, rows: Iterable[dict[str, Any]]) -> Below:
     return Below(kept, len(rows) - len(kept))
 
 
-def above_line(rows: Any) -> str:
-    """The line that points to Needs you for the rows a section leaves out; '' when none."""
-    n = getattr(rows, "above", 0)
+def above_line(*lists: Any) -> str:
+    """The one line that points to Needs you for the rows a section's lists leave out; '' when none."""
+    n = sum(getattr(rows, "above", 0) for rows in lists)
     return f"Also under Needs you above: {format_count(n)}." if n else ""
 
 

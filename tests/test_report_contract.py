@@ -119,7 +119,7 @@ def test_an_empty_sum_is_a_word_never_a_zero(tmp_path: Path) -> None:
     assert "margin none (1 not costed, left out of the margin)" in summary
     assert "$0.00" not in summary
     assert "no margin shown: D-1 " in summary + " " and "D-2" not in summary  # a cancelled job is not to be costed
-    agency = _section(text["agency"], "Summary")
+    agency = _section(text["agency"], "Clients")
     assert "Outstanding: none" in agency and "from 1 active client " in agency + " "
     assert "$0.00" not in agency
     assert "Infrastructure: none" in flat(text["ceo"])
