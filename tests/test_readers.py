@@ -539,11 +539,11 @@ def test_ceo_overdue_actions_come_first_most_days_late_first() -> None:
     assert "Chase Mission Hills Law milestone invoice (DangerousCentaur, Accounting Officer)" in flat(actions)
 
 
-def test_cmo_channel_period_under_the_business_not_in_every_row() -> None:
+def test_cmo_channel_period_beside_the_business_not_in_every_row() -> None:
     cmo = next(r for r in sample_rendered() if r.id == "cmo").text
     channels = section(cmo, "Channels")
     assert "(Oct 2026)" not in channels.replace("(period not given)", "")
-    assert "Period: Oct 2026, except Past guests newsletter (period not given)." in flat(channels)
+    assert "\nJADA: Oct 2026, except Past guests newsletter (period not given)\n" in channels  # beside the name
     assert max(len(line) for line in channels.splitlines()) <= 78
     assert not re.search(r"^\s+\|", channels, re.MULTILINE)  # no row wrapped onto a second line
 

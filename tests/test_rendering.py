@@ -77,7 +77,7 @@ def test_the_reproductions_show_as_written(tmp_path: Path, capsys: pytest.Captur
     cto, cmo = report(out, "CTO"), report(out, "CMO")
     for heading in ("\\+ plus", "\\- dash", "1\\. numbered"):  # the group headings, exactly as written
         assert heading in cto
-        assert heading in cmo
+        assert heading + ": period not given in the handoff" in cmo  # the CMO's names the channels' period
     assert "# Pwned heading" in cto  # its group heading
     assert "\\\\" not in out
     assert "  - due 2026-11-25, P1: back\\-slash evil (# Pwned heading, CTO)" in report(out, "CEO")

@@ -173,7 +173,7 @@ def test_cmo_channels_rank_businesses_by_leads(tmp_path: Path) -> None:
         """)
     assert [g["entity"] for g in metrics["channels_by_entity"]] == ["Zed", "Alpha"]
     cmo = next(r for r in ser.render_all([t for t in REPORTS if t.id == "cmo"], metrics)).text
-    channels = cmo.split("\nChannels\n", 1)[1].split("Lead % is", 1)[1]  # past the totals, which name the paid channels
+    channels = cmo.split("\nChannels\n", 1)[1].split("Lead %:", 1)[1]  # past the totals, which name the paid channels
     assert channels.index("Zed") < channels.index("Alpha")  # 120 leads before 10
     assert channels.index("Social") < channels.index("Blog")
 
