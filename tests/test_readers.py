@@ -634,11 +634,13 @@ def test_cfo_month_to_date_projection_behind_review_soon_and_what_is_owed(tmp_pa
         financials:
           2026-10: {revenue: 100, expenses: 100}
         """), "cfo")
-    assert ("This month to 2026-11-22 (2026-11), beside the monthly averages - Acme: revenue $2,900 (avg $5,200), "
-            "expenses $4,100 (avg $4,700), net -$1,200 (avg $500)") in text
-    assert "1 of 2 businesses give no figures for this month yet." in text
+    # month to date beside the averages of the table above it (Acme: $5,200, $4,700, net $500), with its pace:
     # 4,800 projected for November, 22 of its 30 days gone: 3,520 by now; 2,900 is behind
-    assert "- Acme: behind: $2,900 to date against $4,800 projected ($3,520 by 2026-11-22)" in text
+    assert "Acme | $8,200 | $5,200 | $4,700 | $500 |" in text
+    assert "This month to 2026-11-22 (2026-11) Entity | Revenue | Expenses | Net | By now | Pace" in text
+    assert "Acme | $2,900 | $4,100 | -$1,200 | $3,520 | behind" in text
+    assert "2026-11 | 2026-12 | 2027-01 | Trend/month ----------+---------+---------+---------+------------ Acme | $4,800 |" in text
+    assert "1 of 2 businesses give no figures for this month yet." in text
     assert "Acme | -$200 | $500 | review soon" in text
     assert ("- Acme: review soon, burning from 2026-12 on its trend ($4,600 projected revenue against $4,700 "
             "average expenses)") in text
