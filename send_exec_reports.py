@@ -7034,12 +7034,6 @@ def earlier_records(archive: Archive, period: str, report_ids: Iterable[str | No
     return out
 
 
-def earlier_figures(archive: Archive, period: str,
-                    report_id: str | None = None) -> dict[str, dict[str, dict[str, Decimal]]]:
-    """The headline figures one report (None: any) showed in the archived periods before `period` it uses."""
-    return figures_shown(earlier_records(archive, period, [report_id]), report_id)
-
-
 # ---------------------------------------------------------------------------
 # Delivery: settings check, SES sending with pacing and retries, each send recorded in the
 # archive's ledger (above). A report is recorded as "sending" before SES is called and "sent"
