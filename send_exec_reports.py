@@ -8164,16 +8164,17 @@ def cloudwatch_timestamp(as_of: dt.date, now: dt.datetime) -> dt.datetime:
     return end
 
 
-def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now: dt.datetime) -> int:
-    """Put the headline figures in CloudWatch, a batch at a time, each batch once; the values put."""
+def push_metrics(ledger: Ledger, after: AfterSend, headline: dict[str, dict[str, Decimal]], as_of: dt.date,
+                 now: dt.datetime) -> int:
+    """Put the headline figures (as of `as_of`) in CloudWatch, a batch at a time, each batch once; the values put."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     # a rerun reuses the first push's timestamp, so a repeated batch holds the very same data points
     stamps = [e["timestamp"] for k, e in ledger.entries.items() if k.startswith(METRICS_KEY) and "timestamp" in e]
-    when = dt.datetime.fromisoformat(stamps[0]) if stamps else cloudwatch_timestamp(metrics["as_of"], now)
+    when = dt.datetime.fromisoformat(stamps[0]) if stamps else cloudwatch_timestamp(as_of, now)
     if when.tzinfo is None or now - when > dt.timedelta(days=CLOUDWATCH_MAX_AGE_DAYS):
         when = now  # CloudWatch refuses data points older than two weeks: a late rerun puts them now
-    data = cloudwatch_data(headline_figures(metrics), when)
+    data = cloudwatch_data(headline, when)
     pushed = 0
     for number, batch in enumerate(batches(data, CLOUDWATCH_BATCH), 1):
         def put(batch: list[dict[str, Any]] = batch) -> None:
@@ -8196,8 +8197,8 @@ def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now:
     return pushed
 
 
-def after_the_send(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], outcome: Outcome,
-                   now: dt.datetime | None = None) -> list[str]:
+def after_the_send(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], headline: dict[str, dict[str, Decimal]],
+                   outcome: Outcome, now: dt.datetime | None = None) -> list[str]:
     """The side effects after the sends, each at most once a period; the problems, one line each."""
     problems = []
     if after.dashboard_url and ledger.state(after.ceo_report or "") == "sent":
@@ -8209,7 +8210,7 @@ def after_the_send(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], ou
             problems.append(redact(str(exc)))
     if after.namespace and any(ledger.state(k) == "sent" for k in ledger.entries):
         try:
-            pushed = push_metrics(ledger, after, metrics, now or dt.datetime.now(dt.UTC))
+            pushed = push_metrics(ledger, after, headline, metrics["as_of"], now or dt.datetime.now(dt.UTC))
             if pushed:
                 outcome.notes.append(f"{_plural(pushed, 'figure')} put in CloudWatch")
         except AfterSendFailed as exc:
@@ -8657,6 +8658,7 @@ class PreparedRun:
     configuration_set: str | None  # SES_CONFIGURATION_SET, tagging every message sent
     portfolio: Portfolio
     metrics: dict[str, Any]
+    headline: dict[str, dict[str, Decimal]]  # the run's headline figures (headline_figures), put in CloudWatch
     items: list[dict[str, Any]]  # what metrics.json keeps of the run's items (report_items)
     rendered: list[RenderedReport]
     problems: list[str]  # after the send: what failed (the reports went out), one line each
@@ -8811,8 +8813,8 @@ def prepare_run(args: argparse.Namespace, reports: list[ReportTemplate], selecte
     # the uncut text renders it whole first, so no template mistake is found mid-send
     rendered = render_all(selected, metrics, whole=not args.dry_run or args.check or args.full)
     return PreparedRun(settings=settings, delivery=delivery, after=after, configuration_set=configuration_set,
-                       portfolio=portfolio, metrics=metrics, items=items, rendered=rendered, problems=problems,
-                       loud=loud)
+                       portfolio=portfolio, metrics=metrics, headline=headline, items=items, rendered=rendered,
+                       problems=problems, loud=loud)
 
 
 def check_run(args: argparse.Namespace, prepared: PreparedRun) -> int:
@@ -8891,7 +8893,7 @@ def send_run(args: argparse.Namespace, prepared: PreparedRun, done: list[Outcome
         after.cloudwatch = aws_client(settings, "cloudwatch")
 
     def after_sends(ledger: Ledger) -> None:
-        problems.extend(after_the_send(ledger, after, metrics, outcome))
+        problems.extend(after_the_send(ledger, after, metrics, prepared.headline, outcome))
 
     interrupted = False
     try:
