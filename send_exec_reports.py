@@ -2540,8 +2540,8 @@ def _parse_export_time(text: Any) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def find_export(table_dir: Path | S3Path) -> tuple[Any, dict[str, Any]]:
-    """Return the newest complete full export of a table folder and its summary."""
+def find_export(table_dir: Path | S3Path) -> tuple[Any, dict[str, Any], dt.datetime]:
+    """Return the newest complete full export of a table folder, its summary and its exportTime."""
     exports = []
     for summary_path in sorted(table_dir.glob("AWSDynamoDB/*/manifest-summary.json")):
         try:
@@ -2559,16 +2559,16 @@ def find_export(table_dir: Path | S3Path) -> tuple[Any, dict[str, Any]]:
             f"{table_dir}: no complete export (no AWSDynamoDB/<ExportId>/manifest-summary.json); "
             "wait for the export to finish and sync it again"
         )
-    _when, folder, summary = max(exports, key=lambda e: e[0])
+    when, folder, summary = max(exports, key=lambda e: e[0])
     fmt = summary.get("outputFormat", "DYNAMODB_JSON")
     if fmt != "DYNAMODB_JSON":
         raise InputError(f"{folder / 'manifest-summary.json'}: outputFormat {fmt}; export as DYNAMODB_JSON")
-    return folder, summary
+    return folder, summary, when
 
 
 def read_export(table_dir: Path | S3Path, done_attr: str | None = None) -> TableCount:
     """Count a table's items in its newest export, streaming every data file (a folder, or keys in S3)."""
-    folder, summary = find_export(table_dir)
+    folder, summary, exported = find_export(table_dir)
     files_path = folder / "manifest-files.json"
     try:
         manifest_lines = files_path.read_text(encoding="utf-8").splitlines()
@@ -2622,7 +2622,7 @@ def read_export(table_dir: Path | S3Path, done_attr: str | None = None) -> Table
         )
     absent = _export_attribute_names(data_paths, done_attr) if done_attr and total and not done else None
     return TableCount(table=table_dir.name, items=total, done=done if done_attr else None,
-                      exported=_parse_export_time(summary.get("exportTime")), done_absent=absent)
+                      exported=exported, done_absent=absent)
 
 
 def _local_data_path(folder: Any, key: str) -> Any:

@@ -232,10 +232,10 @@ def test_newest_complete_export_wins_even_when_its_folder_sorts_first(tmp_path):
     newest = write_export(table_dir, items_n(5), export_time=T0, export_id="00000000000000-00000000")
     write_export(table_dir, items_n(4), export_time=T0 - dt.timedelta(days=1), export_id="55555555555555-55555555")
 
-    folder, summary = ser.find_export(table_dir)
+    folder, summary, exported = ser.find_export(table_dir)
 
     assert folder == newest
-    assert summary["itemCount"] == 5
+    assert summary["itemCount"] == 5 and exported == T0
     assert ser.read_export(table_dir).items == 5
 
 
