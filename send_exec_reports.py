@@ -275,6 +275,7 @@ SETTING_NAMES = (
     "SETTINGS_SECRET_ID",
 )
 EMAIL_FORMATS = ("text", "text+html")  # text only (the default), or text with an HTML alternative
+DEFAULT_REGION = "us-west-2"  # AWS_REGION when it is not set
 AWS_NAMES = (
     "AWS_PROFILE",
     "AWS_ACCESS_KEY_ID",
@@ -594,13 +595,18 @@ def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
     return values
 
 
+def region_setting(values: dict[str, str]) -> str:
+    """AWS_REGION, or the default region when it is not set."""
+    return values.get("AWS_REGION", "").strip() or DEFAULT_REGION
+
+
 def read_settings_secret(secret_id: str, path: Path | None, values: dict[str, str]) -> dict[str, str]:
     """The settings in the Secrets Manager secret SETTINGS_SECRET_ID names, read afresh on every run."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = f"{SECRET_ID} {secret_id}"
     reach = Settings(env_file=path, values=values, handoff_dir=SCRIPT_DIR, export_dir=None, archive_dir=None,
-                     region=values.get("AWS_REGION", "").strip() or "us-west-2")
+                     region=region_setting(values))
     try:
         answer = aws_client(reach, "secretsmanager").get_secret_value(SecretId=secret_id)
     except ClientError as exc:
@@ -709,7 +715,7 @@ def load_settings(
         export_dir=export_dir,
         archive_dir=archive.archive_dir,
         archive_s3=archive.archive_s3,
-        region=values.get("AWS_REGION", "").strip() or "us-west-2",
+        region=region_setting(values),
         used_examples=used_examples,
         email_format=email_format,
     )
@@ -733,7 +739,7 @@ def archive_settings(path: Path | None, values: dict[str, str]) -> Settings:
     return Settings(
         env_file=path, values=values, handoff_dir=SCRIPT_DIR, export_dir=None,
         archive_dir=None if archive_s3 else _resolver(path, values)("ARCHIVE_DIR"),
-        region=values.get("AWS_REGION", "").strip() or "us-west-2", archive_s3=archive_s3,
+        region=region_setting(values), archive_s3=archive_s3,
     )
 
 
@@ -794,6 +800,19 @@ def _credential_errors() -> tuple[type[BaseException], ...]:
     return tuple(getattr(bex, n) for n in names if hasattr(bex, n))
 
 
+# what a reader of S3 or DynamoDB says to do when it has no working credentials
+GIVE_CREDENTIALS = "give AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the settings)"
+
+
+def credentials_problem(exc: BaseException) -> str:
+    """What is wrong with the AWS credentials, for one of _credential_errors(): none found, or why they cannot load."""
+    from botocore.exceptions import NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials were found"
+    return f"the AWS credentials cannot be loaded ({_boto_reason(exc)})"
+
+
 class S3Url(NamedTuple):
     """An s3://bucket/prefix setting: the bucket, and the prefix without slashes at either end."""
 
@@ -849,7 +868,7 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
 
     `grant`: the IAM actions the setting needs, named when access is denied.
     """
-    from botocore.exceptions import ClientError, NoCredentialsError
+    from botocore.exceptions import ClientError
 
     if isinstance(exc, ClientError):
         code = aws_error_code(exc)
@@ -865,10 +884,7 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
                                "AWS_REGION to the bucket's region")
         return ConfigError(f"{setting} {where}: S3 refused {doing} ({code or 'no error code'})")
     if isinstance(exc, _credential_errors()):
-        problem = ("no AWS credentials were found" if isinstance(exc, NoCredentialsError)
-                   else f"the AWS credentials cannot be loaded ({_boto_reason(exc)})")
-        return ConfigError(f"{setting} {where}: {problem} while {doing}; give AWS credentials (AWS_PROFILE, or "
-                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the settings)")
+        return ConfigError(f"{setting} {where}: {credentials_problem(exc)} while {doing}; {GIVE_CREDENTIALS}")
     return ConfigError(f"{setting} {where}: S3 cannot be reached while {doing} ({_boto_reason(exc)}); check "
                        "AWS_ENDPOINT_URL, AWS_REGION and the network")
 
@@ -3033,11 +3049,8 @@ def scan_counts(
                                    "or check the table in the AWS console") from None
             except _credential_errors() as exc:
                 # None of the tables left can be read: say so for each, where it is named.
-                problem = ("no AWS credentials were found" if type(exc).__name__ == "NoCredentialsError"
-                           else f"the AWS credentials cannot be loaded ({_boto_reason(exc)})")
-                raise _live_errors(needs[needs.index(need):], where, problem,
-                                   "or give AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                                   "AWS_SECRET_ACCESS_KEY in the settings)") from None
+                raise _live_errors(needs[needs.index(need):], where, credentials_problem(exc),
+                                   f"or {GIVE_CREDENTIALS}") from None
             except BotoCoreError as exc:
                 raise _live_errors([need], where, _boto_reason(exc),
                                    "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
