@@ -477,15 +477,17 @@ def near_miss(name: str, known: Iterable[str]) -> str | None:
     """
     import difflib
 
-    folded = name.casefold()
-    for k in closest_names(name, known):
-        other = k.casefold()
-        if other != folded and (_typo_distance(folded, other) <= 1
-                                or difflib.SequenceMatcher(None, folded, other).ratio() >= TYPO_CUTOFF):
-            return k
-        if other == folded and k != name:
-            return k
-        break
+    # only the nearest can be one: the names come sorted by these very tests (typo distance, then
+    # likeness), so when the nearest is no misspelling of `name` (or is `name` itself), none further is
+    nearest = closest_names(name, known)[:1]
+    if not nearest:
+        return None
+    k, folded = nearest[0], name.casefold()
+    other = k.casefold()
+    if other == folded:
+        return k if k != name else None
+    if _typo_distance(folded, other) <= 1 or difflib.SequenceMatcher(None, folded, other).ratio() >= TYPO_CUTOFF:
+        return k
     return None
 
 
@@ -577,7 +579,7 @@ def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
         raise ConfigError(f'{where}: not a JSON object; write the secret as {{"NAME": "value", ...}}')
     values: dict[str, str] = {}
     for key, value in found.items():
-        if key.upper() in SECRET_REFUSED or key in SECRET_REFUSED:
+        if key.upper() in SECRET_REFUSED:
             raise ConfigError(f"{where}: {key} cannot be set in the secret (it says how the secret itself is "
                               "read); set it in the environment or repos.env")
         if not known_setting(key):
