@@ -3532,6 +3532,11 @@ def month_key(day: dt.date, offset: int = 0) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def months_before(as_of: dt.date, count: int) -> list[str]:
+    """The `count` complete months before as_of's month, oldest first: the window, or the trend."""
+    return [month_key(as_of, -i) for i in range(count, 0, -1)]
+
+
 def export_cutoff(as_of: dt.date) -> dt.datetime:
     """The start (Monday 00:00 UTC) of the period before as_of's: an export older than this was not refreshed."""
     monday = as_of - dt.timedelta(days=as_of.weekday())
@@ -3633,15 +3638,10 @@ def monthly_financials(docs: list[Handoff]) -> dict[str, dict[str, Any]]:
     return months
 
 
-def trend_months(as_of: dt.date) -> list[str]:
-    """The months of the trend: the TREND_MONTHS complete months before D's month, oldest first."""
-    return [month_key(as_of, -i) for i in range(TREND_MONTHS, 0, -1)]
-
-
 @_exact
 def window_figures(months: dict[str, dict[str, Any]], cash: Decimal | str, as_of: dt.date) -> dict[str, Any]:
     """Money over the window: the averages, burn, cash flow, NOI, break-even gap, margin and runway."""
-    window = [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)]
+    window = months_before(as_of, WINDOW_MONTHS)
     present = [m for m in window if m in months]
     debt = [months[m]["debt_service"] for m in present if months[m]["debt_service"] is not None]
     f: dict[str, Any] = {
@@ -3670,7 +3670,7 @@ def revenue_trend(months: dict[str, dict[str, Any]], as_of: dt.date) -> dict[str
     """Growth and the revenue projection: a straight line through the trend's revenue, extended."""
     # The line is fitted exactly; growth and the projection are rounded to the cent, so a
     # flat series grows $0.00 (not growing) and the floor at zero never leaves -0.00.
-    points = [(i, months[m]["revenue"]) for i, m in enumerate(trend_months(as_of)) if m in months]
+    points = [(i, months[m]["revenue"]) for i, m in enumerate(months_before(as_of, TREND_MONTHS)) if m in months]
     if len(points) < MIN_TREND_POINTS:
         return {"growth": INSUFFICIENT, "projection": INSUFFICIENT}
     slope, intercept = linear_fit(points)
@@ -3695,7 +3695,7 @@ def capital_deployment(growth: Decimal | str, burn: Decimal | str) -> str:
 @_exact
 def monthly_pl(months: dict[str, dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
     """The monthly P&L of the trend's months, last month's row of it, and the month to date (D's own month)."""
-    trend = trend_months(as_of)
+    trend = months_before(as_of, TREND_MONTHS)
     monthly = [
         {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} if m in months
         else {"month": m, "revenue": NO_DATA, "expenses": NO_DATA, "debt_service": None, "net": NO_DATA}
@@ -4132,7 +4132,7 @@ def compute_metrics(
     m: dict[str, Any] = {
         "as_of": as_of,
         "period": iso_period(as_of),
-        "window": [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)],
+        "window": months_before(as_of, WINDOW_MONTHS),
         "entities": entities,
         **project_figures(docs, as_of),
         "portfolio": portfolio_figures(entities),
@@ -4785,6 +4785,12 @@ def figures_shown(records: dict[str, PeriodRecord], report_id: str | None) -> di
     return {p: headline_figures(run) for p, r in records.items() if (run := r.run_of(report_id)) is not None}
 
 
+def _keep_earliest(into: dict[str, dt.date], days: dict[str, dt.date]) -> None:
+    """Add `days` (role -> an export's day) to `into`, each role keeping the earlier day: the oldest export stands."""
+    for role, day in days.items():
+        into[role] = min(day, into.get(role, day))
+
+
 def stale_counts(metrics: dict[str, Any]) -> dict[str, dict[str, dt.date]]:
     """Counts read from an export not refreshed since the period before, by scope: the export's day.
 
@@ -4793,8 +4799,7 @@ def stale_counts(metrics: dict[str, Any]) -> dict[str, dict[str, dt.date]]:
     out = {name: dict(e.get("stale_exports") or {}) for name, e in metrics["entities"].items()}
     portfolio: dict[str, dt.date] = {}
     for days in out.values():
-        for role, day in days.items():
-            portfolio[role] = min(day, portfolio.get(role, day))
+        _keep_earliest(portfolio, days)
     out[PORTFOLIO_SCOPE] = portfolio
     return out
 
@@ -4812,8 +4817,7 @@ def _same_exports(stale: dict[str, dict[str, dt.date]], exports: dict[str, dict[
             if times and kept.get(role) == times:
                 day = dt.datetime.fromisoformat(times[0]).date()
                 for scope in (name, PORTFOLIO_SCOPE):
-                    days = out.setdefault(scope, {})
-                    days[role] = min(day, days.get(role, day))
+                    _keep_earliest(out.setdefault(scope, {}), {role: day})
     return out
 
 
