@@ -217,6 +217,10 @@ class _TooManyBlanks(Exception):
     """A data file holds more than MAX_BLANK_BYTES of blank lines."""
 
 
+class _NotBoolean(Exception):
+    """An item's checklist done attribute is of a DynamoDB type other than BOOL (or NULL): its type tag."""
+
+
 # Caught inside delivery and the steps after it, which say what was done and what was not.
 class SendFailed(Exception):
     """SES did not take a message. `definite`: it surely was not sent; `fatal`: no use trying the others."""
@@ -2819,6 +2823,9 @@ def _read_data_file(
             f"{path}:{lineno}: more than 1 MiB of blank lines (AWS writes none); "
             "the file is damaged: sync the export again"
         ) from None
+    except _NotBoolean as exc:
+        raise InputError(f"{path}:{lineno}: {not_boolean(done_attr or '', str(exc))}, so the checklist would "
+                         f"count the item as not done; {STORE_BOOLEAN}") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: not a readable gzip file ({exc}); sync the export again") from None
     except (ValueError, TypeError, RecursionError) as exc:
@@ -2827,7 +2834,7 @@ def _read_data_file(
 
 
 def _parse_item_line(line: bytes, done_attr: str | None) -> int:
-    """Parse one data file line in full: 1 if its item's done_attr is true, else 0."""
+    """Parse one data file line in full: 1 if its item's done_attr is true, else 0 (_NotBoolean: neither)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -2837,7 +2844,25 @@ def _parse_item_line(line: bytes, done_attr: str | None) -> int:
         raise ValueError('no "Item" map')
     if done_attr is None or done_attr not in item:
         return 0
-    return 1 if decode_attribute(item[done_attr]) is True else 0
+    value = decode_attribute(item[done_attr])
+    if value is not None and not isinstance(value, bool):
+        raise _NotBoolean(next(iter(item[done_attr])))
+    return 1 if value is True else 0
+
+
+# A done attribute of another type would read as "not done" and the checklist as less done than it
+# is, without a word: 1 or "true" is refused, naming its type. NULL stands for no value: not done.
+DYNAMODB_TYPES = {"S": "text (S)", "N": "a number (N)", "B": "binary (B)", "SS": "a set of text (SS)",
+                  "NS": "a set of numbers (NS)", "BS": "a set of binary (BS)", "L": "a list (L)", "M": "a map (M)"}
+STORE_BOOLEAN = "store it as a DynamoDB boolean (BOOL, true or false)"
+
+
+def not_boolean(done_attr: str, kinds: dict[str, int] | str) -> str:
+    """The done attribute holds another type: on one item (its type tag), or on some (tag -> items)."""
+    if isinstance(kinds, str):
+        return f"done attribute {done_attr!r} is {DYNAMODB_TYPES.get(kinds, kinds)}, not a boolean"
+    found = " and ".join(f"{DYNAMODB_TYPES.get(k, k)} on {_plural(n, 'item')}" for k, n in sorted(kinds.items()))
+    return f"done attribute {done_attr!r} is {found}, not a boolean"
 
 
 ATTRIBUTE_SAMPLE = 100  # items whose attribute names are gathered when none holds the done attribute
@@ -2962,43 +2987,48 @@ def read_tables(
     return counts
 
 
-def _scan_segment(client: Any, need: TableNeed, seg: int, segments: int, page_size: int | None) -> tuple[int, int]:
-    """One parallel segment of a table's live count: (items scanned, items whose done attribute is true)."""
-    kwargs: dict[str, Any] = {
-        "TableName": need.table,
-        "Select": "COUNT",
-        "Segment": seg,
-        "TotalSegments": segments,
-    }
+@dataclass
+class _Segment:
+    """What one parallel segment of a live Scan counted."""
+
+    items: int = 0
+    held: int = 0  # items holding the checklist's done attribute
+    done: int = 0  # of those, the ones whose attribute is true
+    other: dict[str, int] = field(default_factory=dict)  # a type other than BOOL or NULL -> its items
+
+
+def _scan_segment(client: Any, need: TableNeed, seg: int, segments: int, page_size: int | None) -> _Segment:
+    """One parallel segment of a table's live count; for a checklist, the done attribute of each item holding it.
+
+    Counting only (Select=COUNT) for events and users. A checklist's Scan returns, of the items
+    holding the attribute, that attribute alone: its type is checked here, as an export's is.
+    """
+    kwargs: dict[str, Any] = {"TableName": need.table, "Segment": seg, "TotalSegments": segments}
     if page_size:
         kwargs["Limit"] = page_size
     if need.done_attr:
-        kwargs["FilterExpression"] = "#d = :t"
-        kwargs["ExpressionAttributeNames"] = {"#d": need.done_attr}
-        kwargs["ExpressionAttributeValues"] = {":t": {"BOOL": True}}
-    scanned = matched = 0
+        kwargs.update(FilterExpression="attribute_exists(#d)", ProjectionExpression="#d",
+                      ExpressionAttributeNames={"#d": need.done_attr})
+    else:
+        kwargs["Select"] = "COUNT"
+    seen = _Segment()
     while True:
         page = client.scan(**kwargs)
-        scanned += page["ScannedCount"]
-        matched += page["Count"]
+        seen.items += page["ScannedCount"]
+        seen.held += page["Count"]
+        for item in page.get("Items", []):
+            ((kind, value),) = item[need.done_attr].items()
+            if kind == "BOOL":
+                seen.done += value is True
+            elif kind != "NULL":
+                seen.other[kind] = seen.other.get(kind, 0) + 1
         if "LastEvaluatedKey" not in page:
-            return scanned, matched
+            return seen
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _live_attribute_names(client: Any, need: TableNeed) -> list[str] | None:
-    """_export_attribute_names, live: a Scan for items that hold the attribute, then names of a few items."""
-    kwargs: dict[str, Any] = {
-        "TableName": need.table, "Select": "COUNT", "FilterExpression": "attribute_exists(#d)",
-        "ExpressionAttributeNames": {"#d": need.done_attr},
-    }
-    while True:
-        page = client.scan(**kwargs)
-        if page["Count"]:
-            return None
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+def _live_attribute_names(client: Any, need: TableNeed) -> list[str]:
+    """_export_attribute_names, live, once the count found no item holding the attribute: names of a few items."""
     # only the names of the items read are kept, never their values
     items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
     return sorted({name for item in items for name in item})
@@ -3008,7 +3038,7 @@ def scan_counts(
     client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = "",
     page_size: int | None = None, place: str = "", clock: Callable[[], dt.datetime] | None = None,
 ) -> dict[str, TableCount]:
-    """Count tables live: Scan with Select=COUNT, paginated, in parallel segments.
+    """Count tables live: Scan (a checklist's returns its done attribute), paginated, in parallel segments.
 
     `where` says where the exports were looked for, `place` where the tables were looked
     for live (the region, and the endpoint when one is set), for the error messages;
@@ -3022,15 +3052,21 @@ def scan_counts(
     place = place or f"region {client.meta.region_name}"
     counts: dict[str, TableCount] = {}
     missing: list[str] = []  # every table found nowhere, named in one run
+    refused: list[str] = []  # every checklist whose done attribute is not a boolean, named in one run
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for need in needs:
             futures = [pool.submit(_scan_segment, client, need, s, segments, page_size) for s in range(segments)]
             try:
                 parts = [f.result() for f in futures]
-                items = sum(p[0] for p in parts)
-                done = sum(p[1] for p in parts) if need.done_attr else None
-                # Select=COUNT cannot see names: only a checklist none of whose items is done is asked more
-                absent = _live_attribute_names(client, need) if need.done_attr and items and not done else None
+                items = sum(p.items for p in parts)
+                done = sum(p.done for p in parts) if need.done_attr else None
+                other: dict[str, int] = defaultdict(int)  # a type other than BOOL or NULL -> its items
+                for p in parts:
+                    for kind, n in p.other.items():
+                        other[kind] += n
+                # the Scan returns no names: only a checklist none of whose items holds the attribute is asked more
+                held = sum(p.held for p in parts)
+                absent = _live_attribute_names(client, need) if need.done_attr and items and not held else None
             except ClientError as exc:
                 code = aws_error_code(exc)
                 if code == "ResourceNotFoundException":
@@ -3056,10 +3092,15 @@ def scan_counts(
             except BotoCoreError as exc:
                 raise _live_errors([need], where, _boto_reason(exc),
                                    "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
+            if other:
+                refused.append(f"{need.origin}: table {need.table} ({', '.join(sorted(need.entities))}; live): "
+                               f"{not_boolean(need.done_attr or '', other)}, so the checklist would count them as "
+                               f"not done; {STORE_BOOLEAN}")
             counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live",
                                             done_absent=absent, read=clock())
-    if missing:
-        raise InputErrors(missing) if len(missing) > 1 else InputError(missing[0])
+    if missing or refused:
+        problems = missing + refused
+        raise InputErrors(problems) if len(problems) > 1 else InputError(problems[0])
     return counts
 
 
