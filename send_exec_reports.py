@@ -217,6 +217,10 @@ class _TooManyBlanks(Exception):
     """A data file holds more than MAX_BLANK_BYTES of blank lines."""
 
 
+class _NotBoolean(Exception):
+    """An item's checklist done attribute is of a DynamoDB type other than BOOL (or NULL): its type tag."""
+
+
 # Caught inside delivery and the steps after it, which say what was done and what was not.
 class SendFailed(Exception):
     """SES did not take a message. `definite`: it surely was not sent; `fatal`: no use trying the others."""
@@ -275,6 +279,7 @@ SETTING_NAMES = (
     "SETTINGS_SECRET_ID",
 )
 EMAIL_FORMATS = ("text", "text+html")  # text only (the default), or text with an HTML alternative
+DEFAULT_REGION = "us-west-2"  # AWS_REGION when it is not set
 AWS_NAMES = (
     "AWS_PROFILE",
     "AWS_ACCESS_KEY_ID",
@@ -476,15 +481,17 @@ def near_miss(name: str, known: Iterable[str]) -> str | None:
     """
     import difflib
 
-    folded = name.casefold()
-    for k in closest_names(name, known):
-        other = k.casefold()
-        if other != folded and (_typo_distance(folded, other) <= 1
-                                or difflib.SequenceMatcher(None, folded, other).ratio() >= TYPO_CUTOFF):
-            return k
-        if other == folded and k != name:
-            return k
-        break
+    # only the nearest can be one: the names come sorted by these very tests (typo distance, then
+    # likeness), so when the nearest is no misspelling of `name` (or is `name` itself), none further is
+    nearest = closest_names(name, known)[:1]
+    if not nearest:
+        return None
+    k, folded = nearest[0], name.casefold()
+    other = k.casefold()
+    if other == folded:
+        return k if k != name else None
+    if _typo_distance(folded, other) <= 1 or difflib.SequenceMatcher(None, folded, other).ratio() >= TYPO_CUTOFF:
+        return k
     return None
 
 
@@ -576,7 +583,7 @@ def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
         raise ConfigError(f'{where}: not a JSON object; write the secret as {{"NAME": "value", ...}}')
     values: dict[str, str] = {}
     for key, value in found.items():
-        if key.upper() in SECRET_REFUSED or key in SECRET_REFUSED:
+        if key.upper() in SECRET_REFUSED:
             raise ConfigError(f"{where}: {key} cannot be set in the secret (it says how the secret itself is "
                               "read); set it in the environment or repos.env")
         if not known_setting(key):
@@ -594,13 +601,18 @@ def settings_from_secret(secret_id: str, text: str) -> dict[str, str]:
     return values
 
 
+def region_setting(values: dict[str, str]) -> str:
+    """AWS_REGION, or the default region when it is not set."""
+    return values.get("AWS_REGION", "").strip() or DEFAULT_REGION
+
+
 def read_settings_secret(secret_id: str, path: Path | None, values: dict[str, str]) -> dict[str, str]:
     """The settings in the Secrets Manager secret SETTINGS_SECRET_ID names, read afresh on every run."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = f"{SECRET_ID} {secret_id}"
     reach = Settings(env_file=path, values=values, handoff_dir=SCRIPT_DIR, export_dir=None, archive_dir=None,
-                     region=values.get("AWS_REGION", "").strip() or "us-west-2")
+                     region=region_setting(values))
     try:
         answer = aws_client(reach, "secretsmanager").get_secret_value(SecretId=secret_id)
     except ClientError as exc:
@@ -709,7 +721,7 @@ def load_settings(
         export_dir=export_dir,
         archive_dir=archive.archive_dir,
         archive_s3=archive.archive_s3,
-        region=values.get("AWS_REGION", "").strip() or "us-west-2",
+        region=region_setting(values),
         used_examples=used_examples,
         email_format=email_format,
     )
@@ -733,7 +745,7 @@ def archive_settings(path: Path | None, values: dict[str, str]) -> Settings:
     return Settings(
         env_file=path, values=values, handoff_dir=SCRIPT_DIR, export_dir=None,
         archive_dir=None if archive_s3 else _resolver(path, values)("ARCHIVE_DIR"),
-        region=values.get("AWS_REGION", "").strip() or "us-west-2", archive_s3=archive_s3,
+        region=region_setting(values), archive_s3=archive_s3,
     )
 
 
@@ -794,6 +806,19 @@ def _credential_errors() -> tuple[type[BaseException], ...]:
     return tuple(getattr(bex, n) for n in names if hasattr(bex, n))
 
 
+# what a reader of S3 or DynamoDB says to do when it has no working credentials
+GIVE_CREDENTIALS = "give AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the settings)"
+
+
+def credentials_problem(exc: BaseException) -> str:
+    """What is wrong with the AWS credentials, for one of _credential_errors(): none found, or why they cannot load."""
+    from botocore.exceptions import NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials were found"
+    return f"the AWS credentials cannot be loaded ({_boto_reason(exc)})"
+
+
 class S3Url(NamedTuple):
     """An s3://bucket/prefix setting: the bucket, and the prefix without slashes at either end."""
 
@@ -849,7 +874,7 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
 
     `grant`: the IAM actions the setting needs, named when access is denied.
     """
-    from botocore.exceptions import ClientError, NoCredentialsError
+    from botocore.exceptions import ClientError
 
     if isinstance(exc, ClientError):
         code = aws_error_code(exc)
@@ -865,10 +890,7 @@ def s3_failure(setting: str, where: str, exc: BaseException, doing: str, grant: 
                                "AWS_REGION to the bucket's region")
         return ConfigError(f"{setting} {where}: S3 refused {doing} ({code or 'no error code'})")
     if isinstance(exc, _credential_errors()):
-        problem = ("no AWS credentials were found" if isinstance(exc, NoCredentialsError)
-                   else f"the AWS credentials cannot be loaded ({_boto_reason(exc)})")
-        return ConfigError(f"{setting} {where}: {problem} while {doing}; give AWS credentials (AWS_PROFILE, or "
-                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the settings)")
+        return ConfigError(f"{setting} {where}: {credentials_problem(exc)} while {doing}; {GIVE_CREDENTIALS}")
     return ConfigError(f"{setting} {where}: S3 cannot be reached while {doing} ({_boto_reason(exc)}); check "
                        "AWS_ENDPOINT_URL, AWS_REGION and the network")
 
@@ -2540,8 +2562,8 @@ def _parse_export_time(text: Any) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def find_export(table_dir: Path | S3Path) -> tuple[Any, dict[str, Any]]:
-    """Return the newest complete full export of a table folder and its summary."""
+def find_export(table_dir: Path | S3Path) -> tuple[Any, dict[str, Any], dt.datetime]:
+    """Return the newest complete full export of a table folder, its summary and its exportTime."""
     exports = []
     for summary_path in sorted(table_dir.glob("AWSDynamoDB/*/manifest-summary.json")):
         try:
@@ -2559,16 +2581,16 @@ def find_export(table_dir: Path | S3Path) -> tuple[Any, dict[str, Any]]:
             f"{table_dir}: no complete export (no AWSDynamoDB/<ExportId>/manifest-summary.json); "
             "wait for the export to finish and sync it again"
         )
-    _when, folder, summary = max(exports, key=lambda e: e[0])
+    when, folder, summary = max(exports, key=lambda e: e[0])
     fmt = summary.get("outputFormat", "DYNAMODB_JSON")
     if fmt != "DYNAMODB_JSON":
         raise InputError(f"{folder / 'manifest-summary.json'}: outputFormat {fmt}; export as DYNAMODB_JSON")
-    return folder, summary
+    return folder, summary, when
 
 
 def read_export(table_dir: Path | S3Path, done_attr: str | None = None) -> TableCount:
     """Count a table's items in its newest export, streaming every data file (a folder, or keys in S3)."""
-    folder, summary = find_export(table_dir)
+    folder, summary, exported = find_export(table_dir)
     files_path = folder / "manifest-files.json"
     try:
         manifest_lines = files_path.read_text(encoding="utf-8").splitlines()
@@ -2622,7 +2644,7 @@ def read_export(table_dir: Path | S3Path, done_attr: str | None = None) -> Table
         )
     absent = _export_attribute_names(data_paths, done_attr) if done_attr and total and not done else None
     return TableCount(table=table_dir.name, items=total, done=done if done_attr else None,
-                      exported=_parse_export_time(summary.get("exportTime")), done_absent=absent)
+                      exported=exported, done_absent=absent)
 
 
 def _local_data_path(folder: Any, key: str) -> Any:
@@ -2801,6 +2823,9 @@ def _read_data_file(
             f"{path}:{lineno}: more than 1 MiB of blank lines (AWS writes none); "
             "the file is damaged: sync the export again"
         ) from None
+    except _NotBoolean as exc:
+        raise InputError(f"{path}:{lineno}: {not_boolean(done_attr or '', str(exc))}, so the checklist would "
+                         f"count the item as not done; {STORE_BOOLEAN}") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{path}: not a readable gzip file ({exc}); sync the export again") from None
     except (ValueError, TypeError, RecursionError) as exc:
@@ -2809,7 +2834,7 @@ def _read_data_file(
 
 
 def _parse_item_line(line: bytes, done_attr: str | None) -> int:
-    """Parse one data file line in full: 1 if its item's done_attr is true, else 0."""
+    """Parse one data file line in full: 1 if its item's done_attr is true, else 0 (_NotBoolean: neither)."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -2819,7 +2844,25 @@ def _parse_item_line(line: bytes, done_attr: str | None) -> int:
         raise ValueError('no "Item" map')
     if done_attr is None or done_attr not in item:
         return 0
-    return 1 if decode_attribute(item[done_attr]) is True else 0
+    value = decode_attribute(item[done_attr])
+    if value is not None and not isinstance(value, bool):
+        raise _NotBoolean(next(iter(item[done_attr])))
+    return 1 if value is True else 0
+
+
+# A done attribute of another type would read as "not done" and the checklist as less done than it
+# is, without a word: 1 or "true" is refused, naming its type. NULL stands for no value: not done.
+DYNAMODB_TYPES = {"S": "text (S)", "N": "a number (N)", "B": "binary (B)", "SS": "a set of text (SS)",
+                  "NS": "a set of numbers (NS)", "BS": "a set of binary (BS)", "L": "a list (L)", "M": "a map (M)"}
+STORE_BOOLEAN = "store it as a DynamoDB boolean (BOOL, true or false)"
+
+
+def not_boolean(done_attr: str, kinds: dict[str, int] | str) -> str:
+    """The done attribute holds another type: on one item (its type tag), or on some (tag -> items)."""
+    if isinstance(kinds, str):
+        return f"done attribute {done_attr!r} is {DYNAMODB_TYPES.get(kinds, kinds)}, not a boolean"
+    found = " and ".join(f"{DYNAMODB_TYPES.get(k, k)} on {_plural(n, 'item')}" for k, n in sorted(kinds.items()))
+    return f"done attribute {done_attr!r} is {found}, not a boolean"
 
 
 ATTRIBUTE_SAMPLE = 100  # items whose attribute names are gathered when none holds the done attribute
@@ -2944,43 +2987,48 @@ def read_tables(
     return counts
 
 
-def _scan_segment(client: Any, need: TableNeed, seg: int, segments: int, page_size: int | None) -> tuple[int, int]:
-    """One parallel segment of a table's live count: (items scanned, items whose done attribute is true)."""
-    kwargs: dict[str, Any] = {
-        "TableName": need.table,
-        "Select": "COUNT",
-        "Segment": seg,
-        "TotalSegments": segments,
-    }
+@dataclass
+class _Segment:
+    """What one parallel segment of a live Scan counted."""
+
+    items: int = 0
+    held: int = 0  # items holding the checklist's done attribute
+    done: int = 0  # of those, the ones whose attribute is true
+    other: dict[str, int] = field(default_factory=dict)  # a type other than BOOL or NULL -> its items
+
+
+def _scan_segment(client: Any, need: TableNeed, seg: int, segments: int, page_size: int | None) -> _Segment:
+    """One parallel segment of a table's live count; for a checklist, the done attribute of each item holding it.
+
+    Counting only (Select=COUNT) for events and users. A checklist's Scan returns, of the items
+    holding the attribute, that attribute alone: its type is checked here, as an export's is.
+    """
+    kwargs: dict[str, Any] = {"TableName": need.table, "Segment": seg, "TotalSegments": segments}
     if page_size:
         kwargs["Limit"] = page_size
     if need.done_attr:
-        kwargs["FilterExpression"] = "#d = :t"
-        kwargs["ExpressionAttributeNames"] = {"#d": need.done_attr}
-        kwargs["ExpressionAttributeValues"] = {":t": {"BOOL": True}}
-    scanned = matched = 0
+        kwargs.update(FilterExpression="attribute_exists(#d)", ProjectionExpression="#d",
+                      ExpressionAttributeNames={"#d": need.done_attr})
+    else:
+        kwargs["Select"] = "COUNT"
+    seen = _Segment()
     while True:
         page = client.scan(**kwargs)
-        scanned += page["ScannedCount"]
-        matched += page["Count"]
+        seen.items += page["ScannedCount"]
+        seen.held += page["Count"]
+        for item in page.get("Items", []):
+            ((kind, value),) = item[need.done_attr].items()
+            if kind == "BOOL":
+                seen.done += value is True
+            elif kind != "NULL":
+                seen.other[kind] = seen.other.get(kind, 0) + 1
         if "LastEvaluatedKey" not in page:
-            return scanned, matched
+            return seen
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _live_attribute_names(client: Any, need: TableNeed) -> list[str] | None:
-    """_export_attribute_names, live: a Scan for items that hold the attribute, then names of a few items."""
-    kwargs: dict[str, Any] = {
-        "TableName": need.table, "Select": "COUNT", "FilterExpression": "attribute_exists(#d)",
-        "ExpressionAttributeNames": {"#d": need.done_attr},
-    }
-    while True:
-        page = client.scan(**kwargs)
-        if page["Count"]:
-            return None
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+def _live_attribute_names(client: Any, need: TableNeed) -> list[str]:
+    """_export_attribute_names, live, once the count found no item holding the attribute: names of a few items."""
     # only the names of the items read are kept, never their values
     items = client.scan(TableName=need.table, Limit=ATTRIBUTE_SAMPLE).get("Items", [])
     return sorted({name for item in items for name in item})
@@ -2990,7 +3038,7 @@ def scan_counts(
     client: Any, needs: list[TableNeed], segments: int = LIVE_SCAN_SEGMENTS, where: str = "",
     page_size: int | None = None, place: str = "", clock: Callable[[], dt.datetime] | None = None,
 ) -> dict[str, TableCount]:
-    """Count tables live: Scan with Select=COUNT, paginated, in parallel segments.
+    """Count tables live: Scan (a checklist's returns its done attribute), paginated, in parallel segments.
 
     `where` says where the exports were looked for, `place` where the tables were looked
     for live (the region, and the endpoint when one is set), for the error messages;
@@ -3004,15 +3052,21 @@ def scan_counts(
     place = place or f"region {client.meta.region_name}"
     counts: dict[str, TableCount] = {}
     missing: list[str] = []  # every table found nowhere, named in one run
+    refused: list[str] = []  # every checklist whose done attribute is not a boolean, named in one run
     with ThreadPoolExecutor(max_workers=segments) as pool:
         for need in needs:
             futures = [pool.submit(_scan_segment, client, need, s, segments, page_size) for s in range(segments)]
             try:
                 parts = [f.result() for f in futures]
-                items = sum(p[0] for p in parts)
-                done = sum(p[1] for p in parts) if need.done_attr else None
-                # Select=COUNT cannot see names: only a checklist none of whose items is done is asked more
-                absent = _live_attribute_names(client, need) if need.done_attr and items and not done else None
+                items = sum(p.items for p in parts)
+                done = sum(p.done for p in parts) if need.done_attr else None
+                other: dict[str, int] = defaultdict(int)  # a type other than BOOL or NULL -> its items
+                for p in parts:
+                    for kind, n in p.other.items():
+                        other[kind] += n
+                # the Scan returns no names: only a checklist none of whose items holds the attribute is asked more
+                held = sum(p.held for p in parts)
+                absent = _live_attribute_names(client, need) if need.done_attr and items and not held else None
             except ClientError as exc:
                 code = aws_error_code(exc)
                 if code == "ResourceNotFoundException":
@@ -3033,18 +3087,20 @@ def scan_counts(
                                    "or check the table in the AWS console") from None
             except _credential_errors() as exc:
                 # None of the tables left can be read: say so for each, where it is named.
-                problem = ("no AWS credentials were found" if type(exc).__name__ == "NoCredentialsError"
-                           else f"the AWS credentials cannot be loaded ({_boto_reason(exc)})")
-                raise _live_errors(needs[needs.index(need):], where, problem,
-                                   "or give AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                                   "AWS_SECRET_ACCESS_KEY in the settings)") from None
+                raise _live_errors(needs[needs.index(need):], where, credentials_problem(exc),
+                                   f"or {GIVE_CREDENTIALS}") from None
             except BotoCoreError as exc:
                 raise _live_errors([need], where, _boto_reason(exc),
                                    "or check AWS_ENDPOINT_URL, AWS_REGION and the network") from None
+            if other:
+                refused.append(f"{need.origin}: table {need.table} ({', '.join(sorted(need.entities))}; live): "
+                               f"{not_boolean(need.done_attr or '', other)}, so the checklist would count them as "
+                               f"not done; {STORE_BOOLEAN}")
             counts[need.table] = TableCount(table=need.table, items=items, done=done, source="live",
                                             done_absent=absent, read=clock())
-    if missing:
-        raise InputErrors(missing) if len(missing) > 1 else InputError(missing[0])
+    if missing or refused:
+        problems = missing + refused
+        raise InputErrors(problems) if len(problems) > 1 else InputError(problems[0])
     return counts
 
 
@@ -3517,6 +3573,11 @@ def month_key(day: dt.date, offset: int = 0) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def months_before(as_of: dt.date, count: int) -> list[str]:
+    """The `count` complete months before as_of's month, oldest first: the window, or the trend."""
+    return [month_key(as_of, -i) for i in range(count, 0, -1)]
+
+
 def export_cutoff(as_of: dt.date) -> dt.datetime:
     """The start (Monday 00:00 UTC) of the period before as_of's: an export older than this was not refreshed."""
     monday = as_of - dt.timedelta(days=as_of.weekday())
@@ -3618,15 +3679,10 @@ def monthly_financials(docs: list[Handoff]) -> dict[str, dict[str, Any]]:
     return months
 
 
-def trend_months(as_of: dt.date) -> list[str]:
-    """The months of the trend: the TREND_MONTHS complete months before D's month, oldest first."""
-    return [month_key(as_of, -i) for i in range(TREND_MONTHS, 0, -1)]
-
-
 @_exact
 def window_figures(months: dict[str, dict[str, Any]], cash: Decimal | str, as_of: dt.date) -> dict[str, Any]:
     """Money over the window: the averages, burn, cash flow, NOI, break-even gap, margin and runway."""
-    window = [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)]
+    window = months_before(as_of, WINDOW_MONTHS)
     present = [m for m in window if m in months]
     debt = [months[m]["debt_service"] for m in present if months[m]["debt_service"] is not None]
     f: dict[str, Any] = {
@@ -3655,7 +3711,7 @@ def revenue_trend(months: dict[str, dict[str, Any]], as_of: dt.date) -> dict[str
     """Growth and the revenue projection: a straight line through the trend's revenue, extended."""
     # The line is fitted exactly; growth and the projection are rounded to the cent, so a
     # flat series grows $0.00 (not growing) and the floor at zero never leaves -0.00.
-    points = [(i, months[m]["revenue"]) for i, m in enumerate(trend_months(as_of)) if m in months]
+    points = [(i, months[m]["revenue"]) for i, m in enumerate(months_before(as_of, TREND_MONTHS)) if m in months]
     if len(points) < MIN_TREND_POINTS:
         return {"growth": INSUFFICIENT, "projection": INSUFFICIENT}
     slope, intercept = linear_fit(points)
@@ -3680,7 +3736,7 @@ def capital_deployment(growth: Decimal | str, burn: Decimal | str) -> str:
 @_exact
 def monthly_pl(months: dict[str, dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
     """The monthly P&L of the trend's months, last month's row of it, and the month to date (D's own month)."""
-    trend = trend_months(as_of)
+    trend = months_before(as_of, TREND_MONTHS)
     monthly = [
         {"month": m, **months[m], "net": months[m]["revenue"] - months[m]["expenses"]} if m in months
         else {"month": m, "revenue": NO_DATA, "expenses": NO_DATA, "debt_service": None, "net": NO_DATA}
@@ -4117,7 +4173,7 @@ def compute_metrics(
     m: dict[str, Any] = {
         "as_of": as_of,
         "period": iso_period(as_of),
-        "window": [month_key(as_of, -i) for i in range(WINDOW_MONTHS, 0, -1)],
+        "window": months_before(as_of, WINDOW_MONTHS),
         "entities": entities,
         **project_figures(docs, as_of),
         "portfolio": portfolio_figures(entities),
@@ -4770,6 +4826,12 @@ def figures_shown(records: dict[str, PeriodRecord], report_id: str | None) -> di
     return {p: headline_figures(run) for p, r in records.items() if (run := r.run_of(report_id)) is not None}
 
 
+def _keep_earliest(into: dict[str, dt.date], days: dict[str, dt.date]) -> None:
+    """Add `days` (role -> an export's day) to `into`, each role keeping the earlier day: the oldest export stands."""
+    for role, day in days.items():
+        into[role] = min(day, into.get(role, day))
+
+
 def stale_counts(metrics: dict[str, Any]) -> dict[str, dict[str, dt.date]]:
     """Counts read from an export not refreshed since the period before, by scope: the export's day.
 
@@ -4778,8 +4840,7 @@ def stale_counts(metrics: dict[str, Any]) -> dict[str, dict[str, dt.date]]:
     out = {name: dict(e.get("stale_exports") or {}) for name, e in metrics["entities"].items()}
     portfolio: dict[str, dt.date] = {}
     for days in out.values():
-        for role, day in days.items():
-            portfolio[role] = min(day, portfolio.get(role, day))
+        _keep_earliest(portfolio, days)
     out[PORTFOLIO_SCOPE] = portfolio
     return out
 
@@ -4797,8 +4858,7 @@ def _same_exports(stale: dict[str, dict[str, dt.date]], exports: dict[str, dict[
             if times and kept.get(role) == times:
                 day = dt.datetime.fromisoformat(times[0]).date()
                 for scope in (name, PORTFOLIO_SCOPE):
-                    days = out.setdefault(scope, {})
-                    days[role] = min(day, days.get(role, day))
+                    _keep_earliest(out.setdefault(scope, {}), {role: day})
     return out
 
 
@@ -7042,12 +7102,6 @@ def earlier_records(archive: Archive, period: str, report_ids: Iterable[str | No
     return out
 
 
-def earlier_figures(archive: Archive, period: str,
-                    report_id: str | None = None) -> dict[str, dict[str, dict[str, Decimal]]]:
-    """The headline figures one report (None: any) showed in the archived periods before `period` it uses."""
-    return figures_shown(earlier_records(archive, period, [report_id]), report_id)
-
-
 # ---------------------------------------------------------------------------
 # Delivery: settings check, SES sending with pacing and retries, each send recorded in the
 # archive's ledger (above). A report is recorded as "sending" before SES is called and "sent"
@@ -8178,16 +8232,17 @@ def cloudwatch_timestamp(as_of: dt.date, now: dt.datetime) -> dt.datetime:
     return end
 
 
-def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now: dt.datetime) -> int:
-    """Put the headline figures in CloudWatch, a batch at a time, each batch once; the values put."""
+def push_metrics(ledger: Ledger, after: AfterSend, headline: dict[str, dict[str, Decimal]], as_of: dt.date,
+                 now: dt.datetime) -> int:
+    """Put the headline figures (as of `as_of`) in CloudWatch, a batch at a time, each batch once; the values put."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     # a rerun reuses the first push's timestamp, so a repeated batch holds the very same data points
     stamps = [e["timestamp"] for k, e in ledger.entries.items() if k.startswith(METRICS_KEY) and "timestamp" in e]
-    when = dt.datetime.fromisoformat(stamps[0]) if stamps else cloudwatch_timestamp(metrics["as_of"], now)
+    when = dt.datetime.fromisoformat(stamps[0]) if stamps else cloudwatch_timestamp(as_of, now)
     if when.tzinfo is None or now - when > dt.timedelta(days=CLOUDWATCH_MAX_AGE_DAYS):
         when = now  # CloudWatch refuses data points older than two weeks: a late rerun puts them now
-    data = cloudwatch_data(headline_figures(metrics), when)
+    data = cloudwatch_data(headline, when)
     pushed = 0
     for number, batch in enumerate(batches(data, CLOUDWATCH_BATCH), 1):
         def put(batch: list[dict[str, Any]] = batch) -> None:
@@ -8210,8 +8265,8 @@ def push_metrics(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], now:
     return pushed
 
 
-def after_the_send(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], outcome: Outcome,
-                   now: dt.datetime | None = None) -> list[str]:
+def after_the_send(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], headline: dict[str, dict[str, Decimal]],
+                   outcome: Outcome, now: dt.datetime | None = None) -> list[str]:
     """The side effects after the sends, each at most once a period; the problems, one line each."""
     problems = []
     if after.dashboard_url and ledger.state(after.ceo_report or "") == "sent":
@@ -8223,7 +8278,7 @@ def after_the_send(ledger: Ledger, after: AfterSend, metrics: dict[str, Any], ou
             problems.append(redact(str(exc)))
     if after.namespace and any(ledger.state(k) == "sent" for k in ledger.entries):
         try:
-            pushed = push_metrics(ledger, after, metrics, now or dt.datetime.now(dt.UTC))
+            pushed = push_metrics(ledger, after, headline, metrics["as_of"], now or dt.datetime.now(dt.UTC))
             if pushed:
                 outcome.notes.append(f"{_plural(pushed, 'figure')} put in CloudWatch")
         except AfterSendFailed as exc:
@@ -8671,6 +8726,7 @@ class PreparedRun:
     configuration_set: str | None  # SES_CONFIGURATION_SET, tagging every message sent
     portfolio: Portfolio
     metrics: dict[str, Any]
+    headline: dict[str, dict[str, Decimal]]  # the run's headline figures (headline_figures), put in CloudWatch
     items: list[dict[str, Any]]  # what metrics.json keeps of the run's items (report_items)
     rendered: list[RenderedReport]
     problems: list[str]  # after the send: what failed (the reports went out), one line each
@@ -8825,8 +8881,8 @@ def prepare_run(args: argparse.Namespace, reports: list[ReportTemplate], selecte
     # the uncut text renders it whole first, so no template mistake is found mid-send
     rendered = render_all(selected, metrics, whole=not args.dry_run or args.check or args.full)
     return PreparedRun(settings=settings, delivery=delivery, after=after, configuration_set=configuration_set,
-                       portfolio=portfolio, metrics=metrics, items=items, rendered=rendered, problems=problems,
-                       loud=loud)
+                       portfolio=portfolio, metrics=metrics, headline=headline, items=items, rendered=rendered,
+                       problems=problems, loud=loud)
 
 
 def check_run(args: argparse.Namespace, prepared: PreparedRun) -> int:
@@ -8905,7 +8961,7 @@ def send_run(args: argparse.Namespace, prepared: PreparedRun, done: list[Outcome
         after.cloudwatch = aws_client(settings, "cloudwatch")
 
     def after_sends(ledger: Ledger) -> None:
-        problems.extend(after_the_send(ledger, after, metrics, outcome))
+        problems.extend(after_the_send(ledger, after, metrics, prepared.headline, outcome))
 
     interrupted = False
     try:

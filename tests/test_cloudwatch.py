@@ -144,7 +144,8 @@ def test_a_rerun_reuses_the_first_timestamp_so_a_repeated_batch_is_the_same_data
     ledger.record("metrics:cloudwatch:1", "pushing", namespace=NAMESPACE, values="32", timestamp=first.isoformat())
     after = ser.AfterSend(namespace=NAMESPACE, cloudwatch=cloudwatch(moto))
     metrics = sample_metrics()
-    assert ser.push_metrics(ledger, after, metrics, dt.datetime.now(dt.UTC)) > 0
+    now = dt.datetime.now(dt.UTC)
+    assert ser.push_metrics(ledger, after, ser.headline_figures(metrics), metrics["as_of"], now) > 0
     answer = cloudwatch(moto).get_metric_data(  # type: ignore[attr-defined]
         MetricDataQueries=[{"Id": "m", "MetricStat": {
             "Metric": {"Namespace": NAMESPACE, "MetricName": "Cash",
@@ -165,7 +166,8 @@ def test_a_rerun_more_than_two_weeks_later_puts_the_figures_now(tmp_path: Path, 
     ledger = ser.Ledger(ser.FolderArchive(tmp_path), "2026-W47")
     ledger.record("metrics:cloudwatch:1", "pushing", namespace=NAMESPACE, values="32", timestamp=stale.isoformat())
     after = ser.AfterSend(namespace=NAMESPACE, cloudwatch=cloudwatch(moto))
-    assert ser.push_metrics(ledger, after, sample_metrics(), now) > 0
+    metrics = sample_metrics()
+    assert ser.push_metrics(ledger, after, ser.headline_figures(metrics), metrics["as_of"], now) > 0
     assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == now.isoformat()
 
 
@@ -211,13 +213,13 @@ def test_the_figures_go_at_the_end_of_the_as_of_day_when_cloudwatch_takes_it(
     after = ser.AfterSend(namespace=NAMESPACE, cloudwatch=cloudwatch(moto))
     metrics = sample_metrics()
     assert metrics["as_of"] == AS_OF
-    assert ser.push_metrics(ledger, after, metrics, now) > 0
+    assert ser.push_metrics(ledger, after, ser.headline_figures(metrics), AS_OF, now) > 0
     assert jada_cash_points(moto, now) == [(expected, 7400.0)]  # hand-checked: JADA has $7,400 of cash
     assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == expected.isoformat()
 
     # a rerun a day later puts a missing batch at the first push's timestamp, not at its own now
     ledger.record("metrics:cloudwatch:1", "pushing", namespace=NAMESPACE, values="1", timestamp=expected.isoformat())
-    assert ser.push_metrics(ledger, after, metrics, now + dt.timedelta(days=1)) > 0
+    assert ser.push_metrics(ledger, after, ser.headline_figures(metrics), AS_OF, now + dt.timedelta(days=1)) > 0
     assert jada_cash_points(moto, now) == [(expected, 7400.0)]
     assert ledger.entries["metrics:cloudwatch:1"]["timestamp"] == expected.isoformat()
 

@@ -152,19 +152,47 @@ def test_read_export_counts_done_items(tmp_path, total, done):
     assert (count.items, count.done) == (total, done)
 
 
-def test_done_attribute_must_be_bool_true(tmp_path):
-    """Only {"BOOL": true} counts: not the text "true", not 1, not a set."""
+def test_done_attribute_true_counts_false_null_and_absent_do_not(tmp_path):
+    """Only {"BOOL": true} at the top level counts: false, NULL (no value), absent or nested is not done."""
     items = [
         {"pk": {"S": "1"}, "completed": {"BOOL": True}},
-        {"pk": {"S": "2"}, "completed": {"S": "true"}},
-        {"pk": {"S": "3"}, "completed": {"N": "1"}},
-        {"pk": {"S": "4"}, "completed": {"NULL": True}},
-        {"pk": {"S": "5"}, "completed": {"SS": ["true"]}},
+        {"pk": {"S": "2"}, "completed": {"BOOL": False}},
+        {"pk": {"S": "3"}, "completed": {"NULL": True}},
+        {"pk": {"S": "4"}},
+        {"pk": {"S": "5"}, "meta": {"M": {"completed": {"BOOL": True}}}},
         {"pk": {"S": "6"}, "done": {"BOOL": True}},
     ]
     write_export(tmp_path / "t-1", items, export_time=T0)
     assert ser.read_export(tmp_path / "t-1", done_attr="completed").done == 1
     assert ser.read_export(tmp_path / "t-1", done_attr="done").done == 1
+
+
+NOT_BOOLEAN = [
+    ({"S": "true"}, "text (S)"),
+    ({"N": "1"}, "a number (N)"),
+    ({"SS": ["true"]}, "a set of text (SS)"),
+    ({"NS": ["1"]}, "a set of numbers (NS)"),
+    ({"B": b64(b"\x01")}, "binary (B)"),
+    ({"BS": [b64(b"\x01")]}, "a set of binary (BS)"),
+    ({"L": [{"BOOL": True}]}, "a list (L)"),
+    ({"M": {"value": {"BOOL": True}}}, "a map (M)"),
+]
+
+
+@pytest.mark.parametrize(("value", "kind"), NOT_BOOLEAN, ids=[k for _, k in NOT_BOOLEAN])
+def test_a_done_attribute_of_another_type_is_refused_naming_table_item_and_type(tmp_path, value, kind):
+    """Found by a review: a done attribute stored as 1 or "true" read as not done, the checklist 0% without a word."""
+    items = [{"pk": {"S": "1"}, "completed": {"BOOL": True}}, {"pk": {"S": "2"}, "completed": value}]
+    folder = write_export(tmp_path / "tasks", items, export_time=T0)
+    (data,) = (folder / "data").iterdir()
+    need = ser.TableNeed(table="tasks", entities={"EYD"}, done_attr="completed")
+    with pytest.raises(ser.InputErrors) as exc:
+        ser.read_tables({"tasks": need}, tmp_path)
+    assert exc.value.errors == [
+        f"table tasks (EYD): {data.resolve()}:2: done attribute 'completed' is {kind}, not a boolean, so the "
+        "checklist would count the item as not done; store it as a DynamoDB boolean (BOOL, true or false)"
+    ]
+    assert ser.read_export(tmp_path / "tasks").items == 2  # counted as a table of events, it is no checklist
 
 
 def test_bad_number_in_done_attribute_is_an_input_error(tmp_path):
@@ -232,10 +260,10 @@ def test_newest_complete_export_wins_even_when_its_folder_sorts_first(tmp_path):
     newest = write_export(table_dir, items_n(5), export_time=T0, export_id="00000000000000-00000000")
     write_export(table_dir, items_n(4), export_time=T0 - dt.timedelta(days=1), export_id="55555555555555-55555555")
 
-    folder, summary = ser.find_export(table_dir)
+    folder, summary, exported = ser.find_export(table_dir)
 
     assert folder == newest
-    assert summary["itemCount"] == 5
+    assert summary["itemCount"] == 5 and exported == T0
     assert ser.read_export(table_dir).items == 5
 
 
@@ -559,6 +587,33 @@ def test_a_live_checklist_whose_done_attribute_no_item_holds_is_an_error(tmp_pat
     ]
     counts = ser.scan_counts(client, [none_done], segments=2)
     assert (counts["open-tasks"].items, counts["open-tasks"].done, counts["open-tasks"].done_absent) == (7, 0, None)
+
+
+def test_a_live_checklist_reads_true_false_and_null_and_refuses_another_type(tmp_path, moto):
+    """Found by a review: live, a done attribute stored as 1 or "true" read as not done, the checklist 0% silently."""
+    import boto3
+
+    client = boto3.client("dynamodb", endpoint_url=moto, region_name="us-west-2",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    values = {"good": [{"BOOL": True}, {"BOOL": False}, {"NULL": True}, None] * 3,
+              "bad": [{"BOOL": True}, {"N": "1"}, {"S": "true"}, {"N": "0"}, None, {"BOOL": False}]}
+    for table, dones in values.items():
+        client.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        for i, done in enumerate(dones):
+            client.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}, **({"completed": done} if done else {})})
+    needs = {t: ser.TableNeed(table=t, entities={"EYD"}, done_attr="completed", file="eyd.md", key="dynamodb.checklist")
+             for t in values}
+    counts = ser.scan_counts(client, [needs["good"]], segments=2, page_size=3)
+    assert (counts["good"].items, counts["good"].done, counts["good"].done_absent) == (12, 3, None)
+    with pytest.raises(ser.InputError) as exc:
+        ser.read_tables(needs, None, lambda missing: ser.scan_counts(client, missing, segments=2, page_size=3))
+    assert str(exc.value) == (
+        "eyd.md: dynamodb.checklist: table bad (EYD; live): done attribute 'completed' is a number (N) on 2 items "
+        "and text (S) on 1 item, not a boolean, so the checklist would count them as not done; store it as a "
+        "DynamoDB boolean (BOOL, true or false)"
+    )
 
 
 def test_the_first_mention_is_recorded_with_its_line():

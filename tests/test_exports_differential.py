@@ -74,7 +74,7 @@ def value(rng: random.Random, name: str, depth: int) -> dict:
 
 
 def item(rng: random.Random, name: str, i: int, plain: bool = False) -> dict:
-    """A random item; its top-level done attribute is true, false, NULL, text, missing or only nested.
+    """A random item; its top-level done attribute is true, false, NULL, missing or only nested.
 
     A plain item is what a simple checklist table holds: no nesting, no character to escape.
     """
@@ -87,10 +87,10 @@ def item(rng: random.Random, name: str, i: int, plain: bool = False) -> dict:
         for _ in range(rng.randint(1, 4)):
             attrs[rng.choice(["title", "tags", "meta", "notes", "blob", "Done", name + "s", "é" + name])] = value(
                 rng, name, rng.randint(0, 3))
-    kinds = ["true", "false", "null", "text", "missing", "nested"]
-    kind = rng.choices(kinds, [40, 30, 5, 5, 10, 0 if plain else 10])[0]
-    done = {"true": {"BOOL": True}, "false": {"BOOL": False}, "null": {"NULL": True}, "text": {"S": "true"},
-            "missing": None, "nested": None}[kind]
+    kinds = ["true", "false", "null", "missing", "nested"]  # another type is refused: see the planted test below
+    kind = rng.choices(kinds, [40, 30, 5, 10, 0 if plain else 10])[0]
+    done = {"true": {"BOOL": True}, "false": {"BOOL": False}, "null": {"NULL": True}, "missing": None,
+            "nested": None}[kind]
     if kind == "nested":
         attrs["sub"] = {"M": {name: {"BOOL": True}}} if rng.random() < 0.5 else {"L": [{"M": {name: {"BOOL": True}}}]}
     if done is not None:
@@ -193,8 +193,9 @@ def reference(path: Path, name: str) -> tuple[int, int]:
             continue
         record = json.loads(line)["Item"]
         items += 1
-        if name in record and ser.decode_attribute(record[name]) is True:
-            done += 1
+        value = ser.decode_attribute(record[name]) if name in record else None
+        assert value is None or isinstance(value, bool)  # another type is refused: no count to compare
+        done += value is True
     return items, done
 
 
@@ -209,6 +210,44 @@ def test_fast_reader_counts_equal_json_loads(tmp_path: Path, name: str) -> None:
         assert got == expected, f"block size {block_size}"
     # Counting items alone (the events and users tables) gives the same items.
     assert [ser._read_data_file(p, None)[0] for p in paths] == [i for i, _ in expected]
+
+
+NOT_BOOLEAN = [{"N": "1"}, {"S": "true"}, {"SS": ["true"]}, {"L": [{"BOOL": True}]}, {"M": {"v": {"BOOL": True}}}]
+
+
+def plant(path: Path, at: int, name: str, rng: random.Random) -> str:
+    """Rewrite line `at` (0-based) of a data file as an item whose done attribute is of another type, in a
+    random writer's style; return that type's tag."""
+    wrong = rng.choice(NOT_BOOLEAN)
+    style = rng.choice([AWS_STYLE, AWS_STYLE, *OTHER_STYLES])
+    lines = gzip.decompress(path.read_bytes()).split(b"\n")
+    item = {"pk": {"S": "planted"}, name: wrong, "order": {"N": "1"}}
+    lines[at] = ("{" + encode_str("Item", rng, style["key_escape"]) + style["colon"] + dump(item, rng, style)
+                 + "}").encode("utf-8")
+    path.write_bytes(gzip.compress(b"\n".join(lines), mtime=0))
+    return next(iter(wrong))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_done_value_of_another_type_is_refused_at_its_line_on_every_path(tmp_path: Path, name: str) -> None:
+    """Whole blocks counted by bytes, a line at a time, or parsed: a done value that is no boolean is found at its
+    line (first, middle or last, in AWS's form or another writer's) whatever the block size, never counted."""
+    rng = random.Random(f"plant:{name}")
+    for k in (0, 2, 3, 6):  # clean files (blocks counted whole), a mixed one, one whose last line has no newline
+        paths = write_corpus(tmp_path / f"{k}", name, seed=20261208, files=8, lines=600)
+        text_ = gzip.decompress(paths[k].read_bytes()).split(b"\n")
+        full = [i for i, line in enumerate(text_) if line.strip(b" \t\r")]
+        for at in (full[0], full[len(full) // 2], full[-1]):
+            original = paths[k].read_bytes()
+            tag = plant(paths[k], at, name, rng)
+            for block_size in (ser.EXPORT_BLOCK_BYTES, 4096, 700):
+                with pytest.raises(ser.InputError) as exc:
+                    ser._read_data_file(paths[k], name, block_size=block_size)
+                assert str(exc.value).startswith(
+                    f"{paths[k]}:{at + 1}: done attribute {name!r} is {ser.DYNAMODB_TYPES[tag]}, not a boolean, "
+                ), (k, at, block_size)
+            assert ser._read_data_file(paths[k], None)[0] == len(full)  # counting items alone reads no attribute
+            paths[k].write_bytes(original)
 
 
 def plain_items(paths: list[Path]) -> list[dict]:

@@ -261,11 +261,17 @@ def test_hand_edited_earlier_items_are_read_with_care(tmp_path: Path) -> None:
     assert changes["cash"] == [] and changes["actions_done"] == []
 
 
+def earlier_figures(archive: ser.Archive, period: str,
+                    report_id: str | None = None) -> dict[str, dict[str, dict[str, D]]]:
+    """The headline figures one report (None: any) showed in the archived periods before `period` it reads."""
+    return ser.figures_shown(ser.earlier_records(archive, period, [report_id]), report_id)
+
+
 def test_a_metrics_file_of_the_current_format_is_read_exactly(tmp_path: Path) -> None:
     archive = ser.FolderArchive(tmp_path / "archive")
     archive.write("2026-W46/metrics.json", (FIXTURES / "metrics-schema-1.json").read_bytes())
     archive.write("2026-W30/metrics.json", b'{"portfolio": {"cash": 1}}')  # outside the eight weeks: not read
-    earlier = ser.earlier_figures(archive, "2026-W47")
+    earlier = earlier_figures(archive, "2026-W47")
     assert earlier == {"2026-W46": {
         "JADA": {"cash": D("7200"), "revenue_avg": D("5100.00"), "expenses_avg": D("7000.00"),
                  "burn": D("1900.00"), "events": D(1250)},
@@ -273,7 +279,7 @@ def test_a_metrics_file_of_the_current_format_is_read_exactly(tmp_path: Path) ->
         "Portfolio": {"cash": D("70300.00"), "revenue_avg": D("40658.333333"), "expenses_avg": D("36766.666667"),
                       "burn": D("-3791.666666"), "events": D(5974), "users": D(257)},
     }}
-    assert ser.earlier_figures(archive, "2026-W46") == {"2026-W30": {"Portfolio": {"cash": D(1)}}}
+    assert earlier_figures(archive, "2026-W46") == {"2026-W30": {"Portfolio": {"cash": D(1)}}}
 
 
 @pytest.mark.parametrize(("content", "problem"), [
@@ -288,7 +294,7 @@ def test_figures_that_cannot_be_used_are_named_and_refused(tmp_path: Path, conte
     archive = ser.FolderArchive(tmp_path / "archive")
     archive.write("2026-W46/metrics.json", content)
     with pytest.raises(ser.ConfigError) as err:
-        ser.earlier_figures(archive, "2026-W47")
+        earlier_figures(archive, "2026-W47")
     assert str(err.value).startswith(f"{tmp_path / 'archive' / '2026-W46' / 'metrics.json'}: {problem}")
 
 
@@ -483,8 +489,8 @@ def test_a_week_sent_by_an_earlier_version_is_kept_when_a_rerun_adds_to_it(tmp_p
     ledger = ser.Ledger(archive, "2026-W46")
     key = ser.keep_figures(ledger, '{"portfolio": {"cash": "5"}}')
     ledger.record("cfo", "sent", message_id="m-2", figures=key)
-    assert ser.earlier_figures(archive, "2026-W47", "ceo")["2026-W46"]["Portfolio"]["cash"] == D("70300.00")
-    assert ser.earlier_figures(archive, "2026-W47", "cfo")["2026-W46"]["Portfolio"] == {"cash": D(5)}
+    assert earlier_figures(archive, "2026-W47", "ceo")["2026-W46"]["Portfolio"]["cash"] == D("70300.00")
+    assert earlier_figures(archive, "2026-W47", "cfo")["2026-W46"]["Portfolio"] == {"cash": D(5)}
 
 
 def test_a_report_not_sent_last_week_compares_with_the_week_it_was_last_sent(tmp_path: Path) -> None:
@@ -557,7 +563,7 @@ def test_a_folder_named_like_a_week_that_is_no_week_is_never_the_week_before(
     real = ser.iso_period(ser.period_start(period) - ser.dt.timedelta(days=7))
     archive.write(f"{real}/metrics.json", metrics_with_cash("1000"))
     archive.write(f"{planted}/metrics.json", metrics_with_cash("999999"))
-    earlier = ser.earlier_figures(archive, period)
+    earlier = earlier_figures(archive, period)
     assert list(earlier) == [real]
     history = ser.history_figures(period, {"Portfolio": {"cash": ser.Decimal(1500)}}, earlier)
     assert ser.change_text(history, "Portfolio", "cash") == f" (+$500 vs {real})"

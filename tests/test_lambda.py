@@ -153,6 +153,8 @@ def test_the_event_stands_for_the_command_line_without_a_settings_file() -> None
      "shown); fix or remove it"),
     ('{"AWS_REGION": "planted-value"}', "AWS_REGION cannot be set in the secret (it says how the secret itself "
                                         "is read); set it in the environment or repos.env"),
+    ('{"aws_profile": "planted-value"}', "aws_profile cannot be set in the secret (it says how the secret itself "
+                                         "is read); set it in the environment or repos.env"),
     ('{"SES_FROM_ADDRESS": "a@example.com", "SES_FROM_ADDRESS": "planted-value"}',
      "SES_FROM_ADDRESS is set twice; keep one of the two"),
     # a report's own readers, its id in two cases: one of the two lists would be dropped without a word

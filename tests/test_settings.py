@@ -139,6 +139,20 @@ def test_reports_dir_setting_relative_to_the_env_file(tmp_path: Path, monkeypatc
                                        "fix the path or remove the setting to use reports/ next to the script\n")
 
 
+@pytest.mark.parametrize(("name", "known", "meant"), [
+    ("HANDOF_DIR", ["AWS_REGION", "EMAIL_FORMAT", "HANDOFF_DIR"], "HANDOFF_DIR"),  # the nearest, last in the list
+    ("HANDOFFF_DIR", ["HANDOFF_DIRS", "HANDOFF_DIR"], "HANDOFF_DIR"),  # one letter off beats two, listed first
+    ("email_format", ["EMAIL_FORMATS", "EMAIL_FORMAT"], "EMAIL_FORMAT"),  # case alone beats a letter
+    ("EMAIL_FORMAT", ["EMAIL_FORMATS", "EMAIL_FORMAT"], None),  # a known name is no misspelling
+    ("ARCHIVE_DIR", ["HANDOFF_DIR", "REPORTS_DIR"], None),  # nothing near
+    ("HANDOF_DIR", [], None),
+])
+def test_a_near_miss_is_the_nearest_known_name_wherever_it_stands(name: str, known: list[str],
+                                                                   meant: str | None) -> None:
+    """near_miss judges only the first of closest_names: that must be the nearest, whatever the list's order."""
+    assert ser.near_miss(name, known) == meant
+
+
 @pytest.mark.parametrize(("line", "said"), [
     ("HANDOF_DIR=handoffs", "not a name this tool reads (did you mean HANDOFF_DIR?)"),
     ("EXEC_REPORTS_BCC=admin@example.com", "not a name this tool reads (did you mean EXEC_REPORT_BCC?)"),
