@@ -222,7 +222,8 @@ def test_throttling_gives_up_after_six_attempts(tmp_path: Path, moto: str, ses_p
 
 @pytest.mark.parametrize("code", ["Throttling", "ThrottlingException", "TooManyRequestsException"])
 def test_throttling_is_retried_and_every_report_arrives_once(tmp_path: Path, moto: str, ses_proxy: SesProxy,
-                                                             code: str, capsys: pytest.CaptureFixture[str]) -> None:
+                                                             code: str, capsys: pytest.CaptureFixture[str],
+                                                             quick_backoff: None) -> None:
     verify_sender(moto)
     throttled = 2 if code == "Throttling" else 1
     ses_proxy.rules["SendEmail"] = lambda fields, n: (
