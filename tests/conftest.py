@@ -16,6 +16,12 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A host may export PYTHONDONTWRITEBYTECODE: then every test process (each xdist worker) compiled
+# the tool and rewrote every test module's asserts from source, about 1.7 s of CPU each time. The
+# compiled files go to __pycache__ folders, which git ignores; children of the tests, started with
+# an environment of their own, are not affected.
+sys.dont_write_bytecode = False
 EXAMPLES = ROOT / "examples"
 # The AWS SDK's own configuration: credentials, profiles, endpoints and regions the host
 # may have set for other tools. Every AWS_* name is cleared; these are then pointed at nothing.
@@ -370,6 +376,16 @@ def ses_proxy(moto: str) -> Iterator[SesProxy]:
     proxy = SesProxy(moto)
     yield proxy
     proxy.close()
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SES's throttling backoff shortened for a whole run in-process: each retry waited 0.25 s, 0.5 s, ...
+    in earnest. The waits themselves are asserted on SesSender with a recorded sleep
+    (test_delivery.py: test_throttling_is_retried_with_doubling_waits)."""
+    import send_exec_reports as ser
+
+    monkeypatch.setattr(ser, "BACKOFF_BASE_SECONDS", 0.001)
 
 
 def moto_messages(endpoint: str) -> list[dict[str, object]]:

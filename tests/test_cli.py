@@ -13,7 +13,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import FRONT, as_on_a_terminal, install_copy, run_script, write_portfolio
+from .conftest import EXAMPLES, FRONT, ROOT, as_on_a_terminal, install_copy, write_portfolio
 
 
 def test_boto3_is_not_imported_by_a_dry_run_over_exports(installed: Path) -> None:
@@ -134,11 +134,25 @@ def test_report_ids_are_matched_without_regard_to_case(capsys: pytest.CaptureFix
     assert [s.split()[3] for s in subjects] == ["CEO", "CFO"]
 
 
-def test_list_has_a_header_and_columns_that_hold_a_long_name(installed: Path) -> None:
-    (installed.parent / "reports" / "board-of-directors-quarterly.md").write_text(
+@pytest.fixture
+def own_reports(tmp_path: Path) -> Path:
+    """A repos.env for the sample portfolio with the templates copied to tmp_path/reports (REPORTS_DIR), to add to
+    in-process; a real process reading its templates beside the script is test_settings.py's to run."""
+    import shutil
+
+    shutil.copytree(ROOT / "reports", tmp_path / "reports")
+    env = tmp_path / "repos.env"
+    env.write_text(f"HANDOFF_DIR={EXAMPLES / 'handoffs'}\nDYNAMODB_EXPORT_DIR={EXAMPLES / 'dynamodb'}\nREPORTS_DIR=reports\n")
+    return env
+
+
+def test_list_has_a_header_and_columns_that_hold_a_long_name(own_reports: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    (own_reports.parent / "reports" / "board-of-directors-quarterly.md").write_text(
         "---\ntitle: Board\npersona: Board of Directors and Advisors\nsubject: S\n---\nBody.\n"
     )
-    lines = run_script(installed, "--list").stdout.splitlines()
+    assert ser.main(["--env-file", str(own_reports), "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["id", "persona", "title"]
     persona_at = lines[0].index("persona")
     title_at = lines[0].index("title")
@@ -184,8 +198,8 @@ def test_ctrl_c_during_a_dry_run_says_nothing_was_sent(installed: Path) -> None:
     assert "being sent" not in err.decode()
 
 
-def test_a_ninth_template_is_a_ninth_report(installed: Path) -> None:
-    (installed.parent / "reports" / "board.md").write_text(textwrap.dedent("""\
+def test_a_ninth_template_is_a_ninth_report(own_reports: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (own_reports.parent / "reports" / "board.md").write_text(textwrap.dedent("""\
         ---
         title: Board Summary
         persona: Board
@@ -195,26 +209,27 @@ def test_a_ninth_template_is_a_ninth_report(installed: Path) -> None:
 
         The portfolio holds {{ portfolio.cash|money }} across {{ entities|length }} businesses.
         """))
-    listed = run_script(installed, "--list")
-    assert listed.returncode == 0
-    assert len(listed.stdout.splitlines()) == 1 + 9  # a header, then the reports
-    assert listed.stdout.splitlines()[-1].split()[:2] == ["board", "Board"]
-    result = run_script(installed, "--dry-run", "--only", "board", "--as-of", "2026-11-22")
-    assert result.returncode == 0, result.stderr
-    assert "Subject: Executive Report: Board — 2026-W47" in result.stdout
-    assert "Period: 2026-W47 (week of Mon 16 Nov 2026; as of 2026-11-22)" in result.stdout
-    assert "The portfolio holds $70,500 across 6 businesses." in result.stdout
-    assert "Data sources: 11 handoffs" in result.stdout
+    assert ser.main(["--env-file", str(own_reports), "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert len(listed.splitlines()) == 1 + 9  # a header, then the reports
+    assert listed.splitlines()[-1].split()[:2] == ["board", "Board"]
+    assert ser.main(["--env-file", str(own_reports), "--dry-run", "--only", "board", "--as-of", "2026-11-22"]) == 0
+    out = capsys.readouterr().out
+    assert "Subject: Executive Report: Board — 2026-W47" in out
+    assert "Period: 2026-W47 (week of Mon 16 Nov 2026; as of 2026-11-22)" in out
+    assert "The portfolio holds $70,500 across 6 businesses." in out
+    assert "Data sources: 11 handoffs" in out
 
 
-def test_a_template_using_an_unknown_figure_is_named_with_its_line(installed: Path) -> None:
-    (installed.parent / "reports" / "bad.md").write_text(
+def test_a_template_using_an_unknown_figure_is_named_with_its_line(own_reports: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (own_reports.parent / "reports" / "bad.md").write_text(
         "---\ntitle: Bad\npersona: X\nsubject: S\n---\nLine one.\n\n{{ portfolio.no_such_figure|money }}\n"
     )
-    result = run_script(installed, "--dry-run", "--as-of", "2026-11-22")
-    assert result.returncode == 78
-    assert result.stdout == ""
-    assert f"{installed.parent / 'reports' / 'bad.md'}:8: template uses a figure that does not exist" in result.stderr
+    assert ser.main(["--env-file", str(own_reports), "--dry-run", "--as-of", "2026-11-22"]) == 78
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"{own_reports.parent / 'reports' / 'bad.md'}:8: template uses a figure that does not exist" in err
 
 
 HOSTILE_TEMPLATES = {
@@ -246,12 +261,12 @@ def test_a_template_is_sandboxed_and_its_work_bounded(tmp_path: Path, capsys: py
     assert "README 'What a template may do'" in err
 
 
-def test_a_unit_report_for_an_entity_without_handoffs_is_an_error(installed: Path) -> None:
-    rental = installed.parent / "reports" / "rental.md"
+def test_a_unit_report_for_an_entity_without_handoffs_is_an_error(own_reports: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rental = own_reports.parent / "reports" / "rental.md"
     rental.write_text(rental.read_text().replace("entity: 3028 51st St Rental", "entity: 3028 51st Street"))
-    result = run_script(installed, "--dry-run", "--only", "rental", "--as-of", "2026-11-22")
-    assert result.returncode == 65
-    assert "entity '3028 51st Street' has no handoff documents" in result.stderr
+    assert ser.main(["--env-file", str(own_reports), "--dry-run", "--only", "rental", "--as-of", "2026-11-22"]) == 65
+    assert "entity '3028 51st Street' has no handoff documents" in capsys.readouterr().err
 
 
 def test_text_from_handoffs_is_shown_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

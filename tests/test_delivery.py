@@ -24,7 +24,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, run_on_terminal, run_script
+from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, run_on_terminal
 from .test_html import AS_OF, raw_messages
 
 SKIPPED = "send_exec_reports: skipped (no front matter, so not handoffs): README.md"
@@ -222,7 +222,8 @@ def test_throttling_gives_up_after_six_attempts(tmp_path: Path, moto: str, ses_p
 
 @pytest.mark.parametrize("code", ["Throttling", "ThrottlingException", "TooManyRequestsException"])
 def test_throttling_is_retried_and_every_report_arrives_once(tmp_path: Path, moto: str, ses_proxy: SesProxy,
-                                                             code: str, capsys: pytest.CaptureFixture[str]) -> None:
+                                                             code: str, capsys: pytest.CaptureFixture[str],
+                                                             quick_backoff: None) -> None:
     verify_sender(moto)
     throttled = 2 if code == "Throttling" else 1
     ses_proxy.rules["SendEmail"] = lambda fields, n: (
@@ -480,8 +481,8 @@ def ledger_states(tmp_path: Path) -> dict[str, str]:
         return {}
 
 
-def test_killed_run_then_rerun_sends_exactly_the_missing_ones(tmp_path: Path, moto: str,
-                                                               ses_proxy: SesProxy) -> None:
+def test_killed_run_then_rerun_sends_exactly_the_missing_ones(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     verify_sender(moto)
     # 3 recipients at 0.5 a second: 6 s between messages, so the kill lands while the run
     # waits to send the second, never between SES taking a message and the ledger saying so
@@ -498,17 +499,18 @@ def test_killed_run_then_rerun_sends_exactly_the_missing_ones(tmp_path: Path, mo
     ses_proxy.quota = (100.0, 50000.0)  # the rerun need not wait
     assert sorted(subjects(moto)) == sorted(subject_of(i) for i in done)
 
-    again = run_script(script, "--as-of", "2026-11-22", env={}, cwd=Path("/"))
-    assert again.returncode == 0, again.stderr
+    # the killed run is the real process; the rerun, in-process, reads the same repos.env and archive
+    assert send(script.parent / "repos.env") == 0
     rest = [i for i in IDS if i not in done]
-    assert again.stderr.endswith(
+    assert capsys.readouterr().err.endswith(
         f"2026-W47: sent {len(rest)} ({', '.join(rest)}); skipped as already sent {len(done)} "
         f"({', '.join(i for i in IDS if i in done)}); failed 0\n"
     )
     assert sorted(subjects(moto)) == sorted(subject_of(i) for i in IDS)  # every report exactly once
 
 
-def test_outcome_unknown_is_reported_not_resent(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+def test_outcome_unknown_is_reported_not_resent(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     verify_sender(moto)
     # SES takes the third message, then the run dies before it hears back
     ses_proxy.rules["SendEmail"] = lambda fields, n: ("hang",) if n == 3 else None
@@ -520,18 +522,18 @@ def test_outcome_unknown_is_reported_not_resent(tmp_path: Path, moto: str, ses_p
     assert ledger_states(tmp_path)["cfo"] == "sending"
     ses_proxy.rules.clear()
 
-    again = run_script(script, "--as-of", "2026-11-22", env={}, cwd=Path("/"))
-    assert again.returncode == 69
-    assert ("cfo: outcome unknown: it was handed to SES at 2026-" in again.stderr
-            and "that run's log names the MessageId if SES took it); " in again.stderr
+    # the killed run is the real process; the reruns, in-process, read the same repos.env and archive
+    assert send(script.parent / "repos.env") == 69
+    again = capsys.readouterr().err
+    assert ("cfo: outcome unknown: it was handed to SES at 2026-" in again
+            and "that run's log names the MessageId if SES took it); " in again
             and "check the BCC copy in admin@example.com, then resend with --force --only cfo if it did not "
-            "arrive" in again.stderr)
-    assert again.stderr.endswith("failed 1 (cfo)\n")
+            "arrive" in again)
+    assert again.endswith("failed 1 (cfo)\n")
     assert subjects(moto).count(subject_of("cfo")) == 1  # not resent silently
     assert len(moto_messages(moto)) == 8
 
-    forced = run_script(script, "--as-of", "2026-11-22", "--force", "--only", "cfo", env={}, cwd=Path("/"))
-    assert forced.returncode == 0, forced.stderr
+    assert send(script.parent / "repos.env", "--force", "--only", "cfo") == 0, capsys.readouterr().err
     assert subjects(moto).count(subject_of("cfo")) == 2
 
 

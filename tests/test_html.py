@@ -306,7 +306,7 @@ def test_hostile_handoffs_reach_the_inbox_as_text(tmp_path: Path, moto: str, ses
 
 @pytest.mark.parametrize("fmt", ["text", "text+html"])
 def test_throttling_is_retried_the_same_in_both_formats(tmp_path: Path, moto: str, ses_proxy: SesProxy,
-                                                        fmt: str) -> None:
+                                                        fmt: str, quick_backoff: None) -> None:
     verify_sender(moto)
     action = "SendEmail" if fmt == "text" else "SendRawEmail"
     ses_proxy.rules[action] = lambda fields, n: ("error", 400, "Throttling", "Rate exceeded") if n <= 2 else None
