@@ -765,8 +765,8 @@ def test_the_business_template_renders_a_business_with_only_financials_kpis_and_
         """])
     text = flat(ser.render_all([report], ser.compute_metrics(portfolio, {}, AS_OF))[0].text)
     assert text.startswith("BEAN ROASTERS REPORT")
-    assert "- Cash: $12,000 - Last month (2026-10): revenue $10,000, expenses $7,400, net $2,600" in text
-    assert "- Receivables (owed to it): none - Deferred revenue (paid in advance): none" in text
+    assert "Cash $12,000; receivables none; deferred revenue none." in text
+    assert "2026-10 | $10,000 | $7,400 | $2,600" in text  # last month, the P&L's last row (no month to date)
     # due within 7 days: under Needs you, and the actions below point to it rather than repeat it
     assert "Needs you this week ------------------- - Sign two cafes (P1, due in 6 days)" in text
     assert text.count("Sign two cafes") == 1
@@ -775,6 +775,6 @@ def test_the_business_template_renders_a_business_with_only_financials_kpis_and_
     assert "Wholesale accounts | 14 | ≥ 20 | gap" in text
     assert "Roastery | active | KM | 2026-11-20" in text
     assert "2026-08 | $9,000 | $7,000 | $2,000" in text
-    assert "Revenue trend (least-squares line over these months): $500 more each month." in text
+    assert "Revenue trend (least-squares, complete months): $500 more each month." in text
     assert not re.search(r"Rent roll|Occupancy|P&L per delivery|Clients|No units|No deliveries|No clients", text)
     assert len(ser.load_reports()) == 8  # the sample's reports stay eight: the template is copied, not bundled
