@@ -8313,6 +8313,9 @@ SES_EVENT_STATES = {
     "Send": "accepted", "Delivery": "delivered", "DeliveryDelay": "delayed",
     "Complaint": "complained", "Bounce": "bounced", "Reject": "rejected",
 }
+# SES events that say what a reader did, not whether the email arrived: a configuration set that
+# also publishes them (open and click tracking) is normal, so they are deleted without a word.
+SES_READER_EVENTS = frozenset({"Open", "Click", "Subscription"})
 # Which news stands, lowest first; between two of the same state, the later by the event's own
 # time. A final state (delivered, or a failure) beats a transient one (accepted, delayed), so a
 # delay followed by the delivery ends "delivered", in whatever order the events arrive. A failure
@@ -8381,7 +8384,8 @@ def event_time(value: Any) -> str:
 
 def parse_ses_event(body: str) -> dict[str, str] | None:
     """One SES event from a queue message (inside an SNS notification, or raw): its MessageId,
-    state, time and detail; None when it is not an SES event this tool understands.
+    state, time and detail; None when it is not an SES event this tool understands. An event of
+    what a reader did (SES_READER_EVENTS) has the state "": it says nothing about delivery.
     """
     try:
         data = json.loads(body)
@@ -8393,6 +8397,8 @@ def parse_ses_event(body: str) -> dict[str, str] | None:
         return None
     kind = data.get("eventType") or data.get("notificationType")  # event publishing, or identity notifications
     message_id = data["mail"].get("messageId")
+    if kind in SES_READER_EVENTS and isinstance(message_id, str):
+        return {"message_id": message_id, "state": "", "at": "", "sent": "", "detail": ""}
     if kind not in SES_EVENT_STATES or not isinstance(message_id, str):
         return None
     what = data.get(kind[0].lower() + kind[1:])
@@ -8547,7 +8553,7 @@ def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> l
     An event is matched by its MessageId to the ledger of whichever period sent it (a
     report sent early for a holiday week, or late for an old one, included), recorded
     there, and only then deleted from the queue. Deleted unrecorded: messages that hold
-    no SES event, and events of a message sent before the oldest period in the archive
+    no SES event (with a warning), events of what a reader did (opens, clicks: quietly), and events of a message sent before the oldest period in the archive
     began (no ledger here can hold it). Every other event stays for the queue's retention
     period (test sends with --to, the first copy of a report resent with --force): a
     ledger moved aside for repair may yet be put back.
@@ -8559,14 +8565,14 @@ def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> l
             return []
         ledgers = archive_ledgers(archive, period)
         parsed = [(handle, parse_ses_event(body)) for handle, body in read]
-        events = [e for _, e in parsed if e is not None]
+        events = [e for _, e in parsed if e is not None and e["state"]]
         try:
             loud, known = record_events(ledgers, events)
         except OSError as exc:
             raise ConfigError(f"the send ledger: {file_problem(exc)}; nothing was sent") from None
         oldest = str(period_start(min(ledgers))) if ledgers else ""  # period names sort as time does
-        done = [h for h, e in parsed
-                if e is None or e["message_id"] in known or (e["sent"] and e["sent"][:10] < oldest)]
+        done = [h for h, e in parsed if e is None or not e["state"] or e["message_id"] in known
+                or (e["sent"] and e["sent"][:10] < oldest)]
         if skipped := sum(1 for _, e in parsed if e is None):
             log.warning("SES_EVENTS_QUEUE_URL: deleted %s that held no SES event", _plural(skipped, "message"))
         delete_events(sqs, queue_url, done)

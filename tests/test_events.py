@@ -57,6 +57,15 @@ def via_sns(event: dict) -> str:
                        "Message": json.dumps(event), "Timestamp": "2026-11-22T08:00:06.000Z"})
 
 
+def test_an_open_or_click_is_news_of_a_reader_not_of_delivery() -> None:
+    """Open and click tracking on the configuration set made every run warn of messages 'that held no SES event'."""
+    for kind in ("Open", "Click", "Subscription"):
+        event = ser.parse_ses_event(via_sns(ses_event(kind, "m-1")))
+        assert event is not None and event["message_id"] == "m-1" and event["state"] == ""
+    assert ser.parse_ses_event(via_sns(ses_event("Rendering Failure", "m-1"))) is None  # not one the tool knows
+    assert ser.parse_ses_event(json.dumps({"eventType": "Open", "mail": {}})) is None  # no MessageId: no SES event
+
+
 def test_parse_ses_event_reads_sns_wrapped_and_raw_events() -> None:
     bounce = ser.parse_ses_event(via_sns(ses_event("Bounce", "m-1")))
     assert bounce == {"message_id": "m-1", "state": "bounced", "at": "2026-11-22T08:00:05.000Z",
@@ -69,7 +78,7 @@ def test_parse_ses_event_reads_sns_wrapped_and_raw_events() -> None:
                                                           if k != "eventType"}}
     assert ser.parse_ses_event(json.dumps(notification))["state"] == "complained"  # type: ignore[index]
     for junk in ("not json", "[]", json.dumps({"Type": "Notification", "Message": "{"}),
-                 json.dumps({"eventType": "Open", "mail": {"messageId": "m"}}), json.dumps({"mail": {}})):
+                 json.dumps({"eventType": "Rendering Failure", "mail": {"messageId": "m"}}), json.dumps({"mail": {}})):
         assert ser.parse_ses_event(junk) is None, junk
 
 
@@ -168,6 +177,8 @@ def test_events_are_recorded_a_bounce_is_loud_once_and_the_ceo_report_shows_last
         via_sns(ses_event("Complaint", ids["cmo"])),
         json.dumps(ses_event("Delivery", ids["cto"])),  # raw message delivery on the subscription
         "not an event",
+        via_sns(ses_event("Open", ids["ceo"])),  # open and click tracking: normal news of a reader, not of delivery
+        json.dumps(ses_event("Click", ids["cfo"])),
         via_sns(ses_event("Delivery", "some-test-send", when="2026-11-01T08:00:00.000Z")),  # too old to match
         via_sns(ses_event("Delivery", "not-ours", when="2026-11-21T08:00:00.000Z")),  # recent: left in the queue
     ):
@@ -178,7 +189,7 @@ def test_events_are_recorded_a_bounce_is_loud_once_and_the_ceo_report_shows_last
     assert ("send_exec_reports: delivery: cfo (2026-W47) bounced: Permanent/General: owner@example.com; check "
             "its readers' addresses (EXEC_REPORT_TO, EXEC_REPORT_TO_CFO)\n") in err
     assert "delivery: cmo (2026-W47) complained: complaint from partner@example.com" in err
-    assert "SES_EVENTS_QUEUE_URL: deleted 1 message that held no SES event\n" in err
+    assert "SES_EVENTS_QUEUE_URL: deleted 1 message that held no SES event\n" in err  # not the open or click
     assert "sent 0; skipped as already sent 8" in err
     ledger = json.loads(ledger_path.read_text())
     news = {k: v["delivery"]["state"] for k, v in ledger.items() if "delivery" in v}
