@@ -8553,8 +8553,9 @@ def track_delivery(sqs: Any, queue_url: str, archive: Archive, period: str) -> l
     An event is matched by its MessageId to the ledger of whichever period sent it (a
     report sent early for a holiday week, or late for an old one, included), recorded
     there, and only then deleted from the queue. Deleted unrecorded: messages that hold
-    no SES event (with a warning), events of what a reader did (opens, clicks: quietly), and events of a message sent before the oldest period in the archive
-    began (no ledger here can hold it). Every other event stays for the queue's retention
+    no SES event (with a warning), events of what a reader did (opens, clicks: quietly), and
+    events of a message sent before the oldest period in the archive began (no ledger here can
+    hold it). Every other event stays for the queue's retention
     period (test sends with --to, the first copy of a report resent with --force): a
     ledger moved aside for repair may yet be put back.
     """
