@@ -7361,7 +7361,7 @@ class SesSender:
             try:
                 return str(call(**request)["MessageId"])
             except ClientError as exc:
-                retry_why = _send_rejection(exc, sender)
+                retry_why = _send_rejection(exc, sender, "ses:SendRawEmail" if raw is not None else "ses:SendEmail")
             except (EndpointConnectionError, ConnectTimeoutError) as exc:
                 retry_why = f"cannot connect: {_boto_reason(exc)}"  # nothing reached SES: safe to retry
             except _credential_errors() as exc:  # found before signing: nothing went out
@@ -7390,8 +7390,8 @@ def _ses_text(text: str) -> str:
     return text if len(text) <= SES_TEXT_MAX else text[: SES_TEXT_MAX - 1] + "…"
 
 
-def _send_rejection(exc: Any, sender: str) -> str:
-    """Classify SES's error answer: return why to retry, or raise SendFailed."""
+def _send_rejection(exc: Any, sender: str, action: str = "ses:SendEmail") -> str:
+    """Classify SES's error answer to `action`: return why to retry, or raise SendFailed."""
     code, text = _ses_text(aws_error_code(exc))[:80], _ses_text(aws_error_message(exc))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     if DAILY_QUOTA_TEXT in text.lower():
@@ -7406,8 +7406,8 @@ def _send_rejection(exc: Any, sender: str) -> str:
         )
     if code in THROTTLE_CODES:
         return f"{code}: {text}".rstrip(": ")
-    if code in FATAL_CODES:
-        raise SendFailed(f"SES refused ({code}): {FATAL_CODES[code]}", fatal=True)
+    if code in FATAL_CODES:  # a denial names the call denied: SendRawEmail is a permission of its own
+        raise SendFailed(f"SES refused ({code}): {FATAL_CODES[code].replace('ses:SendEmail', action)}", fatal=True)
     if code == "MessageRejected" and "not verified" in text.lower():
         failed = re.findall(r"[^\s,:;]+@[^\s,:;]+", text.split(":", 1)[-1]) if ":" in text else []
         others = [a for a in failed if a.lower() != sender.lower()]

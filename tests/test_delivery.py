@@ -319,6 +319,21 @@ def test_paused_account(tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: 
     assert len(ses_proxy.actions("SendEmail")) == 1
 
 
+@pytest.mark.parametrize(("email_format", "action"), [("text", "SendEmail"), ("text+html", "SendRawEmail")])
+def test_a_denied_send_names_the_permission_the_call_needs(
+    tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str], email_format: str,
+    action: str,
+) -> None:
+    """A role allowed only ses:SendEmail was told to grant ses:SendEmail when SendRawEmail was refused."""
+    verify_sender(moto)
+    ses_proxy.rules[action] = lambda f, n: ("error", 403, "AccessDenied", "not authorized to perform this action")
+    assert send(write_env(tmp_path, ses_proxy.url, EMAIL_FORMAT=email_format)) == 69
+    err = capsys.readouterr().err
+    assert (f"send_exec_reports: ceo: SES refused (AccessDenied): the AWS credentials may not call ses:{action}; "
+            "grant it in IAM\n") in err
+    assert len(ses_proxy.actions(action)) == 1 and moto_messages(moto) == []
+
+
 def test_one_rejected_report_does_not_stop_the_others(tmp_path: Path, moto: str, ses_proxy: SesProxy,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     verify_sender(moto)
