@@ -8396,6 +8396,8 @@ def parse_ses_event(body: str) -> dict[str, str] | None:
     if not isinstance(data, dict) or not isinstance(data.get("mail"), dict):
         return None
     kind = data.get("eventType") or data.get("notificationType")  # event publishing, or identity notifications
+    if not isinstance(kind, str):  # a list or an object cannot be looked up (the queue is not ours to trust)
+        return None
     message_id = data["mail"].get("messageId")
     if kind in SES_READER_EVENTS and isinstance(message_id, str):
         return {"message_id": message_id, "state": "", "at": "", "sent": "", "detail": ""}

@@ -400,3 +400,12 @@ def test_an_event_with_fields_of_the_wrong_type_is_read_without_a_traceback(kind
     event = ser.parse_ses_event(body)  # a traceback here stopped the run before any report was rendered
     assert event is not None and event["message_id"] == "m-1"
     assert event["state"] == ser.SES_EVENT_STATES[kind]
+
+
+@pytest.mark.parametrize("key", ["eventType", "notificationType"])
+@pytest.mark.parametrize("kind", [["Open"], {"Open": 1}, ["Delivery"]])
+def test_an_event_type_that_is_not_text_holds_no_ses_event(key: str, kind: object) -> None:
+    """Found by an attack on the reader events: an event type of a list or an object raised a traceback."""
+    body = json.dumps({key: kind, "mail": {"messageId": "m-1", "timestamp": "2026-11-22T08:00:05Z"}})
+    assert ser.parse_ses_event(body) is None
+    assert ser.parse_ses_event(via_sns(json.loads(body))) is None
