@@ -5678,8 +5678,8 @@ def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WID
     aligned. A cell never wraps onto a line of its own (in a proportional font the
     empty cells beside it become lone pipes): when the table is too wide, its widest
     text columns after the first are shortened with "…", never below SHORTEN_FLOOR
-    columns, and when that is not enough the table becomes a list. The first column
-    names the row and numbers are never cut.
+    columns, and when that is not enough, or two rows would read the same once cut, the
+    table becomes a list. The first column names the row and numbers are never cut.
     """
     ncols = max(len(r) for r in rows)
     rows = [r + [""] * (ncols - len(r)) for r in rows]
@@ -5696,7 +5696,10 @@ def layout_table(rows: list[list[str]], right: list[bool], width: int = WRAP_WID
     def line(cells: list[str]) -> str:
         return sep.join(_pad(_shorten(t, w), w, r) for t, w, r in zip(cells, widths, right, strict=True)).rstrip()
 
-    return "\n".join([line(rows[0]), "-+-".join("-" * w for w in widths), *(line(r) for r in rows[1:])])
+    body = [line(r) for r in rows[1:]]
+    if len(set(body)) < len({tuple(r) for r in rows[1:]}):  # rows the cut made alike read as one listed twice
+        return table_as_list(rows, right, width)
+    return "\n".join([line(rows[0]), "-+-".join("-" * w for w in widths), *body])
 
 
 def table_as_list(rows: list[list[str]], right: list[bool], width: int = WRAP_WIDTH) -> str:

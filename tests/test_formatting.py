@@ -179,3 +179,17 @@ def test_a_table_too_wide_for_the_line_is_a_list_and_a_row_never_wraps() -> None
     # at 20 columns or more the text column is cut, and the table stays a table
     assert ser.layout_table(deferred, [False, False, True], width=57).splitlines()[2] == (
         "3028 51st St Rental | Unit A December rent…   | $1,850.00")  # cut between words
+
+
+def test_rows_the_cut_would_make_alike_are_a_list() -> None:
+    """Found by an attack: two receivables told apart only past the cut read as one listed twice."""
+    note = "Consulting for the quarter ended September, invoice "
+    rows = [["Entity", "Description", "Amount"], ["Expert Yacht Delivery", note + "1001", "$1,850"],
+            ["Expert Yacht Delivery", note + "1002", "$1,850"], ["Expert Yacht Delivery", note + "1002", "$1,850"]]
+    text = ser.layout_table(rows, [False, False, True])
+    assert text.splitlines()[:2] == [f"  - Expert Yacht Delivery, {note.rstrip()}", "    1001: Amount $1,850"]
+    assert text.count("1001") == 1 and text.count("1002") == 2  # the same row twice stays twice
+    assert max(ser._cols(line) for line in text.splitlines()) <= 78
+    rows[2][1] = "Deposit"  # the rows still differ once cut: the table stays a table, its note cut
+    assert ser.layout_table(rows[:3], [False, False, True]).splitlines()[2] == (
+        "Expert Yacht Delivery | Consulting for the quarter ended September…   | $1,850")
