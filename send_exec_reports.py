@@ -5662,6 +5662,22 @@ def _shorten(text: str, width: int) -> str:
     return out.rstrip(" -–—,;:") + "…"
 
 
+def _wrap_columns(text: str, width: int, indent: str) -> list[str]:
+    """Text wrapped at `width` terminal columns (textwrap counts characters), later lines indented;
+    a word wider than the line is kept whole, and spaces only break lines."""
+    if _cols(text) == len(text):  # no wide character and no accent: columns are characters
+        return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+    lines = [text[: len(text) - len(text.lstrip(" "))]]  # the first line keeps its leading spaces
+    for word in text.split(" "):
+        if not word:
+            continue
+        if lines[-1].strip() and _cols(lines[-1]) + 1 + _cols(word) > width:
+            lines.append(indent + word)
+        else:
+            lines[-1] += f" {word}" if lines[-1].strip() else word
+    return lines if lines[-1].strip() else []
+
+
 def _pad(text: str, width: int, right: bool) -> str:
     """Pad text to `width` columns, on the left for numbers."""
     fill = " " * max(0, width - _cols(text))
@@ -5716,8 +5732,7 @@ def table_as_list(rows: list[list[str]], right: list[bool], width: int = WRAP_WI
         # a cell stays on the line of its column's name ("Conv. 4.0%"): a no-break space until wrapped
         rest = ", ".join(f"{h}\xa0{t}" if h else t for h, t in zip(header[lead:], r[lead:], strict=True) if t)
         item = "  - " + ": ".join(part for part in (name, rest) if part)
-        lines = textwrap.wrap(item, width, subsequent_indent="    ", break_on_hyphens=False, break_long_words=False)
-        items.append("\n".join(lines).replace("\xa0", " "))
+        items.append("\n".join(_wrap_columns(item, width, "    ")).replace("\xa0", " "))
     return "\n".join(items)
 
 

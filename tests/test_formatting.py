@@ -181,6 +181,17 @@ def test_a_table_too_wide_for_the_line_is_a_list_and_a_row_never_wraps() -> None
         "3028 51st St Rental | Unit A December rent…   | $1,850.00")  # cut between words
 
 
+def test_a_table_as_a_list_wraps_at_78_terminal_columns() -> None:
+    """Found by an attack: a list item of wide (CJK) text was wrapped at 78 characters, up to 156 columns."""
+    rows = [["Client", "Status", "Fee", "Note"],
+            [" ".join(["東京デリバリー"] * 6), "active", "$1,200", " ".join(["大阪の港で引き渡し"] * 4)]]
+    lines = ser.layout_table(rows, [False, False, True, False]).splitlines()
+    assert max(ser._cols(line) for line in lines) <= 78
+    assert all(line.startswith("    ") for line in lines[1:])  # hanging under the item's text
+    assert " ".join(line.strip() for line in lines) == (
+        "- " + " ".join(["東京デリバリー"] * 6) + ", active: Fee $1,200, Note " + " ".join(["大阪の港で引き渡し"] * 4))
+
+
 def test_rows_the_cut_would_make_alike_are_a_list() -> None:
     """Found by an attack: two receivables told apart only past the cut read as one listed twice."""
     note = "Consulting for the quarter ended September, invoice "
