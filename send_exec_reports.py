@@ -5900,9 +5900,10 @@ def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:
         if heading:
             title = heading.group(2).strip()
             level = len(heading.group(1))
-            out.append(title.upper() if level == 1 else title)
+            lines = _wrap_line(title.upper() if level == 1 else title, width)  # a name and a period can be long
+            out.extend(lines)
             if level <= 2:
-                out.append(("=" if level == 1 else "-") * len(title))
+                out.append(("=" if level == 1 else "-") * max(map(_cols, lines)))
         elif table:
             out.append(tables[int(table.group(1))])
         elif line == _RULE_MARK:

@@ -548,6 +548,21 @@ def test_cmo_channel_period_beside_the_business_not_in_every_row() -> None:
     assert not re.search(r"^\s+\|", channels, re.MULTILINE)  # no row wrapped onto a second line
 
 
+def test_a_long_channel_period_heading_is_wrapped_at_78_columns(tmp_path: Path) -> None:
+    """Found by an attack: the business's name, period and exceptions, now one heading, were a line of 164 columns."""
+    channel = "{{name: {}, visits: 100, leads: 5, conversions: 1, window: {}}}"
+    metrics = metrics_of(tmp_path, "\n".join([
+        "entity: Expert Yacht Delivery International Holdings", "status: active", "updated: 2026-11-20",
+        "channels:", "  - " + channel.format("Google Ads search campaign", "last 30 days"),
+        "  - " + channel.format("Facebook", "last 30 days"),
+        "  - " + channel.format("Instagram reels", "2026-10-01 to 2026-10-31"),
+        "  - " + channel.format("Newsletter to past clients", "2026-09-01 to 2026-09-30")]))
+    text = next(r for r in ser.render_all([t for t in REPORTS if t.id == "cmo"], metrics)).text
+    assert max(ser._cols(line) for line in text.splitlines()) <= 78
+    assert ("Expert Yacht Delivery International Holdings: last 30 days, except Instagram reels (2026-10-01 to "
+            "2026-10-31), Newsletter to past clients (2026-09-01 to 2026-09-30) Channel | Visits") in flat(text)
+
+
 def test_money_at_stake_orders_the_clients_and_the_capital_deployment() -> None:
     texts = {r.id: r.text for r in sample_rendered()}
     clients = [line.split("|")[0].strip() for line in section(texts["agency"], "Clients").splitlines()
