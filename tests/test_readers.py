@@ -664,6 +664,13 @@ def test_cfo_month_to_date_projection_behind_review_soon_and_what_is_owed(tmp_pa
     assert "Portfolio | $4,300 | $2,500 | $200" in text
 
 
+def test_cfo_month_to_date_says_nothing_of_businesses_without_figures_when_none_is(tmp_path: Path) -> None:
+    """Found by an attack: with every business giving this month's figures, the note read "0 of 1 businesses give no figures"."""
+    text = render(metrics_of(tmp_path, MONEY_DOC.format(entity="Acme")), "cfo")
+    assert "Acme | $2,900 | $4,100 | -$1,200 | $3,520 | behind" in text
+    assert "give no figures" not in text
+
+
 def test_agency_pipeline_hours_blended_rate_and_monthly_trend(tmp_path: Path) -> None:
     """The agency sees its prospects' fees, its hours and blended rate, and its monthly P&L with the trend."""
     text = render(metrics_of(tmp_path, MONEY_DOC.format(entity="DangerousCentaur") + """
