@@ -687,6 +687,17 @@ clients:
     assert "Revenue trend (least-squares, complete months): $200 less each month." in text
 
 
+def test_agency_with_no_hours_says_no_blended_rate(tmp_path: Path) -> None:
+    """Found reading the agency report: "blended rate no data/h" with no hours."""
+    clients = "".join(f"  - {{name: C{i}, monthly_fee: 100, status: active, last_contact: 2026-09-0{i}}}\n"
+                      for i in range(1, 9))
+    text = render(metrics_of(tmp_path, MONEY_DOC.format(entity="DangerousCentaur") + "clients:\n" + clients),
+                  "agency")
+    assert "- Hours (last 30 days): none given - Neglected" in text  # no rate over no hours, and no "no data/h"
+    assert "no data/h" not in text
+    assert "C7 (active, 76 days), C8 (active, 75 days) Most at stake first" in text  # a short report: all
+
+
 def test_cmo_totals_blended_costs_and_its_kpis(tmp_path: Path) -> None:
     """The CMO sees totals, the blended cost per lead and sale (naming what is left out) and its KPIs."""
     text = render(metrics_of(tmp_path, """
