@@ -5662,20 +5662,34 @@ def _shorten(text: str, width: int) -> str:
     return out.rstrip(" -–—,;:") + "…"
 
 
+_WRAP_SPACES = {ord(c): " " for c in "\t\n\x0b\x0c\r"}  # the whitespace textwrap breaks at, as a space
+_WRAP_CHUNK_RE = re.compile(r"( +)")
+
+
 def _wrap_columns(text: str, width: int, indent: str) -> list[str]:
-    """Text wrapped at `width` terminal columns (textwrap counts characters), later lines indented;
-    a word wider than the line is kept whole, and spaces only break lines."""
+    """Text wrapped as textwrap wraps it (no hyphen breaks, long words whole), at `width` terminal
+    columns rather than characters: a CJK character takes two, an accent none. Later lines indented."""
     if _cols(text) == len(text):  # no wide character and no accent: columns are characters
         return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
-    lines = [text[: len(text) - len(text.lstrip(" "))]]  # the first line keeps its leading spaces
-    for word in text.split(" "):
-        if not word:
-            continue
-        if lines[-1].strip() and _cols(lines[-1]) + 1 + _cols(word) > width:
-            lines.append(indent + word)
-        else:
-            lines[-1] += f" {word}" if lines[-1].strip() else word
-    return lines if lines[-1].strip() else []
+    chunks = [c for c in _WRAP_CHUNK_RE.split(text.expandtabs().translate(_WRAP_SPACES)) if c]
+    chunks.reverse()
+    lines: list[str] = []
+    while chunks:
+        line: list[str] = []
+        room = width - (len(indent) if lines else 0)
+        if lines and not chunks[-1].strip():  # a later line starts at a word
+            chunks.pop()
+        used = 0
+        while chunks and used + _cols(chunks[-1]) <= room:
+            used += _cols(chunks[-1])
+            line.append(chunks.pop())
+        if chunks and not line and _cols(chunks[-1]) > room:  # a word wider than the line: whole, alone
+            line.append(chunks.pop())
+        if line and not line[-1].strip():
+            line.pop()
+        if line:
+            lines.append((indent if lines else "") + "".join(line))
+    return lines
 
 
 def _pad(text: str, width: int, right: bool) -> str:
@@ -5875,11 +5889,11 @@ def _wrap_line(line: str, width: int) -> list[str]:
     # rewritten (a tab is expanded, other whitespace becomes a space or is dropped at the end:
     # printable text holds no whitespace but the space) and it does not end in a space.
     # Building a TextWrapper and splitting the line into words costs more than the rest of the loop.
-    if width > 0 and len(line) <= width and line.isprintable() and not line.endswith(" "):
+    if width > 0 and _cols(line) <= width and line.isprintable() and not line.endswith(" "):
         return [line] if line else [""]
     item = _LIST_ITEM_RE.match(line)
     indent = " " * (len(item.group(0)) if item else len(line) - len(line.lstrip()))
-    return textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False) or [""]
+    return _wrap_columns(line, width, indent) or [""]
 
 
 def text_from_markdown(md: str, width: int = WRAP_WIDTH) -> str:

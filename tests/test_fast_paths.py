@@ -502,16 +502,32 @@ def wrap_lines(rng: random.Random, count: int, width: int) -> list[str]:
 @pytest.mark.parametrize("seed", range(3))
 def test_a_wrapped_line_is_textwraps(seed: int) -> None:
     rng = random.Random(seed)
-    fast = 0
+    fast = wide = 0
     for width in (1, 2, 8, 20, ser.WRAP_WIDTH):
         for line in wrap_lines(rng, 400, width):
             item = ser._LIST_ITEM_RE.match(line)
             indent = " " * (len(item.group(0)) if item else len(line) - len(line.lstrip()))
-            plain = textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False,
-                                  break_long_words=False) or [""]
-            assert ser._wrap_line(line, width) == plain, (line, width)
-            fast += len(line) <= width and line.isprintable() and not line.endswith(" ")
+            if ser._cols(line) == len(line):  # columns are characters: exactly what textwrap makes
+                plain = textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False,
+                                      break_long_words=False) or [""]
+                assert ser._wrap_line(line, width) == plain, (line, width)
+            else:
+                wide += 1
+                assert ser._wrap_line(line, width) == textwrap_in_columns(line, width, indent), (line, width)
+            fast += ser._cols(line) <= width and line.isprintable() and not line.endswith(" ")
     assert fast > 500  # the fast path was taken, not only the plain one
+    assert wide > 500  # and lines of wide characters and accents, wrapped by their columns
+
+
+def textwrap_in_columns(line: str, width: int, indent: str) -> list[str]:
+    """The plain path for text whose columns are not its characters: textwrap itself, measuring every
+    chunk with the terminal's columns (its module's `len` is the only measure it takes)."""
+    textwrap.len = ser._cols  # type: ignore[attr-defined]
+    try:
+        return textwrap.wrap(line, width, subsequent_indent=indent, break_on_hyphens=False,
+                             break_long_words=False) or [""]
+    finally:
+        del textwrap.len  # type: ignore[attr-defined]
 
 
 def plain_cells(row: str) -> list[str]:

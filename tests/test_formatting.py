@@ -192,6 +192,17 @@ def test_a_table_as_a_list_wraps_at_78_terminal_columns() -> None:
         "- " + " ".join(["東京デリバリー"] * 6) + ", active: Fee $1,200, Note " + " ".join(["大阪の港で引き渡し"] * 4))
 
 
+def test_text_and_list_items_of_wide_characters_wrap_at_78_terminal_columns() -> None:
+    """Found by an attack: a paragraph or list item of CJK text was wrapped at 78 characters (156 columns)."""
+    words = ["東京デリバリー", "大阪の港", "Zoë", "e\u0301"] * 12
+    text = ser.text_from_markdown(" ".join(words) + "\n\n- " + " ".join(words) + "\n")
+    lines = text.splitlines()
+    assert max(ser._cols(line) for line in lines) <= 78 and len(lines) > 8
+    assert text.split() == [*words, "-", *words]  # every word, in order, none cut
+    item = lines.index(next(line for line in lines if line.startswith("  - ")))
+    assert all(line.startswith("    ") for line in lines[item + 1:])  # the item's lines hang under its text
+
+
 def test_rows_the_cut_would_make_alike_are_a_list() -> None:
     """Found by an attack: two receivables told apart only past the cut read as one listed twice."""
     note = "Consulting for the quarter ended September, invoice "
