@@ -227,12 +227,12 @@ def ledger_states(moto: str, period: str = "2026-W47") -> dict[str, str]:
     return {k: v["state"] for k, v in json.loads(data).items()}
 
 
-def test_two_processes_racing_on_one_s3_archive_send_each_report_once(tmp_path: Path, moto: str,
+def test_two_processes_racing_on_one_s3_archive_send_each_report_once(same_place: Path, moto: str,
                                                                       ses_proxy: SesProxy) -> None:
     verify_sender(moto)
     make_bucket(moto)
     ses_proxy.rules["SendEmail"] = lambda fields, n: ("delay", 0.3)
-    script = s3_app(tmp_path, ses_proxy.url)
+    script = s3_app(same_place, ses_proxy.url)
     runs = [start(script, "--only", "ceo,cfo"), start(script, "--only", "ceo,cfo")]
     results = [(p.wait(timeout=60), p.communicate()[1]) for p in runs]
     for code, err in results:  # the other waited, then either found both sent or gave up
@@ -245,12 +245,12 @@ def test_two_processes_racing_on_one_s3_archive_send_each_report_once(tmp_path: 
 
 
 def test_a_run_whose_lock_expired_stops_when_another_run_changed_the_ledger(
-        tmp_path: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
+        same_place: Path, moto: str, ses_proxy: SesProxy, capsys: pytest.CaptureFixture[str]) -> None:
     """The compare-and-swap itself: a slow run's lock expires, a second run (another process) takes
     it over and sends; the slow run's next ledger write loses and it sends nothing more."""
     verify_sender(moto)
     make_bucket(moto)
-    script = s3_app(tmp_path, ses_proxy.url)
+    script = s3_app(same_place, ses_proxy.url)
     second: list[subprocess.CompletedProcess[str]] = []
 
     def meanwhile(fields: dict[str, str], n: int) -> None:
@@ -282,14 +282,14 @@ def test_a_run_whose_lock_expired_stops_when_another_run_changed_the_ledger(
 
 
 def test_a_run_killed_after_a_send_leaves_the_rerun_to_report_it(
-        tmp_path: Path, moto: str, ses_proxy: SesProxy, monkeypatch: pytest.MonkeyPatch,
+        same_place: Path, moto: str, ses_proxy: SesProxy, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """A run killed mid-send (a real process, SIGKILL) leaves its lock and a 'sending' entry: the next runs say so."""
     verify_sender(moto)
     make_bucket(moto)
     # SES takes cfo, then the run dies before it hears back (and before it releases its lock)
     ses_proxy.rules["SendEmail"] = lambda fields, n: ("hang",) if n == 2 else None
-    script = s3_app(tmp_path, ses_proxy.url)
+    script = s3_app(same_place, ses_proxy.url)
     first = start(script, "--only", "ceo,cfo")
     assert ses_proxy.hung.wait(30)
     os.kill(first.pid, signal.SIGKILL)

@@ -392,10 +392,10 @@ def test_the_dry_run_prints_the_cards_without_the_token_or_path(tmp_path: Path, 
 
 
 def test_a_run_killed_between_posting_and_recording_does_not_make_a_second_card(
-    tmp_path: Path, moto: str, ses_proxy: SesProxy, dashboard: Dashboard
+    same_place: Path, moto: str, ses_proxy: SesProxy, dashboard: Dashboard
 ) -> None:
     verify_sender(moto)
-    script = install_copy(tmp_path / "app", examples=False)
+    script = install_copy(same_place / "app", examples=False)
     write_env(script.parent, ses_proxy.url, DASHBOARD_WEBHOOK_URL=dashboard.url)
     dashboard.script = [201, "store-then-hang"]  # the second card is stored, then no answer comes
     first = subprocess.Popen([sys.executable, str(script), "--as-of", "2026-11-22"], cwd="/", env={},

@@ -346,13 +346,13 @@ def test_every_table_missing_everywhere_is_named_with_its_entity_and_region(
 
 
 @pytest.mark.parametrize("args", [("--dry-run",), ("--list",)])
-def test_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_output_read_by_a_closed_pipe_stops_quietly(installed: Path, args: tuple[str, ...]) -> None:
     """`--dry-run | head`: the reader went away. Not 'cannot use a file in ARCHIVE_DIR', no traceback."""
     import os
     import subprocess
     import sys
 
-    script = install_copy(tmp_path / "tool")
+    script = installed
     read, write = os.pipe()
     os.close(read)  # closed before the script writes: every write to the pipe fails
     try:
@@ -380,13 +380,14 @@ def test_selecting_no_report_is_refused_and_never_means_all(only: str) -> None:
     assert ser.select_reports(reports, None) == reports
 
 
-def run_tool(tmp_path: Path, *args: str, stdout: int | None = None, stderr: int | None = None,
+def run_tool(folder: Path, *args: str, stdout: int | None = None, stderr: int | None = None,
              close: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
-    """Run an installed copy on the sample portfolio, its output where asked, the descriptors in close closed."""
-    script = install_copy(tmp_path / "tool")
-    archive = tmp_path / "archive"
+    """Run a copy installed in folder (same_place) on the sample portfolio, its output where asked, the descriptors
+    in close closed."""
+    script = install_copy(folder / "tool")
+    archive = folder / "archive"
     archive.mkdir(exist_ok=True)
-    env = tmp_path / "repos.env"
+    env = folder / "repos.env"
     env.write_text(f"HANDOFF_DIR={script.parent / 'examples' / 'handoffs'}\n"
                    f"DYNAMODB_EXPORT_DIR={script.parent / 'examples' / 'dynamodb'}\nARCHIVE_DIR={archive}\n",
                    encoding="utf-8")
@@ -406,10 +407,10 @@ def run_tool(tmp_path: Path, *args: str, stdout: int | None = None, stderr: int 
 
 @pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])
 def test_output_to_a_full_disk_is_one_line_naming_standard_output_not_the_archive(
-        tmp_path: Path, args: tuple[str, ...]) -> None:
+        same_place: Path, args: tuple[str, ...]) -> None:
     """Found by an attack: output to a full disk was blamed on ARCHIVE_DIR; it is one line naming standard output."""
     with open("/dev/full", "w") as full:
-        done = run_tool(tmp_path, *args, stdout=full.fileno())
+        done = run_tool(same_place, *args, stdout=full.fileno())
     assert done.returncode == 78, done.stderr
     assert done.stderr.splitlines()[-1].endswith("cannot write standard output: the disk is full; "
                                             "free some space (or send the output elsewhere), then rerun")
@@ -417,32 +418,32 @@ def test_output_to_a_full_disk_is_one_line_naming_standard_output_not_the_archiv
 
 
 @pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--list",), ("--status",)])
-def test_a_closed_standard_error_does_not_stop_the_run(tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_a_closed_standard_error_does_not_stop_the_run(same_place: Path, args: tuple[str, ...]) -> None:
     """Found by an attack: `2>&-`: the run goes on; what it would have said on stderr is lost, its output and exit code are not."""
-    done = run_tool(tmp_path, *args, stderr=subprocess.DEVNULL, close=(2,))
+    done = run_tool(same_place, *args, stderr=subprocess.DEVNULL, close=(2,))
     assert done.returncode == 0 and done.stdout.strip(), done
 
 
-def test_a_closed_standard_output_still_gives_the_exit_code_of_the_check(tmp_path: Path) -> None:
+def test_a_closed_standard_output_still_gives_the_exit_code_of_the_check(same_place: Path) -> None:
     """Found by an attack: with standard output closed, a failing --check still exits with its own code (64), without a traceback."""
-    done = run_tool(tmp_path, "--check", "--dry-run", "--only", "nosuch", stdout=subprocess.DEVNULL, close=(1,))
+    done = run_tool(same_place, "--check", "--dry-run", "--only", "nosuch", stdout=subprocess.DEVNULL, close=(1,))
     assert done.returncode == 64 and "Traceback" not in done.stderr, done.stderr
 
 
-def test_an_error_said_to_a_full_disk_keeps_its_exit_code(tmp_path: Path) -> None:
+def test_an_error_said_to_a_full_disk_keeps_its_exit_code(same_place: Path) -> None:
     """Found by an attack: `2>/dev/full`: the line is lost, but cron still sees 64 (a usage error), not Python's 120."""
     with open("/dev/full", "w") as full:
-        done = run_tool(tmp_path, "--dry-run", "--only", "nosuch", stderr=full.fileno())
+        done = run_tool(same_place, "--dry-run", "--only", "nosuch", stderr=full.fileno())
     assert done.returncode == 64 and done.stdout == ""
 
 
 @pytest.mark.parametrize("args", [("--check", "--dry-run"), ("--dry-run", "--full"), ("--status",)])
-def test_more_output_read_by_a_closed_pipe_stops_quietly(tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_more_output_read_by_a_closed_pipe_stops_quietly(same_place: Path, args: tuple[str, ...]) -> None:
     """Found by an attack: a reader gone away (a closed pipe) under --check, --full or --status gives 141 quietly, never a traceback blaming ARCHIVE_DIR."""
     read, write = os.pipe()
     os.close(read)  # every write to the pipe fails
     try:
-        done = run_tool(tmp_path, *args, stdout=write)
+        done = run_tool(same_place, *args, stdout=write)
     finally:
         os.close(write)
     assert done.returncode == 141, done.stderr

@@ -459,7 +459,7 @@ def start(script: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_two_runs_started_together_one_sends_one_exits_75(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+def test_two_runs_started_together_one_sends_one_exits_75(same_place: Path, moto: str, ses_proxy: SesProxy) -> None:
     import threading
 
     verify_sender(moto)
@@ -467,7 +467,7 @@ def test_two_runs_started_together_one_sends_one_exits_75(tmp_path: Path, moto: 
     # mid-send for as long as the loser waits, however slow the machine
     gate = threading.Event()
     ses_proxy.rules["SendEmail"] = lambda fields, n: (gate.wait(60), None)[1]
-    script = app_with_env(tmp_path, ses_proxy.url)
+    script = app_with_env(same_place, ses_proxy.url)
     runs = [start(script), start(script)]
     wait_for(lambda: any(p.poll() is not None for p in runs), timeout=60)
     gate.set()
@@ -496,21 +496,21 @@ def ledger_states(tmp_path: Path) -> dict[str, str]:
         return {}
 
 
-def test_killed_run_then_rerun_sends_exactly_the_missing_ones(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+def test_killed_run_then_rerun_sends_exactly_the_missing_ones(same_place: Path, moto: str, ses_proxy: SesProxy,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     verify_sender(moto)
     # 3 recipients at 0.5 a second: 6 s between messages, so the kill lands while the run
     # waits to send the second, never between SES taking a message and the ledger saying so
     # (the test waits only for the first: the long gap is margin for a loaded machine)
     ses_proxy.quota = (0.5, 50000.0)
-    script = app_with_env(tmp_path, ses_proxy.url)
+    script = app_with_env(same_place, ses_proxy.url)
     first = start(script)
-    wait_for(lambda: list(ledger_states(tmp_path).values()).count("sent") >= 1)
+    wait_for(lambda: list(ledger_states(same_place).values()).count("sent") >= 1)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
-    done = [k for k, v in ledger_states(tmp_path).items() if v == "sent"]
+    done = [k for k, v in ledger_states(same_place).items() if v == "sent"]
     assert 1 <= len(done) < 8
-    assert set(ledger_states(tmp_path).values()) == {"sent"}  # killed while waiting: nothing left 'sending'
+    assert set(ledger_states(same_place).values()) == {"sent"}  # killed while waiting: nothing left 'sending'
     ses_proxy.quota = (100.0, 50000.0)  # the rerun need not wait
     assert sorted(subjects(moto)) == sorted(subject_of(i) for i in done)
 
@@ -524,17 +524,17 @@ def test_killed_run_then_rerun_sends_exactly_the_missing_ones(tmp_path: Path, mo
     assert sorted(subjects(moto)) == sorted(subject_of(i) for i in IDS)  # every report exactly once
 
 
-def test_outcome_unknown_is_reported_not_resent(tmp_path: Path, moto: str, ses_proxy: SesProxy,
+def test_outcome_unknown_is_reported_not_resent(same_place: Path, moto: str, ses_proxy: SesProxy,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     verify_sender(moto)
     # SES takes the third message, then the run dies before it hears back
     ses_proxy.rules["SendEmail"] = lambda fields, n: ("hang",) if n == 3 else None
-    script = app_with_env(tmp_path, ses_proxy.url)
+    script = app_with_env(same_place, ses_proxy.url)
     first = start(script)
     assert ses_proxy.hung.wait(30)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
-    assert ledger_states(tmp_path)["cfo"] == "sending"
+    assert ledger_states(same_place)["cfo"] == "sending"
     ses_proxy.rules.clear()
 
     # the killed run is the real process; the reruns, in-process, read the same repos.env and archive
@@ -552,10 +552,10 @@ def test_outcome_unknown_is_reported_not_resent(tmp_path: Path, moto: str, ses_p
     assert subjects(moto).count(subject_of("cfo")) == 2
 
 
-def test_cron_empty_environment_from_another_directory(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+def test_cron_empty_environment_from_another_directory(same_place: Path, moto: str, ses_proxy: SesProxy) -> None:
     verify_sender(moto)
-    script = app_with_env(tmp_path, ses_proxy.url)
-    home = tmp_path / "home"
+    script = app_with_env(same_place, ses_proxy.url)
+    home = same_place / "home"
     home.mkdir()
     result = subprocess.run([sys.executable, str(script), "--as-of", "2026-11-22"], cwd=home, env={},
                             capture_output=True, text=True, timeout=60)
@@ -925,10 +925,10 @@ def test_status_shows_the_ledger_of_the_period(tmp_path: Path, moto: str, ses_pr
     assert ses_proxy.actions("SendEmail")[2:] == []  # --status sends nothing
 
 
-def test_on_a_terminal_each_report_is_shown_as_it_goes_out(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+def test_on_a_terminal_each_report_is_shown_as_it_goes_out(same_place: Path, moto: str, ses_proxy: SesProxy) -> None:
     verify_sender(moto)
     ses_proxy.quota = (1.5, 50000.0)  # 2 s between messages: a wait long enough to be shown while it runs
-    script = app_with_env(tmp_path, ses_proxy.url)
+    script = app_with_env(same_place, ses_proxy.url)
     result, shown = run_on_terminal([sys.executable, str(script), "--as-of", "2026-11-22", "--only", "ceo,cfo"],
                                     cwd="/", env={}, stdout=subprocess.PIPE, timeout=60)
     assert result.returncode == 0

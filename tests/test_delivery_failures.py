@@ -389,7 +389,7 @@ def test_write_atomic_never_writes_through_a_planted_temporary_file(tmp_path: Pa
     assert sorted(p.name for p in target.parent.iterdir()) == ["ceo.txt"]
 
 
-def test_a_file_that_cannot_grow_is_named_with_what_to_do(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+def test_a_file_that_cannot_grow_is_named_with_what_to_do(same_place: Path, moto: str, ses_proxy: SesProxy) -> None:
     import resource
     import subprocess
     import sys
@@ -397,7 +397,7 @@ def test_a_file_that_cannot_grow_is_named_with_what_to_do(tmp_path: Path, moto: 
     from .test_delivery import app_with_env
 
     verify_sender(moto)
-    script = app_with_env(tmp_path, ses_proxy.url)
+    script = app_with_env(same_place, ses_proxy.url)
 
     def small_files() -> None:  # metrics.json (about 90 KB) no longer fits: a write fails as on a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
@@ -503,7 +503,7 @@ def test_secrets_stay_out_of_a_bad_address_message(tmp_path: Path, moto: str, se
     assert_no_secret(err)
 
 
-def test_sigterm_says_what_the_ledger_holds(tmp_path: Path, moto: str, ses_proxy: SesProxy) -> None:
+def test_sigterm_says_what_the_ledger_holds(same_place: Path, moto: str, ses_proxy: SesProxy) -> None:
     import os
     import signal
 
@@ -511,20 +511,20 @@ def test_sigterm_says_what_the_ledger_holds(tmp_path: Path, moto: str, ses_proxy
 
     verify_sender(moto)
     ses_proxy.quota = (2.0, 50000.0)  # 1.5 s between messages: the signal lands while the run waits
-    script = app_with_env(tmp_path, ses_proxy.url)
+    script = app_with_env(same_place, ses_proxy.url)
     run = start(script)
-    wait_for(lambda: list(ledger_states(tmp_path).values()).count("sent") >= 2)
+    wait_for(lambda: list(ledger_states(same_place).values()).count("sent") >= 2)
     os.kill(run.pid, signal.SIGTERM)
     out, err = run.communicate(timeout=30)
     err = as_on_a_terminal(err)  # the lines themselves, cron's stamps aside
     assert run.returncode == 143
     assert out == ""
-    states = ledger_states(tmp_path)
+    states = ledger_states(same_place)
     sent = [i for i in IDS if states.get(i) == "sent"]
     rest = [i for i in IDS if i not in states]
     assert len(err.splitlines()) == 1, err
     assert err.startswith("send_exec_reports: stopped by SIGTERM while sending 2026-W47; ")
-    ledger_path = tmp_path / "app" / "archive" / "2026-W47" / "ledger.json"
+    ledger_path = same_place / "app" / "archive" / "2026-W47" / "ledger.json"
     assert f"the ledger {ledger_path} records as sent: {', '.join(sent)}" in err
     assert err.endswith(f"; not sent: {', '.join(rest)}; rerun to send them\n")
     assert sorted(subjects(moto)) == sorted(subject_of(i) for i in sent)

@@ -534,16 +534,16 @@ def test_a_send_keeps_the_names_and_never_the_values(tmp_path: Path, moto: str,
     assert "booking-api | AWS Lambda | $1.20 | 0 days ago" in text  # the Lambda's date, not 2026-10-02
 
 
-def test_the_command_line_in_a_child_process_never_shows_a_value(tmp_path: Path, moto: str) -> None:
+def test_the_command_line_in_a_child_process_never_shows_a_value(same_place: Path, moto: str) -> None:
     plant_estate(moto)
-    script = install_copy(tmp_path / "app", examples=False)
-    env = estate_env(tmp_path / "app", moto)
+    script = install_copy(same_place / "app", examples=False)
+    env = estate_env(same_place / "app", moto)
     result = run_script(script, "--dry-run", "--only", "cto,ceo", "--env-file", str(env))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "STRIPE_SECRET_KEY" in result.stdout and "(secret?)" in result.stdout
     assert_no_value(result.stdout, result.stderr)
-    assert not (tmp_path / "app" / "archive").exists()  # a dry run writes nothing
+    assert not (same_place / "app" / "archive").exists()  # a dry run writes nothing
 
 
 class EstateProxy:

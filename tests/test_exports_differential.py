@@ -167,11 +167,12 @@ def data_file_lines(rng: random.Random, name: str, count: int, start: int, clean
     return lines
 
 
-def write_corpus(folder: Path, name: str, seed: int, files: int = 8, lines: int = 3000) -> list[Path]:
-    """Gzip data files of generated lines, some empty; return their paths."""
+@functools.cache
+def corpus(name: str, seed: int, files: int, lines: int) -> tuple[bytes, ...]:
+    """The gzip data files of generated lines, some empty (made once a process: a test that plants
+    values in copies of one corpus wrote the same seeded lines again for each copy)."""
     rng = random.Random(f"{seed}:{name}")
-    folder.mkdir(parents=True)
-    paths = []
+    made = []
     start = 0
     for k in range(files):
         count = 0 if k in (1, 5) else lines // (files - 2)
@@ -179,8 +180,17 @@ def write_corpus(folder: Path, name: str, seed: int, files: int = 8, lines: int 
         if k == 3 and text_:
             text_ = text_[:-1]  # the last line without its newline
         start += count
+        made.append(gzip.compress(text_.encode("utf-8"), mtime=0))
+    return tuple(made)
+
+
+def write_corpus(folder: Path, name: str, seed: int, files: int = 8, lines: int = 3000) -> list[Path]:
+    """The corpus's data files written to folder; return their paths."""
+    folder.mkdir(parents=True)
+    paths = []
+    for k, data in enumerate(corpus(name, seed, files, lines)):
         path = folder / f"part-{k}.json.gz"
-        path.write_bytes(gzip.compress(text_.encode("utf-8"), mtime=0))
+        path.write_bytes(data)
         paths.append(path)
     return paths
 

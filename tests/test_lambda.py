@@ -340,12 +340,12 @@ def test_nothing_from_the_secret_is_printed_logged_or_archived(
 
 
 def test_a_cron_run_and_an_invocation_racing_on_one_s3_ledger_send_each_report_once(
-        function_env: SesProxy, sample_in_s3, tmp_path: Path) -> None:
+        function_env: SesProxy, sample_in_s3, same_place: Path) -> None:
     """The move from cron to the schedule: both read the inputs in S3 and share ARCHIVE_DIR; no week is sent twice."""
     moto = function_env.upstream
     put_secret(moto, settings())
     function_env.rules["SendEmail"] = lambda fields, n: ("delay", 0.2)  # keeps the two runs overlapping
-    script = install_copy(tmp_path / "app", examples=False)
+    script = install_copy(same_place / "app", examples=False)
     write_env(script.parent, function_env.url, ARCHIVE_DIR=ARCHIVE, HANDOFF_DIR=HANDOFFS, DYNAMODB_EXPORT_DIR=EXPORTS)
     cron = subprocess.Popen([sys.executable, str(script), "--as-of", "2026-11-22", "--only", "ceo,cfo"], cwd="/",
                             env={}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -381,13 +381,13 @@ except ser.RunFailed as exc:
 
 
 def test_the_package_runs_from_s3_with_no_file_but_its_own(function_env: SesProxy, sample_in_s3,
-                                                            tmp_path: Path) -> None:
+                                                            same_place: Path) -> None:
     """A deployed function has no examples/ and a read-only folder: it reads S3, writes nothing local, and says what is unset."""
     from build_lambda import build_folder
 
     moto = function_env.upstream
-    package = build_folder(tmp_path / "package")
-    cwd = tmp_path / "cwd"
+    package = build_folder(same_place / "package")
+    cwd = same_place / "cwd"
     cwd.mkdir()
     put_secret(moto, settings())
     put_secret(moto, {"SES_FROM_ADDRESS": SENDER}, secret_id="exec-reports/no-inputs")
