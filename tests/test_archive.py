@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -21,6 +20,7 @@ from .conftest import (
     run_script,
     sample_metrics,
     sent,
+    tool_command,
     write_ledger,
     write_portfolio,
 )
@@ -214,7 +214,7 @@ def s3_app(tmp_path: Path, endpoint: str) -> Path:
 
 def start(script: Path, *args: str) -> subprocess.Popen[str]:
     """A real send as a child process, as cron would start it."""
-    return subprocess.Popen([sys.executable, str(script), "--as-of", "2026-11-22", *args], cwd="/", env={},
+    return subprocess.Popen(tool_command(script, "--as-of", "2026-11-22", *args), cwd="/", env={},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

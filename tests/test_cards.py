@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import SesProxy, install_copy, moto_messages, run_script, serve_loopback, stop_server
+from .conftest import SesProxy, install_copy, moto_messages, run_script, serve_loopback, stop_server, tool_command
 from .test_delivery import send, verify_sender, write_env
 
 
@@ -398,7 +397,7 @@ def test_a_run_killed_between_posting_and_recording_does_not_make_a_second_card(
     script = install_copy(same_place / "app", examples=False)
     write_env(script.parent, ses_proxy.url, DASHBOARD_WEBHOOK_URL=dashboard.url)
     dashboard.script = [201, "store-then-hang"]  # the second card is stored, then no answer comes
-    first = subprocess.Popen([sys.executable, str(script), "--as-of", "2026-11-22"], cwd="/", env={},
+    first = subprocess.Popen(tool_command(script, "--as-of", "2026-11-22"), cwd="/", env={},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while len(dashboard.requests) < 2:

@@ -13,7 +13,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, FRONT, ROOT, as_on_a_terminal, install_copy, write_portfolio
+from .conftest import EXAMPLES, FRONT, ROOT, as_on_a_terminal, install_copy, tool_command, write_portfolio
 
 
 def test_boto3_is_not_imported_by_a_dry_run_over_exports(installed: Path) -> None:
@@ -24,7 +24,6 @@ def test_boto3_is_not_imported_by_a_dry_run_over_exports(installed: Path) -> Non
         "sys.exit(rc)\n"
     )
     import subprocess
-    import sys
 
     result = subprocess.run([sys.executable, "-c", code], cwd=installed.parent, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin"}, timeout=60)
@@ -58,7 +57,6 @@ def test_cron_log_lines_open_with_the_time_and_the_period(tmp_path: Path, capfd:
 def test_on_a_terminal_the_lines_stay_short(tmp_path: Path) -> None:
     """A person at a terminal watches one run: no time stamps, and no closing 'run failed' line."""
     import subprocess
-    import sys
 
     from .conftest import run_on_terminal
 
@@ -168,7 +166,6 @@ def test_ctrl_c_during_a_dry_run_says_nothing_was_sent(installed: Path) -> None:
     import signal
     import struct
     import subprocess
-    import sys
     import termios
     import time
 
@@ -179,7 +176,7 @@ def test_ctrl_c_during_a_dry_run_says_nothing_was_sent(installed: Path) -> None:
     # run would never see the Ctrl-C. Handled here, it is the default again in the child.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        child = subprocess.Popen([sys.executable, str(installed), "--dry-run", "--as-of", "2026-11-22"],
+        child = subprocess.Popen(tool_command(installed, "--dry-run", "--as-of", "2026-11-22"),
                                  cwd=installed.parent, env={"PATH": "/usr/bin:/bin"},
                                  stdout=write_end, stderr=subprocess.PIPE)
     finally:
@@ -350,13 +347,12 @@ def test_output_read_by_a_closed_pipe_stops_quietly(installed: Path, args: tuple
     """`--dry-run | head`: the reader went away. Not 'cannot use a file in ARCHIVE_DIR', no traceback."""
     import os
     import subprocess
-    import sys
 
     script = installed
     read, write = os.pipe()
     os.close(read)  # closed before the script writes: every write to the pipe fails
     try:
-        done = subprocess.run([sys.executable, str(script), *args], stdout=write, stderr=subprocess.PIPE,
+        done = subprocess.run(tool_command(script, *args), stdout=write, stderr=subprocess.PIPE,
                               text=True, timeout=60, env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"})
     finally:
         os.close(write)
@@ -396,7 +392,7 @@ def run_tool(folder: Path, *args: str, stdout: int | None = None, stderr: int | 
         for fd in close:
             os.close(fd)
 
-    done = subprocess.run([sys.executable, str(script), "--env-file", str(env), "--as-of", "2026-11-22", *args],
+    done = subprocess.run(tool_command(script, "--env-file", str(env), "--as-of", "2026-11-22", *args),
                           stdout=subprocess.PIPE if stdout is None else stdout,
                           stderr=subprocess.PIPE if stderr is None else stderr, text=True, timeout=60,
                           env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}, preexec_fn=close_them)

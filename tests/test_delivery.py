@@ -24,7 +24,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, run_on_terminal
+from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, run_on_terminal, tool_command
 from .test_html import AS_OF, raw_messages
 
 SKIPPED = "send_exec_reports: skipped (no front matter, so not handoffs): README.md"
@@ -454,7 +454,7 @@ def app_with_env(tmp_path: Path, endpoint: str) -> Path:
 def start(script: Path, *args: str) -> subprocess.Popen[str]:
     """Start a real send as a child process, as cron would."""
     return subprocess.Popen(
-        [sys.executable, str(script), "--as-of", "2026-11-22", *args], cwd="/", env={},
+        tool_command(script, "--as-of", "2026-11-22", *args), cwd="/", env={},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SesProxy, as_on_a_terminal, moto_messages
+from .conftest import SesProxy, as_on_a_terminal, moto_messages, tool_command
 from .test_delivery import IDS, send, subject_of, subjects, verify_sender, write_env
 
 
@@ -392,7 +392,6 @@ def test_write_atomic_never_writes_through_a_planted_temporary_file(tmp_path: Pa
 def test_a_file_that_cannot_grow_is_named_with_what_to_do(same_place: Path, moto: str, ses_proxy: SesProxy) -> None:
     import resource
     import subprocess
-    import sys
 
     from .test_delivery import app_with_env
 
@@ -402,7 +401,7 @@ def test_a_file_that_cannot_grow_is_named_with_what_to_do(same_place: Path, moto
     def small_files() -> None:  # metrics.json (about 90 KB) no longer fits: a write fails as on a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
 
-    result = subprocess.run([sys.executable, str(script), "--as-of", "2026-11-22"], cwd="/", env={},
+    result = subprocess.run(tool_command(script, "--as-of", "2026-11-22"), cwd="/", env={},
                             capture_output=True, text=True, timeout=60, preexec_fn=small_files)
     assert result.returncode == 69, result.stderr
     metrics = script.parent / "archive" / "2026-W47" / "metrics.json"

@@ -97,7 +97,7 @@ def test_subject_and_sources(sample_env: Path, capsys: pytest.CaptureFixture[str
 def test_sample_dry_run_from_the_readme_works_without_repos_env(installed: Path) -> None:
     from .conftest import run_script
 
-    result = run_script(installed, "--dry-run", "--as-of", "2026-11-22", cwd=installed.parent.parent)
+    result = run_script(installed, "--dry-run", "--as-of", "2026-11-22", cwd=installed.parent.parent, as_written=True)
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"send_exec_reports: no repos.env: dry run on the sample portfolio in {installed.parent / 'examples'}\n"
     assert result.stdout.count("Subject: Executive Report:") == 8

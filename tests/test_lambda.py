@@ -14,7 +14,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages
+from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, tool_command
 from .test_cards import Dashboard
 from .test_delivery import SENDER, subject_of, subjects, verify_sender, write_env
 from .test_s3_inputs import BUCKET as INPUTS
@@ -347,7 +347,7 @@ def test_a_cron_run_and_an_invocation_racing_on_one_s3_ledger_send_each_report_o
     function_env.rules["SendEmail"] = lambda fields, n: ("delay", 0.2)  # keeps the two runs overlapping
     script = install_copy(same_place / "app", examples=False)
     write_env(script.parent, function_env.url, ARCHIVE_DIR=ARCHIVE, HANDOFF_DIR=HANDOFFS, DYNAMODB_EXPORT_DIR=EXPORTS)
-    cron = subprocess.Popen([sys.executable, str(script), "--as-of", "2026-11-22", "--only", "ceo,cfo"], cwd="/",
+    cron = subprocess.Popen(tool_command(script, "--as-of", "2026-11-22", "--only", "ceo,cfo"), cwd="/",
                             env={}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         result: dict[str, object] | str = ser.lambda_handler({"as_of": "2026-11-22", "only": ["ceo", "cfo"]}, None)
