@@ -2312,6 +2312,8 @@ def name_key(name: str) -> str:
     """A name as compared: case, width, accent forms and invisible characters do not make another name."""
     # a zero-width space, a soft hyphen or a direction mark (format characters) is not seen on the
     # page: "Portfolio\u200b" would be a second row that reads "Portfolio"
+    if name.isascii():  # NFKC leaves ASCII as it is, and no ASCII character is a format character
+        return " ".join(name.split()).casefold()
     shown = "".join(ch for ch in unicodedata.normalize("NFKC", name) if unicodedata.category(ch) != "Cf")
     return " ".join(shown.split()).casefold()
 
