@@ -5596,12 +5596,20 @@ def jinja_env(reports: Iterable[ReportTemplate] = ()) -> jinja2.Environment:
     """The template environment: strict, escaping handoff text for Markdown.
 
     Each report's body is the template named by its id, and its subject `<id>:subject`;
-    the body keeps its file's line numbers, so errors name the right line.
+    the body keeps its file's line numbers, so errors name the right line. The same
+    templates give the same environment, its compiled templates kept: a warm Lambda
+    container (or any second run in one process) does not load them again.
     """
+    return _jinja_env(tuple((r.id, "\n" * (r.body_line - 1) + r.body, r.subject, str(r.path)) for r in reports))
+
+
+@functools.lru_cache(maxsize=4)
+def _jinja_env(templates: tuple[tuple[str, str, str, str], ...]) -> jinja2.Environment:
+    """jinja_env's environment for these (id, body, subject, path) templates."""
     sources: dict[str, tuple[str, str]] = {}
-    for r in reports:
-        sources[r.id] = ("\n" * (r.body_line - 1) + r.body, str(r.path))
-        sources[f"{r.id}:subject"] = (r.subject, str(r.path))
+    for rid, body, subject, path in templates:
+        sources[rid] = (body, path)
+        sources[f"{rid}:subject"] = (subject, path)
 
     def load(name: str) -> tuple[str, str, Callable[[], bool]] | None:
         return (*sources[name], lambda: True) if name in sources else None

@@ -16,7 +16,7 @@ from make_exports import write_export
 
 import send_exec_reports as ser
 
-from .conftest import FRONT, dry_run_of, portfolio_with
+from .conftest import FRONT, dry_run_of, portfolio_with, write_portfolio
 
 AS_OF = dt.date(2026, 11, 22)
 T0 = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
@@ -56,6 +56,23 @@ def render_with(tmp_path: Path, template: str) -> ser.RenderedReport:
     metrics = ser.compute_metrics(ser.read_handoffs(tmp_path / "handoffs"), {}, AS_OF)
     (rendered,) = ser.render_all(ser.load_reports(reports), metrics)
     return rendered
+
+
+def test_a_template_changed_between_two_runs_in_one_process_renders_as_changed(tmp_path: Path) -> None:
+    """Environments are kept for the same templates (a warm Lambda container): a changed one must not be."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    template = folder / "ceo.md"
+    metrics = ser.compute_metrics(ser.read_handoffs(write_portfolio(tmp_path)), {}, dt.date(2026, 11, 22))
+    texts = []
+    for body in ("First wording: {{ period }}.", "Second wording: {{ period }}.", "First wording: {{ period }}."):
+        template.write_text('---\ntitle: CEO Report\npersona: CEO\nsubject: "Executive Report: {{ persona }}"\n'
+                            "---\n" + body + "\n", encoding="utf-8")
+        (report,) = ser.load_reports(folder)
+        texts.append(ser.render_all([report], metrics)[0].text)
+        assert ser.jinja_env([report]) is ser.jinja_env([report])  # kept while the templates are the same
+    assert ["First wording: 2026-W47." in t for t in texts] == [True, False, True]
+    assert "Second wording: 2026-W47." in texts[1]
 
 
 def test_the_reproductions_show_as_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
