@@ -5361,10 +5361,10 @@ def rounding_note(rows: Any, columns: Iterable[tuple[str, str | None]],
         added = _sum(shown) + (_shown(_sum(hidden), precision) if hidden else 0)
         total = _shown(_sum(exact), precision)
         if added != total:
-            which = "they" if len(columns) == 1 else f"the {label} rows"
-            parts.append(f"{which} add up to {format_money(added, precision)} against the exact total "
-                         f"{format_money(total, precision)}")
-    return f"Rows are rounded; {'; '.join(parts)}." if parts else ""
+            which = "rows" if len(columns) == 1 else f"{label} rows"
+            parts.append(f"The rounded {which} add up to {format_money(added, precision)} (exact total "
+                         f"{format_money(total, precision)})")
+    return f"{'; '.join(parts)}." if parts else ""
 
 
 def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:

@@ -601,13 +601,13 @@ def test_a_total_is_the_exact_sum_rounded_once_and_the_note_says_when_rows_do_no
             {"x": Decimal("7300")}]
     assert ser.money_total(rows, "x", False) == "$36,867"  # 36,866.66 rounded once
     assert ser.rounding_note(rows, [("Expenses", "x")], False) == (
-        "Rows are rounded; they add up to $36,866 against the exact total $36,867.")
+        "The rounded rows add up to $36,866 (exact total $36,867).")
     assert ser.rounding_note(rows, [("Expenses", "x")], True) == ""  # in cents they add up
     cut = ser.Cut(rows[:1], rows[1:])  # hidden rows count as their one 'N more' row: 8,133 + 28,733
     assert ser.rounding_note(cut, [("Expenses", "x")], False) == (
-        "Rows are rounded; they add up to $36,866 against the exact total $36,867.")
+        "The rounded rows add up to $36,866 (exact total $36,867).")
     two = ser.rounding_note(rows, [("Expenses", "x"), ("Cash", "x")], False)
-    assert two.startswith("Rows are rounded; the Expenses rows add up to $36,866") and "; the Cash rows" in two
+    assert two.startswith("The rounded Expenses rows add up to $36,866 (exact total $36,867)") and "; The rounded Cash rows" in two
 
 
 # ---------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_the_reproductions_show_as_written(tmp_path: Path, capsys: pytest.Captur
     out = dry_run(tmp_path, capsys, "ceo,cfo,cto,cmo")
 
     cfo = report(out, "CFO")
-    assert "; # Pwned heading over 1 month only (2026-09, 2026-10 missing);" in " ".join(" ".join(cfo).split())
+    assert "; # Pwned heading over 1 month (2026-09, 2026-10 missing);" in " ".join(" ".join(cfo).split())
     assert not [line for line in cfo if "PWNED" in line]
     assert [line for line in cfo if line.startswith("=")] == ["=" * len("CFO Report")]  # the title's only
     cto, cmo = report(out, "CTO"), report(out, "CMO")

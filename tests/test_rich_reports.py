@@ -286,7 +286,7 @@ def check_totals(rid: str, body: str) -> int:
             checked += 1
             if added != shown_total:
                 mismatched.append((header[col], added, shown_total))
-        said = under.startswith("Rows are rounded;")
+        said = under.startswith("The rounded ")
         assert said == bool(mismatched), f"{rid}: table {header}: rows off by rounding {mismatched}, line: {under!r}"
         for _, added, shown_total in mismatched:
             assert f"{ser.format_money(added, '.' in str(shown_total))}" in under, (rid, under)
@@ -349,7 +349,8 @@ def quantities(emails: dict[str, str]) -> dict[str, dict[str, str]]:
     trend = re.search(rf"least-squares trend over the last 6 months\): ({MONEY}) (more|less) each month", ceo)
     if trend:
         q["portfolio growth"]["ceo"] = ("-" if trend.group(2) == "less" else "") + trend.group(1)
-        q["portfolio growth"]["cfo"] = _row(emails["cfo"], "Portfolio", "Entity | 20")[-1]
+        rise = re.search(rf"\(the portfolio's: ({MONEY}) (more|less) each month\)", " ".join(emails["cfo"].split()))
+        q["portfolio growth"]["cfo"] = ("-" if rise.group(2) == "less" else "") + rise.group(1)
     q["infra cost"]["ceo"] = _one(rf"- Infrastructure: ({MONEY})/month", ceo, "ceo")
     q["infra cost"]["cto"] = _one(rf"Monthly infrastructure: ({MONEY})/month", cto, "cto")
     q["infra cost"]["cto table"] = _row(emails["cto"], "Total", "Entity | Monthly cost")[1]
