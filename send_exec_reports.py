@@ -5641,7 +5641,7 @@ def _jinja_env(templates: tuple[tuple[str, str, str, str], ...]) -> jinja2.Envir
     )
     env.globals.update(aging=receivables_aging, by_runway=by_runway, cost_per=cost_per, by_stake=by_stake,
                        change_text=change_text, rounding_note=rounding_note, range=_bounded_range,
-                       above=above_line, unpaired=unpaired, below=below)
+                       above=above_line, unpaired=unpaired, below=below, soon_days=SOON_DAYS)
     del env.globals["lipsum"]  # placeholder text, up to any length asked: no use in a report
     # a template rendered by itself (no report around it): sections and inventories whole, nothing named
     quiet = QuietSections({}, None)

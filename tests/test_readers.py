@@ -506,9 +506,9 @@ def test_the_ceos_needs_you_is_its_own_then_what_others_owe() -> None:
 
         No earlier report to compare with.
         """)  # what changed since the last report follows Needs you, under no heading of its own
-    # the two own items past five are the first two lines of "Coming up", soonest first
+    # the two own items past five are the first two lines due within 7 days, soonest first
     coming = section(ceo.text, "Actions: yours, and others' overdue or P1 due by 2026-12-22")
-    coming = flat(coming.split("Coming up")[1])
+    coming = flat(coming.split("Due within 7 days, by date:")[1])
     assert coming.index("Weekly truck inspection sign-off") < coming.index("Replace water heater")
 
 
@@ -536,18 +536,25 @@ def test_one_thing_once_in_every_report_of_the_sample() -> None:
 
 
 def test_ceo_overdue_actions_come_first_most_days_late_first() -> None:
-    """Coming up was by priority then date, so "due today, P3" was 13th of 22."""
+    """Coming up was by priority then date, so "due today, P3" was 13th of 22; then one list of this week's by
+    date and the rest by priority read "due 2027-01-15" between two of this week's (read at 80 columns)."""
     ceo = next(r for r in sample_rendered() if r.id == "ceo").text
     actions = section(ceo, "Actions: yours, and others' overdue or P1 due by 2026-12-22")
     late = [int(m) for m in re.findall(r"^  - (\d+) days? late", actions, re.MULTILINE)]
     # the CEO's own overdue ones and those fixing a shortfall are above; what is left: others' overdue P1
     assert late == [7, 3]
-    assert actions.index("Overdue, most days late first:") < actions.index("Coming up: due within 7 days by date")
-    coming = [line for line in actions.split("Coming up")[1].splitlines() if line.startswith("  - due")]
-    assert [c.split(":")[0] for c in coming] == [
-        "  - due today, P3", "  - due 2026-11-25, P1", "  - due 2026-11-29, P1",  # this week, by date
+    soon_at = actions.index("Due within 7 days, by date:")
+    later_at = actions.index("Later, by priority, then date:")
+    assert actions.index("Overdue, most days late first:") < soon_at < later_at
+
+    def due(part: str) -> list[str]:
+        return [line.split(":")[0] for line in part.splitlines() if line.startswith("  - due")]
+
+    # this week by date, under a lead-in of their own, so "due 2027-01-15, P1" is not read as this week's
+    assert due(actions[soon_at:later_at]) == ["  - due today, P3", "  - due 2026-11-25, P1", "  - due 2026-11-29, P1"]
+    assert due(actions[later_at:]) == [  # then by priority, then date; beyond 30 days the CEO's own only
         "  - due 2027-01-15, P1", "  - due 2026-12-01, P2", "  - due 2026-12-02, P2", "  - due 2026-12-05, P2",
-        "  - due 2026-12-15, P2", "  - due 2027-01-20, P3",  # then by priority, then date; beyond 30 days the CEO's
+        "  - due 2026-12-15, P2", "  - due 2027-01-20, P3",
     ]
     # another persona's action reaches the CEO only when overdue or P1
     assert "Cancel Lightsail instance" not in ceo and "Year-end invoice run" not in ceo
