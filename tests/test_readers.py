@@ -690,6 +690,42 @@ def test_cfo_month_to_date_says_nothing_of_businesses_without_figures_when_none_
     assert "businesses give figures" not in text
 
 
+def cfo_doc(entity: str, revenue: list[int | str], expenses: int | str, cash: int | str | None = None) -> str:
+    """A handoff of monthly figures ending with 2026-10 (the last of the 3-month window), one revenue a month."""
+    months = [f"2026-{m:02d}" for m in range(11 - len(revenue), 11)]
+    rows = "".join(f"\n  {m}: {{revenue: {r}, expenses: {expenses}}}" for m, r in zip(months, revenue, strict=True))
+    return (f"entity: {entity}\nstatus: active\nupdated: 2026-11-20\n" + (f"cash: {cash}\n" if cash is not None else "")
+            + ("financials:" + rows if revenue else ""))
+
+
+def cfo_text(metrics: dict) -> str:
+    """The CFO report's text as sent, lines as wrapped."""
+    return next(r for r in ser.render_all([t for t in REPORTS if t.id == "cfo"], metrics)).text
+
+
+def test_cfo_lines_after_the_break_even_gap_are_their_own_paragraphs(tmp_path: Path) -> None:
+    """Found by an attack: the break-even sentence ended on a block tag that ate its newline, so every report
+    with a history ran 'Last 8 weeks ...:' into it (and a cut gap list its '… and N more' line)."""
+    metrics = metrics_of(tmp_path, cfo_doc("Acme", [5000] * 6, 5200, cash=10000))
+    now = {"Portfolio": {"cash": Decimal(10000), "revenue_avg": Decimal(5000), "burn": Decimal(200)}}
+    earlier = {"2026-W46": {"Portfolio": {"cash": Decimal(9000), "revenue_avg": Decimal(4000), "burn": Decimal(100)}}}
+    metrics["history"] = {**ser.history_figures(metrics["period"], now, earlier), "now": now}
+    lines = cfo_text(metrics).splitlines()
+    gap = next(i for i, line in enumerate(lines) if line.startswith("Net/month: revenue minus expenses"))
+    assert lines[gap:gap + 4] == ["Net/month: revenue minus expenses; runway: cash over the burn. Break-even gap",
+                                  "(revenue still missing): $200/month; Acme $200.", "",
+                                  "Last 8 weeks, 2026-W40 to 2026-W47 (· a week with no figures):"]
+
+
+def test_cfo_break_even_gap_shows_the_digits_of_the_net_beside_it(tmp_path: Path) -> None:
+    """Found by an attack: a $75 burn read '-$75' in Net/month and '$75.00' as the break-even gap under it (the
+    gaps alone, all under $100, took cents): one quantity, one number."""
+    text = flat(cfo_text(metrics_of(tmp_path, cfo_doc("Alpha", [100] * 3, 175, cash=1000),
+                                    cfo_doc("Beta", [500] * 3, 200, cash=1000))))
+    assert "Alpha | $1,000 | $100 | $175 | -$75 | 13.3 mo" in text
+    assert "Break-even gap (revenue still missing): $75/month; Alpha $75." in text
+
+
 def test_agency_pipeline_hours_blended_rate_and_monthly_trend(tmp_path: Path) -> None:
     """The agency sees its prospects' fees, its hours and blended rate, and its monthly P&L with the trend."""
     text = render(metrics_of(tmp_path, MONEY_DOC.format(entity="DangerousCentaur") + """
