@@ -717,6 +717,18 @@ def test_cfo_lines_after_the_break_even_gap_are_their_own_paragraphs(tmp_path: P
                                   "Last 8 weeks, 2026-W40 to 2026-W47 (· a week with no figures):"]
 
 
+def test_cfo_an_entity_with_cash_and_no_months_is_a_row_not_left_out(tmp_path: Path) -> None:
+    """Found by an attack: a business with cash but no monthly figures was a row of the table (its cash in the
+    Portfolio's) and named 'left out, no figures' above it; only one with neither is left out."""
+    text = flat(cfo_text(metrics_of(tmp_path, cfo_doc("Acme", [5000] * 6, 5200, cash=10000),
+                                    cfo_doc("Cashy", [], 0, cash=5000), cfo_doc("Nothing", [], 0))))
+    assert "Cashy | $5,000 | no data | no data | no data | no data" in text
+    assert "Portfolio | $15,000 | $5,000 | $5,200 | -$200 |" in text
+    assert ("Monthly averages, 2026-08 to 2026-10, shortest runway first; left out, no figures: Nothing; "
+            "cash only: Cashy.") in text
+    assert "Nothing |" not in text
+
+
 def test_cfo_break_even_gap_shows_the_digits_of_the_net_beside_it(tmp_path: Path) -> None:
     """Found by an attack: a $75 burn read '-$75' in Net/month and '$75.00' as the break-even gap under it (the
     gaps alone, all under $100, took cents): one quantity, one number."""
