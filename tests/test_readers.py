@@ -675,7 +675,7 @@ def test_cfo_month_to_date_projection_behind_review_soon_and_what_is_owed(tmp_pa
     # the projection and the decision on it, one row
     assert "Entity | 2026-11 | 2026-12 | 2027-01 | Decision" in text
     assert "Acme | $4,800 | $4,600 | $4,400 | review soon" in text
-    assert "(the portfolio's: $200 less each month)" in text
+    assert "revenue; the portfolio's: $200 less each month." in text
     assert ("review soon: earning now, burning within three months on its trend (Acme from 2026-12: $4,600 "
             "projected revenue, $4,700 average expenses).") in text
     # loan payments: (300 + 300 + 0) / 3 months = $200 a month
@@ -736,6 +736,34 @@ def test_cfo_break_even_gap_shows_the_digits_of_the_net_beside_it(tmp_path: Path
                                     cfo_doc("Beta", [500] * 3, 200, cash=1000))))
     assert "Alpha | $1,000 | $100 | $175 | -$75 | 13.3 mo" in text
     assert "Break-even gap (revenue still missing): $75/month; Alpha $75." in text
+
+
+def test_cfo_with_no_projection_says_so_once(tmp_path: Path) -> None:
+    """Found by an attack: with no entity projected, the legend of a table not shown followed the line saying so
+    ('the portfolio's: insufficient data', the decisions explained, every entity named again)."""
+    text = flat(cfo_text(metrics_of(tmp_path, cfo_doc("Alpha", [100] * 2, 175, cash=1000),
+                                    cfo_doc("Beta", [500], 200, cash=1000))))
+    section = text[text.index("Revenue projection and capital deployment"):text.index("Nothing this week in")]
+    assert section == ("Revenue projection and capital deployment ----------------------------------------- "
+                       "No entity has three or more months of revenue in the last six: insufficient data for a "
+                       "projection or a decision. ")
+
+
+def test_cfo_review_soon_details_follow_the_table_order(tmp_path: Path) -> None:
+    """Found by an attack: the review-soon details were ranked by earnings, largest first, against the table's
+    most-burn-first order, so with many the legend detailed the rows the cut table did not show."""
+    docs = [cfo_doc(f"Soon{i}", [6000 + 10 * i - 100 * k for k in range(6)], 5500 + i, cash=10000) for i in range(3)]
+    text = flat(cfo_text(metrics_of(tmp_path, *docs)))
+    rows = re.findall(r"(Soon\d) \| [^|]+\|[^|]+\|[^|]+\| review soon", text)
+    details = re.findall(r"(Soon\d) from 2026-\d\d: \$", text)
+    assert rows == details == ["Soon0", "Soon1", "Soon2"]
+
+
+def test_cfo_a_flat_portfolio_trend_reads_in_one_pair_of_brackets(tmp_path: Path) -> None:
+    """Found by an attack: a portfolio growing exactly $0 read "(the portfolio's: flat (no change each month))"."""
+    text = flat(cfo_text(metrics_of(tmp_path, cfo_doc("Up", [5000 + 100 * k for k in range(6)], 5000),
+                                    cfo_doc("Down", [5000 - 100 * k for k in range(6)], 4000))))
+    assert "last six complete months of revenue; the portfolio's: flat (no change each month)." in text
 
 
 def test_agency_pipeline_hours_blended_rate_and_monthly_trend(tmp_path: Path) -> None:
