@@ -5362,9 +5362,10 @@ def rounding_note(rows: Any, columns: Iterable[tuple[str, str | None]],
         total = _shown(_sum(exact), precision)
         if added != total:
             which = "rows" if len(columns) == 1 else f"{label} rows"
-            parts.append(f"The rounded {which} add up to {format_money(added, precision)} (exact total "
+            parts.append(f"the rounded {which} add up to {format_money(added, precision)} (exact total "
                          f"{format_money(total, precision)})")
-    return f"{'; '.join(parts)}." if parts else ""
+    sentence = "; ".join(parts)  # one sentence: only its first word capitalized
+    return f"{sentence[:1].upper()}{sentence[1:]}." if parts else ""
 
 
 def _cutter(scale: float | None) -> Callable[[Iterable[Any], int], Cut]:

@@ -606,8 +606,10 @@ def test_a_total_is_the_exact_sum_rounded_once_and_the_note_says_when_rows_do_no
     cut = ser.Cut(rows[:1], rows[1:])  # hidden rows count as their one 'N more' row: 8,133 + 28,733
     assert ser.rounding_note(cut, [("Expenses", "x")], False) == (
         "The rounded rows add up to $36,866 (exact total $36,867).")
-    two = ser.rounding_note(rows, [("Expenses", "x"), ("Cash", "x")], False)
-    assert two.startswith("The rounded Expenses rows add up to $36,866 (exact total $36,867)") and "; The rounded Cash rows" in two
+    # several columns: one sentence, its parts after the first not capitalized after "; " (found by an attack)
+    assert ser.rounding_note(rows, [("Expenses", "x"), ("Cash", "x")], False) == (
+        "The rounded Expenses rows add up to $36,866 (exact total $36,867); the rounded Cash rows add up to "
+        "$36,866 (exact total $36,867).")
 
 
 # ---------------------------------------------------------------------------

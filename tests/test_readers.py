@@ -682,7 +682,7 @@ def test_cfo_month_to_date_projection_behind_review_soon_and_what_is_owed(tmp_pa
     # the projection and the decision on it, one row
     assert "Entity | 2026-11 | 2026-12 | 2027-01 | Decision" in text
     assert "Acme | $4,800 | $4,600 | $4,400 | review soon" in text
-    assert "(the portfolio's: $200 less each month)" in text
+    assert "revenue; the portfolio's: $200 less each month." in text
     assert ("review soon: earning now, burning within three months on its trend (Acme from 2026-12: $4,600 "
             "projected revenue, $4,700 average expenses).") in text
     # loan payments: (300 + 300 + 0) / 3 months = $200 a month
@@ -695,6 +695,82 @@ def test_cfo_month_to_date_says_nothing_of_businesses_without_figures_when_none_
     text = render(metrics_of(tmp_path, MONEY_DOC.format(entity="Acme")), "cfo")
     assert "Acme | $2,900 | $4,100 | -$1,200 | $3,520 | behind" in text
     assert "businesses give figures" not in text
+
+
+def cfo_doc(entity: str, revenue: list[int | str], expenses: int | str, cash: int | str | None = None) -> str:
+    """A handoff of monthly figures ending with 2026-10 (the last of the 3-month window), one revenue a month."""
+    months = [f"2026-{m:02d}" for m in range(11 - len(revenue), 11)]
+    rows = "".join(f"\n  {m}: {{revenue: {r}, expenses: {expenses}}}" for m, r in zip(months, revenue, strict=True))
+    return (f"entity: {entity}\nstatus: active\nupdated: 2026-11-20\n" + (f"cash: {cash}\n" if cash is not None else "")
+            + ("financials:" + rows if revenue else ""))
+
+
+def cfo_text(metrics: dict) -> str:
+    """The CFO report's text as sent, lines as wrapped."""
+    return next(r for r in ser.render_all([t for t in REPORTS if t.id == "cfo"], metrics)).text
+
+
+def test_cfo_lines_after_the_break_even_gap_are_their_own_paragraphs(tmp_path: Path) -> None:
+    """Found by an attack: the break-even sentence ended on a block tag that ate its newline, so every report
+    with a history ran 'Last 8 weeks ...:' into it (and a cut gap list its '… and N more' line)."""
+    metrics = metrics_of(tmp_path, cfo_doc("Acme", [5000] * 6, 5200, cash=10000))
+    now = {"Portfolio": {"cash": Decimal(10000), "revenue_avg": Decimal(5000), "burn": Decimal(200)}}
+    earlier = {"2026-W46": {"Portfolio": {"cash": Decimal(9000), "revenue_avg": Decimal(4000), "burn": Decimal(100)}}}
+    metrics["history"] = {**ser.history_figures(metrics["period"], now, earlier), "now": now}
+    lines = cfo_text(metrics).splitlines()
+    gap = next(i for i, line in enumerate(lines) if line.startswith("Net/month: revenue minus expenses"))
+    assert lines[gap:gap + 4] == ["Net/month: revenue minus expenses; runway: cash over the burn. Break-even gap",
+                                  "(revenue still missing): $200/month; Acme $200.", "",
+                                  "Last 8 weeks, 2026-W40 to 2026-W47 (· a week with no figures):"]
+
+
+def test_cfo_an_entity_with_cash_and_no_months_is_a_row_not_left_out(tmp_path: Path) -> None:
+    """Found by an attack: a business with cash but no monthly figures was a row of the table (its cash in the
+    Portfolio's) and named 'left out, no figures' above it; only one with neither is left out."""
+    text = flat(cfo_text(metrics_of(tmp_path, cfo_doc("Acme", [5000] * 6, 5200, cash=10000),
+                                    cfo_doc("Cashy", [], 0, cash=5000), cfo_doc("Nothing", [], 0))))
+    assert "Cashy | $5,000 | no data | no data | no data | no data" in text
+    assert "Portfolio | $15,000 | $5,000 | $5,200 | -$200 |" in text
+    assert ("Monthly averages, 2026-08 to 2026-10, shortest runway first; left out, no figures: Nothing; "
+            "cash only: Cashy.") in text
+    assert "Nothing |" not in text
+
+
+def test_cfo_break_even_gap_shows_the_digits_of_the_net_beside_it(tmp_path: Path) -> None:
+    """Found by an attack: a $75 burn read '-$75' in Net/month and '$75.00' as the break-even gap under it (the
+    gaps alone, all under $100, took cents): one quantity, one number."""
+    text = flat(cfo_text(metrics_of(tmp_path, cfo_doc("Alpha", [100] * 3, 175, cash=1000),
+                                    cfo_doc("Beta", [500] * 3, 200, cash=1000))))
+    assert "Alpha | $1,000 | $100 | $175 | -$75 | 13.3 mo" in text
+    assert "Break-even gap (revenue still missing): $75/month; Alpha $75." in text
+
+
+def test_cfo_with_no_projection_says_so_once(tmp_path: Path) -> None:
+    """Found by an attack: with no entity projected, the legend of a table not shown followed the line saying so
+    ('the portfolio's: insufficient data', the decisions explained, every entity named again)."""
+    text = flat(cfo_text(metrics_of(tmp_path, cfo_doc("Alpha", [100] * 2, 175, cash=1000),
+                                    cfo_doc("Beta", [500], 200, cash=1000))))
+    section = text[text.index("Revenue projection and capital deployment"):text.index("Nothing this week in")]
+    assert section == ("Revenue projection and capital deployment ----------------------------------------- "
+                       "No entity has three or more months of revenue in the last six: insufficient data for a "
+                       "projection or a decision. ")
+
+
+def test_cfo_review_soon_details_follow_the_table_order(tmp_path: Path) -> None:
+    """Found by an attack: the review-soon details were ranked by earnings, largest first, against the table's
+    most-burn-first order, so with many the legend detailed the rows the cut table did not show."""
+    docs = [cfo_doc(f"Soon{i}", [6000 + 10 * i - 100 * k for k in range(6)], 5500 + i, cash=10000) for i in range(3)]
+    text = flat(cfo_text(metrics_of(tmp_path, *docs)))
+    rows = re.findall(r"(Soon\d) \| [^|]+\|[^|]+\|[^|]+\| review soon", text)
+    details = re.findall(r"(Soon\d) from 2026-\d\d: \$", text)
+    assert rows == details == ["Soon0", "Soon1", "Soon2"]
+
+
+def test_cfo_a_flat_portfolio_trend_reads_in_one_pair_of_brackets(tmp_path: Path) -> None:
+    """Found by an attack: a portfolio growing exactly $0 read "(the portfolio's: flat (no change each month))"."""
+    text = flat(cfo_text(metrics_of(tmp_path, cfo_doc("Up", [5000 + 100 * k for k in range(6)], 5000),
+                                    cfo_doc("Down", [5000 - 100 * k for k in range(6)], 4000))))
+    assert "last six complete months of revenue; the portfolio's: flat (no change each month)." in text
 
 
 def test_agency_pipeline_hours_blended_rate_and_monthly_trend(tmp_path: Path) -> None:

@@ -349,7 +349,7 @@ def quantities(emails: dict[str, str]) -> dict[str, dict[str, str]]:
     trend = re.search(rf"least-squares trend over the last 6 months\): ({MONEY}) (more|less) each month", ceo)
     if trend:
         q["portfolio growth"]["ceo"] = ("-" if trend.group(2) == "less" else "") + trend.group(1)
-        rise = re.search(rf"\(the portfolio's: ({MONEY}) (more|less) each month\)", " ".join(emails["cfo"].split()))
+        rise = re.search(rf"; the portfolio's: ({MONEY}) (more|less) each month\.", " ".join(emails["cfo"].split()))
         q["portfolio growth"]["cfo"] = ("-" if rise.group(2) == "less" else "") + rise.group(1)
     q["infra cost"]["ceo"] = _one(rf"- Infrastructure: ({MONEY})/month", ceo, "ceo")
     q["infra cost"]["cto"] = _one(rf"Monthly infrastructure: ({MONEY})/month", cto, "cto")
