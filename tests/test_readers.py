@@ -697,6 +697,21 @@ def test_cfo_month_to_date_says_nothing_of_businesses_without_figures_when_none_
     assert "businesses give figures" not in text
 
 
+def test_cfo_month_to_date_without_a_projection_points_to_none(tmp_path: Path) -> None:
+    """Found by an attack: with no projection, the note still explained "By now" as the projection "(below)"."""
+    text = render(metrics_of(tmp_path, """
+        entity: Young
+        status: active
+        updated: 2026-11-20
+        financials:
+          2026-10: {revenue: 900, expenses: 700}
+          2026-11: {revenue: 400, expenses: 300}
+        """), "cfo")
+    assert "Young | $400 | $300 | $100 | — | no projection" in text
+    assert "By now" not in text.replace("| By now |", "")
+    assert "No entity has three or more months of revenue in the last six" in text
+
+
 def cfo_doc(entity: str, revenue: list[int | str], expenses: int | str, cash: int | str | None = None) -> str:
     """A handoff of monthly figures ending with 2026-10 (the last of the 3-month window), one revenue a month."""
     months = [f"2026-{m:02d}" for m in range(11 - len(revenue), 11)]
