@@ -7,12 +7,11 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import boto3
 import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, SesProxy, moto_messages, sent, write_ledger
+from .conftest import EXAMPLES, SesProxy, aws, moto_messages, sent, write_ledger
 from .test_delivery import IDS, send, verify_sender, write_env
 
 NAMESPACE = "ExecReports/Test"
@@ -20,8 +19,7 @@ NAMESPACE = "ExecReports/Test"
 
 def cloudwatch(endpoint: str) -> object:
     """A CloudWatch client on moto."""
-    return boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-west-2",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return aws("cloudwatch", endpoint)
 
 
 def read_back(endpoint: str, metric: str, entity: str) -> list[float]:

@@ -21,6 +21,8 @@ import pytest
 
 import send_exec_reports as ser
 
+from .conftest import aws
+
 NAMES = [
     "done",
     "completed",
@@ -311,10 +313,7 @@ def test_whole_export_counts_equal_json_loads(tmp_path: Path, name: str) -> None
 
 def test_exports_in_s3_count_as_the_synced_folder(tmp_path: Path, moto: str) -> None:
     """The same generated exports read from moto's S3 (streamed, listed two keys a page) and from the folder."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=moto, region_name="us-west-2", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")
+    client = aws("s3", moto)
     client.create_bucket(Bucket="exports", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     names = ["done", "✅ fini 🎉"]
     for table, name in zip(("tasks", "jobs"), names, strict=True):

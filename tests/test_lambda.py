@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, tool_command
+from .conftest import EXAMPLES, ROOT, SesProxy, aws, install_copy, moto_messages, tool_command
 from .test_cards import Dashboard
 from .test_delivery import SENDER, subject_of, subjects, verify_sender, write_env
 from .test_s3_inputs import BUCKET as INPUTS
@@ -36,8 +35,7 @@ PLANTED_PATH = "planted-hook-4a8e6c"
 
 def client(endpoint: str, service: str):
     """A boto3 client on moto's server (or the SES proxy in front of it), with test credentials."""
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return aws(service, endpoint)
 
 
 def put_secret(endpoint: str, value: dict[str, object] | str, secret_id: str = SECRET) -> None:
