@@ -38,13 +38,23 @@ def host_settings(environ: dict[str, str]) -> list[str]:
     return [name for name in environ if ser.known_setting(name) or name.startswith(AWS_SDK_PREFIX)]
 
 
+@pytest.fixture(scope="session")
+def no_aws_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder that is never made: the AWS SDK's configuration and credentials files named in it do not exist."""
+    return tmp_path_factory.getbasetemp() / "no-aws-files"
+
+
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No setting or AWS credential of the host leaks into a test."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, no_aws_files: Path) -> None:
+    """No setting or AWS credential of the host leaks into a test.
+
+    The SDK's files are named in a folder that no test makes, not in each test's tmp_path: half the
+    tests need no folder of their own, and pytest lists every earlier test's folder to number a new one.
+    """
     for name in host_settings(dict(os.environ)):
         monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(no_aws_files / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(no_aws_files / "credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a non-loopback address for credentials
 
 
