@@ -84,8 +84,8 @@ def inputs_bucket(function_env: SesProxy):
 @pytest.fixture
 def sample_in_s3(inputs_bucket):
     """The sample's handoffs at HANDOFFS (as `aws s3 sync` puts them) and its exports at EXPORTS; the S3 client."""
-    upload(inputs_bucket, EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
-    upload_as_exported(inputs_bucket, EXAMPLES / "dynamodb", EXPORTS.split("/", 3)[3])
+    upload(EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
+    upload_as_exported(EXAMPLES / "dynamodb", EXPORTS.split("/", 3)[3])
     return inputs_bucket
 
 
@@ -262,7 +262,7 @@ def test_a_failed_send_raises_so_the_invocation_is_marked_failed(function_env: S
 def test_a_warm_container_reads_the_new_secret_and_handoffs(function_env: SesProxy, inputs_bucket) -> None:
     """Two calls in one process: what the first read (settings, secret, clients, templates, objects) never answers the second."""
     moto = function_env.upstream
-    upload(inputs_bucket, EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
+    upload(EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
     inputs = {"DYNAMODB_EXPORT_DIR": FOLDERS["DYNAMODB_EXPORT_DIR"]}  # the handoffs in S3 are what changes
     put_secret(moto, settings(**inputs, EXEC_REPORT_TO="first@example.com"))
     assert ser.lambda_handler({"as_of": "2026-11-22", "only": ["cfo"]}, None)["sent"] == ["cfo"]
