@@ -8,13 +8,13 @@ import signal
 import subprocess
 from pathlib import Path
 
-import boto3
 import pytest
 
 import send_exec_reports as ser
 
 from .conftest import (
     SesProxy,
+    aws,
     install_copy,
     moto_messages,
     run_script,
@@ -33,8 +33,7 @@ S3_ARCHIVE = f"s3://{BUCKET}/{PREFIX}"
 
 def s3(endpoint: str):
     """A boto3 S3 client on moto's server, with test credentials."""
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return aws("s3", endpoint)
 
 
 def make_bucket(moto: str) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
 import send_exec_reports as ser
 
+from .conftest import aws
+
 
 def s3(endpoint: str):
     """A boto3 S3 client on moto's server, with test credentials."""
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return aws("s3", endpoint)
 
 
 @pytest.fixture

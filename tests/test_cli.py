@@ -13,7 +13,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, FRONT, ROOT, as_on_a_terminal, install_copy, tool_command, write_portfolio
+from .conftest import EXAMPLES, FRONT, ROOT, as_on_a_terminal, aws, install_copy, tool_command, write_portfolio
 
 
 def test_boto3_is_not_imported_by_a_dry_run_over_exports(installed: Path) -> None:
@@ -278,10 +278,7 @@ def test_text_from_handoffs_is_shown_as_written(tmp_path: Path, capsys: pytest.C
 
 
 def test_dynamodb_live_scan_against_moto(tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]) -> None:
-    import boto3
-
-    client = boto3.client("dynamodb", endpoint_url=moto, region_name="us-west-2",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = aws("dynamodb", moto)
     for table in ("acme-events", "acme-checklist"):
         client.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
@@ -313,10 +310,7 @@ def test_dynamodb_live_scan_against_moto(tmp_path: Path, moto: str, capsys: pyte
 def test_every_table_missing_everywhere_is_named_with_its_entity_and_region(
         tmp_path: Path, moto: str, capsys: pytest.CaptureFixture[str]) -> None:
     """One run names every missing table (not the first of three), its entity, and the region and endpoint asked."""
-    import boto3
-
-    boto3.client("dynamodb", endpoint_url=moto, region_name="eu-west-1", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").create_table(
+    aws("dynamodb", moto, "eu-west-1").create_table(
         TableName="acme-events", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
     write_portfolio(tmp_path, FRONT + "dynamodb: {users: acme-users, events: acme-events}\n")

@@ -19,12 +19,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import boto3
 import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, run_on_terminal, tool_command
+from .conftest import EXAMPLES, ROOT, SesProxy, aws, install_copy, moto_messages, run_on_terminal, tool_command
 from .test_html import AS_OF, raw_messages
 
 SKIPPED = "send_exec_reports: skipped (no front matter, so not handoffs): README.md"
@@ -35,9 +34,7 @@ SENDER = "reports@example.com"
 
 def verify_sender(moto: str, address: str = SENDER) -> None:
     """Verify an SES identity in moto directly."""
-    ses = boto3.client("ses", endpoint_url=moto, region_name="us-west-2",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    ses.verify_email_identity(EmailAddress=address)
+    aws("ses", moto).verify_email_identity(EmailAddress=address)
 
 
 def write_env(folder: Path, endpoint: str, **overrides: str) -> Path:
@@ -607,9 +604,7 @@ def test_check_in_the_sandbox_names_each_unverified_recipient(tmp_path: Path, mo
     ses_proxy.quota = None
     verify_sender(moto)
     verify_sender(moto, "owner@example.com")
-    ses = boto3.client("ses", endpoint_url=moto, region_name="us-west-2",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    ses.verify_domain_identity(Domain="board.example.org")  # a verified domain covers its addresses
+    aws("ses", moto).verify_domain_identity(Domain="board.example.org")  # a verified domain covers its addresses
     env = write_env(tmp_path, ses_proxy.url, EXEC_REPORT_TO_CFO="cfo@board.example.org, treasurer@example.net")
     assert send(env, "--check") == 78
     captured = capsys.readouterr()

@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 import send_exec_reports as ser
 
-from .conftest import ROOT, install_copy, run_script, serve_loopback, stop_server
+from .conftest import ROOT, aws, install_copy, run_script, serve_loopback, stop_server
 
 UTC = dt.UTC
 TODAY = dt.datetime.now(UTC).date()  # moto dates its S3 metrics and invalidations with the real clock
@@ -37,8 +36,7 @@ SENDER = "reports@example.com"
 
 def client(endpoint: str, service: str) -> object:
     """A boto3 client for moto's server."""
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-west-2",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return aws(service, endpoint)
 
 
 def make_functions(endpoint: str, names: list[str], runtime: str = "python3.12",

@@ -12,12 +12,11 @@ import json
 import shutil
 from pathlib import Path
 
-import boto3
 import pytest
 
 import send_exec_reports as ser
 
-from .conftest import ROOT, SesProxy
+from .conftest import ROOT, SesProxy, aws
 from .test_delivery import IDS, send, verify_sender, write_env
 
 
@@ -30,8 +29,7 @@ def no_poll_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def sqs(endpoint: str) -> object:
     """An SQS client on moto."""
-    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-west-2",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return aws("sqs", endpoint)
 
 
 def ses_event(kind: str, message_id: str, when: str = "2026-11-22T08:00:05.000Z", **what: object) -> dict:

@@ -22,7 +22,7 @@ from make_exports import write_export, write_unfinished_export
 
 import send_exec_reports as ser
 
-from .conftest import FRONT, dry_run_of, portfolio_with
+from .conftest import FRONT, aws, dry_run_of, portfolio_with
 
 T0 = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
 
@@ -564,10 +564,7 @@ def test_no_credentials_names_the_handoff_line_and_what_to_do(tmp_path, moto, ca
 
 def test_a_live_checklist_whose_done_attribute_no_item_holds_is_an_error(tmp_path, moto):
     """Live, Select=COUNT sees no names: a checklist none of whose items is done is asked which names its items have."""
-    import boto3
-
-    client = boto3.client("dynamodb", endpoint_url=moto, region_name="us-west-2",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = aws("dynamodb", moto)
     for table in ("tasks", "open-tasks"):
         client.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
@@ -591,10 +588,7 @@ def test_a_live_checklist_whose_done_attribute_no_item_holds_is_an_error(tmp_pat
 
 def test_a_live_checklist_reads_true_false_and_null_and_refuses_another_type(tmp_path, moto):
     """Found by a review: live, a done attribute stored as 1 or "true" read as not done, the checklist 0% silently."""
-    import boto3
-
-    client = boto3.client("dynamodb", endpoint_url=moto, region_name="us-west-2",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = aws("dynamodb", moto)
     values = {"good": [{"BOOL": True}, {"BOOL": False}, {"NULL": True}, None] * 3,
               "bad": [{"BOOL": True}, {"N": "1"}, {"S": "true"}, {"N": "0"}, None, {"BOOL": False}]}
     for table, dones in values.items():
@@ -858,10 +852,7 @@ def test_newest_export_with_and_without_a_time_zone(tmp_path: Path) -> None:
 
 def test_live_scan_follows_every_page(moto: str) -> None:
     """A live Scan follows every page of every segment: 53 items in pages of 5 over 2 segments."""
-    import boto3
-
-    client = boto3.client("dynamodb", endpoint_url=moto, region_name="us-west-2",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = aws("dynamodb", moto)
     client.create_table(TableName="paged", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                         BillingMode="PAY_PER_REQUEST")

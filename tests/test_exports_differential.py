@@ -21,6 +21,8 @@ import pytest
 
 import send_exec_reports as ser
 
+from .conftest import aws, put_in_moto
+
 NAMES = [
     "done",
     "completed",
@@ -311,10 +313,7 @@ def test_whole_export_counts_equal_json_loads(tmp_path: Path, name: str) -> None
 
 def test_exports_in_s3_count_as_the_synced_folder(tmp_path: Path, moto: str) -> None:
     """The same generated exports read from moto's S3 (streamed, listed two keys a page) and from the folder."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=moto, region_name="us-west-2", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")
+    client = aws("s3", moto)
     client.create_bucket(Bucket="exports", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     names = ["done", "✅ fini 🎉"]
     for table, name in zip(("tasks", "jobs"), names, strict=True):
@@ -330,8 +329,7 @@ def test_exports_in_s3_count_as_the_synced_folder(tmp_path: Path, moto: str) -> 
                 {"exportTime": when, "itemCount": sum(counts), "outputFormat": "DYNAMODB_JSON"}))
     for path in sorted(tmp_path.rglob("*")):
         if path.is_file():
-            client.put_object(Bucket="exports", Key=f"ddb/{path.relative_to(tmp_path).as_posix()}",
-                              Body=path.read_bytes())
+            put_in_moto("exports", f"ddb/{path.relative_to(tmp_path).as_posix()}", path.read_bytes())
     root = ser.S3Input(client, ser.S3Url("exports", "ddb"), "DYNAMODB_EXPORT_DIR", page_size=2).root()
     for table, name in zip(("tasks", "jobs"), names, strict=True):
         folder = ser.read_export(tmp_path / table, done_attr=name)

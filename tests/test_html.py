@@ -17,13 +17,12 @@ from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
-import boto3
 import pytest
 import yaml
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, SesProxy, moto_messages
+from .conftest import EXAMPLES, SesProxy, aws, moto_messages
 from .test_rendering import render_with
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -210,8 +209,7 @@ def test_build_mime_text_and_html(tmp_path: Path) -> None:
 
 def verify_sender(moto: str) -> None:
     """Verify the sender in moto directly."""
-    boto3.client("ses", endpoint_url=moto, region_name="us-west-2", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").verify_email_identity(EmailAddress=SENDER)
+    aws("ses", moto).verify_email_identity(EmailAddress=SENDER)
 
 
 def write_env(folder: Path, endpoint: str, fmt: str, **overrides: str) -> Path:

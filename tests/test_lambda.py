@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, ROOT, SesProxy, install_copy, moto_messages, tool_command
+from .conftest import EXAMPLES, ROOT, SesProxy, aws, install_copy, moto_messages, tool_command
 from .test_cards import Dashboard
 from .test_delivery import SENDER, subject_of, subjects, verify_sender, write_env
 from .test_s3_inputs import BUCKET as INPUTS
@@ -36,8 +35,7 @@ PLANTED_PATH = "planted-hook-4a8e6c"
 
 def client(endpoint: str, service: str):
     """A boto3 client on moto's server (or the SES proxy in front of it), with test credentials."""
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return aws(service, endpoint)
 
 
 def put_secret(endpoint: str, value: dict[str, object] | str, secret_id: str = SECRET) -> None:
@@ -86,8 +84,8 @@ def inputs_bucket(function_env: SesProxy):
 @pytest.fixture
 def sample_in_s3(inputs_bucket):
     """The sample's handoffs at HANDOFFS (as `aws s3 sync` puts them) and its exports at EXPORTS; the S3 client."""
-    upload(inputs_bucket, EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
-    upload_as_exported(inputs_bucket, EXAMPLES / "dynamodb", EXPORTS.split("/", 3)[3])
+    upload(EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
+    upload_as_exported(EXAMPLES / "dynamodb", EXPORTS.split("/", 3)[3])
     return inputs_bucket
 
 
@@ -264,7 +262,7 @@ def test_a_failed_send_raises_so_the_invocation_is_marked_failed(function_env: S
 def test_a_warm_container_reads_the_new_secret_and_handoffs(function_env: SesProxy, inputs_bucket) -> None:
     """Two calls in one process: what the first read (settings, secret, clients, templates, objects) never answers the second."""
     moto = function_env.upstream
-    upload(inputs_bucket, EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
+    upload(EXAMPLES / "handoffs", HANDOFFS.split("/", 3)[3])
     inputs = {"DYNAMODB_EXPORT_DIR": FOLDERS["DYNAMODB_EXPORT_DIR"]}  # the handoffs in S3 are what changes
     put_secret(moto, settings(**inputs, EXEC_REPORT_TO="first@example.com"))
     assert ser.lambda_handler({"as_of": "2026-11-22", "only": ["cfo"]}, None)["sent"] == ["cfo"]

@@ -397,21 +397,17 @@ def test_runway_is_rounded_down_so_it_never_reads_6_when_the_alert_fires(tmp_pat
 # --- --full: a dry run prints the uncut text -----------------------------------------------
 
 
-def test_full_prints_each_report_uncut_in_a_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from make_portfolio import generate
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    env = generate(tmp_path, 300, 900)
+def test_full_prints_each_report_uncut_in_a_dry_run(bench_portfolio_300: Path, bench_metrics_300: dict[str, object],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """--full shows the whole text a sent report attaches; without it, a dry run shows the cut text sent."""
+    env = bench_portfolio_300 / "repos.env"
     common = ["--dry-run", "--only", "ceo,cmo", "--as-of", "2026-11-22", "--env-file", str(env)]
     assert ser.main(common) == 0
     cut = capsys.readouterr().out
     assert ser.main([*common, "--full"]) == 0
     full = capsys.readouterr().out
-    portfolio = ser.read_handoffs(tmp_path / "handoffs")
-    metrics = ser.compute_metrics(portfolio, ser.read_tables(ser.table_needs(portfolio), tmp_path / "dynamodb"), AS_OF)
-    rendered = ser.render_all([r for r in REPORTS if r.id in ("ceo", "cmo")], metrics)
+    # the figures of the same portfolio as of the same day, computed in-process once a session
+    rendered = ser.render_all([r for r in REPORTS if r.id in ("ceo", "cmo")], bench_metrics_300)
     for r in rendered:
         assert r.full_text != r.text  # both are cut at this size
         assert r.text in cut and r.full_text not in cut

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SesProxy, as_on_a_terminal, install_copy, moto_messages, run_on_terminal
+from .conftest import ROOT, SesProxy, as_on_a_terminal, aws, install_copy, moto_messages, run_on_terminal
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 INSTALL = "/opt/reports"  # where the README's commands assume the clone is
@@ -105,10 +105,8 @@ def write_env(app: Path, **settings: str) -> None:
 
 def ses_env(proxy: SesProxy) -> dict[str, str]:
     """Settings that send through the SES proxy in front of moto, with a verified sender."""
-    import boto3
 
-    boto3.client("ses", endpoint_url=proxy.url, region_name="us-west-2", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").verify_email_identity(EmailAddress=SENDER)
+    aws("ses", proxy.url).verify_email_identity(EmailAddress=SENDER)
     return {"AWS_ENDPOINT_URL": proxy.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "SES_FROM_ADDRESS": SENDER}
 
@@ -241,10 +239,7 @@ def check_test_address(command: str, app: Path, request: pytest.FixtureRequest) 
     assert refused.stderr.splitlines()[-1].startswith("send_exec_reports: check failed: in the SES sandbox")
     assert address in refused.stderr and "owner@example.com" not in refused.stderr  # only the test address
     ses_env(proxy)  # the sender again, idempotent
-    import boto3
-
-    boto3.client("ses", endpoint_url=proxy.url, region_name="us-west-2", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").verify_email_identity(EmailAddress=address)
+    aws("ses", proxy.url).verify_email_identity(EmailAddress=address)
     passed = shell(command, app)
     assert passed.returncode == 0, passed.stderr
     assert passed.stdout.splitlines()[-1].startswith("check passed:")

@@ -15,7 +15,6 @@ import collections
 import html
 import json
 import re
-import sys
 import tempfile
 from decimal import Decimal as D
 from http.server import BaseHTTPRequestHandler
@@ -25,7 +24,7 @@ import pytest
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, ROOT, serve_loopback, stop_server
+from .conftest import EXAMPLES, serve_loopback, stop_server
 from .test_estate import client, make_distribution, make_functions
 
 AS_OF = "2026-11-22"
@@ -54,13 +53,16 @@ def plant_estate(endpoint: str) -> list[str]:
     return ["eyd-booking-api", "qdn-worker", "jada-sync", "loose-bucket", "eyd-site", *domains]
 
 
-def write_archive(env: Path) -> None:
+def write_archive(env: Path, now: dict[str, object] | None = None) -> dict[str, object]:
     """metrics.json for earlier weeks (the tool's own figures of now, scaled, two weeks missing) and
-    last week's ledger, as a sending run writes them."""
-    settings = ser.load_settings(str(env), dry_run=True)
-    portfolio = ser.read_handoffs(settings.handoff_dir)
-    counts = ser.read_tables(ser.table_needs(portfolio), settings.export_dir, lambda missing: {})
-    metrics = ser.compute_metrics(portfolio, counts, ser.dt.date.fromisoformat(AS_OF), None)
+    last week's ledger, as a sending run writes them; the figures of now. `now`: those figures when
+    already computed in-process (bench_metrics_300 for the generated portfolio), else computed here."""
+    if now is None:
+        settings = ser.load_settings(str(env), dry_run=True)
+        portfolio = ser.read_handoffs(settings.handoff_dir)
+        counts = ser.read_tables(ser.table_needs(portfolio), settings.export_dir, lambda missing: {})
+        now = ser.compute_metrics(portfolio, counts, ser.dt.date.fromisoformat(AS_OF), None)
+    metrics = now
     weeks = ser.recent_periods(metrics["period"])
     archive = env.parent / "archive"
     for i, week in enumerate(weeks[:-1]):
@@ -81,6 +83,7 @@ def write_archive(env: Path) -> None:
                     **({"delivery": {"state": s}} if s else {})}
               for rid, s in DELIVERY.items()}
     (archive / weeks[-2] / "ledger.json").write_text(json.dumps(ledger), encoding="utf-8")
+    return metrics
 
 
 class Dashboard(BaseHTTPRequestHandler):
@@ -153,17 +156,16 @@ def assert_reads_well(rid: str, email: str) -> None:
         assert any(x.strip() and not re.fullmatch(r"-+", x) for x in lines[i + 2:end]), where + f"{lines[i]!r} is empty"
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated portfolio of 300 handoffs and 900 items."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import make_portfolio
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    out = tmp_path_factory.mktemp("portfolio")
-    make_portfolio.generate(out, 300, 900)
-    return out
+@pytest.fixture
+def generated(bench_portfolio_300: Path) -> Path:
+    """A generated portfolio of 300 handoffs and 900 items (made once a session, read only)."""
+    return bench_portfolio_300
+
+
+def figures_now(portfolio: str, request: pytest.FixtureRequest) -> dict[str, object] | None:
+    """The figures of the generated portfolio as of AS_OF, computed once a session; None for the sample
+    (write_archive computes them: 15 ms)."""
+    return request.getfixturevalue("bench_metrics_300") if portfolio == "generated" else None
 
 
 @pytest.mark.parametrize("portfolio", ["sample", "generated"])
@@ -184,7 +186,7 @@ def test_every_report_with_every_optional_part_reads_well(
             f"DASHBOARD_WEBHOOK_URL={url}/hook\n",
             encoding="utf-8",
         )
-        write_archive(env)
+        write_archive(env, figures_now(portfolio, request))
         (tmp_path / "tmp").mkdir()
         monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
         assert ser.main(["--dry-run", "--env-file", str(env), "--as-of", AS_OF]) == 0
@@ -390,7 +392,7 @@ def test_one_quantity_shows_one_number_in_every_report_and_totals_are_exact(
         "SES_FROM_ADDRESS=reports@example.com\nEXEC_REPORT_TO=owner@example.com\n",
         encoding="utf-8",
     )
-    write_archive(env)
+    metrics = write_archive(env, figures_now(portfolio, request))
     assert ser.main(["--dry-run", "--full", "--env-file", str(env), "--as-of", AS_OF]) == 0
     out = capsys.readouterr().out
     emails = dict(zip(IDS, (e.split("\n\n", 1)[1] for e in out.split(SEPARATOR)[1:]), strict=True))
@@ -402,11 +404,8 @@ def test_one_quantity_shows_one_number_in_every_report_and_totals_are_exact(
         assert len(set(shown.values())) == 1, f"{name} shows {shown}"
 
     assert sum(check_totals(rid, body) for rid, body in emails.items()) >= 10
-    # the totals are the exact sums rounded once (computed here from the figures, not from the text)
-    settings = ser.load_settings(str(env), dry_run=True)
-    handoffs = ser.read_handoffs(settings.handoff_dir)
-    counts = ser.read_tables(ser.table_needs(handoffs), settings.export_dir, lambda missing: {})
-    metrics = ser.compute_metrics(handoffs, counts, ser.dt.date.fromisoformat(AS_OF))
+    # the totals are the exact sums rounded once (computed here from the figures, not from the text:
+    # those write_archive computed from the same handoffs and exports as of the same day)
     entities = metrics["entities"].values()
     for col, family in ((1, "cash"), (2, "revenue_avg"), (3, "expenses_avg"), (4, "cash_flow")):
         exact = sum((e[family] for e in entities if not isinstance(e[family], str)), D(0))

@@ -19,7 +19,7 @@ from make_exports import write_export
 
 import send_exec_reports as ser
 
-from .conftest import EXAMPLES, install_copy, run_script
+from .conftest import EXAMPLES, install_copy, put_in_moto, run_script
 from .test_exports import ITEM_LINE, T0, export_with_data_file, items_n
 
 BUCKET = "inputs"
@@ -40,16 +40,17 @@ def client(moto: str):
     return c
 
 
-def upload(client, folder: Path, prefix: str) -> None:
-    """Put every file under folder at prefix/<its relative path>, as `aws s3 sync` would."""
+def upload(folder: Path, prefix: str) -> None:
+    """Put every file under folder at prefix/<its relative path> in BUCKET, as `aws s3 sync` would
+    (through moto's backend: conftest's put_in_moto)."""
     for path in sorted(folder.rglob("*")):
         if path.is_file():
-            client.put_object(Bucket=BUCKET, Key=f"{prefix}/{path.relative_to(folder).as_posix()}",
-                              Body=path.read_bytes())
+            put_in_moto(BUCKET, f"{prefix}/{path.relative_to(folder).as_posix()}", path.read_bytes())
 
 
-def upload_as_exported(client, exports: Path, prefix: str) -> None:
-    """Put each table's exports where "Export to S3" with the S3 prefix prefix/<table> writes them.
+def upload_as_exported(exports: Path, prefix: str) -> None:
+    """Put each table's exports in BUCKET where "Export to S3" with the S3 prefix prefix/<table> writes them
+    (through moto's backend: conftest's put_in_moto).
 
     The keys are those an `aws s3 sync` of that prefix brings down; the manifests name the
     bucket, the prefix and each data file by its key there, as AWS writes them (their .md5
@@ -74,7 +75,7 @@ def upload_as_exported(client, exports: Path, prefix: str) -> None:
         body = manifests.get(path) or path.read_bytes()
         if path.suffix == ".md5" and path.with_suffix(".json") in manifests:
             body = hashlib.md5(manifests[path.with_suffix(".json")]).hexdigest().encode()
-        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{path.relative_to(exports).as_posix()}", Body=body)
+        put_in_moto(BUCKET, f"{prefix}/{path.relative_to(exports).as_posix()}", body)
 
 
 def s3_root(client, prefix: str, setting: str = "HANDOFF_DIR", page_size: int = ser.S3_LIST_PAGE_SIZE) -> ser.S3Path:
@@ -102,7 +103,7 @@ def count_calls(client, operation: str) -> list[int]:
 
 def test_the_sample_handoffs_read_from_s3_as_from_the_folder(client) -> None:
     """Same handoffs, files, lines and skipped README, listed across pages of two keys."""
-    upload(client, EXAMPLES / "handoffs", "exec/handoffs")
+    upload(EXAMPLES / "handoffs", "exec/handoffs")
     client.put_object(Bucket=BUCKET, Key="exec/handoffs-old/stale.md", Body=b"---\nentity: X\n---\n")  # not under it
     client.put_object(Bucket=BUCKET, Key="exec/handoffs/notes/", Body=b"")  # the console's folder marker
     client.put_object(Bucket=BUCKET, Key="exec/handoffs/logo.png", Body=b"\x89PNG")
@@ -140,7 +141,7 @@ def test_every_handoff_error_is_the_folders_with_the_s3_address(client, tmp_path
         (folder / rel).write_text(text, encoding="utf-8")
     (folder / "z" ).mkdir()
     (folder / "z" / "latin1.md").write_bytes(f"---\n{HEAD}owner: caf\xe9\n---\n".encode("latin-1"))
-    upload(client, folder, "team/handoffs")
+    upload(folder, "team/handoffs")
 
     from_folder = errors_of(lambda: ser.read_handoffs(folder, ["CEO"]))
     from_s3 = errors_of(lambda: ser.read_handoffs(s3_root(client, "team/handoffs", page_size=3), ["CEO"]))
@@ -210,7 +211,7 @@ def test_hostile_data_files_in_s3_fail_as_in_the_folder(client, tmp_path: Path, 
     """The streamed S3 body goes through the same gzip and line readers: the same error, named by its key."""
     raw, items = HOSTILE[case]
     table_dir, _ = export_with_data_file(tmp_path, gzip.compress(raw, mtime=0), items)
-    upload(client, tmp_path, "ddb")
+    upload(tmp_path, "ddb")
     from_folder = errors_of(lambda: ser.read_export(table_dir, "completed"))
     from_s3 = errors_of(lambda: ser.read_export(s3_root(client, "ddb", "DYNAMODB_EXPORT_DIR") / table_dir.name,
                                                 "completed"))
@@ -223,7 +224,7 @@ def test_a_data_file_missing_from_s3_is_named(client, tmp_path: Path) -> None:
     folder = write_export(table_dir, items_n(3), export_time=T0)
     (data,) = (folder / "data").iterdir()
     data.unlink()
-    upload(client, tmp_path, "ddb")
+    upload(tmp_path, "ddb")
     (line,) = errors_of(lambda: ser.read_export(s3_root(client, "ddb", "DYNAMODB_EXPORT_DIR") / "eyd-events"))
     key = f"ddb/{data.relative_to(tmp_path).as_posix()}"
     assert line == f"s3://{BUCKET}/{key}: listed in manifest-files.json but missing; sync the export again"
@@ -232,7 +233,7 @@ def test_a_data_file_missing_from_s3_is_named(client, tmp_path: Path) -> None:
 def test_a_done_attribute_no_item_holds_in_s3_is_named_as_in_the_folder(client, tmp_path: Path) -> None:
     """A misspelt checklist done: on an S3 export names the attribute, not a damaged export (gzip was given the S3Path)."""
     write_export(tmp_path / "t-1", [{"pk": {"S": str(i)}, "completed": {"BOOL": True}} for i in range(3)], export_time=T0)
-    upload(client, tmp_path, "ddb")
+    upload(tmp_path, "ddb")
     need = ser.TableNeed(table="t-1", entities={"EYD"}, done_attr="complete", file="eyd.md", line=9,
                          key="dynamodb.checklist")
     from_folder = errors_of(lambda: ser.read_tables({"t-1": need}, tmp_path))
@@ -287,8 +288,8 @@ def cli_env(endpoint: str, **extra: str) -> dict[str, str]:
 
 def test_a_dry_run_from_s3_prints_what_the_folders_give(client, moto: str, monkeypatch, capsys) -> None:
     """The whole command line on S3 inputs: the same reports as from the sample's folders."""
-    upload(client, EXAMPLES / "handoffs", "exec/handoffs")
-    upload_as_exported(client, EXAMPLES / "dynamodb", "exec/ddb")
+    upload(EXAMPLES / "handoffs", "exec/handoffs")
+    upload_as_exported(EXAMPLES / "dynamodb", "exec/ddb")
     args = ["--dry-run", "--as-of", "2026-11-22", "--env-file", os.devnull]
     monkeypatch.setenv("HANDOFF_DIR", str(EXAMPLES / "handoffs"))
     monkeypatch.setenv("DYNAMODB_EXPORT_DIR", str(EXAMPLES / "dynamodb"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -78,8 +79,9 @@ def _local_names(node: ast.AST) -> set[str]:
     return bound
 
 
+@functools.cache
 def _parsed() -> tuple[list[str], ast.Module]:
-    """The source's lines and its syntax tree."""
+    """The source's lines and its syntax tree (parsed once a process, 0.3 s of CPU: no test changes them)."""
     text = SOURCE.read_text(encoding="utf-8")
     return text.splitlines(), ast.parse(text)
 
