@@ -65,6 +65,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         import atexit
 
         atexit.register(os._exit, 0)  # the last handler registered runs first: after the worker's channel closed
+
+
 # The AWS SDK's own configuration: credentials, profiles, endpoints and regions the host
 # may have set for other tools. Every AWS_* name is cleared; these are then pointed at nothing.
 AWS_SDK_PREFIX = "AWS_"
