@@ -693,6 +693,24 @@ def test_cfo_month_to_date_says_nothing_of_businesses_without_figures_when_none_
     assert "businesses give figures" not in text
 
 
+def test_cfo_a_business_with_a_line_but_no_averages_has_no_decision(tmp_path: Path) -> None:
+    """Capital deployment needs the 3-month averages too: a business with a projection but no recent
+    months reads "no data" as its decision, and the legend says why (not "insufficient data" in a cell
+    too wide for the table, nor a decision made on a missing net)."""
+    text = render(metrics_of(tmp_path, """
+        entity: Oldco
+        status: active
+        updated: 2026-11-20
+        financials:
+          2026-05: {revenue: 6000, expenses: 4700}
+          2026-06: {revenue: 5800, expenses: 4700}
+          2026-07: {revenue: 5600, expenses: 4700}
+        """), "cfo")
+    assert "Oldco | $4,800 | $4,600 | $4,400 | no data" in text
+    assert "; no data: no 3-month averages to decide on." in text
+    assert "left out, no figures: Oldco" in text
+
+
 def test_cfo_month_to_date_without_a_projection_points_to_none(tmp_path: Path) -> None:
     """Found by an attack: with no projection, the note still explained "By now" as the projection "(below)"."""
     text = render(metrics_of(tmp_path, """
